@@ -1,0 +1,26 @@
+"""Tunable parameters of one Raft node (times in virtual milliseconds)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class RaftConfig:
+    """Timing and batching knobs; the defaults are DESIGN.md §2's."""
+
+    election_min: int = 150
+    election_max: int = 300
+    heartbeat: int = 50
+    #: Append a no-op entry when elected (§8); off only to teach Figure 8.
+    noop: bool = True
+    #: At most this many entries in one AppendEntries message.
+    max_batch: int = 64
+
+    def __post_init__(self) -> None:
+        if not 0 < self.election_min <= self.election_max:
+            raise ValueError("election timeout must satisfy 0 < min <= max")
+        if self.heartbeat <= 0:
+            raise ValueError("heartbeat must be positive")
+        if self.max_batch <= 0:
+            raise ValueError("max_batch must be positive")

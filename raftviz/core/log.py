@@ -1,0 +1,90 @@
+"""The replicated log, indexed from 1 as in the paper.
+
+The log may start after index 0: ``start_index``/``start_term`` describe the
+last entry that was discarded (by a snapshot, once log compaction exists), so
+that ``term_at(start_index)`` still answers the consistency check of §5.3.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from raftviz.core.messages import Entry
+
+
+class RaftLog:
+    """Entries ``start_index+1 .. last_index`` in memory, with O(1) access."""
+
+    __slots__ = ("start_index", "start_term", "_entries")
+
+    def __init__(
+        self, entries: Iterable[Entry] = (), start_index: int = 0, start_term: int = 0
+    ) -> None:
+        self.start_index = start_index
+        self.start_term = start_term
+        self._entries: list[Entry] = list(entries)
+
+    @property
+    def last_index(self) -> int:
+        return self.start_index + len(self._entries)
+
+    @property
+    def last_term(self) -> int:
+        return self._entries[-1].term if self._entries else self.start_term
+
+    def term_at(self, index: int) -> int | None:
+        """The term of the entry at ``index``; 0 for index 0; None if unknown."""
+        if index == self.start_index:
+            return self.start_term
+        if self.start_index < index <= self.last_index:
+            return self._entries[index - self.start_index - 1].term
+        return None
+
+    def entry(self, index: int) -> Entry:
+        """The entry at ``index`` (which must be held in memory)."""
+        if not self.start_index < index <= self.last_index:
+            raise IndexError(index)
+        return self._entries[index - self.start_index - 1]
+
+    def slice(self, first: int, limit: int | None = None) -> list[Entry]:
+        """Entries from ``first`` on (at most ``limit`` of them)."""
+        lo = max(first - self.start_index - 1, 0)
+        hi = len(self._entries) if limit is None else min(lo + limit, len(self._entries))
+        return self._entries[lo:hi]
+
+    def truncate_from(self, index: int) -> None:
+        """Delete the entry at ``index`` and all that follow it (§5.3)."""
+        if index <= self.start_index:
+            raise ValueError("cannot truncate below the start of the log")
+        del self._entries[index - self.start_index - 1 :]
+
+    def append(self, entry: Entry) -> int:
+        """Append one entry and return its index."""
+        self._entries.append(entry)
+        return self.last_index
+
+    def first_index_of_term(self, index: int) -> int:
+        """The first index of the run of entries sharing ``term_at(index)``."""
+        term = self.term_at(index)
+        while index - 1 > self.start_index and self.term_at(index - 1) == term:
+            index -= 1
+        return index
+
+    def last_index_of_term(self, term: int) -> int:
+        """The last index holding an entry of ``term``, or 0 if there is none."""
+        for index in range(self.last_index, self.start_index, -1):
+            t = self.term_at(index)
+            if t == term:
+                return index
+            if t is not None and t < term:
+                break
+        return 0
+
+    def is_up_to_date(self, last_log_index: int, last_log_term: int) -> bool:
+        """§5.4.1: is a log ending at (index, term) at least as up-to-date as ours?"""
+        if last_log_term != self.last_term:
+            return last_log_term > self.last_term
+        return last_log_index >= self.last_index
+
+    def __len__(self) -> int:
+        return len(self._entries)

@@ -1,0 +1,1 @@
+"""The controlled world around the nodes: clock, network, clients, invariants, scripts."""

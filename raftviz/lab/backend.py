@@ -1,0 +1,83 @@
+"""The interface between the lab and the nodes it controls, and the in-process backend.
+
+A backend hosts the nodes. The lab asks it to start, crash and restart a
+node, and to hand a node one input at a time (a datagram, a timer firing);
+every call returns the node's ``Report`` once the node has finished with the
+input. The ``inprocess`` backend runs each node's driver inside the lab's
+process with memory storage; the ``udp`` backend runs real processes. Both
+run the same driver, so both give the same reports.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from raftviz.core.config import RaftConfig
+from raftviz.node.driver import MemoryStorage, NodeDriver, Report
+
+
+class Backend(Protocol):
+    """What the lab needs from whatever hosts the nodes."""
+
+    def start(self, node_id: int, incarnation: int, now: int) -> Report:
+        """Start (or restart, on its existing storage) one node."""
+        ...
+
+    def crash(self, node_id: int) -> None:
+        """Stop a node at once; its persistent state stays."""
+        ...
+
+    def deliver(self, node_id: int, data: bytes, now: int) -> Report:
+        """Hand one datagram to a live node."""
+        ...
+
+    def fire_timer(self, node_id: int, now: int) -> Report:
+        """Tell a live node that its deadline has come."""
+        ...
+
+    def timeout_now(self, node_id: int, now: int) -> Report:
+        """Force a live node's election timeout."""
+        ...
+
+    def set_election_deadline(self, node_id: int, deadline: int) -> Report:
+        """Move a live node's election timer."""
+        ...
+
+    def close(self) -> None:
+        """Stop every node and release every resource."""
+        ...
+
+
+class InProcessBackend:
+    """Nodes as drivers inside this process, with storage kept across crashes."""
+
+    def __init__(self, peers: tuple[int, ...], config: RaftConfig, seed: int) -> None:
+        self.peers = peers
+        self.config = config
+        self.seed = seed
+        self.storage: dict[int, MemoryStorage] = {}
+        self.drivers: dict[int, NodeDriver] = {}
+
+    def start(self, node_id: int, incarnation: int, now: int) -> Report:
+        storage = self.storage.setdefault(node_id, MemoryStorage())
+        driver = NodeDriver(node_id, self.peers, self.config, self.seed, incarnation, storage, now)
+        self.drivers[node_id] = driver
+        return driver.start()
+
+    def crash(self, node_id: int) -> None:
+        self.drivers.pop(node_id, None)
+
+    def deliver(self, node_id: int, data: bytes, now: int) -> Report:
+        return self.drivers[node_id].deliver(data, now)
+
+    def fire_timer(self, node_id: int, now: int) -> Report:
+        return self.drivers[node_id].fire_timer(now)
+
+    def timeout_now(self, node_id: int, now: int) -> Report:
+        return self.drivers[node_id].timeout_now(now)
+
+    def set_election_deadline(self, node_id: int, deadline: int) -> Report:
+        return self.drivers[node_id].set_election_deadline(deadline)
+
+    def close(self) -> None:
+        self.drivers.clear()

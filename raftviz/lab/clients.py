@@ -1,0 +1,102 @@
+"""The lab's key-value clients.
+
+A client request is an ordinary message from a client id (``c1``) to a node.
+The client keeps retrying it, always with the same client id and sequence
+number, until a node answers it: at once to the leader a node hints at, or to
+the next node in id order when its retry timer runs out (§8 of the paper,
+dissertation §6.3). Each request records when it was sent and answered, which
+is the client history a linearizability check needs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from raftviz.core.messages import ClientReply, Command
+
+
+@dataclass(slots=True)
+class Request:
+    """One client request and its fate."""
+
+    client: str
+    seq: int
+    command: Command
+    issued_at: int
+    target: int  # the node it was last sent to
+    deadline: int  # when the client gives up on ``target`` and tries another
+    attempts: int = 1
+    answered_at: int = -1
+    result: str | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.answered_at >= 0
+
+    def describe(self) -> str:
+        cmd = self.command
+        text = f"{self.client}#{self.seq} {cmd.op} {cmd.key}"
+        if cmd.op in ("put", "append"):
+            text += f" {cmd.value}"
+        return text
+
+    def outcome(self) -> str:
+        if self.command.op == "get":
+            return "(none)" if self.result is None else repr(self.result)
+        return "ok"
+
+
+@dataclass(slots=True)
+class Client:
+    """A client: its id, its next sequence number, what it believes, what it awaits."""
+
+    id: str
+    next_seq: int = 1
+    leader_guess: int = 0
+    outstanding: dict[int, Request] = field(default_factory=dict)
+    history: list[Request] = field(default_factory=list)
+
+    @property
+    def low(self) -> int:
+        """The lowest sequence number still awaiting an answer."""
+        return min(self.outstanding, default=self.next_seq)
+
+    def issue(self, op: str, key: str, value: str, target: int, now: int, timeout: int) -> Request:
+        seq = self.next_seq
+        self.next_seq += 1
+        # ``low`` is computed before this request joins the outstanding set,
+        # and it never exceeds ``seq`` itself.
+        low = min(self.low, seq)
+        command = Command(op, key, value, self.id, seq, low)
+        request = Request(self.id, seq, command, now, target, now + timeout)
+        self.outstanding[seq] = request
+        self.history.append(request)
+        return request
+
+    def on_reply(self, reply: ClientReply, now: int, timeout: int) -> tuple[Request | None, int]:
+        """Handle a reply. Returns (request answered or None, node to resend to or 0)."""
+        request = self.outstanding.get(reply.seq)
+        if request is None:
+            return None, 0  # a late or duplicate answer
+        if reply.ok:
+            request.answered_at = now
+            request.result = reply.value
+            del self.outstanding[reply.seq]
+            self.leader_guess = reply.src
+            return request, 0
+        if reply.leader_hint and reply.leader_hint != reply.src:
+            self.leader_guess = reply.leader_hint
+            request.target = reply.leader_hint
+            request.deadline = now + timeout
+            request.attempts += 1
+            return None, reply.leader_hint
+        return None, 0
+
+    def on_timeout(self, request: Request, nodes: list[int], now: int, timeout: int) -> int:
+        """The target did not answer in time: try the next node in id order."""
+        self.leader_guess = 0
+        later = [n for n in nodes if n > request.target]
+        request.target = later[0] if later else nodes[0]
+        request.deadline = now + timeout
+        request.attempts += 1
+        return request.target

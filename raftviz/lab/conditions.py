@@ -1,0 +1,159 @@
+"""Conditions of the scenario language, for ``until``, ``expect`` and lesson checks.
+
+Grammar (DESIGN.md §4)::
+
+    leader                  exactly one live leader in the highest term among live leaders
+    leader=N                ... and it is node N
+    no-leader               no live node is leader
+    N.FIELD OP VALUE        a status field of node N (N may be ``leader``)
+    all.FIELD OP VALUE      the same for every live node
+    kv KEY=VALUE            every live node's state machine holds KEY=VALUE
+    kv KEY=-                no live node's state machine holds KEY
+    idle                    no client request is waiting for an answer
+    messages OP N           the number of messages in flight
+    time OP MS              the virtual time
+
+FIELD is a key of the ``status`` line (role, term, vote, commit, applied,
+last, alive, leader); OP is one of ``= != < <= > >=``. Numbers compare as
+numbers; anything else compares as text (only ``=`` and ``!=``).
+"""
+
+from __future__ import annotations
+
+import operator
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from raftviz.lab.lab import Lab, LabError
+
+FIELDS = ("role", "term", "vote", "commit", "applied", "last", "alive", "leader")
+OPS: dict[str, Callable[[object, object], bool]] = {
+    "=": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+_COMPARE = re.compile(r"^(\w+)\.(\w+)\s*(!=|<=|>=|=|<|>)\s*(\S+)$")
+_COUNT = re.compile(r"^(messages|time)\s*(!=|<=|>=|=|<|>)\s*(\d+)$")
+
+
+class ConditionError(ValueError):
+    """A condition that does not parse."""
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """A parsed condition; ``text`` is how it was written."""
+
+    text: str
+    kind: str
+    node: str = ""  # a node id, "all" or "leader"
+    field: str = ""
+    op: str = ""
+    value: str = ""
+
+
+def parse_condition(text: str) -> Condition:
+    text = " ".join(text.split())
+    if not text:
+        raise ConditionError("missing condition")
+    if text in ("leader", "no-leader", "idle"):
+        return Condition(text, text)
+    if text.startswith("leader="):
+        node = text[len("leader=") :]
+        if not node.isdigit():
+            raise ConditionError(f"leader=N needs a node id, not {node!r}")
+        return Condition(text, "leader=", node=node)
+    if text.startswith("kv "):
+        pair = text[3:].strip()
+        if "=" not in pair or " " in pair or pair.startswith("="):
+            raise ConditionError("kv needs KEY=VALUE (or KEY=- for an absent key)")
+        key, value = pair.split("=", 1)
+        return Condition(text, "kv", field=key, value=value)
+    m = _COUNT.match(text)
+    if m:
+        return Condition(text, m.group(1), op=m.group(2), value=m.group(3))
+    m = _COMPARE.match(text)
+    if not m:
+        raise ConditionError(
+            f"unknown condition {text!r} (try leader, leader=N, no-leader, N.FIELD OP VALUE, "
+            "all.FIELD OP VALUE, kv KEY=VALUE, idle)"
+        )
+    node, field, op, value = m.groups()
+    if not (node.isdigit() or node in ("all", "leader")):
+        raise ConditionError(f"{node!r} is not a node id, 'all' or 'leader'")
+    if field not in FIELDS:
+        raise ConditionError(f"unknown field {field!r} (fields: {', '.join(FIELDS)})")
+    if op not in ("=", "!=") and not value.lstrip("-").isdigit():
+        raise ConditionError(f"{op} needs a number, not {value!r}")
+    return Condition(text, "field", node=node, field=field, op=op, value=value)
+
+
+def _compare(actual: str, op: str, expected: str) -> bool:
+    if actual.lstrip("-").isdigit() and expected.lstrip("-").isdigit():
+        return OPS[op](int(actual), int(expected))
+    if op not in ("=", "!="):
+        return False
+    return OPS[op](actual, expected)
+
+
+def evaluate(cond: Condition, lab: Lab) -> tuple[bool, str]:
+    """(holds, what was actually seen) for a condition on the lab's current state."""
+    kind = cond.kind
+    if kind in ("leader", "leader="):
+        leader = lab.leader()
+        seen = f"leader is {leader}" if leader else _leaders_text(lab)
+        if kind == "leader":
+            return bool(leader), seen
+        return leader == int(cond.node), seen
+    if kind == "no-leader":
+        return not lab.leaders(), _leaders_text(lab)
+    if kind == "idle":
+        pending = lab.pending_requests()
+        return not pending, f"{len(pending)} client request(s) waiting"
+    if kind == "messages":
+        n = len(lab.flights)
+        return OPS[cond.op](n, int(cond.value)), f"{n} message(s) in flight"
+    if kind == "time":
+        return OPS[cond.op](lab.now, int(cond.value)), f"t={lab.now}"
+    if kind == "kv":
+        live = [v for v in lab.views.values() if v.alive]
+        wrong = []
+        for v in live:
+            have = v.kv.data.get(cond.field)
+            want = None if cond.value == "-" else cond.value
+            if have != want:
+                wrong.append(f"node {v.id} has {cond.field}={'-' if have is None else have}")
+        return (bool(live) and not wrong), ("; ".join(wrong) if wrong else "no live node" if not live else "")
+    # field comparison
+    if cond.node == "all":
+        views = [v for v in lab.views.values() if v.alive]
+        if not views:
+            return False, "no live node"
+    elif cond.node == "leader":
+        leader = lab.leader()
+        if not leader:
+            return False, _leaders_text(lab)
+        views = [lab.views[leader]]
+    else:
+        try:
+            views = [lab.view(int(cond.node))]
+        except LabError as exc:
+            return False, str(exc)
+    seen = []
+    ok = True
+    for v in views:
+        actual = v.status_fields()[cond.field]
+        seen.append(f"{v.id}.{cond.field}={actual}")
+        ok = ok and _compare(actual, cond.op, cond.value)
+    return ok, " ".join(seen)
+
+
+def _leaders_text(lab: Lab) -> str:
+    leaders = lab.leaders()
+    if not leaders:
+        return "no leader"
+    return "leaders: " + ", ".join(f"{v.id} (term {v.term})" for v in leaders)

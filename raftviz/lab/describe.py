@@ -1,0 +1,121 @@
+"""Words for what the lab shows: messages, events and state changes as text.
+
+One module so that the transcript, the TUI's event feed and the lessons all
+say the same thing the same way. Names follow Figure 2 of the Raft paper.
+"""
+
+from __future__ import annotations
+
+from raftviz.core.messages import (
+    AppendEntries,
+    AppendEntriesReply,
+    ClientReply,
+    ClientRequest,
+    Message,
+    RequestVote,
+    RequestVoteReply,
+)
+from raftviz.lab.lab import Change, StepRecord
+from raftviz.lab.network import Flight
+
+
+def describe_message(msg: Message) -> str:
+    """One line for a message, e.g. ``RequestVote term=2 lastIndex=4 lastTerm=1``."""
+    if isinstance(msg, RequestVote):
+        return f"RequestVote term={msg.term} lastIndex={msg.last_log_index} lastTerm={msg.last_log_term}"
+    if isinstance(msg, RequestVoteReply):
+        return f"RequestVoteReply term={msg.term} {'granted' if msg.vote_granted else 'denied'}"
+    if isinstance(msg, AppendEntries):
+        n = len(msg.entries)
+        if n == 0:
+            entries = "entries=none"
+        elif n == 1:
+            entries = f"entries={msg.prev_log_index + 1}"
+        else:
+            entries = f"entries={msg.prev_log_index + 1}..{msg.prev_log_index + n}"
+        return (
+            f"AppendEntries term={msg.term} prevIndex={msg.prev_log_index} prevTerm={msg.prev_log_term} "
+            f"{entries} commit={msg.leader_commit}"
+        )
+    if isinstance(msg, AppendEntriesReply):
+        if msg.success:
+            return f"AppendEntriesReply term={msg.term} ok match={msg.match_index}"
+        if msg.conflict_index == 0:
+            return f"AppendEntriesReply term={msg.term} stale"
+        return (
+            f"AppendEntriesReply term={msg.term} reject "
+            f"conflictIndex={msg.conflict_index} conflictTerm={msg.conflict_term}"
+        )
+    if isinstance(msg, ClientRequest):
+        return f"ClientRequest {msg.command.describe()}"
+    if isinstance(msg, ClientReply):
+        if msg.ok:
+            value = "" if msg.value is None else f" value={msg.value}"
+            return f"ClientReply #{msg.seq} ok{value}"
+        hint = msg.leader_hint or "?"
+        return f"ClientReply #{msg.seq} redirect leader={hint}"
+    raise TypeError(f"not a message: {msg!r}")
+
+
+def describe_flight(flight: Flight) -> str:
+    """``#12 3->1 RequestVote ...``"""
+    return f"#{flight.id} {flight.src}->{flight.dst} {describe_message(flight.msg)}"
+
+
+def describe_change(change: Change, verbose: bool) -> str | None:
+    """What changed on a node, in a step: ``node 3: candidate term=2`` and the like."""
+    role0, term0, vote0, commit0, last0 = change.before
+    role1, term1, vote1, commit1, last1 = change.after
+    parts: list[str] = []
+    if role1 != role0 or term1 != term0:
+        parts.append(f"{role1} term={term1}")
+    if verbose:
+        if vote1 != vote0 and vote1:
+            parts.append(f"vote={vote1}")
+        if last1 != last0:
+            parts.append(f"last={last1}")
+    if commit1 != commit0 and role1 != "down" and (verbose or role1 == "leader"):
+        parts.append(f"commit={commit1}")
+    if not parts:
+        return None
+    return f"node {change.node}: " + " ".join(parts)
+
+
+def describe_record(record: StepRecord, verbose: bool) -> list[str]:
+    """Transcript lines for one executed event.
+
+    ``verbose`` (the ``step`` command) shows the event, every state change and
+    every message sent; otherwise (``advance``, ``until``) only what a reader
+    follows: role and term changes, a leader's commits, client answers, and
+    invariant violations.
+    """
+    t = f"t={record.time}"
+    lines: list[str] = []
+    if verbose:
+        head = record.text
+        if record.flight is not None and record.kind in ("deliver", "lost"):
+            if record.kind == "deliver":
+                head = f"deliver {describe_flight(record.flight)}"
+            else:
+                head = f"{record.text} ({describe_message(record.flight.msg)})"
+        lines.append(f"{t} {head}")
+        if record.refused:
+            lines.append(f"  refused: {record.refused}")
+        for change in record.changes:
+            text = describe_change(change, verbose=True)
+            if text:
+                lines.append(f"  {text}")
+        for flight in record.sent:
+            lines.append(f"  send {describe_flight(flight)}")
+        for flight in record.lost:
+            lines.append(f"  lost at send {describe_flight(flight)}")
+    else:
+        for change in record.changes:
+            text = describe_change(change, verbose=False)
+            if text:
+                lines.append(f"{t} {text}")
+    for request in record.answers:
+        lines.append(f"{t} {request.describe()} -> {request.outcome()}")
+    for violation in record.violations:
+        lines.append(f"{t} INVARIANT VIOLATED: {violation.describe()}")
+    return lines

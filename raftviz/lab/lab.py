@@ -1,0 +1,429 @@
+"""The lab: the virtual clock, the event queue, and the world around the nodes.
+
+The lab keeps one queue of pending events (DESIGN.md §2): message deliveries
+and node timers (and client retry timers). ``step`` executes the earliest;
+ties are broken by (time, kind, target, sequence number), never by arrival
+order. Executing an event is synchronous: the backend hands the input to the
+node and returns only once the node has persisted its state and reported what
+it sent. A run is therefore a pure function of the seed and the commands.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from raftviz import wire
+from raftviz.core.config import RaftConfig
+from raftviz.core.messages import Address, ClientReply, ClientRequest
+from raftviz.lab.backend import Backend, InProcessBackend
+from raftviz.lab.clients import Client, Request
+from raftviz.lab.invariants import Before, InvariantChecker, Violation
+from raftviz.lab.network import Flight, Network
+from raftviz.lab.views import NodeView
+from raftviz.node.driver import Report
+
+# Event kinds, in tie-breaking order.
+DELIVER = 0
+TIMER = 1
+CLIENT_TIMER = 2
+
+#: Client ids sort after node ids in the tie-breaking key.
+CLIENT_KEY_BASE = 1_000_000
+
+
+class LabError(Exception):
+    """A command the lab cannot carry out (unknown node, no such message...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LabOptions:
+    """Everything that defines a cluster, besides the commands run on it."""
+
+    nodes: int = 5
+    seed: int = 0
+    election: tuple[int, int] = (150, 300)
+    heartbeat: int = 50
+    latency: tuple[int, int] = (10, 20)
+    loss: float = 0.0
+    noop: bool = True
+    batch: int = 64
+    client_timeout: int = 200
+    backend: str = "inprocess"
+
+    def raft_config(self) -> RaftConfig:
+        return RaftConfig(
+            election_min=self.election[0],
+            election_max=self.election[1],
+            heartbeat=self.heartbeat,
+            noop=self.noop,
+            max_batch=self.batch,
+        )
+
+
+@dataclass(slots=True)
+class Change:
+    """How one node's visible state changed during a step."""
+
+    node: int
+    before: tuple[str, int, int, int, int]  # role, term, vote, commit, last index
+    after: tuple[str, int, int, int, int]
+
+
+@dataclass(slots=True)
+class StepRecord:
+    """What one executed event did."""
+
+    step: int
+    time: int
+    kind: str  # "deliver", "lost", "timer", "timeout", "client-retry", "command"
+    text: str
+    flight: Flight | None = None
+    changes: list[Change] = field(default_factory=list)
+    sent: list[Flight] = field(default_factory=list)
+    lost: list[Flight] = field(default_factory=list)  # lost at send time (loss model)
+    answers: list[Request] = field(default_factory=list)
+    violations: list[Violation] = field(default_factory=list)
+    refused: str = ""
+
+
+def _summary(view: NodeView) -> tuple[str, int, int, int, int]:
+    return (view.role, view.term, view.vote, view.commit, view.last_index)
+
+
+class Lab:
+    """A cluster of nodes in a controlled world."""
+
+    def __init__(self, options: LabOptions, backend: Backend | None = None) -> None:
+        if not 1 <= options.nodes <= 9:
+            raise LabError("a cluster has 1 to 9 nodes")
+        self.options = options
+        self.ids: list[int] = list(range(1, options.nodes + 1))
+        self.config = options.raft_config()
+        self.now = 0
+        self.steps = 0
+        self.network = Network(random.Random(f"raftviz-net/{options.seed}"), options.latency, options.loss)
+        self.backend: Backend = backend or InProcessBackend(tuple(self.ids), self.config, options.seed)
+        self.views: dict[int, NodeView] = {i: NodeView(i) for i in self.ids}
+        self.flights: dict[int, Flight] = {}
+        self.clients: dict[str, Client] = {}
+        self.checker = InvariantChecker()
+        self.violations: list[Violation] = []
+        self._queue: list[tuple[int, int, int, int]] = []
+        self._timer_version: dict[int, int] = {}
+        self._timer_deadline: dict[int, int | None] = {}
+        self._client_keys: dict[str, int] = {}
+        self._next_id = 1
+        #: Called with every StepRecord (the TUI's event feed listens here).
+        self.listeners: list[Callable[[StepRecord], None]] = []
+        for node in self.ids:
+            report = self.backend.start(node, 0, self.now)
+            self._absorb(node, report, StepRecord(0, 0, "start", f"start node {node}"))
+
+    # ------------------------------------------------------------------ queries
+
+    def leaders(self) -> list[NodeView]:
+        return [v for v in self.views.values() if v.alive and v.role == "leader"]
+
+    def leader(self) -> int:
+        """The one live leader of the highest term among live leaders, or 0."""
+        leaders = self.leaders()
+        if not leaders:
+            return 0
+        top = max(v.term for v in leaders)
+        at_top = [v for v in leaders if v.term == top]
+        return at_top[0].id if len(at_top) == 1 else 0
+
+    def view(self, node: int) -> NodeView:
+        if node not in self.views:
+            raise LabError(f"no node {node} (nodes are {self.ids[0]}..{self.ids[-1]})")
+        return self.views[node]
+
+    def live_view(self, node: int) -> NodeView:
+        view = self.view(node)
+        if not view.alive:
+            raise LabError(f"node {node} is down")
+        return view
+
+    def next_event_time(self) -> int | None:
+        self._clean_queue()
+        return self._queue[0][0] if self._queue else None
+
+    def pending_requests(self) -> list[Request]:
+        return [r for c in self.clients.values() for r in c.outstanding.values()]
+
+    # ------------------------------------------------------------------ time
+
+    def step(self) -> StepRecord | None:
+        """Execute the earliest pending event; None if there is none."""
+        self._clean_queue()
+        if not self._queue:
+            return None
+        time, kind, key, seq = heapq.heappop(self._queue)
+        self.now = max(self.now, time)
+        if kind == DELIVER:
+            return self._deliver(self.flights.pop(seq))
+        if kind == TIMER:
+            return self._node_input(key, "timer", f"timer fires on node {key}", self.backend.fire_timer)
+        return self._client_timeout(self._client_by_key(key).outstanding[seq])
+
+    def advance(self, ms: int, stop_on_violation: bool = True) -> list[StepRecord]:
+        """Run every event due in the next ``ms`` milliseconds."""
+        target = self.now + ms
+        records = []
+        while True:
+            at = self.next_event_time()
+            if at is None or at > target:
+                break
+            record = self.step()
+            assert record is not None
+            records.append(record)
+            if stop_on_violation and record.violations:
+                return records
+        self.now = target
+        return records
+
+    def run_until(
+        self, holds: Callable[[], bool], max_ms: int, stop_on_violation: bool = True
+    ) -> tuple[bool, list[StepRecord]]:
+        """Step until ``holds()`` is true; (False, records) if not within ``max_ms``."""
+        deadline = self.now + max_ms
+        records: list[StepRecord] = []
+        while not holds():
+            at = self.next_event_time()
+            if at is None or at > deadline:
+                self.now = deadline
+                return False, records
+            record = self.step()
+            assert record is not None
+            records.append(record)
+            if stop_on_violation and record.violations:
+                return False, records
+        return True, records
+
+    # ------------------------------------------------------------------ node controls
+
+    def crash(self, node: int) -> StepRecord:
+        view = self.live_view(node)
+        before = _summary(view)
+        self.backend.crash(node)
+        view.crash()
+        self._timer_version[node] = self._timer_version.get(node, 0) + 1
+        self._timer_deadline[node] = None
+        record = self._record("command", f"crash node {node}")
+        record.changes.append(Change(node, before, _summary(view)))
+        return self._publish(record)
+
+    def restart(self, node: int) -> StepRecord:
+        view = self.view(node)
+        if view.alive:
+            raise LabError(f"node {node} is running; crash it first")
+        view.alive = True
+        view.incarnation += 1
+        report = self.backend.start(node, view.incarnation, self.now)
+        record = self._record("command", f"restart node {node}")
+        self._absorb(node, report, record)
+        return self._publish(record)
+
+    def timeout(self, node: int) -> StepRecord:
+        self.live_view(node)
+        return self._node_input(node, "timeout", f"election timeout forced on node {node}", self.backend.timeout_now)
+
+    def set_election_deadline(self, node: int, deadline: int) -> StepRecord:
+        self.live_view(node)
+        return self._node_input(
+            node,
+            "command",
+            f"node {node} election timer set to t={deadline}",
+            lambda n, _now: self.backend.set_election_deadline(n, deadline),
+        )
+
+    # ------------------------------------------------------------------ message controls
+
+    def flight(self, flight_id: int) -> Flight:
+        if flight_id not in self.flights:
+            raise LabError(f"no message #{flight_id} in flight")
+        return self.flights[flight_id]
+
+    def deliver_now(self, flight_id: int) -> StepRecord:
+        """Deliver a chosen message at once, ahead of its turn."""
+        return self._deliver(self.flights.pop(self.flight(flight_id).id))
+
+    def drop(self, flight_id: int) -> StepRecord:
+        flight = self.flights.pop(self.flight(flight_id).id)
+        record = self._record("command", f"drop #{flight.id}")
+        record.flight = flight
+        return self._publish(record)
+
+    def duplicate(self, flight_id: int) -> StepRecord:
+        original = self.flight(flight_id)
+        record = self._record("command", f"duplicate #{original.id}")
+        copy = self._send(original.src, original.dst, original.data, record, allow_loss=False)
+        if copy is not None:
+            record.text += f" as #{copy.id}"
+        return self._publish(record)
+
+    # ------------------------------------------------------------------ clients
+
+    def client(self, client_id: str) -> Client:
+        if client_id not in self.clients:
+            self.clients[client_id] = Client(client_id)
+            # Keys in order of first use: deterministic, and stable as clients are added.
+            self._client_keys[client_id] = CLIENT_KEY_BASE + len(self._client_keys)
+        return self.clients[client_id]
+
+    def submit(self, op: str, key: str, value: str = "", via: int = 0, client_id: str = "c1") -> Request:
+        """Issue a client request; it travels as a message like any other."""
+        if via:
+            self.view(via)
+        client = self.client(client_id)
+        target = via or client.leader_guess or self.ids[0]
+        request = client.issue(op, key, value, target, self.now, self.options.client_timeout)
+        record = self._record("command", f"{request.describe()} sent to node {target}")
+        self._send_request(request, record)
+        heapq.heappush(self._queue, (request.deadline, CLIENT_TIMER, self._client_key(client_id), request.seq))
+        self._publish(record)
+        return request
+
+    # ------------------------------------------------------------------ internals
+
+    def _record(self, kind: str, text: str) -> StepRecord:
+        if kind != "command":
+            self.steps += 1
+        return StepRecord(self.steps, self.now, kind, text)
+
+    def _publish(self, record: StepRecord) -> StepRecord:
+        for listener in self.listeners:
+            listener(record)
+        return record
+
+    def _deliver(self, flight: Flight) -> StepRecord:
+        dst = flight.dst
+        if isinstance(dst, str):
+            return self._deliver_to_client(flight)
+        if not self.network.connected(flight.src, dst):
+            record = self._record("lost", f"#{flight.id} {flight.src}->{dst} lost: link cut")
+        elif not self.views[dst].alive:
+            record = self._record("lost", f"#{flight.id} {flight.src}->{dst} lost: node {dst} is down")
+        else:
+            record = self._node_input(
+                dst, "deliver", f"deliver #{flight.id}", lambda n, now: self.backend.deliver(n, flight.data, now),
+                publish=False,
+            )
+        record.flight = flight
+        return self._publish(record)
+
+    def _node_input(
+        self,
+        node: int,
+        kind: str,
+        text: str,
+        call: Callable[[int, int], Report],
+        publish: bool = True,
+    ) -> StepRecord:
+        record = self._record(kind, text)
+        self._absorb(node, call(node, self.now), record)
+        return self._publish(record) if publish else record
+
+    def _absorb(self, node: int, report: Report, record: StepRecord) -> None:
+        view = self.views[node]
+        before = Before.of(view)
+        summary = _summary(view) if before.alive else ("down", view.term, view.vote, 0, view.last_index)
+        was_leader = view.role == "leader" and before.alive
+        view.absorb(report)
+        if view.role == "leader" and not (was_leader and before.term == view.term):
+            view.leader_since = self.now
+        after = _summary(view)
+        if after != summary:
+            record.changes.append(Change(node, summary, after))
+        record.refused = report.refused
+        for dst, data in report.sent:
+            self._send(node, dst, data, record)
+        self._set_timer(node, report.deadline)
+        found = self.checker.check(view, before, report.log_from, self.steps, self.now)
+        if found:
+            record.violations.extend(found)
+            self.violations.extend(found)
+
+    def _send(self, src: Address, dst: Address, data: bytes, record: StepRecord, allow_loss: bool = True) -> Flight | None:
+        flight = Flight(self._next_id, src, dst, wire.decode(data), data, self.now, 0)
+        self._next_id += 1
+        if allow_loss and self.network.sample_loss():
+            record.lost.append(flight)
+            return None
+        flight.deliver_at = self.now + self.network.sample_latency()
+        self.flights[flight.id] = flight
+        heapq.heappush(self._queue, (flight.deliver_at, DELIVER, self._key(dst), flight.id))
+        record.sent.append(flight)
+        return flight
+
+    def _set_timer(self, node: int, deadline: int) -> None:
+        if self._timer_deadline.get(node) == deadline:
+            return  # the queued entry still stands
+        version = self._timer_version.get(node, 0) + 1
+        self._timer_version[node] = version
+        self._timer_deadline[node] = deadline
+        heapq.heappush(self._queue, (deadline, TIMER, node, version))
+
+    def _clean_queue(self) -> None:
+        """Drop queue entries that no longer stand for a pending event."""
+        queue = self._queue
+        while queue:
+            time, kind, key, seq = queue[0]
+            if kind == DELIVER:
+                if seq in self.flights:
+                    return
+            elif kind == TIMER:
+                if self._timer_version.get(key) == seq and self.views[key].alive:
+                    return
+            else:
+                request = self._client_by_key(key).outstanding.get(seq)
+                if request is not None and request.deadline == time:
+                    return
+            heapq.heappop(queue)
+
+    # ------------------------------------------------------------------ client internals
+
+    def _client_key(self, client_id: str) -> int:
+        return self._client_keys[client_id]
+
+    def _client_by_key(self, key: int) -> Client:
+        return self.clients[list(self._client_keys)[key - CLIENT_KEY_BASE]]
+
+    def _key(self, address: Address) -> int:
+        return address if isinstance(address, int) else self._client_key(address)
+
+    def _send_request(self, request: Request, record: StepRecord) -> None:
+        message = ClientRequest(src=request.client, dst=request.target, command=request.command)
+        self._send(request.client, request.target, wire.encode(message), record)
+
+    def _deliver_to_client(self, flight: Flight) -> StepRecord:
+        reply = flight.msg
+        assert isinstance(reply, ClientReply)
+        client = self.clients[reply.dst]
+        record = self._record("deliver", f"deliver #{flight.id}")
+        record.flight = flight
+        answered, resend_to = client.on_reply(reply, self.now, self.options.client_timeout)
+        if answered is not None:
+            record.answers.append(answered)
+        if resend_to:
+            request = client.outstanding[reply.seq]
+            self._send_request(request, record)
+            self._push_client_timer(request)
+        return self._publish(record)
+
+    def _client_timeout(self, request: Request) -> StepRecord:
+        client = self.clients[request.client]
+        target = client.on_timeout(request, self.ids, self.now, self.options.client_timeout)
+        record = self._record("client-retry", f"{request.describe()} timed out; retry at node {target}")
+        self._send_request(request, record)
+        self._push_client_timer(request)
+        return self._publish(record)
+
+    def _push_client_timer(self, request: Request) -> None:
+        heapq.heappush(self._queue, (request.deadline, CLIENT_TIMER, self._client_key(request.client), request.seq))
+
+    def close(self) -> None:
+        self.backend.close()

@@ -1,0 +1,92 @@
+"""The lab's network: in-flight messages, link rules, latency and loss.
+
+Every datagram a node sends becomes a ``Flight`` with an id, its decoded
+content and a delivery time drawn from the seeded latency model. Whether it
+arrives is decided when it is due: a message crossing a partition or a cut
+link at that moment is lost, like a real packet on a broken path. Loss is
+drawn from the same seeded generator when the message is sent.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from raftviz.core.messages import Address, Message
+
+
+@dataclass(slots=True)
+class Flight:
+    """One message in flight from ``src`` to ``dst``."""
+
+    id: int
+    src: Address
+    dst: Address
+    msg: Message
+    data: bytes
+    sent_at: int
+    deliver_at: int
+
+
+class Network:
+    """Link rules between nodes, and the latency and loss models.
+
+    Clients are outside the partitions: a client reaches every node and every
+    node reaches every client, so a partition cuts only node-to-node links.
+    """
+
+    def __init__(self, rng: random.Random, latency: tuple[int, int], loss: float = 0.0) -> None:
+        self.rng = rng
+        self.latency = latency
+        self.loss = loss
+        #: Groups of a partition (empty: no partition). Nodes outside every
+        #: group form a group of their own.
+        self.groups: list[frozenset[int]] = []
+        #: One-way cuts (src, dst).
+        self.cuts: set[tuple[int, int]] = set()
+
+    def sample_latency(self) -> int:
+        lo, hi = self.latency
+        return lo if lo == hi else self.rng.randint(lo, hi)
+
+    def sample_loss(self) -> bool:
+        """Decide (deterministically, from the seeded generator) whether a send is lost."""
+        return self.loss > 0 and self.rng.random() < self.loss
+
+    def connected(self, src: Address, dst: Address) -> bool:
+        """Can a message from ``src`` reach ``dst`` right now?"""
+        if not isinstance(src, int) or not isinstance(dst, int):
+            return True
+        if (src, dst) in self.cuts:
+            return False
+        if self.groups:
+            return self._group_of(src) == self._group_of(dst)
+        return True
+
+    def _group_of(self, node: int) -> int:
+        for i, group in enumerate(self.groups):
+            if node in group:
+                return i
+        return -1
+
+    def partition(self, groups: list[frozenset[int]]) -> None:
+        self.groups = groups
+
+    def cut(self, src: int, dst: int) -> None:
+        self.cuts.add((src, dst))
+
+    def heal_link(self, src: int, dst: int) -> None:
+        self.cuts.discard((src, dst))
+
+    def heal(self) -> None:
+        self.groups = []
+        self.cuts.clear()
+
+    def describe(self) -> str:
+        """The current rules in the scenario language's own words."""
+        parts = []
+        if self.groups:
+            parts.append("partition " + " | ".join(",".join(map(str, sorted(g))) for g in self.groups))
+        if self.cuts:
+            parts.append("cut " + " ".join(f"{a}->{b}" for a, b in sorted(self.cuts)))
+        return "; ".join(parts) if parts else "connected"

@@ -1,0 +1,357 @@
+"""Parsing the scenario language: one command per line, ``#`` starts a comment.
+
+A script is parsed whole before anything runs, so a malformed line is
+reported (file, line, problem) without side effects. Each command becomes a
+``Command`` with typed parameters; ``raftviz.lab.session`` carries it out.
+The language is documented, with an example per command, in
+``docs/scenario-language.md``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from raftviz.lab.conditions import ConditionError, parse_condition
+
+NodeRef = int | str  # a node id, or "leader"
+
+
+class ScriptError(Exception):
+    """A malformed line: names the file, the line and the problem."""
+
+    def __init__(self, message: str, line: int = 0, source: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+        self.source = source
+
+    def __str__(self) -> str:
+        where = f"{self.source}:{self.line}: " if self.source and self.line else (
+            f"line {self.line}: " if self.line else ""
+        )
+        return f"{where}{self.message}"
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """One parsed command line."""
+
+    name: str
+    params: dict[str, Any] = field(default_factory=dict)
+    text: str = ""
+    line: int = 0
+
+
+class _Bad(ValueError):
+    pass
+
+
+# ---------------------------------------------------------------- value parsers
+
+
+def _int(text: str, what: str, lo: int = 0, hi: int | None = None) -> int:
+    if not re.fullmatch(r"\d+", text):
+        raise _Bad(f"{what} must be a whole number, not {text!r}")
+    value = int(text)
+    if value < lo or (hi is not None and value > hi):
+        bound = f"{lo}..{hi}" if hi is not None else f">= {lo}"
+        raise _Bad(f"{what} must be {bound}, not {value}")
+    return value
+
+
+def _duration(text: str, what: str) -> int:
+    """Milliseconds: ``250``, ``250ms`` or ``2s``."""
+    m = re.fullmatch(r"(\d+)(ms|s)?", text)
+    if not m:
+        raise _Bad(f"{what} must be a duration such as 250, 250ms or 2s, not {text!r}")
+    return int(m.group(1)) * (1000 if m.group(2) == "s" else 1)
+
+
+def _range(text: str, what: str) -> tuple[int, int]:
+    m = re.fullmatch(r"(\d+)(?:-(\d+))?", text)
+    if not m:
+        raise _Bad(f"{what} must be MS or MIN-MAX, not {text!r}")
+    lo = int(m.group(1))
+    hi = int(m.group(2)) if m.group(2) else lo
+    if lo > hi:
+        raise _Bad(f"{what}: {lo} is more than {hi}")
+    return lo, hi
+
+
+def _node(text: str) -> NodeRef:
+    if text == "leader":
+        return text
+    return _int(text, "node", lo=1)
+
+
+def _flight(text: str) -> int:
+    return _int(text.removeprefix("#"), "message id", lo=1)
+
+
+def _onoff(text: str, what: str) -> bool:
+    if text not in ("on", "off"):
+        raise _Bad(f"{what} must be on or off, not {text!r}")
+    return text == "on"
+
+
+def _probability(text: str, what: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise _Bad(f"{what} must be a probability between 0 and 1, not {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise _Bad(f"{what} must be between 0 and 1, not {text}")
+    return value
+
+
+def _link(text: str) -> tuple[int, int, bool]:
+    """``1->2`` (one way) or ``1-2`` (both ways)."""
+    m = re.fullmatch(r"(\d+)(->|-)(\d+)", text)
+    if not m:
+        raise _Bad(f"a link is written A->B (one way) or A-B (both ways), not {text!r}")
+    a, b = int(m.group(1)), int(m.group(3))
+    if a == b or a < 1 or b < 1:
+        raise _Bad(f"a link joins two different nodes, not {text!r}")
+    return a, b, m.group(2) == "-"
+
+
+def _token(text: str, what: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9_.:/@+-]{1,64}", text):
+        raise _Bad(f"{what} must be 1-64 letters, digits or _.:/@+-, not {text!r}")
+    return text
+
+
+# ---------------------------------------------------------------- command parsers
+
+Args = list[str]
+Opts = dict[str, str]
+
+
+def _no_opts(opts: Opts, allowed: tuple[str, ...] = ()) -> None:
+    for key in opts:
+        if key not in allowed:
+            hint = f" (options: {', '.join(allowed)})" if allowed else ""
+            raise _Bad(f"unknown option {key}={opts[key]}{hint}")
+
+
+def _arity(args: Args, lo: int, hi: int, usage: str) -> None:
+    if not lo <= len(args) <= hi:
+        raise _Bad(f"usage: {usage}")
+
+
+CLUSTER_OPTIONS = ("seed", "election", "heartbeat", "latency", "loss", "noop", "batch", "client-timeout", "backend")
+
+
+def _p_cluster(args: Args, opts: Opts) -> dict[str, Any]:
+    _arity(args, 0, 1, "cluster [N] [seed=S election=MIN-MAX heartbeat=MS latency=MIN-MAX ...]")
+    _no_opts(opts, CLUSTER_OPTIONS)
+    params: dict[str, Any] = {"nodes": _int(args[0], "cluster size", 1, 9) if args else 5}
+    if "seed" in opts:
+        params["seed"] = _int(opts["seed"], "seed")
+    if "election" in opts:
+        params["election"] = _range(opts["election"], "election")
+        if params["election"][0] < 1:
+            raise _Bad("election timeout must be at least 1 ms")
+    if "heartbeat" in opts:
+        params["heartbeat"] = _int(opts["heartbeat"], "heartbeat", lo=1)
+    if "latency" in opts:
+        params["latency"] = _range(opts["latency"], "latency")
+    if "loss" in opts:
+        params["loss"] = _probability(opts["loss"], "loss")
+    if "noop" in opts:
+        params["noop"] = _onoff(opts["noop"], "noop")
+    if "batch" in opts:
+        params["batch"] = _int(opts["batch"], "batch", lo=1, hi=10_000)
+    if "client-timeout" in opts:
+        params["client_timeout"] = _int(opts["client-timeout"], "client-timeout", lo=1)
+    if "backend" in opts:
+        if opts["backend"] not in ("udp", "inprocess"):
+            raise _Bad(f"backend must be udp or inprocess, not {opts['backend']!r}")
+        params["backend"] = opts["backend"]
+    return params
+
+
+def _p_count(args: Args, opts: Opts) -> dict[str, Any]:
+    _arity(args, 0, 1, "step [N]")
+    _no_opts(opts)
+    return {"count": _int(args[0], "count", lo=1) if args else 1}
+
+
+def _p_advance(args: Args, opts: Opts) -> dict[str, Any]:
+    _arity(args, 1, 1, "advance MS")
+    _no_opts(opts)
+    return {"ms": _duration(args[0], "time")}
+
+
+def _p_condition(args: Args, opts: Opts, with_max: bool) -> dict[str, Any]:
+    params: dict[str, Any] = {}
+    if with_max and args and args[-1].startswith("max="):
+        params["max"] = _duration(args.pop()[4:], "max")
+    try:
+        params["cond"] = parse_condition(" ".join(args))
+    except ConditionError as exc:
+        raise _Bad(str(exc)) from None
+    return params
+
+
+def _p_flight(args: Args, opts: Opts) -> dict[str, Any]:
+    _arity(args, 1, 1, "deliver|drop|duplicate ID")
+    _no_opts(opts)
+    return {"id": _flight(args[0])}
+
+
+def _p_node(args: Args, opts: Opts) -> dict[str, Any]:
+    _arity(args, 1, 1, "crash|restart|timeout|log|kv N (or leader)")
+    _no_opts(opts)
+    return {"node": _node(args[0])}
+
+
+def _p_partition(args: Args, opts: Opts) -> dict[str, Any]:
+    _no_opts(opts)
+    text = " ".join(args)
+    groups: list[frozenset[int]] = []
+    seen: set[int] = set()
+    for part in text.split("|"):
+        members = [m for m in re.split(r"[,\s]+", part.strip()) if m]
+        if not members:
+            raise _Bad("usage: partition 1,2 | 3,4,5 (groups of node ids separated by |)")
+        group = frozenset(_int(m, "node", lo=1) for m in members)
+        if group & seen:
+            raise _Bad(f"node {min(group & seen)} is in two groups")
+        seen |= group
+        groups.append(group)
+    if len(groups) < 2:
+        raise _Bad("a partition needs at least two groups separated by |")
+    return {"groups": groups}
+
+
+def _p_links(args: Args, opts: Opts, required: bool) -> dict[str, Any]:
+    _no_opts(opts)
+    if required and not args:
+        raise _Bad("usage: cut A->B | A-B ...")
+    return {"links": [_link(a) for a in args]}
+
+
+def _p_loss(args: Args, opts: Opts) -> dict[str, Any]:
+    _arity(args, 1, 1, "loss P (0 to 1)")
+    _no_opts(opts)
+    return {"loss": _probability(args[0], "loss")}
+
+
+def _p_latency(args: Args, opts: Opts) -> dict[str, Any]:
+    _arity(args, 1, 1, "latency MS | MIN-MAX")
+    _no_opts(opts)
+    return {"latency": _range(args[0], "latency")}
+
+
+def _client_opts(opts: Opts, params: dict[str, Any]) -> dict[str, Any]:
+    _no_opts(opts, ("via", "client"))
+    params["via"] = _node(opts["via"]) if "via" in opts else 0
+    params["client"] = _token(opts.get("client", "c1"), "client id")
+    if not params["client"][0].isalpha():
+        raise _Bad("a client id starts with a letter (c1, alice...)")
+    return params
+
+
+def _p_write(args: Args, opts: Opts) -> dict[str, Any]:
+    _arity(args, 2, 2, "put|append KEY VALUE [via=N] [client=ID]")
+    return _client_opts(opts, {"key": _token(args[0], "key"), "value": _token(args[1], "value")})
+
+
+def _p_read(args: Args, opts: Opts) -> dict[str, Any]:
+    _arity(args, 1, 1, "get|delete KEY [via=N] [client=ID]")
+    return _client_opts(opts, {"key": _token(args[0], "key"), "value": ""})
+
+
+def _p_none(args: Args, opts: Opts) -> dict[str, Any]:
+    _arity(args, 0, 0, "takes no arguments")
+    _no_opts(opts)
+    return {}
+
+
+def _p_timers(args: Args, opts: Opts) -> dict[str, Any]:
+    _arity(args, 1, 1, "timers spread|align")
+    _no_opts(opts)
+    if args[0] not in ("spread", "align"):
+        raise _Bad(f"timers takes spread or align, not {args[0]!r}")
+    return {"how": args[0]}
+
+
+def _p_say(args: Args, opts: Opts) -> dict[str, Any]:
+    return {"text": " ".join(args + [f"{k}={v}" for k, v in opts.items()])}
+
+
+PARSERS: dict[str, Callable[[Args, Opts], dict[str, Any]]] = {
+    "cluster": _p_cluster,
+    "step": _p_count,
+    "advance": _p_advance,
+    "until": lambda a, o: _p_condition(a, o, with_max=True),
+    "expect": lambda a, o: _p_condition(a, o, with_max=False),
+    "deliver": _p_flight,
+    "drop": _p_flight,
+    "duplicate": _p_flight,
+    "crash": _p_node,
+    "restart": _p_node,
+    "timeout": _p_node,
+    "partition": _p_partition,
+    "heal": lambda a, o: _p_links(a, o, required=False),
+    "cut": lambda a, o: _p_links(a, o, required=True),
+    "loss": _p_loss,
+    "latency": _p_latency,
+    "put": _p_write,
+    "append": _p_write,
+    "get": _p_read,
+    "delete": _p_read,
+    "status": _p_none,
+    "log": _p_node,
+    "kv": _p_node,
+    "messages": _p_none,
+    "timers": _p_timers,
+    "say": _p_say,
+}
+
+# Commands whose raw words must not be split into options (conditions hold "=").
+_RAW = ("until", "expect", "say")
+
+
+def parse_line(text: str, line: int = 0, source: str = "") -> Command | None:
+    """Parse one line; None for a blank or comment line."""
+    stripped = text.split("#", 1)[0].strip()
+    if not stripped:
+        return None
+    words = stripped.split()
+    name, rest = words[0], words[1:]
+    parser = PARSERS.get(name)
+    if parser is None:
+        raise ScriptError(f"unknown command {name!r} (commands: {', '.join(sorted(PARSERS))})", line, source)
+    args: list[str] = []
+    opts: dict[str, str] = {}
+    if name in _RAW:
+        args = rest
+    else:
+        for word in rest:
+            if "=" in word and not word.startswith("="):
+                key, value = word.split("=", 1)
+                if key in opts:
+                    raise ScriptError(f"option {key} given twice", line, source)
+                opts[key] = value
+            else:
+                args.append(word)
+    try:
+        params = parser(args, opts)
+    except _Bad as exc:
+        raise ScriptError(f"{name}: {exc}", line, source) from None
+    return Command(name, params, stripped, line)
+
+
+def parse_script(text: str, source: str = "<script>") -> list[Command]:
+    """Parse a whole script, stopping at the first malformed line."""
+    commands = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        command = parse_line(line, number, source)
+        if command is not None:
+            commands.append(command)
+    return commands

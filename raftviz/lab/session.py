@@ -1,0 +1,300 @@
+"""Carrying out scenario commands on a lab, and the transcript they produce.
+
+A ``Session`` owns the current lab (``cluster`` makes a new one) and turns
+each parsed command into lines of transcript. ``raftviz run``, the TUI's
+command line, the lessons and the transcript tests all go through here, so
+a command means the same thing everywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from raftviz.lab.backend import Backend
+from raftviz.lab.conditions import evaluate
+from raftviz.lab.describe import describe_flight, describe_record
+from raftviz.lab.lab import Lab, LabError, LabOptions, StepRecord
+from raftviz.lab.script import Command, NodeRef, ScriptError, parse_script
+
+DEFAULT_UNTIL_MS = 10_000
+
+#: Builds a backend for the given options; None means the lab's built-in one.
+BackendFactory = Callable[[LabOptions], Backend | None]
+
+
+@dataclass(slots=True)
+class Outcome:
+    """What a command printed, and why it failed if it did."""
+
+    lines: list[str] = field(default_factory=list)
+    failure: str = ""
+
+
+def _make_backend(options: LabOptions) -> Backend | None:
+    if options.backend == "inprocess":
+        return None
+    raise LabError(f"the {options.backend} backend is not available in this build; use backend=inprocess")
+
+
+class Session:
+    """The state a sequence of commands runs against."""
+
+    def __init__(self, backend: str | None = None, backend_factory: BackendFactory = _make_backend) -> None:
+        self.backend_override = backend
+        self.backend_factory = backend_factory
+        self.lab: Lab | None = None
+        self.history: list[str] = []
+
+    def close(self) -> None:
+        if self.lab is not None:
+            self.lab.close()
+            self.lab = None
+
+    # ------------------------------------------------------------------ dispatch
+
+    def execute(self, command: Command) -> Outcome:
+        outcome = Outcome()
+        try:
+            if command.name not in ("cluster", "say") and self.lab is None:
+                raise LabError("no cluster yet: start the script with 'cluster N'")
+            handler = getattr(self, "_do_" + command.name)
+            handler(command.params, outcome)
+        except LabError as exc:
+            outcome.failure = f"{command.name}: {exc}"
+        self.history.append(command.text)
+        return outcome
+
+    def _records(self, records: list[StepRecord], outcome: Outcome, verbose: bool) -> None:
+        for record in records:
+            outcome.lines.extend(describe_record(record, verbose))
+            if record.violations:
+                outcome.failure = record.violations[0].describe()
+
+    def _node(self, ref: NodeRef) -> int:
+        assert self.lab is not None
+        if ref == "leader":
+            leader = self.lab.leader()
+            if not leader:
+                raise LabError("there is no leader now")
+            return leader
+        self.lab.view(int(ref))
+        return int(ref)
+
+    @property
+    def _lab(self) -> Lab:
+        assert self.lab is not None
+        return self.lab
+
+    # ------------------------------------------------------------------ commands
+
+    def _do_cluster(self, p: dict, out: Outcome) -> None:
+        self.close()
+        options = LabOptions(**p)
+        if self.backend_override:
+            options = LabOptions(**{**p, "backend": self.backend_override})
+        self.lab = Lab(options, self.backend_factory(options))
+        o = options
+        out.lines.append(
+            f"cluster: {o.nodes} nodes seed={o.seed} election={o.election[0]}-{o.election[1]} "
+            f"heartbeat={o.heartbeat} latency={o.latency[0]}-{o.latency[1]} noop={'on' if o.noop else 'off'}"
+        )
+
+    def _do_step(self, p: dict, out: Outcome) -> None:
+        for _ in range(p["count"]):
+            record = self._lab.step()
+            if record is None:
+                out.lines.append("no event pending")
+                return
+            self._records([record], out, verbose=True)
+            if record.violations:
+                return
+
+    def _do_advance(self, p: dict, out: Outcome) -> None:
+        self._records(self._lab.advance(p["ms"]), out, verbose=False)
+        out.lines.append(f"now t={self._lab.now}")
+
+    def _do_until(self, p: dict, out: Outcome) -> None:
+        cond = p["cond"]
+        max_ms = p.get("max", DEFAULT_UNTIL_MS)
+        lab = self._lab
+        ok, records = lab.run_until(lambda: evaluate(cond, lab)[0], max_ms)
+        self._records(records, out, verbose=False)
+        if out.failure:
+            return
+        if ok:
+            out.lines.append(f"{cond.text}: holds at t={lab.now}")
+        else:
+            seen = evaluate(cond, lab)[1]
+            out.failure = f"until {cond.text}: not within {max_ms} ms (at t={lab.now}: {seen})"
+
+    def _do_expect(self, p: dict, out: Outcome) -> None:
+        cond = p["cond"]
+        ok, seen = evaluate(cond, self._lab)
+        if ok:
+            out.lines.append(f"{cond.text}: ok")
+        else:
+            out.failure = f"expect {cond.text}: false ({seen})"
+
+    def _do_deliver(self, p: dict, out: Outcome) -> None:
+        self._records([self._lab.deliver_now(p["id"])], out, verbose=True)
+
+    def _do_drop(self, p: dict, out: Outcome) -> None:
+        record = self._lab.drop(p["id"])
+        assert record.flight is not None
+        out.lines.append(f"dropped {describe_flight(record.flight)}")
+
+    def _do_duplicate(self, p: dict, out: Outcome) -> None:
+        record = self._lab.duplicate(p["id"])
+        out.lines.append(record.text.replace("duplicate", "duplicated", 1))
+
+    def _do_crash(self, p: dict, out: Outcome) -> None:
+        node = self._node(p["node"])
+        self._lab.crash(node)
+        v = self._lab.views[node]
+        out.lines.append(f"node {node} crashed (on disk: term={v.term} vote={v.vote or '-'} last={v.last_index})")
+
+    def _do_restart(self, p: dict, out: Outcome) -> None:
+        node = int(p["node"]) if p["node"] != "leader" else self._node("leader")
+        record = self._lab.restart(node)
+        v = self._lab.views[node]
+        out.lines.append(
+            f"node {node} restarted (recovered: term={v.term} vote={v.vote or '-'} last={v.last_index}; "
+            f"commit={v.commit})"
+        )
+        self._records([record], out, verbose=False)
+
+    def _do_timeout(self, p: dict, out: Outcome) -> None:
+        self._records([self._lab.timeout(self._node(p["node"]))], out, verbose=True)
+
+    def _do_partition(self, p: dict, out: Outcome) -> None:
+        lab = self._lab
+        for group in p["groups"]:
+            for node in group:
+                lab.view(node)
+        lab.network.partition(p["groups"])
+        out.lines.append(f"network: {lab.network.describe()}")
+
+    def _check_links(self, links: list[tuple[int, int, bool]]) -> None:
+        for a, b, _ in links:
+            self._lab.view(a)
+            self._lab.view(b)
+
+    def _do_cut(self, p: dict, out: Outcome) -> None:
+        self._check_links(p["links"])
+        for a, b, both in p["links"]:
+            self._lab.network.cut(a, b)
+            if both:
+                self._lab.network.cut(b, a)
+        out.lines.append(f"network: {self._lab.network.describe()}")
+
+    def _do_heal(self, p: dict, out: Outcome) -> None:
+        network = self._lab.network
+        if not p["links"]:
+            network.heal()
+        self._check_links(p["links"])
+        for a, b, both in p["links"]:
+            network.heal_link(a, b)
+            if both:
+                network.heal_link(b, a)
+        out.lines.append(f"network: {network.describe()}")
+
+    def _do_loss(self, p: dict, out: Outcome) -> None:
+        self._lab.network.loss = p["loss"]
+        out.lines.append(f"loss: {p['loss']}")
+
+    def _do_latency(self, p: dict, out: Outcome) -> None:
+        self._lab.network.latency = p["latency"]
+        lo, hi = p["latency"]
+        out.lines.append(f"latency: {lo}-{hi} ms")
+
+    def _client(self, op: str, p: dict, out: Outcome) -> None:
+        via = self._node(p["via"]) if p["via"] else 0
+        request = self._lab.submit(op, p["key"], p["value"], via=via, client_id=p["client"])
+        out.lines.append(f"{request.describe()} sent to node {request.target}")
+
+    def _do_put(self, p: dict, out: Outcome) -> None:
+        self._client("put", p, out)
+
+    def _do_append(self, p: dict, out: Outcome) -> None:
+        self._client("append", p, out)
+
+    def _do_get(self, p: dict, out: Outcome) -> None:
+        self._client("get", p, out)
+
+    def _do_delete(self, p: dict, out: Outcome) -> None:
+        self._client("delete", p, out)
+
+    def _do_status(self, p: dict, out: Outcome) -> None:
+        for view in self._lab.views.values():
+            out.lines.append(" ".join(f"{k}={v}" for k, v in view.status_fields().items()))
+
+    def _do_log(self, p: dict, out: Outcome) -> None:
+        view = self._lab.views[self._node(p["node"])]
+        if not view.log:
+            out.lines.append("(empty log)")
+        for index, entry in enumerate(view.log, start=1):
+            out.lines.append(f"index={index} term={entry.term} {entry.command.describe()}")
+
+    def _do_kv(self, p: dict, out: Outcome) -> None:
+        view = self._lab.views[self._node(p["node"])]
+        data = view.kv.data
+        if not view.alive:
+            out.lines.append("(node is down: its state machine is gone until it restarts)")
+        elif not data:
+            out.lines.append("(empty)")
+        for key in sorted(data):
+            out.lines.append(f"{key}={data[key]}")
+
+    def _do_messages(self, p: dict, out: Outcome) -> None:
+        flights = sorted(self._lab.flights.values(), key=lambda f: f.id)
+        if not flights:
+            out.lines.append("(no message in flight)")
+        for flight in flights:
+            out.lines.append(f"{describe_flight(flight)} due t={flight.deliver_at}")
+
+    def _do_timers(self, p: dict, out: Outcome) -> None:
+        """RaftScope's presets: ``align`` makes every election timer fire together
+        (a split vote); ``spread`` staggers them so one node clearly wins."""
+        lab = self._lab
+        lo, hi = lab.options.election
+        waiting = [v for v in lab.views.values() if v.alive and v.role != "leader"]
+        step = max((hi - lo) // max(len(waiting), 1), 1) if p["how"] == "spread" else 0
+        for i, view in enumerate(waiting):
+            lab.set_election_deadline(view.id, lab.now + lo + i * step)
+        out.lines.append(
+            "timers: " + " ".join(f"{v.id}@{lab.views[v.id].deadline}" for v in waiting)
+            if waiting
+            else "timers: no follower or candidate"
+        )
+
+    def _do_say(self, p: dict, out: Outcome) -> None:
+        out.lines.append(p["text"])
+
+
+def run_script(
+    text: str,
+    source: str,
+    write: Callable[[str], None],
+    backend: str | None = None,
+    backend_factory: BackendFactory = _make_backend,
+) -> int:
+    """Run a whole script, writing its transcript; the exit code of ``raftviz run``."""
+    try:
+        commands = parse_script(text, source)
+    except ScriptError as exc:
+        write(f"error: {exc}")
+        return 2
+    session = Session(backend, backend_factory)
+    try:
+        for command in commands:
+            write(f"> {command.text}")
+            outcome = session.execute(command)
+            for line in outcome.lines:
+                write(line)
+            if outcome.failure:
+                write(f"FAILED {source}:{command.line}: {outcome.failure}")
+                return 1
+        return 0
+    finally:
+        session.close()

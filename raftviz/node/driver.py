@@ -1,0 +1,169 @@
+"""The node driver: feeds one Raft core its inputs and carries out its outputs.
+
+The driver is the same whether the node lives in its own OS process (the
+``udp`` backend and free mode) or inside the lab's process (the ``inprocess``
+backend). For each input it decodes the datagram with the wire codec, runs the
+core, makes the core's ``Ready`` durable through a ``Storage``, encodes the
+outgoing messages, and describes the outcome as a ``Report`` — the lab's only
+window onto the node. Keeping this in one place is what makes both backends
+give identical transcripts.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from raftviz import wire
+from raftviz.core.config import RaftConfig
+from raftviz.core.log import RaftLog
+from raftviz.core.messages import Address, Entry, HardState, Ready
+from raftviz.core.raft import RaftNode
+
+
+class Storage(Protocol):
+    """Where a node's persistent state lives (memory, or fsync'd files)."""
+
+    def load(self) -> tuple[HardState, RaftLog]:
+        """The state recovered at start-up."""
+        ...
+
+    def save(self, ready: Ready) -> None:
+        """Make ``ready``'s hard state and log change durable before returning."""
+        ...
+
+
+class MemoryStorage:
+    """Storage that survives a simulated crash because the lab keeps it."""
+
+    def __init__(self) -> None:
+        self.hard = HardState()
+        self.entries: list[Entry] = []
+
+    def load(self) -> tuple[HardState, RaftLog]:
+        return self.hard.copy(), RaftLog(self.entries)
+
+    def save(self, ready: Ready) -> None:
+        if ready.hard_state is not None:
+            self.hard = ready.hard_state.copy()
+        if ready.log_from:
+            del self.entries[ready.log_from - 1 :]
+            self.entries.extend(ready.entries)
+
+
+def node_rng(seed: int, node_id: int, incarnation: int) -> random.Random:
+    """The seeded randomness of one incarnation of one node.
+
+    A string seed is hashed with SHA-512 by ``random``, so this is the same in
+    every process and on every run, whatever PYTHONHASHSEED says.
+    """
+    return random.Random(f"raftviz/{seed}/{node_id}/{incarnation}")
+
+
+@dataclass(slots=True)
+class Report:
+    """A node's state after one input, and what that input made it do."""
+
+    node: int
+    role: str
+    term: int
+    vote: int
+    leader: int
+    commit: int
+    applied: int
+    last_index: int
+    last_term: int
+    deadline: int
+    election_timeout: int
+    #: The log change made durable by this input: entries from ``log_from`` on
+    #: were replaced by ``entries`` (``log_from`` 0: no change).
+    log_from: int = 0
+    entries: list[Entry] = field(default_factory=list)
+    #: Outgoing datagrams as (destination, encoded message), in send order.
+    sent: list[tuple[Address, bytes]] = field(default_factory=list)
+    votes: tuple[int, ...] = ()
+    next_index: tuple[tuple[int, int], ...] = ()
+    match_index: tuple[tuple[int, int], ...] = ()
+    #: Datagrams this incarnation refused as malformed, so far.
+    dropped: int = 0
+    #: Why the last datagram was refused, if this input was one.
+    refused: str = ""
+
+
+class NodeDriver:
+    """One incarnation of one node: a core, its storage, and the codec around it."""
+
+    def __init__(
+        self,
+        node_id: int,
+        peers: tuple[int, ...],
+        config: RaftConfig,
+        seed: int,
+        incarnation: int,
+        storage: Storage,
+        now: int,
+    ) -> None:
+        self.storage = storage
+        hard, log = storage.load()
+        self.core = RaftNode(node_id, peers, config, node_rng(seed, node_id, incarnation), now, hard, log)
+        self.dropped = 0
+
+    def start(self) -> Report:
+        """The report of a freshly started node (nothing to persist yet)."""
+        return self._finish()
+
+    def deliver(self, data: bytes, now: int) -> Report:
+        """Handle one datagram addressed to this node."""
+        try:
+            msg = wire.decode(data)
+        except wire.WireError as exc:
+            self.dropped += 1
+            return self._finish(refused=str(exc))
+        self.core.step(msg, now)
+        return self._finish()
+
+    def fire_timer(self, now: int) -> Report:
+        """The node's next deadline has come: let the core act on it."""
+        self.core.tick(now)
+        return self._finish()
+
+    def timeout_now(self, now: int) -> Report:
+        """Force an election timeout (the lab's ``timeout N``)."""
+        self.core.timeout_now(now)
+        return self._finish()
+
+    def set_election_deadline(self, deadline: int) -> Report:
+        """Move the election timer (the lab's timer presets)."""
+        self.core.set_election_deadline(deadline)
+        return self._finish()
+
+    def _finish(self, refused: str = "") -> Report:
+        core = self.core
+        ready = core.ready()
+        # Durable before anything leaves: Figure 2's persistence rule.
+        if ready.hard_state is not None or ready.log_from:
+            self.storage.save(ready)
+        sent = [(m.dst, wire.encode(m)) for m in ready.messages]
+        leader = core.role == "leader"
+        return Report(
+            node=core.id,
+            role=core.role,
+            term=core.current_term,
+            vote=core.voted_for,
+            leader=core.leader_id,
+            commit=core.commit_index,
+            applied=core.last_applied,
+            last_index=core.log.last_index,
+            last_term=core.log.last_term,
+            deadline=core.next_deadline(),
+            election_timeout=core.election_timeout,
+            log_from=ready.log_from,
+            entries=ready.entries,
+            sent=sent,
+            votes=tuple(sorted(core.votes_granted)) if core.role == "candidate" else (),
+            next_index=tuple(sorted(core.next_index.items())) if leader else (),
+            match_index=tuple(sorted(core.match_index.items())) if leader else (),
+            dropped=self.dropped,
+            refused=refused,
+        )

@@ -1,0 +1,42 @@
+"""Data-driven transcript tests: each tests/testdata/NAME.txt is a scenario script and
+NAME.out its expected transcript. ``pytest --rewrite`` regenerates the .out files;
+review the diff before committing it. Every scenario must also exit 0: a failed
+``expect`` or ``until`` is a failed test even when rewriting.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from raftviz.lab.session import run_script
+
+TESTDATA = Path(__file__).parent / "testdata"
+SCENARIOS = sorted(TESTDATA.glob("*.txt"))
+
+
+def transcript(path: Path, backend: str | None = None) -> tuple[int, str]:
+    lines: list[str] = []
+    code = run_script(path.read_text(), path.name, lines.append, backend=backend)
+    return code, "\n".join(lines) + "\n"
+
+
+def test_there_are_scenarios() -> None:
+    assert len(SCENARIOS) >= 10
+
+
+@pytest.mark.parametrize("path", SCENARIOS, ids=[p.stem for p in SCENARIOS])
+def test_transcript(path: Path, rewrite: bool) -> None:
+    code, text = transcript(path)
+    expected_path = path.with_suffix(".out")
+    if rewrite:
+        expected_path.write_text(text)
+    assert code == 0, f"{path.name} failed:\n{text[-2000:]}"
+    assert expected_path.exists(), f"no {expected_path.name}: run pytest --rewrite and review it"
+    assert text == expected_path.read_text()
+
+
+@pytest.mark.parametrize("path", SCENARIOS[:3], ids=[p.stem for p in SCENARIOS[:3]])
+def test_same_script_twice_gives_identical_transcripts(path: Path) -> None:
+    assert transcript(path) == transcript(path)

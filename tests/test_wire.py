@@ -1,0 +1,475 @@
+"""The wire codec: round trips, robustness against arbitrary bytes, and specific rejections."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import msgpack
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from raftviz import wire
+from raftviz.core.messages import (
+    OPS,
+    AppendEntries,
+    AppendEntriesReply,
+    ClientReply,
+    ClientRequest,
+    Command,
+    Entry,
+    Message,
+    RequestVote,
+    RequestVoteReply,
+)
+from raftviz.wire import (
+    MAX_DATAGRAM,
+    MAX_ENTRIES,
+    MAX_NODE_ID,
+    PROTOCOL_VERSION,
+    TAGS,
+    WireError,
+    decode,
+    encode,
+)
+
+FAST = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+MESSAGE_CLASSES = (
+    RequestVote,
+    RequestVoteReply,
+    AppendEntries,
+    AppendEntriesReply,
+    ClientRequest,
+    ClientReply,
+)
+
+# --------------------------------------------------------------------------- strategies
+
+INDEX_MAX = 2**63 - 1
+# Mostly small numbers (what a run produces), sometimes the extremes of the range.
+indexes = st.one_of(st.integers(0, 1000), st.integers(0, INDEX_MAX), st.sampled_from([0, INDEX_MAX]))
+node_ids = st.one_of(st.integers(1, 9), st.integers(1, MAX_NODE_ID), st.just(MAX_NODE_ID))
+client_ids = st.text(min_size=1, max_size=64)
+texts = st.text(max_size=40)
+
+commands = st.builds(
+    Command,
+    op=st.sampled_from(OPS),
+    key=texts,
+    value=texts,
+    client=st.text(max_size=64),
+    seq=indexes,
+    low=indexes,
+)
+entries = st.builds(Entry, term=indexes, command=commands)
+
+STRATEGIES: dict[type, st.SearchStrategy[Any]] = {
+    RequestVote: st.builds(
+        RequestVote,
+        src=node_ids,
+        dst=node_ids,
+        term=indexes,
+        last_log_index=indexes,
+        last_log_term=indexes,
+    ),
+    RequestVoteReply: st.builds(
+        RequestVoteReply, src=node_ids, dst=node_ids, term=indexes, vote_granted=st.booleans()
+    ),
+    AppendEntries: st.builds(
+        AppendEntries,
+        src=node_ids,
+        dst=node_ids,
+        term=indexes,
+        prev_log_index=indexes,
+        prev_log_term=indexes,
+        entries=st.lists(entries, max_size=8).map(tuple),
+        leader_commit=indexes,
+    ),
+    AppendEntriesReply: st.builds(
+        AppendEntriesReply,
+        src=node_ids,
+        dst=node_ids,
+        term=indexes,
+        success=st.booleans(),
+        match_index=indexes,
+        conflict_index=indexes,
+        conflict_term=indexes,
+    ),
+    ClientRequest: st.builds(ClientRequest, src=client_ids, dst=node_ids, command=commands),
+    ClientReply: st.builds(
+        ClientReply,
+        src=node_ids,
+        dst=client_ids,
+        seq=indexes,
+        ok=st.booleans(),
+        value=st.none() | texts,
+        leader_hint=st.integers(0, MAX_NODE_ID),
+    ),
+}
+messages = st.one_of(*STRATEGIES.values())
+
+# Arbitrary msgpack-able values, to put where fields are expected.
+scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**63), 2**64 - 1),
+    st.floats(allow_nan=False),
+    st.text(max_size=10),
+    st.binary(max_size=10),
+    st.sampled_from([*OPS, "", "c1", 2**63, 2**31, 2**31 + 1, -1, 0, 1]),
+)
+values = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=6) | st.dictionaries(st.text(max_size=4) | st.integers(), inner),
+    max_leaves=20,
+)
+
+
+def check_decode(data: bytes) -> None:
+    """decode either returns a valid message (which round-trips) or raises WireError; nothing else."""
+    try:
+        msg = decode(data)
+    except WireError:
+        return
+    assert type(msg) in MESSAGE_CLASSES
+    assert decode(encode(msg)) == msg
+
+
+def pack(*items: object) -> bytes:
+    return msgpack.packb(list(items), use_bin_type=True)
+
+
+# --------------------------------------------------------------------------- the table
+
+
+def test_strategies_cover_every_message_class() -> None:
+    assert set(STRATEGIES) == set(MESSAGE_CLASSES) == set(TAGS.values())
+
+
+@pytest.mark.parametrize("cls", MESSAGE_CLASSES, ids=lambda c: c.__name__)
+def test_wire_field_order_is_the_dataclass_field_order(cls: type) -> None:
+    # decode builds messages positionally: a field added to messages.py must be added here too.
+    spec = wire._BY_CLASS[cls]
+    assert spec.fields == tuple(f.name for f in dataclasses.fields(cls))
+
+
+def test_tags_are_distinct_small_ints() -> None:
+    assert len(TAGS) == len(MESSAGE_CLASSES)
+    assert all(0 < tag < 64 for tag in TAGS)
+
+
+# --------------------------------------------------------------------------- round trips
+
+
+@pytest.mark.parametrize("cls", MESSAGE_CLASSES, ids=lambda c: c.__name__)
+@FAST
+@given(data=st.data())
+def test_round_trip(cls: type, data: st.DataObject) -> None:
+    msg = data.draw(STRATEGIES[cls])
+    encoded = encode(msg)
+    assert isinstance(encoded, bytes)
+    assert len(encoded) <= MAX_DATAGRAM
+    decoded = decode(encoded)
+    assert decoded == msg
+    assert type(decoded) is cls
+    assert encode(decoded) == encoded
+
+
+def test_round_trip_long_strings() -> None:
+    # Longer than the fast path's character bound, still within 64 KiB and one datagram.
+    cmd = Command("put", "k" * 20_000, "é" * 15_000, "c1", 1, 0)
+    msg = ClientRequest("c1", 3, cmd)
+    assert decode(encode(msg)) == msg
+    reply = ClientReply(3, "c1", 1, True, "v" * 30_000)
+    assert decode(encode(reply)) == reply
+
+
+def test_round_trip_bytes_like_input() -> None:
+    msg = RequestVote(1, 2, 3, 4, 5)
+    data = encode(msg)
+    assert decode(bytearray(data)) == msg
+    assert decode(memoryview(data)) == msg
+
+
+def test_golden_bytes() -> None:
+    # The examples of docs/protocol.md; another implementation must produce exactly these.
+    assert encode(AppendEntries(1, 2, 5, 10, 4, (), 9)).hex() == "990103010205 0a 04 90 09".replace(" ", "")
+    assert encode(RequestVoteReply(2, 1, 7, True)).hex() == "9601020201 07 c3".replace(" ", "")
+    assert encode(ClientRequest("c1", 1, Command("put", "x", "1", "c1", 3, 2))).hex() == (
+        "95 01 05 a26331 01 96 a3707574 a178 a131 a26331 03 02".replace(" ", "")
+    )
+    assert encode(ClientReply(1, "c1", 3, False, None, 2)).hex() == "98 01 06 01 a26331 03 c2 c0 02".replace(
+        " ", ""
+    )
+
+
+# --------------------------------------------------------------------------- robustness
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300))
+def test_decode_arbitrary_bytes(data: bytes) -> None:
+    check_decode(data)
+
+
+@FAST
+@given(msg=messages, data=st.data())
+def test_decode_bit_flips(msg: Message, data: st.DataObject) -> None:
+    encoded = bytearray(encode(msg))
+    for _ in range(data.draw(st.integers(1, 3))):
+        position = data.draw(st.integers(0, len(encoded) - 1))
+        encoded[position] ^= 1 << data.draw(st.integers(0, 7))
+    check_decode(bytes(encoded))
+
+
+@FAST
+@given(msg=messages, data=st.data())
+def test_decode_truncated(msg: Message, data: st.DataObject) -> None:
+    encoded = encode(msg)
+    cut = data.draw(st.integers(0, len(encoded) - 1))
+    with pytest.raises(WireError):
+        decode(encoded[:cut])
+
+
+@FAST
+@given(msg=messages, extra=st.binary(min_size=1, max_size=20))
+def test_decode_appended_bytes(msg: Message, extra: bytes) -> None:
+    with pytest.raises(WireError, match="malformed msgpack"):
+        decode(encode(msg) + extra)
+
+
+@FAST
+@given(msg=messages, data=st.data())
+def test_decode_byte_replacement_and_insertion(msg: Message, data: st.DataObject) -> None:
+    encoded = bytearray(encode(msg))
+    position = data.draw(st.integers(0, len(encoded)))
+    chunk = data.draw(st.binary(min_size=1, max_size=4))
+    if data.draw(st.booleans()) and position < len(encoded):
+        encoded[position : position + len(chunk)] = chunk
+    else:
+        encoded[position:position] = chunk
+    check_decode(bytes(encoded))
+
+
+@FAST
+@given(tag=st.sampled_from(sorted(TAGS)), data=st.data())
+def test_decode_arbitrary_fields_in_a_valid_envelope(tag: int, data: st.DataObject) -> None:
+    # Reach the field validators: right version, right tag, usually the right length.
+    length = wire._BY_TAG[tag].length - 2
+    count = data.draw(st.sampled_from([length, length, length, 0, length - 1, length + 1]))
+    fields = data.draw(st.lists(values, min_size=count, max_size=count))
+    check_decode(pack(PROTOCOL_VERSION, tag, *fields))
+
+
+@FAST
+@given(msg=messages, data=st.data())
+def test_decode_one_field_replaced(msg: Message, data: st.DataObject) -> None:
+    # A valid message with one field (or one command field) swapped for an arbitrary value.
+    body = msgpack.unpackb(encode(msg))
+    position = data.draw(st.integers(2, len(body) - 1))
+    body[position] = data.draw(values)
+    check_decode(msgpack.packb(body, use_bin_type=True))
+
+
+# --------------------------------------------------------------------------- specific rejections
+
+
+def test_reject_wrong_version() -> None:
+    with pytest.raises(WireError, match=r"unsupported protocol version 2 \(this codec speaks 1\)"):
+        decode(pack(2, 1, 1, 2, 3, 4, 5))
+    with pytest.raises(WireError, match="unsupported protocol version bool"):
+        decode(pack(True, 1, 1, 2, 3, 4, 5))
+
+
+@pytest.mark.parametrize("tag", [0, 7, 64, -1, 2**40])
+def test_reject_unknown_tag(tag: int) -> None:
+    with pytest.raises(WireError, match="unknown message type tag"):
+        decode(pack(1, tag, 1, 2, 3, 4, 5))
+
+
+def test_reject_tag_of_wrong_type() -> None:
+    with pytest.raises(WireError, match="unknown message type tag str"):
+        decode(pack(1, "RequestVote", 1, 2, 3, 4, 5))
+
+
+def test_reject_bool_where_int_expected() -> None:
+    message = r"field 'term' of RequestVote: expected int >= 0 and < 2\*\*63, got bool"
+    with pytest.raises(WireError, match=message):
+        decode(pack(1, 1, 1, 2, True, 4, 5))
+    with pytest.raises(WireError, match=message):
+        encode(RequestVote(1, 2, True, 4, 5))  # type: ignore[arg-type]
+
+
+def test_reject_int_where_bool_expected() -> None:
+    with pytest.raises(WireError, match="field 'vote_granted' of RequestVoteReply: expected bool, got int"):
+        decode(pack(1, 2, 1, 2, 3, 1))
+
+
+def test_reject_wrong_type_message_names_the_type() -> None:
+    with pytest.raises(WireError, match="field 'term' of AppendEntries: expected int >= 0 .*, got str"):
+        decode(pack(1, 3, 1, 2, "5", 0, 0, [], 0))
+
+
+def test_reject_negative_term() -> None:
+    with pytest.raises(WireError, match="field 'term' of AppendEntries: .* got -1"):
+        decode(pack(1, 3, 1, 2, -1, 0, 0, [], 0))
+    with pytest.raises(WireError, match="field 'term' of AppendEntries"):
+        encode(AppendEntries(1, 2, -1, 0, 0, (), 0))
+
+
+def test_index_range_boundaries() -> None:
+    assert decode(pack(1, 1, 1, 2, 2**63 - 1, 0, 0)) == RequestVote(1, 2, 2**63 - 1, 0, 0)
+    with pytest.raises(WireError, match="field 'term'"):
+        decode(pack(1, 1, 1, 2, 2**63, 0, 0))
+    with pytest.raises(WireError, match="field 'term'"):
+        encode(RequestVote(1, 2, 2**64, 0, 0))
+
+
+@pytest.mark.parametrize("node", [0, -1, MAX_NODE_ID + 1])
+def test_reject_node_id_out_of_range(node: int) -> None:
+    with pytest.raises(WireError, match="field 'src' of RequestVote: expected node id"):
+        decode(pack(1, 1, node, 2, 3, 4, 5))
+
+
+def test_node_id_where_client_expected_and_back() -> None:
+    with pytest.raises(WireError, match="field 'src' of ClientRequest: expected client id"):
+        decode(pack(1, 5, 1, 2, ["noop", "", "", "", 0, 0]))
+    with pytest.raises(WireError, match="field 'src' of RequestVote: expected node id .*, got str"):
+        decode(pack(1, 1, "c1", 2, 3, 4, 5))
+    with pytest.raises(WireError, match="field 'dst' of ClientReply: expected client id"):
+        encode(ClientReply(1, 2, 0, True))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("client", ["", "c" * 65])
+def test_reject_bad_client_id(client: str) -> None:
+    with pytest.raises(WireError, match="field 'src' of ClientRequest: expected client id"):
+        encode(ClientRequest(client, 1, Command("get", "x", client="c1")))
+
+
+def test_reject_unknown_op_with_nested_path() -> None:
+    good = [1, ["put", "k", "v", "c1", 1, 0]]
+    bad = [1, ["frobnicate", "k", "v", "c1", 1, 0]]
+    with pytest.raises(WireError, match=r"field 'entries\[1\]\.command\.op' of AppendEntries: expected one of"):
+        decode(pack(1, 3, 1, 2, 1, 0, 0, [good, bad], 0))
+    with pytest.raises(WireError, match=r"field 'command\.op' of ClientRequest"):
+        encode(ClientRequest("c1", 1, Command("frobnicate")))
+
+
+def test_reject_malformed_entry_shapes() -> None:
+    with pytest.raises(WireError, match=r"field 'entries\[0\]' of AppendEntries: expected list \[term, command\]"):
+        decode(pack(1, 3, 1, 2, 1, 0, 0, [[1]], 0))
+    with pytest.raises(WireError, match=r"field 'entries\[0\]\.term' of AppendEntries"):
+        decode(pack(1, 3, 1, 2, 1, 0, 0, [[-5, ["noop", "", "", "", 0, 0]]], 0))
+    with pytest.raises(WireError, match=r"field 'entries\[0\]\.command' of AppendEntries: expected list \[op"):
+        decode(pack(1, 3, 1, 2, 1, 0, 0, [[1, ["noop"]]], 0))
+    with pytest.raises(WireError, match=r"field 'entries' of AppendEntries: expected list of at most"):
+        decode(pack(1, 3, 1, 2, 1, 0, 0, {"a": 1}, 0))
+    with pytest.raises(WireError, match=r"field 'entries\[0\]' of AppendEntries: expected Entry, got Command"):
+        encode(AppendEntries(1, 2, 1, 0, 0, (Command("noop"),), 0))  # type: ignore[arg-type]
+    with pytest.raises(WireError, match=r"field 'entries' of AppendEntries: expected tuple"):
+        encode(AppendEntries(1, 2, 1, 0, 0, [], 0))  # type: ignore[arg-type]
+
+
+def test_reject_wrong_field_count() -> None:
+    with pytest.raises(WireError, match="RequestVote: expected 7 items"):
+        decode(pack(1, 1, 1, 2, 3, 4))
+    with pytest.raises(WireError, match="RequestVote: expected 7 items"):
+        decode(pack(1, 1, 1, 2, 3, 4, 5, 6))
+    with pytest.raises(WireError, match="envelope: expected at least 4 items"):
+        decode(pack(1, 1))
+
+
+def test_reject_non_array_envelope() -> None:
+    with pytest.raises(WireError, match="envelope: expected list .*, got dict"):
+        decode(msgpack.packb({"version": 1}))
+    with pytest.raises(WireError, match="envelope: expected list .*, got int"):
+        decode(msgpack.packb(1))
+
+
+def test_reject_oversize_entry_batch(monkeypatch: pytest.MonkeyPatch) -> None:
+    entry = Entry(1, Command("noop"))
+    with pytest.raises(WireError, match=f"field 'entries' of AppendEntries: expected tuple of at most {MAX_ENTRIES}"):
+        encode(AppendEntries(1, 2, 1, 0, 0, (entry,) * (MAX_ENTRIES + 1), 0))
+    raw = pack(1, 3, 1, 2, 1, 0, 0, [[1, ["noop", "", "", "", 0, 0]]] * (MAX_ENTRIES + 1), 0)
+    with pytest.raises(WireError, match="exceeds MAX_DATAGRAM"):
+        decode(raw)  # so many entries cannot fit in a datagram anyway
+    monkeypatch.setattr(wire, "MAX_DATAGRAM", 10**6)
+    with pytest.raises(WireError, match=f"expected list of at most {MAX_ENTRIES} entries, got list of 10001 items"):
+        decode(raw)
+
+
+def test_reject_encoding_over_max_datagram() -> None:
+    batch = tuple(Entry(1, Command("put", f"k{i}", "v" * 1000, "c1", i, 0)) for i in range(64))
+    with pytest.raises(WireError, match=r"encoded AppendEntries is \d+ bytes, over MAX_DATAGRAM"):
+        encode(AppendEntries(1, 2, 1, 0, 0, batch, 0))
+    assert len(encode(AppendEntries(1, 2, 1, 0, 0, batch[:60], 0))) <= MAX_DATAGRAM
+
+
+def test_reject_oversize_datagram() -> None:
+    with pytest.raises(WireError, match="datagram of 65001 bytes exceeds MAX_DATAGRAM"):
+        decode(b"\x00" * (MAX_DATAGRAM + 1))
+
+
+def test_reject_string_over_64_kib() -> None:
+    # 17,000 four-byte characters: within the character fast path's reach only by count.
+    with pytest.raises(WireError, match=r"field 'command\.key' of ClientRequest: expected str of at most 65536"):
+        encode(ClientRequest("c1", 1, Command("get", "\U0001f600" * 17_000, client="c1")))
+
+
+def test_reject_int_keyed_map() -> None:
+    with pytest.raises(WireError, match="malformed msgpack"):
+        decode(pack(1, 3, 1, 2, 1, 0, 0, {1: [1, ["noop", "", "", "", 0, 0]]}, 0))
+
+
+def test_reject_str_keyed_map_in_a_field() -> None:
+    with pytest.raises(WireError, match="field 'value' of ClientReply: expected str .* or None, got dict"):
+        decode(pack(1, 6, 1, "c1", 0, True, {"a": "b"}, 0))
+
+
+def test_reject_trailing_bytes() -> None:
+    with pytest.raises(WireError, match="ExtraData"):
+        decode(encode(RequestVote(1, 2, 3, 4, 5)) + b"\xc0")
+
+
+def test_reject_empty_and_truncated() -> None:
+    for data in (b"", b"\x97", b"\x97\x01\x01"):
+        with pytest.raises(WireError, match="malformed msgpack"):
+            decode(data)
+
+
+def test_reject_ext_types_and_bin() -> None:
+    timestamp = msgpack.Timestamp(1, 0)
+    with pytest.raises(WireError, match="field 'term' of RequestVote: expected int .*, got Timestamp"):
+        decode(pack(1, 1, 1, 2, timestamp, 4, 5))
+    with pytest.raises(WireError, match="got ExtType"):
+        decode(pack(1, 1, 1, 2, msgpack.ExtType(5, b"x"), 4, 5))
+    with pytest.raises(WireError, match="field 'dst' of ClientReply: expected client id .*, got bytes"):
+        decode(pack(1, 6, 1, b"c1", 0, True, None, 0))
+
+
+def test_reject_deep_nesting() -> None:
+    with pytest.raises(WireError, match="malformed msgpack"):
+        decode(b"\x91" * 60_000 + b"\xc0")
+
+
+def test_reject_invalid_utf8() -> None:
+    data = encode(ClientReply(1, "c1", 0, True, "ab")).replace(b"\xa2ab", b"\xa2\xff\xfe")
+    with pytest.raises(WireError, match="UnicodeDecodeError"):
+        decode(data)
+
+
+def test_reject_non_bytes_input() -> None:
+    with pytest.raises(WireError, match="expected bytes, got str"):
+        decode("not bytes")  # type: ignore[arg-type]
+
+
+def test_reject_encoding_non_messages() -> None:
+    with pytest.raises(WireError, match="cannot encode Command"):
+        encode(Command("noop"))  # type: ignore[arg-type]
+    with pytest.raises(WireError, match="cannot encode ClientReply"):
+        encode(ClientReply(1, "c1", 0, True, "\ud800"))  # a lone surrogate has no UTF-8 form
+
+
+def test_wire_error_is_a_value_error() -> None:
+    assert issubclass(WireError, ValueError)
