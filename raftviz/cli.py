@@ -46,6 +46,95 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return run_script(DEMO, "<demo>", print, backend=getattr(args, "backend", None))
 
 
+def _range(text: str) -> tuple[int, int]:
+    lo, _, hi = text.partition("-")
+    try:
+        low, high = int(lo), int(hi or lo)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected MIN-MAX milliseconds, not {text!r}") from None
+    if not 0 < low <= high:
+        raise argparse.ArgumentTypeError(f"expected 0 < MIN <= MAX, not {text!r}")
+    return low, high
+
+
+def _address(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, not {text!r}")
+    return host, int(port)
+
+
+def _peers(text: str) -> dict[int, tuple[str, int]]:
+    peers = {}
+    for item in text.split(","):
+        node, _, address = item.partition("=")
+        if not node.isdigit() or int(node) < 1:
+            raise argparse.ArgumentTypeError(f"expected ID=HOST:PORT, not {item!r}")
+        peers[int(node)] = _address(address)
+    return peers
+
+
+def _raft_config(args: argparse.Namespace):  # noqa: ANN202 - keeps the import lazy
+    from raftviz.core.config import RaftConfig
+
+    return RaftConfig(
+        election_min=args.election[0],
+        election_max=args.election[1],
+        heartbeat=args.heartbeat,
+        noop=args.noop == "on",
+        max_batch=args.batch,
+    )
+
+
+def _cmd_node(args: argparse.Namespace) -> int:
+    from raftviz.node import process
+
+    config = _raft_config(args)
+    if args.lab:
+        if not (args.router and args.members and args.data):
+            print("error: --lab needs --router, --members and --data", file=sys.stderr)
+            return 2
+        members = tuple(int(m) for m in args.members.split(","))
+        lab_args = process.LabModeArgs(
+            args.id, members, config, args.seed, args.incarnation, args.data, args.router
+        )
+        return process.run_lab_mode(lab_args, sys.stdin.buffer, sys.stdout.buffer)
+    if not args.peers or args.id not in args.peers:
+        print("error: --peers must list every node, this one (--id) included", file=sys.stderr)
+        return 2
+    data = args.data or f"raftviz-node{args.id}"
+    free = process.FreeModeArgs(args.id, args.peers, config, args.seed, data, args.allow_public)
+    return process.run_free_mode(free)
+
+
+def _cmd_kv(args: argparse.Namespace) -> int:
+    from raftviz.node.client import KVClient, NoLeaderError
+
+    client = KVClient(args.cluster, timeout=args.timeout)
+    try:
+        if args.op in ("put", "append"):
+            if args.value is None:
+                print(f"error: {args.op} needs KEY VALUE", file=sys.stderr)
+                return 2
+            client.request(args.op, args.key, args.value)
+            print("OK")
+        elif args.op == "delete":
+            client.request("delete", args.key, "")
+            print("OK")
+        else:
+            value = client.request("get", args.key, "")
+            if value is None:
+                print(f"(no value for {args.key})", file=sys.stderr)
+                return 1
+            print(value)
+    except NoLeaderError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
+    finally:
+        client.close()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="raftviz", description="Watch Raft work, one event at a time.")
     parser.add_argument("--version", action="version", version=f"raftviz {__version__}")
@@ -56,6 +145,31 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=_cmd_run)
     demo = sub.add_parser("demo", help="run a short built-in scenario")
     demo.set_defaults(func=_cmd_demo)
+
+    node = sub.add_parser("node", help="run one Raft node (free-running, or driven by a lab)")
+    node.add_argument("--id", type=int, required=True, help="this node's id")
+    node.add_argument("--peers", type=_peers, help="every node as ID=HOST:PORT,... (free mode)")
+    node.add_argument("--data", help="data directory (default: ./raftviz-nodeID)")
+    node.add_argument("--election", type=_range, default=(150, 300), help="election timeout MIN-MAX ms")
+    node.add_argument("--heartbeat", type=int, default=50, help="heartbeat interval, ms")
+    node.add_argument("--noop", choices=("on", "off"), default="on", help="no-op entry on election")
+    node.add_argument("--batch", type=int, default=64, help="most entries per AppendEntries")
+    node.add_argument("--seed", type=int, default=0, help="seed of the election-timeout randomness")
+    node.add_argument("--allow-public", action="store_true", help="allow binding a non-loopback address")
+    node.add_argument("--lab", action="store_true", help=argparse.SUPPRESS)
+    node.add_argument("--members", help=argparse.SUPPRESS)
+    node.add_argument("--incarnation", type=int, default=0, help=argparse.SUPPRESS)
+    node.add_argument("--router", type=_address, help=argparse.SUPPRESS)
+    node.set_defaults(func=_cmd_node)
+
+    kv = sub.add_parser("kv", help="a key-value client of a free-running cluster")
+    kv.add_argument("--cluster", required=True, type=lambda t: [_address(a) for a in t.split(",")],
+                    help="the nodes' addresses, HOST:PORT,...")
+    kv.add_argument("--timeout", type=float, default=5.0, help="give up after this many seconds")
+    kv.add_argument("op", choices=("put", "get", "delete", "append"))
+    kv.add_argument("key")
+    kv.add_argument("value", nargs="?")
+    kv.set_defaults(func=_cmd_kv)
     return parser
 
 

@@ -20,13 +20,14 @@ declares them. The tag table:
    6   ``ClientReply``         seq, ok, value, leader_hint
 =====  ======================  ===============================================================
 
-Tag 0 is reserved (never valid); tags 64 and above are reserved for the
-lab/node control frames, which are not defined yet. An entry is the array
+Tag 0 is reserved (never valid); tags 64 and above are the lab/node control
+frames, defined at the end of this module (they travel over a node's standard
+input and output, never over UDP). An entry is the array
 ``[term, command]`` and a command the array ``[op, key, value, client, seq, low]``.
 
 Both directions validate every field (type, range, size): :func:`encode`
 refuses to put a malformed value on the wire, and :func:`decode` accepts only
-what :func:`encode` could have produced. Anything wrong raises
+values :func:`encode` could have produced. Anything wrong raises
 :class:`WireError`, and :func:`decode` raises nothing else, whatever the bytes.
 ``docs/protocol.md`` is the full specification, written for implementers in
 other languages.
@@ -34,9 +35,11 @@ other languages.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from operator import attrgetter
-from typing import Any, Final
+from typing import Any, BinaryIO, Final
 
 import msgpack
 
@@ -64,6 +67,8 @@ __all__ = [
     "WireError",
     "decode",
     "encode",
+    "entry_from_wire",
+    "entry_to_wire",
 ]
 
 #: Version of the wire format; the first element of every datagram.
@@ -113,17 +118,15 @@ class _Bad(Exception):
         return self
 
     def error(self, message_name: str) -> WireError:
-        return WireError(f"field '{self.path}' of {message_name}: expected {self.expected}, got {self.got}")
+        where = f"field '{self.path}' of {message_name}" if self.path else message_name
+        return WireError(f"{where}: expected {self.expected}, got {self.got}")
 
 
 # --------------------------------------------------------------------------- describing bad values
 
 
-_TYPE_NAMES: Final[dict[type, str]] = {type(None): "None", dict: "map", list: "list", bytes: "bytes"}
-
-
 def _type_name(value: object) -> str:
-    return _TYPE_NAMES.get(type(value)) or type(value).__name__
+    return type(value).__name__ if value is not None else "None"
 
 
 def _got(value: object, wanted: type) -> str:
@@ -264,7 +267,7 @@ def _check_command(fields: Any) -> Any:
     ):
         return fields
     # Slow path: a long string (needs the precise UTF-8 check) or a bad field (needs a precise message).
-    for check, item in zip(_COMMAND_CHECKS, fields):
+    for check, item in zip(_COMMAND_CHECKS, fields, strict=True):
         check(item)
     return fields
 
@@ -282,12 +285,12 @@ def _command_from_wire(raw: Any) -> Command:
 def _command_to_wire(command: Any) -> tuple[Any, ...]:
     """Encode a Command as ``(op, key, value, client, seq, low)`` (packed as an array); raises _Bad."""
     if type(command) is Command:
-        return _check_command(_command_fields(command))  # type: ignore[no-any-return]
+        return _check_command(_command_fields(command))
     raise _Bad("", "Command", _type_name(command))
 
 
 def _entry_from_wire(raw: Any) -> Entry:
-    """Decode ``[term, [op, key, value, client, seq, low]]``; raises _Bad with a path relative to the entry."""
+    """Decode ``[term, [op, key, value, client, seq, low]]``; raises _Bad with a path relative to it."""
     if type(raw) is list and len(raw) == 2:
         term, command = raw
         if type(term) is not int or not 0 <= term <= _INDEX_MAX:
@@ -297,6 +300,30 @@ def _entry_from_wire(raw: Any) -> Entry:
         except _Bad as bad:
             raise bad.within("command") from None
     raise _Bad("", _ENTRY_SHAPE, _got(raw, list))
+
+
+def _entry_to_wire(entry: Any) -> list[Any]:
+    """Encode an Entry as ``[term, command]``; raises _Bad with a path relative to the entry."""
+    if type(entry) is not Entry:
+        raise _Bad("", "Entry", _type_name(entry))
+    term = _ENTRY_TERM(entry.term)
+    try:
+        return [term, _command_to_wire(entry.command)]
+    except _Bad as bad:
+        raise bad.within("command") from None
+
+
+def _locate(name: str, convert: Validator, items: Any) -> _Bad:
+    """After a batch failed: find the first bad item again and return its error, path and all.
+
+    Keeps index bookkeeping out of the fast path (a list comprehension).
+    """
+    for index, item in enumerate(items):
+        try:
+            convert(item)
+        except _Bad as bad:
+            return bad.within(f"{name}[{index}]")
+    raise AssertionError("a batch failed but no item does")  # pragma: no cover
 
 
 def _command(name: str) -> tuple[Validator, Validator]:
@@ -321,20 +348,10 @@ def _entries(name: str) -> tuple[Validator, Validator]:
     def encode(value: Any) -> list[Any]:
         if type(value) is not tuple or len(value) > MAX_ENTRIES:
             raise _Bad(name, f"tuple of at most {MAX_ENTRIES} entries", _got(value, tuple))
-        out = []
-        index = 0
         try:
-            for index, entry in enumerate(value):
-                if type(entry) is not Entry:
-                    raise _Bad("", "Entry", _type_name(entry))
-                term = _ENTRY_TERM(entry.term)
-                try:
-                    out.append([term, _command_to_wire(entry.command)])
-                except _Bad as bad:
-                    raise bad.within("command") from None
-        except _Bad as bad:
-            raise bad.within(f"{name}[{index}]") from None
-        return out
+            return [_entry_to_wire(entry) for entry in value]
+        except _Bad:
+            raise _locate(name, _entry_to_wire, value) from None
 
     def decode(value: Any) -> tuple[Entry, ...]:
         if type(value) is not list or len(value) > MAX_ENTRIES:
@@ -342,13 +359,7 @@ def _entries(name: str) -> tuple[Validator, Validator]:
         try:
             return tuple([_entry_from_wire(raw) for raw in value])
         except _Bad:
-            pass
-        for index, raw in enumerate(value):  # find the bad entry again, for the message
-            try:
-                _entry_from_wire(raw)
-            except _Bad as bad:
-                raise bad.within(f"{name}[{index}]") from None
-        raise AssertionError("unreachable")  # pragma: no cover
+            raise _locate(name, _entry_from_wire, value) from None
 
     return encode, decode
 
@@ -465,7 +476,11 @@ def encode(msg: Message) -> bytes:
     if spec is None:
         raise WireError(f"cannot encode {type(msg).__name__}: not a message of the wire protocol")
     try:
-        body = [PROTOCOL_VERSION, spec.tag, *[enc(v) for enc, v in zip(spec.encoders, spec.getter(msg))]]
+        body = [
+            PROTOCOL_VERSION,
+            spec.tag,
+            *[enc(v) for enc, v in zip(spec.encoders, spec.getter(msg))],  # noqa: B905 - same length
+        ]
     except _Bad as bad:
         raise bad.error(spec.name) from None
     try:
@@ -523,6 +538,301 @@ def decode(data: bytes) -> Message:
             f"got {len(obj)}"
         )
     try:
-        return spec.cls(*[dec(v) for dec, v in zip(spec.decoders, obj[2:])])  # type: ignore[no-any-return]
+        return spec.cls(*[dec(v) for dec, v in zip(spec.decoders, obj[2:])])  # noqa: B905 - length checked
     except _Bad as bad:
         raise bad.error(spec.name) from None
+
+
+def entry_to_wire(entry: Entry) -> list[Any]:
+    """One log entry in its wire form, ``[term, [op, key, value, client, seq, low]]``.
+
+    For storing entries with the same validation and layout as on the wire
+    (``raftviz.node.storage``). Raises :class:`WireError` for an invalid entry.
+    """
+    try:
+        term, command = _entry_to_wire(entry)
+    except _Bad as bad:
+        raise bad.error("Entry") from None
+    return [term, list(command)]
+
+
+def entry_from_wire(raw: Any) -> Entry:
+    """The inverse of :func:`entry_to_wire`, for an already unpacked value; raises only :class:`WireError`."""
+    try:
+        return _entry_from_wire(raw)
+    except _Bad as bad:
+        raise bad.error("Entry") from None
+
+
+# =========================================================================== control frames
+#
+# Between the lab and a lab-mode node process, over the node's standard input
+# and output (reliable and ordered, so no size limit): each frame is a 4-byte
+# big-endian length followed by one msgpack array ``[version, tag, field, ...]``
+# with a tag of 64 or more. They are validated as strictly as Raft messages.
+
+_ROLES: Final = frozenset({"follower", "candidate", "leader"})
+_FRAME_HEADER: Final = 4
+#: Largest control frame accepted (a report can carry a large batch of entries).
+MAX_FRAME: Final = 64 * 1024 * 1024
+
+
+@dataclass(slots=True)
+class Report:
+    """A node's state after one input, and what that input made it do (tag 71)."""
+
+    node: int
+    role: str
+    term: int
+    vote: int
+    leader: int
+    commit: int
+    applied: int
+    last_index: int
+    last_term: int
+    deadline: int
+    election_timeout: int
+    #: The log change made durable by this input: entries from ``log_from`` on
+    #: were replaced by ``entries`` (``log_from`` 0: no change).
+    log_from: int = 0
+    entries: list[Entry] = field(default_factory=list)
+    #: Outgoing datagrams as (destination, encoded message), in send order.
+    sent: list[tuple[int | str, bytes]] = field(default_factory=list)
+    votes: tuple[int, ...] = ()
+    next_index: tuple[tuple[int, int], ...] = ()
+    match_index: tuple[tuple[int, int], ...] = ()
+    #: Datagrams this incarnation refused (malformed, or from a wrong sender), so far.
+    dropped: int = 0
+    #: Why the datagram of this input was refused, if it was.
+    refused: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Hello:
+    """Node -> lab, once, when the node is ready: who and where it is (tag 64)."""
+
+    node: int
+    pid: int
+    port: int
+    report: Report
+
+
+@dataclass(frozen=True, slots=True)
+class Deliver:
+    """Lab -> node: handle, at virtual time ``now``, the datagram with this digest (tag 65)."""
+
+    now: int
+    digest: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Fire:
+    """Lab -> node: your deadline has come; it is ``now`` (tag 66)."""
+
+    now: int
+
+
+@dataclass(frozen=True, slots=True)
+class ForceTimeout:
+    """Lab -> node: your election timer fires now, whatever your role (tag 67)."""
+
+    now: int
+
+
+@dataclass(frozen=True, slots=True)
+class SetElection:
+    """Lab -> node: move your election timer to ``deadline`` (tag 68)."""
+
+    deadline: int
+
+
+@dataclass(frozen=True, slots=True)
+class Shutdown:
+    """Lab -> node: exit cleanly (tag 69)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """Node -> lab: the node cannot go on (for example, corrupt storage) (tag 70)."""
+
+    reason: str
+
+
+ControlFrame = Hello | Deliver | Fire | ForceTimeout | SetElection | Shutdown | Failure | Report
+
+
+def digest(data: bytes) -> bytes:
+    """The 8-byte digest by which the lab announces a datagram to a node."""
+    return hashlib.blake2b(data, digest_size=8).digest()
+
+
+def _pairs(value: Any, name: str) -> tuple[tuple[int, int], ...]:
+    if type(value) is not list:
+        raise _Bad(name, "list of [node, index] pairs", _type_name(value))
+    out = []
+    for item in value:
+        if type(item) is not list or len(item) != 2:
+            raise _Bad(name, "list of [node, index] pairs", _got(item, list))
+        out.append((_NODE(item[0]), _INDEX(item[1])))
+    return tuple(out)
+
+
+_NODE: Final = _node_id("node")
+_NODE0: Final = _node_id_or_zero("node")
+_INDEX: Final = _index("index")
+_TEXT: Final = _text("text")
+_PORT: Final = _int_field("port", 1, 65535, "port (int 1..65535)")
+
+
+def _report_to_wire(r: Report) -> list[Any]:
+    return [
+        r.node, r.role, r.term, r.vote, r.leader, r.commit, r.applied, r.last_index, r.last_term,
+        r.deadline, r.election_timeout, r.log_from, [entry_to_wire(e) for e in r.entries],
+        [[dst, data] for dst, data in r.sent], list(r.votes),
+        [list(p) for p in r.next_index], [list(p) for p in r.match_index], r.dropped, r.refused,
+    ]  # fmt: skip
+
+
+def _report_from_wire(raw: Any) -> Report:
+    if type(raw) is not list or len(raw) != 19:
+        raise _Bad("report", "list of 19 report fields", _got(raw, list))
+    (node, role, term, vote, leader, commit, applied, last_index, last_term, deadline, timeout,
+     log_from, entries, sent, votes, next_index, match_index, dropped, refused) = raw  # fmt: skip
+    if type(role) is not str or role not in _ROLES:
+        raise _Bad("role", "follower, candidate or leader", _got(role, str))
+    if type(entries) is not list or type(sent) is not list or type(votes) is not list:
+        raise _Bad("report", "lists for entries, sent and votes", "other types")
+    out_sent: list[tuple[int | str, bytes]] = []
+    for item in sent:
+        if type(item) is not list or len(item) != 2 or type(item[1]) is not bytes:
+            raise _Bad("sent", "list of [destination, bytes]", _got(item, list))
+        dst = item[0]
+        if type(dst) is str:
+            _client_id("sent")(dst)
+        else:
+            _NODE(dst)
+        out_sent.append((dst, item[1]))
+    return Report(
+        node=_NODE(node),
+        role=role,
+        term=_INDEX(term),
+        vote=_NODE0(vote),
+        leader=_NODE0(leader),
+        commit=_INDEX(commit),
+        applied=_INDEX(applied),
+        last_index=_INDEX(last_index),
+        last_term=_INDEX(last_term),
+        deadline=_INDEX(deadline),
+        election_timeout=_INDEX(timeout),
+        log_from=_INDEX(log_from),
+        entries=[_entry_from_wire(e) for e in entries],
+        sent=out_sent,
+        votes=tuple(_NODE(v) for v in votes),
+        next_index=_pairs(next_index, "next_index"),
+        match_index=_pairs(match_index, "match_index"),
+        dropped=_INDEX(dropped),
+        refused=_TEXT(refused),
+    )
+
+
+def _frame_fields(frame: ControlFrame) -> tuple[int, list[Any]]:
+    if isinstance(frame, Report):
+        return 71, _report_to_wire(frame)
+    if isinstance(frame, Hello):
+        return 64, [frame.node, frame.pid, frame.port, _report_to_wire(frame.report)]
+    if isinstance(frame, Deliver):
+        return 65, [frame.now, frame.digest]
+    if isinstance(frame, Fire):
+        return 66, [frame.now]
+    if isinstance(frame, ForceTimeout):
+        return 67, [frame.now]
+    if isinstance(frame, SetElection):
+        return 68, [frame.deadline]
+    if isinstance(frame, Shutdown):
+        return 69, []
+    if isinstance(frame, Failure):
+        return 70, [frame.reason]
+    raise WireError(f"cannot encode {type(frame).__name__}: not a control frame")
+
+
+def _frame_from_fields(tag: Any, fields: list[Any]) -> ControlFrame:
+    n = len(fields)
+    if tag == 71:
+        return _report_from_wire(fields)
+    if tag == 64 and n == 4:
+        return Hello(_NODE(fields[0]), _INDEX(fields[1]), _PORT(fields[2]), _report_from_wire(fields[3]))
+    if tag == 65 and n == 2:
+        if type(fields[1]) is not bytes or len(fields[1]) != 8:
+            raise _Bad("digest", "8 bytes", _type_name(fields[1]))
+        return Deliver(_INDEX(fields[0]), fields[1])
+    if tag == 66 and n == 1:
+        return Fire(_INDEX(fields[0]))
+    if tag == 67 and n == 1:
+        return ForceTimeout(_INDEX(fields[0]))
+    if tag == 68 and n == 1:
+        return SetElection(_INDEX(fields[0]))
+    if tag == 69 and n == 0:
+        return Shutdown()
+    if tag == 70 and n == 1:
+        return Failure(_TEXT(fields[0]))
+    raise WireError(f"unknown control frame tag {_short(tag)} with {n} fields")
+
+
+def encode_frame(frame: ControlFrame) -> bytes:
+    """A control frame with its 4-byte length prefix."""
+    tag, fields = _frame_fields(frame)
+    try:
+        body = _packb([PROTOCOL_VERSION, tag, *fields], use_bin_type=True)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise WireError(f"cannot encode control frame {type(frame).__name__}: {exc}") from None
+    return len(body).to_bytes(_FRAME_HEADER, "big") + body
+
+
+def decode_frame(body: bytes) -> ControlFrame:
+    """Decode one control frame body (without its length prefix); raises only WireError."""
+    try:
+        obj = _unpackb(body, raw=False, strict_map_key=True)
+    except Exception as exc:  # noqa: BLE001 - anything the unpacker raises means malformed
+        raise WireError(f"malformed control frame ({type(exc).__name__})") from None
+    if type(obj) is not list or len(obj) < 2 or obj[0] != PROTOCOL_VERSION:
+        raise WireError("control frame: expected [version, tag, ...] of this protocol version")
+    try:
+        return _frame_from_fields(obj[1], obj[2:])
+    except _Bad as bad:
+        raise bad.error("control frame") from None
+    except (TypeError, ValueError) as exc:
+        raise WireError(f"malformed control frame: {exc}") from None
+
+
+def parse_frame(buffer: bytes | bytearray) -> tuple[ControlFrame | None, int]:
+    """(frame, bytes used) if ``buffer`` starts with a whole frame, else (None, 0)."""
+    if len(buffer) < _FRAME_HEADER:
+        return None, 0
+    length = int.from_bytes(buffer[:_FRAME_HEADER], "big")
+    if length > MAX_FRAME:
+        raise WireError(f"control frame of {length} bytes exceeds {MAX_FRAME}")
+    end = _FRAME_HEADER + length
+    if len(buffer) < end:
+        return None, 0
+    return decode_frame(bytes(buffer[_FRAME_HEADER:end])), end
+
+
+def read_frame(stream: BinaryIO) -> ControlFrame | None:
+    """Read one frame from a blocking stream; None at a clean end of stream."""
+    header = stream.read(_FRAME_HEADER)
+    if not header:
+        return None
+    if len(header) < _FRAME_HEADER:
+        raise WireError("control stream ended inside a frame header")
+    length = int.from_bytes(header, "big")
+    if length > MAX_FRAME:
+        raise WireError(f"control frame of {length} bytes exceeds {MAX_FRAME}")
+    body = stream.read(length)
+    if len(body) < length:
+        raise WireError("control stream ended inside a frame")
+    return decode_frame(body)
+
+
+def write_frame(stream: BinaryIO, frame: ControlFrame) -> None:
+    stream.write(encode_frame(frame))
+    stream.flush()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import Any
 
 import msgpack
@@ -32,6 +33,8 @@ from raftviz.wire import (
     WireError,
     decode,
     encode,
+    entry_from_wire,
+    entry_to_wire,
 )
 
 FAST = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -121,7 +124,10 @@ scalars = st.one_of(
 )
 values = st.recursive(
     scalars,
-    lambda inner: st.lists(inner, max_size=6) | st.dictionaries(st.text(max_size=4) | st.integers(), inner),
+    lambda inner: (
+        st.lists(inner, max_size=6)
+        | st.dictionaries(st.text(max_size=4) | st.integers(-(2**63), 2**64 - 1), inner, max_size=3)
+    ),
     max_leaves=20,
 )
 
@@ -192,16 +198,69 @@ def test_round_trip_bytes_like_input() -> None:
     assert decode(memoryview(data)) == msg
 
 
-def test_golden_bytes() -> None:
-    # The examples of docs/protocol.md; another implementation must produce exactly these.
-    assert encode(AppendEntries(1, 2, 5, 10, 4, (), 9)).hex() == "990103010205 0a 04 90 09".replace(" ", "")
-    assert encode(RequestVoteReply(2, 1, 7, True)).hex() == "9601020201 07 c3".replace(" ", "")
-    assert encode(ClientRequest("c1", 1, Command("put", "x", "1", "c1", 3, 2))).hex() == (
-        "95 01 05 a26331 01 96 a3707574 a178 a131 a26331 03 02".replace(" ", "")
-    )
-    assert encode(ClientReply(1, "c1", 3, False, None, 2)).hex() == "98 01 06 01 a26331 03 c2 c0 02".replace(
-        " ", ""
-    )
+PUT_X = Command("put", "x", "1", "c1", 3, 2)
+GOLDEN = [
+    # The examples of docs/protocol.md section 6; another implementation must produce exactly these.
+    (AppendEntries(1, 2, 5, 10, 4, (), 9), "99 01 03 01 02 05 0a 04 90 09"),
+    (RequestVote(3, 1, 7, 12, 6), "97 01 01 03 01 07 0c 06"),
+    (RequestVoteReply(2, 1, 7, True), "96 01 02 02 01 07 c3"),
+    (
+        AppendEntries(1, 2, 5, 10, 4, (Entry(5, PUT_X),), 9),
+        "99 01 03 01 02 05 0a 04 91 92 05 96 a3 70 75 74 a1 78 a1 31 a2 63 31 03 02 09",
+    ),
+    (AppendEntriesReply(2, 1, 5, False, 0, 8, 4), "99 01 04 02 01 05 c2 00 08 04"),
+    (ClientRequest("c1", 1, PUT_X), "95 01 05 a2 63 31 01 96 a3 70 75 74 a1 78 a1 31 a2 63 31 03 02"),
+    (ClientReply(1, "c1", 3, False, None, 2), "98 01 06 01 a2 63 31 03 c2 c0 02"),
+]
+
+
+@pytest.mark.parametrize(("msg", "hex_bytes"), GOLDEN, ids=lambda x: type(x).__name__)
+def test_golden_bytes(msg: Message, hex_bytes: str) -> None:
+    assert encode(msg).hex(" ") == hex_bytes
+    assert decode(bytes.fromhex(hex_bytes)) == msg
+
+
+def test_golden_bytes_are_the_documented_examples() -> None:
+    doc = (Path(__file__).parent.parent / "docs" / "protocol.md").read_text(encoding="utf-8")
+    for _, hex_bytes in GOLDEN:
+        assert f"\n{hex_bytes}\n" in doc
+
+
+def test_non_shortest_int_encodings_are_accepted() -> None:
+    # msgpack allows several encodings of one int; receivers must accept any of them.
+    data = bytes.fromhex("97 01 01 03 01 cf 00 00 00 00 00 00 00 07 0c 06")  # term as uint 64
+    assert decode(data) == RequestVote(3, 1, 7, 12, 6)
+
+
+@FAST
+@given(entry=entries)
+def test_entry_round_trip(entry: Entry) -> None:
+    raw = entry_to_wire(entry)
+    assert raw == [entry.term, list(dataclasses.astuple(entry.command))]
+    assert entry_from_wire(msgpack.unpackb(msgpack.packb(raw, use_bin_type=True))) == entry
+
+
+@FAST
+@given(raw=values)
+def test_entry_from_wire_arbitrary_values(raw: Any) -> None:
+    try:
+        entry = entry_from_wire(raw)
+    except WireError:
+        return
+    assert entry_from_wire(entry_to_wire(entry)) == entry
+
+
+def test_entry_rejections() -> None:
+    with pytest.raises(WireError, match=r"^Entry: expected list \[term, command\], got int$"):
+        entry_from_wire(5)
+    with pytest.raises(WireError, match=r"^field 'command\.seq' of Entry: expected int >= 0"):
+        entry_from_wire([1, ["put", "k", "v", "c1", -2, 0]])
+    with pytest.raises(
+        WireError, match=r"^field 'term' of Entry: expected int >= 0 and < 2\*\*63, got bool$"
+    ):
+        entry_to_wire(Entry(True, Command("noop")))  # type: ignore[arg-type]
+    with pytest.raises(WireError, match=r"^Entry: expected Entry, got Command$"):
+        entry_to_wire(Command("noop"))  # type: ignore[arg-type]
 
 
 # --------------------------------------------------------------------------- robustness
@@ -350,22 +409,30 @@ def test_reject_bad_client_id(client: str) -> None:
 def test_reject_unknown_op_with_nested_path() -> None:
     good = [1, ["put", "k", "v", "c1", 1, 0]]
     bad = [1, ["frobnicate", "k", "v", "c1", 1, 0]]
-    with pytest.raises(WireError, match=r"field 'entries\[1\]\.command\.op' of AppendEntries: expected one of"):
+    with pytest.raises(
+        WireError, match=r"field 'entries\[1\]\.command\.op' of AppendEntries: expected one of"
+    ):
         decode(pack(1, 3, 1, 2, 1, 0, 0, [good, bad], 0))
     with pytest.raises(WireError, match=r"field 'command\.op' of ClientRequest"):
         encode(ClientRequest("c1", 1, Command("frobnicate")))
 
 
 def test_reject_malformed_entry_shapes() -> None:
-    with pytest.raises(WireError, match=r"field 'entries\[0\]' of AppendEntries: expected list \[term, command\]"):
+    with pytest.raises(
+        WireError, match=r"field 'entries\[0\]' of AppendEntries: expected list \[term, command\]"
+    ):
         decode(pack(1, 3, 1, 2, 1, 0, 0, [[1]], 0))
     with pytest.raises(WireError, match=r"field 'entries\[0\]\.term' of AppendEntries"):
         decode(pack(1, 3, 1, 2, 1, 0, 0, [[-5, ["noop", "", "", "", 0, 0]]], 0))
-    with pytest.raises(WireError, match=r"field 'entries\[0\]\.command' of AppendEntries: expected list \[op"):
+    with pytest.raises(
+        WireError, match=r"field 'entries\[0\]\.command' of AppendEntries: expected list \[op"
+    ):
         decode(pack(1, 3, 1, 2, 1, 0, 0, [[1, ["noop"]]], 0))
     with pytest.raises(WireError, match=r"field 'entries' of AppendEntries: expected list of at most"):
         decode(pack(1, 3, 1, 2, 1, 0, 0, {"a": 1}, 0))
-    with pytest.raises(WireError, match=r"field 'entries\[0\]' of AppendEntries: expected Entry, got Command"):
+    with pytest.raises(
+        WireError, match=r"field 'entries\[0\]' of AppendEntries: expected Entry, got Command"
+    ):
         encode(AppendEntries(1, 2, 1, 0, 0, (Command("noop"),), 0))  # type: ignore[arg-type]
     with pytest.raises(WireError, match=r"field 'entries' of AppendEntries: expected tuple"):
         encode(AppendEntries(1, 2, 1, 0, 0, [], 0))  # type: ignore[arg-type]
@@ -389,13 +456,17 @@ def test_reject_non_array_envelope() -> None:
 
 def test_reject_oversize_entry_batch(monkeypatch: pytest.MonkeyPatch) -> None:
     entry = Entry(1, Command("noop"))
-    with pytest.raises(WireError, match=f"field 'entries' of AppendEntries: expected tuple of at most {MAX_ENTRIES}"):
+    with pytest.raises(
+        WireError, match=f"field 'entries' of AppendEntries: expected tuple of at most {MAX_ENTRIES}"
+    ):
         encode(AppendEntries(1, 2, 1, 0, 0, (entry,) * (MAX_ENTRIES + 1), 0))
     raw = pack(1, 3, 1, 2, 1, 0, 0, [[1, ["noop", "", "", "", 0, 0]]] * (MAX_ENTRIES + 1), 0)
     with pytest.raises(WireError, match="exceeds MAX_DATAGRAM"):
         decode(raw)  # so many entries cannot fit in a datagram anyway
     monkeypatch.setattr(wire, "MAX_DATAGRAM", 10**6)
-    with pytest.raises(WireError, match=f"expected list of at most {MAX_ENTRIES} entries, got list of 10001 items"):
+    with pytest.raises(
+        WireError, match=f"expected list of at most {MAX_ENTRIES} entries, got list of 10001 items"
+    ):
         decode(raw)
 
 
@@ -413,7 +484,9 @@ def test_reject_oversize_datagram() -> None:
 
 def test_reject_string_over_64_kib() -> None:
     # 17,000 four-byte characters: within the character fast path's reach only by count.
-    with pytest.raises(WireError, match=r"field 'command\.key' of ClientRequest: expected str of at most 65536"):
+    with pytest.raises(
+        WireError, match=r"field 'command\.key' of ClientRequest: expected str of at most 65536"
+    ):
         encode(ClientRequest("c1", 1, Command("get", "\U0001f600" * 17_000, client="c1")))
 
 

@@ -17,9 +17,7 @@ class RaftLog:
 
     __slots__ = ("start_index", "start_term", "_entries")
 
-    def __init__(
-        self, entries: Iterable[Entry] = (), start_index: int = 0, start_term: int = 0
-    ) -> None:
+    def __init__(self, entries: Iterable[Entry] = (), start_index: int = 0, start_term: int = 0) -> None:
         self.start_index = start_index
         self.start_term = start_term
         self._entries: list[Entry] = list(entries)

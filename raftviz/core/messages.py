@@ -140,14 +140,7 @@ class ClientReply:
     leader_hint: NodeId = 0
 
 
-Message = (
-    RequestVote
-    | RequestVoteReply
-    | AppendEntries
-    | AppendEntriesReply
-    | ClientRequest
-    | ClientReply
-)
+Message = RequestVote | RequestVoteReply | AppendEntries | AppendEntriesReply | ClientRequest | ClientReply
 
 #: Message classes that answer a request (drawn differently by the UI).
 REPLY_TYPES = (RequestVoteReply, AppendEntriesReply, ClientReply)

@@ -261,7 +261,11 @@ class RaftNode:
         match = prev + len(entries)
         if msg.leader_commit > self.commit_index:
             self._set_commit_index(min(msg.leader_commit, match))
-        self._send(AppendEntriesReply(src=self.id, dst=msg.src, term=self.current_term, success=True, match_index=match))
+        self._send(
+            AppendEntriesReply(
+                src=self.id, dst=msg.src, term=self.current_term, success=True, match_index=match
+            )
+        )
 
     def _reject(self, msg: AppendEntries, conflict_index: int, conflict_term: int) -> None:
         self._send(
@@ -314,7 +318,9 @@ class RaftNode:
         """A leader appends the command; others redirect the client (§8)."""
         cmd = msg.command
         if self.role != LEADER:
-            self._send(ClientReply(src=self.id, dst=msg.src, seq=cmd.seq, ok=False, leader_hint=self.leader_id))
+            self._send(
+                ClientReply(src=self.id, dst=msg.src, seq=cmd.seq, ok=False, leader_hint=self.leader_id)
+            )
             return
         done, result = self.kv.cached(cmd)
         if done:

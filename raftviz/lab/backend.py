@@ -19,6 +19,10 @@ from raftviz.node.driver import MemoryStorage, NodeDriver, Report
 class Backend(Protocol):
     """What the lab needs from whatever hosts the nodes."""
 
+    def start_all(self, nodes: list[int], now: int) -> list[Report]:
+        """Start a fresh cluster's nodes; their reports in the same order."""
+        ...
+
     def start(self, node_id: int, incarnation: int, now: int) -> Report:
         """Start (or restart, on its existing storage) one node."""
         ...
@@ -57,6 +61,9 @@ class InProcessBackend:
         self.seed = seed
         self.storage: dict[int, MemoryStorage] = {}
         self.drivers: dict[int, NodeDriver] = {}
+
+    def start_all(self, nodes: list[int], now: int) -> list[Report]:
+        return [self.start(node, 0, now) for node in nodes]
 
     def start(self, node_id: int, incarnation: int, now: int) -> Report:
         storage = self.storage.setdefault(node_id, MemoryStorage())

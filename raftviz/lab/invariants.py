@@ -79,11 +79,16 @@ class InvariantChecker:
 
         # Per node: terms never go back, commit never goes back within an incarnation.
         if view.term < self.max_term.get(view.id, 0):
-            fail("Term Monotonicity", f"node {view.id} term went from {self.max_term[view.id]} to {view.term}")
+            fail(
+                "Term Monotonicity", f"node {view.id} term went from {self.max_term[view.id]} to {view.term}"
+            )
         self.max_term[view.id] = max(self.max_term.get(view.id, 0), view.term)
         same_life = before.alive and view.alive and before.incarnation == view.incarnation
         if same_life and view.commit < before.commit:
-            fail("Commit Monotonicity", f"node {view.id} commit index went from {before.commit} to {view.commit}")
+            fail(
+                "Commit Monotonicity",
+                f"node {view.id} commit index went from {before.commit} to {view.commit}",
+            )
 
         # Leader Append-Only.
         if (
@@ -140,7 +145,11 @@ class InvariantChecker:
         if view.alive and view.role == "leader":
             holder = self.leader_of_term.setdefault(view.term, view.id)
             if holder != view.id:
-                fail("Election Safety", f"nodes {holder} and {view.id} are both leader in term {view.term}", holder)
+                fail(
+                    "Election Safety",
+                    f"nodes {holder} and {view.id} are both leader in term {view.term}",
+                    holder,
+                )
             newly = not same_life or before.role != "leader" or before.term != view.term
             if newly:
                 found.extend(self._check_completeness(view, step, time))

@@ -118,8 +118,7 @@ class Lab:
         self._next_id = 1
         #: Called with every StepRecord (the TUI's event feed listens here).
         self.listeners: list[Callable[[StepRecord], None]] = []
-        for node in self.ids:
-            report = self.backend.start(node, 0, self.now)
+        for node, report in zip(self.ids, self.backend.start_all(self.ids, self.now), strict=True):
             self._absorb(node, report, StepRecord(0, 0, "start", f"start node {node}"))
 
     # ------------------------------------------------------------------ queries
@@ -229,7 +228,9 @@ class Lab:
 
     def timeout(self, node: int) -> StepRecord:
         self.live_view(node)
-        return self._node_input(node, "timeout", f"election timeout forced on node {node}", self.backend.timeout_now)
+        return self._node_input(
+            node, "timeout", f"election timeout forced on node {node}", self.backend.timeout_now
+        )
 
     def set_election_deadline(self, node: int, deadline: int) -> StepRecord:
         self.live_view(node)
@@ -283,7 +284,9 @@ class Lab:
         request = client.issue(op, key, value, target, self.now, self.options.client_timeout)
         record = self._record("command", f"{request.describe()} sent to node {target}")
         self._send_request(request, record)
-        heapq.heappush(self._queue, (request.deadline, CLIENT_TIMER, self._client_key(client_id), request.seq))
+        heapq.heappush(
+            self._queue, (request.deadline, CLIENT_TIMER, self._client_key(client_id), request.seq)
+        )
         self._publish(record)
         return request
 
@@ -309,7 +312,10 @@ class Lab:
             record = self._record("lost", f"#{flight.id} {flight.src}->{dst} lost: node {dst} is down")
         else:
             record = self._node_input(
-                dst, "deliver", f"deliver #{flight.id}", lambda n, now: self.backend.deliver(n, flight.data, now),
+                dst,
+                "deliver",
+                f"deliver #{flight.id}",
+                lambda n, now: self.backend.deliver(n, flight.data, now),
                 publish=False,
             )
         record.flight = flight
@@ -347,7 +353,9 @@ class Lab:
             record.violations.extend(found)
             self.violations.extend(found)
 
-    def _send(self, src: Address, dst: Address, data: bytes, record: StepRecord, allow_loss: bool = True) -> Flight | None:
+    def _send(
+        self, src: Address, dst: Address, data: bytes, record: StepRecord, allow_loss: bool = True
+    ) -> Flight | None:
         flight = Flight(self._next_id, src, dst, wire.decode(data), data, self.now, 0)
         self._next_id += 1
         if allow_loss and self.network.sample_loss():
@@ -423,7 +431,9 @@ class Lab:
         return self._publish(record)
 
     def _push_client_timer(self, request: Request) -> None:
-        heapq.heappush(self._queue, (request.deadline, CLIENT_TIMER, self._client_key(request.client), request.seq))
+        heapq.heappush(
+            self._queue, (request.deadline, CLIENT_TIMER, self._client_key(request.client), request.seq)
+        )
 
     def close(self) -> None:
         self.backend.close()

@@ -29,8 +29,10 @@ class ScriptError(Exception):
         self.source = source
 
     def __str__(self) -> str:
-        where = f"{self.source}:{self.line}: " if self.source and self.line else (
-            f"line {self.line}: " if self.line else ""
+        where = (
+            f"{self.source}:{self.line}: "
+            if self.source and self.line
+            else (f"line {self.line}: " if self.line else "")
         )
         return f"{where}{self.message}"
 
@@ -142,7 +144,17 @@ def _arity(args: Args, lo: int, hi: int, usage: str) -> None:
         raise _Bad(f"usage: {usage}")
 
 
-CLUSTER_OPTIONS = ("seed", "election", "heartbeat", "latency", "loss", "noop", "batch", "client-timeout", "backend")
+CLUSTER_OPTIONS = (
+    "seed",
+    "election",
+    "heartbeat",
+    "latency",
+    "loss",
+    "noop",
+    "batch",
+    "client-timeout",
+    "backend",
+)
 
 
 def _p_cluster(args: Args, opts: Opts) -> dict[str, Any]:

@@ -34,7 +34,10 @@ class Outcome:
 def _make_backend(options: LabOptions) -> Backend | None:
     if options.backend == "inprocess":
         return None
-    raise LabError(f"the {options.backend} backend is not available in this build; use backend=inprocess")
+    from raftviz.lab.udp_backend import UdpBackend
+
+    ids = tuple(range(1, options.nodes + 1))
+    return UdpBackend(ids, options.raft_config(), options.seed)
 
 
 class Session:
@@ -152,7 +155,9 @@ class Session:
         node = self._node(p["node"])
         self._lab.crash(node)
         v = self._lab.views[node]
-        out.lines.append(f"node {node} crashed (on disk: term={v.term} vote={v.vote or '-'} last={v.last_index})")
+        out.lines.append(
+            f"node {node} crashed (on disk: term={v.term} vote={v.vote or '-'} last={v.last_index})"
+        )
 
     def _do_restart(self, p: dict, out: Outcome) -> None:
         node = int(p["node"]) if p["node"] != "leader" else self._node("leader")

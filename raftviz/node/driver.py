@@ -12,14 +12,16 @@ give identical transcripts.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
 from typing import Protocol
+
+__all__ = ["MemoryStorage", "NodeDriver", "Report", "Storage", "node_rng"]
 
 from raftviz import wire
 from raftviz.core.config import RaftConfig
 from raftviz.core.log import RaftLog
-from raftviz.core.messages import Address, Entry, HardState, Ready
+from raftviz.core.messages import Entry, HardState, Message, Ready
 from raftviz.core.raft import RaftNode
+from raftviz.wire import Report
 
 
 class Storage(Protocol):
@@ -61,36 +63,6 @@ def node_rng(seed: int, node_id: int, incarnation: int) -> random.Random:
     return random.Random(f"raftviz/{seed}/{node_id}/{incarnation}")
 
 
-@dataclass(slots=True)
-class Report:
-    """A node's state after one input, and what that input made it do."""
-
-    node: int
-    role: str
-    term: int
-    vote: int
-    leader: int
-    commit: int
-    applied: int
-    last_index: int
-    last_term: int
-    deadline: int
-    election_timeout: int
-    #: The log change made durable by this input: entries from ``log_from`` on
-    #: were replaced by ``entries`` (``log_from`` 0: no change).
-    log_from: int = 0
-    entries: list[Entry] = field(default_factory=list)
-    #: Outgoing datagrams as (destination, encoded message), in send order.
-    sent: list[tuple[Address, bytes]] = field(default_factory=list)
-    votes: tuple[int, ...] = ()
-    next_index: tuple[tuple[int, int], ...] = ()
-    match_index: tuple[tuple[int, int], ...] = ()
-    #: Datagrams this incarnation refused as malformed, so far.
-    dropped: int = 0
-    #: Why the last datagram was refused, if this input was one.
-    refused: str = ""
-
-
 class NodeDriver:
     """One incarnation of one node: a core, its storage, and the codec around it."""
 
@@ -108,6 +80,7 @@ class NodeDriver:
         hard, log = storage.load()
         self.core = RaftNode(node_id, peers, config, node_rng(seed, node_id, incarnation), now, hard, log)
         self.dropped = 0
+        self.last_refusal = ""
 
     def start(self) -> Report:
         """The report of a freshly started node (nothing to persist yet)."""
@@ -118,10 +91,25 @@ class NodeDriver:
         try:
             msg = wire.decode(data)
         except wire.WireError as exc:
-            self.dropped += 1
+            self.refuse(str(exc))
             return self._finish(refused=str(exc))
         self.core.step(msg, now)
         return self._finish()
+
+    def step_many(self, messages: list[Message], now: int) -> Report:
+        """Handle already-decoded messages as one batch: one persist, one report.
+
+        Free mode uses this for group commit: every datagram that arrived
+        together is made durable with a single fsync.
+        """
+        for msg in messages:
+            self.core.step(msg, now)
+        return self._finish()
+
+    def refuse(self, reason: str) -> None:
+        """Count a datagram that was refused before reaching the core."""
+        self.dropped += 1
+        self.last_refusal = reason
 
     def fire_timer(self, now: int) -> Report:
         """The node's next deadline has come: let the core act on it."""

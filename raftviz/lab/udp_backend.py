@@ -1,0 +1,318 @@
+"""The ``udp`` backend: every node a real OS process, every message a real datagram.
+
+Each node runs ``python -m raftviz node --lab`` in a data directory of its own
+under a temporary lab directory. The lab talks to a node over two channels:
+
+- *control*, the node's standard input and output: length-prefixed msgpack
+  frames (``Deliver``, ``Fire``, ... in; ``Report`` out), reliable and ordered;
+- *data*, UDP on 127.0.0.1: the lab's router socket sends the node the
+  datagram to deliver, and the node sends every datagram it emits to the
+  router. So each Raft message really crosses loopback twice (DESIGN.md §3).
+
+A step is synchronous: the lab announces a datagram by its digest, sends it,
+and waits for the node's report; then it collects from the router socket
+every datagram the report lists, byte for byte, before the step is complete.
+Nothing depends on the order in which the kernel hands datagrams over.
+
+No node outlives the lab: ``close`` kills them all, an ``atexit`` hook does
+the same on any normal exit, and a node whose standard input closes (the lab
+died, even by SIGKILL) exits at once.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import weakref
+from dataclasses import dataclass, field
+
+from raftviz import wire
+from raftviz.core.config import RaftConfig
+from raftviz.lab.lab import LabError
+from raftviz.node.driver import Report
+
+#: How long the lab waits for a node to answer before declaring it hung.
+NODE_TIMEOUT = 20.0
+SOCKET_BUFFER = 8 * 1024 * 1024
+
+_live_backends: weakref.WeakSet[UdpBackend] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all() -> None:
+    for backend in list(_live_backends):
+        backend.close()
+
+
+@dataclass(slots=True)
+class NodeProcess:
+    node: int
+    proc: subprocess.Popen[bytes]
+    port: int = 0
+    pid: int = 0
+    buffer: bytearray = field(default_factory=bytearray)
+
+
+class UdpBackend:
+    """Nodes as real processes talking real UDP through the lab's router."""
+
+    def __init__(
+        self,
+        peers: tuple[int, ...],
+        config: RaftConfig,
+        seed: int,
+        root: str | None = None,
+    ) -> None:
+        self.peers = peers
+        self.config = config
+        self.seed = seed
+        self._own_root = root is None
+        self.root = root or tempfile.mkdtemp(prefix="raftviz-lab-")
+        self.router = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+            self.router.setsockopt(socket.SOL_SOCKET, option, SOCKET_BUFFER)
+        self.router.bind(("127.0.0.1", 0))
+        self.router_address = self.router.getsockname()
+        self.nodes: dict[int, NodeProcess] = {}
+        #: Datagrams received from each node's port and not yet claimed by a report.
+        self._arrived: dict[int, list[bytes]] = {}
+        #: Datagrams that came from no known node (counted, never delivered).
+        self.strays = 0
+        self._closed = False
+        _live_backends.add(self)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def data_dir(self, node: int) -> str:
+        return os.path.join(self.root, f"node{node}")
+
+    def start_all(self, nodes: list[int], now: int) -> list[Report]:
+        """Spawn every node at once (Python start-up is the slow part), then greet each."""
+        for node in nodes:
+            self._spawn(node, 0)
+        return [self._hello(node) for node in nodes]
+
+    def start(self, node_id: int, incarnation: int, now: int) -> Report:
+        self._spawn(node_id, incarnation)
+        return self._hello(node_id)
+
+    def _spawn(self, node: int, incarnation: int) -> None:
+        if node in self.nodes:
+            raise LabError(f"node {node} is already running")
+        cfg = self.config
+        os.makedirs(self.data_dir(node), exist_ok=True)
+        command = [
+            sys.executable,
+            "-m",
+            "raftviz",
+            "node",
+            "--lab",
+            "--id",
+            str(node),
+            "--members",
+            ",".join(map(str, self.peers)),
+            "--data",
+            self.data_dir(node),
+            "--seed",
+            str(self.seed),
+            "--incarnation",
+            str(incarnation),
+            "--router",
+            f"{self.router_address[0]}:{self.router_address[1]}",
+            "--election",
+            f"{cfg.election_min}-{cfg.election_max}",
+            "--heartbeat",
+            str(cfg.heartbeat),
+            "--noop",
+            "on" if cfg.noop else "off",
+            "--batch",
+            str(cfg.max_batch),
+        ]
+        log = open(os.path.join(self.root, f"node{node}.log"), "ab")  # noqa: SIM115 (owned by the child)
+        try:
+            proc = subprocess.Popen(
+                command,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                # Its own session: a Ctrl-C in the terminal reaches the lab, not
+                # the nodes; the lab decides when they stop.
+                start_new_session=True,
+            )
+        finally:
+            log.close()
+        self.nodes[node] = NodeProcess(node, proc)
+        self._arrived.pop(node, None)
+
+    def _hello(self, node: int) -> Report:
+        frame = self._read(self.nodes[node])
+        if not isinstance(frame, wire.Hello):
+            raise LabError(f"node {node} did not greet the lab: {frame!r}")
+        handle = self.nodes[node]
+        handle.port, handle.pid = frame.port, frame.pid
+        return frame.report
+
+    def pid(self, node: int) -> int:
+        handle = self.nodes.get(node)
+        return handle.pid if handle else 0
+
+    def crash(self, node_id: int) -> None:
+        """SIGKILL, for real; the data directory stays."""
+        handle = self.nodes.pop(node_id, None)
+        if handle is None:
+            return
+        _kill(handle.proc)
+        self._arrived.pop(node_id, None)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for node in list(self.nodes):
+            self.crash(node)
+        self.router.close()
+        if self._own_root:
+            shutil.rmtree(self.root, ignore_errors=True)
+        _live_backends.discard(self)
+
+    # ------------------------------------------------------------------ inputs
+
+    def deliver(self, node_id: int, data: bytes, now: int) -> Report:
+        handle = self._handle(node_id)
+        self._write(handle, wire.Deliver(now, wire.digest(data)))
+        self.router.sendto(data, ("127.0.0.1", handle.port))
+        return self._finish(handle)
+
+    def fire_timer(self, node_id: int, now: int) -> Report:
+        handle = self._handle(node_id)
+        self._write(handle, wire.Fire(now))
+        return self._finish(handle)
+
+    def timeout_now(self, node_id: int, now: int) -> Report:
+        handle = self._handle(node_id)
+        self._write(handle, wire.ForceTimeout(now))
+        return self._finish(handle)
+
+    def set_election_deadline(self, node_id: int, deadline: int) -> Report:
+        handle = self._handle(node_id)
+        self._write(handle, wire.SetElection(deadline))
+        return self._finish(handle)
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _handle(self, node: int) -> NodeProcess:
+        handle = self.nodes.get(node)
+        if handle is None:
+            raise LabError(f"node {node} has no process")
+        return handle
+
+    def _write(self, handle: NodeProcess, frame: wire.ControlFrame) -> None:
+        assert handle.proc.stdin is not None
+        try:
+            handle.proc.stdin.write(wire.encode_frame(frame))
+            handle.proc.stdin.flush()
+        except (BrokenPipeError, OSError):
+            raise LabError(self._death_notice(handle)) from None
+
+    def _finish(self, handle: NodeProcess) -> Report:
+        frame = self._read(handle)
+        if not isinstance(frame, Report):
+            raise LabError(f"node {handle.node} answered with {type(frame).__name__} instead of a report")
+        self._collect(handle, [data for _dst, data in frame.sent])
+        return frame
+
+    def _read(self, handle: NodeProcess) -> wire.ControlFrame:
+        """Read one frame from a node's stdout, within NODE_TIMEOUT."""
+        assert handle.proc.stdout is not None
+        fd = handle.proc.stdout.fileno()
+        deadline = time.monotonic() + NODE_TIMEOUT
+        while True:
+            frame, used = wire.parse_frame(handle.buffer)
+            if frame is not None:
+                del handle.buffer[:used]
+                if isinstance(frame, wire.Failure):
+                    raise LabError(f"node {handle.node} failed: {frame.reason}")
+                return frame
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise LabError(
+                    f"node {handle.node} (pid {handle.pid}) did not answer within {NODE_TIMEOUT:.0f} s"
+                )
+            ready, _, _ = select.select([fd], [], [], remaining)
+            if ready:
+                chunk = os.read(fd, 1 << 20)
+                if not chunk:
+                    raise LabError(self._death_notice(handle))
+                handle.buffer += chunk
+
+    def _collect(self, handle: NodeProcess, expected: list[bytes]) -> None:
+        """Receive, from the router socket, every datagram the node says it sent."""
+        waiting = list(expected)
+        arrived = self._arrived.setdefault(handle.node, [])
+        deadline = time.monotonic() + NODE_TIMEOUT
+        while waiting:
+            for data in list(waiting):
+                if data in arrived:
+                    arrived.remove(data)
+                    waiting.remove(data)
+            if not waiting:
+                break
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise LabError(f"{len(waiting)} datagram(s) from node {handle.node} never reached the router")
+            self.router.settimeout(remaining)
+            try:
+                data, addr = self.router.recvfrom(wire.MAX_DATAGRAM + 1)
+            except TimeoutError:
+                continue
+            sender = self._node_at(addr)
+            if sender is None:
+                self.strays += 1
+            else:
+                self._arrived.setdefault(sender, []).append(data)
+
+    def _node_at(self, addr: tuple[str, int]) -> int | None:
+        if addr[0] != "127.0.0.1":
+            return None
+        for node, handle in self.nodes.items():
+            if handle.port == addr[1]:
+                return node
+        return None
+
+    def _death_notice(self, handle: NodeProcess) -> str:
+        code = handle.proc.poll()
+        log_path = os.path.join(self.root, f"node{handle.node}.log")
+        tail = ""
+        try:
+            with open(log_path, encoding="utf-8", errors="replace") as f:
+                lines = f.read().strip().splitlines()
+            tail = lines[-1] if lines else ""
+        except OSError:
+            pass
+        status = f"exited with code {code}" if code is not None else "closed its control channel"
+        return f"node {handle.node} {status}" + (f": {tail}" if tail else "")
+
+
+def _kill(proc: subprocess.Popen[bytes]) -> None:
+    try:
+        proc.send_signal(signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        pass
+    for stream in (proc.stdin, proc.stdout):
+        if stream is not None:
+            try:
+                stream.close()
+            except OSError:
+                pass

@@ -1,0 +1,84 @@
+"""A key-value client for a free-running raftviz cluster (``raftviz kv``).
+
+It sends a ``ClientRequest`` datagram to the node it believes leads, follows
+leader hints, and on silence tries the next node — always with the same
+client id and sequence number, so a request retried after a lost answer is
+applied only once (dissertation §6.3). It gives up with ``NoLeaderError``
+when no leader has answered within the timeout.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+
+from raftviz import wire
+from raftviz.core.messages import ClientReply, ClientRequest, Command
+
+#: How long to wait for one node before trying another.
+ATTEMPT_TIMEOUT = 0.3
+
+
+class NoLeaderError(Exception):
+    """No leader answered within the client's timeout."""
+
+
+class KVClient:
+    """One client session: a unique id and increasing sequence numbers."""
+
+    def __init__(self, cluster: list[tuple[str, int]], timeout: float = 5.0, client_id: str = "") -> None:
+        if not cluster:
+            raise ValueError("a client needs at least one node address")
+        self.cluster = [(socket.gethostbyname(h), p) for h, p in cluster]
+        self.timeout = timeout
+        # Free mode is not reproducible anyway; a random id keeps sessions apart.
+        self.id = client_id or f"kv-{os.urandom(6).hex()}"
+        self.seq = 0
+        self.target = 0  # index into cluster
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def request(self, op: str, key: str, value: str = "") -> str | None:
+        """Run one command to completion; its result (the value read, for get)."""
+        self.seq += 1
+        command = Command(op, key, value, self.id, self.seq, self.seq)
+        data = wire.encode(ClientRequest(src=self.id, dst=1, command=command))
+        give_up = time.monotonic() + self.timeout
+        while time.monotonic() < give_up:
+            address = self.cluster[self.target]
+            # dst is informational for a node; the address is what routes it.
+            self.sock.sendto(data, address)
+            reply = self._await_reply(min(give_up, time.monotonic() + ATTEMPT_TIMEOUT))
+            if reply is None:
+                self.target = (self.target + 1) % len(self.cluster)
+                continue
+            if reply.ok:
+                return reply.value
+            hint = reply.leader_hint
+            if hint and 0 < hint <= len(self.cluster) and hint - 1 != self.target:
+                self.target = hint - 1
+            else:
+                time.sleep(0.05)  # an election is under way: give it a moment
+                self.target = (self.target + 1) % len(self.cluster)
+        raise NoLeaderError(f"no leader answered {op} {key} within {self.timeout:g} s")
+
+    def _await_reply(self, until: float) -> ClientReply | None:
+        while True:
+            remaining = until - time.monotonic()
+            if remaining <= 0:
+                return None
+            self.sock.settimeout(remaining)
+            try:
+                data, _addr = self.sock.recvfrom(wire.MAX_DATAGRAM + 1)
+            except TimeoutError:
+                return None
+            try:
+                msg = wire.decode(data)
+            except wire.WireError:
+                continue
+            if isinstance(msg, ClientReply) and msg.dst == self.id and msg.seq == self.seq:
+                return msg

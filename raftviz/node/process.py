@@ -1,0 +1,242 @@
+"""``raftviz node``: one Raft node as an OS process, on a real UDP socket.
+
+Two clocks (DESIGN.md §2):
+
+*Lab mode* (``--lab``): the lab started this process and controls its time.
+Control frames arrive on standard input and reports leave on standard output
+(length-prefixed msgpack, see ``raftviz.wire``); Raft datagrams travel over
+UDP between this node and the lab's router. The node never fires a timer on
+its own. When standard input closes — the lab exited, crashed or was killed —
+the node exits too, so no node outlives its lab.
+
+*Free mode*: real monotonic time, peers at the addresses given with
+``--peers``. This is raftviz as a replicated key-value store. Datagrams that
+arrive together are handled as one batch and made durable with one fsync
+(group commit).
+
+In both modes, bad input never stops the node: a malformed datagram, or one
+from an address that is not the sender it claims to be, is dropped and counted.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import socket
+import sys
+import time
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from raftviz import wire
+from raftviz.core.config import RaftConfig
+from raftviz.core.messages import ClientRequest
+from raftviz.node.driver import NodeDriver
+from raftviz.node.storage import FileStorage, StorageError
+
+#: Socket buffers large enough that loopback bursts are not dropped.
+SOCKET_BUFFER = 4 * 1024 * 1024
+#: How long a lab-mode node waits for a datagram the lab announced.
+ANNOUNCED_WAIT = 10.0
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, option, SOCKET_BUFFER)
+        except OSError:
+            pass
+    sock.bind((host, port))
+    return sock
+
+
+def _warn(text: str) -> None:
+    print(f"raftviz node: {text}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------- lab mode
+
+
+@dataclass(frozen=True, slots=True)
+class LabModeArgs:
+    node_id: int
+    peers: tuple[int, ...]
+    config: RaftConfig
+    seed: int
+    incarnation: int
+    data: str
+    router: tuple[str, int]
+
+
+def run_lab_mode(args: LabModeArgs, stdin: BinaryIO, stdout: BinaryIO) -> int:
+    """Serve the lab: one control frame in, one report out, until stdin closes."""
+    try:
+        storage = FileStorage(args.data, warn=_warn)
+        driver = NodeDriver(args.node_id, args.peers, args.config, args.seed, args.incarnation, storage, 0)
+    except StorageError as exc:
+        wire.write_frame(stdout, wire.Failure(str(exc)))
+        return 3
+    sock = _bind("127.0.0.1", 0)
+    router = args.router
+    stash: dict[bytes, list[bytes]] = {}
+    wire.write_frame(stdout, wire.Hello(args.node_id, os.getpid(), sock.getsockname()[1], driver.start()))
+    while True:
+        try:
+            frame = wire.read_frame(stdin)
+        except wire.WireError as exc:
+            _warn(f"bad control frame: {exc}")
+            return 4
+        if frame is None:
+            return 0  # the lab is gone
+        if isinstance(frame, wire.Deliver):
+            data = _await_datagram(sock, router, frame.digest, stash, driver)
+            if data is None:
+                wire.write_frame(stdout, wire.Failure(f"datagram {frame.digest.hex()} never arrived"))
+                return 5
+            report = driver.deliver(data, frame.now)
+        elif isinstance(frame, wire.Fire):
+            report = driver.fire_timer(frame.now)
+        elif isinstance(frame, wire.ForceTimeout):
+            report = driver.timeout_now(frame.now)
+        elif isinstance(frame, wire.SetElection):
+            report = driver.set_election_deadline(frame.deadline)
+        elif isinstance(frame, wire.Shutdown):
+            return 0
+        else:
+            _warn(f"unexpected control frame {type(frame).__name__}")
+            continue
+        # Durable already (the driver saved and fsync'd); now the datagrams leave.
+        for _dst, data in report.sent:
+            sock.sendto(data, router)
+        wire.write_frame(stdout, report)
+
+
+def _await_datagram(
+    sock: socket.socket,
+    router: tuple[str, int],
+    digest: bytes,
+    stash: dict[bytes, list[bytes]],
+    driver: NodeDriver,
+) -> bytes | None:
+    """The datagram the lab announced, taking others from the router into the stash."""
+    deadline = time.monotonic() + ANNOUNCED_WAIT
+    while not stash.get(digest):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return None
+        sock.settimeout(remaining)
+        try:
+            data, addr = sock.recvfrom(wire.MAX_DATAGRAM + 1)
+        except TimeoutError:
+            return None
+        if addr != router:
+            # Only the lab's router may talk to a lab-mode node.
+            driver.refuse(f"datagram from {addr[0]}:{addr[1]}, which is not the lab's router")
+            continue
+        stash.setdefault(wire.digest(data), []).append(data)
+    data = stash[digest].pop(0)
+    if not stash[digest]:
+        del stash[digest]
+    return data
+
+
+# ---------------------------------------------------------------------- free mode
+
+
+@dataclass(frozen=True, slots=True)
+class FreeModeArgs:
+    node_id: int
+    peers: dict[int, tuple[str, int]]
+    config: RaftConfig
+    seed: int
+    data: str
+    allow_public: bool = False
+
+
+def run_free_mode(args: FreeModeArgs) -> int:
+    """Run as a real replicated key-value store, on the wall clock."""
+    host, port = args.peers[args.node_id]
+    if host not in ("127.0.0.1", "localhost", "::1") and not args.allow_public:
+        _warn(f"refusing to bind {host}: only loopback unless --allow-public is given")
+        return 2
+    try:
+        storage = FileStorage(args.data, warn=_warn)
+        start = time.monotonic()
+        # Free mode runs on the wall clock and is not reproducible anyway; a
+        # fresh incarnation per start keeps a restarted node's timers fresh.
+        driver = NodeDriver(
+            args.node_id, tuple(sorted(args.peers)), args.config, args.seed, os.getpid(), storage, 0
+        )
+    except StorageError as exc:
+        _warn(str(exc))
+        return 3
+    try:
+        sock = _bind(host, port)
+    except OSError as exc:
+        _warn(f"cannot bind {host}:{port}: {exc}")
+        return 2
+    sock.setblocking(False)
+    addresses = {nid: (socket.gethostbyname(h), p) for nid, (h, p) in args.peers.items()}
+    clients: dict[str, tuple[str, int]] = {}
+    _warn(f"node {args.node_id} listening on {host}:{port} (pid {os.getpid()})")
+
+    def now() -> int:
+        return int((time.monotonic() - start) * 1000)
+
+    report = driver.start()
+    try:
+        while True:
+            wait = max(0.0, (report.deadline - now()) / 1000)
+            readable, _, _ = select.select([sock], [], [], wait)
+            if readable:
+                batch = []
+                while True:
+                    try:
+                        data, addr = sock.recvfrom(wire.MAX_DATAGRAM + 1)
+                    except BlockingIOError:
+                        break
+                    msg = _admit(data, addr, addresses, clients, driver)
+                    if msg is not None:
+                        batch.append(msg)
+                    if len(batch) >= 512:
+                        break
+                report = driver.step_many(batch, now())
+            else:
+                report = driver.fire_timer(now())
+            for dst, data in report.sent:
+                target = addresses.get(dst) if isinstance(dst, int) else clients.get(dst)
+                if target is not None:
+                    try:
+                        sock.sendto(data, target)
+                    except OSError:
+                        pass  # a full buffer is a lost datagram; Raft retries
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        storage.close()
+
+
+def _admit(
+    data: bytes,
+    addr: tuple[str, int],
+    addresses: dict[int, tuple[str, int]],
+    clients: dict[str, tuple[str, int]],
+    driver: NodeDriver,
+) -> object | None:
+    """Decode a datagram and check its sender; None (counted) if refused."""
+    try:
+        msg = wire.decode(data)
+    except wire.WireError as exc:
+        driver.refuse(str(exc))
+        return None
+    if isinstance(msg, ClientRequest):
+        clients[msg.src] = addr
+        if len(clients) > 10_000:
+            clients.pop(next(iter(clients)))
+        return msg
+    src = getattr(msg, "src", None)
+    if not isinstance(src, int) or addresses.get(src) != addr:
+        driver.refuse(f"{type(msg).__name__} claims to be from node {src} but came from {addr[0]}:{addr[1]}")
+        return None
+    return msg
