@@ -108,10 +108,25 @@ def _cmd_node(args: argparse.Namespace) -> int:
 
 
 def _cmd_kv(args: argparse.Namespace) -> int:
-    from raftviz.node.client import KVClient, NoLeaderError
+    from raftviz.node.client import KVClient, NoLeaderError, RequestError
 
     client = KVClient(args.cluster, timeout=args.timeout)
     try:
+        if args.op == "status":
+            for address, status in zip(args.cluster, client.statuses(), strict=True):
+                where = f"{address[0]}:{address[1]}"
+                if status is None:
+                    print(f"{where} no answer")
+                    continue
+                print(
+                    f"node={status.src} role={status.role} term={status.term} vote={status.vote or '-'} "
+                    f"commit={status.commit} applied={status.applied} last={status.last_index} "
+                    f"leader={status.leader or '-'} dropped={status.dropped} ({where})"
+                )
+            return 0
+        if args.key is None:
+            print(f"error: {args.op} needs a KEY", file=sys.stderr)
+            return 2
         if args.op in ("put", "append"):
             if args.value is None:
                 print(f"error: {args.op} needs KEY VALUE", file=sys.stderr)
@@ -130,6 +145,9 @@ def _cmd_kv(args: argparse.Namespace) -> int:
     except NoLeaderError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 3
+    except RequestError as exc:
+        print(f"error: the cluster refused the request: {exc}", file=sys.stderr)
+        return 4
     finally:
         client.close()
     return 0
@@ -163,11 +181,15 @@ def build_parser() -> argparse.ArgumentParser:
     node.set_defaults(func=_cmd_node)
 
     kv = sub.add_parser("kv", help="a key-value client of a free-running cluster")
-    kv.add_argument("--cluster", required=True, type=lambda t: [_address(a) for a in t.split(",")],
-                    help="the nodes' addresses, HOST:PORT,...")
+    kv.add_argument(
+        "--cluster",
+        required=True,
+        type=lambda t: [_address(a) for a in t.split(",")],
+        help="the nodes' addresses, HOST:PORT,...",
+    )
     kv.add_argument("--timeout", type=float, default=5.0, help="give up after this many seconds")
-    kv.add_argument("op", choices=("put", "get", "delete", "append"))
-    kv.add_argument("key")
+    kv.add_argument("op", choices=("put", "get", "delete", "append", "status"))
+    kv.add_argument("key", nargs="?")
     kv.add_argument("value", nargs="?")
     kv.set_defaults(func=_cmd_kv)
     return parser

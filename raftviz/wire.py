@@ -17,10 +17,13 @@ declares them. The tag table:
    3   ``AppendEntries``       term, prev_log_index, prev_log_term, entries, leader_commit
    4   ``AppendEntriesReply``  term, success, match_index, conflict_index, conflict_term
    5   ``ClientRequest``       command
-   6   ``ClientReply``         seq, ok, value, leader_hint
+   6   ``ClientReply``         seq, ok, value, leader_hint, error
+   7   ``StatusRequest``       (none)
+   8   ``StatusReply``         role, term, vote, leader, commit, applied, last_index, dropped
 =====  ======================  ===============================================================
 
-Tag 0 is reserved (never valid); tags 64 and above are the lab/node control
+Tag 0 is reserved (never valid); tags 9-63 are reserved for future messages;
+tags 64 and above are the lab/node control
 frames, defined at the end of this module (they travel over a node's standard
 input and output, never over UDP). An entry is the array
 ``[term, command]`` and a command the array ``[op, key, value, client, seq, low]``.
@@ -54,6 +57,8 @@ from raftviz.core.messages import (
     Message,
     RequestVote,
     RequestVoteReply,
+    StatusReply,
+    StatusRequest,
 )
 
 __all__ = [
@@ -224,6 +229,17 @@ def _op(name: str) -> Validator:
 
     def check(value: Any) -> str:
         if type(value) is str and value in _OP_SET:
+            return value
+        raise _Bad(name, expected, _got(value, str))
+
+    return check
+
+
+def _role(name: str) -> Validator:
+    expected = "one of 'follower', 'candidate', 'leader'"
+
+    def check(value: Any) -> str:
+        if type(value) is str and value in ("follower", "candidate", "leader"):
             return value
         raise _Bad(name, expected, _got(value, str))
 
@@ -454,6 +470,27 @@ _SPECS: Final = (
         _f("ok", _bool),
         ("value", _same(_text("value", optional=True))),
         _f("leader_hint", _node_id_or_zero),
+        ("error", _same(_text("error"))),
+    ),
+    _spec(
+        StatusRequest,
+        7,
+        _f("src", _client_id),
+        _f("dst", _node_id),
+    ),
+    _spec(
+        StatusReply,
+        8,
+        _f("src", _node_id),
+        _f("dst", _client_id),
+        ("role", _same(_role("role"))),
+        _f("term", _index),
+        _f("vote", _node_id_or_zero),
+        _f("leader", _node_id_or_zero),
+        _f("commit", _index),
+        _f("applied", _index),
+        _f("last_index", _index),
+        _f("dropped", _index),
     ),
 )
 _BY_CLASS: Final[dict[type, _Spec]] = {spec.cls: spec for spec in _SPECS}

@@ -16,6 +16,9 @@ class RaftConfig:
     noop: bool = True
     #: At most this many entries in one AppendEntries message.
     max_batch: int = 64
+    #: ... and at most about this many bytes, so every datagram stays well
+    #: under the UDP limit (one entry always goes, whatever its size).
+    max_batch_bytes: int = 40_000
 
     def __post_init__(self) -> None:
         if not 0 < self.election_min <= self.election_max:

@@ -13,7 +13,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from raftviz.core.messages import Command
+from raftviz.core.messages import MAX_VALUE, Command
+
+#: The result of applying a command: (value read or None, error or "").
+Result = tuple[str | None, str]
+NO_RESULT: Result = (None, "")
 
 
 @dataclass(slots=True)
@@ -21,7 +25,7 @@ class Session:
     """What the state machine remembers about one client."""
 
     low: int = 0  # every seq below this has been answered and may be forgotten
-    results: dict[int, str | None] = field(default_factory=dict)
+    results: dict[int, Result] = field(default_factory=dict)
 
 
 class KVStore:
@@ -33,26 +37,26 @@ class KVStore:
         self.data: dict[str, str] = {}
         self.sessions: dict[str, Session] = {}
 
-    def cached(self, command: Command) -> tuple[bool, str | None]:
-        """(True, result) if this request was already applied, else (False, None)."""
+    def cached(self, command: Command) -> Result | None:
+        """The result of this request if it was already applied, else None."""
         session = self.sessions.get(command.client)
         if session is None:
-            return False, None
+            return None
         if command.seq in session.results:
-            return True, session.results[command.seq]
+            return session.results[command.seq]
         if command.seq < session.low:
             # Answered and forgotten: the client cannot be waiting for it any more.
-            return True, None
-        return False, None
+            return NO_RESULT
+        return None
 
-    def apply(self, command: Command) -> str | None:
+    def apply(self, command: Command) -> Result:
         """Apply one committed command and return its result."""
         if command.op == "noop":
-            return None
+            return NO_RESULT
         if command.client:
-            done, result = self.cached(command)
-            if done:
-                return result
+            cached = self.cached(command)
+            if cached is not None:
+                return cached
         result = self._execute(command)
         if command.client:
             session = self.sessions.setdefault(command.client, Session())
@@ -63,17 +67,21 @@ class KVStore:
             session.results[command.seq] = result
         return result
 
-    def _execute(self, command: Command) -> str | None:
+    def _execute(self, command: Command) -> Result:
         op, key = command.op, command.key
         if op == "put":
             self.data[key] = command.value
-            return command.value
+            return NO_RESULT
         if op == "get":
-            return self.data.get(key)
+            return self.data.get(key), ""
         if op == "delete":
-            return self.data.pop(key, None)
+            self.data.pop(key, None)
+            return NO_RESULT
         if op == "append":
             value = self.data.get(key, "") + command.value
+            if len(value.encode()) > MAX_VALUE:
+                # Deterministic on every node: the append is refused everywhere.
+                return None, f"value of {key} would exceed {MAX_VALUE} bytes"
             self.data[key] = value
-            return value
+            return NO_RESULT
         raise ValueError(f"unknown operation {op!r}")

@@ -127,9 +127,11 @@ class ClientRequest:
 class ClientReply:
     """A node's answer to a client.
 
-    ``ok`` is true when the command was applied; ``value`` is the result (the
-    value read, or ``None``). When ``ok`` is false the node is not the leader
-    and ``leader_hint`` names the leader it knows of (0 if none).
+    ``ok`` is true when the command was applied; ``value`` is the value read
+    by a ``get`` (``None`` otherwise, or if the key is absent), and ``error``
+    says why an applied command had no effect (e.g. a value grown too large).
+    When ``ok`` is false the node did not take the request: ``leader_hint``
+    names the leader it knows of (0 if none), or ``error`` says what was wrong.
     """
 
     src: NodeId
@@ -138,12 +140,50 @@ class ClientReply:
     ok: bool
     value: str | None = None
     leader_hint: NodeId = 0
+    error: str = ""
 
 
-Message = RequestVote | RequestVoteReply | AppendEntries | AppendEntriesReply | ClientRequest | ClientReply
+@dataclass(frozen=True, slots=True)
+class StatusRequest:
+    """A tool asks a free-running node for its state (not part of Raft)."""
+
+    src: ClientId
+    dst: NodeId
+
+
+@dataclass(frozen=True, slots=True)
+class StatusReply:
+    """A node's state, as DESIGN.md §4's ``status`` line shows it, plus its refusals."""
+
+    src: NodeId
+    dst: ClientId
+    role: str
+    term: int
+    vote: NodeId
+    leader: NodeId
+    commit: int
+    applied: int
+    last_index: int
+    dropped: int
+
+
+Message = (
+    RequestVote
+    | RequestVoteReply
+    | AppendEntries
+    | AppendEntriesReply
+    | ClientRequest
+    | ClientReply
+    | StatusRequest
+    | StatusReply
+)
 
 #: Message classes that answer a request (drawn differently by the UI).
-REPLY_TYPES = (RequestVoteReply, AppendEntriesReply, ClientReply)
+REPLY_TYPES = (RequestVoteReply, AppendEntriesReply, ClientReply, StatusReply)
+
+#: Limits on what a client may store (a command must fit a datagram with room to spare).
+MAX_KEY = 1024
+MAX_VALUE = 16 * 1024
 
 
 @dataclass(slots=True)

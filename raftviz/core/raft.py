@@ -19,6 +19,8 @@ from raftviz.core.config import RaftConfig
 from raftviz.core.kv import KVStore
 from raftviz.core.log import RaftLog
 from raftviz.core.messages import (
+    MAX_KEY,
+    MAX_VALUE,
     NOOP,
     AppendEntries,
     AppendEntriesReply,
@@ -31,6 +33,8 @@ from raftviz.core.messages import (
     Ready,
     RequestVote,
     RequestVoteReply,
+    StatusReply,
+    StatusRequest,
 )
 
 FOLLOWER = "follower"
@@ -118,7 +122,7 @@ class RaftNode:
         if isinstance(msg, ClientRequest):
             self.handle_client_request(msg, now)
             return
-        if isinstance(msg, ClientReply) or msg.dst != self.id:
+        if isinstance(msg, ClientReply | StatusRequest | StatusReply) or msg.dst != self.id:
             return
         if msg.src != self.id and msg.src not in self.peers:
             return  # not a member of this cluster
@@ -317,15 +321,22 @@ class RaftNode:
     def handle_client_request(self, msg: ClientRequest, now: int) -> None:
         """A leader appends the command; others redirect the client (§8)."""
         cmd = msg.command
-        if self.role != LEADER:
+        if cmd.client != msg.src:
             self._send(
-                ClientReply(src=self.id, dst=msg.src, seq=cmd.seq, ok=False, leader_hint=self.leader_id)
+                ClientReply(self.id, msg.src, cmd.seq, ok=False, error="command.client is not the sender")
             )
             return
-        done, result = self.kv.cached(cmd)
-        if done:
+        if len(cmd.key.encode()) > MAX_KEY or len(cmd.value.encode()) > MAX_VALUE:
+            error = f"key or value too large (limits {MAX_KEY} and {MAX_VALUE} bytes)"
+            self._send(ClientReply(self.id, msg.src, cmd.seq, ok=False, error=error))
+            return
+        if self.role != LEADER:
+            self._send(ClientReply(self.id, msg.src, cmd.seq, ok=False, leader_hint=self.leader_id))
+            return
+        cached = self.kv.cached(cmd)
+        if cached is not None:
             # Already applied here: answer from the session table, append nothing.
-            self._send(ClientReply(src=self.id, dst=msg.src, seq=cmd.seq, ok=True, value=result))
+            self._send(ClientReply(self.id, msg.src, cmd.seq, ok=True, value=cached[0], error=cached[1]))
             return
         self._append_local(Entry(self.current_term, cmd))
         if not self.peers:
@@ -347,7 +358,7 @@ class RaftNode:
     def _send_append(self, peer: NodeId) -> None:
         next_index = self.next_index[peer]
         prev = next_index - 1
-        entries = tuple(self.log.slice(next_index, self.config.max_batch))
+        entries = self._batch(next_index)
         prev_term = self.log.term_at(prev)
         assert prev_term is not None, "snapshot transfer is not implemented yet"
         if entries:
@@ -363,6 +374,19 @@ class RaftNode:
                 leader_commit=self.commit_index,
             )
         )
+
+    def _batch(self, first: int) -> tuple[Entry, ...]:
+        """Entries from ``first`` on, as many as ``max_batch`` and the byte budget allow."""
+        entries = self.log.slice(first, self.config.max_batch)
+        budget = self.config.max_batch_bytes
+        size = 0
+        for count, entry in enumerate(entries):
+            cmd = entry.command
+            # An upper bound of the entry's msgpack size: strings plus fixed overhead.
+            size += len(cmd.key) * 4 + len(cmd.value) * 4 + len(cmd.client) + 48
+            if size > budget and count:
+                return tuple(entries[:count])
+        return tuple(entries)
 
     def _append_local(self, entry: Entry) -> None:
         index = self.log.append(entry)
@@ -383,11 +407,11 @@ class RaftNode:
         while self.last_applied < self.commit_index:
             self.last_applied += 1
             entry = self.log.entry(self.last_applied)
-            result = self.kv.apply(entry.command)
+            value, error = self.kv.apply(entry.command)
             self._ready.applied.append(self.last_applied)
             cmd = entry.command
             if self.role == LEADER and cmd.client:
-                self._send(ClientReply(src=self.id, dst=cmd.client, seq=cmd.seq, ok=True, value=result))
+                self._send(ClientReply(self.id, cmd.client, cmd.seq, ok=True, value=value, error=error))
 
     def _reset_election_timer(self, now: int) -> None:
         self.election_timeout = self.rng.randint(self.config.election_min, self.config.election_max)

@@ -28,6 +28,7 @@ class Request:
     attempts: int = 1
     answered_at: int = -1
     result: str | None = None
+    error: str = ""
 
     @property
     def done(self) -> bool:
@@ -41,6 +42,8 @@ class Request:
         return text
 
     def outcome(self) -> str:
+        if self.error:
+            return f"error: {self.error}"
         if self.command.op == "get":
             return "(none)" if self.result is None else repr(self.result)
         return "ok"
@@ -81,8 +84,15 @@ class Client:
         if reply.ok:
             request.answered_at = now
             request.result = reply.value
+            request.error = reply.error
             del self.outstanding[reply.seq]
             self.leader_guess = reply.src
+            return request, 0
+        if reply.error:
+            # Refused outright (too large, malformed): retrying cannot help.
+            request.answered_at = now
+            request.error = reply.error
+            del self.outstanding[reply.seq]
             return request, 0
         if reply.leader_hint and reply.leader_hint != reply.src:
             self.leader_guess = reply.leader_hint

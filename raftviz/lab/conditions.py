@@ -14,7 +14,7 @@ Grammar (DESIGN.md §4)::
     time OP MS              the virtual time
 
 FIELD is a key of the ``status`` line (role, term, vote, commit, applied,
-last, alive, leader); OP is one of ``= != < <= > >=``. Numbers compare as
+last, alive, leader, dropped); OP is one of ``= != < <= > >=``. Numbers compare as
 numbers; anything else compares as text (only ``=`` and ``!=``).
 """
 
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 from raftviz.lab.lab import Lab, LabError
 
-FIELDS = ("role", "term", "vote", "commit", "applied", "last", "alive", "leader")
+FIELDS = ("role", "term", "vote", "commit", "applied", "last", "alive", "leader", "dropped")
 OPS: dict[str, Callable[[object, object], bool]] = {
     "=": operator.eq,
     "!=": operator.ne,

@@ -14,6 +14,8 @@ from raftviz.core.messages import (
     Message,
     RequestVote,
     RequestVoteReply,
+    StatusReply,
+    StatusRequest,
 )
 from raftviz.lab.lab import Change, StepRecord
 from raftviz.lab.network import Flight
@@ -49,11 +51,18 @@ def describe_message(msg: Message) -> str:
     if isinstance(msg, ClientRequest):
         return f"ClientRequest {msg.command.describe()}"
     if isinstance(msg, ClientReply):
+        error = f" error={msg.error!r}" if msg.error else ""
         if msg.ok:
             value = "" if msg.value is None else f" value={msg.value}"
-            return f"ClientReply #{msg.seq} ok{value}"
+            return f"ClientReply #{msg.seq} ok{value}{error}"
+        if msg.error:
+            return f"ClientReply #{msg.seq} refused{error}"
         hint = msg.leader_hint or "?"
         return f"ClientReply #{msg.seq} redirect leader={hint}"
+    if isinstance(msg, StatusRequest):
+        return "StatusRequest"
+    if isinstance(msg, StatusReply):
+        return f"StatusReply role={msg.role} term={msg.term} commit={msg.commit}"
     raise TypeError(f"not a message: {msg!r}")
 
 

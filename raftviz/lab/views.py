@@ -100,4 +100,5 @@ class NodeView:
             "last": str(self.last_index),
             "alive": "yes" if self.alive else "no",
             "leader": str(self.leader) if self.leader else "-",
+            "dropped": str(self.dropped),
         }

@@ -14,7 +14,7 @@ import socket
 import time
 
 from raftviz import wire
-from raftviz.core.messages import ClientReply, ClientRequest, Command
+from raftviz.core.messages import ClientReply, ClientRequest, Command, StatusReply, StatusRequest
 
 #: How long to wait for one node before trying another.
 ATTEMPT_TIMEOUT = 0.3
@@ -22,6 +22,10 @@ ATTEMPT_TIMEOUT = 0.3
 
 class NoLeaderError(Exception):
     """No leader answered within the client's timeout."""
+
+
+class RequestError(Exception):
+    """The cluster refused the request (too large, malformed...)."""
 
 
 class KVClient:
@@ -57,7 +61,11 @@ class KVClient:
                 self.target = (self.target + 1) % len(self.cluster)
                 continue
             if reply.ok:
+                if reply.error:
+                    raise RequestError(reply.error)
                 return reply.value
+            if reply.error:
+                raise RequestError(reply.error)
             hint = reply.leader_hint
             if hint and 0 < hint <= len(self.cluster) and hint - 1 != self.target:
                 self.target = hint - 1
@@ -65,6 +73,26 @@ class KVClient:
                 time.sleep(0.05)  # an election is under way: give it a moment
                 self.target = (self.target + 1) % len(self.cluster)
         raise NoLeaderError(f"no leader answered {op} {key} within {self.timeout:g} s")
+
+    def statuses(self, wait: float = 0.5) -> list[StatusReply | None]:
+        """Ask every node for its state; None for a node that did not answer."""
+        answers: dict[tuple[str, int], StatusReply] = {}
+        for address in self.cluster:
+            self.sock.sendto(wire.encode(StatusRequest(src=self.id, dst=1)), address)
+        until = time.monotonic() + wait
+        while len(answers) < len(self.cluster) and time.monotonic() < until:
+            self.sock.settimeout(max(until - time.monotonic(), 0.001))
+            try:
+                data, addr = self.sock.recvfrom(wire.MAX_DATAGRAM + 1)
+            except TimeoutError:
+                break
+            try:
+                msg = wire.decode(data)
+            except wire.WireError:
+                continue
+            if isinstance(msg, StatusReply):
+                answers[addr] = msg
+        return [answers.get(address) for address in self.cluster]
 
     def _await_reply(self, until: float) -> ClientReply | None:
         while True:

@@ -30,7 +30,7 @@ from typing import BinaryIO
 
 from raftviz import wire
 from raftviz.core.config import RaftConfig
-from raftviz.core.messages import ClientRequest
+from raftviz.core.messages import ClientRequest, StatusReply, StatusRequest
 from raftviz.node.driver import NodeDriver
 from raftviz.node.storage import FileStorage, StorageError
 
@@ -197,7 +197,9 @@ def run_free_mode(args: FreeModeArgs) -> int:
                     except BlockingIOError:
                         break
                     msg = _admit(data, addr, addresses, clients, driver)
-                    if msg is not None:
+                    if isinstance(msg, StatusRequest):
+                        _answer_status(sock, addr, msg, driver)
+                    elif msg is not None:
                         batch.append(msg)
                     if len(batch) >= 512:
                         break
@@ -217,6 +219,28 @@ def run_free_mode(args: FreeModeArgs) -> int:
         storage.close()
 
 
+def _answer_status(
+    sock: socket.socket, addr: tuple[str, int], msg: StatusRequest, driver: NodeDriver
+) -> None:
+    core = driver.core
+    reply = StatusReply(
+        src=core.id,
+        dst=msg.src,
+        role=core.role,
+        term=core.current_term,
+        vote=core.voted_for,
+        leader=core.leader_id,
+        commit=core.commit_index,
+        applied=core.last_applied,
+        last_index=core.log.last_index,
+        dropped=driver.dropped,
+    )
+    try:
+        sock.sendto(wire.encode(reply), addr)
+    except OSError:
+        pass
+
+
 def _admit(
     data: bytes,
     addr: tuple[str, int],
@@ -230,7 +254,7 @@ def _admit(
     except wire.WireError as exc:
         driver.refuse(str(exc))
         return None
-    if isinstance(msg, ClientRequest):
+    if isinstance(msg, ClientRequest | StatusRequest):
         clients[msg.src] = addr
         if len(clients) > 10_000:
             clients.pop(next(iter(clients)))
