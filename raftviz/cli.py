@@ -96,7 +96,7 @@ def _cmd_node(args: argparse.Namespace) -> int:
             return 2
         members = tuple(int(m) for m in args.members.split(","))
         lab_args = process.LabModeArgs(
-            args.id, members, config, args.seed, args.incarnation, args.data, args.router
+            args.id, members, config, args.seed, args.incarnation, args.data, args.router, args.now
         )
         return process.run_lab_mode(lab_args, sys.stdin.buffer, sys.stdout.buffer)
     if not args.peers or args.id not in args.peers:
@@ -178,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     node.add_argument("--members", help=argparse.SUPPRESS)
     node.add_argument("--incarnation", type=int, default=0, help=argparse.SUPPRESS)
     node.add_argument("--router", type=_address, help=argparse.SUPPRESS)
+    node.add_argument("--now", type=int, default=0, help=argparse.SUPPRESS)
     node.set_defaults(func=_cmd_node)
 
     kv = sub.add_parser("kv", help="a key-value client of a free-running cluster")

@@ -97,14 +97,14 @@ class UdpBackend:
     def start_all(self, nodes: list[int], now: int) -> list[Report]:
         """Spawn every node at once (Python start-up is the slow part), then greet each."""
         for node in nodes:
-            self._spawn(node, 0)
+            self._spawn(node, 0, now)
         return [self._hello(node) for node in nodes]
 
     def start(self, node_id: int, incarnation: int, now: int) -> Report:
-        self._spawn(node_id, incarnation)
+        self._spawn(node_id, incarnation, now)
         return self._hello(node_id)
 
-    def _spawn(self, node: int, incarnation: int) -> None:
+    def _spawn(self, node: int, incarnation: int, now: int) -> None:
         if node in self.nodes:
             raise LabError(f"node {node} is already running")
         cfg = self.config
@@ -135,6 +135,8 @@ class UdpBackend:
             "on" if cfg.noop else "off",
             "--batch",
             str(cfg.max_batch),
+            "--now",
+            str(now),
         ]
         log = open(os.path.join(self.root, f"node{node}.log"), "ab")  # noqa: SIM115 (owned by the child)
         try:

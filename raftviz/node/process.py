@@ -67,13 +67,17 @@ class LabModeArgs:
     incarnation: int
     data: str
     router: tuple[str, int]
+    #: The lab's virtual time at start-up (a restart happens mid-run).
+    now: int = 0
 
 
 def run_lab_mode(args: LabModeArgs, stdin: BinaryIO, stdout: BinaryIO) -> int:
     """Serve the lab: one control frame in, one report out, until stdin closes."""
     try:
         storage = FileStorage(args.data, warn=_warn)
-        driver = NodeDriver(args.node_id, args.peers, args.config, args.seed, args.incarnation, storage, 0)
+        driver = NodeDriver(
+            args.node_id, args.peers, args.config, args.seed, args.incarnation, storage, args.now
+        )
     except StorageError as exc:
         wire.write_frame(stdout, wire.Failure(str(exc)))
         return 3
