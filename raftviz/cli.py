@@ -10,7 +10,7 @@ from raftviz import __version__
 
 DEMO = """\
 # The default demo until the TUI exists: a first election and one write.
-cluster 5 seed=1
+cluster 5 seed=1 backend=udp
 until leader
 put greeting hello
 until kv greeting=hello

@@ -1,5 +1,6 @@
 """Data-driven transcript tests: each tests/testdata/NAME.txt is a scenario script and
-NAME.out its expected transcript. ``pytest --rewrite`` regenerates the .out files;
+NAME.out its expected transcript, checked here on the in-process backend (fast);
+tests/test_udp_lab.py checks that real processes give the same transcripts. ``pytest --rewrite`` regenerates the .out files;
 review the diff before committing it. Every scenario must also exit 0: a failed
 ``expect`` or ``until`` is a failed test even when rewriting.
 """
@@ -16,7 +17,7 @@ TESTDATA = Path(__file__).parent / "testdata"
 SCENARIOS = sorted(TESTDATA.glob("*.txt"))
 
 
-def transcript(path: Path, backend: str | None = None) -> tuple[int, str]:
+def transcript(path: Path, backend: str = "inprocess") -> tuple[int, str]:
     lines: list[str] = []
     code = run_script(path.read_text(), path.name, lines.append, backend=backend)
     return code, "\n".join(lines) + "\n"

@@ -23,11 +23,14 @@ from raftviz.core.messages import (
     Message,
     RequestVote,
     RequestVoteReply,
+    StatusReply,
+    StatusRequest,
 )
 from raftviz.wire import (
     MAX_DATAGRAM,
     MAX_ENTRIES,
     MAX_NODE_ID,
+    MAX_STR_BYTES,
     PROTOCOL_VERSION,
     TAGS,
     WireError,
@@ -45,7 +48,10 @@ MESSAGE_CLASSES = (
     AppendEntriesReply,
     ClientRequest,
     ClientReply,
+    StatusRequest,
+    StatusReply,
 )
+ROLES = ("follower", "candidate", "leader")
 
 # --------------------------------------------------------------------------- strategies
 
@@ -53,6 +59,7 @@ INDEX_MAX = 2**63 - 1
 # Mostly small numbers (what a run produces), sometimes the extremes of the range.
 indexes = st.one_of(st.integers(0, 1000), st.integers(0, INDEX_MAX), st.sampled_from([0, INDEX_MAX]))
 node_ids = st.one_of(st.integers(1, 9), st.integers(1, MAX_NODE_ID), st.just(MAX_NODE_ID))
+node_ids_or_zero = st.one_of(st.just(0), node_ids)
 client_ids = st.text(min_size=1, max_size=64)
 texts = st.text(max_size=40)
 
@@ -107,7 +114,22 @@ STRATEGIES: dict[type, st.SearchStrategy[Any]] = {
         seq=indexes,
         ok=st.booleans(),
         value=st.none() | texts,
-        leader_hint=st.integers(0, MAX_NODE_ID),
+        leader_hint=node_ids_or_zero,
+        error=texts,
+    ),
+    StatusRequest: st.builds(StatusRequest, src=client_ids, dst=node_ids),
+    StatusReply: st.builds(
+        StatusReply,
+        src=node_ids,
+        dst=client_ids,
+        role=st.sampled_from(ROLES),
+        term=indexes,
+        vote=node_ids_or_zero,
+        leader=node_ids_or_zero,
+        commit=indexes,
+        applied=indexes,
+        last_index=indexes,
+        dropped=indexes,
     ),
 }
 messages = st.one_of(*STRATEGIES.values())
@@ -120,7 +142,7 @@ scalars = st.one_of(
     st.floats(allow_nan=False),
     st.text(max_size=10),
     st.binary(max_size=10),
-    st.sampled_from([*OPS, "", "c1", 2**63, 2**31, 2**31 + 1, -1, 0, 1]),
+    st.sampled_from([*OPS, *ROLES, "Leader", "", "c1", 2**63, 2**31, 2**31 + 1, -1, 0, 1]),
 )
 values = st.recursive(
     scalars,
@@ -189,6 +211,8 @@ def test_round_trip_long_strings() -> None:
     assert decode(encode(msg)) == msg
     reply = ClientReply(3, "c1", 1, True, "v" * 30_000)
     assert decode(encode(reply)) == reply
+    refusal = ClientReply(3, "c1", 1, False, None, 0, "€" * 20_000)  # 60,000 UTF-8 bytes
+    assert decode(encode(refusal)) == refusal
 
 
 def test_round_trip_bytes_like_input() -> None:
@@ -210,7 +234,16 @@ GOLDEN = [
     ),
     (AppendEntriesReply(2, 1, 5, False, 0, 8, 4), "99 01 04 02 01 05 c2 00 08 04"),
     (ClientRequest("c1", 1, PUT_X), "95 01 05 a2 63 31 01 96 a3 70 75 74 a1 78 a1 31 a2 63 31 03 02"),
-    (ClientReply(1, "c1", 3, False, None, 2), "98 01 06 01 a2 63 31 03 c2 c0 02"),
+    (ClientReply(1, "c1", 3, False, None, 2), "99 01 06 01 a2 63 31 03 c2 c0 02 a0"),
+    (
+        ClientReply(1, "c1", 4, False, None, 0, "too large"),
+        "99 01 06 01 a2 63 31 04 c2 c0 00 a9 74 6f 6f 20 6c 61 72 67 65",
+    ),
+    (StatusRequest("c1", 2), "94 01 07 a2 63 31 02"),
+    (
+        StatusReply(2, "c1", "follower", 7, 1, 1, 12, 12, 12, 0),
+        "9c 01 08 02 a2 63 31 a8 66 6f 6c 6c 6f 77 65 72 07 01 01 0c 0c 0c 00",
+    ),
 ]
 
 
@@ -341,7 +374,7 @@ def test_reject_wrong_version() -> None:
         decode(pack(True, 1, 1, 2, 3, 4, 5))
 
 
-@pytest.mark.parametrize("tag", [0, 7, 64, -1, 2**40])
+@pytest.mark.parametrize("tag", [0, 9, 63, 64, 65, 71, -1, 2**40])
 def test_reject_unknown_tag(tag: int) -> None:
     with pytest.raises(WireError, match="unknown message type tag"):
         decode(pack(1, tag, 1, 2, 3, 4, 5))
@@ -497,7 +530,132 @@ def test_reject_int_keyed_map() -> None:
 
 def test_reject_str_keyed_map_in_a_field() -> None:
     with pytest.raises(WireError, match="field 'value' of ClientReply: expected str .* or None, got dict"):
-        decode(pack(1, 6, 1, "c1", 0, True, {"a": "b"}, 0))
+        decode(pack(1, 6, 1, "c1", 0, True, {"a": "b"}, 0, ""))
+
+
+# ClientReply.error, StatusRequest and StatusReply.
+
+CLIENT_REPLY_ITEMS = r"ClientReply: expected 9 items \[version, tag, src, dst, seq, ok, value, leader_hint, error\]"
+STATUS_REPLY = (2, "c1", "leader", 7, 2, 2, 12, 11, 12, 0)  # the fields of a valid StatusReply
+
+
+def test_client_reply_error_field_round_trips_and_defaults_to_empty() -> None:
+    assert ClientReply(1, "c1", 0, True).error == ""
+    assert decode(pack(1, 6, 1, "c1", 0, True, None, 0, "")) == ClientReply(1, "c1", 0, True)
+    reply = ClientReply(1, "c1", 9, True, None, 0, "value of x would exceed 16384 bytes")
+    assert decode(encode(reply)) == reply  # ok with an error: applied, but without effect
+
+
+def test_reject_client_reply_without_error_field() -> None:
+    # The 8-item layout of before the error field is not a valid datagram any more.
+    with pytest.raises(WireError, match=CLIENT_REPLY_ITEMS + ", got 8$"):
+        decode(pack(1, 6, 1, "c1", 3, False, None, 2))
+    with pytest.raises(WireError, match=CLIENT_REPLY_ITEMS + ", got 10$"):
+        decode(pack(1, 6, 1, "c1", 3, False, None, 2, "", ""))
+
+
+@pytest.mark.parametrize(
+    ("error", "got"),
+    [(None, "None"), (0, "int"), (False, "bool"), (b"too large", "bytes"), (["too large"], "list")],
+    ids=repr,
+)
+def test_reject_client_reply_error_not_a_str(error: Any, got: str) -> None:
+    message = f"^field 'error' of ClientReply: expected str of at most {MAX_STR_BYTES} UTF-8 bytes, got {got}$"
+    with pytest.raises(WireError, match=message):
+        decode(pack(1, 6, 1, "c1", 3, True, None, 0, error))
+    with pytest.raises(WireError, match=message):
+        encode(ClientReply(1, "c1", 3, True, None, 0, error))
+
+
+def test_reject_client_reply_error_too_long() -> None:
+    with pytest.raises(
+        WireError, match=r"^field 'error' of ClientReply: expected str of at most 65536 UTF-8 bytes, got str of 68000"
+    ):
+        encode(ClientReply(1, "c1", 3, False, None, 0, "\U0001f600" * 17_000))
+    # A valid text, but no datagram can carry it.
+    with pytest.raises(WireError, match=r"^encoded ClientReply is \d+ bytes, over MAX_DATAGRAM"):
+        encode(ClientReply(1, "c1", 3, False, None, 0, "e" * MAX_DATAGRAM))
+
+
+def test_status_messages_at_their_limits() -> None:
+    request = StatusRequest("c" * 64, MAX_NODE_ID)
+    assert decode(encode(request)) == request
+    for role in ROLES:
+        reply = StatusReply(MAX_NODE_ID, "c1", role, INDEX_MAX, 0, MAX_NODE_ID, INDEX_MAX, 0, INDEX_MAX, INDEX_MAX)
+        assert decode(encode(reply)) == reply
+
+
+@pytest.mark.parametrize(
+    ("role", "got"),
+    [
+        ("Leader", "'Leader'"),
+        ("learner", "'learner'"),
+        ("", "''"),
+        ("leader ", "'leader '"),
+        (1, "int"),
+        (True, "bool"),
+        (None, "None"),
+        (b"leader", "bytes"),
+        (["leader"], "list"),
+    ],
+    ids=repr,
+)
+def test_reject_bad_role(role: Any, got: str) -> None:
+    message = f"^field 'role' of StatusReply: expected one of 'follower', 'candidate', 'leader', got {got}$"
+    with pytest.raises(WireError, match=message):
+        decode(pack(1, 8, 2, "c1", role, 7, 2, 2, 12, 11, 12, 0))
+    with pytest.raises(WireError, match=message):
+        encode(StatusReply(2, "c1", role, 7, 2, 2, 12, 11, 12, 0))
+
+
+def test_reject_status_request_addressing() -> None:
+    with pytest.raises(WireError, match=r"^field 'src' of StatusRequest: expected client id .*, got int$"):
+        decode(pack(1, 7, 1, 2))
+    with pytest.raises(WireError, match=r"^field 'src' of StatusRequest: expected client id .*, got ''$"):
+        encode(StatusRequest("", 2))
+    with pytest.raises(WireError, match=r"^field 'dst' of StatusRequest: expected node id .*, got str$"):
+        decode(pack(1, 7, "c1", "n2"))
+    with pytest.raises(WireError, match=r"^field 'dst' of StatusRequest: expected node id .*, got 0$"):
+        encode(StatusRequest("c1", 0))
+
+
+def test_reject_status_request_wrong_length() -> None:
+    with pytest.raises(WireError, match=r"^StatusRequest: expected 4 items \[version, tag, src, dst\], got 5$"):
+        decode(pack(1, 7, "c1", 2, 0))
+    with pytest.raises(WireError, match="^envelope: expected at least 4 items"):
+        decode(pack(1, 7, "c1"))
+
+
+@pytest.mark.parametrize(
+    ("position", "value", "message"),
+    [
+        (0, "c1", r"field 'src' of StatusReply: expected node id .*, got str"),
+        (1, 2, r"field 'dst' of StatusReply: expected client id .*, got int"),
+        (3, -1, r"field 'term' of StatusReply: expected int >= 0 and < 2\*\*63, got -1"),
+        (4, -1, r"field 'vote' of StatusReply: expected node id or 0 .*, got -1"),
+        (4, MAX_NODE_ID + 1, r"field 'vote' of StatusReply: expected node id or 0 .*, got 2147483649"),
+        (5, "2", r"field 'leader' of StatusReply: expected node id or 0 .*, got str"),
+        (6, 2**63, r"field 'commit' of StatusReply: expected int >= 0 and < 2\*\*63, got 9223372036854775808"),
+        (7, None, r"field 'applied' of StatusReply: expected int .*, got None"),
+        (8, 1.0, r"field 'last_index' of StatusReply: expected int .*, got float"),
+        (9, True, r"field 'dropped' of StatusReply: expected int .*, got bool"),
+    ],
+)
+def test_reject_bad_status_reply_field(position: int, value: Any, message: str) -> None:
+    fields = list(STATUS_REPLY)
+    fields[position] = value
+    with pytest.raises(WireError, match=f"^{message}$"):
+        decode(pack(1, 8, *fields))
+    with pytest.raises(WireError, match=f"^{message}$"):
+        encode(StatusReply(*fields))
+
+
+def test_reject_status_reply_wrong_length() -> None:
+    items = r"StatusReply: expected 12 items \[version, tag, src, dst, role, .*, dropped\]"
+    with pytest.raises(WireError, match=f"^{items}, got 11$"):
+        decode(pack(1, 8, *STATUS_REPLY[:-1]))
+    with pytest.raises(WireError, match=f"^{items}, got 13$"):
+        decode(pack(1, 8, *STATUS_REPLY, 0))
 
 
 def test_reject_trailing_bytes() -> None:
@@ -518,7 +676,7 @@ def test_reject_ext_types_and_bin() -> None:
     with pytest.raises(WireError, match="got ExtType"):
         decode(pack(1, 1, 1, 2, msgpack.ExtType(5, b"x"), 4, 5))
     with pytest.raises(WireError, match="field 'dst' of ClientReply: expected client id .*, got bytes"):
-        decode(pack(1, 6, 1, b"c1", 0, True, None, 0))
+        decode(pack(1, 6, 1, b"c1", 0, True, None, 0, ""))
 
 
 def test_reject_deep_nesting() -> None:

@@ -93,9 +93,9 @@ class Session:
 
     def _do_cluster(self, p: dict, out: Outcome) -> None:
         self.close()
-        options = LabOptions(**p)
-        if self.backend_override:
-            options = LabOptions(**{**p, "backend": self.backend_override})
+        # Real processes unless the script or the caller says otherwise (DESIGN.md §1).
+        backend = self.backend_override or p.get("backend", "udp")
+        options = LabOptions(**{**p, "backend": backend})
         self.lab = Lab(options, self.backend_factory(options))
         o = options
         out.lines.append(
