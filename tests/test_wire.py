@@ -535,7 +535,9 @@ def test_reject_str_keyed_map_in_a_field() -> None:
 
 # ClientReply.error, StatusRequest and StatusReply.
 
-CLIENT_REPLY_ITEMS = r"ClientReply: expected 9 items \[version, tag, src, dst, seq, ok, value, leader_hint, error\]"
+CLIENT_REPLY_ITEMS = (
+    r"ClientReply: expected 9 items \[version, tag, src, dst, seq, ok, value, leader_hint, error\]"
+)
 STATUS_REPLY = (2, "c1", "leader", 7, 2, 2, 12, 11, 12, 0)  # the fields of a valid StatusReply
 
 
@@ -560,7 +562,9 @@ def test_reject_client_reply_without_error_field() -> None:
     ids=repr,
 )
 def test_reject_client_reply_error_not_a_str(error: Any, got: str) -> None:
-    message = f"^field 'error' of ClientReply: expected str of at most {MAX_STR_BYTES} UTF-8 bytes, got {got}$"
+    message = (
+        f"^field 'error' of ClientReply: expected str of at most {MAX_STR_BYTES} UTF-8 bytes, got {got}$"
+    )
     with pytest.raises(WireError, match=message):
         decode(pack(1, 6, 1, "c1", 3, True, None, 0, error))
     with pytest.raises(WireError, match=message):
@@ -569,7 +573,8 @@ def test_reject_client_reply_error_not_a_str(error: Any, got: str) -> None:
 
 def test_reject_client_reply_error_too_long() -> None:
     with pytest.raises(
-        WireError, match=r"^field 'error' of ClientReply: expected str of at most 65536 UTF-8 bytes, got str of 68000"
+        WireError,
+        match=r"^field 'error' of ClientReply: expected str of at most 65536 UTF-8 bytes, got str of 68000",
     ):
         encode(ClientReply(1, "c1", 3, False, None, 0, "\U0001f600" * 17_000))
     # A valid text, but no datagram can carry it.
@@ -581,7 +586,9 @@ def test_status_messages_at_their_limits() -> None:
     request = StatusRequest("c" * 64, MAX_NODE_ID)
     assert decode(encode(request)) == request
     for role in ROLES:
-        reply = StatusReply(MAX_NODE_ID, "c1", role, INDEX_MAX, 0, MAX_NODE_ID, INDEX_MAX, 0, INDEX_MAX, INDEX_MAX)
+        reply = StatusReply(
+            MAX_NODE_ID, "c1", role, INDEX_MAX, 0, MAX_NODE_ID, INDEX_MAX, 0, INDEX_MAX, INDEX_MAX
+        )
         assert decode(encode(reply)) == reply
 
 
@@ -620,7 +627,9 @@ def test_reject_status_request_addressing() -> None:
 
 
 def test_reject_status_request_wrong_length() -> None:
-    with pytest.raises(WireError, match=r"^StatusRequest: expected 4 items \[version, tag, src, dst\], got 5$"):
+    with pytest.raises(
+        WireError, match=r"^StatusRequest: expected 4 items \[version, tag, src, dst\], got 5$"
+    ):
         decode(pack(1, 7, "c1", 2, 0))
     with pytest.raises(WireError, match="^envelope: expected at least 4 items"):
         decode(pack(1, 7, "c1"))
@@ -635,7 +644,11 @@ def test_reject_status_request_wrong_length() -> None:
         (4, -1, r"field 'vote' of StatusReply: expected node id or 0 .*, got -1"),
         (4, MAX_NODE_ID + 1, r"field 'vote' of StatusReply: expected node id or 0 .*, got 2147483649"),
         (5, "2", r"field 'leader' of StatusReply: expected node id or 0 .*, got str"),
-        (6, 2**63, r"field 'commit' of StatusReply: expected int >= 0 and < 2\*\*63, got 9223372036854775808"),
+        (
+            6,
+            2**63,
+            r"field 'commit' of StatusReply: expected int >= 0 and < 2\*\*63, got 9223372036854775808",
+        ),
         (7, None, r"field 'applied' of StatusReply: expected int .*, got None"),
         (8, 1.0, r"field 'last_index' of StatusReply: expected int .*, got float"),
         (9, True, r"field 'dropped' of StatusReply: expected int .*, got bool"),

@@ -11,6 +11,7 @@ answer below it, so results below ``low`` are forgotten.
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass, field
 
 from raftviz.core.messages import MAX_VALUE, Command
@@ -26,6 +27,8 @@ class Session:
 
     low: int = 0  # every seq below this has been answered and may be forgotten
     results: dict[int, Result] = field(default_factory=dict)
+    #: The keys of ``results`` as a min-heap, so forgetting is O(log n) per result.
+    order: list[int] = field(default_factory=list)
 
 
 class KVStore:
@@ -62,9 +65,11 @@ class KVStore:
             session = self.sessions.setdefault(command.client, Session())
             if command.low > session.low:
                 session.low = command.low
-                for seq in [s for s in session.results if s < command.low]:
-                    del session.results[seq]
-            session.results[command.seq] = result
+                while session.order and session.order[0] < command.low:
+                    session.results.pop(heapq.heappop(session.order), None)
+            if command.seq >= session.low:
+                session.results[command.seq] = result
+                heapq.heappush(session.order, command.seq)
         return result
 
     def _execute(self, command: Command) -> Result:

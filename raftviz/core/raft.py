@@ -305,16 +305,17 @@ class RaftNode:
             self._send_append(peer)
 
     def advance_commit_index(self) -> None:
-        """§5.3/§5.4.2: commit the highest index a quorum holds, if it is of the current term."""
-        for n in range(self.log.last_index, self.commit_index, -1):
-            term = self.log.term_at(n)
-            if term != self.current_term:
-                # Entries of earlier terms are only committed indirectly (Figure 8).
-                break
-            count = 1 + sum(1 for p in self.peers if self.match_index[p] >= n)
-            if count >= self.quorum:
-                self._set_commit_index(n)
-                break
+        """§5.3/§5.4.2: commit the highest index a quorum holds, if it is of the current term.
+
+        The highest index held by a quorum is the quorum-th largest of the
+        matchIndexes (the leader's own log counting as one), which costs
+        O(peers) however long the uncommitted tail is.
+        """
+        matches = sorted((*self.match_index.values(), self.log.last_index), reverse=True)
+        n = matches[self.quorum - 1]
+        # Entries of earlier terms are only committed indirectly (Figure 8).
+        if n > self.commit_index and self.log.term_at(n) == self.current_term:
+            self._set_commit_index(n)
 
     # ------------------------------------------------------------------ clients
 
@@ -349,20 +350,25 @@ class RaftNode:
 
     def _broadcast_append(self, now: int, heartbeat: bool) -> None:
         for peer in self.peers:
-            self._send_append(peer)
+            # A peer still owing a reply for entries gets a bare heartbeat: its
+            # reply (or the next one) triggers the next batch, so entries are
+            # not sent again and again while they are in flight.
+            self._send_append(peer, with_entries=peer not in self.awaiting)
         if not self.peers:
             self.advance_commit_index()
         if heartbeat:
             self.heartbeat_deadline = now + self.config.heartbeat
 
-    def _send_append(self, peer: NodeId) -> None:
+    def _send_append(self, peer: NodeId, with_entries: bool = True) -> None:
         next_index = self.next_index[peer]
         prev = next_index - 1
-        entries = self._batch(next_index)
+        entries = self._batch(next_index) if with_entries else ()
         prev_term = self.log.term_at(prev)
         assert prev_term is not None, "snapshot transfer is not implemented yet"
         if entries:
             self.awaiting.add(peer)
+        else:
+            self.awaiting.discard(peer)
         self._send(
             AppendEntries(
                 src=self.id,

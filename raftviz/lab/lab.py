@@ -356,7 +356,7 @@ class Lab:
     def _send(
         self, src: Address, dst: Address, data: bytes, record: StepRecord, allow_loss: bool = True
     ) -> Flight | None:
-        flight = Flight(self._next_id, src, dst, wire.decode(data), data, self.now, 0)
+        flight = Flight(self._next_id, src, dst, data, self.now, 0)
         self._next_id += 1
         if allow_loss and self.network.sample_loss():
             record.lost.append(flight)

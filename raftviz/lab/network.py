@@ -10,22 +10,36 @@ drawn from the same seeded generator when the message is sent.
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
 
+from raftviz import wire
 from raftviz.core.messages import Address, Message
 
 
-@dataclass(slots=True)
 class Flight:
-    """One message in flight from ``src`` to ``dst``."""
+    """One message in flight from ``src`` to ``dst``.
 
-    id: int
-    src: Address
-    dst: Address
-    msg: Message
-    data: bytes
-    sent_at: int
-    deliver_at: int
+    The datagram is decoded only when someone looks at it (the transcript, the
+    UI, a client): most messages are simply handed on as bytes.
+    """
+
+    __slots__ = ("id", "src", "dst", "data", "sent_at", "deliver_at", "_msg")
+
+    def __init__(
+        self, id: int, src: Address, dst: Address, data: bytes, sent_at: int, deliver_at: int
+    ) -> None:
+        self.id = id
+        self.src = src
+        self.dst = dst
+        self.data = data
+        self.sent_at = sent_at
+        self.deliver_at = deliver_at
+        self._msg: Message | None = None
+
+    @property
+    def msg(self) -> Message:
+        if self._msg is None:
+            self._msg = wire.decode(self.data)
+        return self._msg
 
 
 class Network:

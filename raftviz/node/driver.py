@@ -12,6 +12,7 @@ give identical transcripts.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from typing import Protocol
 
 __all__ = ["MemoryStorage", "NodeDriver", "Report", "Storage", "node_rng"]
@@ -19,9 +20,12 @@ __all__ = ["MemoryStorage", "NodeDriver", "Report", "Storage", "node_rng"]
 from raftviz import wire
 from raftviz.core.config import RaftConfig
 from raftviz.core.log import RaftLog
-from raftviz.core.messages import Entry, HardState, Message, Ready
+from raftviz.core.messages import Address, AppendEntries, Entry, HardState, Message, Ready
 from raftviz.core.raft import RaftNode
 from raftviz.wire import Report
+
+#: Sends encoded datagrams at once: [(destination, datagram), ...].
+Sender = Callable[[list[tuple[Address, bytes]]], None]
 
 
 class Storage(Protocol):
@@ -96,7 +100,7 @@ class NodeDriver:
         self.core.step(msg, now)
         return self._finish()
 
-    def step_many(self, messages: list[Message], now: int) -> Report:
+    def step_many(self, messages: list[Message], now: int, send_early: Sender | None = None) -> Report:
         """Handle already-decoded messages as one batch: one persist, one report.
 
         Free mode uses this for group commit: every datagram that arrived
@@ -104,17 +108,17 @@ class NodeDriver:
         """
         for msg in messages:
             self.core.step(msg, now)
-        return self._finish()
+        return self._finish(send_early=send_early)
 
     def refuse(self, reason: str) -> None:
         """Count a datagram that was refused before reaching the core."""
         self.dropped += 1
         self.last_refusal = reason
 
-    def fire_timer(self, now: int) -> Report:
+    def fire_timer(self, now: int, send_early: Sender | None = None) -> Report:
         """The node's next deadline has come: let the core act on it."""
         self.core.tick(now)
-        return self._finish()
+        return self._finish(send_early=send_early)
 
     def timeout_now(self, now: int) -> Report:
         """Force an election timeout (the lab's ``timeout N``)."""
@@ -126,13 +130,28 @@ class NodeDriver:
         self.core.set_election_deadline(deadline)
         return self._finish()
 
-    def _finish(self, refused: str = "") -> Report:
+    def _finish(self, refused: str = "", send_early: Sender | None = None) -> Report:
+        """Persist, then report what to send.
+
+        With ``send_early`` (free mode), a leader's AppendEntries leave *before*
+        its own fsync: the dissertation's §10.2.1 parallel write. This is safe
+        because the leader counts itself towards a commit only through its own
+        log, which is durable by the time the step ends and any reply is read;
+        and no term or vote change is pending (that must be durable first).
+        Those messages are then left out of the report's ``sent``.
+        """
         core = self.core
         ready = core.ready()
-        # Durable before anything leaves: Figure 2's persistence rule.
+        messages = ready.messages
+        if send_early is not None and ready.hard_state is None and core.role == "leader":
+            early = [m for m in messages if isinstance(m, AppendEntries)]
+            if early:
+                send_early([(m.dst, wire.encode(m)) for m in early])
+                messages = [m for m in messages if not isinstance(m, AppendEntries)]
+        # Durable before anything (else) leaves: Figure 2's persistence rule.
         if ready.hard_state is not None or ready.log_from:
             self.storage.save(ready)
-        sent = [(m.dst, wire.encode(m)) for m in ready.messages]
+        sent = [(m.dst, wire.encode(m)) for m in messages]
         leader = core.role == "leader"
         return Report(
             node=core.id,

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import os
 import select
+import signal
 import socket
 import sys
 import time
@@ -36,6 +37,8 @@ from raftviz.node.storage import FileStorage, StorageError
 
 #: Socket buffers large enough that loopback bursts are not dropped.
 SOCKET_BUFFER = 4 * 1024 * 1024
+#: Most datagrams read before the free-mode loop handles them and checks its timers.
+MAX_READ_BATCH = 512
 #: How long a lab-mode node waits for a datagram the lab announced.
 ANNOUNCED_WAIT = 10.0
 
@@ -188,14 +191,32 @@ def run_free_mode(args: FreeModeArgs) -> int:
     def now() -> int:
         return int((time.monotonic() - start) * 1000)
 
-    report = driver.start()
+    def stop(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    # SIGTERM (and SIGINT, even where a shell started us with it ignored) stop the node cleanly.
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+
+    def transmit(datagrams: list[tuple[object, bytes]]) -> None:
+        for dst, data in datagrams:
+            target = addresses.get(dst) if isinstance(dst, int) else clients.get(dst)  # type: ignore[call-overload]
+            if target is not None:
+                try:
+                    sock.sendto(data, target)
+                except OSError:
+                    pass  # a full buffer is a lost datagram; Raft retries
+
+    driver.start()
     try:
         while True:
-            wait = max(0.0, (report.deadline - now()) / 1000)
+            wait = max(0.0, (driver.core.next_deadline() - now()) / 1000)
             readable, _, _ = select.select([sock], [], [], wait)
+            batch = []
             if readable:
-                batch = []
-                while True:
+                # Bounded by datagrams read, accepted or not, so that a flood
+                # (even of garbage) cannot keep the node from its timers.
+                for _ in range(MAX_READ_BATCH):
                     try:
                         data, addr = sock.recvfrom(wire.MAX_DATAGRAM + 1)
                     except BlockingIOError:
@@ -205,18 +226,11 @@ def run_free_mode(args: FreeModeArgs) -> int:
                         _answer_status(sock, addr, msg, driver)
                     elif msg is not None:
                         batch.append(msg)
-                    if len(batch) >= 512:
-                        break
-                report = driver.step_many(batch, now())
-            else:
-                report = driver.fire_timer(now())
-            for dst, data in report.sent:
-                target = addresses.get(dst) if isinstance(dst, int) else clients.get(dst)
-                if target is not None:
-                    try:
-                        sock.sendto(data, target)
-                    except OSError:
-                        pass  # a full buffer is a lost datagram; Raft retries
+            if batch:
+                transmit(driver.step_many(batch, now(), send_early=transmit).sent)
+            # Timers are checked after every batch, not only when the socket is quiet.
+            if now() >= driver.core.next_deadline():
+                transmit(driver.fire_timer(now(), send_early=transmit).sent)
     except KeyboardInterrupt:
         return 0
     finally:
