@@ -74,6 +74,21 @@ __all__ = [
     "encode",
     "entry_from_wire",
     "entry_to_wire",
+    "ControlFrame",
+    "Deliver",
+    "Failure",
+    "Fire",
+    "ForceTimeout",
+    "Hello",
+    "Report",
+    "SetElection",
+    "Shutdown",
+    "decode_frame",
+    "digest",
+    "encode_frame",
+    "parse_frame",
+    "read_frame",
+    "write_frame",
 ]
 
 #: Version of the wire format; the first element of every datagram.
@@ -816,12 +831,20 @@ def _frame_from_fields(tag: Any, fields: list[Any]) -> ControlFrame:
 
 
 def encode_frame(frame: ControlFrame) -> bytes:
-    """A control frame with its 4-byte length prefix."""
+    """A control frame with its 4-byte length prefix.
+
+    Every field is checked as the receiver will check it, so a bad frame fails
+    here, at the sender, with the same message: the frame is decoded again
+    before it leaves (control frames are one per step, so this costs little).
+    """
     tag, fields = _frame_fields(frame)
     try:
         body = _packb([PROTOCOL_VERSION, tag, *fields], use_bin_type=True)
     except (ValueError, TypeError, OverflowError) as exc:
         raise WireError(f"cannot encode control frame {type(frame).__name__}: {exc}") from None
+    if len(body) > MAX_FRAME:
+        raise WireError(f"control frame of {len(body)} bytes exceeds {MAX_FRAME}")
+    decode_frame(body)
     return len(body).to_bytes(_FRAME_HEADER, "big") + body
 
 
@@ -831,8 +854,10 @@ def decode_frame(body: bytes) -> ControlFrame:
         obj = _unpackb(body, raw=False, strict_map_key=True)
     except Exception as exc:  # noqa: BLE001 - anything the unpacker raises means malformed
         raise WireError(f"malformed control frame ({type(exc).__name__})") from None
-    if type(obj) is not list or len(obj) < 2 or obj[0] != PROTOCOL_VERSION:
+    if type(obj) is not list or len(obj) < 2 or type(obj[0]) is not int or obj[0] != PROTOCOL_VERSION:
         raise WireError("control frame: expected [version, tag, ...] of this protocol version")
+    if type(obj[1]) is not int:
+        raise WireError(f"unknown control frame tag {_short(obj[1])}: a tag is an int")
     try:
         return _frame_from_fields(obj[1], obj[2:])
     except _Bad as bad:

@@ -12,6 +12,7 @@ Grammar (DESIGN.md §4)::
     idle                    no client request is waiting for an answer
     messages OP N           the number of messages in flight
     time OP MS              the virtual time
+    not COND                the opposite of COND
 
 FIELD is a key of the ``status`` line (role, term, vote, commit, applied,
 last, alive, leader, dropped); OP is one of ``= != < <= > >=``. Numbers compare as
@@ -54,12 +55,15 @@ class Condition:
     field: str = ""
     op: str = ""
     value: str = ""
+    inner: Condition | None = None
 
 
 def parse_condition(text: str) -> Condition:
     text = " ".join(text.split())
     if not text:
         raise ConditionError("missing condition")
+    if text.startswith("not "):
+        return Condition(text, "not", inner=parse_condition(text[4:]))
     if text in ("leader", "no-leader", "idle"):
         return Condition(text, text)
     if text.startswith("leader="):
@@ -80,7 +84,7 @@ def parse_condition(text: str) -> Condition:
     if not m:
         raise ConditionError(
             f"unknown condition {text!r} (try leader, leader=N, no-leader, N.FIELD OP VALUE, "
-            "all.FIELD OP VALUE, kv KEY=VALUE, idle)"
+            "all.FIELD OP VALUE, kv KEY=VALUE, idle, messages OP N, time OP MS, not COND)"
         )
     node, field, op, value = m.groups()
     if not (node.isdigit() or node in ("all", "leader")):
@@ -103,6 +107,10 @@ def _compare(actual: str, op: str, expected: str) -> bool:
 def evaluate(cond: Condition, lab: Lab) -> tuple[bool, str]:
     """(holds, what was actually seen) for a condition on the lab's current state."""
     kind = cond.kind
+    if kind == "not":
+        assert cond.inner is not None
+        ok, seen = evaluate(cond.inner, lab)
+        return not ok, seen
     if kind in ("leader", "leader="):
         leader = lab.leader()
         seen = f"leader is {leader}" if leader else _leaders_text(lab)

@@ -121,6 +121,15 @@ class Session:
         cond = p["cond"]
         max_ms = p.get("max", DEFAULT_UNTIL_MS)
         lab = self._lab
+        if cond.kind == "time" and cond.op in (">=", ">", "=") and not evaluate(cond, lab)[0]:
+            # Time passes without events: go exactly to the moment it holds,
+            # rather than to the first event after it.
+            target = int(cond.value) + (1 if cond.op == ">" else 0)
+            if lab.now < target <= lab.now + max_ms:
+                self._records(lab.advance(target - lab.now), out, verbose=False)
+                if not out.failure:
+                    out.lines.append(f"{cond.text}: holds at t={lab.now}")
+                return
         ok, records = lab.run_until(lambda: evaluate(cond, lab)[0], max_ms)
         self._records(records, out, verbose=False)
         if out.failure:

@@ -237,7 +237,10 @@ class UdpBackend:
         fd = handle.proc.stdout.fileno()
         deadline = time.monotonic() + NODE_TIMEOUT
         while True:
-            frame, used = wire.parse_frame(handle.buffer)
+            try:
+                frame, used = wire.parse_frame(handle.buffer)
+            except wire.WireError as exc:
+                raise LabError(f"node {handle.node} sent a malformed control frame: {exc}") from None
             if frame is not None:
                 del handle.buffer[:used]
                 if isinstance(frame, wire.Failure):

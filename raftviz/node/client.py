@@ -40,6 +40,8 @@ class KVClient:
         self.id = client_id or f"kv-{os.urandom(6).hex()}"
         self.seq = 0
         self.target = 0  # index into cluster
+        #: Node id -> index into cluster, as learned from who answered from where.
+        self.positions: dict[int, int] = {}
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
 
@@ -66,9 +68,9 @@ class KVClient:
                 return reply.value
             if reply.error:
                 raise RequestError(reply.error)
-            hint = reply.leader_hint
-            if hint and 0 < hint <= len(self.cluster) and hint - 1 != self.target:
-                self.target = hint - 1
+            hint = self._position(reply.leader_hint)
+            if hint is not None and hint != self.target:
+                self.target = hint
             else:
                 time.sleep(0.05)  # an election is under way: give it a moment
                 self.target = (self.target + 1) % len(self.cluster)
@@ -94,6 +96,13 @@ class KVClient:
                 answers[addr] = msg
         return [answers.get(address) for address in self.cluster]
 
+    def _position(self, node: int) -> int | None:
+        """Where node ``node`` is in the cluster list: learned from the replies
+        seen so far, else assumed from id order (the list given in id order)."""
+        if node in self.positions:
+            return self.positions[node]
+        return node - 1 if 0 < node <= len(self.cluster) else None
+
     def _await_reply(self, until: float) -> ClientReply | None:
         while True:
             remaining = until - time.monotonic()
@@ -101,12 +110,15 @@ class KVClient:
                 return None
             self.sock.settimeout(remaining)
             try:
-                data, _addr = self.sock.recvfrom(wire.MAX_DATAGRAM + 1)
+                data, addr = self.sock.recvfrom(wire.MAX_DATAGRAM + 1)
             except TimeoutError:
                 return None
             try:
                 msg = wire.decode(data)
             except wire.WireError:
                 continue
-            if isinstance(msg, ClientReply) and msg.dst == self.id and msg.seq == self.seq:
-                return msg
+            if isinstance(msg, ClientReply) and msg.dst == self.id:
+                if addr in self.cluster:
+                    self.positions[msg.src] = self.cluster.index(addr)
+                if msg.seq == self.seq:
+                    return msg

@@ -2,17 +2,22 @@
 
 The data directory holds ``raft.dat``, a sequence of records::
 
-    +----------------+----------------+-------------------------+
-    | length: u32 BE | crc32: u32 BE  | payload (msgpack array) |
-    +----------------+----------------+-------------------------+
+    +----------------+-------------------+---------------------+-------------------------+
+    | length: u32 BE | body crc32: u32 BE | head crc32: u32 BE | payload (msgpack array) |
+    +----------------+-------------------+---------------------+-------------------------+
+
+``head crc32`` covers the eight bytes before it, so a damaged length is seen
+as damage rather than read as a record running past the end of the file.
 
 A payload is ``[1, term, voted_for]`` (hard state), or ``[2, log_from,
 [[term, command], ...]]`` (truncate the log from ``log_from`` on, then append
-these entries). Recovery replays every record. A damaged *last* record is what
-a crash in the middle of a write leaves behind (a torn tail): it is truncated
-with a warning, since its write never completed and nothing that depended on
-it was sent. A damaged record followed by intact data cannot come from a torn
-write, so the node refuses to start rather than guess (DESIGN.md §5).
+these entries). Recovery replays every record. What a crash in the middle of
+a write leaves behind (a torn tail) is an incomplete header, or an intact
+header whose body is short or fails its checksum and ends the file: it is
+truncated with a warning, since its write never completed and nothing that
+depended on it was sent. Anything else — a damaged header, a damaged record
+followed by more data — cannot come from a torn write, so the node refuses to
+start rather than guess (DESIGN.md §5).
 
 Every ``save`` ends with ``fsync``: the driver calls it before any message
 leaves the node, so a vote or an acknowledgement is never sent for state that
@@ -35,7 +40,7 @@ from raftviz.core.log import RaftLog
 from raftviz.core.messages import Entry, HardState, Ready
 
 FILENAME = "raft.dat"
-_HEADER = struct.Struct(">II")
+_HEADER = struct.Struct(">III")
 _HARD = 1
 _LOG = 2
 #: Records larger than this are damage, not data.
@@ -50,7 +55,8 @@ class StorageError(Exception):
 
 def _record(payload: list) -> bytes:
     body = msgpack.packb(payload, use_bin_type=True)
-    return _HEADER.pack(len(body), zlib.crc32(body)) + body
+    head = struct.pack(">II", len(body), zlib.crc32(body))
+    return head + struct.pack(">I", zlib.crc32(head)) + body
 
 
 def _entries_out(entries: list[Entry]) -> list:
@@ -95,38 +101,33 @@ class FileStorage:
         """Apply every intact record; return the length of the intact prefix."""
         pos = 0
         number = 0
-        while pos < len(data):
+        size = len(data)
+        while pos < size:
             number += 1
-            problem = ""
-            if len(data) - pos < _HEADER.size:
-                problem = "incomplete record header"
-                end = len(data)
-            else:
-                length, crc = _HEADER.unpack_from(data, pos)
-                end = pos + _HEADER.size + length
-                if length > MAX_RECORD:
-                    problem = f"impossible record length {length}"
-                elif end > len(data):
-                    problem = "record runs past the end of the file"
-                    end = len(data)
-                elif zlib.crc32(data[pos + _HEADER.size : end]) != crc:
-                    problem = "checksum mismatch"
-            if not problem:
-                try:
-                    self._apply(msgpack.unpackb(data[pos + _HEADER.size : end], raw=False))
-                except (ValueError, TypeError, IndexError, wire.WireError, msgpack.UnpackException) as exc:
-                    raise StorageError(
-                        f"{self.path}: record {number} at byte {pos} is invalid: {exc}"
-                    ) from None
-                pos = end
-                continue
-            if end >= len(data) and not problem.startswith("impossible"):
-                return pos  # a torn tail: the last write never completed
-            raise StorageError(
-                f"{self.path}: record {number} at byte {pos} is corrupt ({problem}) and data follows it; "
-                "refusing to start rather than guess (move the directory aside to start empty)"
-            )
+            if size - pos < _HEADER.size:
+                return pos  # torn: the header itself was not finished
+            length, body_crc, head_crc = _HEADER.unpack_from(data, pos)
+            if zlib.crc32(data[pos : pos + 8]) != head_crc or length > MAX_RECORD:
+                raise self._corrupt(number, pos, "damaged record header")
+            start, end = pos + _HEADER.size, pos + _HEADER.size + length
+            if end > size:
+                return pos  # torn: the body was not finished
+            if zlib.crc32(data[start:end]) != body_crc:
+                if end == size:
+                    return pos  # torn: the last write did not reach the disk whole
+                raise self._corrupt(number, pos, "checksum mismatch")
+            try:
+                self._apply(msgpack.unpackb(data[start:end], raw=False))
+            except (ValueError, TypeError, IndexError, wire.WireError, msgpack.UnpackException) as exc:
+                raise StorageError(f"{self.path}: record {number} at byte {pos} is invalid: {exc}") from None
+            pos = end
         return pos
+
+    def _corrupt(self, number: int, pos: int, problem: str) -> StorageError:
+        return StorageError(
+            f"{self.path}: record {number} at byte {pos} is corrupt ({problem}) and it is not a torn "
+            "final write; refusing to start rather than guess (move the directory aside to start empty)"
+        )
 
     def _apply(self, payload: list) -> None:
         kind = payload[0]
