@@ -96,9 +96,7 @@ def append(
     return AppendEntries(leader, dst, term, prev, prev_term, tuple(ents), commit)
 
 
-def exchange(
-    a: RaftNode, b: RaftNode, first: list[Message], now: int = 0, limit: int = 50
-) -> list[Message]:
+def exchange(a: RaftNode, b: RaftNode, first: list[Message], now: int = 0, limit: int = 50) -> list[Message]:
     """Deliver messages between two nodes until they fall silent; return what was delivered."""
     queue = [m for m in first if m.dst in (a.id, b.id)]
     nodes = {a.id: a, b.id: b}

@@ -28,23 +28,37 @@ from hypothesis import strategies as st
 from raftviz.lab.backend import InProcessBackend
 from raftviz.lab.lab import Lab, LabOptions
 
-#: Fault and client actions. ``write`` appears more than once to weight it.
+#: Fault and client actions; an action listed twice is drawn twice as often.
+#: ``reboot`` is a crash and an immediate restart: the node keeps only what it
+#: persisted, which is what catches a vote or a term that was not durable.
 KINDS = (
     "crash",
+    "crash-leader",
     "restart",
+    "restart",
+    "reboot",
+    "isolate-leader",
     "partition",
     "heal",
     "cut",
     "drop",
     "duplicate",
     "deliver",
+    "deliver",
     "latency",
     "loss",
+    "timeout",
     "timeout",
     "write",
     "write",
     "write",
 )
+
+#: Cluster variants: (no-op on election, entries per AppendEntries). Without the
+#: no-op and with one entry per message, a leader learns that an entry of an
+#: earlier term sits on a majority before anything of its own term does: the
+#: Figure 8 situation, where only the current-term rule keeps the log safe.
+VARIANTS = ((True, 64), (True, 1), (False, 64), (False, 1), (True, 3))
 
 #: Default one-way latency (DESIGN.md §2), restored for the liveness phase.
 LATENCY = (10, 20)
@@ -78,9 +92,24 @@ class Fuzzer:
             node = down[a % len(down)]
             lab.restart(node)
             text = f"restart {node}"
+        elif kind == "crash-leader" and live:
+            node = lab.leader() or live[a % len(live)]
+            lab.crash(node)
+            text = f"crash {node} (leader: {lab.views[node].term})"
+        elif kind == "isolate-leader":
+            node = lab.leader() or ids[a % len(ids)]
+            lab.network.partition([frozenset([node]), frozenset(ids) - {node}])
+            text = f"isolate {node}"
+        elif kind == "reboot" and live:
+            node = live[a % len(live)]
+            lab.crash(node)
+            lab.restart(node)
+            text = f"reboot {node}"
         elif kind == "partition":
             labels = [(a // 3**i) % 3 for i in range(len(ids))]
-            groups = [frozenset(n for n, g in zip(ids, labels, strict=True) if g == label) for label in range(3)]
+            groups = [
+                frozenset(n for n, g in zip(ids, labels, strict=True) if g == label) for label in range(3)
+            ]
             groups = [g for g in groups if g]
             lab.network.partition(groups)
             text = "partition " + " | ".join(",".join(map(str, sorted(g))) for g in groups)
@@ -117,8 +146,10 @@ class Fuzzer:
             self.writes += 1
             via = 0 if b % 3 else ids[a % len(ids)]
             client = f"c{1 + b % 2}"
-            lab.submit("put", f"k{self.writes}", f"v{self.writes}", via=via, client_id=client)
-            text = f"put k{self.writes} via={via} {client}"
+            # ``append`` is not idempotent: applied twice, it shows (at-most-once, §6.3).
+            op = "append" if a % 2 else "put"
+            lab.submit(op, f"k{self.writes}", f"v{self.writes}", via=via, client_id=client)
+            text = f"{op} k{self.writes} via={via} {client}"
         else:
             text = f"{kind} (nothing to do)"
         self.trace.append(f"t={lab.now} {text}")
@@ -165,32 +196,42 @@ class Fuzzer:
         elected, _ = lab.run_until(lambda: lab.leader() != 0, ELECT_WITHIN)
         self.check("waiting for a leader")
         assert elected, self.report(f"no leader within {ELECT_WITHIN} ms after the faults stopped")
-        settled, _ = lab.run_until(self.settled, SETTLE_WITHIN)
+        # A write after the faults must be acknowledged; without the no-op it is
+        # also what lets a new leader commit the entries of earlier terms.
+        final = lab.submit("put", "final", "ok")
+        settled, _ = lab.run_until(lambda: final.done and self.settled(), SETTLE_WITHIN)
         self.check("waiting for the cluster to settle")
         assert settled, self.report(f"the cluster did not settle within {SETTLE_WITHIN} ms")
         self.check_acknowledged_writes()
 
     def check_acknowledged_writes(self) -> None:
+        """Every acknowledged write is everywhere; no write was applied twice."""
         lab = self.lab
-        acked = [r for c in lab.clients.values() for r in c.history if r.done and r.command.op == "put"]
+        writes = [r for c in lab.clients.values() for r in c.history if r.command.op in ("put", "append")]
+        refused = [r.describe() for r in writes if r.error]
+        assert refused == [], self.report(f"writes refused: {refused}")
         live = [lab.views[i] for i in lab.ids if lab.views[i].alive]
-        assert live, "every node is live after the faults stop"
-        backend = lab.backend
-        for request in acked:
+        assert len(live) == len(lab.ids), "every node is live after the faults stop"
+        machines = [(f"node {v.id}", v.kv.data) for v in live]
+        if isinstance(lab.backend, InProcessBackend):
+            # The lab's mirror and each node's own state machine must agree.
+            machines += [(f"node {v.id}'s core", lab.backend.drivers[v.id].core.kv.data) for v in live]
+        for request in writes:
             key, value = request.command.key, request.command.value
-            for view in live:
-                assert view.kv.data.get(key) == value, self.report(
-                    f"acknowledged {request.describe()} missing on node {view.id}: {view.kv.data.get(key)!r}"
-                )
-                if isinstance(backend, InProcessBackend):
-                    core = backend.drivers[view.id].core
-                    assert core.kv.data.get(key) == value, self.report(
-                        f"acknowledged {request.describe()} missing in node {view.id}'s own state machine"
+            for where, data in machines:
+                held = data.get(key)
+                if request.done:
+                    assert held == value, self.report(
+                        f"acknowledged {request.describe()} is {held!r} in {where}"
+                    )
+                else:
+                    assert held in (None, value), self.report(
+                        f"unacknowledged {request.describe()} is {held!r} in {where} (applied twice?)"
                     )
         # Same committed prefix, same state everywhere.
-        first = live[0].kv.data
-        for view in live[1:]:
-            assert view.kv.data == first, self.report(f"nodes {live[0].id} and {view.id} differ")
+        first = machines[0][1]
+        for where, data in machines[1:]:
+            assert data == first, self.report(f"{machines[0][0]} and {where} differ")
 
 
 # ---------------------------------------------------------------------- hypothesis
@@ -213,8 +254,11 @@ FUZZ = settings(
 )
 
 
-def run_schedule(nodes: int, seed: int, schedule: list[tuple[str, int, int, int]]) -> Fuzzer:
-    fuzzer = Fuzzer(Lab(LabOptions(nodes=nodes, seed=seed)))
+def run_schedule(
+    nodes: int, seed: int, variant: tuple[bool, int], schedule: list[tuple[str, int, int, int]]
+) -> Fuzzer:
+    noop, batch = variant
+    fuzzer = Fuzzer(Lab(LabOptions(nodes=nodes, seed=seed, noop=noop, batch=batch)))
     try:
         for kind, a, b, ms in schedule:
             fuzzer.do(kind, a, b)
@@ -226,31 +270,34 @@ def run_schedule(nodes: int, seed: int, schedule: list[tuple[str, int, int, int]
 
 
 @FUZZ
-@given(seed=st.integers(0, 2**16), schedule=schedule_strategy)
-def test_random_faults_keep_safety_and_liveness_3_nodes(seed: int, schedule: list) -> None:
-    run_schedule(3, seed, schedule)
+@given(seed=st.integers(0, 2**16), variant=st.sampled_from(VARIANTS), schedule=schedule_strategy)
+def test_random_faults_keep_safety_and_liveness_3_nodes(seed: int, variant: tuple, schedule: list) -> None:
+    run_schedule(3, seed, variant, schedule)
 
 
 @FUZZ
-@given(seed=st.integers(0, 2**16), schedule=schedule_strategy)
-def test_random_faults_keep_safety_and_liveness_5_nodes(seed: int, schedule: list) -> None:
-    run_schedule(5, seed, schedule)
+@given(seed=st.integers(0, 2**16), variant=st.sampled_from(VARIANTS), schedule=schedule_strategy)
+def test_random_faults_keep_safety_and_liveness_5_nodes(seed: int, variant: tuple, schedule: list) -> None:
+    run_schedule(5, seed, variant, schedule)
 
 
 @FUZZ
-@given(seed=st.integers(0, 2**16), schedule=schedule_strategy)
-def test_random_faults_keep_safety_and_liveness_7_nodes(seed: int, schedule: list) -> None:
-    run_schedule(7, seed, schedule)
+@given(seed=st.integers(0, 2**16), variant=st.sampled_from(VARIANTS), schedule=schedule_strategy)
+def test_random_faults_keep_safety_and_liveness_7_nodes(seed: int, variant: tuple, schedule: list) -> None:
+    run_schedule(7, seed, variant, schedule)
 
 
 # ---------------------------------------------------------------------- one long history
 
 
-@pytest.mark.parametrize(("nodes", "seed"), [(3, 11), (5, 2024), (7, 7)])
-def test_long_random_schedule(nodes: int, seed: int) -> None:
+@pytest.mark.parametrize(
+    ("nodes", "seed", "noop", "batch"),
+    [(3, 11, True, 64), (5, 2024, True, 64), (7, 7, True, 64), (5, 8, False, 1)],
+)
+def test_long_random_schedule(nodes: int, seed: int, noop: bool, batch: int) -> None:
     """One deep history: 20,000 virtual ms of faults and writes, then liveness."""
     rng = random.Random(f"long-schedule/{nodes}/{seed}")
-    fuzzer = Fuzzer(Lab(LabOptions(nodes=nodes, seed=seed)))
+    fuzzer = Fuzzer(Lab(LabOptions(nodes=nodes, seed=seed, noop=noop, batch=batch)))
     try:
         while fuzzer.lab.now < 20_000:
             fuzzer.do(rng.choice(KINDS), rng.randint(0, 3**9), rng.randint(0, 1000))
@@ -263,7 +310,7 @@ def test_long_random_schedule(nodes: int, seed: int) -> None:
         fuzzer.check_liveness()
         acked = sum(r.done for c in fuzzer.lab.clients.values() for r in c.history)
         print(f"{nodes} nodes: {fuzzer.writes} writes, {acked} acknowledged, {fuzzer.lab.steps} events")
-        assert fuzzer.writes > 25 and acked > 10
+        assert fuzzer.writes >= 15 and acked >= 10
         committed = max(v.commit for v in fuzzer.lab.views.values())
         assert committed > 20, "the long history should have committed a fair number of entries"
     finally:

@@ -74,9 +74,11 @@ class RaftNode:
         # Volatile state on leaders, reinitialised after each election.
         self.next_index: dict[NodeId, int] = {}
         self.match_index: dict[NodeId, int] = {}
-        #: Peers with an AppendEntries carrying entries still unanswered; new
-        #: client entries wait for the reply or the heartbeat (batching).
-        self.awaiting: set[NodeId] = set()
+        #: Per peer, the AppendEntries with entries still unanswered, as (index
+        #: of its last entry, time sent). One batch is in flight per peer at a
+        #: time; entries that arrive meanwhile wait for its reply and go in the
+        #: next batch, and a batch unanswered for a heartbeat is sent again.
+        self.inflight: dict[NodeId, tuple[int, int]] = {}
         # Timers, as absolute virtual times.
         self.election_deadline = 0
         self.heartbeat_deadline = 0
@@ -162,7 +164,7 @@ class RaftNode:
         self.leader_id = leader
         self.votes_granted = set()
         if was_leader:
-            self.next_index, self.match_index, self.awaiting = {}, {}, set()
+            self.next_index, self.match_index, self.inflight = {}, {}, {}
             self._reset_election_timer(now)
 
     def become_candidate(self, now: int) -> None:
@@ -172,7 +174,7 @@ class RaftNode:
         self.voted_for = self.id
         self.leader_id = 0
         self.votes_granted = {self.id}
-        self.next_index, self.match_index, self.awaiting = {}, {}, set()
+        self.next_index, self.match_index, self.inflight = {}, {}, {}
         self._reset_election_timer(now)
         if len(self.votes_granted) >= self.quorum:
             self.become_leader(now)
@@ -194,7 +196,7 @@ class RaftNode:
         self.leader_id = self.id
         self.next_index = {p: self.log.last_index + 1 for p in self.peers}
         self.match_index = {p: 0 for p in self.peers}
-        self.awaiting = set()
+        self.inflight = {}
         if self.config.noop:
             self._append_local(Entry(self.current_term, NOOP))
         self._broadcast_append(now, heartbeat=True)
@@ -287,13 +289,15 @@ class RaftNode:
         if self.role != LEADER or msg.term != self.current_term:
             return
         peer = msg.src
-        self.awaiting.discard(peer)
         if msg.success:
             if msg.match_index > self.match_index[peer]:
                 self.match_index[peer] = msg.match_index
             self.next_index[peer] = max(self.next_index[peer], self.match_index[peer] + 1)
+            if peer in self.inflight and self.match_index[peer] >= self.inflight[peer][0]:
+                del self.inflight[peer]  # the batch in flight arrived
             self.advance_commit_index()
         else:
+            self.inflight.pop(peer, None)
             # Fast back-up (§5.3): jump over a whole conflicting term at once.
             hint = msg.conflict_index
             if msg.conflict_term:
@@ -301,8 +305,8 @@ class RaftNode:
                 if last:
                     hint = last + 1
             self.next_index[peer] = max(min(hint, self.next_index[peer] - 1), self.match_index[peer] + 1, 1)
-        if self.next_index[peer] <= self.log.last_index:
-            self._send_append(peer)
+        if peer not in self.inflight and self.next_index[peer] <= self.log.last_index:
+            self._send_append(peer, now)
 
     def advance_commit_index(self) -> None:
         """§5.3/§5.4.2: commit the highest index a quorum holds, if it is of the current term.
@@ -343,32 +347,32 @@ class RaftNode:
         if not self.peers:
             self.advance_commit_index()
         for peer in self.peers:
-            if peer not in self.awaiting:
-                self._send_append(peer)
+            if peer not in self.inflight:
+                self._send_append(peer, now)
 
     # ------------------------------------------------------------------ helpers
 
     def _broadcast_append(self, now: int, heartbeat: bool) -> None:
         for peer in self.peers:
-            # A peer still owing a reply for entries gets a bare heartbeat: its
-            # reply (or the next one) triggers the next batch, so entries are
-            # not sent again and again while they are in flight.
-            self._send_append(peer, with_entries=peer not in self.awaiting)
+            # A peer with a batch in flight gets a bare heartbeat, unless the
+            # batch has gone unanswered for a whole heartbeat: then it is
+            # presumed lost and sent again.
+            sent = self.inflight.get(peer)
+            resend = sent is None or now - sent[1] >= self.config.heartbeat
+            self._send_append(peer, now, with_entries=resend)
         if not self.peers:
             self.advance_commit_index()
         if heartbeat:
             self.heartbeat_deadline = now + self.config.heartbeat
 
-    def _send_append(self, peer: NodeId, with_entries: bool = True) -> None:
+    def _send_append(self, peer: NodeId, now: int, with_entries: bool = True) -> None:
         next_index = self.next_index[peer]
         prev = next_index - 1
         entries = self._batch(next_index) if with_entries else ()
         prev_term = self.log.term_at(prev)
         assert prev_term is not None, "snapshot transfer is not implemented yet"
         if entries:
-            self.awaiting.add(peer)
-        else:
-            self.awaiting.discard(peer)
+            self.inflight[peer] = (prev + len(entries), now)
         self._send(
             AppendEntries(
                 src=self.id,

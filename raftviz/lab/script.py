@@ -209,10 +209,32 @@ def _p_condition(args: Args, opts: Opts, with_max: bool) -> dict[str, Any]:
     return params
 
 
+#: Message type names a selector may use.
+MESSAGE_TYPES = (
+    "RequestVote",
+    "RequestVoteReply",
+    "AppendEntries",
+    "AppendEntriesReply",
+    "ClientRequest",
+    "ClientReply",
+)
+
+
 def _p_flight(args: Args, opts: Opts) -> dict[str, Any]:
-    _arity(args, 1, 1, "deliver|drop|duplicate ID")
+    """``ID`` (``12`` or ``#12``), or a selector ``FROM->TO [TYPE]``: the message
+    from FROM to TO (of that type) that is due first."""
+    usage = "deliver|drop|duplicate ID, or FROM->TO [TYPE] (the first due such message)"
+    _arity(args, 1, 2, usage)
     _no_opts(opts)
-    return {"id": _flight(args[0])}
+    if len(args) == 1 and "->" not in args[0]:
+        return {"id": _flight(args[0])}
+    m = re.fullmatch(r"(\d+|c\w*|\*)->(\d+|c\w*|\*)", args[0])
+    if not m:
+        raise _Bad(f"a selector is FROM->TO with node ids, client ids or *, not {args[0]!r}")
+    kind = args[1] if len(args) == 2 else ""
+    if kind and kind not in MESSAGE_TYPES:
+        raise _Bad(f"unknown message type {kind!r} (types: {', '.join(MESSAGE_TYPES)})")
+    return {"src": m.group(1), "dst": m.group(2), "type": kind}
 
 
 def _p_node(args: Args, opts: Opts) -> dict[str, Any]:

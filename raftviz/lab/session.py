@@ -84,6 +84,22 @@ class Session:
         self.lab.view(int(ref))
         return int(ref)
 
+    def _flight_id(self, p: dict) -> int:
+        """The message a command names: by id, or the first due matching a selector."""
+        if "id" in p:
+            return p["id"]
+        matches = [
+            f
+            for f in self._lab.flights.values()
+            if p["src"] in ("*", str(f.src))
+            and p["dst"] in ("*", str(f.dst))
+            and (not p["type"] or type(f.msg).__name__ == p["type"])
+        ]
+        if not matches:
+            what = f"{p['src']}->{p['dst']}" + (f" {p['type']}" if p["type"] else "")
+            raise LabError(f"no message {what} in flight")
+        return min(matches, key=lambda f: (f.deliver_at, f.id)).id
+
     @property
     def _lab(self) -> Lab:
         assert self.lab is not None
@@ -149,15 +165,15 @@ class Session:
             out.failure = f"expect {cond.text}: false ({seen})"
 
     def _do_deliver(self, p: dict, out: Outcome) -> None:
-        self._records([self._lab.deliver_now(p["id"])], out, verbose=True)
+        self._records([self._lab.deliver_now(self._flight_id(p))], out, verbose=True)
 
     def _do_drop(self, p: dict, out: Outcome) -> None:
-        record = self._lab.drop(p["id"])
+        record = self._lab.drop(self._flight_id(p))
         assert record.flight is not None
         out.lines.append(f"dropped {describe_flight(record.flight)}")
 
     def _do_duplicate(self, p: dict, out: Outcome) -> None:
-        record = self._lab.duplicate(p["id"])
+        record = self._lab.duplicate(self._flight_id(p))
         out.lines.append(record.text.replace("duplicate", "duplicated", 1))
 
     def _do_crash(self, p: dict, out: Outcome) -> None:
