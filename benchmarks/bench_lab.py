@@ -55,7 +55,9 @@ def run(backend: str, nodes: int, events: int, clients: int = 10) -> dict[str, f
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", choices=("inprocess", "udp", "both"), default="both")
-    parser.add_argument("--events", type=int, default=0, help="events to time (default: 100k inprocess, 10k udp)")
+    parser.add_argument(
+        "--events", type=int, default=0, help="events to time (default: 100k inprocess, 10k udp)"
+    )
     parser.add_argument("--nodes", type=int, default=5)
     args = parser.parse_args()
     backends = ("inprocess", "udp") if args.backend == "both" else (args.backend,)

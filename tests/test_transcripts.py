@@ -1,6 +1,7 @@
 """Data-driven transcript tests: each tests/testdata/NAME.txt is a scenario script and
 NAME.out its expected transcript, checked here on the in-process backend (fast);
-tests/test_udp_lab.py checks that real processes give the same transcripts. ``pytest --rewrite`` regenerates the .out files;
+tests/test_udp_lab.py checks that real processes give the same transcripts.
+``pytest --rewrite`` regenerates the .out files;
 review the diff before committing it. Every scenario must also exit 0: a failed
 ``expect`` or ``until`` is a failed test even when rewriting.
 """
