@@ -156,6 +156,10 @@ def _cmd_kv(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="raftviz", description="Watch Raft work, one event at a time.")
     parser.add_argument("--version", action="version", version=f"raftviz {__version__}")
+    parser.add_argument("--nodes", type=int, default=5, help="cluster size for the app (3 to 9)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the app's cluster")
+    parser.add_argument("--backend", choices=("udp", "inprocess"), default="udp", help="node backend")
+    parser.add_argument("--load", help="a scenario script to load into the app (run with ] and })")
     sub = parser.add_subparsers(dest="command")
     run = sub.add_parser("run", help="run a scenario script headless and print its transcript")
     run.add_argument("file", help="the scenario script ('-' for standard input)")
@@ -196,11 +200,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _cmd_tui(args: argparse.Namespace) -> int:
+    from raftviz.tui.app import AppOptions, RaftvizApp
+
+    if not 3 <= args.nodes <= 9:
+        print("error: --nodes must be 3 to 9", file=sys.stderr)
+        return 2
+    if args.load and not Path(args.load).is_file():
+        print(f"error: no such file: {args.load}", file=sys.stderr)
+        return 2
+    app = RaftvizApp(AppOptions(nodes=args.nodes, seed=args.seed, backend=args.backend, load=args.load))
+    try:
+        app.run()
+    finally:
+        app.shutdown()  # every node process stops, however the app ended
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
-        return _cmd_demo(args)
+        return _cmd_tui(args)
     try:
         return args.func(args)
     except KeyboardInterrupt:

@@ -8,8 +8,11 @@ tests require it to have found nothing after every step.
 
 Then liveness: the faults stop (heal the network, no loss, default latency,
 restart every crashed node), a leader must be elected within 2000 ms of
-virtual time, and once the cluster has settled every write a client saw
-acknowledged must be in every live node's state machine.
+virtual time, a fresh write must be acknowledged, and once the cluster has
+settled (every node's commit at the leader's last index, everything applied)
+every write a client saw acknowledged must be in every node's state machine,
+no write may have been applied twice (writes are ``put`` or the non-idempotent
+``append`` on keys written once), and every read must be linearizable.
 
 Actions pick their targets by index into what exists when they run (the live
 nodes, the down nodes, the messages in flight), so every generated schedule is
@@ -52,10 +55,11 @@ KINDS = (
     "write",
     "write",
     "write",
+    "read",
 )
 
 #: Cluster variants: (no-op on election, entries per AppendEntries). Without the
-#: no-op and with one entry per message, a leader learns that an entry of an
+#: no-op, or with one entry per message, a leader can learn that an entry of an
 #: earlier term sits on a majority before anything of its own term does: the
 #: Figure 8 situation, where only the current-term rule keeps the log safe.
 VARIANTS = ((True, 64), (True, 1), (False, 64), (False, 1), (True, 3))
@@ -66,7 +70,7 @@ ELECT_WITHIN = 2000
 SETTLE_WITHIN = 30_000
 
 MAX_STEPS = 300  # the longest schedule hypothesis generates (tuned for the time budget)
-MIN_STEPS = 20
+MIN_STEPS = 50
 
 
 @dataclass
@@ -93,9 +97,10 @@ class Fuzzer:
             lab.restart(node)
             text = f"restart {node}"
         elif kind == "crash-leader" and live:
-            node = lab.leader() or live[a % len(live)]
+            leader = lab.leader()
+            node = leader or live[a % len(live)]
             lab.crash(node)
-            text = f"crash {node} (leader: {lab.views[node].term})"
+            text = f"crash {node}" + (" (the leader)" if leader else "")
         elif kind == "isolate-leader":
             node = lab.leader() or ids[a % len(ids)]
             lab.network.partition([frozenset([node]), frozenset(ids) - {node}])
@@ -150,6 +155,11 @@ class Fuzzer:
             op = "append" if a % 2 else "put"
             lab.submit(op, f"k{self.writes}", f"v{self.writes}", via=via, client_id=client)
             text = f"{op} k{self.writes} via={via} {client}"
+        elif kind == "read" and self.writes:
+            key = f"k{1 + a % self.writes}"
+            client = f"c{1 + b % 2}"
+            lab.submit("get", key, client_id=client)
+            text = f"get {key} {client}"
         else:
             text = f"{kind} (nothing to do)"
         self.trace.append(f"t={lab.now} {text}")
@@ -203,6 +213,7 @@ class Fuzzer:
         self.check("waiting for the cluster to settle")
         assert settled, self.report(f"the cluster did not settle within {SETTLE_WITHIN} ms")
         self.check_acknowledged_writes()
+        self.check_reads()
 
     def check_acknowledged_writes(self) -> None:
         """Every acknowledged write is everywhere; no write was applied twice."""
@@ -233,6 +244,36 @@ class Fuzzer:
         for where, data in machines[1:]:
             assert data == first, self.report(f"{machines[0][0]} and {where} differ")
 
+    def check_reads(self) -> None:
+        """Reads are linearizable (each key is written once, so this is easy to check).
+
+        A read returns nothing or the one value written; it must return the
+        value if the write was acknowledged before the read was issued, or if
+        an earlier read (answered before this one was issued) returned it.
+        """
+        lab = self.lab
+        history = [r for c in lab.clients.values() for r in c.history]
+        writes = {r.command.key: r for r in history if r.command.op in ("put", "append")}
+        reads = [r for r in history if r.command.op == "get" and r.done]
+        # The earliest time a read of each key came back with the value.
+        seen_at: dict[str, int] = {}
+        for read in reads:
+            if read.result is not None:
+                key = read.command.key
+                seen_at[key] = min(seen_at.get(key, read.answered_at), read.answered_at)
+        for read in reads:
+            key = read.command.key
+            write = writes[key]
+            value = write.command.value
+            assert read.result in (None, value), self.report(f"{read.describe()} read {read.result!r}")
+            acked_before = write.done and write.answered_at < read.issued_at
+            read_before = seen_at.get(key, read.issued_at) < read.issued_at
+            assert read.result == value or not (acked_before or read_before), self.report(
+                f"stale read: {read.describe()} (issued t={read.issued_at}, answered t={read.answered_at}) "
+                f"read nothing, but {write.describe()} was acknowledged at t={write.answered_at} "
+                f"and first read back at t={seen_at.get(key)}"
+            )
+
 
 # ---------------------------------------------------------------------- hypothesis
 
@@ -246,7 +287,7 @@ step_strategy = st.tuples(
 schedule_strategy = st.lists(step_strategy, min_size=MIN_STEPS, max_size=MAX_STEPS)
 
 FUZZ = settings(
-    max_examples=180,
+    max_examples=200,
     deadline=None,
     derandomize=True,
     database=None,
@@ -258,7 +299,7 @@ def run_schedule(
     nodes: int, seed: int, variant: tuple[bool, int], schedule: list[tuple[str, int, int, int]]
 ) -> Fuzzer:
     noop, batch = variant
-    fuzzer = Fuzzer(Lab(LabOptions(nodes=nodes, seed=seed, noop=noop, batch=batch)))
+    fuzzer = Fuzzer(Lab(LabOptions(nodes=nodes, seed=seed, noop=noop, batch=batch, backend="inprocess")))
     try:
         for kind, a, b, ms in schedule:
             fuzzer.do(kind, a, b)
@@ -297,7 +338,7 @@ def test_random_faults_keep_safety_and_liveness_7_nodes(seed: int, variant: tupl
 def test_long_random_schedule(nodes: int, seed: int, noop: bool, batch: int) -> None:
     """One deep history: 20,000 virtual ms of faults and writes, then liveness."""
     rng = random.Random(f"long-schedule/{nodes}/{seed}")
-    fuzzer = Fuzzer(Lab(LabOptions(nodes=nodes, seed=seed, noop=noop, batch=batch)))
+    fuzzer = Fuzzer(Lab(LabOptions(nodes=nodes, seed=seed, noop=noop, batch=batch, backend="inprocess")))
     try:
         while fuzzer.lab.now < 20_000:
             fuzzer.do(rng.choice(KINDS), rng.randint(0, 3**9), rng.randint(0, 1000))

@@ -31,7 +31,8 @@ class RaftLog:
         return self._entries[-1].term if self._entries else self.start_term
 
     def term_at(self, index: int) -> int | None:
-        """The term of the entry at ``index``; 0 for index 0; None if unknown."""
+        """The term of the entry at ``index`` (``start_term`` at ``start_index``, so 0
+        at index 0 for a log that starts at the beginning); None if unknown."""
         if index == self.start_index:
             return self.start_term
         if self.start_index < index <= self.last_index:

@@ -60,10 +60,11 @@ class RaftNode:
         self.config = config
         self.rng = rng
         # Persistent state (Figure 2), recovered from storage on restart.
-        hard = hard_state or HardState()
+        hard = hard_state if hard_state is not None else HardState()
         self.current_term = hard.current_term
         self.voted_for = hard.voted_for
-        self.log = log or RaftLog()
+        # Not "log or ...": an empty in-memory log may still start after index 0.
+        self.log = log if log is not None else RaftLog()
         # Volatile state on all servers: nothing survives a restart.
         self.commit_index = self.log.start_index
         self.last_applied = self.log.start_index

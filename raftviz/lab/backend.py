@@ -10,10 +10,13 @@ run the same driver, so both give the same reports.
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from raftviz.core.config import RaftConfig
 from raftviz.node.driver import MemoryStorage, NodeDriver, Report
+
+if TYPE_CHECKING:
+    from raftviz.lab.lab import LabOptions
 
 
 class Backend(Protocol):
@@ -88,3 +91,15 @@ class InProcessBackend:
 
     def close(self) -> None:
         self.drivers.clear()
+
+
+def make_backend(options: LabOptions) -> Backend:
+    """The backend ``options.backend`` names, for a fresh cluster of ``options.nodes``."""
+    ids = tuple(range(1, options.nodes + 1))
+    if options.backend == "inprocess":
+        return InProcessBackend(ids, options.raft_config(), options.seed)
+    if options.backend == "udp":
+        from raftviz.lab.udp_backend import UdpBackend  # real processes: only when asked for
+
+        return UdpBackend(ids, options.raft_config(), options.seed)
+    raise ValueError(f"unknown backend {options.backend!r}")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from raftviz.lab.backend import Backend
+from raftviz.lab.backend import Backend, make_backend
 from raftviz.lab.conditions import evaluate
 from raftviz.lab.describe import describe_flight, describe_record
 from raftviz.lab.lab import Lab, LabError, LabOptions, StepRecord
@@ -32,12 +32,7 @@ class Outcome:
 
 
 def _make_backend(options: LabOptions) -> Backend | None:
-    if options.backend == "inprocess":
-        return None
-    from raftviz.lab.udp_backend import UdpBackend
-
-    ids = tuple(range(1, options.nodes + 1))
-    return UdpBackend(ids, options.raft_config(), options.seed)
+    return make_backend(options)
 
 
 class Session:
@@ -48,11 +43,17 @@ class Session:
         self.backend_factory = backend_factory
         self.lab: Lab | None = None
         self.history: list[str] = []
+        #: Called with every record of every lab this session creates.
+        self.listeners: list[Callable[[StepRecord], None]] = []
 
     def close(self) -> None:
         if self.lab is not None:
             self.lab.close()
             self.lab = None
+
+    def _publish(self, record: StepRecord) -> None:
+        for listener in self.listeners:
+            listener(record)
 
     # ------------------------------------------------------------------ dispatch
 
@@ -113,6 +114,7 @@ class Session:
         backend = self.backend_override or p.get("backend", "udp")
         options = LabOptions(**{**p, "backend": backend})
         self.lab = Lab(options, self.backend_factory(options))
+        self.lab.listeners.append(self._publish)
         o = options
         out.lines.append(
             f"cluster: {o.nodes} nodes seed={o.seed} election={o.election[0]}-{o.election[1]} "
