@@ -37,6 +37,12 @@ from raftviz.core.messages import (
     StatusRequest,
 )
 
+#: A batch unanswered for this many heartbeat intervals is presumed lost and
+#: resent. Two, so that round trips longer than one heartbeat (slow links in
+#: the lab) do not cause needless resends, while a lost batch is still
+#: repaired well within an election timeout.
+RESEND_HEARTBEATS = 2
+
 FOLLOWER = "follower"
 CANDIDATE = "candidate"
 LEADER = "leader"
@@ -298,14 +304,20 @@ class RaftNode:
                 del self.inflight[peer]  # the batch in flight arrived
             self.advance_commit_index()
         else:
-            self.inflight.pop(peer, None)
             # Fast back-up (§5.3): jump over a whole conflicting term at once.
             hint = msg.conflict_index
             if msg.conflict_term:
                 last = self.log.last_index_of_term(msg.conflict_term)
                 if last:
                     hint = last + 1
-            self.next_index[peer] = max(min(hint, self.next_index[peer] - 1), self.match_index[peer] + 1, 1)
+            current = self.next_index[peer]
+            if hint >= current and peer in self.inflight:
+                # A fresh rejection's hint is at most the prevLogIndex it answers,
+                # which is below nextIndex; this one answers an older message,
+                # and the batch in flight will get its own answer.
+                return
+            self.inflight.pop(peer, None)
+            self.next_index[peer] = max(min(hint, current - 1), self.match_index[peer] + 1, 1)
         if peer not in self.inflight and self.next_index[peer] <= self.log.last_index:
             self._send_append(peer, now)
 
@@ -356,10 +368,10 @@ class RaftNode:
     def _broadcast_append(self, now: int, heartbeat: bool) -> None:
         for peer in self.peers:
             # A peer with a batch in flight gets a bare heartbeat, unless the
-            # batch has gone unanswered for a whole heartbeat: then it is
-            # presumed lost and sent again.
+            # batch has gone unanswered for RESEND_HEARTBEATS heartbeats: then
+            # it is presumed lost and sent again.
             sent = self.inflight.get(peer)
-            resend = sent is None or now - sent[1] >= self.config.heartbeat
+            resend = sent is None or now - sent[1] >= RESEND_HEARTBEATS * self.config.heartbeat
             self._send_append(peer, now, with_entries=resend)
         if not self.peers:
             self.advance_commit_index()
