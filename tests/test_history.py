@@ -56,14 +56,30 @@ def test_stepping_back_and_forward_500_steps_gives_the_same_states() -> None:
 
 def test_consecutive_steps_and_advances_merge_in_the_saved_script() -> None:
     history = _history()
-    for text in ["cluster 3 seed=2", "step", "step", "step 3", "advance 100", "advance 50", "crash 1", "step"]:
+    for text in [
+        "cluster 3 seed=2",
+        "step",
+        "step",
+        "step 3",
+        "advance 100",
+        "advance 50",
+        "crash 1",
+        "step",
+    ]:
         history.run_text(text)
     assert history.script() == ["cluster 3 seed=2", "step 5", "advance 150", "crash 1", "step"]
 
 
 def test_a_rewound_script_replays_to_the_same_state() -> None:
     history = _history()
-    for text in ["cluster 3 seed=5", "until leader", "put x 1", "advance 300", "crash leader", "until leader"]:
+    for text in [
+        "cluster 3 seed=5",
+        "until leader",
+        "put x 1",
+        "advance 300",
+        "crash leader",
+        "until leader",
+    ]:
         history.run_text(text)
     middle = history.position // 2
     history.rewind(middle)

@@ -1,0 +1,483 @@
+"""The raftviz app: wiring only. Keys become scenario commands; snapshots become pictures.
+
+Every key press is sugar for a scenario-language command (shown in the event
+feed), carried out by the ``LabController`` on the lab's own thread. The app
+draws only the ``Snapshot`` each action hands back.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer
+
+from raftviz.lab.script import ScriptError, parse_script
+from raftviz.lab.session import Session
+from raftviz.tui.controller import LabController, Update
+from raftviz.tui.model import Snapshot
+from raftviz.tui.screens.dialogs import (
+    HelpScreen,
+    client_dialog,
+    command_line,
+    jump_dialog,
+    network_dialog,
+    partition_dialog,
+    save_dialog,
+)
+from raftviz.tui.widgets.cluster import ClusterView
+from raftviz.tui.widgets.logs import LogsView
+from raftviz.tui.widgets.panels import SPEEDS, EventFeed, Inspector, MessagesTable, StatusBar
+
+#: Wall-clock interval of the play loop (the animation frame rate).
+FRAME_S = 0.05
+
+
+@dataclass(frozen=True, slots=True)
+class AppOptions:
+    nodes: int = 5
+    seed: int = 0
+    backend: str = "udp"
+    load: str | None = None
+    #: Start playing at once (False in tests and screenshots).
+    play: bool = False
+
+
+class LabUpdated(Message):
+    """Posted from the lab thread: an action finished."""
+
+    def __init__(self, update: Update) -> None:
+        super().__init__()
+        self.update = update
+
+
+# (section, keys, action, footer label, what it does (help screen, palette), shown in the footer)
+KEYS: list[tuple[str, str, str, str, str, bool]] = [
+    ("Clock", "space", "toggle_play", "play", "play or pause the clock", True),
+    ("Clock", "n,right", "step", "step", "run the next event (one message or timer)", True),
+    ("Clock", "b,left", "step_back", "back", "step back one event (replays history)", True),
+    ("Clock", "plus,equals_sign", "faster", "faster", "play faster (1/1000× … 1× … max)", False),
+    ("Clock", "minus", "slower", "slower", "play slower", False),
+    ("Clock", "g", "jump", "jump", "jump back to any history position", False),
+    ("Nodes", "1,2,3,4,5,6,7,8,9", "select", "node", "select node N (the inspector shows it)", False),
+    ("Nodes", "k", "crash", "crash", "crash the selected node (SIGKILL)", True),
+    ("Nodes", "r", "restart", "restart", "restart the selected node from its disk", True),
+    ("Nodes", "t", "timeout", "timeout", "fire the selected node's election timer now", True),
+    ("Nodes", "R", "restart_leader", "restart leader", "restart the leader (crash, then restart)", False),
+    ("Nodes", "T", "spread", "spread timers", "spread election timers (one node clearly first)", False),
+    ("Nodes", "A", "align", "align timers", "align election timers (cause a split vote)", False),
+    ("Messages", "d", "deliver", "deliver", "deliver the selected message now", True),
+    ("Messages", "x", "drop", "drop", "drop the selected message", True),
+    ("Messages", "u", "duplicate", "duplicate", "duplicate the selected message", False),
+    ("Network", "P", "partition", "partition", "partition the cluster (dialog)", True),
+    ("Network", "H", "heal", "heal", "heal every partition and cut link", True),
+    ("Network", "L", "network", "loss/latency", "set message loss and latency (dialog)", False),
+    ("Clients", "C", "client_request", "client write", "a client write to the leader (put kN vN)", True),
+    (
+        "Clients",
+        "c",
+        "client_dialog",
+        "client",
+        "any client request: put, get, append, delete (dialog)",
+        False,
+    ),
+    ("Session", "colon", "command", "command", "command line: any scenario command", True),
+    (
+        "Session",
+        "right_square_bracket",
+        "next_line",
+        "next line",
+        "loaded script: run its next command",
+        False,
+    ),
+    ("Session", "right_curly_bracket", "run_script", "run script", "loaded script: run it to the end", False),
+    ("Session", "s", "save", "save", "save the session as a scenario script", False),
+    ("Session", "question_mark", "help", "help", "this help: every key", True),
+    ("Session", "q", "quit", "quit", "quit (stops every node process)", True),
+]
+
+#: Actions that act on the lab (disabled while a dialog is open).
+LAB_ACTIONS = frozenset(action for _s, _k, action, _l, _t, _show in KEYS) - {"quit"}
+
+KEY_LABELS = {
+    "space": "Space",
+    "n,right": "n/→",
+    "b,left": "b/←",
+    "plus,equals_sign": "+",
+    "minus": "-",
+    "1,2,3,4,5,6,7,8,9": "1-9",
+    "colon": ":",
+    "right_square_bracket": "]",
+    "right_curly_bracket": "}",
+    "question_mark": "?",
+}
+
+
+def _bindings() -> list[Binding]:
+    out = []
+    for _section, keys, action, label, text, show in KEYS:
+        if action == "select":
+            out += [Binding(str(i), f"select({i})", f"node {i}", show=False) for i in range(1, 10)]
+            continue
+        out.append(Binding(keys, action, label, show=show, key_display=KEY_LABELS.get(keys), tooltip=text))
+    return out
+
+
+class MainScreen(Screen):
+    """The one screen: cluster, logs, messages, inspector, feed."""
+
+    def compose(self) -> ComposeResult:
+        yield StatusBar(id="status")
+        with Horizontal(id="top"):
+            yield ClusterView(id="cluster")
+            yield LogsView(id="logs")
+        with Horizontal(id="bottom"):
+            with Vertical(id="messages-box"):
+                yield MessagesTable(id="messages")
+            with Vertical(id="inspector-box"):
+                yield Inspector(id="inspector")
+            with Vertical(id="feed-box"):
+                yield EventFeed(id="feed")
+        yield Footer()
+
+
+class RaftvizApp(App[None]):
+    """Step through a live Raft cluster."""
+
+    CSS_PATH = "raftviz.tcss"
+    TITLE = "raftviz"
+    BINDINGS = _bindings()
+
+    def __init__(
+        self, options: AppOptions | None = None, make_session: Callable[[], Session] | None = None
+    ) -> None:
+        super().__init__()
+        self.options = options or AppOptions()
+        backend = self.options.backend
+        self.make_session = make_session or (lambda: Session(backend=backend))
+        self.controller = LabController(self.make_session, lambda u: self.post_message(LabUpdated(u)))
+        self.snapshot: Snapshot | None = None
+        self.selected = 1
+        self.playing = self.options.play
+        self.speed = SPEEDS.index(("1×", 1.0))
+        self._carry = 0.0
+        self._last_tick = time.monotonic()
+        self._writes = 0
+        self.script_lines: list[str] = []
+        self.script_next = 0
+        self._violation_seen = 0
+        self.closed = False
+        #: Updates applied to the screen (equal to controller.reported when caught up).
+        self.applied = 0
+
+    def get_default_screen(self) -> Screen:
+        return MainScreen()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """While a dialog or the help is open, its keys are its own (a space is typed, not play)."""
+        return not (action in LAB_ACTIONS and not isinstance(self.screen, MainScreen))
+
+    # ------------------------------------------------------------------ start and stop
+
+    def on_mount(self) -> None:
+        opening = [f"cluster {self.options.nodes} seed={self.options.seed}"]
+        if self.options.load:
+            try:
+                text = Path(self.options.load).read_text(encoding="utf-8")
+                commands = parse_script(text, self.options.load)
+            except (OSError, UnicodeDecodeError, ScriptError) as exc:
+                self.notify(f"cannot load {self.options.load}: {exc}", severity="error", timeout=10)
+                commands = []
+            lines = [c.text for c in commands]
+            if lines and lines[0].startswith("cluster"):
+                opening = [lines.pop(0)]
+            self.script_lines = lines
+        self.controller.start(opening)
+        self.set_interval(FRAME_S, self._tick)
+
+    async def action_quit(self) -> None:
+        self.playing = False
+        self.shutdown()
+        self.exit()
+
+    def shutdown(self) -> None:
+        """Stop every node process (idempotent)."""
+        if not self.closed:
+            self.closed = True
+            self.controller.close()
+
+    def on_unmount(self) -> None:
+        self.shutdown()
+
+    # ------------------------------------------------------------------ updates from the lab
+
+    def on_lab_updated(self, message: LabUpdated) -> None:
+        self.apply_update(message.update)
+
+    def apply_update(self, update: Update) -> None:
+        screen = self.get_screen_stack_main()
+        feeds = screen.query(EventFeed) if screen is not None else None
+        if not feeds:
+            # The main screen is still being composed: try again after the next refresh.
+            self.call_after_refresh(self.apply_update, update)
+            return
+        feed = feeds.first()
+        self.applied += 1
+        if update.rewound_to is not None:
+            feed.truncate(update.rewound_to)
+        feed.add_items(update.feed)
+        now = update.snapshot.now if update.snapshot else 0
+        position = update.snapshot.position if update.snapshot else 0
+        for line in update.lines:
+            feed.add_note(line, position, now)
+        if update.failure:
+            feed.add_note(update.failure, position, now, failure=True)
+            self.notify(update.failure, severity="error", timeout=6)
+            self.playing = False
+        if update.snapshot is not None:
+            self.snapshot = update.snapshot
+            if len(update.snapshot.violations) > self._violation_seen:
+                self._violation_seen = len(update.snapshot.violations)
+                self.playing = False
+                self.notify(update.snapshot.violations[-1], title="Invariant violated", severity="error",
+                            timeout=30)  # fmt: skip
+            elif update.rewound_to is not None:
+                self._violation_seen = len(update.snapshot.violations)
+        self.redraw()
+
+    def get_screen_stack_main(self) -> MainScreen | None:
+        for screen in self.screen_stack:
+            if isinstance(screen, MainScreen):
+                return screen
+        return None
+
+    def redraw(self) -> None:
+        screen = self.get_screen_stack_main()
+        if screen is None:
+            return
+        snap = self.snapshot
+        script = ""
+        if self.script_lines:
+            script = f"script {self.script_next}/{len(self.script_lines)} (] next, }} all)"
+        screen.query_one(StatusBar).show(
+            snap, self.playing, SPEEDS[self.speed][0], script, busy=self.controller.busy > 0
+        )
+        if snap is None:
+            return
+        cluster = screen.query_one(ClusterView)
+        cluster.snapshot = snap
+        cluster.selected = self.selected
+        cluster.refresh()
+        logs = screen.query_one(LogsView)
+        logs.snapshot = snap
+        logs.refresh()
+        screen.query_one(MessagesTable).show(snap)
+        screen.query_one(Inspector).show(snap, self.selected)
+
+    # ------------------------------------------------------------------ the clock
+
+    def _tick(self) -> None:
+        now = time.monotonic()
+        elapsed, self._last_tick = now - self._last_tick, now
+        if not self.playing or self.controller.busy or self.snapshot is None:
+            self._carry = 0.0
+            return
+        label, factor = SPEEDS[self.speed]
+        if label == "max":
+            self.controller.play_max(FRAME_S * 0.8)
+            return
+        self._carry += elapsed * 1000 * factor
+        ms = int(self._carry)
+        if ms >= 1:
+            self._carry -= ms
+            self.controller.play(ms)
+
+    def action_toggle_play(self) -> None:
+        self.playing = not self.playing
+        self._last_tick = time.monotonic()
+        self.redraw()
+
+    def action_faster(self) -> None:
+        self.speed = min(self.speed + 1, len(SPEEDS) - 1)
+        self.redraw()
+
+    def action_slower(self) -> None:
+        self.speed = max(self.speed - 1, 0)
+        self.redraw()
+
+    def action_step(self) -> None:
+        self.playing = False
+        self.run_command("step")
+
+    def action_step_back(self) -> None:
+        self.playing = False
+        self.controller.step_back()
+
+    def action_jump(self) -> None:
+        position = self.snapshot.position if self.snapshot else 0
+
+        def done(value: str | None) -> None:
+            if value is None:
+                return
+            if not value.isdigit() or int(value) > position:
+                self.notify(f"a position is a number from 0 to {position}", severity="error")
+                return
+            self.playing = False
+            self.controller.rewind(int(value))
+
+        self.push_screen(jump_dialog(position), done)
+
+    # ------------------------------------------------------------------ commands
+
+    def run_command(self, text: str) -> None:
+        self.controller.command(text)
+
+    def action_select(self, node: int) -> None:
+        if self.snapshot is not None and self.snapshot.node(node) is not None:
+            self.selected = node
+            self.redraw()
+
+    def action_crash(self) -> None:
+        self.run_command(f"crash {self.selected}")
+
+    def action_restart(self) -> None:
+        self.run_command(f"restart {self.selected}")
+
+    def action_timeout(self) -> None:
+        self.run_command(f"timeout {self.selected}")
+
+    def action_restart_leader(self) -> None:
+        leader = self.snapshot.leader if self.snapshot else 0
+        if not leader:
+            self.notify("there is no leader to restart", severity="warning")
+            return
+        self.run_command(f"crash {leader}")
+        self.run_command(f"restart {leader}")
+
+    def action_spread(self) -> None:
+        self.run_command("timers spread")
+
+    def action_align(self) -> None:
+        self.run_command("timers align")
+
+    def _selected_message(self) -> int | None:
+        screen = self.get_screen_stack_main()
+        selected = screen.query_one(MessagesTable).selected_id() if screen else None
+        if selected is None:
+            self.notify("no message selected (messages in flight: bottom left)", severity="warning")
+        return selected
+
+    def action_deliver(self) -> None:
+        if (flight := self._selected_message()) is not None:
+            self.playing = False
+            self.run_command(f"deliver {flight}")
+
+    def action_drop(self) -> None:
+        if (flight := self._selected_message()) is not None:
+            self.run_command(f"drop {flight}")
+
+    def action_duplicate(self) -> None:
+        if (flight := self._selected_message()) is not None:
+            self.run_command(f"duplicate {flight}")
+
+    def action_partition(self) -> None:
+        nodes = len(self.snapshot.nodes) if self.snapshot else 5
+
+        def done(value: str | None) -> None:
+            if value:
+                self.run_command(f"partition {value}")
+
+        self.push_screen(partition_dialog(nodes), done)
+
+    def action_heal(self) -> None:
+        self.run_command("heal")
+
+    def action_network(self) -> None:
+        snap = self.snapshot
+        loss, latency = (snap.loss, snap.latency) if snap else (0.0, (10, 20))
+
+        def done(value: str | None) -> None:
+            if not value:
+                return
+            words = value.split()
+            for name, arg in zip(words[::2], words[1::2], strict=False):
+                self.run_command(f"{name} {arg}")
+
+        self.push_screen(network_dialog(loss, latency), done)
+
+    def action_client_request(self) -> None:
+        self._writes += 1
+        leader = self.snapshot.leader if self.snapshot else 0
+        via = f" via={leader}" if leader else ""
+        self.run_command(f"put k{self._writes} v{self._writes}{via}")
+
+    def action_client_dialog(self) -> None:
+        def done(value: str | None) -> None:
+            if value:
+                self.run_command(value)
+
+        self.push_screen(client_dialog(), done)
+
+    def action_command(self) -> None:
+        def done(value: str | None) -> None:
+            if value:
+                self.run_command(value)
+
+        self.push_screen(command_line(), done)
+
+    def action_next_line(self) -> None:
+        if self.script_next >= len(self.script_lines):
+            self.notify("no loaded script, or it has run to its end", severity="warning")
+            return
+        self.run_command(self.script_lines[self.script_next])
+        self.script_next += 1
+        self.redraw()
+
+    def action_run_script(self) -> None:
+        while self.script_next < len(self.script_lines):
+            self.action_next_line()
+
+    def action_save(self) -> None:
+        def done(value: str | None) -> None:
+            if not value:
+                return
+            lines = self.controller.script().result(timeout=30)
+            try:
+                Path(value).write_text("\n".join(lines) + "\n", encoding="utf-8")
+            except OSError as exc:
+                self.notify(f"cannot save: {exc}", severity="error")
+                return
+            self.notify(f"saved {len(lines)} commands to {value}")
+
+        self.push_screen(save_dialog("raftviz-session.txt"), done)
+
+    def action_help(self) -> None:
+        sections: dict[str, list[tuple[str, str]]] = {}
+        for section, keys, _action, _label, text, _show in KEYS:
+            label = KEY_LABELS.get(keys, keys)
+            sections.setdefault(section, []).append((label, text))
+        self.push_screen(HelpScreen(list(sections.items())))
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        """Enter (or a click) on a feed row jumps there in history."""
+        if isinstance(event.data_table, EventFeed):
+            position = event.data_table.selected_position()
+            if position is not None and self.snapshot and position < self.snapshot.position:
+                self.playing = False
+                self.controller.rewind(position)
+
+    def get_system_commands(self, screen: Screen):  # noqa: ANN201 - Textual's own signature
+        yield from super().get_system_commands(screen)
+        for _section, _keys, action, _label, text, _show in KEYS:
+            if action == "select":
+                continue
+            yield SystemCommand(
+                text[0].upper() + text[1:], f"raftviz: {text}", getattr(self, f"action_{action}")
+            )

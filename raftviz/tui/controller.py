@@ -1,0 +1,206 @@
+"""The bridge between the app and the lab: one background thread owns the lab.
+
+Node I/O (real processes, real sockets) is blocking, so the app never calls
+the lab itself. Every action — a command, a step, a rewind, a stretch of play
+— is queued to a single lab thread, which carries it out, takes a
+``Snapshot``, and hands the app the snapshot with the new feed items and the
+command's output. Actions run one at a time in the order given, so the UI
+stays responsive and the lab stays deterministic.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from raftviz.lab.describe import describe_change, describe_record
+from raftviz.lab.history import History
+from raftviz.lab.lab import StepRecord
+from raftviz.lab.script import ScriptError, parse_line
+from raftviz.lab.session import Outcome, Session
+from raftviz.tui.model import Snapshot, take_snapshot
+
+
+@dataclass(frozen=True, slots=True)
+class FeedItem:
+    """One line of the event feed: a history position and what happened there."""
+
+    position: int
+    time: int
+    text: str
+    detail: str = ""
+    kind: str = ""
+    violation: bool = False
+
+
+@dataclass(slots=True)
+class Update:
+    """What one action produced, for the app to show."""
+
+    snapshot: Snapshot | None
+    feed: list[FeedItem] = field(default_factory=list)
+    #: The command echo and its output lines (empty for plain steps).
+    lines: list[str] = field(default_factory=list)
+    failure: str = ""
+    #: Set when history was rewound: feed items after this position are gone.
+    rewound_to: int | None = None
+
+
+def feed_item(position: int, record: StepRecord) -> FeedItem:
+    head = (
+        describe_record(record, verbose=True)[0]
+        if record.kind != "command"
+        else f"t={record.time} {record.text}"
+    )
+    head = head.split(" ", 1)[1] if head.startswith("t=") else head
+    changes = [c for c in (describe_change(ch, verbose=False) for ch in record.changes) if c]
+    answers = [f"{r.describe()} -> {r.outcome()}" for r in record.answers]
+    return FeedItem(
+        position=position,
+        time=record.time,
+        text=head,
+        detail="; ".join(changes + answers),
+        kind=record.kind,
+        violation=bool(record.violations),
+    )
+
+
+class LabController:
+    """Runs a ``History`` on its own thread and reports every change."""
+
+    def __init__(self, make_session: Callable[[], Session], report: Callable[[Update], None]) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="raftviz-lab")
+        self._report = report
+        self._make_session = make_session
+        self.history: History | None = None
+        self._pending: list[FeedItem] = []
+        self.busy = 0
+        #: The most recently queued action; actions run in order, so once it is
+        #: done every earlier one is too (tests wait on it).
+        self.last: Future[Update] | None = None
+        #: How many updates have been handed to the app (the app counts what it applied).
+        self.reported = 0
+
+    # ------------------------------------------------------------------ actions
+
+    def start(self, script_lines: list[str]) -> Future[Update]:
+        """Create the history and run the opening commands (``cluster ...``)."""
+
+        def action() -> Update:
+            self.history = History(self._make_session)
+            self.history.listeners.append(self._on_record)
+            lines: list[str] = []
+            failure = ""
+            for text in script_lines:
+                update = self._run_text(text)
+                lines += update.lines
+                if update.failure:
+                    failure = update.failure
+                    break
+            return self._update(lines=lines, failure=failure)
+
+        return self._submit(action)
+
+    def command(self, text: str) -> Future[Update]:
+        """Carry out one scenario-language command (a key press is sugar for one)."""
+        return self._submit(lambda: self._run_text(text))
+
+    def step_back(self) -> Future[Update]:
+        def action() -> Update:
+            assert self.history is not None
+            target = max(self.history.position - 1, 0)
+            self.history.rewind(target)
+            return self._update(lines=[f"back to position {target}"], rewound_to=target)
+
+        return self._submit(action)
+
+    def rewind(self, position: int) -> Future[Update]:
+        def action() -> Update:
+            assert self.history is not None
+            self.history.rewind(position)
+            return self._update(lines=[f"back to position {position}"], rewound_to=position)
+
+        return self._submit(action)
+
+    def play(self, virtual_ms: int) -> Future[Update]:
+        """Advance virtual time (one stretch of play at a speed)."""
+        return self._submit(lambda: self._run_text(f"advance {virtual_ms}", echo=False))
+
+    def play_max(self, budget_s: float) -> Future[Update]:
+        """Run events as fast as possible for about ``budget_s`` of wall time ("max" speed)."""
+
+        def action() -> Update:
+            assert self.history is not None
+            step = parse_line("step")
+            assert step is not None
+            deadline = time.monotonic() + budget_s
+            failure = ""
+            while time.monotonic() < deadline:
+                lab = self.history.session.lab
+                if lab is None or lab.next_event_time() is None:
+                    break
+                # Consecutive steps merge into one "step N" in the history.
+                failure = self.history.run(step).failure
+                if failure:
+                    break
+            return self._update(failure=failure)
+
+        return self._submit(action)
+
+    def script(self) -> Future[list[str]]:
+        def action() -> list[str]:
+            assert self.history is not None
+            return self.history.script()
+
+        future: Future[list[str]] = self._executor.submit(action)
+        return future
+
+    def close(self) -> None:
+        def action() -> None:
+            if self.history is not None:
+                self.history.close()
+
+        self._executor.submit(action).result(timeout=30)
+        self._executor.shutdown(wait=True)
+
+    # ------------------------------------------------------------------ on the lab thread
+
+    def _submit(self, action: Callable[[], Update]) -> Future[Update]:
+        self.busy += 1
+
+        def run() -> Update:
+            try:
+                update = action()
+            except Exception as exc:  # noqa: BLE001 - shown to the user, never a crash of the app
+                update = self._update(failure=f"internal error: {type(exc).__name__}: {exc}")
+            self.busy -= 1
+            self.reported += 1
+            self._report(update)
+            return update
+
+        self.last = self._executor.submit(run)
+        return self.last
+
+    def _run_text(self, text: str, echo: bool = True) -> Update:
+        assert self.history is not None
+        try:
+            command = parse_line(text, line=0, source="command line")
+        except ScriptError as exc:
+            return self._update(lines=[f"> {text}"], failure=str(exc))
+        if command is None:
+            return self._update()
+        outcome: Outcome = self.history.run(command)
+        lines = [f"> {command.text}", *outcome.lines] if echo else []
+        return self._update(lines=lines, failure=outcome.failure)
+
+    def _on_record(self, position: int, record: StepRecord) -> None:
+        self._pending.append(feed_item(position, record))
+
+    def _update(
+        self, lines: list[str] | None = None, failure: str = "", rewound_to: int | None = None
+    ) -> Update:
+        feed, self._pending = self._pending, []
+        snapshot = take_snapshot(self.history) if self.history is not None else None
+        return Update(snapshot, feed, lines or [], failure, rewound_to)

@@ -1,0 +1,131 @@
+"""Modal screens: help, the command line, and the dialogs that build commands.
+
+Every dialog ends in a scenario-language command (shown in the event feed),
+so anything done with a dialog can be typed, saved and replayed.
+"""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Input, Label, Static
+
+
+class PromptScreen(ModalScreen[str | None]):
+    """One line of input; dismissed with the text (Enter) or None (Escape)."""
+
+    BINDINGS = [Binding("escape", "cancel", "cancel")]
+
+    def __init__(self, title: str, hint: str, value: str = "", placeholder: str = "") -> None:
+        super().__init__()
+        self.title_text = title
+        self.hint = hint
+        self.value = value
+        self.placeholder = placeholder
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Label(self.title_text, id="dialog-title")
+            yield Static(self.hint, id="dialog-hint")
+            # Not selected on focus: a prefilled "put " is meant to be typed after.
+            yield Input(
+                value=self.value, placeholder=self.placeholder, id="dialog-input", select_on_focus=False
+            )
+
+    def on_mount(self) -> None:
+        field = self.query_one(Input)
+        field.focus()
+        field.cursor_position = len(field.value)
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value.strip() or None)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+def command_line(value: str = "") -> PromptScreen:
+    return PromptScreen(
+        "Command",
+        "Any scenario command: step 5 · crash 3 · partition 1,2 | 3,4,5 · put x 1 · until leader · "
+        "deliver 2->3 AppendEntries · log 1 · status (Enter runs it, Escape cancels)",
+        value=value,
+        placeholder="until leader",
+    )
+
+
+def partition_dialog(nodes: int) -> PromptScreen:
+    example = " | ".join(
+        ",".join(str(n) for n in group)
+        for group in (range(1, nodes // 2 + 1), range(nodes // 2 + 1, nodes + 1))
+    )
+    return PromptScreen(
+        "Partition the cluster",
+        "Groups of node ids separated by |, e.g. 1,2 | 3,4,5 or 1 | 2 | 3,4,5. "
+        "Nodes you leave out form one more group. H heals everything.",
+        placeholder=example,
+    )
+
+
+def client_dialog() -> PromptScreen:
+    return PromptScreen(
+        "Client request",
+        "put KEY VALUE · get KEY · append KEY VALUE · delete KEY  (add via=N to send it to node N first)",
+        value="put ",
+    )
+
+
+def network_dialog(loss: float, latency: tuple[int, int]) -> PromptScreen:
+    return PromptScreen(
+        "Network settings",
+        "loss P (0 to 1) and/or latency MIN-MAX in ms, e.g. 'loss 0.1' or 'latency 5-40' "
+        "or 'loss 0 latency 10-20'",
+        value=f"loss {loss:g} latency {latency[0]}-{latency[1]}",
+    )
+
+
+def jump_dialog(position: int) -> PromptScreen:
+    return PromptScreen(
+        "Jump back in history",
+        f"A history position from 0 to {position} (the feed's first column). "
+        "Whatever you do from there forks the history.",
+        placeholder=str(max(position - 10, 0)),
+    )
+
+
+def save_dialog(default: str) -> PromptScreen:
+    return PromptScreen(
+        "Save the session as a scenario script",
+        "Replaying it (raftviz run FILE, or raftviz --load FILE) reproduces this session exactly.",
+        value=default,
+    )
+
+
+class HelpScreen(ModalScreen[None]):
+    """Every key, grouped, with what it does."""
+
+    BINDINGS = [Binding("escape,q,question_mark", "close", "close")]
+
+    def __init__(self, sections: list[tuple[str, list[tuple[str, str]]]]) -> None:
+        super().__init__()
+        self.sections = sections
+
+    def compose(self) -> ComposeResult:
+        lines = [
+            "[b]raftviz — keys[/b]  (Escape closes; every key is also a command you can type after ':')",
+            "",
+        ]
+        for title, rows in self.sections:
+            lines.append(f"[b u]{title}[/b u]")
+            for key, text in rows:
+                lines.append(f"  [b cyan]{key:<14}[/b cyan] {text}")
+            lines.append("")
+        lines.append("Mouse: click a node to select it; click a message or feed row to select it.")
+        lines.append("Ctrl+P opens the command palette with every action.")
+        with Vertical(id="help"):
+            yield Static("\n".join(lines), id="help-text")
+
+    def action_close(self) -> None:
+        self.dismiss(None)

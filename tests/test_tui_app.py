@@ -1,0 +1,384 @@
+"""Pilot tests of the app: every key, every dialog, and the picture equal to the lab's state.
+
+The app runs the lab on its own thread; ``settle`` waits for the queued actions
+(the controller's futures), then lets the app process the updates they posted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from raftviz.tui.app import AppOptions, RaftvizApp
+from raftviz.tui.model import take_snapshot
+from raftviz.tui.widgets.panels import EventFeed, MessagesTable
+
+SIZE = (160, 48)
+
+
+def make_app(**kwargs: object) -> RaftvizApp:
+    options = {"backend": "inprocess", "seed": 42, **kwargs}
+    return RaftvizApp(AppOptions(**options))  # type: ignore[arg-type]
+
+
+async def settle(pilot, app: RaftvizApp) -> None:  # noqa: ANN001 - Pilot's generic type
+    """Wait for every queued lab action, then until the app has applied every update."""
+    await pilot.pause()
+    last = app.controller.last
+    if last is not None:
+        await asyncio.wrap_future(last)
+    for _ in range(500):
+        if app.applied >= app.controller.reported and app.controller.last is last:
+            break
+        await pilot.pause()
+        if app.controller.last is not last:
+            last = app.controller.last
+            await asyncio.wrap_future(last)
+    assert app.applied >= app.controller.reported
+
+
+def lab(app: RaftvizApp):  # noqa: ANN201
+    assert app.controller.history is not None
+    return app.controller.history.session.lab
+
+
+def assert_picture_is_the_lab(app: RaftvizApp) -> None:
+    """The app's snapshot is exactly what the lab holds now."""
+    assert app.controller.history is not None
+    fresh = app.controller._executor.submit(take_snapshot, app.controller.history).result()
+    assert app.snapshot == fresh
+
+
+async def press(pilot, app: RaftvizApp, *keys: str) -> None:  # noqa: ANN001
+    await pilot.press(*keys)
+    await settle(pilot, app)
+
+
+def test_starts_paused_at_time_zero_with_every_node() -> None:
+    async def run() -> None:
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, app)
+            assert app.snapshot is not None
+            assert app.snapshot.now == 0 and len(app.snapshot.nodes) == 5
+            assert not app.playing
+            assert_picture_is_the_lab(app)
+            await pilot.press("q")
+        assert app.closed
+
+    asyncio.run(run())
+
+
+def test_step_and_step_back_keep_the_picture_equal_to_the_lab() -> None:
+    async def run() -> None:
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, app)
+            seen = {}
+            for _ in range(25):
+                await press(pilot, app, "n")
+                assert_picture_is_the_lab(app)
+                seen[app.snapshot.position] = app.snapshot
+            assert lab(app).steps == 25
+            for _ in range(10):
+                await press(pilot, app, "b")
+                assert_picture_is_the_lab(app)
+                assert app.snapshot == seen[app.snapshot.position]
+            assert lab(app).steps == 15
+            await press(pilot, app, "right")
+            assert app.snapshot == seen[16]
+            await press(pilot, app, "left")
+            assert app.snapshot.position == 15
+
+    asyncio.run(run())
+
+
+def test_play_pause_and_speed() -> None:
+    async def run() -> None:
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, app)
+            start_speed = app.speed
+            await press(pilot, app, "plus")
+            assert app.speed == start_speed + 1
+            await press(pilot, app, "minus", "minus")
+            assert app.speed == start_speed - 1
+            await press(pilot, app, "plus")
+            await press(pilot, app, "space")
+            assert app.playing
+            # Let the play loop run a few frames of virtual time.
+            for _ in range(20):
+                await pilot.pause(0.05)
+            await press(pilot, app, "space")
+            assert not app.playing
+            await settle(pilot, app)
+            assert lab(app).now > 0
+            assert_picture_is_the_lab(app)
+
+    asyncio.run(run())
+
+
+def test_node_keys_crash_restart_timeout_and_select() -> None:
+    async def run() -> None:
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, app)
+            await press(pilot, app, "3")
+            assert app.selected == 3
+            await press(pilot, app, "t")
+            assert lab(app).views[3].role == "candidate"
+            await press(pilot, app, "k")
+            assert not lab(app).views[3].alive
+            assert app.snapshot.node(3).role == "down"
+            await press(pilot, app, "r")
+            assert lab(app).views[3].alive and lab(app).views[3].incarnation == 1
+            assert_picture_is_the_lab(app)
+
+    asyncio.run(run())
+
+
+def test_timer_presets_and_restart_leader() -> None:
+    async def run() -> None:
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, app)
+            await press(pilot, app, "A")
+            deadlines = {v.deadline for v in lab(app).views.values()}
+            assert len(deadlines) == 1  # aligned: a split vote is coming
+            await press(pilot, app, "T")
+            deadlines = {v.deadline for v in lab(app).views.values()}
+            assert len(deadlines) == 5  # spread
+            app.run_command("until leader")
+            await settle(pilot, app)
+            leader = lab(app).leader()
+            assert leader
+            await press(pilot, app, "R")
+            view = lab(app).views[leader]
+            assert view.alive and view.incarnation == 1 and view.role == "follower"
+
+    asyncio.run(run())
+
+
+def test_message_keys_deliver_drop_duplicate() -> None:
+    async def run() -> None:
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, app)
+            await press(pilot, app, "t")  # node 1 asks everyone for a vote
+            table = app.screen.query_one(MessagesTable)
+            first = table.selected_id()
+            assert first in lab(app).flights
+            await press(pilot, app, "d")
+            assert first not in lab(app).flights
+            second = table.selected_id()
+            await press(pilot, app, "x")
+            assert second not in lab(app).flights
+            third = table.selected_id()
+            count = len(lab(app).flights)
+            await press(pilot, app, "u")
+            assert len(lab(app).flights) == count + 1 and third in lab(app).flights
+            assert_picture_is_the_lab(app)
+
+    asyncio.run(run())
+
+
+def test_partition_heal_network_and_client_dialogs() -> None:
+    async def run() -> None:
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, app)
+            await pilot.press("P")
+            await pilot.pause()
+            await pilot.press(*"1,2 | 3,4,5", "enter")
+            await settle(pilot, app)
+            assert lab(app).network.describe() == "partition 1,2 | 3,4,5"
+            await press(pilot, app, "H")
+            assert lab(app).network.describe() == "connected"
+            await pilot.press("L")
+            await pilot.pause()
+            await pilot.press("ctrl+u" if False else "end")
+            app.screen.query_one("#dialog-input").value = "loss 0.25 latency 5-40"
+            await pilot.press("enter")
+            await settle(pilot, app)
+            assert lab(app).network.loss == 0.25 and lab(app).network.latency == (5, 40)
+            await pilot.press("c")
+            await pilot.pause()
+            await pilot.press(*"x 1", "enter")  # the dialog starts with "put "
+            await settle(pilot, app)
+            assert [r.command.key for r in lab(app).pending_requests()] == ["x"]
+            await press(pilot, app, "C")
+            assert len(lab(app).pending_requests()) == 2
+            # Escape cancels a dialog without doing anything.
+            await pilot.press("P")
+            await pilot.pause()
+            await pilot.press("escape")
+            await settle(pilot, app)
+            assert lab(app).network.describe() == "connected"
+
+    asyncio.run(run())
+
+
+def test_command_line_runs_any_command_and_reports_errors() -> None:
+    async def run() -> None:
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, app)
+            await pilot.press("colon")
+            await pilot.pause()
+            await pilot.press(*"until leader", "enter")
+            await settle(pilot, app)
+            assert lab(app).leader()
+            await pilot.press("colon")
+            await pilot.pause()
+            await pilot.press(*"crash 42", "enter")
+            await settle(pilot, app)
+            feed = app.screen.query_one(EventFeed)
+            texts = [str(feed.get_row(key)[2]) for key in feed.rows]
+            assert any("no node 42" in t for t in texts)
+            await pilot.press("colon")
+            await pilot.pause()
+            await pilot.press(*"frobnicate", "enter")
+            await settle(pilot, app)
+            texts = [str(feed.get_row(key)[2]) for key in feed.rows]
+            assert any("unknown command 'frobnicate'" in t for t in texts)
+
+    asyncio.run(run())
+
+
+def test_jump_back_in_history_and_feed_selection() -> None:
+    async def run() -> None:
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, app)
+            app.run_command("step 30")
+            await settle(pilot, app)
+            assert app.snapshot.position == 30
+            await pilot.press("g")
+            await pilot.pause()
+            await pilot.press(*"12", "enter")
+            await settle(pilot, app)
+            assert app.snapshot.position == 12 and lab(app).steps == 12
+            feed = app.screen.query_one(EventFeed)
+            assert feed.row_count and all(
+                int(k.value.split("-")[-1]) <= 12 for k in feed.rows if k.value is not None
+            )
+            # Enter on a feed row jumps to it.
+            feed.focus()
+            feed.move_cursor(row=feed.get_row_index("5"))
+            await pilot.press("enter")
+            await settle(pilot, app)
+            assert app.snapshot.position == 5
+
+    asyncio.run(run())
+
+
+def test_save_and_load_a_session_like_slides(tmp_path: Path) -> None:
+    saved = tmp_path / "session.txt"
+
+    async def record() -> None:
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, app)
+            app.run_command("until leader")
+            await press(pilot, app, "C")
+            await press(pilot, app, "n", "n", "n")
+            await pilot.press("s")
+            await pilot.pause()
+            app.screen.query_one("#dialog-input").value = str(saved)
+            await pilot.press("enter")
+            await settle(pilot, app)
+            return app.snapshot
+
+    snapshot = asyncio.run(record())
+    lines = saved.read_text().splitlines()
+    assert lines[0] == "cluster 5 seed=42" and "until leader" in lines
+
+    async def replay() -> None:
+        app = make_app(load=str(saved))
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, app)
+            assert app.script_lines == lines[1:]
+            await press(pilot, app, "right_square_bracket")
+            assert app.script_next == 1
+            await press(pilot, app, "right_curly_bracket")
+            assert app.script_next == len(lines) - 1
+            await settle(pilot, app)
+            assert app.snapshot.nodes == snapshot.nodes
+            assert app.snapshot.now == snapshot.now
+
+    asyncio.run(replay())
+
+
+def test_help_screen_lists_every_key_and_closes() -> None:
+    async def run() -> None:
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, app)
+            await pilot.press("question_mark")
+            await pilot.pause()
+            text = str(app.screen.query_one("#help-text").render())
+            for word in ("play or pause", "crash the selected node", "partition", "command line", "quit"):
+                assert word in text
+            await pilot.press("escape")
+            await pilot.pause()
+            assert app.screen.__class__.__name__ == "MainScreen"
+
+    asyncio.run(run())
+
+
+def test_an_invariant_violation_pauses_and_turns_red(monkeypatch: pytest.MonkeyPatch) -> None:
+    from raftviz.core.raft import RaftNode
+
+    # A deliberately broken core: a node votes for anyone, every time.
+    original = RaftNode.handle_request_vote
+
+    def vote_twice(self, msg, now):  # noqa: ANN001, ANN202
+        self.voted_for = 0
+        return original(self, msg, now)
+
+    monkeypatch.setattr(RaftNode, "handle_request_vote", vote_twice)
+
+    async def run() -> None:
+        app = make_app(seed=1)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, app)
+            app.run_command("timers align")
+            await settle(pilot, app)
+            await press(pilot, app, "space")
+            for _ in range(200):
+                await pilot.pause(0.02)
+                if app.snapshot and app.snapshot.violations:
+                    break
+            await settle(pilot, app)
+            assert app.snapshot.violations
+            assert not app.playing
+            assert "Election Safety" in app.snapshot.violations[0]
+
+    asyncio.run(run())
+
+
+@pytest.mark.udp
+def test_real_processes_quit_leaves_none_behind() -> None:
+    async def run() -> list[int]:
+        app = RaftvizApp(AppOptions(backend="udp", seed=3, nodes=3))
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, app)
+            pids = [n.pid for n in app.snapshot.nodes]
+            assert all(pids)
+            await press(pilot, app, "n", "n", "k")
+            assert app.snapshot.node(1).role == "down"
+            await pilot.press("q")
+        return pids
+
+    import os
+
+    pids = asyncio.run(run())
+    for pid in pids:
+        try:
+            os.kill(pid, 0)
+            with open(f"/proc/{pid}/stat") as f:
+                assert f.read().split(") ", 1)[1][0] == "Z", f"node process {pid} survived quit"
+        except ProcessLookupError:
+            pass
