@@ -13,6 +13,7 @@ import pytest
 
 from raftviz.tui.app import AppOptions, RaftvizApp
 from raftviz.tui.model import take_snapshot
+from raftviz.tui.testing import settle
 from raftviz.tui.widgets.panels import EventFeed, MessagesTable
 
 SIZE = (160, 48)
@@ -21,22 +22,6 @@ SIZE = (160, 48)
 def make_app(**kwargs: object) -> RaftvizApp:
     options = {"backend": "inprocess", "seed": 42, **kwargs}
     return RaftvizApp(AppOptions(**options))  # type: ignore[arg-type]
-
-
-async def settle(pilot, app: RaftvizApp) -> None:  # noqa: ANN001 - Pilot's generic type
-    """Wait for every queued lab action, then until the app has applied every update."""
-    await pilot.pause()
-    last = app.controller.last
-    if last is not None:
-        await asyncio.wrap_future(last)
-    for _ in range(500):
-        if app.applied >= app.controller.reported and app.controller.last is last:
-            break
-        await pilot.pause()
-        if app.controller.last is not last:
-            last = app.controller.last
-            await asyncio.wrap_future(last)
-    assert app.applied >= app.controller.reported
 
 
 def lab(app: RaftvizApp):  # noqa: ANN201

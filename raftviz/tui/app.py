@@ -465,6 +465,9 @@ class RaftvizApp(App[None]):
             sections.setdefault(section, []).append((label, text))
         self.push_screen(HelpScreen(list(sections.items())))
 
+    def on_cluster_view_node_clicked(self, event: ClusterView.NodeClicked) -> None:
+        self.action_select(event.node_id)
+
     def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
         """Enter (or a click) on a feed row jumps there in history."""
         if isinstance(event.data_table, EventFeed):

@@ -22,6 +22,9 @@ from raftviz.lab.script import ScriptError, parse_line
 from raftviz.lab.session import Outcome, Session
 from raftviz.tui.model import Snapshot, take_snapshot
 
+#: Commands whose output repeats the events the feed already shows.
+CLOCK_COMMANDS = ("step", "advance", "until", "deliver", "timeout", "restart")
+
 
 @dataclass(frozen=True, slots=True)
 class FeedItem:
@@ -192,7 +195,11 @@ class LabController:
         if command is None:
             return self._update()
         outcome: Outcome = self.history.run(command)
-        lines = [f"> {command.text}", *outcome.lines] if echo else []
+        output = outcome.lines
+        if command.name in CLOCK_COMMANDS:
+            # Their events are already in the feed, one row each: keep only the verdicts.
+            output = [line for line in output if not line.startswith(("t=", "  "))]
+        lines = [f"> {command.text}", *output] if echo else []
         return self._update(lines=lines, failure=outcome.failure)
 
     def _on_record(self, position: int, record: StepRecord) -> None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from rich.console import Group
+from typing import Any
+
+from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
-from textual.widgets import DataTable, Static
+from textual.widget import Widget
+from textual.widgets import DataTable
 
 from raftviz.tui.controller import FeedItem
 from raftviz.tui.model import FlightSnap, NodeSnap, Snapshot
@@ -28,7 +31,26 @@ SPEEDS: list[tuple[str, float]] = [
 ]
 
 
-class StatusBar(Static):
+class Painted(Widget):
+    """A widget that repaints its content without asking for a new layout.
+
+    ``Static.update`` re-lays-out the whole screen every time; these panels
+    have fixed sizes, so a plain repaint is enough (and much faster).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._content: RenderableType = ""
+
+    def update(self, content: RenderableType) -> None:
+        self._content = content
+        self.refresh()
+
+    def render(self) -> RenderableType:
+        return self._content
+
+
+class StatusBar(Painted):
     """Clock, speed, history position, invariants and network, on one line."""
 
     def show(
@@ -92,13 +114,17 @@ class MessagesTable(ClockKeysTable):
     def on_mount(self) -> None:
         self.cursor_type = "row"
         self.zebra_stripes = False
-        self.add_columns("id", "from→to", "message", "due")
+        # Fixed widths: the layout must not depend on what happened to be shown before.
+        self.add_column("id", width=5)
+        self.add_column("from→to", width=7)
+        self.add_column("message", width=60)
+        self.add_column("due", width=6)
 
     def show(self, snap: Snapshot) -> None:
         selected = self.selected_id()
         self.clear()
         for f in snap.flights:
-            arrow = "⇠" if f.is_reply else "⇢"
+            arrow = "→"
             style = flight_style(f)
             self.add_row(
                 Text(f"#{f.id}", style=style),
@@ -126,52 +152,52 @@ def inspect_node(node: NodeSnap, snap: Snapshot) -> Group:
     title.append(f" node {node.id} ", style="bold reverse")
     title.append(f" {node.role.upper()} ", style=ROLE_STYLE.get(node.role, ""))
     if node.pid:
-        title.append(f"  pid {node.pid}", style="dim")
-    title.append(f"  incarnation {node.incarnation}", style="dim")
+        title.append(f" pid {node.pid}", style="dim")
+    if node.incarnation:
+        title.append(f" restart #{node.incarnation}", style="dim")
 
     grid = Table.grid(padding=(0, 1))
     grid.add_column(style="bold cyan", no_wrap=True)
     grid.add_column()
     last_term = node.log[-1].term if node.log else 0
     grid.add_row(
-        "persisted", f"currentTerm={node.term}  votedFor={node.vote or '-'}  log={node.last_index} entries"
+        "on disk",
+        f"term={node.term} votedFor={node.vote or '-'} log={node.last_index} (last term {last_term})",
     )
-    grid.add_row("", f"last entry: index {node.last_index}, term {last_term}")
     if node.alive:
-        grid.add_row(
-            "volatile", f"commitIndex={node.commit}  lastApplied={node.applied}  leader={node.leader or '?'}"
-        )
+        grid.add_row("volatile", f"commit={node.commit} applied={node.applied} leader={node.leader or '?'}")
         if node.role == "leader":
-            grid.add_row("", "heartbeat due t=" + str(node.deadline))
+            grid.add_row("timer", f"heartbeat at t={node.deadline}")
         else:
             left = node.deadline - snap.now
-            grid.add_row(
-                "", f"election timeout {node.election_timeout} ms, fires t={node.deadline} (in {left} ms)"
-            )
+            grid.add_row("timer", f"election in {left} ms (t={node.deadline}, of {node.election_timeout})")
         if node.role == "candidate":
-            grid.add_row("", f"votes from {', '.join(map(str, node.votes))} of {len(snap.nodes)}")
+            grid.add_row(
+                "votes", f"from {', '.join(map(str, node.votes))} ({len(node.votes)}/{len(snap.nodes)})"
+            )
     else:
-        grid.add_row("volatile", Text("lost in the crash: restart to recover from disk", style="red"))
+        grid.add_row("volatile", Text("lost in the crash; restart recovers the disk", style="red"))
     if node.role == "leader" and node.next_index:
         match = dict(node.match_index)
-        peers = "  ".join(f"{p}: next={n} match={match.get(p, 0)}" for p, n in node.next_index)
-        grid.add_row("leader", peers)
+        for peer, next_index in node.next_index:
+            grid.add_row(f"peer {peer}", f"nextIndex={next_index} matchIndex={match.get(peer, 0)}")
     if node.alive:
-        kv = ", ".join(f"{k}={v}" for k, v in node.kv[:12]) or "(empty)"
-        if len(node.kv) > 12:
-            kv += f" … ({len(node.kv)} keys)"
-        grid.add_row("state machine", kv)
-    grid.add_row("datagrams", f"{node.dropped} refused")
-    tail = node.log[-4:]
+        kv = " ".join(f"{k}={v}" for k, v in node.kv[:8]) or "(empty)"
+        if len(node.kv) > 8:
+            kv += f" …{len(node.kv)} keys"
+        grid.add_row("kv", kv)
+    if node.dropped:
+        grid.add_row("refused", f"{node.dropped} datagrams")
+    tail = node.log[-3:]
     first = node.last_index - len(tail) + 1
     for i, entry in enumerate(tail):
         index = first + i
         mark = "✔" if node.alive and index <= node.commit else "·"
-        grid.add_row("log" if i == 0 else "", f"{mark} {index}: T{entry.term} {entry.command.describe()}")
+        grid.add_row("log" if i == 0 else "", f"{mark}{index} T{entry.term} {entry.command.describe()}")
     return Group(title, grid)
 
 
-class Inspector(Static):
+class Inspector(Painted):
     """The selected node, in full."""
 
     def show(self, snap: Snapshot, node_id: int) -> None:
@@ -189,7 +215,9 @@ class EventFeed(ClockKeysTable):
 
     def on_mount(self) -> None:
         self.cursor_type = "row"
-        self.add_columns("pos", "t", "what happened")
+        self.add_column("pos", width=5)
+        self.add_column("t", width=6)
+        self.add_column("what happened", width=90)
         self._follow = True
 
     def add_items(self, items: list[FeedItem]) -> None:

@@ -1,0 +1,82 @@
+"""Time from a step key press to the repainted screen.
+
+    python benchmarks/bench_tui.py [--backend udp|inprocess] [--presses N]
+
+Two set-ups: 5 nodes with 1,000-entry logs, and 9 nodes. For each press of
+the step key, the time until the cluster view paints the lab's new state
+(the lab stepped on its thread, the snapshot taken, the update applied and
+the screen rendered), at 160x48. Prints p50 and p99.
+Figures only: nothing is asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import time
+
+from raftviz.tui.app import AppOptions, RaftvizApp
+from raftviz.tui.testing import run_commands, settle
+from raftviz.tui.widgets.cluster import ClusterView
+
+
+async def measure(backend: str, nodes: int, entries: int, presses: int) -> list[float]:
+    app = RaftvizApp(AppOptions(backend=backend, seed=7, nodes=nodes))
+    times: list[float] = []
+    async with app.run_test(size=(160, 48)) as pilot:
+        app.animation_level = "none"
+        await settle(pilot, app)
+        await run_commands(pilot, app, "until leader")
+        for start in range(0, entries, 200):
+            await run_commands(
+                pilot,
+                app,
+                *[f"put k{i} v{i} client=c{i % 20}" for i in range(start, min(entries, start + 200))],
+            )
+            await run_commands(pilot, app, "until idle max=60s")
+        cluster = app.screen.query_one(ClusterView)
+        painted: list[tuple[int, float]] = []
+        original = cluster.render
+
+        def render() -> object:
+            # When the cluster view paints a snapshot: the moment the new state is drawn.
+            if cluster.snapshot is not None:
+                painted.append((cluster.snapshot.position, time.perf_counter()))
+            return original()
+
+        cluster.render = render  # type: ignore[method-assign]
+        for _ in range(presses):
+            before = app.snapshot.position if app.snapshot else 0
+            t = time.perf_counter()
+            await pilot.press("n")
+            await settle(pilot, app)
+            drawn = [at for position, at in painted if position > before]
+            times.append((drawn[0] if drawn else time.perf_counter()) - t)
+            painted.clear()
+        assert app.snapshot is not None
+        longest = max(n.last_index for n in app.snapshot.nodes)
+        await pilot.press("q")
+    print(f"  ({nodes} nodes, logs of {longest} entries, {backend})")
+    return times
+
+
+def report(label: str, times: list[float]) -> None:
+    ordered = sorted(times)
+    p99 = ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
+    print(
+        f"{label}: p50 {statistics.median(times) * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms over {len(times)} presses"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--backend", choices=("udp", "inprocess"), default="udp")
+    parser.add_argument("--presses", type=int, default=200)
+    args = parser.parse_args()
+    report("5 nodes, 1,000-entry logs", asyncio.run(measure(args.backend, 5, 1000, args.presses)))
+    report("9 nodes", asyncio.run(measure(args.backend, 9, 50, args.presses)))
+
+
+if __name__ == "__main__":
+    main()

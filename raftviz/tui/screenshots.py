@@ -1,0 +1,68 @@
+"""Regenerate the SVG screenshots in screenshots/:  python -m raftviz.tui.screenshots
+
+Each scene is a fixed size (160x48), a fixed seed, the in-process backend
+(no process ids on screen) and no animation, so the pictures only change
+when what the app draws changes. tests/test_tui_snapshots.py compares the
+app against them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+from raftviz.tui.app import AppOptions, RaftvizApp
+from raftviz.tui.testing import run_commands, settle
+
+SIZE = (160, 48)
+DIRECTORY = Path(__file__).resolve().parents[2] / "screenshots"
+
+#: name -> (commands after the cluster starts, keys pressed afterwards)
+SCENES: dict[str, tuple[list[str], list[str]]] = {
+    "election": (["until 3.role = candidate", "step 4"], ["3"]),
+    "partition": (
+        [
+            "until leader",
+            "put x 1",
+            "until kv x=1",
+            "partition 3,4 | 1,2,5",
+            "put y 2 via=3",
+            "until 1.role = candidate",
+            "until leader=1 max=2s",
+            "put z 3",
+            "step 12",
+        ],
+        ["1"],
+    ),
+    "help": ([], ["question_mark"]),
+}
+
+
+async def capture(name: str, size: tuple[int, int] = SIZE) -> str:
+    """The SVG of one scene."""
+    commands, keys = SCENES[name]
+    app = RaftvizApp(AppOptions(backend="inprocess", seed=42))
+    async with app.run_test(size=size) as pilot:
+        app.animation_level = "none"
+        await settle(pilot, app)
+        await run_commands(pilot, app, *commands)
+        for key in keys:
+            await pilot.press(key)
+            await settle(pilot, app)
+        svg = app.export_screenshot(title=f"raftviz — {name}")
+        await pilot.press("escape")
+    return svg
+
+
+def main() -> int:
+    DIRECTORY.mkdir(exist_ok=True)
+    for name in SCENES:
+        path = DIRECTORY / f"{name}.svg"
+        path.write_text(asyncio.run(capture(name)), encoding="utf-8")
+        print(f"wrote {path}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
