@@ -64,9 +64,8 @@ async def measure(backend: str, nodes: int, entries: int, presses: int) -> list[
 def report(label: str, times: list[float]) -> None:
     ordered = sorted(times)
     p99 = ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
-    print(
-        f"{label}: p50 {statistics.median(times) * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms over {len(times)} presses"
-    )
+    p50 = statistics.median(times) * 1000
+    print(f"{label}: p50 {p50:.1f} ms, p99 {p99 * 1000:.1f} ms over {len(times)} presses")
 
 
 def main() -> None:
