@@ -367,3 +367,46 @@ def test_real_processes_quit_leaves_none_behind() -> None:
                 assert f.read().split(") ", 1)[1][0] == "Z", f"node process {pid} survived quit"
         except ProcessLookupError:
             pass
+
+
+def test_log_scroll_keys_and_clicking_a_node() -> None:
+    from raftviz.tui.widgets.cluster import ClusterView, cluster_layout
+    from raftviz.tui.widgets.logs import LogsView
+
+    async def run() -> None:
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, app)
+            app.run_command("until leader")
+            for i in range(60):
+                app.run_command(f"put k{i} v client=c{i % 10}")
+            app.run_command("until idle")
+            await settle(pilot, app)
+            logs = app.screen.query_one(LogsView)
+            assert logs.offset is None  # following the tail
+            await press(pilot, app, "less_than_sign")
+            assert logs.offset is not None
+            await press(pilot, app, "greater_than_sign", "greater_than_sign", "greater_than_sign")
+            assert logs.offset is None
+            # A click on node 4's box selects it.
+            cluster = app.screen.query_one(ClusterView)
+            size = cluster.content_size
+            box = cluster_layout(5, size.width, size.height - 1)[3]
+            await pilot.click(ClusterView, offset=(box.x + box.w // 2 + 1, box.y + 1 + 1))
+            await settle(pilot, app)
+            assert app.selected == 4
+
+    asyncio.run(run())
+
+
+def test_partition_groups_reach_the_picture() -> None:
+    async def run() -> None:
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, app)
+            app.run_command("partition 1,2 | 3")
+            await settle(pilot, app)
+            assert app.snapshot.groups == ((1, 2), (3,))
+            assert [app.snapshot.group_of(n) for n in (1, 2, 3, 4, 5)] == [0, 0, 1, 2, 2]
+
+    asyncio.run(run())

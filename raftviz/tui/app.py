@@ -66,6 +66,15 @@ KEYS: list[tuple[str, str, str, str, str, bool]] = [
     ("Clock", "plus,equals_sign", "faster", "faster", "play faster (1/1000× … 1× … max)", False),
     ("Clock", "minus", "slower", "slower", "play slower", False),
     ("Clock", "g", "jump", "jump", "jump back to any history position", False),
+    ("Logs", "less_than_sign", "log_left", "log ◂", "scroll the logs view towards index 1", False),
+    (
+        "Logs",
+        "greater_than_sign",
+        "log_right",
+        "log ▸",
+        "scroll the logs view towards the tail (follows it)",
+        False,
+    ),
     ("Nodes", "1,2,3,4,5,6,7,8,9", "select", "node", "select node N (the inspector shows it)", False),
     ("Nodes", "k", "crash", "crash", "crash the selected node (SIGKILL)", True),
     ("Nodes", "r", "restart", "restart", "restart the selected node from its disk", True),
@@ -117,6 +126,8 @@ KEY_LABELS = {
     "right_square_bracket": "]",
     "right_curly_bracket": "}",
     "question_mark": "?",
+    "less_than_sign": "<",
+    "greater_than_sign": ">",
 }
 
 
@@ -303,6 +314,16 @@ class RaftvizApp(App[None]):
         self.playing = not self.playing
         self._last_tick = time.monotonic()
         self.redraw()
+
+    def action_log_left(self) -> None:
+        screen = self.get_screen_stack_main()
+        if screen is not None:
+            screen.query_one(LogsView).scroll_log(-10)
+
+    def action_log_right(self) -> None:
+        screen = self.get_screen_stack_main()
+        if screen is not None:
+            screen.query_one(LogsView).scroll_log(10)
 
     def action_faster(self) -> None:
         self.speed = min(self.speed + 1, len(SPEEDS) - 1)

@@ -101,6 +101,17 @@ class Snapshot:
     pending_requests: int
     loss: float
     latency: tuple[int, int]
+    #: The partition's groups (empty: none); nodes in no group form one more.
+    groups: tuple[tuple[int, ...], ...] = ()
+
+    def group_of(self, node_id: int) -> int:
+        """Which partition group a node is in (0-based; len(groups) for the rest), or -1 if none."""
+        if not self.groups:
+            return -1
+        for i, group in enumerate(self.groups):
+            if node_id in group:
+                return i
+        return len(self.groups)
 
     def node(self, node_id: int) -> NodeSnap | None:
         for node in self.nodes:
@@ -186,4 +197,5 @@ def take_snapshot(history: History) -> Snapshot | None:
         pending_requests=len(lab.pending_requests()),
         loss=lab.network.loss,
         latency=lab.network.latency,
+        groups=tuple(tuple(sorted(g)) for g in lab.network.groups),
     )

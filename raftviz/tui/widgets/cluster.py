@@ -402,7 +402,14 @@ def _line_timer(node: NodeSnap, role: str, now: int, iw: int) -> list[tuple[str,
     return _timer_bar(fraction, iw)
 
 
-def _draw_box(canvas: _Canvas, rect: Rect, node: NodeSnap, n_nodes: int, now: int, selected: bool) -> None:
+#: Partition groups: a letter and a colour each, shown on the box's bottom border.
+_GROUP_STYLES = ("bold black on bright_cyan", "bold black on bright_magenta", "bold black on bright_yellow",
+                 "bold black on bright_green", "bold black on white")  # fmt: skip
+
+
+def _draw_box(
+    canvas: _Canvas, rect: Rect, node: NodeSnap, n_nodes: int, now: int, selected: bool, group: int = -1
+) -> None:
     role = _role(node)
     tl, top, tr, side, bl, bottom, br = _BORDERS[role]
     border = _BORDER_STYLE[role]
@@ -439,6 +446,10 @@ def _draw_box(canvas: _Canvas, rect: Rect, node: NodeSnap, n_nodes: int, now: in
         canvas.spans(x + 2, y + h - 1, _fit([[("♥", "bold bright_red")]], iw - 1))
     for i, parts in enumerate(lines[:inner]):
         canvas.spans(x + 1, y + 1 + i, parts)
+    if group >= 0 and iw >= 5:
+        # Which side of a partition the node is on: the same letter, the same side.
+        label = f" {chr(ord('A') + group)} "
+        canvas.write(x + w - 1 - len(label) - 1, y + h - 1, label, _GROUP_STYLES[group % len(_GROUP_STYLES)])
 
 
 # --------------------------------------------------------------------------- messages
@@ -625,7 +636,7 @@ def render_cluster(snap: Snapshot, width: int, height: int, selected: int = 0, p
         style = "bold magenta" if client_ids else _DIM_TEXT
         canvas.write(clients.x, clients.y, f" {label} "[: clients.w], style)
     for node, rect in zip(nodes, rects, strict=False):
-        _draw_box(canvas, rect, node, len(nodes), snap.now, node.id == selected)
+        _draw_box(canvas, rect, node, len(nodes), snap.now, node.id == selected, snap.group_of(node.id))
     if not nodes:
         canvas.write(max((width - 10) // 2, 0), area_h // 2, "no cluster", _DIM_TEXT)
     if area_h < height:
