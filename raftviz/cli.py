@@ -185,6 +185,12 @@ def build_parser() -> argparse.ArgumentParser:
     node.add_argument("--now", type=int, default=0, help=argparse.SUPPRESS)
     node.set_defaults(func=_cmd_node)
 
+    lesson = sub.add_parser("lesson", help="list the lessons, open one, or check them headless")
+    lesson.add_argument("name", nargs="?", help="the lesson to open (a number or part of its name)")
+    lesson.add_argument("--check", metavar="NAME|all", help="run lessons headless by their solutions")
+    lesson.add_argument("--backend", choices=("udp", "inprocess"), help="node backend (default udp)")
+    lesson.set_defaults(func=_cmd_lesson)
+
     kv = sub.add_parser("kv", help="a key-value client of a free-running cluster")
     kv.add_argument(
         "--cluster",
@@ -198,6 +204,50 @@ def build_parser() -> argparse.ArgumentParser:
     kv.add_argument("value", nargs="?")
     kv.set_defaults(func=_cmd_kv)
     return parser
+
+
+def _cmd_lesson(args: argparse.Namespace) -> int:
+    from raftviz import lessons
+
+    if args.check:
+        names = lessons.lesson_names() if args.check == "all" else [args.check]
+        failed = 0
+        for name in names:
+            try:
+                lesson = lessons.load_lesson(lessons.find_lesson(name))
+            except (FileNotFoundError, lessons.LessonError) as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                failed += 1
+                continue
+            print(f"{lesson.name}: {lesson.title}")
+            problems = lessons.check_lesson(lesson, backend=args.backend)
+            for problem in problems:
+                print(f"  FAILED {problem}")
+            failed += bool(problems)
+        print(f"{len(names) - failed} passed, {failed} failed")
+        return 1 if failed else 0
+    if not args.name:
+        for name in lessons.lesson_names():
+            try:
+                lesson = lessons.load_lesson(lessons.LESSONS_DIR / f"{name}{lessons.SUFFIX}")
+                print(f"{name:32} {lesson.title} ({len(lesson.steps)} steps)")
+            except lessons.LessonError as exc:
+                print(f"{name:32} INVALID: {exc}")
+        print("\nraftviz lesson NAME opens one (a number or part of the name is enough).")
+        return 0
+    try:
+        lesson = lessons.load_lesson(lessons.find_lesson(args.name))
+    except (FileNotFoundError, lessons.LessonError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    from raftviz.tui.app import AppOptions, RaftvizApp
+
+    app = RaftvizApp(AppOptions(backend=args.backend or "udp", lesson=lesson))
+    try:
+        app.run()
+    finally:
+        app.shutdown()
+    return 0
 
 
 def _cmd_tui(args: argparse.Namespace) -> int:

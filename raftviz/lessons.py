@@ -1,0 +1,332 @@
+"""Lessons: load, validate and run guided lessons over the scenario language.
+
+A lesson is a plain-text file in ``lessons/`` (the format is documented in
+``lessons/README.md``): a title, a setup line, and numbered steps. A step has
+narration, commands the lesson runs itself when the learner reaches it,
+``expect`` conditions that must hold once those have run (so the narration
+stays true to what the cluster really does), and optionally a task for the
+learner: text, a check (a scenario condition) that must hold before the
+lesson moves on, a hint, and the documented solution commands that
+``raftviz lesson --check`` performs.
+
+This module needs no terminal: the TUI shows lessons, and ``--check`` runs
+them headless, both through ``LessonRunner``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from raftviz.lab.conditions import Condition, ConditionError, evaluate, parse_condition
+from raftviz.lab.history import History
+from raftviz.lab.script import ScriptError, parse_line
+from raftviz.lab.session import Session
+
+#: Where the lessons live: ``lessons/`` at the repository root (or next to the package).
+LESSONS_DIR = Path(__file__).resolve().parent.parent / "lessons"
+SUFFIX = ".lesson"
+DIRECTIVES = ("run", "expect", "task", "check", "hint", "solution")
+
+
+class LessonError(Exception):
+    """An invalid lesson: names the file, the line and the reason."""
+
+    def __init__(self, source: str, line: int, reason: str) -> None:
+        super().__init__(f"{source}:{line}: {reason}")
+        self.source, self.line, self.reason = source, line, reason
+
+
+@dataclass(slots=True)
+class Step:
+    """One step of a lesson."""
+
+    title: str
+    line: int
+    narration: list[str] = field(default_factory=list)
+    run: list[str] = field(default_factory=list)
+    expect: list[tuple[int, Condition]] = field(default_factory=list)
+    task: str = ""
+    check: Condition | None = None
+    hint: str = ""
+    solution: list[str] = field(default_factory=list)
+
+    @property
+    def text(self) -> str:
+        """The narration as Markdown."""
+        return "\n".join(self.narration).strip()
+
+
+@dataclass(slots=True)
+class Lesson:
+    name: str
+    title: str
+    setup: str
+    steps: list[Step]
+    source: str = ""
+
+
+# ---------------------------------------------------------------------- parsing
+
+
+def parse_lesson(text: str, name: str, source: str = "") -> Lesson:
+    """Parse and validate a lesson; raises ``LessonError`` naming file and line."""
+    source = source or name
+    title = ""
+    setup = ""
+    steps: list[Step] = []
+    for number, raw in enumerate(text.splitlines(), start=1):
+        line = raw.rstrip()
+        if line.startswith("## "):
+            steps.append(Step(line[3:].strip(), number))
+            continue
+        if line.startswith("# ") and not steps:
+            if title:
+                raise LessonError(source, number, "a second title (only one '# ' line per lesson)")
+            title = line[2:].strip()
+            continue
+        m = re.match(r"^(setup|run|expect|task|check|hint|solution):\s*(.*)$", line)
+        if m:
+            key, value = m.group(1), m.group(2).strip()
+            if key == "setup":
+                if steps:
+                    raise LessonError(source, number, "setup: belongs before the first step")
+                setup = _command(value, source, number, "setup")
+                if not setup.startswith("cluster"):
+                    raise LessonError(source, number, "setup: must be a 'cluster ...' command")
+                continue
+            if not steps:
+                raise LessonError(source, number, f"{key}: outside a step (start a step with '## Title')")
+            _directive(steps[-1], key, value, source, number)
+            continue
+        if steps:
+            steps[-1].narration.append(line)
+        elif line.strip() and not line.startswith("#"):
+            raise LessonError(source, number, "text before the first step ('## Title') that is not the title")
+    if not title:
+        raise LessonError(source, 1, "no title (the first line should be '# Title')")
+    if not setup:
+        raise LessonError(source, 1, "no setup line ('setup: cluster 5 seed=1')")
+    if not steps:
+        raise LessonError(source, 1, "no steps ('## Step title' starts one)")
+    for step in steps:
+        if step.task and step.check is None:
+            raise LessonError(source, step.line, f"step '{step.title}' has a task but no check:")
+        if step.check is not None and not step.task:
+            raise LessonError(source, step.line, f"step '{step.title}' has a check: but no task:")
+        if step.task and not step.solution:
+            raise LessonError(source, step.line, f"step '{step.title}' has a task but no solution: commands")
+        if not step.text and not step.task:
+            raise LessonError(source, step.line, f"step '{step.title}' has neither narration nor a task")
+    return Lesson(name, title, setup, steps, source)
+
+
+def _command(text: str, source: str, line: int, key: str) -> str:
+    try:
+        command = parse_line(text, line, source)
+    except ScriptError as exc:
+        raise LessonError(source, line, f"{key}: {exc.message}") from None
+    if command is None:
+        raise LessonError(source, line, f"{key}: needs a command")
+    return command.text
+
+
+def _condition(text: str, source: str, line: int, key: str) -> Condition:
+    try:
+        return parse_condition(text)
+    except ConditionError as exc:
+        raise LessonError(source, line, f"{key}: {exc}") from None
+
+
+def _directive(step: Step, key: str, value: str, source: str, line: int) -> None:
+    if key == "run":
+        step.run.append(_command(value, source, line, key))
+    elif key == "expect":
+        step.expect.append((line, _condition(value, source, line, key)))
+    elif key == "task":
+        if step.task:
+            raise LessonError(source, line, "one task per step")
+        step.task = value
+    elif key == "check":
+        if step.check is not None:
+            raise LessonError(source, line, "one check per step")
+        step.check = _condition(value, source, line, key)
+    elif key == "hint":
+        step.hint = value
+    elif key == "solution":
+        step.solution.append(_command(value, source, line, key))
+
+
+def lesson_names(directory: Path = LESSONS_DIR) -> list[str]:
+    return sorted(p.stem for p in directory.glob(f"*{SUFFIX}"))
+
+
+def find_lesson(name: str, directory: Path = LESSONS_DIR) -> Path:
+    """A lesson by file name, by its number prefix (``3``) or by a unique part of its name."""
+    names = lesson_names(directory)
+    if name in names:
+        return directory / f"{name}{SUFFIX}"
+    candidates = [n for n in names if n.split("-", 1)[0].lstrip("0") == name.lstrip("0") or name in n]
+    if len(candidates) == 1:
+        return directory / f"{candidates[0]}{SUFFIX}"
+    choices = ", ".join(names) or "(none)"
+    raise FileNotFoundError(f"no single lesson matches {name!r}; lessons: {choices}")
+
+
+def load_lesson(path: Path) -> Lesson:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LessonError(str(path), 0, f"cannot read: {exc}") from None
+    return parse_lesson(text, path.stem, str(path))
+
+
+# ---------------------------------------------------------------------- running
+
+
+@dataclass(slots=True)
+class StepResult:
+    """What entering a step did: output lines, and any failure."""
+
+    lines: list[str] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+
+
+class LessonRunner:
+    """Walks a lesson over a ``History``: enter a step, check its task, go back.
+
+    Going back rewinds history to where the step began, so the cluster is
+    exactly as the narration of that step describes it. The learner may do
+    anything in between (pause, step, crash...): checks look at what actually
+    happened, and a check that already holds passes at once.
+    """
+
+    def __init__(self, lesson: Lesson, history: History) -> None:
+        self.lesson = lesson
+        self.history = history
+        self.index = -1
+        #: History position at which each entered step began (after its run: commands).
+        self.starts: dict[int, int] = {}
+        self.before: dict[int, int] = {}
+
+    @property
+    def step(self) -> Step:
+        return self.lesson.steps[self.index]
+
+    def start(self) -> StepResult:
+        """Set up the cluster and enter step 1."""
+        outcome = self.history.run_text(self.lesson.setup)
+        result = self.enter(0)
+        if outcome.failure:
+            result.failures.insert(0, outcome.failure)
+        return result
+
+    def enter(self, index: int) -> StepResult:
+        """Run step ``index``'s own commands and check its expectations."""
+        self.index = index
+        self.before[index] = self.history.position
+        step = self.lesson.steps[index]
+        result = StepResult()
+        for text in step.run:
+            outcome = self.history.run_text(text)
+            result.lines += [f"> {text}", *outcome.lines]
+            if outcome.failure:
+                result.failures.append(f"{self.lesson.source}:{step.line}: run: {text}: {outcome.failure}")
+        self.starts[index] = self.history.position
+        result.failures += self.failed_expectations()
+        return result
+
+    def failed_expectations(self) -> list[str]:
+        lab = self.history.session.lab
+        failures = []
+        for line, cond in self.step.expect:
+            ok, seen = evaluate(cond, lab) if lab is not None else (False, "no cluster")
+            if not ok:
+                failures.append(f"{self.lesson.source}:{line}: expect {cond.text}: false ({seen})")
+        return failures
+
+    def task_done(self) -> tuple[bool, str]:
+        """Whether the current step's task is done (True if it has none), and what is seen."""
+        step = self.step
+        if step.check is None:
+            return True, ""
+        lab = self.history.session.lab
+        if lab is None:
+            return False, "no cluster"
+        return evaluate(step.check, lab)
+
+    def next(self) -> StepResult | None:
+        """Move on if the task is done; None if it is not (or this is the last step)."""
+        if self.index + 1 >= len(self.lesson.steps) or not self.task_done()[0]:
+            return None
+        return self.enter(self.index + 1)
+
+    def back(self) -> StepResult | None:
+        """Return to the start of the previous step (history rewinds there)."""
+        if self.index <= 0:
+            return None
+        return self.jump(self.index - 1)
+
+    def jump(self, index: int) -> StepResult:
+        """Go to any step. Backwards, history rewinds to where that step began; forwards,
+        every step in between is entered with its documented solution performed."""
+        if index <= self.index:
+            target = self.before[index]
+            self.history.rewind(target)
+            return self.enter(index)
+        result = StepResult()
+        while self.index < index:
+            if not self.task_done()[0]:
+                for text in self.step.solution:
+                    self.history.run_text(text)
+            entered = self.next()
+            if entered is None:
+                result.failures.append(f"step {self.index + 1}'s task is not done even by its solution")
+                return result
+            result = entered
+        return result
+
+    def reset_step(self) -> StepResult:
+        """Back to where the current step began (after free play)."""
+        self.history.rewind(self.before[self.index])
+        return self.enter(self.index)
+
+
+def check_lesson(lesson: Lesson, backend: str | None = None, log: Callable[[str], None] = print) -> list[str]:
+    """Run a lesson headless: every step, every expectation, every task by its solution.
+
+    Returns the failures (empty: the lesson is sound), each naming file and line.
+    """
+    history = History(lambda: Session(backend=backend))
+    runner = LessonRunner(lesson, history)
+    failures: list[str] = []
+    try:
+        result = runner.start()
+        failures += result.failures
+        while True:
+            step = runner.step
+            log(f"  step {runner.index + 1}/{len(lesson.steps)}: {step.title}")
+            if step.check is not None:
+                for text in step.solution:
+                    outcome = history.run_text(text)
+                    if outcome.failure:
+                        failures.append(f"{lesson.source}:{step.line}: solution: {text}: {outcome.failure}")
+                done, seen = runner.task_done()
+                if not done:
+                    failures.append(
+                        f"{lesson.source}:{step.line}: the solution does not satisfy check "
+                        f"{step.check.text} ({seen})"
+                    )
+                    break
+            if runner.index + 1 >= len(lesson.steps):
+                break
+            entered = runner.next()
+            assert entered is not None
+            failures += entered.failures
+        if history.session.lab is not None and history.session.lab.violations:
+            failures.append(f"{lesson.source}: invariant violated: {history.session.lab.violations[0].describe()}")
+    finally:
+        history.close()
+    return failures
