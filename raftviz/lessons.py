@@ -325,8 +325,9 @@ def check_lesson(lesson: Lesson, backend: str | None = None, log: Callable[[str]
             entered = runner.next()
             assert entered is not None
             failures += entered.failures
-        if history.session.lab is not None and history.session.lab.violations:
-            failures.append(f"{lesson.source}: invariant violated: {history.session.lab.violations[0].describe()}")
+        lab = history.session.lab
+        if lab is not None and lab.violations:
+            failures.append(f"{lesson.source}: invariant violated: {lab.violations[0].describe()}")
     finally:
         history.close()
     return failures
