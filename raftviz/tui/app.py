@@ -21,10 +21,12 @@ from textual.widgets import DataTable, Footer
 
 from raftviz.lab.script import ScriptError, parse_script
 from raftviz.lab.session import Session
-from raftviz.tui.controller import LabController, Update
+from raftviz.lessons import Lesson
+from raftviz.tui.controller import LabController, LessonView, Update
 from raftviz.tui.model import Snapshot
 from raftviz.tui.screens.dialogs import (
     HelpScreen,
+    PromptScreen,
     client_dialog,
     command_line,
     jump_dialog,
@@ -33,6 +35,7 @@ from raftviz.tui.screens.dialogs import (
     save_dialog,
 )
 from raftviz.tui.widgets.cluster import ClusterView
+from raftviz.tui.widgets.lesson import LessonPanel
 from raftviz.tui.widgets.logs import LogsView
 from raftviz.tui.widgets.panels import SPEEDS, EventFeed, Inspector, MessagesTable, StatusBar
 
@@ -48,6 +51,8 @@ class AppOptions:
     load: str | None = None
     #: Start playing at once (False in tests and screenshots).
     play: bool = False
+    #: A lesson to run beside the cluster (its setup replaces nodes/seed).
+    lesson: Lesson | None = None
 
 
 class LabUpdated(Message):
@@ -97,6 +102,18 @@ KEYS: list[tuple[str, str, str, str, str, bool]] = [
         "any client request: put, get, append, delete (dialog)",
         False,
     ),
+    (
+        "Lesson",
+        "right_square_bracket",
+        "next_line",
+        "next",
+        "lesson: next step (loaded script: its next command)",
+        False,
+    ),
+    ("Lesson", "left_square_bracket", "lesson_back", "back", "lesson: back to the previous step", False),
+    ("Lesson", "j", "lesson_jump", "jump", "lesson: jump to any step", False),
+    ("Lesson", "h", "lesson_hint", "hint", "lesson: show the task's hint", False),
+    ("Lesson", "0", "lesson_reset", "reset", "lesson: put the cluster back to where this step began", False),
     ("Session", "colon", "command", "command", "command line: any scenario command", True),
     (
         "Session",
@@ -124,6 +141,7 @@ KEY_LABELS = {
     "1,2,3,4,5,6,7,8,9": "1-9",
     "colon": ":",
     "right_square_bracket": "]",
+    "left_square_bracket": "[",
     "right_curly_bracket": "}",
     "question_mark": "?",
     "less_than_sign": "<",
@@ -142,10 +160,16 @@ def _bindings() -> list[Binding]:
 
 
 class MainScreen(Screen):
-    """The one screen: cluster, logs, messages, inspector, feed."""
+    """The one screen: cluster, logs, messages, inspector, feed (and a lesson, if any)."""
+
+    def __init__(self, lesson: bool = False) -> None:
+        super().__init__()
+        self.lesson = lesson
 
     def compose(self) -> ComposeResult:
         yield StatusBar(id="status")
+        if self.lesson:
+            yield LessonPanel(id="lesson")
         with Horizontal(id="top"):
             yield ClusterView(id="cluster")
             yield LogsView(id="logs")
@@ -185,11 +209,13 @@ class RaftvizApp(App[None]):
         self.script_next = 0
         self._violation_seen = 0
         self.closed = False
+        self.lesson_view: LessonView | None = None
+        self.show_hint = False
         #: Updates applied to the screen (equal to controller.reported when caught up).
         self.applied = 0
 
     def get_default_screen(self) -> Screen:
-        return MainScreen()
+        return MainScreen(lesson=self.options.lesson is not None)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """While a dialog or the help is open, its keys are its own (a space is typed, not play)."""
@@ -210,7 +236,10 @@ class RaftvizApp(App[None]):
             if lines and lines[0].startswith("cluster"):
                 opening = [lines.pop(0)]
             self.script_lines = lines
-        self.controller.start(opening)
+        if self.options.lesson is not None:
+            self.controller.start_lesson(self.options.lesson)
+        else:
+            self.controller.start(opening)
         self.set_interval(FRAME_S, self._tick)
 
     async def action_quit(self) -> None:
@@ -252,6 +281,10 @@ class RaftvizApp(App[None]):
             feed.add_note(update.failure, position, now, failure=True)
             self.notify(update.failure, severity="error", timeout=6)
             self.playing = False
+        if update.lesson is not None:
+            if self.lesson_view is None or update.lesson.index != self.lesson_view.index:
+                self.show_hint = False
+            self.lesson_view = update.lesson
         if update.snapshot is not None:
             self.snapshot = update.snapshot
             if len(update.snapshot.violations) > self._violation_seen:
@@ -291,6 +324,8 @@ class RaftvizApp(App[None]):
         logs.refresh()
         screen.query_one(MessagesTable).show(snap)
         screen.query_one(Inspector).show(snap, self.selected)
+        for panel in screen.query(LessonPanel):
+            panel.show(self.lesson_view, self.show_hint)
 
     # ------------------------------------------------------------------ the clock
 
@@ -453,7 +488,45 @@ class RaftvizApp(App[None]):
 
         self.push_screen(command_line(), done)
 
+    def action_lesson_back(self) -> None:
+        if self.options.lesson is None:
+            self.notify("no lesson is open (raftviz lesson NAME opens one)", severity="warning")
+            return
+        self.playing = False
+        self.controller.lesson_back()
+
+    def action_lesson_jump(self) -> None:
+        view = self.lesson_view
+        if self.options.lesson is None or view is None:
+            self.notify("no lesson is open (raftviz lesson NAME opens one)", severity="warning")
+            return
+
+        def done(value: str | None) -> None:
+            if value is None:
+                return
+            if not value.isdigit() or not 1 <= int(value) <= view.total:
+                self.notify(f"a step is a number from 1 to {view.total}", severity="error")
+                return
+            self.playing = False
+            self.controller.lesson_jump(int(value) - 1)
+
+        titles = "  ".join(f"{i + 1}. {s.title}" for i, s in enumerate(self.options.lesson.steps))
+        self.push_screen(PromptScreen("Jump to a step", titles, placeholder=str(view.index + 1)), done)
+
+    def action_lesson_hint(self) -> None:
+        self.show_hint = True
+        self.redraw()
+
+    def action_lesson_reset(self) -> None:
+        if self.options.lesson is not None:
+            self.playing = False
+            self.controller.lesson_reset()
+
     def action_next_line(self) -> None:
+        if self.options.lesson is not None:
+            self.playing = False
+            self.controller.lesson_next()
+            return
         if self.script_next >= len(self.script_lines):
             self.notify("no loaded script, or it has run to its end", severity="warning")
             return

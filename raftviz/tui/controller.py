@@ -20,6 +20,7 @@ from raftviz.lab.history import History
 from raftviz.lab.lab import StepRecord
 from raftviz.lab.script import ScriptError, parse_line
 from raftviz.lab.session import Outcome, Session
+from raftviz.lessons import Lesson, LessonRunner, StepResult
 from raftviz.tui.model import Snapshot, take_snapshot
 
 #: Commands whose output repeats the events the feed already shows.
@@ -38,6 +39,22 @@ class FeedItem:
     violation: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class LessonView:
+    """Where a lesson stands, for the lesson panel."""
+
+    title: str
+    index: int
+    total: int
+    step_title: str
+    text: str
+    task: str
+    done: bool
+    seen: str
+    hint: str
+    problems: tuple[str, ...] = ()
+
+
 @dataclass(slots=True)
 class Update:
     """What one action produced, for the app to show."""
@@ -49,6 +66,7 @@ class Update:
     failure: str = ""
     #: Set when history was rewound: feed items after this position are gone.
     rewound_to: int | None = None
+    lesson: LessonView | None = None
 
 
 def feed_item(position: int, record: StepRecord) -> FeedItem:
@@ -78,6 +96,8 @@ class LabController:
         self._report = report
         self._make_session = make_session
         self.history: History | None = None
+        self.runner: LessonRunner | None = None
+        self._lesson_problems: tuple[str, ...] = ()
         self._pending: list[FeedItem] = []
         self.busy = 0
         #: The most recently queued action; actions run in order, so once it is
@@ -105,6 +125,61 @@ class LabController:
             return self._update(lines=lines, failure=failure)
 
         return self._submit(action)
+
+    def start_lesson(self, lesson: Lesson) -> Future[Update]:
+        """Create the history, set the lesson's cluster up and enter its first step."""
+
+        def action() -> Update:
+            self.history = History(self._make_session)
+            self.history.listeners.append(self._on_record)
+            self.runner = LessonRunner(lesson, self.history)
+            return self._lesson_update(self.runner.start(), rewound=False)
+
+        return self._submit(action)
+
+    def lesson_next(self) -> Future[Update]:
+        def action() -> Update:
+            assert self.runner is not None
+            result = self.runner.next()
+            if result is None:
+                last = self.runner.index + 1 >= len(self.runner.lesson.steps)
+                reason = "this is the last step" if last else "the task is not done yet (h for a hint)"
+                return self._update(failure=f"lesson: {reason}")
+            return self._lesson_update(result, rewound=False)
+
+        return self._submit(action)
+
+    def lesson_back(self) -> Future[Update]:
+        def action() -> Update:
+            assert self.runner is not None
+            result = self.runner.back()
+            if result is None:
+                return self._update(failure="lesson: this is the first step")
+            return self._lesson_update(result, rewound=True)
+
+        return self._submit(action)
+
+    def lesson_jump(self, index: int) -> Future[Update]:
+        def action() -> Update:
+            assert self.runner is not None
+            rewound = index <= self.runner.index
+            return self._lesson_update(self.runner.jump(index), rewound=rewound)
+
+        return self._submit(action)
+
+    def lesson_reset(self) -> Future[Update]:
+        def action() -> Update:
+            assert self.runner is not None
+            return self._lesson_update(self.runner.reset_step(), rewound=True)
+
+        return self._submit(action)
+
+    def _lesson_update(self, result: StepResult, rewound: bool) -> Update:
+        self._lesson_problems = tuple(result.failures)
+        position = None
+        if rewound and self.runner is not None:
+            position = self.runner.before[self.runner.index]
+        return self._update(lines=result.lines, rewound_to=position)
 
     def command(self, text: str) -> Future[Update]:
         """Carry out one scenario-language command (a key press is sugar for one)."""
@@ -210,4 +285,25 @@ class LabController:
     ) -> Update:
         feed, self._pending = self._pending, []
         snapshot = take_snapshot(self.history) if self.history is not None else None
-        return Update(snapshot, feed, lines or [], failure, rewound_to)
+        return Update(snapshot, feed, lines or [], failure, rewound_to, self._lesson_view())
+
+    def _lesson_view(self) -> LessonView | None:
+        """The lesson's state now: the task is checked after every action, so the panel
+        reacts to whatever the learner did, not to which keys were pressed."""
+        runner = self.runner
+        if runner is None or runner.index < 0:
+            return None
+        step = runner.step
+        done, seen = runner.task_done()
+        return LessonView(
+            title=runner.lesson.title,
+            index=runner.index,
+            total=len(runner.lesson.steps),
+            step_title=step.title,
+            text=step.text,
+            task=step.task,
+            done=done,
+            seen=seen,
+            hint=step.hint,
+            problems=self._lesson_problems,
+        )

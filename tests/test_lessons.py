@@ -1,0 +1,186 @@
+"""Lessons: the format's validation, the runner, and the lesson panel in the app."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from raftviz.lab.history import History
+from raftviz.lab.session import Session
+from raftviz.lessons import LessonError, LessonRunner, check_lesson, lesson_names, load_lesson, parse_lesson
+from raftviz.tui.app import AppOptions, RaftvizApp
+from raftviz.tui.testing import settle
+
+LESSONS = Path(__file__).parent.parent / "lessons"
+
+SMALL = """\
+# A small lesson
+setup: cluster 3 seed=5
+
+## Start
+Three followers.
+expect: all.role = follower
+
+## Elect
+task: Get a leader.
+check: leader
+hint: Press Space.
+solution: until leader
+
+## Lose it
+run: crash leader
+expect: no-leader
+task: Get a new leader.
+check: leader
+hint: Play.
+solution: until leader
+
+## Done
+The end.
+"""
+
+
+def small() -> object:
+    return parse_lesson(SMALL, "small")
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "reason"),
+    [
+        ("setup: cluster 3\n## S\nhi\n", 1, "no title"),
+        ("# T\n## S\nhi\n", 1, "no setup"),
+        ("# T\nsetup: cluster 3\n", 1, "no steps"),
+        ("# T\nsetup: crash 1\n## S\nhi\n", 2, "must be a 'cluster"),
+        ("# T\nsetup: cluster 3\n## S\nrun: frobnicate\n", 4, "unknown command 'frobnicate'"),
+        ("# T\nsetup: cluster 3\n## S\nexpect: 1.colour = red\n", 4, "unknown field"),
+        ("# T\nsetup: cluster 3\n## S\ntask: do it\nsolution: until leader\n", 3, "no check"),
+        ("# T\nsetup: cluster 3\n## S\ntask: do it\ncheck: leader\n", 3, "no solution"),
+        ("# T\nsetup: cluster 3\nhello\n## S\nhi\n", 3, "text before the first step"),
+        ("# T\nsetup: cluster 3\n## S\ntask: a\ntask: b\n", 5, "one task per step"),
+        ("# T\nsetup: cluster 3\n## S\n", 3, "neither narration nor a task"),
+    ],
+)
+def test_invalid_lessons_name_file_line_and_reason(text: str, line: int, reason: str) -> None:
+    with pytest.raises(LessonError) as caught:
+        parse_lesson(text, "bad", "bad.lesson")
+    assert caught.value.line == line
+    assert reason in caught.value.reason
+    assert str(caught.value).startswith(f"bad.lesson:{line}: ")
+
+
+def test_every_shipped_lesson_is_valid() -> None:
+    names = lesson_names(LESSONS)
+    assert names
+    for name in names:
+        load_lesson(LESSONS / f"{name}.lesson")
+
+
+def test_runner_next_waits_for_the_task_and_back_rewinds() -> None:
+    history = History(lambda: Session(backend="inprocess"))
+    runner = LessonRunner(small(), history)
+    assert runner.start().failures == []
+    assert runner.next() is not None  # step 1 has no task
+    assert runner.index == 1
+    assert runner.next() is None  # no leader yet: the task waits
+    history.run_text("until leader")
+    assert runner.task_done()[0]
+    entered = runner.next()
+    assert entered is not None and entered.failures == []
+    assert history.session.lab.leader() == 0  # step 3 crashed the leader
+    before = history.position
+    history.run_text("advance 2000")
+    assert runner.task_done()[0]
+    back = runner.back()
+    assert back is not None and runner.index == 1
+    assert history.position < before
+    assert not runner.task_done()[0]  # rewound to before the first election
+    history.close()
+
+
+def test_a_check_that_already_holds_passes_at_once() -> None:
+    history = History(lambda: Session(backend="inprocess"))
+    runner = LessonRunner(small(), history)
+    runner.start()
+    history.run_text("until leader")  # the learner plays ahead, before the task is even shown
+    assert runner.next() is not None
+    assert runner.task_done()[0]
+    assert runner.next() is not None
+    history.close()
+
+
+def test_jump_forward_performs_solutions_and_back_to_the_start() -> None:
+    history = History(lambda: Session(backend="inprocess"))
+    runner = LessonRunner(small(), history)
+    runner.start()
+    result = runner.jump(3)
+    assert runner.index == 3 and not result.failures
+    assert history.session.lab.leader() != 0
+    runner.jump(0)
+    assert runner.index == 0 and history.session.lab.views[1].term == 0
+    history.close()
+
+
+def test_check_lesson_reports_a_wrong_expectation_with_its_line() -> None:
+    wrong = SMALL.replace("expect: no-leader", "expect: leader")
+    failures = check_lesson(
+        parse_lesson(wrong, "wrong", "wrong.lesson"), backend="inprocess", log=lambda _: None
+    )
+    assert failures and failures[0].startswith("wrong.lesson:16: expect leader: false")
+
+
+def test_check_all_shipped_lessons_inprocess() -> None:
+    for name in lesson_names(LESSONS):
+        lesson = load_lesson(LESSONS / f"{name}.lesson")
+        assert check_lesson(lesson, backend="inprocess", log=lambda _: None) == [], name
+
+
+@pytest.mark.udp
+def test_check_all_shipped_lessons_on_the_default_backend() -> None:
+    for name in lesson_names(LESSONS):
+        lesson = load_lesson(LESSONS / f"{name}.lesson")
+        assert check_lesson(lesson, log=lambda _: None) == [], name
+
+
+def test_lesson_panel_next_back_jump_hint_reset_and_free_play() -> None:
+    async def run() -> None:
+        app = RaftvizApp(AppOptions(backend="inprocess", lesson=small()))
+        async with app.run_test(size=(160, 48)) as pilot:
+            await settle(pilot, app)
+            assert app.lesson_view is not None and app.lesson_view.index == 0
+            await pilot.press("right_square_bracket")
+            await settle(pilot, app)
+            assert app.lesson_view.index == 1 and not app.lesson_view.done
+            # The task waits for the learner: Next refuses.
+            await pilot.press("right_square_bracket")
+            await settle(pilot, app)
+            assert app.lesson_view.index == 1
+            await pilot.press("h")
+            await settle(pilot, app)
+            assert app.show_hint
+            # Free play: the learner runs the clock themselves; the check notices.
+            app.run_command("until leader")
+            await settle(pilot, app)
+            assert app.lesson_view.done
+            await pilot.press("right_square_bracket")
+            await settle(pilot, app)
+            assert app.lesson_view.index == 2 and not app.show_hint
+            # Leave the script (crash more nodes), then come back with 0.
+            app.run_command("crash 1")
+            app.run_command("crash 2")
+            await settle(pilot, app)
+            await pilot.press("0")
+            await settle(pilot, app)
+            lab = app.controller.history.session.lab
+            assert sum(v.alive for v in lab.views.values()) == 2  # only the step's own crash
+            await pilot.press("left_square_bracket")
+            await settle(pilot, app)
+            assert app.lesson_view.index == 1
+            await pilot.press("j")
+            await pilot.pause()
+            await pilot.press("4", "enter")
+            await settle(pilot, app)
+            assert app.lesson_view.index == 3
+
+    asyncio.run(run())
