@@ -12,6 +12,7 @@ import asyncio
 import sys
 from pathlib import Path
 
+from raftviz.lessons import LESSONS_DIR, SUFFIX, load_lesson
 from raftviz.tui.app import AppOptions, RaftvizApp
 from raftviz.tui.testing import run_commands, settle
 
@@ -36,13 +37,21 @@ SCENES: dict[str, tuple[list[str], list[str]]] = {
         ["1"],
     ),
     "help": ([], ["question_mark"]),
+    # The first lesson, at its second step, after the learner played until an election.
+    "lesson": (["until 3.role = candidate", "step 3"], ["right_square_bracket"]),
 }
+
+#: Scenes shown beside a lesson: name -> lesson file in lessons/.
+LESSON_SCENES = {"lesson": "01-meet-the-cluster"}
 
 
 async def capture(name: str, size: tuple[int, int] = SIZE) -> str:
     """The SVG of one scene."""
     commands, keys = SCENES[name]
-    app = RaftvizApp(AppOptions(backend="inprocess", seed=42))
+    lesson = None
+    if name in LESSON_SCENES:
+        lesson = load_lesson(LESSONS_DIR / f"{LESSON_SCENES[name]}{SUFFIX}")
+    app = RaftvizApp(AppOptions(backend="inprocess", seed=42, lesson=lesson))
     async with app.run_test(size=size) as pilot:
         app.animation_level = "none"
         await settle(pilot, app)
