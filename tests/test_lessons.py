@@ -184,3 +184,20 @@ def test_lesson_panel_next_back_jump_hint_reset_and_free_play() -> None:
             assert app.lesson_view.index == 3
 
     asyncio.run(run())
+
+
+def test_lesson_panel_passes_a_check_that_already_holds() -> None:
+    async def run() -> None:
+        app = RaftvizApp(AppOptions(backend="inprocess", lesson=small()))
+        async with app.run_test(size=(160, 48)) as pilot:
+            await settle(pilot, app)
+            app.run_command("until leader")  # playing ahead on step 1
+            await settle(pilot, app)
+            await pilot.press("right_square_bracket")
+            await settle(pilot, app)
+            assert app.lesson_view.index == 1 and app.lesson_view.done
+            await pilot.press("right_square_bracket")
+            await settle(pilot, app)
+            assert app.lesson_view.index == 2
+
+    asyncio.run(run())
