@@ -282,8 +282,14 @@ class RaftvizApp(App[None]):
             self.notify(update.failure, severity="error", timeout=6)
             self.playing = False
         if update.lesson is not None:
-            if self.lesson_view is None or update.lesson.index != self.lesson_view.index:
+            previous = self.lesson_view
+            same_step = previous is not None and update.lesson.index == previous.index
+            if not same_step:
                 self.show_hint = False
+            elif update.lesson.done and not previous.done and update.lesson.task and self.playing:
+                # The moment the task is done may last only milliseconds: stop there.
+                self.playing = False
+                self.notify("Task done: the clock is paused. Press ] for the next step.")
             self.lesson_view = update.lesson
         if update.snapshot is not None:
             self.snapshot = update.snapshot

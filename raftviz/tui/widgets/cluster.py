@@ -379,7 +379,9 @@ def _line_term(node: NodeSnap, role: str, n_nodes: int, iw: int) -> list[tuple[s
 
 def _line_log(node: NodeSnap, role: str, iw: int) -> list[tuple[str, str]]:
     text = _TEXT_STYLE if role != "down" else _DIM_TEXT
-    last, commit = node.last_index, node.commit
+    last = node.last_index
+    # A crashed node's commit index is gone with its memory (status says "-" too).
+    commit: int | str = node.commit if role != "down" else "-"
     return _fit(
         [
             [(f"log {last} commit {commit}", text)],

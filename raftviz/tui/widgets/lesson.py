@@ -37,7 +37,8 @@ def render_lesson(view: LessonView | None, show_hint: bool) -> Group | Text:
         # what the narration describes (or the lesson is wrong: --check says which).
         parts.append(
             Text(
-                "⚠ The cluster has moved on from what this step describes; press 0 to put it back.",
+                "⚠ The cluster has moved on from what this step describes: 0 puts it back "
+                "to the start of this step, [ to the previous one.",
                 style="bold yellow",
             )
         )
