@@ -182,6 +182,10 @@ class MainScreen(Screen):
                 yield EventFeed(id="feed")
         yield Footer()
 
+    def on_mount(self) -> None:
+        # ↑/↓ choose the message that d/x/u act on, without a Tab first.
+        self.query_one(MessagesTable).focus()
+
 
 class RaftvizApp(App[None]):
     """Step through a live Raft cluster."""

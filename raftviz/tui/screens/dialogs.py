@@ -122,6 +122,7 @@ class HelpScreen(ModalScreen[None]):
             for key, text in rows:
                 lines.append(f"  [b cyan]{key:<14}[/b cyan] {text}")
             lines.append("")
+        lines.append("↑/↓ choose a message in flight (Tab moves to the event feed: ↑/↓, Enter jumps back).")
         lines.append("Mouse: click a node to select it; click a message or feed row to select it.")
         lines.append("Ctrl+P opens the command palette with every action.")
         with Vertical(id="help"):
