@@ -154,6 +154,8 @@ def _directive(step: Step, key: str, value: str, source: str, line: int) -> None
             raise LessonError(source, line, "one check per step")
         step.check = _condition(value, source, line, key)
     elif key == "hint":
+        if step.hint:
+            raise LessonError(source, line, "one hint per step (a narration line may not start with 'hint:')")
         step.hint = value
     elif key == "solution":
         step.solution.append(_command(value, source, line, key))

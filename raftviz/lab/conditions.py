@@ -11,6 +11,7 @@ Grammar (DESIGN.md §4)::
     kv KEY=-                no live node's state machine holds KEY
     idle                    no client request is waiting for an answer
     messages OP N           the number of messages in flight
+    leaders OP N            the number of live nodes that believe they are leader
     time OP MS              the virtual time
     not COND                the opposite of COND
 
@@ -38,7 +39,7 @@ OPS: dict[str, Callable[[object, object], bool]] = {
     ">=": operator.ge,
 }
 _COMPARE = re.compile(r"^(\w+)\.(\w+)\s*(!=|<=|>=|=|<|>)\s*(\S+)$")
-_COUNT = re.compile(r"^(messages|time)\s*(!=|<=|>=|=|<|>)\s*(\d+)$")
+_COUNT = re.compile(r"^(messages|time|leaders)\s*(!=|<=|>=|=|<|>)\s*(\d+)$")
 
 
 class ConditionError(ValueError):
@@ -84,7 +85,7 @@ def parse_condition(text: str) -> Condition:
     if not m:
         raise ConditionError(
             f"unknown condition {text!r} (try leader, leader=N, no-leader, N.FIELD OP VALUE, "
-            "all.FIELD OP VALUE, kv KEY=VALUE, idle, messages OP N, time OP MS, not COND)"
+            "all.FIELD OP VALUE, kv KEY=VALUE, idle, messages OP N, leaders OP N, time OP MS, not COND)"
         )
     node, field, op, value = m.groups()
     if not (node.isdigit() or node in ("all", "leader")):
@@ -127,6 +128,9 @@ def evaluate(cond: Condition, lab: Lab) -> tuple[bool, str]:
         return OPS[cond.op](n, int(cond.value)), f"{n} message(s) in flight"
     if kind == "time":
         return OPS[cond.op](lab.now, int(cond.value)), f"t={lab.now}"
+    if kind == "leaders":
+        n = len(lab.leaders())
+        return OPS[cond.op](n, int(cond.value)), _leaders_text(lab)
     if kind == "kv":
         live = [v for v in lab.views.values() if v.alive]
         wrong = []
