@@ -7,6 +7,7 @@
 3. fail-over: SIGKILL the leader, time until a new leader answers (T trials).
 
 Three nodes, 150-300 ms election timeouts, 50 ms heartbeats. Figures only.
+Extra node flags can be given in RAFTVIZ_NODE_ARGS, e.g. "--batch 256".
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ import time
 from raftviz import wire
 from raftviz.core.messages import ClientReply, ClientRequest, Command
 from raftviz.node.client import KVClient
+
+EXTRA = os.environ.get("RAFTVIZ_NODE_ARGS", "").split()
 
 
 def free_ports(n: int) -> list[int]:
@@ -49,7 +52,7 @@ class Cluster:
 
     def start(self, node: int) -> None:
         command = [sys.executable, "-m", "raftviz", "node", "--id", str(node), "--peers", self.peers,
-                   "--data", os.path.join(self.root, f"n{node}")]  # fmt: skip
+                   "--data", os.path.join(self.root, f"n{node}"), *EXTRA]  # fmt: skip
         log = open(os.path.join(self.root, f"n{node}.log"), "ab")  # noqa: SIM115
         self.procs[node] = subprocess.Popen(command, stderr=log, stdout=subprocess.DEVNULL)
         log.close()
