@@ -17,7 +17,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer
+from textual.widgets import Footer
 
 from raftviz.lab.script import ScriptError, parse_script
 from raftviz.lab.session import Session
@@ -38,6 +38,7 @@ from raftviz.tui.widgets.cluster import ClusterView
 from raftviz.tui.widgets.lesson import LessonPanel
 from raftviz.tui.widgets.logs import LogsView
 from raftviz.tui.widgets.panels import SPEEDS, EventFeed, Inspector, MessagesTable, StatusBar
+from raftviz.tui.widgets.rowlist import RowList
 
 #: Wall-clock interval of the play loop (the animation frame rate).
 FRAME_S = 0.05
@@ -572,10 +573,10 @@ class RaftvizApp(App[None]):
     def on_cluster_view_node_clicked(self, event: ClusterView.NodeClicked) -> None:
         self.action_select(event.node_id)
 
-    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
-        """Enter (or a click) on a feed row jumps there in history."""
-        if isinstance(event.data_table, EventFeed):
-            position = event.data_table.selected_position()
+    def on_row_list_selected(self, event: RowList.Selected) -> None:
+        """Enter (or a click on the highlighted row) on a feed row jumps there in history."""
+        if isinstance(event.row_list, EventFeed):
+            position = event.row_list.selected_position()
             if position is not None and self.snapshot and position < self.snapshot.position:
                 self.playing = False
                 self.controller.rewind(position)

@@ -7,11 +7,12 @@ from typing import Any
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
+from textual.binding import Binding
 from textual.widget import Widget
-from textual.widgets import DataTable
 
 from raftviz.tui.controller import FeedItem
 from raftviz.tui.model import FlightSnap, NodeSnap, Snapshot
+from raftviz.tui.widgets.rowlist import RowList
 
 ROLE_STYLE = {
     "leader": "bold black on bright_green",
@@ -98,52 +99,42 @@ def flight_style(f: FlightSnap) -> str:
     return "magenta"
 
 
-class ClockKeysTable(DataTable):
-    """A row table whose left/right keys stay the clock's (step back / step), as everywhere."""
+class ClockKeysList(RowList):
+    """A row list whose left/right keys stay the clock's (step back / step), as everywhere."""
 
-    def action_cursor_left(self) -> None:
+    BINDINGS = [
+        Binding("left", "clock_back", "back", show=False),
+        Binding("right", "clock_step", "step", show=False),
+    ]
+
+    def action_clock_back(self) -> None:
         self.app.action_step_back()  # type: ignore[attr-defined]
 
-    def action_cursor_right(self) -> None:
+    def action_clock_step(self) -> None:
         self.app.action_step()  # type: ignore[attr-defined]
 
 
-class MessagesTable(ClockKeysTable):
-    """Messages in flight; the cursor row is the selected message."""
+class MessagesTable(ClockKeysList):
+    """Messages in flight, due first; the cursor row is the selected message."""
 
-    def on_mount(self) -> None:
-        self.cursor_type = "row"
-        self.zebra_stripes = False
-        # Fixed widths: the layout must not depend on what happened to be shown before.
-        self.add_column("id", width=5)
-        self.add_column("from→to", width=7)
-        self.add_column("message", width=60)
-        self.add_column("due", width=6)
+    def __init__(self, *, id: str | None = None) -> None:  # noqa: A002 - Textual's name
+        super().__init__(" id    from→to  message (due at t=…)", id=id)
 
     def show(self, snap: Snapshot) -> None:
-        selected = self.selected_id()
-        self.clear()
+        rows = []
         for f in snap.flights:
-            arrow = "→"
             style = flight_style(f)
-            self.add_row(
-                Text(f"#{f.id}", style=style),
-                Text(f"{f.src}{arrow}{f.dst}", style=style),
-                Text(f.text, style=style),
-                Text(f"{f.deliver_at}", style="dim"),
-                key=str(f.id),
-            )
-        if selected is not None and str(selected) in [k.value for k in self.rows]:
-            self.move_cursor(row=self.get_row_index(str(selected)))
+            text = Text()
+            text.append(f" #{f.id:<5}", style=style)
+            text.append(f"{f.src}→{f.dst}".ljust(8), style=style)
+            text.append(f.text, style=style)
+            text.append(f"  t={f.deliver_at}", style="dim")
+            rows.append((str(f.id), text))
+        self.set_rows(rows)
 
     def selected_id(self) -> int | None:
-        if not self.row_count:
-            return None
-        try:
-            key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key
-        except Exception:  # noqa: BLE001 - no row under the cursor
-            return None
-        return int(key.value) if key.value else None
+        key = self.cursor_key()
+        return int(key) if key is not None else None
 
 
 def inspect_node(node: NodeSnap, snap: Snapshot) -> Group:
@@ -208,49 +199,54 @@ class Inspector(Painted):
         self.update(inspect_node(node, snap))
 
 
-class EventFeed(ClockKeysTable):
+class EventFeed(ClockKeysList):
     """Every executed event and command with its virtual time; Enter jumps there."""
 
     MAX_ROWS = 2000
 
-    def on_mount(self) -> None:
-        self.cursor_type = "row"
-        self.add_column("pos", width=5)
-        self.add_column("t", width=6)
-        self.add_column("what happened", width=90)
-        self._follow = True
+    def __init__(self, *, id: str | None = None) -> None:  # noqa: A002 - Textual's name
+        super().__init__(" pos    t       what happened (Enter: go back there)", id=id)
+        self._notes = 0
 
     def add_items(self, items: list[FeedItem]) -> None:
+        rows = []
         for item in items:
             style = "bold white on red" if item.violation else ("bold" if item.kind == "command" else "")
-            text = Text(item.text, style=style)
+            text = Text()
+            text.append(f" {item.position:<6}", style="dim")
+            text.append(f"{item.time:<8}", style="dim")
+            text.append(item.text, style=style)
             if item.detail:
                 text.append(f"  {item.detail}", style="green")
-            self.add_row(Text(str(item.position), style="dim"), Text(str(item.time), style="dim"), text,
-                         key=str(item.position))  # fmt: skip
-        while self.row_count > self.MAX_ROWS:
-            self.remove_row(self.coordinate_to_cell_key((0, 0)).row_key)
-        if items and self.row_count:
-            self.move_cursor(row=self.row_count - 1, animate=False)
+            rows.append((str(item.position), text))
+        self._append(rows)
+
+    def _append(self, rows: list[tuple[str, Text]]) -> None:
+        self.append_rows(rows)
+        excess = self.row_count - self.MAX_ROWS
+        if excess > 0:
+            self.remove_where([i < excess for i in range(self.row_count)])
+            self.move_cursor(self.row_count - 1)
 
     def truncate(self, position: int) -> None:
         """Forget what happened after ``position`` (history was rewound)."""
-        keys = [
-            key for key in self.rows if key.value is not None and int(key.value.split("-")[-1]) > position
-        ]
-        for key in keys:
-            self.remove_row(key)
+        self.remove_where([int(key.split("-")[-1]) > position for key in self.keys])
+        self.move_cursor(self.row_count - 1)
 
     def add_note(self, text: str, position: int, time: int, failure: bool = False) -> None:
-        key = f"note-{self.row_count}-{position}"
-        self.add_row(Text("", style="dim"), Text(str(time), style="dim"),
-                     Text(text, style="bold red" if failure else "italic"), key=key)  # fmt: skip
-        self.move_cursor(row=self.row_count - 1, animate=False)
+        self._notes += 1
+        line = Text()
+        line.append(" " * 7)
+        line.append(f"{time:<8}", style="dim")
+        line.append(text, style="bold red" if failure else "italic")
+        self._append([(f"note-{self._notes}-{position}", line)])
 
     def selected_position(self) -> int | None:
-        if not self.row_count:
-            return None
-        key = self.coordinate_to_cell_key(self.cursor_coordinate).row_key.value
+        key = self.cursor_key()
         if key is None or key.startswith("note-"):
             return None
         return int(key)
+
+    def lines(self) -> list[str]:
+        """The rows as plain text (for tests and screen readers)."""
+        return [text.plain for text in self.texts]

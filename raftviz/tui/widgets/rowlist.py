@@ -1,0 +1,144 @@
+"""A light, selectable list of one-line rows.
+
+Textual's DataTable re-lays-out the whole screen whenever its number of rows
+changes, which the messages list and the event feed do on nearly every step
+(about 100 ms a time on the main screen). This list only repaints: it draws
+the visible window of rows itself, keeps a cursor, and reports a selection.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.binding import Binding
+from textual.events import Click
+from textual.message import Message
+from textual.widget import Widget
+
+CURSOR_STYLE = "on #264f78"
+
+
+class RowList(Widget, can_focus=True):
+    """Rows of (key, text) under a header line; ↑/↓ move the cursor, Enter selects."""
+
+    BINDINGS = [
+        Binding("up", "cursor(-1)", "up", show=False),
+        Binding("down", "cursor(1)", "down", show=False),
+        Binding("pageup", "page(-1)", "page up", show=False),
+        Binding("pagedown", "page(1)", "page down", show=False),
+        Binding("home", "cursor_to(0)", "first", show=False),
+        Binding("end", "cursor_to(-1)", "last", show=False),
+        Binding("enter", "select", "select", show=False),
+    ]
+
+    class Selected(Message):
+        """Enter (or a click on the cursor row) on a row."""
+
+        def __init__(self, row_list: RowList, key: str) -> None:
+            super().__init__()
+            self.row_list = row_list
+            self.key = key
+
+    def __init__(self, header: str, *, id: str | None = None) -> None:  # noqa: A002 - Textual's name
+        super().__init__(id=id)
+        self.header = header
+        self.keys: list[str] = []
+        self.texts: list[Text] = []
+        self.cursor = 0
+        self._top = 0
+
+    # ------------------------------------------------------------------ content
+
+    @property
+    def row_count(self) -> int:
+        return len(self.keys)
+
+    def set_rows(self, rows: list[tuple[str, Text]]) -> None:
+        """Replace every row, keeping the cursor on the same key if it is still there."""
+        current = self.cursor_key()
+        self.keys = [key for key, _ in rows]
+        self.texts = [text for _, text in rows]
+        self.cursor = (
+            self.keys.index(current) if current in self.keys else min(self.cursor, max(len(rows) - 1, 0))
+        )
+        self.refresh()
+
+    def append_rows(self, rows: list[tuple[str, Text]], follow: bool = True) -> None:
+        at_end = self.cursor >= len(self.keys) - 1
+        for key, text in rows:
+            self.keys.append(key)
+            self.texts.append(text)
+        if follow and at_end and self.keys:
+            self.cursor = len(self.keys) - 1
+        self.refresh()
+
+    def remove_where(self, drop: list[bool]) -> None:
+        current = self.cursor_key()
+        self.keys = [k for k, d in zip(self.keys, drop, strict=True) if not d]
+        self.texts = [t for t, d in zip(self.texts, drop, strict=True) if not d]
+        self.cursor = self.keys.index(current) if current in self.keys else max(len(self.keys) - 1, 0)
+        self.refresh()
+
+    def cursor_key(self) -> str | None:
+        return self.keys[self.cursor] if 0 <= self.cursor < len(self.keys) else None
+
+    def move_cursor(self, row: int) -> None:
+        if self.keys:
+            self.cursor = min(max(row, 0), len(self.keys) - 1)
+            self.refresh()
+
+    def row_index(self, key: str) -> int:
+        return self.keys.index(key)
+
+    # ------------------------------------------------------------------ drawing
+
+    def _visible(self) -> int:
+        return max(self.content_size.height - 1, 1)
+
+    def render(self) -> Text:
+        height = self._visible()
+        # Keep the cursor in view, moving the window as little as possible.
+        if self.cursor < self._top:
+            self._top = self.cursor
+        elif self.cursor >= self._top + height:
+            self._top = self.cursor - height + 1
+        self._top = max(min(self._top, max(len(self.keys) - height, 0)), 0)
+        width = max(self.content_size.width, 1)
+        out = Text(no_wrap=True, overflow="ellipsis")
+        out.append(self.header[:width].ljust(width), style="bold reverse")
+        for i in range(self._top, min(self._top + height, len(self.keys))):
+            line = self.texts[i].copy()
+            line.truncate(width, overflow="ellipsis", pad=True)
+            if i == self.cursor:
+                line.stylize(CURSOR_STYLE if self.has_focus else "on #333333")
+            out.append("\n")
+            out.append_text(line)
+        return out
+
+    # ------------------------------------------------------------------ keys and mouse
+
+    def action_cursor(self, delta: int) -> None:
+        self.move_cursor(self.cursor + delta)
+
+    def action_page(self, direction: int) -> None:
+        self.move_cursor(self.cursor + direction * self._visible())
+
+    def action_cursor_to(self, row: int) -> None:
+        self.move_cursor(row if row >= 0 else len(self.keys) - 1)
+
+    def action_select(self) -> None:
+        key = self.cursor_key()
+        if key is not None:
+            self.post_message(self.Selected(self, key))
+
+    def on_click(self, event: Click) -> None:
+        row = self._top + event.y - 1
+        if event.y >= 1 and 0 <= row < len(self.keys):
+            if row == self.cursor:
+                self.action_select()
+            self.move_cursor(row)
+
+    def on_focus(self) -> None:
+        self.refresh()
+
+    def on_blur(self) -> None:
+        self.refresh()
