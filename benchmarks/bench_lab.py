@@ -14,12 +14,11 @@ import argparse
 import time
 
 from raftviz.lab.lab import Lab, LabOptions
-from raftviz.lab.session import _make_backend
 
 
 def run(backend: str, nodes: int, events: int, clients: int = 10) -> dict[str, float]:
     options = LabOptions(nodes=nodes, seed=1, backend=backend)
-    lab = Lab(options, _make_backend(options))
+    lab = Lab(options)
     try:
         ok, _ = lab.run_until(lambda: lab.leader() != 0, 5000)
         assert ok, "no leader"

@@ -209,8 +209,7 @@ class LessonRunner:
         self.lesson = lesson
         self.history = history
         self.index = -1
-        #: History position at which each entered step began (after its run: commands).
-        self.starts: dict[int, int] = {}
+        #: History position just before each entered step ran its run: commands.
         self.before: dict[int, int] = {}
 
     @property
@@ -236,7 +235,6 @@ class LessonRunner:
             result.lines += [f"> {text}", *outcome.lines]
             if outcome.failure:
                 result.failures.append(f"{self.lesson.source}:{step.line}: run: {text}: {outcome.failure}")
-        self.starts[index] = self.history.position
         result.failures += self.failed_expectations()
         return result
 

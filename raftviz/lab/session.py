@@ -31,14 +31,10 @@ class Outcome:
     failure: str = ""
 
 
-def _make_backend(options: LabOptions) -> Backend | None:
-    return make_backend(options)
-
-
 class Session:
     """The state a sequence of commands runs against."""
 
-    def __init__(self, backend: str | None = None, backend_factory: BackendFactory = _make_backend) -> None:
+    def __init__(self, backend: str | None = None, backend_factory: BackendFactory = make_backend) -> None:
         self.backend_override = backend
         self.backend_factory = backend_factory
         self.lab: Lab | None = None
@@ -309,7 +305,7 @@ def run_script(
     source: str,
     write: Callable[[str], None],
     backend: str | None = None,
-    backend_factory: BackendFactory = _make_backend,
+    backend_factory: BackendFactory = make_backend,
 ) -> int:
     """Run a whole script, writing its transcript; the exit code of ``raftviz run``."""
     try:
