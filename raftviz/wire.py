@@ -657,6 +657,16 @@ class Report:
     dropped: int = 0
     #: Why the datagram of this input was refused, if it was.
     refused: str = ""
+    #: The log starts after (start_index, start_term): the latest snapshot's last entry.
+    start_index: int = 0
+    start_term: int = 0
+    #: The configuration the node uses (the latest in its log).
+    voters: tuple[int, ...] = ()
+    learners: tuple[int, ...] = ()
+    #: The snapshot's bytes when this input replaced the state machine by a
+    #: snapshot or took one (a start-up from disk, an InstallSnapshot, a
+    #: compaction), else empty: the lab's mirror of the state machine resets to it.
+    snapshot: bytes = b""
 
 
 @dataclass(frozen=True, slots=True)

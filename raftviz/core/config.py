@@ -19,6 +19,13 @@ class RaftConfig:
     #: ... and at most about this many bytes, so every datagram stays well
     #: under the UDP limit (one entry always goes, whatever its size).
     max_batch_bytes: int = 40_000
+    #: Take a snapshot and compact the log once this many applied entries are
+    #: in it (0: never by count) ...
+    snapshot_entries: int = 1000
+    #: ... or once the log holds about this many bytes of entries (0: never by size).
+    snapshot_bytes: int = 4_000_000
+    #: Bytes of snapshot per InstallSnapshot message (well under the UDP limit).
+    snapshot_chunk: int = 16_384
 
     def __post_init__(self) -> None:
         if not 0 < self.election_min <= self.election_max:
@@ -27,3 +34,7 @@ class RaftConfig:
             raise ValueError("heartbeat must be positive")
         if self.max_batch <= 0:
             raise ValueError("max_batch must be positive")
+        if self.snapshot_entries < 0 or self.snapshot_bytes < 0:
+            raise ValueError("snapshot thresholds must be 0 (off) or positive")
+        if not 1 <= self.snapshot_chunk <= 32_768:
+            raise ValueError("snapshot_chunk must be 1..32768 bytes")

@@ -55,7 +55,7 @@ class KVStore:
     def apply(self, command: Command) -> Result:
         """Apply one committed command and return its result."""
         if command.op == "noop":
-            return NO_RESULT
+            return NO_RESULT  # a config entry has no effect here but is remembered for its client
         if command.client:
             cached = self.cached(command)
             if cached is not None:
@@ -82,6 +82,8 @@ class KVStore:
         if op == "delete":
             self.data.pop(key, None)
             return NO_RESULT
+        if op == "config":
+            return NO_RESULT  # the node acts on configurations; the data is untouched
         if op == "append":
             value = self.data.get(key, "") + command.value
             if len(value.encode()) > MAX_VALUE:

@@ -1,8 +1,10 @@
 """The replicated log, indexed from 1 as in the paper.
 
 The log may start after index 0: ``start_index``/``start_term`` describe the
-last entry that was discarded (by a snapshot, once log compaction exists), so
-that ``term_at(start_index)`` still answers the consistency check of §5.3.
+last entry discarded by log compaction (the snapshot's last included entry),
+so that ``term_at(start_index)`` still answers the consistency check of §5.3.
+The log also keeps a running estimate of its size in bytes, so a node can
+compact by size as well as by count.
 """
 
 from __future__ import annotations
@@ -15,12 +17,22 @@ from raftviz.core.messages import Entry
 class RaftLog:
     """Entries ``start_index+1 .. last_index`` in memory, with O(1) access."""
 
-    __slots__ = ("start_index", "start_term", "_entries")
+    __slots__ = ("start_index", "start_term", "_entries", "_sizes", "_base")
 
     def __init__(self, entries: Iterable[Entry] = (), start_index: int = 0, start_term: int = 0) -> None:
         self.start_index = start_index
         self.start_term = start_term
-        self._entries: list[Entry] = list(entries)
+        self._entries: list[Entry] = []
+        #: _sizes[i] is the estimated size of entries[0..i] plus _base.
+        self._sizes: list[int] = []
+        self._base = 0
+        for entry in entries:
+            self.append(entry)
+
+    @property
+    def bytes(self) -> int:
+        """Estimated encoded size of the entries held."""
+        return self._sizes[-1] - self._base if self._sizes else 0
 
     @property
     def last_index(self) -> int:
@@ -56,11 +68,37 @@ class RaftLog:
         if index <= self.start_index:
             raise ValueError("cannot truncate below the start of the log")
         del self._entries[index - self.start_index - 1 :]
+        del self._sizes[index - self.start_index - 1 :]
 
     def append(self, entry: Entry) -> int:
         """Append one entry and return its index."""
         self._entries.append(entry)
+        cmd = entry.command
+        size = len(cmd.key) + len(cmd.value) + len(cmd.client) + 24
+        self._sizes.append((self._sizes[-1] if self._sizes else self._base) + size)
         return self.last_index
+
+    def compact(self, index: int, term: int) -> None:
+        """Start the log after (index, term), as installing a snapshot there requires.
+
+        If the entry at ``index`` has ``term``, it and everything before it are
+        discarded and the rest is kept; otherwise the whole log is discarded
+        (Figure 13, steps 6-7).
+        """
+        if index < self.start_index:
+            raise ValueError(f"cannot compact to {index}: the log already starts after {self.start_index}")
+        if self.term_at(index) == term and index <= self.last_index:
+            drop = index - self.start_index
+            if drop:
+                self._base = self._sizes[drop - 1]
+            del self._entries[:drop]
+            del self._sizes[:drop]
+        else:
+            self._entries.clear()
+            self._sizes.clear()
+            self._base = 0
+        self.start_index = index
+        self.start_term = term
 
     def first_index_of_term(self, index: int) -> int:
         """The first index of the run of entries sharing ``term_at(index)``."""

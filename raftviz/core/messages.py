@@ -8,15 +8,24 @@ into bytes and back; nothing in this module knows about bytes.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from raftviz.core.snapshot import Snapshot
 
 NodeId = int
 ClientId = str
 Address = int | str  # a node id or a client id
 
-#: State-machine operations a command may carry. ``noop`` is the entry a new
-#: leader appends (§8 of the paper); ``append`` is not idempotent, so applying it
-#: twice is visible, which lets tests prove at-most-once semantics.
-OPS = ("noop", "put", "get", "delete", "append")
+#: Operations a command may carry. ``noop`` is the entry a new leader appends
+#: (§8 of the paper); ``append`` is not idempotent, so applying it twice is
+#: visible, which lets tests prove at-most-once semantics. ``add`` and
+#: ``remove`` are membership requests from a client (``key`` is the node id);
+#: the leader turns each into a ``config`` entry, whose ``value`` is the new
+#: configuration (``raftviz.core.membership``).
+OPS = ("noop", "put", "get", "delete", "append", "config", "add", "remove")
+#: Operations a client may request (``noop`` and ``config`` only a leader writes).
+CLIENT_OPS = ("put", "get", "delete", "append", "add", "remove")
 #: Operations that change the state machine (the others only read it).
 WRITE_OPS = ("put", "delete", "append")
 
@@ -41,6 +50,9 @@ class Command:
         """A short human-readable form, e.g. ``put x 1 (c1#3)``."""
         if self.op == "noop":
             return "noop"
+        if self.op == "config":
+            text = "config " + (self.value or "-")
+            return text + (f" ({self.client}#{self.seq})" if self.client else "")
         parts = [self.op, self.key]
         if self.op in ("put", "append"):
             parts.append(self.value)
@@ -115,6 +127,43 @@ class AppendEntriesReply:
 
 
 @dataclass(frozen=True, slots=True)
+class InstallSnapshot:
+    """InstallSnapshot RPC arguments (Figure 13 of the paper); ``src`` is the leader.
+
+    The snapshot's bytes travel in chunks, one at a time: ``data`` is the
+    chunk at byte ``offset``, ``done`` marks the last one, and ``checksum``
+    (CRC-32 of the whole snapshot) lets the follower verify what it assembled.
+    """
+
+    src: NodeId
+    dst: NodeId
+    term: int
+    last_included_index: int
+    last_included_term: int
+    offset: int
+    data: bytes
+    done: bool
+    checksum: int
+
+
+@dataclass(frozen=True, slots=True)
+class InstallSnapshotReply:
+    """InstallSnapshot RPC results: the term, plus where the transfer stands.
+
+    ``offset`` is the next byte the follower expects of the snapshot ending at
+    ``last_included_index`` (0: start again); ``done`` says the follower now
+    holds everything up to ``last_included_index``.
+    """
+
+    src: NodeId
+    dst: NodeId
+    term: int
+    last_included_index: int
+    offset: int
+    done: bool
+
+
+@dataclass(frozen=True, slots=True)
 class ClientRequest:
     """A client's request to a node: ``command`` carries client id and sequence."""
 
@@ -165,6 +214,10 @@ class StatusReply:
     applied: int
     last_index: int
     dropped: int
+    #: The configuration the node uses, as ``Configuration.to_value`` writes it.
+    configuration: str = ""
+    #: The index its latest snapshot covers (0: none).
+    snapshot_index: int = 0
 
 
 Message = (
@@ -172,6 +225,8 @@ Message = (
     | RequestVoteReply
     | AppendEntries
     | AppendEntriesReply
+    | InstallSnapshot
+    | InstallSnapshotReply
     | ClientRequest
     | ClientReply
     | StatusRequest
@@ -179,7 +234,7 @@ Message = (
 )
 
 #: Message classes that answer a request (drawn differently by the UI).
-REPLY_TYPES = (RequestVoteReply, AppendEntriesReply, ClientReply, StatusReply)
+REPLY_TYPES = (RequestVoteReply, AppendEntriesReply, InstallSnapshotReply, ClientReply, StatusReply)
 
 #: Limits on what a client may store (a command must fit a datagram with room to spare).
 MAX_KEY = 1024
@@ -201,12 +256,25 @@ class HardState:
 class Ready:
     """What one input to the core produced, for the driver to carry out.
 
-    The persistence contract: ``hard_state`` (if not ``None``) and the log
-    change (truncate everything from ``log_from`` on, then append ``entries``
-    starting at ``log_from``) must be durable before any of ``messages`` leaves
-    the node. ``applied`` lists the log indexes applied to the state machine.
+    The persistence contract: everything here must be durable before any of
+    ``messages`` leaves the node, in this order:
+
+    1. ``snapshot`` (if not ``None``): store it (it replaces any older one),
+       then compact the log to it: if the log holds an entry at
+       ``snapshot.index`` with ``snapshot.term``, discard that entry and all
+       before it; otherwise discard the whole log. The log then starts after
+       ``snapshot.index`` (Figure 13, steps 6-7).
+    2. ``hard_state`` (if not ``None``).
+    3. the log change: truncate everything from ``log_from`` on, then append
+       ``entries`` starting at ``log_from`` (always after the snapshot).
+
+    ``applied`` lists the log indexes applied to the state machine;
+    ``installed`` says the state machine was replaced by ``snapshot`` (an
+    InstallSnapshot) rather than the snapshot being taken from it.
     """
 
+    snapshot: Snapshot | None = None
+    installed: bool = False
     hard_state: HardState | None = None
     log_from: int = 0  # 0 means "the log did not change"
     entries: list[Entry] = field(default_factory=list)
