@@ -83,18 +83,33 @@ def _raft_config(args: argparse.Namespace):  # noqa: ANN202 - keeps the import l
         heartbeat=args.heartbeat,
         noop=args.noop == "on",
         max_batch=args.batch,
+        snapshot_entries=args.snapshot,
+        snapshot_bytes=args.snapshot_bytes,
+        snapshot_chunk=args.chunk,
     )
 
 
 def _cmd_node(args: argparse.Namespace) -> int:
     from raftviz.node import process
 
-    config = _raft_config(args)
-    if args.lab:
-        if not (args.router and args.members and args.data):
-            print("error: --lab needs --router, --members and --data", file=sys.stderr)
+    try:
+        config = _raft_config(args)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    members: tuple[int, ...] | None = None
+    if args.members:
+        try:
+            members = tuple(sorted({int(m) for m in args.members.split(",")}))
+        except ValueError:
+            print(f"error: --members takes node ids, ID,ID,..., not {args.members!r}", file=sys.stderr)
             return 2
-        members = tuple(int(m) for m in args.members.split(","))
+    if args.join:
+        members = ()  # a new server: it learns its configuration from the leader
+    if args.lab:
+        if not (args.router and members is not None and args.data):
+            print("error: --lab needs --router, --members (or --join) and --data", file=sys.stderr)
+            return 2
         lab_args = process.LabModeArgs(
             args.id, members, config, args.seed, args.incarnation, args.data, args.router, args.now
         )
@@ -102,8 +117,13 @@ def _cmd_node(args: argparse.Namespace) -> int:
     if not args.peers or args.id not in args.peers:
         print("error: --peers must list every node, this one (--id) included", file=sys.stderr)
         return 2
+    if members is None:
+        members = tuple(sorted(args.peers))
+    elif set(members) - set(args.peers):
+        print("error: every --members id needs an address in --peers", file=sys.stderr)
+        return 2
     data = args.data or f"raftviz-node{args.id}"
-    free = process.FreeModeArgs(args.id, args.peers, config, args.seed, data, args.allow_public)
+    free = process.FreeModeArgs(args.id, args.peers, config, args.seed, data, args.allow_public, members)
     return process.run_free_mode(free)
 
 
@@ -121,7 +141,10 @@ def _cmd_kv(args: argparse.Namespace) -> int:
                 print(
                     f"node={status.src} role={status.role} term={status.term} vote={status.vote or '-'} "
                     f"commit={status.commit} applied={status.applied} last={status.last_index} "
-                    f"leader={status.leader or '-'} dropped={status.dropped} ({where})"
+                    f"leader={status.leader or '-'} dropped={status.dropped} "
+                    f"voters={status.configuration.partition('/')[0] or '-'} "
+                    f"learners={status.configuration.partition('/')[2] or '-'} "
+                    f"snap={status.snapshot_index} ({where})"
                 )
             return 0
         if args.key is None:
@@ -133,8 +156,8 @@ def _cmd_kv(args: argparse.Namespace) -> int:
                 return 2
             client.request(args.op, args.key, args.value)
             print("OK")
-        elif args.op == "delete":
-            client.request("delete", args.key, "")
+        elif args.op in ("delete", "add", "remove"):
+            client.request(args.op, args.key, "")
             print("OK")
         else:
             value = client.request("get", args.key, "")
@@ -178,8 +201,16 @@ def build_parser() -> argparse.ArgumentParser:
     node.add_argument("--batch", type=int, default=64, help="most entries per AppendEntries")
     node.add_argument("--seed", type=int, default=0, help="seed of the election-timeout randomness")
     node.add_argument("--allow-public", action="store_true", help="allow binding a non-loopback address")
+    node.add_argument("--snapshot", type=int, default=10_000, help="compact after this many entries (0: off)")
+    node.add_argument("--snapshot-bytes", type=int, default=4_000_000, help="... or this many bytes (0: off)")
+    node.add_argument("--chunk", type=int, default=16_384, help="snapshot bytes per InstallSnapshot")
+    node.add_argument(
+        "--members", help="the initial voters, ID,ID,... (default: every node in --peers)"
+    )
+    node.add_argument(
+        "--join", action="store_true", help="start with no configuration: wait to be added (kv add ID)"
+    )
     node.add_argument("--lab", action="store_true", help=argparse.SUPPRESS)
-    node.add_argument("--members", help=argparse.SUPPRESS)
     node.add_argument("--incarnation", type=int, default=0, help=argparse.SUPPRESS)
     node.add_argument("--router", type=_address, help=argparse.SUPPRESS)
     node.add_argument("--now", type=int, default=0, help=argparse.SUPPRESS)
@@ -199,7 +230,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the nodes' addresses, HOST:PORT,...",
     )
     kv.add_argument("--timeout", type=float, default=5.0, help="give up after this many seconds")
-    kv.add_argument("op", choices=("put", "get", "delete", "append", "status"))
+    kv.add_argument("op", choices=("put", "get", "delete", "append", "add", "remove", "status"))
     kv.add_argument("key", nargs="?")
     kv.add_argument("value", nargs="?")
     kv.set_defaults(func=_cmd_kv)

@@ -9,24 +9,31 @@ message class; ``src`` and ``dst`` are the sender and the addressee; the other
 fields follow in the order the dataclass in :mod:`raftviz.core.messages`
 declares them. The tag table:
 
-=====  ======================  ===============================================================
- tag   class                   fields after ``src, dst``
-=====  ======================  ===============================================================
-   1   ``RequestVote``         term, last_log_index, last_log_term
-   2   ``RequestVoteReply``    term, vote_granted
-   3   ``AppendEntries``       term, prev_log_index, prev_log_term, entries, leader_commit
-   4   ``AppendEntriesReply``  term, success, match_index, conflict_index, conflict_term
-   5   ``ClientRequest``       command
-   6   ``ClientReply``         seq, ok, value, leader_hint, error
-   7   ``StatusRequest``       (none)
-   8   ``StatusReply``         role, term, vote, leader, commit, applied, last_index, dropped
-=====  ======================  ===============================================================
+=====  ========================  ==============================================================
+ tag   class                     fields after ``src, dst``
+=====  ========================  ==============================================================
+   1   ``RequestVote``           term, last_log_index, last_log_term
+   2   ``RequestVoteReply``      term, vote_granted
+   3   ``AppendEntries``         term, prev_log_index, prev_log_term, entries, leader_commit
+   4   ``AppendEntriesReply``    term, success, match_index, conflict_index, conflict_term
+   5   ``ClientRequest``         command
+   6   ``ClientReply``           seq, ok, value, leader_hint, error
+   7   ``StatusRequest``         (none)
+   8   ``StatusReply``           role, term, vote, leader, commit, applied, last_index, dropped,
+                                 configuration, snapshot_index
+   9   ``InstallSnapshot``       term, last_included_index, last_included_term, offset, data,
+                                 done, checksum
+  10   ``InstallSnapshotReply``  term, last_included_index, offset, done
+=====  ========================  ==============================================================
 
-Tag 0 is reserved (never valid); tags 9-63 are reserved for future messages;
+Tag 0 is reserved (never valid); tags 11-63 are reserved for future messages;
 tags 64 and above are the lab/node control
 frames, defined at the end of this module (they travel over a node's standard
 input and output, never over UDP). An entry is the array
-``[term, command]`` and a command the array ``[op, key, value, client, seq, low]``.
+``[term, command]`` and a command the array ``[op, key, value, client, seq, low]``;
+a ``config`` command's value is a configuration's canonical text
+(``Configuration.to_value``). ``InstallSnapshot.data`` is the one msgpack
+``bin`` in a datagram, at most :data:`MAX_CHUNK` bytes.
 
 Both directions validate every field (type, range, size): :func:`encode`
 refuses to put a malformed value on the wire, and :func:`decode` accepts only
@@ -46,6 +53,7 @@ from typing import Any, BinaryIO, Final
 
 import msgpack
 
+from raftviz.core.membership import Configuration
 from raftviz.core.messages import (
     OPS,
     AppendEntries,
@@ -54,6 +62,8 @@ from raftviz.core.messages import (
     ClientRequest,
     Command,
     Entry,
+    InstallSnapshot,
+    InstallSnapshotReply,
     Message,
     RequestVote,
     RequestVoteReply,
@@ -62,6 +72,7 @@ from raftviz.core.messages import (
 )
 
 __all__ = [
+    "MAX_CHUNK",
     "MAX_CLIENT_ID",
     "MAX_DATAGRAM",
     "MAX_ENTRIES",
@@ -83,6 +94,7 @@ __all__ = [
     "Report",
     "SetElection",
     "Shutdown",
+    "TakeSnapshot",
     "decode_frame",
     "digest",
     "encode_frame",
@@ -103,9 +115,12 @@ MAX_NODE_ID: Final = 2**31
 MAX_CLIENT_ID: Final = 64
 #: Longest string field (key, value), in UTF-8 bytes.
 MAX_STR_BYTES: Final = 64 * 1024
+#: Largest snapshot chunk one InstallSnapshot may carry, in bytes (keeps it far below MAX_DATAGRAM).
+MAX_CHUNK: Final = 32 * 1024
 
 _INDEX_LIMIT: Final = 2**63  # terms, indexes, sequence numbers: 0 <= x < 2**63
 _INDEX_MAX: Final = _INDEX_LIMIT - 1
+_CHECKSUM_MAX: Final = 2**32 - 1  # a CRC-32
 # A str of at most this many characters is at most MAX_STR_BYTES in UTF-8 (4 bytes a character).
 _FAST_STR: Final = MAX_STR_BYTES // 4
 _OP_SET: Final = frozenset(OPS)
@@ -261,6 +276,46 @@ def _role(name: str) -> Validator:
     return check
 
 
+def _checksum(name: str) -> Validator:
+    """A CRC-32: ``0 <= x < 2**32``."""
+    return _int_field(name, 0, _CHECKSUM_MAX, "int >= 0 and < 2**32")
+
+
+def _chunk(name: str) -> Validator:
+    """A snapshot chunk: ``bytes`` (msgpack bin) of at most MAX_CHUNK bytes; not bytearray or memoryview."""
+    expected = f"bytes of length at most {MAX_CHUNK}"
+
+    def check(value: Any) -> bytes:
+        if type(value) is bytes and len(value) <= MAX_CHUNK:
+            return value
+        got = f"bytes of length {len(value)}" if type(value) is bytes else _type_name(value)
+        raise _Bad(name, expected, got)
+
+    return check
+
+
+_CONFIGURATION_EXPECTED: Final = (
+    "configuration in canonical form (voters, then '/' and learners if any: "
+    "ascending node ids, e.g. '1,2,3' or '1,2/4'; '' for none)"
+)
+
+
+def _configuration(name: str) -> Validator:
+    """A configuration's text as ``Configuration.to_value`` writes it (``""``: no voters, no learners)."""
+
+    def check(value: Any) -> str:
+        if type(value) is str:
+            try:
+                Configuration.from_value(value)
+            except ValueError:  # ConfigurationError, and int()'s own ValueError for digits such as '²'
+                pass
+            else:
+                return value
+        raise _Bad(name, _CONFIGURATION_EXPECTED, _got(value, str))
+
+    return check
+
+
 # --------------------------------------------------------------------------- commands and entries
 
 _COMMAND_CHECKS: Final[tuple[Validator, ...]] = (
@@ -274,11 +329,13 @@ _COMMAND_CHECKS: Final[tuple[Validator, ...]] = (
 _COMMAND_SHAPE: Final = "list [op, key, value, client, seq, low]"
 _ENTRY_SHAPE: Final = "list [term, command]"
 _ENTRY_TERM: Final = _index("term")
+_CONFIG_VALUE: Final = _configuration("value")
 
 
 def _check_command(fields: Any) -> Any:
     """Validate the six command fields (a list from the wire or a tuple from a Command); return them.
 
+    A ``config`` command's value must also be a configuration's canonical text.
     Raises _Bad with a path relative to the command.
     """
     op, key, value, client, seq, low = fields
@@ -296,10 +353,14 @@ def _check_command(fields: Any) -> Any:
         and type(low) is int
         and 0 <= low <= _INDEX_MAX
     ):
+        if op == "config":
+            _CONFIG_VALUE(value)
         return fields
     # Slow path: a long string (needs the precise UTF-8 check) or a bad field (needs a precise message).
     for check, item in zip(_COMMAND_CHECKS, fields, strict=True):
         check(item)
+    if op == "config":
+        _CONFIG_VALUE(value)
     return fields
 
 
@@ -506,6 +567,31 @@ _SPECS: Final = (
         _f("applied", _index),
         _f("last_index", _index),
         _f("dropped", _index),
+        _f("configuration", _configuration),
+        _f("snapshot_index", _index),
+    ),
+    _spec(
+        InstallSnapshot,
+        9,
+        _f("src", _node_id),
+        _f("dst", _node_id),
+        _f("term", _index),
+        _f("last_included_index", _index),
+        _f("last_included_term", _index),
+        _f("offset", _index),
+        _f("data", _chunk),
+        _f("done", _bool),
+        _f("checksum", _checksum),
+    ),
+    _spec(
+        InstallSnapshotReply,
+        10,
+        _f("src", _node_id),
+        _f("dst", _node_id),
+        _f("term", _index),
+        _f("last_included_index", _index),
+        _f("offset", _index),
+        _f("done", _bool),
     ),
 )
 _BY_CLASS: Final[dict[type, _Spec]] = {spec.cls: spec for spec in _SPECS}
@@ -709,6 +795,13 @@ class SetElection:
 
 
 @dataclass(frozen=True, slots=True)
+class TakeSnapshot:
+    """Lab -> node: snapshot your state machine and compact your log now (tag 72)."""
+
+    now: int
+
+
+@dataclass(frozen=True, slots=True)
 class Shutdown:
     """Lab -> node: exit cleanly (tag 69)."""
 
@@ -720,7 +813,9 @@ class Failure:
     reason: str
 
 
-ControlFrame = Hello | Deliver | Fire | ForceTimeout | SetElection | Shutdown | Failure | Report
+ControlFrame = (
+    Hello | Deliver | Fire | ForceTimeout | SetElection | Shutdown | Failure | Report | TakeSnapshot
+)
 
 
 def digest(data: bytes) -> bytes:
@@ -744,6 +839,23 @@ _NODE0: Final = _node_id_or_zero("node")
 _INDEX: Final = _index("index")
 _TEXT: Final = _text("text")
 _PORT: Final = _int_field("port", 1, 65535, "port (int 1..65535)")
+_START_INDEX: Final = _index("start_index")
+_START_TERM: Final = _index("start_term")
+_REPORT_FIELDS: Final = 24
+
+
+def _members(value: Any, name: str) -> tuple[int, ...]:
+    """A list of node ids in strictly ascending order (so without duplicates)."""
+    expected = "list of node ids in ascending order, without duplicates"
+    if type(value) is not list:
+        raise _Bad(name, expected, _type_name(value))
+    check = _node_id(name)
+    previous = 0
+    for item in value:
+        if check(item) <= previous:
+            raise _Bad(name, expected, f"{item} after {previous}")
+        previous = item
+    return tuple(value)
 
 
 def _report_to_wire(r: Report) -> list[Any]:
@@ -752,14 +864,16 @@ def _report_to_wire(r: Report) -> list[Any]:
         r.deadline, r.election_timeout, r.log_from, [entry_to_wire(e) for e in r.entries],
         [[dst, data] for dst, data in r.sent], list(r.votes),
         [list(p) for p in r.next_index], [list(p) for p in r.match_index], r.dropped, r.refused,
+        r.start_index, r.start_term, list(r.voters), list(r.learners), r.snapshot,
     ]  # fmt: skip
 
 
 def _report_from_wire(raw: Any) -> Report:
-    if type(raw) is not list or len(raw) != 19:
-        raise _Bad("report", "list of 19 report fields", _got(raw, list))
+    if type(raw) is not list or len(raw) != _REPORT_FIELDS:
+        raise _Bad("report", f"list of {_REPORT_FIELDS} report fields", _got(raw, list))
     (node, role, term, vote, leader, commit, applied, last_index, last_term, deadline, timeout,
-     log_from, entries, sent, votes, next_index, match_index, dropped, refused) = raw  # fmt: skip
+     log_from, entries, sent, votes, next_index, match_index, dropped, refused,
+     start_index, start_term, voters, learners, snapshot) = raw  # fmt: skip
     if type(role) is not str or role not in _ROLES:
         raise _Bad("role", "follower, candidate or leader", _got(role, str))
     if type(entries) is not list or type(sent) is not list or type(votes) is not list:
@@ -774,6 +888,13 @@ def _report_from_wire(raw: Any) -> Report:
         else:
             _NODE(dst)
         out_sent.append((dst, item[1]))
+    out_voters = _members(voters, "voters")
+    out_learners = _members(learners, "learners")
+    both = sorted(set(out_voters) & set(out_learners))
+    if both:
+        raise _Bad("learners", "node ids that are not voters", f"{both} among the voters too")
+    if type(snapshot) is not bytes:
+        raise _Bad("snapshot", "bytes", _type_name(snapshot))
     return Report(
         node=_NODE(node),
         role=role,
@@ -794,6 +915,11 @@ def _report_from_wire(raw: Any) -> Report:
         match_index=_pairs(match_index, "match_index"),
         dropped=_INDEX(dropped),
         refused=_TEXT(refused),
+        start_index=_START_INDEX(start_index),
+        start_term=_START_TERM(start_term),
+        voters=out_voters,
+        learners=out_learners,
+        snapshot=snapshot,
     )
 
 
@@ -814,6 +940,8 @@ def _frame_fields(frame: ControlFrame) -> tuple[int, list[Any]]:
         return 69, []
     if isinstance(frame, Failure):
         return 70, [frame.reason]
+    if isinstance(frame, TakeSnapshot):
+        return 72, [frame.now]
     raise WireError(f"cannot encode {type(frame).__name__}: not a control frame")
 
 
@@ -837,6 +965,8 @@ def _frame_from_fields(tag: Any, fields: list[Any]) -> ControlFrame:
         return Shutdown()
     if tag == 70 and n == 1:
         return Failure(_TEXT(fields[0]))
+    if tag == 72 and n == 1:
+        return TakeSnapshot(_INDEX(fields[0]))
     raise WireError(f"unknown control frame tag {_short(tag)} with {n} fields")
 
 

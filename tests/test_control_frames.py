@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from raftviz import wire
+from raftviz.core.membership import Configuration
 from raftviz.core.messages import OPS, ClientReply, Command, Entry, RequestVote, RequestVoteReply
 from raftviz.wire import (
     MAX_FRAME,
@@ -62,14 +63,18 @@ node_ids = st.one_of(st.integers(1, 9), st.integers(1, MAX_NODE_ID), st.just(MAX
 node_ids_or_zero = st.one_of(st.just(0), node_ids)
 client_ids = st.text(min_size=1, max_size=64)
 texts = st.text(max_size=40)
-commands = st.builds(
-    Command,
-    op=st.sampled_from(OPS),
-    key=texts,
-    value=texts,
-    client=st.text(max_size=64),
-    seq=indexes,
-    low=indexes,
+configurations = st.builds(Configuration.of, st.lists(node_ids, max_size=7), st.lists(node_ids, max_size=3))
+commands = st.one_of(
+    st.builds(
+        Command,
+        op=st.sampled_from([op for op in OPS if op != "config"]),
+        key=texts,
+        value=texts,
+        client=st.text(max_size=64),
+        seq=indexes,
+        low=indexes,
+    ),
+    configurations.map(Configuration.to_command),
 )
 entries = st.builds(Entry, term=indexes, command=commands)
 # What a node sends: real datagrams usually, but the frame carries any bytes.
@@ -80,7 +85,7 @@ datagrams = st.one_of(
 pairs = st.lists(st.tuples(node_ids, indexes), max_size=4).map(tuple)
 
 # The types are the ones decode_frame builds (lists and tuples exactly so), so that == compares values.
-reports = st.builds(
+reports_without_configuration = st.builds(
     Report,
     node=node_ids,
     role=st.sampled_from(ROLES),
@@ -101,6 +106,18 @@ reports = st.builds(
     match_index=pairs,
     dropped=indexes,
     refused=texts,
+    start_index=indexes,
+    start_term=indexes,
+    # Small here (some tests walk every byte of a frame); test_report_with_a_large_snapshot goes big.
+    snapshot=st.binary(max_size=64),
+)
+# voters and learners: sorted, without duplicates, disjoint (a Configuration's).
+reports = st.builds(
+    lambda report, configuration: dataclasses.replace(
+        report, voters=configuration.voters, learners=configuration.learners
+    ),
+    reports_without_configuration,
+    configurations,
 )
 STRATEGIES: dict[type, st.SearchStrategy[Any]] = {
     Hello: st.builds(Hello, node=node_ids, pid=indexes, port=st.integers(1, 65535), report=reports),
@@ -122,7 +139,7 @@ scalars = st.one_of(
     st.floats(allow_nan=False),
     st.text(max_size=10),
     st.binary(max_size=10),
-    st.sampled_from([*ROLES, *OPS, "", "c1", b"\x00" * 8, 2**63, 2**31, 65535, 65536, -1, 0, 1]),
+    st.sampled_from([*ROLES, *OPS, "", "c1", "1,2", b"\x00" * 8, 2**63, 2**31, 65535, 65536, -1, 0, 1]),
 )
 values = st.recursive(
     scalars,
@@ -187,13 +204,18 @@ def test_tag_and_field_order(cls: type, data: st.DataObject) -> None:
     fields = body[2:]
     names = [f.name for f in dataclasses.fields(cls)]
     if cls is Hello:
-        # Hello nests its report as an array of the 19 report fields.
+        # Hello nests its report as an array of the 24 report fields.
         assert fields[:3] == [frame.node, frame.pid, frame.port]
         assert fields[3] == body_of(frame.report)[2:]
     elif cls is Report:
-        assert len(fields) == 19
-        plain = [n for n in names if n not in ("entries", "sent", "votes", "next_index", "match_index")]
+        assert len(fields) == 24
+        nested = ("entries", "sent", "votes", "next_index", "match_index", "voters", "learners")
+        plain = [n for n in names if n not in nested]
         assert [fields[names.index(n)] for n in plain] == [getattr(frame, n) for n in plain]
+        assert names[-5:] == ["start_index", "start_term", "voters", "learners", "snapshot"]
+        assert fields[names.index("voters")] == list(frame.voters)
+        assert fields[names.index("learners")] == list(frame.learners)
+        assert type(fields[names.index("snapshot")]) is bytes  # a bin
         assert fields[names.index("sent")] == [[dst, data] for dst, data in frame.sent]
         assert fields[names.index("entries")] == [wire.entry_to_wire(e) for e in frame.entries]
         assert fields[names.index("votes")] == list(frame.votes)
@@ -320,11 +342,12 @@ def test_deliver_carries_any_digest(data: bytes) -> None:
 
 EMPTY_REPORT = Report(
     node=1, role="follower", term=0, vote=0, leader=0, commit=0, applied=0,
-    last_index=0, last_term=0, deadline=183, election_timeout=183,
+    last_index=0, last_term=0, deadline=183, election_timeout=183, voters=(1, 2, 3),
 )  # fmt: skip
 VOTING_REPORT = Report(
     node=1, role="follower", term=7, vote=3, leader=0, commit=0, applied=0, last_index=12, last_term=6,
     deadline=1687, election_timeout=187, sent=[(3, wire.encode(RequestVoteReply(1, 3, 7, True)))],
+    voters=(1, 2, 3),
 )  # fmt: skip
 GOLDEN = [
     # The examples of docs/protocol.md section 7; another implementation must produce exactly these.
@@ -339,13 +362,13 @@ GOLDEN = [
     (Failure("corrupt log"), "00 00 00 0f 93 01 46 ab 63 6f 72 72 75 70 74 20 6c 6f 67"),
     (
         Hello(1, 4242, 40001, EMPTY_REPORT),
-        "00 00 00 2a 96 01 40 01 cd 10 92 cd 9c 41 dc 00 13 01 a8 66 6f 6c 6c 6f 77 65 72 00 00 00 00 00 "
-        "00 00 cc b7 cc b7 00 90 90 90 90 90 00 a0",
+        "00 00 00 33 96 01 40 01 cd 10 92 cd 9c 41 dc 00 18 01 a8 66 6f 6c 6c 6f 77 65 72 00 00 00 00 00 "
+        "00 00 cc b7 cc b7 00 90 90 90 90 90 00 a0 00 00 93 01 02 03 90 c4 00",
     ),
     (
         VOTING_REPORT,
-        "00 00 00 2e dc 00 15 01 47 01 a8 66 6f 6c 6c 6f 77 65 72 07 03 00 00 00 0c 06 cd 06 97 cc bb 00 "
-        "90 91 92 03 c4 07 96 01 02 01 03 07 c3 90 90 90 00 a0",
+        "00 00 00 37 dc 00 1a 01 47 01 a8 66 6f 6c 6c 6f 77 65 72 07 03 00 00 00 0c 06 cd 06 97 cc bb 00 "
+        "90 91 92 03 c4 07 96 01 02 01 03 07 c3 90 90 90 00 a0 00 00 93 01 02 03 90 c4 00",
     ),
 ]
 
@@ -457,7 +480,7 @@ def test_decode_frame_one_report_field_replaced(frame: ControlFrame, data: st.Da
 @FAST
 @given(tag=st.sampled_from(sorted(TAGS.values())), data=st.data())
 def test_decode_frame_arbitrary_fields_for_each_tag(tag: int, data: st.DataObject) -> None:
-    length = {64: 4, 65: 2, 66: 1, 67: 1, 68: 1, 69: 0, 70: 1, 71: 19}[tag]
+    length = {64: 4, 65: 2, 66: 1, 67: 1, 68: 1, 69: 0, 70: 1, 71: 24}[tag]
     count = data.draw(st.sampled_from([length, length, length, 0, max(0, length - 1), length + 1]))
     fields = data.draw(st.lists(values, min_size=count, max_size=count))
     check_decode_frame(pack(PROTOCOL_VERSION, tag, *fields))
@@ -582,9 +605,9 @@ def test_reject_wrong_field_count(tag: int, fields: list[Any]) -> None:
 def test_reject_report_of_wrong_length() -> None:
     fields = body_of(EMPTY_REPORT)[2:]
     for bad in (fields[:-1], [*fields, 0], []):
-        with pytest.raises(WireError, match="expected list of 19 report fields"):
+        with pytest.raises(WireError, match="expected list of 24 report fields"):
             decode_frame(pack(1, 71, *bad))
-    with pytest.raises(WireError, match="expected list of 19 report fields, got dict"):
+    with pytest.raises(WireError, match="expected list of 24 report fields, got dict"):
         decode_frame(pack(1, 64, 1, 2, 3, {"report": 1}))
 
 
@@ -663,6 +686,40 @@ REPORT_FIELDS = [f.name for f in dataclasses.fields(Report)]
         ("match_index", [[1, -1]], "expected int >= 0"),
         ("dropped", -1, "expected int >= 0"),
         ("refused", None, "expected str of at most 65536 UTF-8 bytes, got None"),
+        ("start_index", -1, r"field 'start_index' of control frame: expected int >= 0 and < 2\*\*63, got -1"),
+        ("start_term", True, r"field 'start_term' of control frame: expected int .*, got bool"),
+        (
+            "voters",
+            [2, 1],
+            "field 'voters' of control frame: expected list of node ids in ascending order, "
+            "without duplicates, got 1 after 2",
+        ),
+        (
+            "voters",
+            [1, 1],
+            "field 'voters' .*: expected list of node ids in ascending order, .*, got 1 after 1",
+        ),
+        ("voters", [1, 3, 2], "field 'voters' .*, got 2 after 3"),
+        ("voters", [0], r"field 'voters' of control frame: expected node id \(int 1\.\.2147483648\), got 0"),
+        ("voters", [MAX_NODE_ID + 1], "field 'voters' of control frame: expected node id"),
+        ("voters", [1.0], "field 'voters' of control frame: expected node id .*, got float"),
+        ("voters", "1,2,3", "field 'voters' of control frame: expected list of node ids .*, got str"),
+        ("voters", None, "field 'voters' of control frame: expected list of node ids .*, got None"),
+        (
+            "learners",
+            [5, 4],
+            "field 'learners' of control frame: expected list of node ids .*, got 4 after 5",
+        ),
+        ("learners", [True], "field 'learners' of control frame: expected node id .*, got bool"),
+        (
+            "learners",
+            [2, 4],
+            r"field 'learners' of control frame: expected node ids that are not voters, "
+            r"got \[2\] among the voters too",
+        ),
+        ("snapshot", "abc", "field 'snapshot' of control frame: expected bytes, got str"),
+        ("snapshot", None, "field 'snapshot' of control frame: expected bytes, got None"),
+        ("snapshot", [1, 2], "field 'snapshot' of control frame: expected bytes, got list"),
     ],
 )
 def test_reject_bad_report_field(name: str, value: object, message: str) -> None:
@@ -672,6 +729,51 @@ def test_reject_bad_report_field(name: str, value: object, message: str) -> None
         decode_frame(pack(1, 71, *fields))
     with pytest.raises(WireError, match=message):
         decode_frame(pack(1, 64, 1, 4242, 40001, fields))  # the same report inside a Hello
+
+
+def test_report_with_a_large_snapshot() -> None:
+    # No cap on the snapshot but MAX_FRAME: far over a datagram, and over MAX_CHUNK.
+    snapshot = bytes(range(256)) * 4096  # 1 MiB
+    report = dataclasses.replace(
+        EMPTY_REPORT, start_index=5000, start_term=9, voters=(1, 3), learners=(4,), snapshot=snapshot
+    )
+    encoded = encode_frame(report)
+    assert len(encoded) > len(snapshot) > wire.MAX_CHUNK
+    assert parse_frame(encoded) == (report, len(encoded))
+    stream = io.BytesIO(encoded)
+    assert read_frame(stream) == report
+    hello = Hello(1, 4242, 40001, report)
+    assert decode_frame(encode_frame(hello)[HEADER:]) == hello
+
+
+def test_report_of_a_membership_change() -> None:
+    # A leader's report after logging a config entry, with an empty and a one-learner configuration.
+    entry = Entry(8, Configuration((1, 2, 3), (4,)).to_command())
+    report = dataclasses.replace(
+        EMPTY_REPORT, role="leader", term=8, log_from=21, entries=[entry], voters=(1, 2, 3), learners=(4,)
+    )
+    assert decode_frame(encode_frame(report)[HEADER:]) == report
+    nobody = dataclasses.replace(EMPTY_REPORT, voters=(), learners=())
+    assert decode_frame(encode_frame(nobody)[HEADER:]) == nobody
+    only_learners = dataclasses.replace(EMPTY_REPORT, voters=(), learners=(MAX_NODE_ID,))
+    assert decode_frame(encode_frame(only_learners)[HEADER:]) == only_learners
+
+
+def test_reject_report_with_a_bad_config_entry() -> None:
+    fields = body_of(EMPTY_REPORT)[2:]
+    fields[REPORT_FIELDS.index("log_from")] = 1
+    fields[REPORT_FIELDS.index("entries")] = [[1, ["config", "", "3,2,1", "", 0, 0]]]
+    with pytest.raises(
+        WireError, match=r"^field 'command\.value' of control frame: expected configuration in canonical form"
+    ):
+        decode_frame(pack(1, 71, *fields))
+
+
+def test_report_before_membership_changes_is_refused() -> None:
+    # The 19-field report of before: refused, not read with defaults.
+    fields = body_of(EMPTY_REPORT)[2:]
+    with pytest.raises(WireError, match="expected list of 24 report fields, got list of 19 items"):
+        decode_frame(pack(1, 71, *fields[:19]))
 
 
 def test_reject_failure_reason_not_text() -> None:
@@ -721,6 +823,11 @@ def test_reject_version_and_tag_of_wrong_type(body: bytes) -> None:
         Hello(1, 4242, 0, EMPTY_REPORT),
         dataclasses.replace(EMPTY_REPORT, role="boss"),
         dataclasses.replace(EMPTY_REPORT, votes=(0,)),
+        dataclasses.replace(EMPTY_REPORT, voters=(3, 1, 2)),
+        dataclasses.replace(EMPTY_REPORT, voters=(1, 1, 2)),
+        dataclasses.replace(EMPTY_REPORT, learners=(3,)),
+        dataclasses.replace(EMPTY_REPORT, start_index=-1),
+        dataclasses.replace(EMPTY_REPORT, snapshot="state"),
     ],
     ids=[
         "negative-time",
@@ -731,6 +838,11 @@ def test_reject_version_and_tag_of_wrong_type(body: bytes) -> None:
         "port-0",
         "bad-role",
         "vote-0",
+        "unsorted-voters",
+        "duplicate-voters",
+        "voter-also-learner",
+        "negative-start-index",
+        "str-snapshot",
     ],
 )
 def test_encode_frame_refuses_what_decode_frame_refuses(frame: ControlFrame) -> None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import random
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from raftviz import wire
+from raftviz.core.membership import Configuration
 from raftviz.core.messages import (
     OPS,
     AppendEntries,
@@ -20,6 +23,8 @@ from raftviz.core.messages import (
     ClientRequest,
     Command,
     Entry,
+    InstallSnapshot,
+    InstallSnapshotReply,
     Message,
     RequestVote,
     RequestVoteReply,
@@ -27,6 +32,7 @@ from raftviz.core.messages import (
     StatusRequest,
 )
 from raftviz.wire import (
+    MAX_CHUNK,
     MAX_DATAGRAM,
     MAX_ENTRIES,
     MAX_NODE_ID,
@@ -50,6 +56,8 @@ MESSAGE_CLASSES = (
     ClientReply,
     StatusRequest,
     StatusReply,
+    InstallSnapshot,
+    InstallSnapshotReply,
 )
 ROLES = ("follower", "candidate", "leader")
 
@@ -63,16 +71,40 @@ node_ids_or_zero = st.one_of(st.just(0), node_ids)
 client_ids = st.text(min_size=1, max_size=64)
 texts = st.text(max_size=40)
 
-commands = st.builds(
-    Command,
-    op=st.sampled_from(OPS),
-    key=texts,
-    value=texts,
-    client=st.text(max_size=64),
-    seq=indexes,
-    low=indexes,
+# Valid configurations in their canonical text (Configuration.of sorts, removes duplicates and overlap).
+configurations = st.builds(
+    Configuration.of, st.lists(node_ids, max_size=7), st.lists(node_ids, max_size=3)
+).map(Configuration.to_value)
+commands = st.one_of(
+    st.builds(
+        Command,
+        op=st.sampled_from([op for op in OPS if op != "config"]),
+        key=texts,
+        value=texts,
+        client=st.text(max_size=64),
+        seq=indexes,
+        low=indexes,
+    ),
+    # A config command's value must be a configuration; its other fields are free.
+    st.builds(
+        Command,
+        op=st.just("config"),
+        key=texts,
+        value=configurations,
+        client=st.text(max_size=64),
+        seq=indexes,
+        low=indexes,
+    ),
 )
 entries = st.builds(Entry, term=indexes, command=commands)
+# Snapshot chunks: small random ones, and slices of a random MAX_CHUNK block up to its whole length.
+BIG_CHUNK = random.Random(9).randbytes(MAX_CHUNK)
+chunks = st.one_of(
+    st.binary(max_size=64),
+    st.integers(0, MAX_CHUNK).map(lambda n: BIG_CHUNK[:n]),
+    st.just(BIG_CHUNK),
+)
+checksums = st.one_of(st.integers(0, 2**32 - 1), st.sampled_from([0, 2**32 - 1]))
 
 STRATEGIES: dict[type, st.SearchStrategy[Any]] = {
     RequestVote: st.builds(
@@ -130,6 +162,29 @@ STRATEGIES: dict[type, st.SearchStrategy[Any]] = {
         applied=indexes,
         last_index=indexes,
         dropped=indexes,
+        configuration=configurations,
+        snapshot_index=indexes,
+    ),
+    InstallSnapshot: st.builds(
+        InstallSnapshot,
+        src=node_ids,
+        dst=node_ids,
+        term=indexes,
+        last_included_index=indexes,
+        last_included_term=indexes,
+        offset=indexes,
+        data=chunks,
+        done=st.booleans(),
+        checksum=checksums,
+    ),
+    InstallSnapshotReply: st.builds(
+        InstallSnapshotReply,
+        src=node_ids,
+        dst=node_ids,
+        term=indexes,
+        last_included_index=indexes,
+        offset=indexes,
+        done=st.booleans(),
     ),
 }
 messages = st.one_of(*STRATEGIES.values())
@@ -142,7 +197,9 @@ scalars = st.one_of(
     st.floats(allow_nan=False),
     st.text(max_size=10),
     st.binary(max_size=10),
-    st.sampled_from([*OPS, *ROLES, "Leader", "", "c1", 2**63, 2**31, 2**31 + 1, -1, 0, 1]),
+    st.sampled_from(
+        [*OPS, *ROLES, "Leader", "", "c1", "1,2,3", "1/2", "3,1", 2**63, 2**32, 2**31, 2**31 + 1, -1, 0, 1]
+    ),
 )
 values = st.recursive(
     scalars,
@@ -241,9 +298,23 @@ GOLDEN = [
     ),
     (StatusRequest("c1", 2), "94 01 07 a2 63 31 02"),
     (
-        StatusReply(2, "c1", "follower", 7, 1, 1, 12, 12, 12, 0),
-        "9c 01 08 02 a2 63 31 a8 66 6f 6c 6c 6f 77 65 72 07 01 01 0c 0c 0c 00",
+        StatusReply(2, "c1", "follower", 7, 1, 1, 12, 12, 12, 0, "1,2,3", 8),
+        "9e 01 08 02 a2 63 31 a8 66 6f 6c 6c 6f 77 65 72 07 01 01 0c 0c 0c 00 a5 31 2c 32 2c 33 08",
     ),
+    (
+        ClientRequest("c1", 1, Command("add", "4", "", "c1", 6, 6)),
+        "95 01 05 a2 63 31 01 96 a3 61 64 64 a1 34 a0 a2 63 31 06 06",
+    ),
+    (
+        AppendEntries(1, 2, 5, 10, 4, (Entry(5, Command("config", "", "1,2,3/4", "c1", 6, 6)),), 10),
+        "99 01 03 01 02 05 0a 04 91 92 05 96 a6 63 6f 6e 66 69 67 a0 a7 31 2c 32 2c 33 2f 34 a2 63 31 "
+        "06 06 0a",
+    ),
+    (
+        InstallSnapshot(1, 2, 5, 40, 4, 0, b"\x01\x02\x03", True, zlib.crc32(b"\x01\x02\x03")),
+        "9b 01 09 01 02 05 28 04 00 c4 03 01 02 03 c3 ce 55 bc 80 1d",
+    ),
+    (InstallSnapshotReply(2, 1, 5, 40, 3, True), "98 01 0a 02 01 05 28 03 c3"),
 ]
 
 
@@ -374,7 +445,7 @@ def test_reject_wrong_version() -> None:
         decode(pack(True, 1, 1, 2, 3, 4, 5))
 
 
-@pytest.mark.parametrize("tag", [0, 9, 63, 64, 65, 71, -1, 2**40])
+@pytest.mark.parametrize("tag", [0, 11, 63, 64, 65, 71, -1, 2**40])
 def test_reject_unknown_tag(tag: int) -> None:
     with pytest.raises(WireError, match="unknown message type tag"):
         decode(pack(1, tag, 1, 2, 3, 4, 5))
@@ -538,7 +609,7 @@ def test_reject_str_keyed_map_in_a_field() -> None:
 CLIENT_REPLY_ITEMS = (
     r"ClientReply: expected 9 items \[version, tag, src, dst, seq, ok, value, leader_hint, error\]"
 )
-STATUS_REPLY = (2, "c1", "leader", 7, 2, 2, 12, 11, 12, 0)  # the fields of a valid StatusReply
+STATUS_REPLY = (2, "c1", "leader", 7, 2, 2, 12, 11, 12, 0, "1,2,3", 10)  # the fields of a valid StatusReply
 
 
 def test_client_reply_error_field_round_trips_and_defaults_to_empty() -> None:
@@ -587,9 +658,14 @@ def test_status_messages_at_their_limits() -> None:
     assert decode(encode(request)) == request
     for role in ROLES:
         reply = StatusReply(
-            MAX_NODE_ID, "c1", role, INDEX_MAX, 0, MAX_NODE_ID, INDEX_MAX, 0, INDEX_MAX, INDEX_MAX
-        )
+            MAX_NODE_ID, "c1", role, INDEX_MAX, 0, MAX_NODE_ID, INDEX_MAX, 0, INDEX_MAX, INDEX_MAX,
+            f"1,2,3/{MAX_NODE_ID}", INDEX_MAX,
+        )  # fmt: skip
         assert decode(encode(reply)) == reply
+    # The defaults: no configuration known (an empty one), no snapshot.
+    empty = StatusReply(2, "c1", "follower", 0, 0, 0, 0, 0, 0, 0)
+    assert (empty.configuration, empty.snapshot_index) == ("", 0)
+    assert decode(encode(empty)) == empty
 
 
 @pytest.mark.parametrize(
@@ -610,9 +686,9 @@ def test_status_messages_at_their_limits() -> None:
 def test_reject_bad_role(role: Any, got: str) -> None:
     message = f"^field 'role' of StatusReply: expected one of 'follower', 'candidate', 'leader', got {got}$"
     with pytest.raises(WireError, match=message):
-        decode(pack(1, 8, 2, "c1", role, 7, 2, 2, 12, 11, 12, 0))
+        decode(pack(1, 8, 2, "c1", role, 7, 2, 2, 12, 11, 12, 0, "1,2,3", 0))
     with pytest.raises(WireError, match=message):
-        encode(StatusReply(2, "c1", role, 7, 2, 2, 12, 11, 12, 0))
+        encode(StatusReply(2, "c1", role, 7, 2, 2, 12, 11, 12, 0, "1,2,3", 0))
 
 
 def test_reject_status_request_addressing() -> None:
@@ -652,6 +728,14 @@ def test_reject_status_request_wrong_length() -> None:
         (7, None, r"field 'applied' of StatusReply: expected int .*, got None"),
         (8, 1.0, r"field 'last_index' of StatusReply: expected int .*, got float"),
         (9, True, r"field 'dropped' of StatusReply: expected int .*, got bool"),
+        (
+            10,
+            "3,1",
+            r"field 'configuration' of StatusReply: expected configuration in canonical form .*, got '3,1'",
+        ),
+        (10, None, r"field 'configuration' of StatusReply: expected configuration .*, got None"),
+        (10, 123, r"field 'configuration' of StatusReply: expected configuration .*, got int"),
+        (11, -1, r"field 'snapshot_index' of StatusReply: expected int >= 0 and < 2\*\*63, got -1"),
     ],
 )
 def test_reject_bad_status_reply_field(position: int, value: Any, message: str) -> None:
@@ -664,11 +748,15 @@ def test_reject_bad_status_reply_field(position: int, value: Any, message: str) 
 
 
 def test_reject_status_reply_wrong_length() -> None:
-    items = r"StatusReply: expected 12 items \[version, tag, src, dst, role, .*, dropped\]"
-    with pytest.raises(WireError, match=f"^{items}, got 11$"):
-        decode(pack(1, 8, *STATUS_REPLY[:-1]))
+    items = (
+        r"StatusReply: expected 14 items \[version, tag, src, dst, role, .*, configuration, snapshot_index\]"
+    )
     with pytest.raises(WireError, match=f"^{items}, got 13$"):
+        decode(pack(1, 8, *STATUS_REPLY[:-1]))
+    with pytest.raises(WireError, match=f"^{items}, got 15$"):
         decode(pack(1, 8, *STATUS_REPLY, 0))
+    with pytest.raises(WireError, match=f"^{items}, got 12$"):
+        decode(pack(1, 8, *STATUS_REPLY[:-2]))  # the layout of before membership changes
 
 
 def test_reject_trailing_bytes() -> None:
@@ -717,3 +805,244 @@ def test_reject_encoding_non_messages() -> None:
 
 def test_wire_error_is_a_value_error() -> None:
     assert issubclass(WireError, ValueError)
+
+
+# --------------------------------------------------------------------------- membership: config commands
+
+BAD_CONFIGURATIONS = [
+    ("3,1", "not ascending"),
+    ("1,1", "a duplicate"),
+    ("1,2/", "'/' without learners"),
+    ("1,2/2", "a voter that is also a learner"),
+    ("1,2/4,3", "learners not ascending"),
+    ("01", "a leading zero"),
+    ("0", "node id 0"),
+    ("2147483649", "a node id above MAX_NODE_ID"),
+    ("1, 2", "a space"),
+    (" 1", "a leading space"),
+    ("1,", "a trailing comma"),
+    ("+1", "a sign"),
+    ("x", "not a number"),
+    ("\u00b2", "a superscript digit (str.isdigit, but not int())"),
+    ("\u0663", "an Arabic-Indic digit (int() reads it, but it is not canonical)"),
+    ("1" * 5000, "a number int() refuses to read (over 4300 digits)"),
+]
+
+
+@pytest.mark.parametrize(("value", "why"), BAD_CONFIGURATIONS, ids=[w for _, w in BAD_CONFIGURATIONS])
+def test_reject_config_command_with_bad_value(value: str, why: str) -> None:
+    message = r"expected configuration in canonical form \(voters, then '/' and learners if any"
+    command = Command("config", "", value, "c1", 1, 0)
+    raw_command = ["config", "", value, "c1", 1, 0]
+    with pytest.raises(WireError, match=rf"^field 'command\.value' of ClientRequest: {message}"):
+        encode(ClientRequest("c1", 1, command))
+    with pytest.raises(WireError, match=rf"^field 'command\.value' of ClientRequest: {message}"):
+        decode(pack(1, 5, "c1", 1, raw_command))
+    good = [1, ["noop", "", "", "", 0, 0]]
+    with pytest.raises(
+        WireError, match=rf"^field 'entries\[1\]\.command\.value' of AppendEntries: {message}"
+    ):
+        decode(pack(1, 3, 1, 2, 1, 0, 0, [good, [1, raw_command]], 0))
+    with pytest.raises(WireError, match=r"^field 'entries\[0\]\.command\.value' of AppendEntries"):
+        encode(AppendEntries(1, 2, 1, 0, 0, (Entry(1, command),), 0))
+    # Storage validates entries the same way.
+    with pytest.raises(WireError, match=rf"^field 'command\.value' of Entry: {message}"):
+        entry_to_wire(Entry(1, command))
+    with pytest.raises(WireError, match=rf"^field 'command\.value' of Entry: {message}"):
+        entry_from_wire([1, raw_command])
+    # The same text is an ordinary value for any other op.
+    for op in ("put", "append", "add", "remove"):
+        other = ClientRequest("c1", 1, Command(op, "k", value, "c1", 1, 0))
+        assert decode(encode(other)) == other
+
+
+def test_reject_config_value_error_names_the_value() -> None:
+    with pytest.raises(WireError, match=r", got '3,1'$"):
+        encode(ClientRequest("c1", 1, Command("config", "", "3,1", "c1", 1, 0)))
+    long_bad = "1," * 10_000 + "1"
+    with pytest.raises(WireError, match=r", got str of 20001 characters$"):
+        encode(ClientRequest("c1", 1, Command("config", "", long_bad, "c1", 1, 0)))
+
+
+@pytest.mark.parametrize(
+    ("value", "got"), [(None, "None"), (5, "int"), (b"1,2", "bytes"), (["1"], "list")], ids=repr
+)
+def test_reject_config_value_not_a_str(value: Any, got: str) -> None:
+    # The value's own (text) check comes first, with its own message.
+    message = (
+        rf"^field 'command\.value' of ClientRequest: expected str of at most 65536 UTF-8 bytes, got {got}$"
+    )
+    with pytest.raises(WireError, match=message):
+        decode(pack(1, 5, "c1", 1, ["config", "", value, "c1", 1, 0]))
+    with pytest.raises(WireError, match=message):
+        encode(ClientRequest("c1", 1, Command("config", "", value, "c1", 1, 0)))
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["", "1", "1,2,3", "1,2,3/4", "/4", "1/2,3", f"1,{MAX_NODE_ID}", ",".join(map(str, range(1, 500)))],
+)
+def test_config_command_round_trips(value: str) -> None:
+    command = Command("config", "", value, "", 0, 0)
+    assert Configuration.from_value(value).to_value() == value
+    for msg in (
+        ClientRequest("c1", 1, dataclasses.replace(command, client="c1")),
+        AppendEntries(1, 2, 3, 0, 0, (Entry(3, command),) * 3, 0),
+    ):
+        assert decode(encode(msg)) == msg
+    assert entry_from_wire(entry_to_wire(Entry(3, command))) == Entry(3, command)
+
+
+def test_config_command_on_the_slow_path() -> None:
+    # A key longer than the fast path's bound sends the command down the per-field checks,
+    # which must check a config value too.
+    key = "k" * 20_000
+    good = ClientRequest("c1", 1, Command("config", key, "1,2", "c1", 1, 0))
+    assert decode(encode(good)) == good
+    with pytest.raises(WireError, match=r"^field 'command\.value' of ClientRequest: expected configuration"):
+        encode(ClientRequest("c1", 1, Command("config", key, "2,1", "c1", 1, 0)))
+    with pytest.raises(WireError, match=r"^field 'command\.value' of ClientRequest: expected configuration"):
+        decode(pack(1, 5, "c1", 1, ["config", key, "2,1", "c1", 1, 0]))
+
+
+@pytest.mark.parametrize("op", OPS)
+def test_every_op_travels(op: str) -> None:
+    # The codec carries every op; which ones a client may request is the node's business.
+    value = "1,2,3" if op == "config" else "v"
+    msg = ClientRequest("c1", 1, Command(op, "4", value, "c1", 1, 0))
+    assert decode(encode(msg)) == msg
+
+
+# --------------------------------------------------------------------------- InstallSnapshot
+
+SNAPSHOT = (1, 2, 5, 40, 4, 0, b"abc", True, 12345)  # the fields of a valid InstallSnapshot
+SNAPSHOT_REPLY = (2, 1, 5, 40, 3, True)  # and of a valid InstallSnapshotReply
+
+
+def test_install_snapshot_at_its_limits() -> None:
+    msg = InstallSnapshot(
+        MAX_NODE_ID,
+        MAX_NODE_ID,
+        INDEX_MAX,
+        INDEX_MAX,
+        INDEX_MAX,
+        INDEX_MAX,
+        b"\xff" * MAX_CHUNK,
+        False,
+        2**32 - 1,
+    )
+    data = encode(msg)
+    assert len(data) <= MAX_CHUNK + 64  # everything but the chunk is small: a datagram half empty
+    assert decode(data) == msg
+    empty = InstallSnapshot(1, 2, 1, 1, 1, 0, b"", True, 0)
+    assert decode(encode(empty)) == empty
+    reply = InstallSnapshotReply(MAX_NODE_ID, 1, INDEX_MAX, INDEX_MAX, INDEX_MAX, False)
+    assert decode(encode(reply)) == reply
+
+
+def test_install_snapshot_data_is_bin() -> None:
+    body = msgpack.unpackb(encode(InstallSnapshot(*SNAPSHOT)), raw=False)
+    assert body[8] == b"abc"  # a bin unpacks to bytes (a str would unpack to str)
+    # bin 8, not a str: the byte after the offset is the bin 8 marker.
+    assert encode(InstallSnapshot(*SNAPSHOT)).endswith(b"\x00\xc4\x03abc\xc3\xcd\x30\x39")
+
+
+def test_reject_oversized_chunk() -> None:
+    message = (
+        f"^field 'data' of InstallSnapshot: expected bytes of length at most {MAX_CHUNK}, "
+        f"got bytes of length {MAX_CHUNK + 1}$"
+    )
+    fields = list(SNAPSHOT)
+    fields[6] = b"x" * (MAX_CHUNK + 1)
+    with pytest.raises(WireError, match=message):
+        encode(InstallSnapshot(*fields))
+    with pytest.raises(WireError, match=message):
+        decode(pack(1, 9, *fields))
+
+
+@pytest.mark.parametrize(
+    ("position", "value", "message"),
+    [
+        (0, "1", r"field 'src' of InstallSnapshot: expected node id .*, got str"),
+        (1, 0, r"field 'dst' of InstallSnapshot: expected node id .*, got 0"),
+        (2, -1, r"field 'term' of InstallSnapshot: expected int >= 0 and < 2\*\*63, got -1"),
+        (3, True, r"field 'last_included_index' of InstallSnapshot: expected int .*, got bool"),
+        (
+            4,
+            2**63,
+            r"field 'last_included_term' of InstallSnapshot: expected int .*, got 9223372036854775808",
+        ),
+        (5, None, r"field 'offset' of InstallSnapshot: expected int >= 0 and < 2\*\*63, got None"),
+        (6, "abc", r"field 'data' of InstallSnapshot: expected bytes of length at most 32768, got str"),
+        (6, None, r"field 'data' of InstallSnapshot: expected bytes .*, got None"),
+        (6, [97, 98], r"field 'data' of InstallSnapshot: expected bytes .*, got list"),
+        (6, 0, r"field 'data' of InstallSnapshot: expected bytes .*, got int"),
+        (7, 1, r"field 'done' of InstallSnapshot: expected bool, got int"),
+        (7, None, r"field 'done' of InstallSnapshot: expected bool, got None"),
+        (7, "true", r"field 'done' of InstallSnapshot: expected bool, got str"),
+        (8, -1, r"field 'checksum' of InstallSnapshot: expected int >= 0 and < 2\*\*32, got -1"),
+        (8, 2**32, r"field 'checksum' of InstallSnapshot: expected int >= 0 and < 2\*\*32, got 4294967296"),
+        (8, True, r"field 'checksum' of InstallSnapshot: expected int .*, got bool"),
+        (8, 1.0, r"field 'checksum' of InstallSnapshot: expected int .*, got float"),
+        (8, b"\x00\x00\x00\x01", r"field 'checksum' of InstallSnapshot: expected int .*, got bytes"),
+    ],
+)
+def test_reject_bad_install_snapshot_field(position: int, value: Any, message: str) -> None:
+    fields = list(SNAPSHOT)
+    fields[position] = value
+    with pytest.raises(WireError, match=f"^{message}$"):
+        decode(pack(1, 9, *fields))
+    with pytest.raises(WireError, match=f"^{message}$"):
+        encode(InstallSnapshot(*fields))
+
+
+@pytest.mark.parametrize(
+    ("value", "got"), [(bytearray(b"abc"), "bytearray"), (memoryview(b"abc"), "memoryview"), ("abc", "str")]
+)
+def test_encode_accepts_only_bytes_as_data(value: Any, got: str) -> None:
+    # decode produces bytes; encode takes exactly that, so what it sends is what the receiver builds.
+    fields = list(SNAPSHOT)
+    fields[6] = value
+    with pytest.raises(WireError, match=f"^field 'data' of InstallSnapshot: expected bytes .*, got {got}$"):
+        encode(InstallSnapshot(*fields))
+
+
+@pytest.mark.parametrize(
+    ("position", "value", "message"),
+    [
+        (0, "c1", r"field 'src' of InstallSnapshotReply: expected node id .*, got str"),
+        (2, -1, r"field 'term' of InstallSnapshotReply: expected int >= 0 and < 2\*\*63, got -1"),
+        (3, 1.5, r"field 'last_included_index' of InstallSnapshotReply: expected int .*, got float"),
+        (4, -3, r"field 'offset' of InstallSnapshotReply: expected int >= 0 and < 2\*\*63, got -3"),
+        (5, 0, r"field 'done' of InstallSnapshotReply: expected bool, got int"),
+        (5, b"\x01", r"field 'done' of InstallSnapshotReply: expected bool, got bytes"),
+    ],
+)
+def test_reject_bad_install_snapshot_reply_field(position: int, value: Any, message: str) -> None:
+    fields = list(SNAPSHOT_REPLY)
+    fields[position] = value
+    with pytest.raises(WireError, match=f"^{message}$"):
+        decode(pack(1, 10, *fields))
+    with pytest.raises(WireError, match=f"^{message}$"):
+        encode(InstallSnapshotReply(*fields))
+
+
+def test_reject_install_snapshot_wrong_length() -> None:
+    items = r"InstallSnapshot: expected 11 items \[version, tag, src, dst, term, .*, done, checksum\]"
+    with pytest.raises(WireError, match=f"^{items}, got 10$"):
+        decode(pack(1, 9, *SNAPSHOT[:-1]))
+    with pytest.raises(WireError, match=f"^{items}, got 12$"):
+        decode(pack(1, 9, *SNAPSHOT, 0))
+    reply_items = r"InstallSnapshotReply: expected 8 items \[version, tag, src, dst, .*, offset, done\]"
+    with pytest.raises(WireError, match=f"^{reply_items}, got 7$"):
+        decode(pack(1, 10, *SNAPSHOT_REPLY[:-1]))
+    with pytest.raises(WireError, match=f"^{reply_items}, got 9$"):
+        decode(pack(1, 10, *SNAPSHOT_REPLY, True))
+
+
+def test_reject_bin_where_text_expected_and_text_where_bin_expected() -> None:
+    # str and bin never stand in for each other, even with the same bytes inside.
+    with pytest.raises(WireError, match=r"field 'command\.key' of ClientRequest: expected str .*, got bytes"):
+        decode(pack(1, 5, "c1", 1, ["put", b"k", "v", "c1", 1, 0]))
+    with pytest.raises(WireError, match=r"field 'data' of InstallSnapshot: expected bytes .*, got str"):
+        decode(pack(1, 9, 1, 2, 5, 40, 4, 0, "abc", True, 0))

@@ -97,7 +97,10 @@ def _ids(text: str, what: str) -> tuple[NodeId, ...]:
         return ()
     out = []
     for part in text.split(","):
-        if not part.isdigit() or part != str(int(part)) or not 1 <= int(part) <= MAX_MEMBER_ID:
+        # isascii first: "²".isdigit() is true but int() refuses it; 11 digits bound int()'s cost.
+        if not (part.isascii() and part.isdigit() and len(part) <= 11) or part != str(int(part)):
+            raise ConfigurationError(f"{what}: {part!r} is not a node id")
+        if not 1 <= int(part) <= MAX_MEMBER_ID:
             raise ConfigurationError(f"{what}: {part!r} is not a node id")
         out.append(int(part))
     return tuple(out)

@@ -30,6 +30,10 @@ class Backend(Protocol):
         """Start (or restart, on its existing storage) one node."""
         ...
 
+    def add(self, node_id: int, now: int) -> Report:
+        """Start a new node with empty storage and no configuration (it joins a running cluster)."""
+        ...
+
     def crash(self, node_id: int) -> None:
         """Stop a node at once; its persistent state stays."""
         ...
@@ -50,6 +54,10 @@ class Backend(Protocol):
         """Move a live node's election timer."""
         ...
 
+    def take_snapshot(self, node_id: int, now: int) -> Report:
+        """Make a live node snapshot its state machine and compact its log now."""
+        ...
+
     def close(self) -> None:
         """Stop every node and release every resource."""
         ...
@@ -64,15 +72,26 @@ class InProcessBackend:
         self.seed = seed
         self.storage: dict[int, MemoryStorage] = {}
         self.drivers: dict[int, NodeDriver] = {}
+        #: Nodes added to the running cluster: they (re)start with no initial configuration.
+        self.joined: set[int] = set()
 
     def start_all(self, nodes: list[int], now: int) -> list[Report]:
         return [self.start(node, 0, now) for node in nodes]
 
     def start(self, node_id: int, incarnation: int, now: int) -> Report:
         storage = self.storage.setdefault(node_id, MemoryStorage())
-        driver = NodeDriver(node_id, self.peers, self.config, self.seed, incarnation, storage, now)
+        members = () if node_id in self.joined else self.peers
+        driver = NodeDriver(node_id, members, self.config, self.seed, incarnation, storage, now)
         self.drivers[node_id] = driver
         return driver.start()
+
+    def add(self, node_id: int, now: int) -> Report:
+        self.joined.add(node_id)
+        self.storage[node_id] = MemoryStorage()
+        return self.start(node_id, 0, now)
+
+    def take_snapshot(self, node_id: int, now: int) -> Report:
+        return self.drivers[node_id].take_snapshot(now)
 
     def crash(self, node_id: int) -> None:
         self.drivers.pop(node_id, None)

@@ -29,6 +29,8 @@ class Request:
     answered_at: int = -1
     result: str | None = None
     error: str = ""
+    #: Part of a bulk load (``writes``): its answer is not announced one by one.
+    quiet: bool = False
 
     @property
     def done(self) -> bool:

@@ -16,8 +16,10 @@ Grammar (DESIGN.md §4)::
     not COND                the opposite of COND
 
 FIELD is a key of the ``status`` line (role, term, vote, commit, applied,
-last, alive, leader, dropped); OP is one of ``= != < <= > >=``. Numbers compare as
-numbers; anything else compares as text (only ``=`` and ``!=``).
+last, alive, leader, dropped, voters, learners, snap); OP is one of
+``= != < <= > >=``. Numbers compare as numbers; anything else compares as
+text (only ``=`` and ``!=``): ``2.voters = 1,2,3,4`` (ids in order),
+``all.learners = -`` (none), ``3.snap >= 100`` (snapshot index).
 """
 
 from __future__ import annotations
@@ -29,7 +31,20 @@ from dataclasses import dataclass
 
 from raftviz.lab.lab import Lab, LabError
 
-FIELDS = ("role", "term", "vote", "commit", "applied", "last", "alive", "leader", "dropped")
+FIELDS = (
+    "role",
+    "term",
+    "vote",
+    "commit",
+    "applied",
+    "last",
+    "alive",
+    "leader",
+    "dropped",
+    "voters",
+    "learners",
+    "snap",
+)
 OPS: dict[str, Callable[[object, object], bool]] = {
     "=": operator.eq,
     "!=": operator.ne,

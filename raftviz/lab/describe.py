@@ -11,6 +11,8 @@ from raftviz.core.messages import (
     AppendEntriesReply,
     ClientReply,
     ClientRequest,
+    InstallSnapshot,
+    InstallSnapshotReply,
     Message,
     RequestVote,
     RequestVoteReply,
@@ -48,6 +50,16 @@ def describe_message(msg: Message) -> str:
             f"AppendEntriesReply term={msg.term} reject "
             f"conflictIndex={msg.conflict_index} conflictTerm={msg.conflict_term}"
         )
+    if isinstance(msg, InstallSnapshot):
+        end = msg.offset + len(msg.data)
+        return (
+            f"InstallSnapshot term={msg.term} lastIndex={msg.last_included_index} "
+            f"lastTerm={msg.last_included_term} bytes={msg.offset}..{end}{' done' if msg.done else ''}"
+        )
+    if isinstance(msg, InstallSnapshotReply):
+        if msg.done:
+            return f"InstallSnapshotReply term={msg.term} installed lastIndex={msg.last_included_index}"
+        return f"InstallSnapshotReply term={msg.term} next={msg.offset} lastIndex={msg.last_included_index}"
     if isinstance(msg, ClientRequest):
         return f"ClientRequest {msg.command.describe()}"
     if isinstance(msg, ClientReply):
@@ -73,11 +85,16 @@ def describe_flight(flight: Flight) -> str:
 
 def describe_change(change: Change, verbose: bool) -> str | None:
     """What changed on a node, in a step: ``node 3: candidate term=2`` and the like."""
-    role0, term0, vote0, commit0, last0 = change.before
-    role1, term1, vote1, commit1, last1 = change.after
+    role0, term0, vote0, commit0, last0, config0, snap0 = change.before
+    role1, term1, vote1, commit1, last1, config1, snap1 = change.after
     parts: list[str] = []
     if role1 != role0 or term1 != term0:
         parts.append(f"{role1} term={term1}")
+    if config1 != config0:
+        voters, _, learners = config1.partition("/")
+        parts.append(f"voters={voters}" + (f" learners={learners}" if learners else ""))
+    if snap1 != snap0 and role1 != "down":
+        parts.append(f"snapshot={snap1}")
     if verbose:
         if vote1 != vote0 and vote1:
             parts.append(f"vote={vote1}")
@@ -124,6 +141,8 @@ def describe_record(record: StepRecord, verbose: bool) -> list[str]:
             if text:
                 lines.append(f"{t} {text}")
     for request in record.answers:
+        if request.quiet and not request.error:
+            continue
         lines.append(f"{t} {request.describe()} -> {request.outcome()}")
     for violation in record.violations:
         lines.append(f"{t} INVARIANT VIOLATED: {violation.describe()}")

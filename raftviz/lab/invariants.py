@@ -15,6 +15,17 @@ mirror of every node, both on the current state and against what came before
   each index.
 - Per node: the term never decreases (not even across a restart), and the
   commit index never decreases within one incarnation.
+- Membership (dissertation ch. 4): a leader is a voter of the configuration
+  it uses when it wins; each configuration entry changes the voters by at most
+  one server from the configuration before it in the log; and a leader's log
+  never holds more than one uncommitted configuration entry (one change at a
+  time). Election Safety above is checked across every node, whatever
+  configuration each believes in, which covers "at most one leader per term
+  among the voters of any configuration in use".
+
+Entries below a node's snapshot are gone from its log; they were committed,
+so what they held was already checked when it was written and committed. The
+checker forgets what it learnt about indexes that no node holds any more.
 
 Each violation names the invariant, the step, the time and the nodes.
 """
@@ -23,6 +34,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from raftviz.core.membership import Configuration, configuration_of
 from raftviz.core.messages import Command
 from raftviz.lab.views import NodeView
 
@@ -63,12 +75,28 @@ class InvariantChecker:
         self.leader_of_term: dict[int, int] = {}
         #: (index, term) -> (command, term of the previous entry)
         self.entry_at: dict[tuple[int, int], tuple[Command, int]] = {}
-        #: The committed prefix: committed_terms[i-1]/committed_cmds[i-1] for index i,
-        #: and the term in which each index was first known to be committed.
+        #: The committed prefix: committed_terms[i-1-base]/committed_cmds[i-1-base]
+        #: for index i, and the term in which each index was first known to be committed.
         self.committed_terms: list[int] = []
-        self.committed_cmds: list[Command] = []
+        self.committed_cmds: list[Command | None] = []  # None: compacted before it was seen
         self.commit_term: list[int] = []
+        #: Indexes up to ``base`` have been forgotten (every node compacted them).
+        self.base = 0
         self.max_term: dict[int, int] = {}
+
+    @property
+    def committed(self) -> int:
+        """The highest index known to be committed."""
+        return self.base + len(self.committed_terms)
+
+    def prune(self, below: int) -> None:
+        """Forget indexes up to ``below``: no node holds them in its log any more."""
+        if below <= self.base:
+            return
+        drop = min(below, self.committed) - self.base
+        del self.committed_terms[:drop], self.committed_cmds[:drop], self.commit_term[:drop]
+        self.base += drop
+        self.entry_at = {k: v for k, v in self.entry_at.items() if k[0] > below}
 
     def check(self, view: NodeView, before: Before, log_from: int, step: int, time: int) -> list[Violation]:
         """Check one node's change during a step; ``log_from`` is its reported log change."""
@@ -103,9 +131,11 @@ class InvariantChecker:
 
         # Log Matching, incrementally over the entries this step wrote.
         if log_from:
-            for index in range(log_from, view.last_index + 1):
-                entry = view.log[index - 1]
+            for index in range(max(log_from, view.log.start_index + 1), view.last_index + 1):
+                entry = view.log.entry(index)
                 prev_term = view.term_at(index - 1)
+                if entry.command.op == "config":
+                    found.extend(self._check_change(view, index, step, time))
                 key = (index, entry.term)
                 seen = self.entry_at.get(key)
                 if seen is None:
@@ -120,26 +150,29 @@ class InvariantChecker:
 
         # State Machine Safety: what this node commits agrees with what anyone committed.
         if view.alive and view.commit > (before.commit if same_life else 0):
-            start = (before.commit if same_life else 0) + 1
-            for index in range(start, view.commit + 1):
-                entry = view.log[index - 1]
-                if index <= len(self.committed_terms):
-                    if (self.committed_terms[index - 1], self.committed_cmds[index - 1]) != (
-                        entry.term,
-                        entry.command,
-                    ):
-                        fail(
-                            "State Machine Safety",
-                            f"node {view.id} committed {entry.command.describe()!r} (term {entry.term}) "
-                            f"at index {index}, where "
-                            f"{self.committed_cmds[index - 1].describe()!r} "
-                            f"(term {self.committed_terms[index - 1]}) was committed before",
-                        )
-                        break
-                else:
-                    self.committed_terms.append(entry.term)
-                    self.committed_cmds.append(entry.command)
+            lo = max((before.commit if same_life else 0), self.base) + 1
+            for index in range(lo, view.commit + 1):
+                # An entry committed and compacted in the same step is known only as committed.
+                entry = view.log.entry(index) if index > view.log.start_index else None
+                if index > self.committed:
+                    self.committed_terms.append(entry.term if entry else -1)
+                    self.committed_cmds.append(entry.command if entry else None)
                     self.commit_term.append(view.term)
+                    continue
+                at = index - 1 - self.base
+                if entry is None:
+                    continue
+                if self.committed_terms[at] < 0:
+                    self.committed_terms[at], self.committed_cmds[at] = entry.term, entry.command
+                elif (self.committed_terms[at], self.committed_cmds[at]) != (entry.term, entry.command):
+                    was = self.committed_cmds[at]
+                    fail(
+                        "State Machine Safety",
+                        f"node {view.id} committed {entry.command.describe()!r} (term {entry.term}) "
+                        f"at index {index}, where {was.describe() if was else '?'!r} "
+                        f"(term {self.committed_terms[at]}) was committed before",
+                    )
+                    break
 
         # Election Safety and Leader Completeness, for a node that is leader now.
         if view.alive and view.role == "leader":
@@ -153,17 +186,57 @@ class InvariantChecker:
             newly = not same_life or before.role != "leader" or before.term != view.term
             if newly:
                 found.extend(self._check_completeness(view, step, time))
+                if view.id not in view.voters:
+                    fail("Leader Is Voter", f"node {view.id} became leader but the voters are {view.voters}")
+            if log_from:
+                pending = [
+                    i
+                    for i in range(max(view.commit, view.log.start_index) + 1, view.last_index + 1)
+                    if view.log.entry(i).command.op == "config"
+                ]
+                if len(pending) > 1:
+                    fail(
+                        "One Change At A Time",
+                        f"leader {view.id} holds uncommitted configuration entries at {pending}",
+                    )
         return found
+
+    def _check_change(self, view: NodeView, index: int, step: int, time: int) -> list[Violation]:
+        """A configuration entry changes the voters by at most one server from the one before it."""
+        new = configuration_of(view.log.entry(index).command)
+        previous: Configuration | None = None
+        for i in range(index - 1, view.log.start_index, -1):
+            command = view.log.entry(i).command
+            if command.op == "config":
+                previous = configuration_of(command)
+                break
+        if previous is None:
+            return []  # the one before was compacted into a snapshot: nothing to compare with here
+        changed = set(new.voters) ^ set(previous.voters)
+        if len(changed) <= 1:
+            return []
+        return [
+            Violation(
+                "Single-Server Change",
+                step,
+                time,
+                (view.id,),
+                f"node {view.id} index {index}: {previous.describe()} -> {new.describe()} changes "
+                f"{len(changed)} voters at once",
+            )
+        ]
 
     def _check_completeness(self, view: NodeView, step: int, time: int) -> list[Violation]:
         # The highest index committed in an earlier term is enough: by Log
         # Matching, holding it (same term) means holding everything before it.
         last = 0
-        for index in range(len(self.commit_term), 0, -1):
-            if self.commit_term[index - 1] < view.term:
-                last = index
+        for at in range(len(self.commit_term) - 1, -1, -1):
+            if self.commit_term[at] < view.term:
+                last = at + 1 + self.base
                 break
-        if last and view.term_at(last) != self.committed_terms[last - 1]:
+        if last <= view.log.start_index or self.committed_terms[last - 1 - self.base] < 0:
+            return []  # in its snapshot, hence held (or never seen in a log)
+        if view.term_at(last) != self.committed_terms[last - 1 - self.base]:
             return [
                 Violation(
                     "Leader Completeness",
@@ -171,7 +244,7 @@ class InvariantChecker:
                     time,
                     (view.id,),
                     f"leader {view.id} of term {view.term} lacks the entry committed at index {last} "
-                    f"(term {self.committed_terms[last - 1]})",
+                    f"(term {self.committed_terms[last - 1 - self.base]})",
                 )
             ]
         return []

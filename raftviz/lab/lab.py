@@ -32,6 +32,10 @@ CLIENT_TIMER = 2
 
 #: Client ids sort after node ids in the tie-breaking key.
 CLIENT_KEY_BASE = 1_000_000
+#: Node ids the lab (and the TUI's ring) can show.
+MAX_NODES = 9
+#: The client that asks for membership changes.
+ADMIN = "admin"
 
 
 class LabError(Exception):
@@ -53,6 +57,12 @@ class LabOptions:
     client_timeout: int = 200
     #: Real processes by default (DESIGN.md §1); "inprocess" for speed.
     backend: str = "udp"
+    #: Log compaction: snapshot once this many applied entries (0: never by count) ...
+    snapshot: int = 1000
+    #: ... or about this many bytes are in the log (0: never by size).
+    snapshot_bytes: int = 4_000_000
+    #: Bytes of snapshot per InstallSnapshot message.
+    chunk: int = 16_384
 
     def raft_config(self) -> RaftConfig:
         return RaftConfig(
@@ -61,6 +71,9 @@ class LabOptions:
             heartbeat=self.heartbeat,
             noop=self.noop,
             max_batch=self.batch,
+            snapshot_entries=self.snapshot,
+            snapshot_bytes=self.snapshot_bytes,
+            snapshot_chunk=self.chunk,
         )
 
 
@@ -69,8 +82,8 @@ class Change:
     """How one node's visible state changed during a step."""
 
     node: int
-    before: tuple[str, int, int, int, int]  # role, term, vote, commit, last index
-    after: tuple[str, int, int, int, int]
+    before: Summary
+    after: Summary
 
 
 @dataclass(slots=True)
@@ -90,8 +103,25 @@ class StepRecord:
     refused: str = ""
 
 
-def _summary(view: NodeView) -> tuple[str, int, int, int, int]:
-    return (view.role, view.term, view.vote, view.commit, view.last_index)
+#: role, term, vote, commit, last index, configuration (text), snapshot index
+Summary = tuple[str, int, int, int, int, str, int]
+
+
+def _configuration_text(view: NodeView) -> str:
+    text = ",".join(map(str, view.voters)) or "-"
+    return text + ("/" + ",".join(map(str, view.learners)) if view.learners else "")
+
+
+def _summary(view: NodeView) -> Summary:
+    return (
+        view.role,
+        view.term,
+        view.vote,
+        view.commit,
+        view.last_index,
+        _configuration_text(view),
+        view.snapshot_index,
+    )
 
 
 class Lab:
@@ -138,7 +168,7 @@ class Lab:
 
     def view(self, node: int) -> NodeView:
         if node not in self.views:
-            raise LabError(f"no node {node} (nodes are {self.ids[0]}..{self.ids[-1]})")
+            raise LabError(f"no node {node} (nodes are {', '.join(map(str, self.ids))})")
         return self.views[node]
 
     def live_view(self, node: int) -> NodeView:
@@ -227,6 +257,36 @@ class Lab:
         self._absorb(node, report, record)
         return self._publish(record)
 
+    def add(self, node: int, via: int = 0) -> Request:
+        """Start node ``node`` with empty storage and ask the leader to add it (§4.1).
+
+        The new server starts with no configuration, so it waits to hear from a
+        leader; the request travels like any client request, from the
+        ``admin`` client. The leader adds it as a learner, and promotes it to
+        voter once it has caught up.
+        """
+        if not 1 <= node <= MAX_NODES:
+            raise LabError(f"node ids are 1..{MAX_NODES}")
+        if node in self.views:
+            raise LabError(f"node {node} already exists (remove it from the configuration to re-add it)")
+        self.ids = sorted([*self.ids, node])
+        self.views[node] = NodeView(node, joined=True)
+        report = self.backend.add(node, self.now)
+        record = self._record("command", f"start node {node} (empty, no configuration)")
+        self._absorb(node, report, record)
+        self._publish(record)
+        return self.submit("add", str(node), via=via, client_id=ADMIN)
+
+    def remove(self, node: int, via: int = 0) -> Request:
+        """Ask the leader to remove node ``node`` from the configuration (its process keeps running)."""
+        self.view(node)
+        return self.submit("remove", str(node), via=via, client_id=ADMIN)
+
+    def take_snapshot(self, node: int) -> StepRecord:
+        """Make node ``node`` snapshot its state machine and compact its log now."""
+        self.live_view(node)
+        return self._node_input(node, "command", f"node {node} takes a snapshot", self.backend.take_snapshot)
+
     def timeout(self, node: int) -> StepRecord:
         self.live_view(node)
         return self._node_input(
@@ -276,8 +336,13 @@ class Lab:
             self._client_keys[client_id] = CLIENT_KEY_BASE + len(self._client_keys)
         return self.clients[client_id]
 
-    def submit(self, op: str, key: str, value: str = "", via: int = 0, client_id: str = "c1") -> Request:
-        """Issue a client request; it travels as a message like any other."""
+    def submit(
+        self, op: str, key: str, value: str = "", via: int = 0, client_id: str = "c1", quiet: bool = False
+    ) -> Request:
+        """Issue a client request; it travels as a message like any other.
+
+        ``quiet`` leaves it out of the listeners' feed (``writes`` sends thousands).
+        """
         if via:
             self.view(via)
         client = self.client(client_id)
@@ -288,7 +353,9 @@ class Lab:
         heapq.heappush(
             self._queue, (request.deadline, CLIENT_TIMER, self._client_key(client_id), request.seq)
         )
-        self._publish(record)
+        request.quiet = quiet
+        if not quiet:
+            self._publish(record)
         return request
 
     # ------------------------------------------------------------------ internals
@@ -337,7 +404,7 @@ class Lab:
     def _absorb(self, node: int, report: Report, record: StepRecord) -> None:
         view = self.views[node]
         before = Before.of(view)
-        summary = _summary(view) if before.alive else ("down", view.term, view.vote, 0, view.last_index)
+        summary = _summary(view) if before.alive else ("down", *_summary(view)[1:3], 0, *_summary(view)[4:])
         was_leader = view.role == "leader" and before.alive
         view.absorb(report)
         if view.role == "leader" and not (was_leader and before.term == view.term):
@@ -350,6 +417,9 @@ class Lab:
             self._send(node, dst, data, record)
         self._set_timer(node, report.deadline)
         found = self.checker.check(view, before, report.log_from, self.steps, self.now)
+        if report.snapshot:
+            # Indexes every node has compacted away can never be written again.
+            self.checker.prune(min(v.log.start_index for v in self.views.values()))
         if found:
             record.violations.extend(found)
             self.violations.extend(found)

@@ -154,6 +154,9 @@ CLUSTER_OPTIONS = (
     "batch",
     "client-timeout",
     "backend",
+    "snapshot",
+    "snapshot-bytes",
+    "chunk",
 )
 
 
@@ -183,6 +186,12 @@ def _p_cluster(args: Args, opts: Opts) -> dict[str, Any]:
         if opts["backend"] not in ("udp", "inprocess"):
             raise _Bad(f"backend must be udp or inprocess, not {opts['backend']!r}")
         params["backend"] = opts["backend"]
+    if "snapshot" in opts:
+        params["snapshot"] = _int(opts["snapshot"], "snapshot (entries; 0 = off)", lo=0)
+    if "snapshot-bytes" in opts:
+        params["snapshot_bytes"] = _int(opts["snapshot-bytes"], "snapshot-bytes (0 = off)", lo=0)
+    if "chunk" in opts:
+        params["chunk"] = _int(opts["chunk"], "chunk (bytes)", lo=1, hi=32_768)
     return params
 
 
@@ -215,6 +224,8 @@ MESSAGE_TYPES = (
     "RequestVoteReply",
     "AppendEntries",
     "AppendEntriesReply",
+    "InstallSnapshot",
+    "InstallSnapshotReply",
     "ClientRequest",
     "ClientReply",
 )
@@ -241,6 +252,13 @@ def _p_node(args: Args, opts: Opts) -> dict[str, Any]:
     _arity(args, 1, 1, "crash|restart|timeout|log|kv N (or leader)")
     _no_opts(opts)
     return {"node": _node(args[0])}
+
+
+def _p_member(args: Args, opts: Opts, add: bool) -> dict[str, Any]:
+    _arity(args, 1, 1, "add N [via=N]" if add else "remove N|leader [via=N]")
+    _no_opts(opts, ("via",))
+    node = _int(args[0], "node", lo=1, hi=9) if add else _node(args[0])
+    return {"node": node, "via": _node(opts["via"]) if "via" in opts else 0}
 
 
 def _p_partition(args: Args, opts: Opts) -> dict[str, Any]:
@@ -295,6 +313,13 @@ def _p_write(args: Args, opts: Opts) -> dict[str, Any]:
     return _client_opts(opts, {"key": _token(args[0], "key"), "value": _token(args[1], "value")})
 
 
+def _p_writes(args: Args, opts: Opts) -> dict[str, Any]:
+    _arity(args, 1, 1, "writes N [keys=K] [client=ID] [via=N]")
+    keys = _int(opts.pop("keys"), "keys", lo=1) if "keys" in opts else 10
+    params = _client_opts(opts, {"count": _int(args[0], "count", lo=1, hi=100_000), "keys": keys})
+    return params
+
+
 def _p_read(args: Args, opts: Opts) -> dict[str, Any]:
     _arity(args, 1, 1, "get|delete KEY [via=N] [client=ID]")
     return _client_opts(opts, {"key": _token(args[0], "key"), "value": ""})
@@ -330,6 +355,9 @@ PARSERS: dict[str, Callable[[Args, Opts], dict[str, Any]]] = {
     "crash": _p_node,
     "restart": _p_node,
     "timeout": _p_node,
+    "add": lambda a, o: _p_member(a, o, add=True),
+    "remove": lambda a, o: _p_member(a, o, add=False),
+    "snapshot": _p_node,
     "partition": _p_partition,
     "heal": lambda a, o: _p_links(a, o, required=False),
     "cut": lambda a, o: _p_links(a, o, required=True),
@@ -337,6 +365,7 @@ PARSERS: dict[str, Callable[[Args, Opts], dict[str, Any]]] = {
     "latency": _p_latency,
     "put": _p_write,
     "append": _p_write,
+    "writes": _p_writes,
     "get": _p_read,
     "delete": _p_read,
     "status": _p_none,

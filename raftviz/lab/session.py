@@ -112,10 +112,20 @@ class Session:
         self.lab = Lab(options, self.backend_factory(options))
         self.lab.listeners.append(self._publish)
         o = options
-        out.lines.append(
+        line = (
             f"cluster: {o.nodes} nodes seed={o.seed} election={o.election[0]}-{o.election[1]} "
             f"heartbeat={o.heartbeat} latency={o.latency[0]}-{o.latency[1]} noop={'on' if o.noop else 'off'}"
         )
+        # Compaction settings only when they are not the defaults (older transcripts stay as they were).
+        default = LabOptions()
+        for name, value in (
+            ("snapshot", o.snapshot),
+            ("snapshot-bytes", o.snapshot_bytes),
+            ("chunk", o.chunk),
+        ):
+            if value != getattr(default, name.replace("-", "_")):
+                line += f" {name}={value}"
+        out.lines.append(line)
 
     def _do_step(self, p: dict, out: Outcome) -> None:
         for _ in range(p["count"]):
@@ -195,6 +205,30 @@ class Session:
     def _do_timeout(self, p: dict, out: Outcome) -> None:
         self._records([self._lab.timeout(self._node(p["node"]))], out, verbose=True)
 
+    def _do_add(self, p: dict, out: Outcome) -> None:
+        via = self._node(p["via"]) if p["via"] else 0
+        request = self._lab.add(p["node"], via=via)
+        out.lines.append(f"node {p['node']} started with an empty log and no configuration")
+        out.lines.append(f"{request.describe()} sent to node {request.target}")
+
+    def _do_remove(self, p: dict, out: Outcome) -> None:
+        via = self._node(p["via"]) if p["via"] else 0
+        request = self._lab.remove(self._node(p["node"]), via=via)
+        out.lines.append(f"{request.describe()} sent to node {request.target}")
+
+    def _do_snapshot(self, p: dict, out: Outcome) -> None:
+        node = self._node(p["node"])
+        before = self._lab.views[node].snapshot_index
+        self._records([self._lab.take_snapshot(node)], out, verbose=False)
+        view = self._lab.views[node]
+        if view.snapshot_index == before:
+            out.lines.append(f"node {node}: nothing applied since its snapshot at index {before}")
+        else:
+            out.lines.append(
+                f"node {node} snapshot at index {view.snapshot_index} (term {view.log.start_term}); "
+                f"its log now holds {view.last_index - view.snapshot_index} entries"
+            )
+
     def _do_partition(self, p: dict, out: Outcome) -> None:
         lab = self._lab
         for group in p["groups"]:
@@ -244,6 +278,21 @@ class Session:
     def _do_put(self, p: dict, out: Outcome) -> None:
         self._client("put", p, out)
 
+    def _do_writes(self, p: dict, out: Outcome) -> None:
+        """Many puts at once (``put kI vN`` over ``keys`` keys), all outstanding together."""
+        via = self._node(p["via"]) if p["via"] else 0
+        lab = self._lab
+        first = last = None
+        for n in range(p["count"]):
+            request = lab.submit("put", f"k{n % p['keys']}", f"v{n}", via=via, client_id=p["client"], quiet=True)
+            first = first or request
+            last = request
+        assert first is not None and last is not None
+        out.lines.append(
+            f"{p['count']} puts sent to node {first.target} ({p['client']}#{first.seq}..#{last.seq}, "
+            f"keys k0..k{min(p['keys'], p['count']) - 1})"
+        )
+
     def _do_append(self, p: dict, out: Outcome) -> None:
         self._client("append", p, out)
 
@@ -254,14 +303,21 @@ class Session:
         self._client("delete", p, out)
 
     def _do_status(self, p: dict, out: Outcome) -> None:
-        for view in self._lab.views.values():
+        for node in sorted(self._lab.views):
+            view = self._lab.views[node]
             out.lines.append(" ".join(f"{k}={v}" for k, v in view.status_fields().items()))
 
     def _do_log(self, p: dict, out: Outcome) -> None:
         view = self._lab.views[self._node(p["node"])]
-        if not view.log:
+        log = view.log
+        if log.start_index:
+            out.lines.append(
+                f"snapshot: index={log.start_index} term={log.start_term} (entries up to it compacted)"
+            )
+        elif not len(log):
             out.lines.append("(empty log)")
-        for index, entry in enumerate(view.log, start=1):
+        for index in range(log.start_index + 1, log.last_index + 1):
+            entry = log.entry(index)
             out.lines.append(f"index={index} term={entry.term} {entry.command.describe()}")
 
     def _do_kv(self, p: dict, out: Outcome) -> None:

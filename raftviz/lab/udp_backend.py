@@ -82,6 +82,8 @@ class UdpBackend:
         self.router.bind(("127.0.0.1", 0))
         self.router_address = self.router.getsockname()
         self.nodes: dict[int, NodeProcess] = {}
+        #: Nodes added to the running cluster: they (re)start with no initial configuration.
+        self.joined: set[int] = set()
         #: Datagrams received from each node's port and not yet claimed by a report.
         self._arrived: dict[int, list[bytes]] = {}
         #: Datagrams that came from no known node (counted, never delivered).
@@ -104,6 +106,12 @@ class UdpBackend:
         self._spawn(node_id, incarnation, now)
         return self._hello(node_id)
 
+    def add(self, node_id: int, now: int) -> Report:
+        """A new process with a new, empty data directory and no configuration."""
+        self.joined.add(node_id)
+        shutil.rmtree(self.data_dir(node_id), ignore_errors=True)
+        return self.start(node_id, 0, now)
+
     def _spawn(self, node: int, incarnation: int, now: int) -> None:
         if node in self.nodes:
             raise LabError(f"node {node} is already running")
@@ -117,8 +125,7 @@ class UdpBackend:
             "--lab",
             "--id",
             str(node),
-            "--members",
-            ",".join(map(str, self.peers)),
+            *(("--join",) if node in self.joined else ("--members", ",".join(map(str, self.peers)))),
             "--data",
             self.data_dir(node),
             "--seed",
@@ -135,6 +142,12 @@ class UdpBackend:
             "on" if cfg.noop else "off",
             "--batch",
             str(cfg.max_batch),
+            "--snapshot",
+            str(cfg.snapshot_entries),
+            "--snapshot-bytes",
+            str(cfg.snapshot_bytes),
+            "--chunk",
+            str(cfg.snapshot_chunk),
             "--now",
             str(now),
         ]
@@ -206,6 +219,11 @@ class UdpBackend:
     def set_election_deadline(self, node_id: int, deadline: int) -> Report:
         handle = self._handle(node_id)
         self._write(handle, wire.SetElection(deadline))
+        return self._finish(handle)
+
+    def take_snapshot(self, node_id: int, now: int) -> Report:
+        handle = self._handle(node_id)
+        self._write(handle, wire.TakeSnapshot(now))
         return self._finish(handle)
 
     # ------------------------------------------------------------------ plumbing

@@ -1,9 +1,10 @@
 """The lab's picture of each node, built only from the node's reports.
 
 The lab never reaches into a node: it mirrors each node's durable log from
-the log changes the node reports, and its state machine by applying the
-mirrored entries up to the applied index the node reports. What the lab shows
-is therefore what the node said after a completed step, never a guess.
+the log changes (and compactions) the node reports, and its state machine by
+applying the mirrored entries up to the applied index the node reports — or,
+when the node reports a snapshot, by loading the snapshot's state. What the
+lab shows is therefore what the node said after a completed step, never a guess.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from raftviz.core.kv import KVStore
-from raftviz.core.messages import Entry
+from raftviz.core.log import RaftLog
+from raftviz.core.snapshot import decode_snapshot
 from raftviz.node.driver import Report
 
 
@@ -30,8 +32,8 @@ class NodeView:
     applied: int = 0
     deadline: int = 0
     election_timeout: int = 0
-    #: The durable log, ``log[i - 1]`` being the entry at index ``i``.
-    log: list[Entry] = field(default_factory=list)
+    #: The durable log (it starts after ``log.start_index`` once compacted).
+    log: RaftLog = field(default_factory=RaftLog)
     kv: KVStore = field(default_factory=KVStore)
     votes: tuple[int, ...] = ()
     next_index: tuple[tuple[int, int], ...] = ()
@@ -39,30 +41,50 @@ class NodeView:
     dropped: int = 0
     #: Last time this node became leader (for the UI), or -1.
     leader_since: int = -1
+    #: The configuration the node uses.
+    voters: tuple[int, ...] = ()
+    learners: tuple[int, ...] = ()
+    #: True for a node added to a running cluster (it started with no configuration).
+    joined: bool = False
 
     @property
     def last_index(self) -> int:
-        return len(self.log)
+        return self.log.last_index
 
     @property
     def last_term(self) -> int:
-        return self.log[-1].term if self.log else 0
+        return self.log.last_term
+
+    @property
+    def snapshot_index(self) -> int:
+        return self.log.start_index
 
     def term_at(self, index: int) -> int:
-        return self.log[index - 1].term if 0 < index <= len(self.log) else 0
+        """The term at ``index``; 0 if the node holds no entry there (or it was compacted)."""
+        term = self.log.term_at(index)
+        return term if term is not None and index > 0 else 0
 
     def absorb(self, report: Report) -> None:
         """Take in a report: mirror the log change, apply what the node applied."""
+        applied = self.applied
+        if report.snapshot:
+            snapshot, self.kv = decode_snapshot(report.snapshot)
+            if snapshot.index > self.log.start_index:
+                self.log.compact(snapshot.index, snapshot.term)
+            applied = snapshot.index
         if report.log_from:
-            del self.log[report.log_from - 1 :]
-            self.log.extend(report.entries)
-        if report.last_index != len(self.log) or report.last_term != self.last_term:
+            self.log.truncate_from(report.log_from)
+            for entry in report.entries:
+                self.log.append(entry)
+        for index in range(applied + 1, report.applied + 1):
+            self.kv.apply(self.log.entry(index).command)
+        if report.start_index > self.log.start_index:
+            self.log.compact(report.start_index, report.start_term)
+        if report.last_index != self.log.last_index or report.last_term != self.last_term:
             raise RuntimeError(
                 f"node {self.id} reports last={report.last_index}/{report.last_term} "
-                f"but its reported log changes give {len(self.log)}/{self.last_term}"
+                f"but its reported log changes give {self.log.last_index}/{self.last_term}"
             )
-        for index in range(self.applied + 1, report.applied + 1):
-            self.kv.apply(self.log[index - 1].command)
         self.role = report.role
         self.term = report.term
         self.vote = report.vote
@@ -75,6 +97,8 @@ class NodeView:
         self.next_index = report.next_index
         self.match_index = report.match_index
         self.dropped = report.dropped
+        self.voters = report.voters
+        self.learners = report.learners
 
     def crash(self) -> None:
         """Forget what a crash forgets: everything but term, vote and log."""
@@ -101,4 +125,7 @@ class NodeView:
             "alive": "yes" if self.alive else "no",
             "leader": str(self.leader) if self.leader else "-",
             "dropped": str(self.dropped),
+            "voters": ",".join(map(str, self.voters)) or "-",
+            "learners": ",".join(map(str, self.learners)) or "-",
+            "snap": str(self.snapshot_index),
         }

@@ -22,6 +22,7 @@ from raftviz.core.config import RaftConfig
 from raftviz.core.log import RaftLog
 from raftviz.core.messages import Address, AppendEntries, Entry, HardState, Message, Ready
 from raftviz.core.raft import RaftNode
+from raftviz.core.snapshot import Snapshot
 from raftviz.wire import Report
 
 #: Sends encoded datagrams at once: [(destination, datagram), ...].
@@ -31,8 +32,8 @@ Sender = Callable[[list[tuple[Address, bytes]]], None]
 class Storage(Protocol):
     """Where a node's persistent state lives (memory, or fsync'd files)."""
 
-    def load(self) -> tuple[HardState, RaftLog]:
-        """The state recovered at start-up."""
+    def load(self) -> tuple[HardState, RaftLog, Snapshot | None]:
+        """The state recovered at start-up (the log starts after the snapshot)."""
         ...
 
     def save(self, ready: Ready) -> None:
@@ -45,16 +46,35 @@ class MemoryStorage:
 
     def __init__(self) -> None:
         self.hard = HardState()
+        #: The log: ``entries`` are indexes start_index+1 .. start_index+len(entries).
+        self.start_index = 0
+        self.start_term = 0
         self.entries: list[Entry] = []
+        self.snapshot: Snapshot | None = None
 
-    def load(self) -> tuple[HardState, RaftLog]:
-        return self.hard.copy(), RaftLog(self.entries)
+    def load(self) -> tuple[HardState, RaftLog, Snapshot | None]:
+        return self.hard.copy(), RaftLog(self.entries, self.start_index, self.start_term), self.snapshot
 
     def save(self, ready: Ready) -> None:
+        """Ready's persistence order: snapshot and compaction, hard state, log change."""
+        snapshot = ready.snapshot
+        if snapshot is not None:
+            # RaftLog.compact's rule: keep what follows the snapshot only if the log
+            # holds the snapshot's last entry itself.
+            index, start = snapshot.index, self.start_index
+            if index < start:
+                raise ValueError(f"cannot compact to {index}: the log already starts after {start}")
+            held = self.start_term if index == start else None
+            if start < index <= start + len(self.entries):
+                held = self.entries[index - start - 1].term
+            self.entries = self.entries[index - start :] if held == snapshot.term else []
+            self.start_index, self.start_term, self.snapshot = index, snapshot.term, snapshot
         if ready.hard_state is not None:
             self.hard = ready.hard_state.copy()
         if ready.log_from:
-            del self.entries[ready.log_from - 1 :]
+            if not self.start_index < ready.log_from <= self.start_index + len(self.entries) + 1:
+                raise ValueError(f"log change from index {ready.log_from} outside the log")
+            del self.entries[ready.log_from - self.start_index - 1 :]
             self.entries.extend(ready.entries)
 
 
@@ -73,21 +93,37 @@ class NodeDriver:
     def __init__(
         self,
         node_id: int,
-        peers: tuple[int, ...],
+        members: tuple[int, ...],
         config: RaftConfig,
         seed: int,
         incarnation: int,
         storage: Storage,
         now: int,
     ) -> None:
+        """``members`` is the cluster's initial configuration; () for a server joining later."""
         self.storage = storage
-        hard, log = storage.load()
-        self.core = RaftNode(node_id, peers, config, node_rng(seed, node_id, incarnation), now, hard, log)
+        hard, log, snapshot = storage.load()
+        rng = node_rng(seed, node_id, incarnation)
+        self.core = RaftNode(node_id, members, config, rng, now, hard, log, snapshot)
         self.dropped = 0
         self.last_refusal = ""
+        self._loaded = snapshot
 
     def start(self) -> Report:
-        """The report of a freshly started node (nothing to persist yet)."""
+        """The report of a freshly started node (nothing to persist yet).
+
+        A node that recovered a snapshot reports its bytes, so that whoever
+        mirrors the node's state machine starts from the same state.
+        """
+        report = self._finish()
+        if self._loaded is not None:
+            report.snapshot = self._loaded.data
+            self._loaded = None
+        return report
+
+    def take_snapshot(self, now: int) -> Report:
+        """Compact the log now, whatever the thresholds say (the lab's ``snapshot N``)."""
+        self.core.take_snapshot()
         return self._finish()
 
     def deliver(self, data: bytes, now: int) -> Report:
@@ -149,7 +185,7 @@ class NodeDriver:
                 send_early([(m.dst, wire.encode(m)) for m in early])
                 messages = [m for m in messages if not isinstance(m, AppendEntries)]
         # Durable before anything (else) leaves: Figure 2's persistence rule.
-        if ready.hard_state is not None or ready.log_from:
+        if ready.hard_state is not None or ready.log_from or ready.snapshot is not None:
             self.storage.save(ready)
         sent = [(m.dst, wire.encode(m)) for m in messages]
         leader = core.role == "leader"
@@ -173,4 +209,9 @@ class NodeDriver:
             match_index=tuple(sorted(core.match_index.items())) if leader else (),
             dropped=self.dropped,
             refused=refused,
+            start_index=core.log.start_index,
+            start_term=core.log.start_term,
+            voters=core.configuration.voters,
+            learners=core.configuration.learners,
+            snapshot=ready.snapshot.data if ready.snapshot is not None else b"",
         )

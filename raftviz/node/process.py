@@ -108,6 +108,8 @@ def run_lab_mode(args: LabModeArgs, stdin: BinaryIO, stdout: BinaryIO) -> int:
             report = driver.timeout_now(frame.now)
         elif isinstance(frame, wire.SetElection):
             report = driver.set_election_deadline(frame.deadline)
+        elif isinstance(frame, wire.TakeSnapshot):
+            report = driver.take_snapshot(frame.now)
         elif isinstance(frame, wire.Shutdown):
             return 0
         else:
@@ -159,6 +161,8 @@ class FreeModeArgs:
     seed: int
     data: str
     allow_public: bool = False
+    #: The initial voters (every node in ``peers`` unless told otherwise; () to join later).
+    members: tuple[int, ...] | None = None
 
 
 def run_free_mode(args: FreeModeArgs) -> int:
@@ -172,9 +176,8 @@ def run_free_mode(args: FreeModeArgs) -> int:
         start = time.monotonic()
         # Free mode runs on the wall clock and is not reproducible anyway; a
         # fresh incarnation per start keeps a restarted node's timers fresh.
-        driver = NodeDriver(
-            args.node_id, tuple(sorted(args.peers)), args.config, args.seed, os.getpid(), storage, 0
-        )
+        members = tuple(sorted(args.peers)) if args.members is None else args.members
+        driver = NodeDriver(args.node_id, members, args.config, args.seed, os.getpid(), storage, 0)
     except StorageError as exc:
         _warn(str(exc))
         return 3
@@ -252,6 +255,8 @@ def _answer_status(
         applied=core.last_applied,
         last_index=core.log.last_index,
         dropped=driver.dropped,
+        configuration=core.configuration.to_value(),
+        snapshot_index=core.log.start_index,
     )
     try:
         sock.sendto(wire.encode(reply), addr)

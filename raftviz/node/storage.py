@@ -1,4 +1,4 @@
-"""Durable storage of a node's persistent state: an append-only, checksummed file.
+"""Durable storage of a node's persistent state: a checksummed log file and a snapshot file.
 
 The data directory holds ``raft.dat``, a sequence of records::
 
@@ -9,20 +9,59 @@ The data directory holds ``raft.dat``, a sequence of records::
 ``head crc32`` covers the eight bytes before it, so a damaged length is seen
 as damage rather than read as a record running past the end of the file.
 
-A payload is ``[1, term, voted_for]`` (hard state), or ``[2, log_from,
-[[term, command], ...]]`` (truncate the log from ``log_from`` on, then append
-these entries). Recovery replays every record. What a crash in the middle of
-a write leaves behind (a torn tail) is an incomplete header, or an intact
-header whose body is short or fails its checksum and ends the file: it is
-truncated with a warning, since its write never completed and nothing that
-depended on it was sent. Anything else — a damaged header, a damaged record
-followed by more data — cannot come from a torn write, so the node refuses to
-start rather than guess (DESIGN.md §5).
+A payload is one of:
+
+* ``[1, term, voted_for]``: the hard state;
+* ``[2, log_from, [[term, command], ...]]``: truncate the log from the
+  absolute index ``log_from`` on, then append these entries; valid only if
+  ``start_index < log_from <= last_index + 1``;
+* ``[3, index, term]``: the log now starts after ``(index, term)``, by the
+  rule of ``RaftLog.compact``: if the log holds an entry at ``index`` with
+  ``term``, it and everything before it are dropped, otherwise the whole log
+  is; ``index`` may not be below the current start.
+
+Recovery replays every record. What a crash in the middle of a write leaves
+behind (a torn tail) is an incomplete header, or an intact header whose body
+is short or fails its checksum and ends the file: it is truncated with a
+warning, since its write never completed and nothing that depended on it was
+sent. Anything else — a damaged header, a damaged record followed by more
+data — cannot come from a torn write, so the node refuses to start rather
+than guess (DESIGN.md §5).
+
+The latest snapshot lives in ``snapshot.dat``: a single record in the same
+frame whose body is the snapshot's bytes (``Snapshot.data``, which carries its
+index, term and configuration). It is written to ``snapshot.tmp``, fsync'd and
+renamed into place, so a crash leaves either the old or the new file whole:
+any damage to it is refused, and a leftover ``snapshot.tmp`` is an
+interrupted write, deleted with a warning. Its size is not capped by
+``MAX_RECORD`` (a snapshot holds the whole state machine); the frame must
+fill the file exactly instead.
+
+``save`` follows ``Ready``'s order: the snapshot (``snapshot.dat`` first,
+then ``[3, index, term]``, so the log is never discarded before the snapshot
+that replaces it is durable), the hard state, the log change. After a
+snapshot ``raft.dat`` is rewritten at once, since the state it describes just
+shrank; this keeps it bounded however many compactions it goes through.
+
+``load`` proceeds in this order:
+
+1. delete a leftover ``snapshot.tmp`` (with a warning);
+2. read and check ``snapshot.dat``, if there is one;
+3. replay ``raft.dat``, truncating a torn tail;
+4. reconcile the two: a log that starts before the snapshot is what a crash
+   between ``snapshot.dat`` and its ``[3]`` record leaves, so the compaction
+   is finished then, with a warning, and made durable (records saved later
+   number the log from the snapshot); a log that starts after the snapshot,
+   or after 0 with no snapshot at all, is corruption.
+
+The log it returns starts at the snapshot.
 
 Every ``save`` ends with ``fsync``: the driver calls it before any message
 leaves the node, so a vote or an acknowledgement is never sent for state that
 a crash could lose. When the file has grown to several times the size of the
 state it describes, it is rewritten (to a temporary file, fsync'd, renamed).
+Log records hold at most 256 entries each, so a rewrite of a long log does
+not produce a record larger than ``MAX_RECORD``.
 """
 
 from __future__ import annotations
@@ -32,19 +71,29 @@ import struct
 import zlib
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import msgpack
 
 from raftviz import wire
 from raftviz.core.log import RaftLog
 from raftviz.core.messages import Entry, HardState, Ready
+from raftviz.core.snapshot import Snapshot, SnapshotError, decode_snapshot
 
 FILENAME = "raft.dat"
+SNAPSHOT_FILENAME = "snapshot.dat"
+SNAPSHOT_TMP = "snapshot.tmp"
 _HEADER = struct.Struct(">III")
 _HARD = 1
 _LOG = 2
+_COMPACT = 3
 #: Records larger than this are damage, not data.
 MAX_RECORD = 64 * 1024 * 1024
+#: Entries per log record. The wire codec caps an entry's key and value at
+#: 64 KiB each, so 256 entries stay well under MAX_RECORD: one record for a
+#: whole large log (as a rewrite would write) could exceed it and make the
+#: file unloadable.
+_ENTRIES_PER_RECORD = 256
 #: Do not consider rewriting the file before it is this large.
 _FIRST_CHECK = 1_000_000
 
@@ -53,34 +102,76 @@ class StorageError(Exception):
     """The data directory cannot be used (corruption that is not a torn tail)."""
 
 
-def _record(payload: list) -> bytes:
-    body = msgpack.packb(payload, use_bin_type=True)
+def _frame(body: bytes) -> bytes:
     head = struct.pack(">II", len(body), zlib.crc32(body))
     return head + struct.pack(">I", zlib.crc32(head)) + body
+
+
+def _record(payload: list) -> bytes:
+    return _frame(msgpack.packb(payload, use_bin_type=True))
 
 
 def _entries_out(entries: list[Entry]) -> list:
     return [wire.entry_to_wire(e) for e in entries]
 
 
+def _log_records(log_from: int, entries: list[Entry]) -> bytes:
+    """``[2, ...]`` records that truncate from ``log_from`` and append ``entries``."""
+    if not entries:
+        return _record([_LOG, log_from, []])
+    return b"".join(
+        _record([_LOG, log_from + i, _entries_out(entries[i : i + _ENTRIES_PER_RECORD])])
+        for i in range(0, len(entries), _ENTRIES_PER_RECORD)
+    )
+
+
+def _nat(value: Any) -> bool:
+    return type(value) is int and value >= 0
+
+
+def _compacted(start: int, start_term: int, entries: list[Entry], index: int, term: int) -> list[Entry]:
+    """The entries left after compacting to (index, term): ``RaftLog.compact``'s rule."""
+    if index < start:
+        raise ValueError(f"cannot compact to {index}: the log already starts after {start}")
+    if index == start:
+        held = start_term
+    elif index <= start + len(entries):
+        held = entries[index - start - 1].term
+    else:
+        return []
+    return entries[index - start :] if held == term else []
+
+
 class FileStorage:
-    """A node's ``raft.dat`` in its data directory."""
+    """A node's ``raft.dat`` and ``snapshot.dat`` in its data directory."""
 
     def __init__(self, directory: str | os.PathLike[str], warn: Callable[[str], None] | None = None) -> None:
         self.dir = Path(directory)
         self.path = self.dir / FILENAME
+        self.snapshot_path = self.dir / SNAPSHOT_FILENAME
         self.warn = warn or (lambda text: None)
         self.hard = HardState()
+        #: The log: ``entries`` are indexes start_index+1 .. start_index+len(entries).
+        self.start_index = 0
+        self.start_term = 0
         self.entries: list[Entry] = []
+        self.snapshot: Snapshot | None = None
         self._fd = -1
         self._size = 0
         self._next_check = _FIRST_CHECK
 
     # ------------------------------------------------------------------ recovery
 
-    def load(self) -> tuple[HardState, RaftLog]:
+    def load(self) -> tuple[HardState, RaftLog, Snapshot | None]:
         """Recover the state from disk (creating an empty store if there is none)."""
         self.dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.dir / SNAPSHOT_TMP
+        if tmp.exists():
+            # snapshot.dat is only replaced once the temporary file is whole, so this
+            # one never took effect: whatever it holds, it is not part of the state.
+            tmp.unlink()
+            self.warn(f"{tmp}: left by an interrupted snapshot write; deleted")
+        self.snapshot = self._read_snapshot()
         data = self.path.read_bytes() if self.path.exists() else b""
         good = self._replay(data)
         if good < len(data):
@@ -94,11 +185,43 @@ class FileStorage:
                 os.fsync(f.fileno())
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         self._size = good
+        self._reconcile()
         self._fsync_dir()
-        return self.hard.copy(), RaftLog(self.entries)
+        return self.hard.copy(), RaftLog(self.entries, self.start_index, self.start_term), self.snapshot
+
+    def _read_snapshot(self) -> Snapshot | None:
+        """The snapshot in snapshot.dat, if any; StorageError for any damage at all."""
+        path = self.snapshot_path
+        if not path.exists():
+            return None
+        data = path.read_bytes()
+
+        def damaged(problem: str) -> StorageError:
+            return StorageError(
+                f"{path}: damaged ({problem}); the file is written whole and renamed into place, "
+                "so this is not an interrupted write: refusing to start rather than guess "
+                "(move the directory aside to start empty)"
+            )
+
+        if len(data) < _HEADER.size:
+            raise damaged(f"{len(data)} bytes, shorter than a record header")
+        length, body_crc, head_crc = _HEADER.unpack_from(data)
+        if zlib.crc32(data[:8]) != head_crc:
+            raise damaged("damaged record header")
+        if length != len(data) - _HEADER.size:
+            raise damaged(f"the header gives {length} bytes of snapshot but the file holds {len(data) - 12}")
+        body = data[_HEADER.size :]
+        if zlib.crc32(body) != body_crc:
+            raise damaged("checksum mismatch")
+        try:
+            snapshot, _ = decode_snapshot(body)
+        except SnapshotError as exc:
+            raise damaged(f"not a valid snapshot: {exc}") from None
+        return snapshot
 
     def _replay(self, data: bytes) -> int:
         """Apply every intact record; return the length of the intact prefix."""
+        self.hard, self.start_index, self.start_term, self.entries = HardState(), 0, 0, []
         pos = 0
         number = 0
         size = len(data)
@@ -138,48 +261,124 @@ class FileStorage:
             self.hard = HardState(term, vote)
         elif kind == _LOG:
             _, log_from, raw = payload
-            if not isinstance(log_from, int) or not 1 <= log_from <= len(self.entries) + 1:
-                raise ValueError(f"log change from index {log_from} with {len(self.entries)} entries")
-            del self.entries[log_from - 1 :]
+            last = self.start_index + len(self.entries)
+            if not _nat(log_from) or not self.start_index < log_from <= last + 1:
+                raise ValueError(
+                    f"log change from index {log_from} to a log of {self.start_index + 1}..{last}"
+                )
+            del self.entries[log_from - self.start_index - 1 :]
             self.entries.extend(wire.entry_from_wire(e) for e in raw)
+        elif kind == _COMPACT:
+            _, index, term = payload
+            if not _nat(index) or not _nat(term):
+                raise ValueError("bad compaction point")
+            self.entries = _compacted(self.start_index, self.start_term, self.entries, index, term)
+            self.start_index, self.start_term = index, term
         else:
             raise ValueError(f"unknown record type {kind!r}")
+
+    def _reconcile(self) -> None:
+        """Make the replayed log start at the snapshot, or refuse if it cannot be made to."""
+        snapshot = self.snapshot
+        if snapshot is None:
+            if self.start_index:
+                raise StorageError(
+                    f"{self.path}: the log starts after index {self.start_index} but there is no "
+                    f"{self.snapshot_path} holding the entries before it; refusing to start "
+                    "(move the directory aside to start empty)"
+                )
+            return
+        if self.start_index > snapshot.index:
+            raise StorageError(
+                f"{self.path}: the log starts after index {self.start_index}, beyond the snapshot in "
+                f"{self.snapshot_path} (index {snapshot.index}): entries in between are lost; refusing "
+                "to start (move the directory aside to start empty)"
+            )
+        if (self.start_index, self.start_term) != (snapshot.index, snapshot.term):
+            # A crash between replacing snapshot.dat and appending its [3] record. Finish
+            # the compaction, durably: the records saved from now on number the log from
+            # the snapshot, and would not replay onto the uncompacted log.
+            self.warn(
+                f"{self.path}: compaction to the snapshot at index {snapshot.index} was interrupted "
+                f"(the log started after {self.start_index}); finished it"
+            )
+            self.entries = _compacted(
+                self.start_index, self.start_term, self.entries, snapshot.index, snapshot.term
+            )
+            self.start_index, self.start_term = snapshot.index, snapshot.term
+            self._rewrite()
 
     # ------------------------------------------------------------------ writing
 
     def save(self, ready: Ready) -> None:
-        """Append the change and fsync before returning (the persistence contract)."""
+        """Apply ``ready`` in the contract's order (snapshot, hard state, log) and fsync before returning."""
+        # Work out the new state and encode every record before touching the disk, so
+        # that a change the log cannot take (a bug upstream) raises with nothing written.
+        start, start_term, entries = self.start_index, self.start_term, self.entries
+        snapshot = ready.snapshot
         chunks = []
+        if snapshot is not None:
+            entries = _compacted(start, start_term, entries, snapshot.index, snapshot.term)
+            start, start_term = snapshot.index, snapshot.term
+            chunks.append(_record([_COMPACT, start, start_term]))
         if ready.hard_state is not None:
-            self.hard = ready.hard_state.copy()
-            chunks.append(_record([_HARD, self.hard.current_term, self.hard.voted_for]))
+            hard = ready.hard_state
+            chunks.append(_record([_HARD, hard.current_term, hard.voted_for]))
         if ready.log_from:
-            del self.entries[ready.log_from - 1 :]
-            self.entries.extend(ready.entries)
-            chunks.append(_record([_LOG, ready.log_from, _entries_out(ready.entries)]))
+            if not start < ready.log_from <= start + len(entries) + 1:
+                raise ValueError(
+                    f"log change from index {ready.log_from} to a log of {start + 1}..{start + len(entries)}"
+                )
+            chunks.append(_log_records(ready.log_from, ready.entries))
         if not chunks:
             return
+        if snapshot is not None:
+            self._write_snapshot(snapshot)  # durable before the record that drops the log it covers
         blob = b"".join(chunks)
         os.write(self._fd, blob)
         os.fsync(self._fd)
         self._size += len(blob)
-        if self._size > self._next_check:
+        self.start_index, self.start_term, self.entries = start, start_term, entries
+        if ready.hard_state is not None:
+            self.hard = ready.hard_state.copy()
+        if ready.log_from:
+            # In place: the common save appends a few entries to a long log.
+            del self.entries[ready.log_from - start - 1 :]
+            self.entries.extend(ready.entries)
+        if snapshot is not None:
+            # The state just shrank: rewriting now keeps the file bounded under compaction.
+            self._rewrite()
+        elif self._size > self._next_check:
             # Checked rarely (the file must double first), since measuring is O(state).
-            if self._size > 4 * self._live_size():
-                self._rewrite()
+            state = self._state()
+            if self._size > 4 * len(state):
+                self._rewrite(state)
             self._next_check = max(2 * self._size, _FIRST_CHECK)
 
-    def _live_size(self) -> int:
-        return len(_record([_HARD, self.hard.current_term, self.hard.voted_for])) + len(
-            _record([_LOG, 1, _entries_out(self.entries)])
-        )
+    def _write_snapshot(self, snapshot: Snapshot) -> None:
+        tmp = self.dir / SNAPSHOT_TMP
+        with open(tmp, "wb") as f:
+            f.write(_frame(snapshot.data))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.snapshot_path)
+        self._fsync_dir()
+        self.snapshot = snapshot
 
-    def _rewrite(self) -> None:
-        """Replace the file by one holding just the current state."""
-        tmp = self.path.with_suffix(".tmp")
+    def _state(self) -> bytes:
+        """Records holding just the current state: hard state, log start, entries after it."""
         blob = _record([_HARD, self.hard.current_term, self.hard.voted_for])
+        if (self.start_index, self.start_term) != (0, 0):
+            blob += _record([_COMPACT, self.start_index, self.start_term])
         if self.entries:
-            blob += _record([_LOG, 1, _entries_out(self.entries)])
+            blob += _log_records(self.start_index + 1, self.entries)
+        return blob
+
+    def _rewrite(self, blob: bytes | None = None) -> None:
+        """Replace the file by one holding just the current state (``blob``, if already built)."""
+        tmp = self.path.with_suffix(".tmp")
+        if blob is None:
+            blob = self._state()
         with open(tmp, "wb") as f:
             f.write(blob)
             f.flush()
@@ -189,6 +388,7 @@ class FileStorage:
         os.close(self._fd)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
         self._size = len(blob)
+        self._next_check = max(2 * self._size, _FIRST_CHECK)
 
     def _fsync_dir(self) -> None:
         fd = os.open(self.dir, os.O_RDONLY)
