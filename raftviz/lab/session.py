@@ -284,7 +284,9 @@ class Session:
         lab = self._lab
         first = last = None
         for n in range(p["count"]):
-            request = lab.submit("put", f"k{n % p['keys']}", f"v{n}", via=via, client_id=p["client"], quiet=True)
+            request = lab.submit(
+                "put", f"k{n % p['keys']}", f"v{n}", via=via, client_id=p["client"], quiet=True
+            )
             first = first or request
             last = request
         assert first is not None and last is not None
