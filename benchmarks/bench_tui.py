@@ -2,7 +2,9 @@
 
     python benchmarks/bench_tui.py [--backend udp|inprocess] [--presses N]
 
-Two set-ups: 5 nodes with 1,000-entry logs, and 9 nodes. For each press of
+Three set-ups: 5 nodes with 1,000-entry logs, 9 nodes, and 5 nodes after
+5,000 writes with a snapshot every 500 entries (compacted logs, the logs view
+scrolled back to a snapshot boundary). For each press of
 the step key, the time until the cluster view paints the lab's new state
 (the lab stepped on its thread, the snapshot taken, the update applied and
 the screen rendered), at 160x48. Prints p50 and p99.
@@ -19,15 +21,26 @@ import time
 from raftviz.tui.app import AppOptions, RaftvizApp
 from raftviz.tui.testing import run_commands, settle
 from raftviz.tui.widgets.cluster import ClusterView
+from raftviz.tui.widgets.logs import LogsView
 
 
-async def measure(backend: str, nodes: int, entries: int, presses: int) -> list[float]:
+async def measure(
+    backend: str, nodes: int, entries: int, presses: int, options: str = "", compacted: bool = False
+) -> list[float]:
     app = RaftvizApp(AppOptions(backend=backend, seed=7, nodes=nodes))
     times: list[float] = []
     async with app.run_test(size=(160, 48)) as pilot:
         app.animation_level = "none"
         await settle(pilot, app)
+        if options:
+            await run_commands(pilot, app, f"cluster {nodes} seed=7 {options}")
         await run_commands(pilot, app, "until leader")
+        if compacted:
+            await run_commands(pilot, app, f"writes {entries} keys=50", "until idle max=120s")
+            # Look at the oldest snapshot boundary: the window straddles compacted and held indexes.
+            logs = app.screen.query_one(LogsView)
+            logs.offset = max(min(n.log_start for n in app.snapshot.nodes) - 10, 1)
+            entries = 0
         for start in range(0, entries, 200):
             await run_commands(
                 pilot,
@@ -56,8 +69,9 @@ async def measure(backend: str, nodes: int, entries: int, presses: int) -> list[
             painted.clear()
         assert app.snapshot is not None
         longest = max(n.last_index for n in app.snapshot.nodes)
+        held = max(len(n.log) for n in app.snapshot.nodes)
         await pilot.press("q")
-    print(f"  ({nodes} nodes, logs of {longest} entries, {backend})")
+    print(f"  ({nodes} nodes, logs of {longest} entries ({held} held), {backend})")
     return times
 
 
@@ -73,8 +87,16 @@ def main() -> None:
     parser.add_argument("--backend", choices=("udp", "inprocess"), default="udp")
     parser.add_argument("--presses", type=int, default=200)
     args = parser.parse_args()
-    report("5 nodes, 1,000-entry logs", asyncio.run(measure(args.backend, 5, 1000, args.presses)))
+    # snapshot=0: the logs keep all 1,000 entries (the default would compact them at 1,000).
+    report(
+        "5 nodes, 1,000-entry logs",
+        asyncio.run(measure(args.backend, 5, 1000, args.presses, options="snapshot=0")),
+    )
     report("9 nodes", asyncio.run(measure(args.backend, 9, 50, args.presses)))
+    report(
+        "5 nodes, 5,000 writes, snapshot every 500",
+        asyncio.run(measure(args.backend, 5, 5000, args.presses, options="snapshot=500", compacted=True)),
+    )
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ from raftviz.wire import (
     Hello,
     Report,
     SetElection,
+    TakeSnapshot,
     Shutdown,
     WireError,
     decode_frame,
@@ -41,13 +42,24 @@ from raftviz.wire import (
 )
 
 FAST = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-FRAME_CLASSES: tuple[type, ...] = (Hello, Deliver, Fire, ForceTimeout, SetElection, Shutdown, Failure, Report)
+FRAME_CLASSES: tuple[type, ...] = (
+    Hello,
+    Deliver,
+    Fire,
+    ForceTimeout,
+    SetElection,
+    Shutdown,
+    Failure,
+    Report,
+    TakeSnapshot,
+)
 TAGS = {
     Hello: 64,
     Deliver: 65,
     Fire: 66,
     ForceTimeout: 67,
     SetElection: 68,
+    TakeSnapshot: 72,
     Shutdown: 69,
     Failure: 70,
     Report: 71,
@@ -125,6 +137,7 @@ STRATEGIES: dict[type, st.SearchStrategy[Any]] = {
     Fire: st.builds(Fire, now=indexes),
     ForceTimeout: st.builds(ForceTimeout, now=indexes),
     SetElection: st.builds(SetElection, deadline=indexes),
+    TakeSnapshot: st.builds(TakeSnapshot, now=indexes),
     Shutdown: st.just(Shutdown()),
     Failure: st.builds(Failure, reason=texts),
     Report: reports,

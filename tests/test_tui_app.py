@@ -406,3 +406,167 @@ def test_partition_groups_reach_the_picture() -> None:
             assert [app.snapshot.group_of(n) for n in (1, 2, 3, 4, 5)] == [0, 0, 1, 2, 2]
 
     asyncio.run(run())
+
+
+# --------------------------------------------------------------------------- membership and snapshots
+
+
+def feed_text(app: RaftvizApp) -> str:
+    return "\n".join(app.screen.query_one(EventFeed).lines())
+
+
+def test_add_key_opens_a_dialog_with_the_lowest_free_id_and_adds_that_node() -> None:
+    async def run() -> None:
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, app)
+            app.run_command("until leader")
+            await settle(pilot, app)
+            await pilot.press("a")
+            await pilot.pause()
+            assert app.screen.query_one("#dialog-input").value == "6"
+            await pilot.press("enter")
+            await settle(pilot, app)
+            assert 6 in lab(app).views and lab(app).views[6].joined
+            assert "> add 6" in feed_text(app)
+            assert app.snapshot.ids == (1, 2, 3, 4, 5, 6)
+            assert app.snapshot.node(6).joined
+            assert_picture_is_the_lab(app)
+            # The new node is taken in as a learner, then promoted once it has caught up.
+            app.run_command(f"until {lab(app).leader()}.learners = 6")
+            await settle(pilot, app)
+            assert app.snapshot.membership(6) == "learner"
+            app.run_command("until 6.voters = 1,2,3,4,5,6")
+            await settle(pilot, app)
+            assert_picture_is_the_lab(app)
+            await press(pilot, app, "6")
+            assert app.selected == 6
+            # The next add offers 7; an id in use is refused without running anything.
+            await pilot.press("a")
+            await pilot.pause()
+            assert app.screen.query_one("#dialog-input").value == "7"
+            app.screen.query_one("#dialog-input").value = "3"
+            await pilot.press("enter")
+            await settle(pilot, app)
+            assert "> add 3" not in feed_text(app)
+            assert 7 not in lab(app).views
+
+    asyncio.run(run())
+
+
+def test_add_dialog_escape_and_a_full_cluster() -> None:
+    async def run() -> None:
+        app = make_app(nodes=9)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, app)
+            await pilot.press("a")  # every id 1-9 is in use: a warning, no dialog
+            await pilot.pause()
+            assert app.screen.__class__.__name__ == "MainScreen"
+        app = make_app(nodes=3)
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, app)
+            await pilot.press("a")
+            await pilot.pause()
+            assert app.screen.query_one("#dialog-input").value == "4"
+            await pilot.press("escape")
+            await settle(pilot, app)
+            assert sorted(lab(app).views) == [1, 2, 3]
+
+    asyncio.run(run())
+
+
+def test_remove_key_takes_the_selected_node_out_of_the_configuration() -> None:
+    async def run() -> None:
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, app)
+            app.run_command("until leader")
+            await settle(pilot, app)
+            leader = lab(app).leader()
+            await press(pilot, app, str(leader))
+            await press(pilot, app, "delete")
+            assert f"> remove {leader}" in feed_text(app)
+            # A leader that removes itself steps down once the change commits; another takes over.
+            app.run_command(f"until {leader}.role != leader max=3s")
+            app.run_command("until leader max=3s")
+            await settle(pilot, app)
+            assert leader not in lab(app).views[lab(app).leader()].voters
+            assert app.snapshot.membership(leader) == "none"
+            assert_picture_is_the_lab(app)
+            # D does the same for the node selected next.
+            other = next(i for i in (1, 2, 3, 4, 5) if i not in (leader, lab(app).leader()))
+            app.run_command("until idle")
+            await settle(pilot, app)
+            await press(pilot, app, str(other), "D")
+            assert f"> remove {other}" in feed_text(app)
+
+    asyncio.run(run())
+
+
+def test_snapshot_key_compacts_the_selected_nodes_log() -> None:
+    from raftviz.tui.widgets.logs import LogsView, render_logs
+
+    async def run() -> None:
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, app)
+            app.run_command("until leader")
+            app.run_command("writes 30 keys=4")
+            app.run_command("until idle")
+            await settle(pilot, app)
+            await press(pilot, app, "2", "S")
+            assert "> snapshot 2" in feed_text(app)
+            view = lab(app).views[2]
+            assert view.snapshot_index > 0
+            node = app.snapshot.node(2)
+            assert node.log_start == view.snapshot_index and node.last_index == view.last_index
+            assert_picture_is_the_lab(app)
+            logs = app.screen.query_one(LogsView)
+            logs.offset = 1
+            plain = render_logs(app.snapshot, 70, 12, offset=1).plain
+            assert f"≤{view.snapshot_index}" in plain
+
+    asyncio.run(run())
+
+
+def test_a_restarted_node_behind_the_snapshot_is_sent_it() -> None:
+    async def run() -> None:
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, app)
+            app.run_command("cluster 5 seed=42 snapshot=20")
+            app.run_command("until leader")
+            app.run_command("crash 2")
+            app.run_command("writes 45 keys=6")
+            app.run_command("until idle")
+            app.run_command("restart 2")
+            await settle(pilot, app)
+            for _ in range(40):
+                if any(f.kind == "InstallSnapshot" for f in app.snapshot.flights):
+                    break
+                await press(pilot, app, "n")
+            assert any(f.kind == "InstallSnapshot" and f.dst == 2 for f in app.snapshot.flights)
+            assert_picture_is_the_lab(app)
+            app.run_command("until 2.snap > 0")
+            await settle(pilot, app)
+            assert app.snapshot.node(2).log_start > 0
+            assert_picture_is_the_lab(app)
+
+    asyncio.run(run())
+
+
+def test_help_and_palette_list_the_membership_keys() -> None:
+    async def run() -> None:
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, app)
+            titles = [c.title for c in app.get_system_commands(app.screen)]
+            assert "Add a node (dialog: a free id 1-9); it joins as a learner" in titles
+            assert any(t.startswith("Remove the selected node") for t in titles)
+            assert any(t.startswith("The selected node takes a snapshot") for t in titles)
+            await pilot.press("question_mark")
+            await pilot.pause()
+            text = str(app.screen.query_one("#help-text").render())
+            assert "Members" in text and "Del/D" in text and "add a node" in text
+
+    asyncio.run(run())

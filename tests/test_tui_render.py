@@ -39,8 +39,9 @@ SIZES = [(60, 18), (72, 20), (80, 24), (100, 30), (40, 10), (20, 6), (12, 3), (1
 # --------------------------------------------------------------------------- builders
 
 
-def entries(terms: Sequence[int]) -> tuple[Entry, ...]:
-    return tuple(Entry(t, Command("put", f"k{i}", str(i), "c1", i)) for i, t in enumerate(terms, 1))
+def entries(terms: Sequence[int], first: int = 1) -> tuple[Entry, ...]:
+    """Entries with the given terms, numbered (in their keys) from index ``first``."""
+    return tuple(Entry(t, Command("put", f"k{i}", str(i), "c1", i)) for i, t in enumerate(terms, first))
 
 
 def node(
@@ -57,6 +58,11 @@ def node(
     election_timeout: int = 200,
     next_index: tuple[tuple[int, int], ...] = (),
     match_index: tuple[tuple[int, int], ...] = (),
+    log_start: int = 0,
+    log_start_term: int = 0,
+    voters: tuple[int, ...] = (),
+    learners: tuple[int, ...] = (),
+    joined: bool = False,
 ) -> NodeSnap:
     return NodeSnap(
         id=node_id,
@@ -77,6 +83,11 @@ def node(
         dropped=0,
         pid=0,
         incarnation=1,
+        log_start=log_start,
+        log_start_term=log_start_term,
+        voters=voters,
+        learners=learners,
+        joined=joined,
     )
 
 
@@ -605,3 +616,241 @@ def test_widgets_mount_draw_and_scroll() -> None:
             await pilot.pause()
 
     asyncio.run(run())
+
+
+# --------------------------------------------------------------------------- membership and compaction
+
+
+def config_entry(term: int, value: str) -> Entry:
+    return Entry(term, Command("config", value=value))
+
+
+def compacted_snapshot() -> Snapshot:
+    """Node 1 leads with a log compacted at 912 (term 3) and entries 913..1000; node 2 is
+    far behind (the leader must send it the snapshot); node 3 holds all 1000 entries."""
+    tail = entries([3] * 80 + [4] * 8, first=913)
+    full = entries([3] * 1000)
+    leader = node(
+        1,
+        "leader",
+        4,
+        vote=1,
+        commit=990,
+        log=tail,
+        log_start=912,
+        log_start_term=3,
+        next_index=((2, 40), (3, 1001)),
+        match_index=((2, 39), (3, 1000)),
+        voters=(1, 2, 3),
+    )
+    behind = node(2, "follower", 4, vote=1, commit=39, log=full[:39], voters=(1, 2, 3))
+    whole = node(3, "follower", 4, vote=1, commit=990, log=full, voters=(1, 2, 3))
+    return snapshot([leader, behind, whole])
+
+
+def test_a_node_snapshot_indexes_its_log_absolutely() -> None:
+    leader = compacted_snapshot().node(1)
+    assert leader is not None
+    assert leader.last_index == 1000 and leader.last_term == 4 and len(leader.log) == 88
+    assert leader.entry(912) is None and leader.entry(1001) is None
+    assert leader.entry(913) == leader.log[0] and leader.entry(1000) == leader.log[-1]
+    assert leader.term_at(912) == 3 and leader.term_at(911) is None and leader.term_at(1000) == 4
+    empty = node(4, log=(), log_start=50, log_start_term=2)
+    assert empty.last_index == 50 and empty.last_term == 2
+
+
+def test_a_compacted_log_is_a_snapshot_block_then_entries_at_absolute_indexes() -> None:
+    snap = compacted_snapshot()
+    text = render_logs(snap, 80, 12, offset=900)
+    lines = lines_of(text)
+    check_bounds(text, 80, 12)
+    assert lines[0].split()[1] == "900"
+    row = lines[1]
+    assert "snapshot ≤912 (T3)" in row and "▒" in row
+    # The block ends where the entries held begin: index 913 has term 3, right after the label.
+    col = column(snap, 80, 913, offset=900) + 1
+    assert row[col] == "3"
+    assert row[column(snap, 80, 912, offset=900) + 1] != "3"
+    # The block is shaded, the entries are not.
+    assert style_at(text, 1, column(snap, 80, 905, offset=900)).bgcolor is not None
+    # Node 3 still holds every entry: no block on its row.
+    assert "snapshot" not in lines[3] and lines[3][column(snap, 80, 905, offset=900) + 1] == "3"
+
+
+def test_a_long_compacted_log_follows_its_tail_and_scrolls_into_the_snapshot() -> None:
+    snap = compacted_snapshot()
+    tail = lines_of(render_logs(snap, 80, 12))
+    assert "1000" in tail[0] and "snapshot" not in tail[1]
+    assert tail[1][column(snap, 80, 1000) + 1] == "4"
+    # Scrolled far back, the whole window is inside the snapshot: the label sits at its right end.
+    early = lines_of(render_logs(snap, 80, 12, offset=100))
+    assert early[1].rstrip().split("  ")[0].startswith("N1 ▒")
+    assert "snapshot ≤912 (T3)" in early[1]
+    assert "≤912: compacted into the snapshot" in render_logs(snap, 80, 12, offset=100).plain
+
+
+def test_a_peer_behind_the_leaders_snapshot_reads_as_receiving_the_snapshot() -> None:
+    snap = compacted_snapshot()
+    text = render_logs(snap, 80, 12)
+    lines = lines_of(text)
+    assert lines[2].split()[-3:] == ["39", "▒40", "39"]  # node 2: commit, next (≤ 912), match
+    assert lines[3].split()[-3:] == ["990", "1001", "1000"]
+    assert "▒ snapshot" in lines[4] or "snapshot" in lines[4]  # the legend names the block
+
+
+def test_commands_list_skips_what_the_reference_log_compacted() -> None:
+    snap = compacted_snapshot()
+    plain = render_logs(snap, 80, 12, offset=905).plain
+    assert "≤912: compacted into the snapshot" in plain
+    assert "913: put k913 913 (c1#913)" in plain
+    assert "905:" not in plain
+
+
+def test_config_entries_are_marked_in_the_rows_and_the_commands() -> None:
+    log = (*entries([1]), config_entry(1, "1,2,3/4"), config_entry(1, "1,2,3,4"), *entries([1], first=4))
+    leader = node(1, "leader", 1, vote=1, commit=3, log=log, voters=(1, 2, 3, 4))
+    snap = snapshot([leader, node(2, "follower", 1, commit=3, log=log[:3], voters=(1, 2, 3, 4))])
+    text = render_logs(snap, 80, 8)
+    lines = lines_of(text)
+    col = column(snap, 80, 2)
+    assert lines[1][col : col + 2] == "⚙1"
+    assert lines[1][column(snap, 80, 1) + 1] == "1"
+    assert "⚙ config" in lines[3]
+    assert "2: config 1,2,3/4" in text.plain and "3: config 1,2,3,4" in text.plain
+    # Commands of config entries are in the membership colour, other commands are not.
+    row = next(i for i, line in enumerate(lines) if "2: config" in line)
+    assert style_at(text, row, lines[row].index("config")).color.name == "orchid1"
+    row = next(i for i, line in enumerate(lines) if "4: put" in line)
+    assert style_at(text, row, lines[row].index("put")).color.name != "orchid1"
+
+
+def members_snapshot() -> Snapshot:
+    """Ids 1, 2, 3, 5, 7: node 3 leads with voters 1,2,3,5 and learner 7; node 2 has not heard of 7
+    yet; node 5 joined and is being taken in; node 1 was removed by an older configuration."""
+    old = (1, 2, 3, 5)
+    return snapshot(
+        [
+            node(1, "follower", 2, voters=(2, 3, 5)),
+            node(2, "follower", 2, voters=old),
+            node(3, "leader", 2, vote=3, voters=(2, 3, 5), learners=(7,)),
+            node(5, "follower", 2, voters=(2, 3, 5), learners=(7,)),
+            node(7, "follower", 2, joined=True),
+        ]
+    )
+
+
+def test_membership_is_measured_against_the_leaders_configuration() -> None:
+    snap = members_snapshot()
+    assert snap.configuration == ((2, 3, 5), (7,))
+    assert [snap.membership(i) for i in (1, 2, 3, 5, 7)] == ["none", "voter", "voter", "voter", "learner"]
+    assert snap.membership_changed
+    plain = cluster_of(5)
+    assert not plain.membership_changed  # no node reports a configuration: nothing to draw
+
+
+def test_learners_and_non_members_look_apart_from_voters() -> None:
+    snap = members_snapshot()
+    text = render_cluster(snap, 100, 30)
+    rects = cluster_layout(5, 100, 29, tall=True)
+    lines = lines_of(text)
+    title = {i: lines[r.y][r.x : r.x + r.w] for i, r in zip((1, 2, 3, 5, 7), rects, strict=True)}
+    assert "7 learner" in title[7] and "1 not a member" in title[1]
+    assert "follower" in title[2] and "LEADER" in title[3]
+    corner = {
+        i: (lines[r.y][r.x], style_at(text, r.y, r.x)) for i, r in zip((1, 2, 3, 5, 7), rects, strict=True)
+    }
+    assert corner[2][0] == "╭" and corner[3][0] == "╔"
+    assert lines[rects[4].y + 1][rects[4].x] == "┆"  # the learner's dashed side
+    assert lines[rects[0].y + 1][rects[0].x] == "┊"  # the outsider's dotted side
+    assert corner[7][1] != corner[2][1] and corner[1][1] != corner[2][1]
+    # What a node outside every configuration holds is dimmed; a voter's is not.
+    for node_id, rect, colour in ((1, rects[0], "grey50"), (2, rects[1], "white")):
+        row = lines[rect.y + 2]
+        col = row.index("log", rect.x)
+        assert style_at(text, rect.y + 2, col).color.name == colour, node_id
+
+
+def test_each_box_shows_the_configuration_it_believes_in_marked_where_it_differs() -> None:
+    snap = members_snapshot()
+    text = render_cluster(snap, 100, 30)
+    rects = cluster_layout(5, 100, 29, tall=True)
+    assert rects[0].h == 6  # room for the configuration line
+    lines = lines_of(text)
+    inside = {
+        i: "\n".join(lines[r.y + 1 : r.y + r.h - 1]) for i, r in zip((1, 2, 3, 5, 7), rects, strict=True)
+    }
+    assert "cfg 2,3,5/7" in inside[3] and "≠" not in inside[3]
+    assert "cfg 2,3,5/7" in inside[5] and "≠" not in inside[5]
+    assert "≠cfg 1,2,3,5" in inside[2]
+    assert "≠cfg 2,3,5" in inside[1]
+    assert "≠cfg none" in inside[7]
+
+
+@pytest.mark.parametrize(("width", "height"), [(100, 29), (80, 23), (60, 17)])
+def test_a_configuration_line_falls_back_to_the_bottom_border(width: int, height: int) -> None:
+    snap = members_snapshot()
+    text = render_cluster(snap, width, height + 1)
+    check_bounds(text, width, height + 1)
+    rects = cluster_layout(5, width, height, tall=True)
+    lines = lines_of(text)
+    for rect in rects:
+        if rect.h - 2 == 3:
+            bottom = lines[rect.y + rect.h - 1][rect.x : rect.x + rect.w]
+            assert "cfg" in bottom or any(ch.isdigit() for ch in bottom), bottom
+
+
+@pytest.mark.parametrize("ids", [(1, 2, 3, 5, 7), (1, 2, 3, 4, 5, 6, 7, 8, 9), (2, 4, 9), (1, 9)])
+@pytest.mark.parametrize(("width", "height"), [(88, 25), (53, 14), (60, 18)])
+def test_ids_with_gaps_are_on_the_ring_in_id_order(ids: tuple[int, ...], width: int, height: int) -> None:
+    snap = snapshot([node(i, voters=ids[:-1], learners=ids[-1:], joined=i > 5) for i in ids])
+    text = render_cluster(snap, width, height)
+    check_bounds(text, width, height)
+    rects = cluster_layout(len(ids), width, height - 1, tall=True)
+    for i, a in enumerate(rects):
+        for b in rects[i + 1 :]:
+            assert not a.overlaps(b)
+    for node_id, rect in zip(ids, rects, strict=True):
+        assert node_at(snap, width, height, rect.x + 1, rect.y + 1) == node_id
+
+
+def test_install_snapshot_in_flight_has_its_own_glyph_and_legend() -> None:
+    flights = [
+        flight(1, 1, 2, "InstallSnapshot", sent_at=990, deliver_at=1010),
+        flight(2, 2, 3, "InstallSnapshotReply", sent_at=990, deliver_at=1010, ok=True),
+    ]
+    snap = cluster_of(3, flights)
+    assert all(f.is_snapshot for f in snap.flights)
+    text = render_cluster(snap, 100, 30)
+    found = glyph_cells(text, "▣▢")
+    assert sorted(g for _, _, g in found) == ["▢", "▣"]
+    assert "InstallSnapshot" in lines_of(text)[-1]
+    x, y, _ = next(c for c in found if c[2] == "▣")
+    assert style_at(text, y, x).color.name == "orange1"
+    assert "▣" not in lines_of(render_cluster(cluster_of(3), 100, 30))[-1]  # no snapshot, no legend entry
+
+
+def test_inspector_shows_configuration_snapshot_and_peers_needing_the_snapshot() -> None:
+    from raftviz.tui.widgets.panels import inspect_node
+
+    snap = compacted_snapshot()
+    flights = (flight(9, 1, 2, "InstallSnapshot"),)
+    snap = snapshot(snap.nodes, flights)
+    console = Console(width=100, force_terminal=False)
+    with console.capture() as out:
+        console.print(inspect_node(snap.node(1), snap))
+    text = out.get()
+    assert "config   1,2,3 (voter)" in text
+    assert "≤912 (T3) · log holds 913..1000 (88)" in text
+    assert "nextIndex=40 matchIndex=39 ▣ snapshot in flight" in text
+    assert "nextIndex=1001 matchIndex=1000" in text and "1001 matchIndex=1000 ▣" not in text
+    members = members_snapshot()
+    with console.capture() as out:
+        console.print(inspect_node(members.node(7), members))
+    text = out.get()
+    assert "learner" in text and "none yet" in text and "≠ leader 3's 2,3,5/7" in text
+    with console.capture() as out:
+        console.print(inspect_node(members.node(1), members))
+    assert "2,3,5 (not in it) ≠ leader 3's 2,3,5/7" in out.get()
+    with console.capture() as out:
+        console.print(inspect_node(members.node(5), members))
+    assert "2,3,5/7 (voter)" in out.get() and "≠" not in out.get()

@@ -9,7 +9,7 @@ compact by size as well as by count.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from raftviz.core.messages import Entry
 
@@ -124,4 +124,9 @@ class RaftLog:
         return last_log_index >= self.last_index
 
     def __len__(self) -> int:
+        """The number of entries held (after ``start_index``)."""
         return len(self._entries)
+
+    def __iter__(self) -> Iterator[Entry]:
+        """The entries held, from ``start_index + 1`` on."""
+        return iter(self._entries)

@@ -122,6 +122,11 @@ class RaftNode:
         #: time; entries that arrive meanwhile wait for its reply and go in the
         #: next batch, and a batch unanswered for a heartbeat is sent again.
         self.inflight: dict[NodeId, tuple[int, int]] = {}
+        #: Client requests this leader appended in its term and has not applied yet,
+        #: (client, seq) -> index: a retry of one waits for it instead of being
+        #: appended again, so clients retrying against a slow cluster cannot grow
+        #: the log without bound.
+        self.proposed: dict[tuple[str, int], int] = {}
         #: Per peer being sent a snapshot: (offset of the chunk in flight, time sent).
         self.snapshot_sent: dict[NodeId, tuple[int, int]] = {}
         #: A follower's partly received snapshot: (index, term, bytes so far).
@@ -284,6 +289,7 @@ class RaftNode:
         self.votes_granted = set()
         if was_leader:
             self.next_index, self.match_index, self.inflight, self.snapshot_sent = {}, {}, {}, {}
+            self.proposed = {}
             self._reset_election_timer(now)
 
     def become_candidate(self, now: int) -> None:
@@ -325,6 +331,10 @@ class RaftNode:
         self.leader_contact = now
         self.next_index, self.match_index, self.inflight, self.snapshot_sent = {}, {}, {}, {}
         self._track_peers()
+        # Only this term's entries: a request left by an earlier leader is
+        # appended again, because with the no-op off a current-term entry is
+        # what lets the earlier ones commit (Figure 8); applying dedups it.
+        self.proposed = {}
         if self.config.noop:
             self._append_local(Entry(self.current_term, NOOP))
         self._broadcast_append(now, heartbeat=True)
@@ -595,11 +605,12 @@ class RaftNode:
             # Already applied here: answer from the session table, append nothing.
             self._send(ClientReply(self.id, msg.src, cmd.seq, ok=True, value=cached[0], error=cached[1]))
             return
+        if (cmd.client, cmd.seq) in self.proposed:
+            return  # a retry of a request in the log already: it is answered when applied
         if cmd.op in ("add", "remove"):
             entry = self._membership_entry(cmd)
             if isinstance(entry, str):
-                if entry:
-                    self._send(ClientReply(self.id, msg.src, cmd.seq, ok=False, error=entry))
+                self._send(ClientReply(self.id, msg.src, cmd.seq, ok=False, error=entry))
                 return
         else:
             entry = Entry(self.current_term, cmd)
@@ -614,17 +625,11 @@ class RaftNode:
         let two leaders be elected in one term. A new leader must also have
         committed an entry of its own term first, so that a change appended by
         an earlier leader cannot be overwritten after a new one was based on it.
-        Returns "" for a retry of the change already in progress (it will be
-        answered when that commits).
         """
         if not cmd.key.isdigit() or not 1 <= int(cmd.key) <= 2**31 or cmd.key != str(int(cmd.key)):
             return f"{cmd.op} needs a node id, not {cmd.key!r}"
         node = int(cmd.key)
         configuration = self.configuration
-        if self.config_entries:
-            last = self.log.entry(self.config_entries[-1][0]).command
-            if (last.client, last.seq) == (cmd.client, cmd.seq):
-                return ""
         if self.log.term_at(self.commit_index) != self.current_term:
             return "the leader has not committed an entry of its term yet; try again"
         if self.change_pending() and not (cmd.op == "remove" and node in configuration.learners):
@@ -742,6 +747,8 @@ class RaftNode:
         index = self.log.append(entry)
         self._mark_log_changed(index)
         self._note_entry(index, entry)
+        if self.role == LEADER and entry.command.client:
+            self.proposed[(entry.command.client, entry.command.seq)] = index
 
     def _note_entry(self, index: int, entry: Entry) -> None:
         """A configuration entry takes effect as soon as it is in the log (§4.1)."""
@@ -813,6 +820,7 @@ class RaftNode:
             self._ready.applied.append(self.last_applied)
             cmd = entry.command
             if self.role == LEADER and cmd.client:
+                self.proposed.pop((cmd.client, cmd.seq), None)
                 self._send(ClientReply(self.id, cmd.client, cmd.seq, ok=True, value=value, error=error))
 
     def _reset_election_timer(self, now: int) -> None:

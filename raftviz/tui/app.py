@@ -19,6 +19,7 @@ from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer
 
+from raftviz.lab.lab import MAX_NODES
 from raftviz.lab.script import ScriptError, parse_script
 from raftviz.lab.session import Session
 from raftviz.lessons import Lesson
@@ -27,6 +28,7 @@ from raftviz.tui.model import Snapshot
 from raftviz.tui.screens.dialogs import (
     HelpScreen,
     PromptScreen,
+    add_dialog,
     client_dialog,
     command_line,
     jump_dialog,
@@ -88,13 +90,23 @@ KEYS: list[tuple[str, str, str, str, str, bool]] = [
     ("Nodes", "R", "restart_leader", "restart leader", "restart the leader (crash, then restart)", False),
     ("Nodes", "T", "spread", "spread timers", "spread election timers (one node clearly first)", False),
     ("Nodes", "A", "align", "align timers", "align election timers (cause a split vote)", False),
+    ("Members", "a", "add_node", "add", "add a node (dialog: a free id 1-9); it joins as a learner", True),
+    (
+        "Members",
+        "delete,D",
+        "remove_node",
+        "remove",
+        "remove the selected node from the configuration (it keeps running)",
+        False,
+    ),
+    ("Members", "S", "snapshot", "snapshot", "the selected node takes a snapshot (compacts its log)", False),
     ("Messages", "d", "deliver", "deliver", "deliver the selected message now", True),
     ("Messages", "x", "drop", "drop", "drop the selected message", True),
     ("Messages", "u", "duplicate", "duplicate", "duplicate the selected message", False),
     ("Network", "P", "partition", "partition", "partition the cluster (dialog)", True),
     ("Network", "H", "heal", "heal", "heal every partition and cut link", True),
     ("Network", "L", "network", "loss/latency", "set message loss and latency (dialog)", False),
-    ("Clients", "C", "client_request", "client write", "a client write to the leader (put kN vN)", True),
+    ("Clients", "C", "client_request", "write", "a client write to the leader (put kN vN)", True),
     (
         "Clients",
         "c",
@@ -140,6 +152,7 @@ KEY_LABELS = {
     "plus,equals_sign": "+",
     "minus": "-",
     "1,2,3,4,5,6,7,8,9": "1-9",
+    "delete,D": "Del/D",
     "colon": ":",
     "right_square_bracket": "]",
     "left_square_bracket": "[",
@@ -428,6 +441,31 @@ class RaftvizApp(App[None]):
         self.run_command(f"crash {leader}")
         self.run_command(f"restart {leader}")
 
+    def action_add_node(self) -> None:
+        in_use = self.snapshot.ids if self.snapshot else ()
+        free = [i for i in range(1, MAX_NODES + 1) if i not in in_use]
+        if not free:
+            self.notify(f"every node id 1-{MAX_NODES} is in use", severity="warning")
+            return
+
+        def done(value: str | None) -> None:
+            if not value:
+                return
+            node, _, rest = value.partition(" ")
+            if not node.isdigit() or int(node) not in free:
+                free_text = ", ".join(map(str, free))
+                self.notify(f"choose a free node id: {free_text}", severity="error")
+                return
+            self.run_command(f"add {node} {rest}".strip())
+
+        self.push_screen(add_dialog(in_use, free), done)
+
+    def action_remove_node(self) -> None:
+        self.run_command(f"remove {self.selected}")
+
+    def action_snapshot(self) -> None:
+        self.run_command(f"snapshot {self.selected}")
+
     def action_spread(self) -> None:
         self.run_command("timers spread")
 
@@ -455,7 +493,7 @@ class RaftvizApp(App[None]):
             self.run_command(f"duplicate {flight}")
 
     def action_partition(self) -> None:
-        nodes = len(self.snapshot.nodes) if self.snapshot else 5
+        nodes = self.snapshot.ids if self.snapshot else (1, 2, 3, 4, 5)
 
         def done(value: str | None) -> None:
             if value:

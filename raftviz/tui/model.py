@@ -4,6 +4,12 @@ The lab runs on a background thread; the UI thread never touches it. After
 each action the lab thread takes a ``Snapshot`` — plain frozen data — and
 hands it to the UI, which draws only from snapshots. So the picture is always
 the lab's state after a completed step, never a half-updated one.
+
+A node's log may start after index 0 (log compaction): ``NodeSnap.log`` holds
+only the entries after ``log_start``, and indexes everywhere are absolute
+(``entry(i)``, ``term_at(i)``, ``last_index``). Membership is each node's
+own belief (``voters``/``learners``); ``Snapshot.configuration`` is the one
+the picture measures membership against (the leader's).
 """
 
 from __future__ import annotations
@@ -11,10 +17,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from raftviz.core.messages import (
+    REPLY_TYPES,
     AppendEntries,
     AppendEntriesReply,
     ClientReply,
     Entry,
+    InstallSnapshotReply,
     RequestVoteReply,
 )
 from raftviz.lab.describe import describe_message
@@ -39,18 +47,44 @@ class NodeSnap:
     votes: tuple[int, ...]
     next_index: tuple[tuple[int, int], ...]
     match_index: tuple[tuple[int, int], ...]
-    #: The durable log, index i at position i-1 (entries are immutable, so
-    #: the snapshot shares them with the lab; ``entry.command.describe()``
-    #: gives the text).
+    #: The entries the node holds: index ``log_start + 1 + k`` at position k
+    #: (entries are immutable, so the snapshot shares them with the lab;
+    #: ``entry.command.describe()`` gives the text). Use ``entry(i)``.
     log: tuple[Entry, ...]
     kv: tuple[tuple[str, str], ...]
     dropped: int
     pid: int
     incarnation: int
+    #: The last index (and its term) covered by the node's snapshot: the log
+    #: starts after it (0: never compacted).
+    log_start: int = 0
+    log_start_term: int = 0
+    #: The configuration this node believes in (empty: it has none yet).
+    voters: tuple[int, ...] = ()
+    learners: tuple[int, ...] = ()
+    #: Added to the running cluster (it started empty, with no configuration).
+    joined: bool = False
 
     @property
     def last_index(self) -> int:
-        return len(self.log)
+        return self.log_start + len(self.log)
+
+    @property
+    def last_term(self) -> int:
+        return self.log[-1].term if self.log else self.log_start_term
+
+    def entry(self, index: int) -> Entry | None:
+        """The entry at absolute ``index``, or None if the node does not hold it (compacted or beyond)."""
+        if self.log_start < index <= self.last_index:
+            return self.log[index - self.log_start - 1]
+        return None
+
+    def term_at(self, index: int) -> int | None:
+        """The term at ``index`` (the snapshot's term at ``log_start``), or None if unknown."""
+        if index == self.log_start:
+            return self.log_start_term
+        entry = self.entry(index)
+        return entry.term if entry is not None else None
 
     def timer_fraction(self, now: int) -> float:
         """How far the election timer has run (0..1); 0 for a leader or a down node."""
@@ -75,8 +109,13 @@ class FlightSnap:
     is_reply: bool
     #: For replies: granted/ok (True) or denied/rejected (False); None for requests.
     ok: bool | None
-    #: An AppendEntries with entries (False: a heartbeat).
+    #: An AppendEntries with entries (False: a heartbeat); see also ``is_snapshot``.
     carries_entries: bool = False
+
+    @property
+    def is_snapshot(self) -> bool:
+        """Part of a snapshot transfer: an InstallSnapshot chunk or its reply."""
+        return self.kind in ("InstallSnapshot", "InstallSnapshotReply")
 
     def progress(self, now: int) -> float:
         span = self.deliver_at - self.sent_at
@@ -120,6 +159,43 @@ class Snapshot:
         return None
 
     @property
+    def ids(self) -> tuple[int, ...]:
+        return tuple(sorted(n.id for n in self.nodes))
+
+    @property
+    def configuration(self) -> tuple[tuple[int, ...], tuple[int, ...]]:
+        """The configuration membership is shown against: (voters, learners).
+
+        The leader's, as it decides who votes and who is sent the log; with no
+        leader, that of the live node with the most up-to-date log (its
+        configuration is the latest any live node has); ``((), ())`` if none has one.
+        """
+        leader = self.node(self.leader) if self.leader else None
+        if leader is not None and leader.voters:
+            return leader.voters, leader.learners
+        holders = [n for n in self.nodes if n.voters]
+        if not holders:
+            return (), ()
+        best = max(holders, key=lambda n: (n.alive, n.last_term, n.last_index, -n.id))
+        return best.voters, best.learners
+
+    def membership(self, node_id: int) -> str:
+        """``voter``, ``learner`` or ``none`` (in no configuration), in ``configuration``."""
+        voters, learners = self.configuration
+        if node_id in voters:
+            return "voter"
+        if node_id in learners:
+            return "learner"
+        return "none" if voters else "voter"
+
+    @property
+    def membership_changed(self) -> bool:
+        """Whether membership is worth drawing: a node was added, or some node's configuration
+        is not simply "every node votes" (a change under way, a learner, a removed node)."""
+        everyone = self.ids
+        return any(n.joined or n.learners or (n.voters and n.voters != everyone) for n in self.nodes)
+
+    @property
     def leader(self) -> int:
         leaders = [n for n in self.nodes if n.alive and n.role == "leader"]
         if not leaders:
@@ -127,6 +203,12 @@ class Snapshot:
         top = max(n.term for n in leaders)
         at_top = [n for n in leaders if n.term == top]
         return at_top[0].id if len(at_top) == 1 else 0
+
+
+def config_text(voters: tuple[int, ...], learners: tuple[int, ...]) -> str:
+    """``1,2,3/4`` as in a ``config`` entry; ``-`` for no configuration."""
+    text = ",".join(map(str, voters)) or "-"
+    return text + ("/" + ",".join(map(str, learners)) if learners else "")
 
 
 def flight_snap(flight: Flight) -> FlightSnap:
@@ -137,6 +219,9 @@ def flight_snap(flight: Flight) -> FlightSnap:
         ok = msg.vote_granted
     elif isinstance(msg, AppendEntriesReply):
         ok = msg.success
+    elif isinstance(msg, InstallSnapshotReply):
+        # Installed, or the next chunk asked for; offset 0 and not done: start again (or stale).
+        ok = msg.done or msg.offset > 0
     elif isinstance(msg, ClientReply):
         ok = msg.ok and not msg.error
     return FlightSnap(
@@ -148,7 +233,7 @@ def flight_snap(flight: Flight) -> FlightSnap:
         term=term,
         sent_at=flight.sent_at,
         deliver_at=flight.deliver_at,
-        is_reply=isinstance(msg, RequestVoteReply | AppendEntriesReply | ClientReply),
+        is_reply=isinstance(msg, REPLY_TYPES),
         ok=ok,
         carries_entries=isinstance(msg, AppendEntries) and bool(msg.entries),
     )
@@ -175,13 +260,18 @@ def take_snapshot(history: History) -> Snapshot | None:
             votes=v.votes,
             next_index=v.next_index,
             match_index=v.match_index,
-            log=tuple(v.log),
+            log=tuple(v.log.slice(v.log.start_index + 1)),
             kv=tuple(sorted(v.kv.data.items())) if v.alive else (),
             dropped=v.dropped,
             pid=(pid(v.id) if pid and v.alive else 0),
             incarnation=v.incarnation,
+            log_start=v.log.start_index,
+            log_start_term=v.log.start_term,
+            voters=tuple(v.voters),
+            learners=tuple(v.learners),
+            joined=v.joined,
         )
-        for v in lab.views.values()
+        for v in sorted(lab.views.values(), key=lambda v: v.id)
     )
     flights = tuple(flight_snap(f) for f in sorted(lab.flights.values(), key=lambda f: (f.deliver_at, f.id)))
     return Snapshot(

@@ -37,6 +37,26 @@ SCENES: dict[str, tuple[list[str], list[str]]] = {
         ["1"],
     ),
     "help": ([], ["question_mark"]),
+    # Node 1 removed (not a member), node 6 added: a learner, its configuration not yet everywhere.
+    "membership": (
+        ["until leader", "remove 1", "until 3.voters = 2,3,4,5", "until idle", "add 6", "step 16"],
+        ["6"],
+    ),
+    # Logs compacted at a snapshot; node 2 was down and is sent the snapshot (InstallSnapshot in flight).
+    "compaction": (
+        [
+            "cluster 5 seed=42 snapshot=20",
+            "until leader",
+            "crash 2",
+            "writes 45 keys=6",
+            "until idle",
+            "writes 8 keys=3",
+            "until idle",
+            "restart 2",
+            "step 3",
+        ],
+        ["3"],
+    ),
     # The first lesson, at its second step, after the learner played until an election.
     "lesson": (["until 3.role = candidate", "step 3"], ["right_square_bracket"]),
 }

@@ -50,22 +50,31 @@ def command_line(value: str = "") -> PromptScreen:
     return PromptScreen(
         "Command",
         "Any scenario command: step 5 · crash 3 · partition 1,2 | 3,4,5 · put x 1 · until leader · "
-        "deliver 2->3 AppendEntries · log 1 · status (Enter runs it, Escape cancels)",
+        "deliver 2->3 AppendEntries · add 6 · remove leader · snapshot 2 · writes 300 · log 1 · status "
+        "(Enter runs it, Escape cancels)",
         value=value,
         placeholder="until leader",
     )
 
 
-def partition_dialog(nodes: int) -> PromptScreen:
-    example = " | ".join(
-        ",".join(str(n) for n in group)
-        for group in (range(1, nodes // 2 + 1), range(nodes // 2 + 1, nodes + 1))
-    )
+def partition_dialog(nodes: tuple[int, ...]) -> PromptScreen:
+    half = len(nodes) // 2
+    example = " | ".join(",".join(str(n) for n in group) for group in (nodes[:half], nodes[half:]) if group)
     return PromptScreen(
         "Partition the cluster",
         "Groups of node ids separated by |, e.g. 1,2 | 3,4,5 or 1 | 2 | 3,4,5. "
         "Nodes you leave out form one more group. H heals everything.",
         placeholder=example,
+    )
+
+
+def add_dialog(in_use: tuple[int, ...], free: list[int]) -> PromptScreen:
+    return PromptScreen(
+        "Add a node",
+        f"A free node id ({', '.join(map(str, free))}; in use: {', '.join(map(str, in_use)) or 'none'}). "
+        "It starts empty, with no configuration; the leader adds it as a learner, sends it the log "
+        "(or a snapshot), and makes it a voter once it has caught up. Add via=N to ask node N.",
+        value=str(free[0]),
     )
 
 

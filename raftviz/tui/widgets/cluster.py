@@ -9,16 +9,24 @@ The picture, meant to read from the back of a classroom:
 * every node is a box on an ellipse (node 1 at the top, then clockwise). The
   border says the role: a bold double yellow border for the leader, a heavy
   cyan one for a candidate, a plain one for a follower, a dim red dashed one
-  with ``DOWN`` for a crashed node. Inside: the term (``T3``, coloured by
+  with ``DOWN`` for a crashed node. Membership (measured against the
+  leader's configuration, ``Snapshot.configuration``): a learner says
+  ``learner`` in a dashed orchid border; a node in no configuration (removed,
+  or added but not yet taken in) is dimmed, ``not a member``, in a dotted grey
+  border. Inside: the term (``T3``, coloured by
   term with ``term_style``, the palette the logs view uses too), the vote (a
   candidate shows the votes it has, ``votes 2/5``), the last log index and
   the commit index, and the election timer as a bar (a leader shows
-  ``♥ heartbeat`` instead);
+  ``♥ heartbeat`` instead). Once membership has changed (a node added or
+  removed, a learner, configurations that differ), every box also shows the
+  configuration *it* believes in (``cfg 1,2,3/4``, learners after the
+  slash), marked ``≠`` where it differs from the leader's;
 * clients sit in the middle;
 * every message in flight is a glyph on the straight line between the boxes of
   its sender and its receiver, as far along as its ``progress(now)``: a filled
   glyph is a request, a hollow one a reply; a circle is a vote, a square an
-  append (a small dim one: a heartbeat), a diamond a client message. Replies
+  append (a small dim one: a heartbeat), a diamond a client message, a
+  framed square (orange) a chunk of a snapshot (InstallSnapshot). Replies
   are green when granted/accepted and red when denied/rejected. A faint dotted
   line shows each message's path. Glyphs never cover a box;
 * a legend line at the bottom.
@@ -95,13 +103,25 @@ _ROLE_WORD: dict[str, str] = {
     "candidate": "candidate",
     "follower": "follower",
     "down": "DOWN",
+    "learner": "learner",
+    "outside": "not a member",
 }
 _TITLE_STYLE: dict[str, str] = {
     "leader": "bold bright_yellow",
     "candidate": "bold bright_cyan",
     "follower": "bold white",
     "down": "bold red",
+    "learner": "bold orchid1",
+    "outside": "grey58",
 }
+# Membership looks: a learner (receives the log, does not vote) and a node in no configuration.
+_BORDERS["learner"] = "╭┄╮┆╰┄╯"
+_BORDERS["outside"] = "┌┈┐┊└┈┘"
+_BORDER_STYLE["learner"] = "bold orchid1"
+_BORDER_STYLE["outside"] = "grey42"
+#: The colour of membership: learners, configuration entries (the logs view too).
+CONFIG_STYLE = "bold orchid1"
+_SNAPSHOT_STYLE = "bold orange1"
 _TEXT_STYLE = "white"
 _DIM_TEXT = "grey50"
 _PATH_STYLE = "grey30"
@@ -113,7 +133,20 @@ _NO_STYLE = "bold bright_red"
 def _role(node: NodeSnap) -> str:
     if not node.alive or node.role == "down":
         return "down"
-    return node.role if node.role in _BORDERS else "follower"
+    return node.role if node.role in ("leader", "candidate", "follower") else "follower"
+
+
+def _look(node: NodeSnap, snap: Snapshot | None) -> str:
+    """How a box is drawn: its role, or for a live non-leader, its membership (learner, outside)."""
+    role = _role(node)
+    if snap is None or role in ("down", "leader"):
+        return role
+    membership = snap.membership(node.id)
+    if membership == "none":
+        return "outside"
+    if membership == "learner" and role == "follower":
+        return "learner"
+    return role
 
 
 def flight_glyph(flight: FlightSnap) -> tuple[str, str]:
@@ -132,6 +165,10 @@ def flight_glyph(flight: FlightSnap) -> tuple[str, str]:
         return ("■", "bold bright_white") if flight.carries_entries else ("▪", "grey62")
     if kind == "AppendEntriesReply":
         return "□", outcome
+    if kind == "InstallSnapshot":
+        return "▣", _SNAPSHOT_STYLE
+    if kind == "InstallSnapshotReply":
+        return "▢", outcome
     if kind == "ClientRequest":
         return "◆", "bold magenta"
     if kind == "ClientReply":
@@ -170,6 +207,8 @@ class Rect:
 
 #: Box sizes to try, largest first; the first one whose boxes do not overlap wins.
 _BOX_SIZES: tuple[tuple[int, int], ...] = ((17, 5), (15, 5), (13, 4), (12, 4), (11, 4), (11, 3), (9, 3))
+#: With a configuration line in each box: taller boxes first (else the line goes on the bottom border).
+_TALL_BOX_SIZES: tuple[tuple[int, int], ...] = ((17, 6), (15, 6), *_BOX_SIZES)
 
 
 #: Ring shapes to try for each box size, roundest first: (superellipse exponent,
@@ -237,11 +276,11 @@ def _clients_rect(center: tuple[float, float], width: int, height: int, label_w:
     return Rect(x, y, w, 1 if height > 0 else 0)
 
 
-def _layout(n: int, width: int, height: int) -> tuple[list[Rect], tuple[float, float]]:
+def _layout(n: int, width: int, height: int, tall: bool = False) -> tuple[list[Rect], tuple[float, float]]:
     """The boxes and the ring's centre (see ``cluster_layout``)."""
     if n <= 0 or width <= 0 or height <= 0:
         return [], (width / 2, height / 2)
-    for bw, bh in _BOX_SIZES:
+    for bw, bh in _TALL_BOX_SIZES if tall else _BOX_SIZES:
         for power, even in _SHAPES:
             rects, center = _ring(n, width, height, bw, bh, power, even)
             clients = _clients_rect(center, width, height, 11)
@@ -253,15 +292,16 @@ def _layout(n: int, width: int, height: int) -> tuple[list[Rect], tuple[float, f
     return _ring(n, width, height, *_BOX_SIZES[-1], 3.0, True)
 
 
-def cluster_layout(n: int, width: int, height: int) -> list[Rect]:
+def cluster_layout(n: int, width: int, height: int, tall: bool = False) -> list[Rect]:
     """The boxes of ``n`` nodes (in id order) on a ring filling ``width`` x ``height`` cells.
 
     ``height`` is the drawing area (the legend line not included). The largest
     box size whose boxes neither overlap each other nor the clients marker is
     chosen (on an ellipse if possible, else on a squarer ring); with no such
-    size, the smallest is used anyway.
+    size, the smallest is used anyway. ``tall`` tries boxes with room for a
+    configuration line first.
     """
-    return _layout(n, width, height)[0]
+    return _layout(n, width, height, tall)[0]
 
 
 def _area_height(height: int) -> int:
@@ -272,7 +312,8 @@ def _area_height(height: int) -> int:
 def node_at(snap: Snapshot, width: int, height: int, x: int, y: int) -> int:
     """The id of the node whose box covers cell (x, y) in a ``width`` x ``height`` render, or 0."""
     nodes = sorted(snap.nodes, key=lambda n: n.id)
-    for node, rect in zip(nodes, cluster_layout(len(nodes), width, _area_height(height)), strict=False):
+    rects = cluster_layout(len(nodes), width, _area_height(height), snap.membership_changed)
+    for node, rect in zip(nodes, rects, strict=False):
         if rect.contains(x, y):
             return node.id
     return 0
@@ -353,18 +394,26 @@ def _timer_bar(fraction: float, width: int) -> list[tuple[str, str]]:
 
 def _title(node: NodeSnap, role: str, room: int) -> str:
     word = _ROLE_WORD[role]
-    for text in (f" {node.id} {word} ", f"{node.id} {word}", f"{node.id} {word[:4]}", f"{node.id}"):
+    short = {"outside": "out", "learner": "lrnr"}.get(role, word[:4])
+    mid = ["non-member", "outside"] if role == "outside" else []
+    for text in (
+        f" {node.id} {word} ",
+        f"{node.id} {word}",
+        *(f"{node.id} {m}" for m in mid),
+        f"{node.id} {short}",
+        f"{node.id}",
+    ):
         if len(text) <= room:
             return text
     return f"{node.id}"[:room]
 
 
-def _line_term(node: NodeSnap, role: str, n_nodes: int, iw: int) -> list[tuple[str, str]]:
+def _line_term(node: NodeSnap, role: str, n_nodes: int, iw: int, dim: bool = False) -> list[tuple[str, str]]:
     ts = term_style(node.term) if role != "down" else f"dim {term_color(node.term)}"
-    text = _TEXT_STYLE if role != "down" else _DIM_TEXT
+    text = _TEXT_STYLE if role != "down" and not dim else _DIM_TEXT
     term = (f"T{node.term}", ts)
     if role == "candidate":
-        got = f"{len(node.votes)}/{n_nodes}"
+        got = f"{len(node.votes)}/{len(node.voters) or n_nodes}"
         return _fit(
             [
                 [term, (f" votes {got}", "bold bright_cyan")],
@@ -377,8 +426,8 @@ def _line_term(node: NodeSnap, role: str, n_nodes: int, iw: int) -> list[tuple[s
     return _fit([[term, (f" vote {vote}", text)], [term, (f" v{vote}", text)], [term]], iw)
 
 
-def _line_log(node: NodeSnap, role: str, iw: int) -> list[tuple[str, str]]:
-    text = _TEXT_STYLE if role != "down" else _DIM_TEXT
+def _line_log(node: NodeSnap, role: str, iw: int, dim: bool = False) -> list[tuple[str, str]]:
+    text = _TEXT_STYLE if role != "down" and not dim else _DIM_TEXT
     last = node.last_index
     # A crashed node's commit index is gone with its memory (status says "-" too).
     commit: int | str = node.commit if role != "down" else "-"
@@ -404,17 +453,64 @@ def _line_timer(node: NodeSnap, role: str, now: int, iw: int) -> list[tuple[str,
     return _timer_bar(fraction, iw)
 
 
+def _ids(ids: tuple[int, ...], ranges: bool) -> str:
+    """``1,2,3,5`` or, with ``ranges``, runs of three or more as ``1-3,5``."""
+    if not ranges:
+        return ",".join(map(str, ids))
+    out: list[str] = []
+    i = 0
+    while i < len(ids):
+        j = i
+        while j + 1 < len(ids) and ids[j + 1] == ids[j] + 1:
+            j += 1
+        out.append(f"{ids[i]}-{ids[j]}" if j - i >= 2 else ",".join(map(str, ids[i : j + 1])))
+        i = j + 1
+    return ",".join(out)
+
+
+def _line_config(
+    node: NodeSnap, reference: tuple[tuple[int, ...], tuple[int, ...]], iw: int
+) -> list[tuple[str, str]]:
+    """The configuration the node believes in: ``cfg 1,2,3/4``, ``≠`` first if it is not the leader's."""
+    same = (node.voters, node.learners) == reference
+    dim = node.alive and same
+    style = _DIM_TEXT if dim or not node.alive else "bold white"
+    mark = [] if same else [("≠", "bold bright_yellow" if node.alive else _DIM_TEXT)]
+    if not node.voters:
+        return _fit([[*mark, ("cfg none", style)], [*mark, ("none", style)]], iw)
+    learner_style = style if not node.alive else CONFIG_STYLE
+
+    def parts(prefix: str, ranges: bool) -> list[tuple[str, str]]:
+        out = [*mark, (prefix + _ids(node.voters, ranges), style)]
+        if node.learners:
+            out.append(("/" + _ids(node.learners, ranges), learner_style))
+        return out
+
+    return _fit([parts("cfg ", False), parts("cfg ", True), parts("", True)], iw)
+
+
 #: Partition groups: a letter and a colour each, shown on the box's bottom border.
 _GROUP_STYLES = ("bold black on bright_cyan", "bold black on bright_magenta", "bold black on bright_yellow",
                  "bold black on bright_green", "bold black on white")  # fmt: skip
 
 
 def _draw_box(
-    canvas: _Canvas, rect: Rect, node: NodeSnap, n_nodes: int, now: int, selected: bool, group: int = -1
+    canvas: _Canvas,
+    rect: Rect,
+    node: NodeSnap,
+    n_nodes: int,
+    now: int,
+    selected: bool,
+    group: int = -1,
+    look: str = "",
+    config: list[tuple[str, str]] | None = None,
 ) -> None:
+    """One node's box; ``look`` overrides the role's border and title (learner, outside),
+    ``config`` is a configuration line to show (its own line if there is room, else the bottom border)."""
     role = _role(node)
-    tl, top, tr, side, bl, bottom, br = _BORDERS[role]
-    border = _BORDER_STYLE[role]
+    look = look or role
+    tl, top, tr, side, bl, bottom, br = _BORDERS[look]
+    border = _BORDER_STYLE[look]
     x, y, w, h = rect.x, rect.y, rect.w, rect.h
     iw = max(w - 2, 0)
     # Clear the inside first: nothing drawn earlier shows through a box.
@@ -424,8 +520,8 @@ def _draw_box(
     canvas.put(x, y, tl, border)
     canvas.write(x + 1, y, top * iw, border)
     canvas.put(x + w - 1, y, tr, border)
-    title = _title(node, role, iw)
-    title_style = _TITLE_STYLE[role] + (" reverse" if selected else "")
+    title = _title(node, look, iw)
+    title_style = _TITLE_STYLE[look] + (" reverse" if selected else "")
     canvas.write(x + 1 + (1 if len(title) < iw and not title.startswith(" ") else 0), y, title, title_style)
     # Sides.
     for row in range(y + 1, y + h - 1):
@@ -436,21 +532,29 @@ def _draw_box(
     canvas.write(x + 1, y + h - 1, bottom * iw, border)
     canvas.put(x + w - 1, y + h - 1, br, border)
     inner = h - 2
-    lines: list[list[tuple[str, str]]] = [_line_term(node, role, n_nodes, iw)]
+    # A node in no configuration is dimmed: what it holds no longer counts.
+    dim = look == "outside"
+    lines: list[list[tuple[str, str]]] = [_line_term(node, role, n_nodes, iw, dim)]
     if inner >= 2:
-        lines.append(_line_log(node, role, iw))
+        lines.append(_line_log(node, role, iw, dim))
     timer = _line_timer(node, role, now, iw)
+    label = f" {chr(ord('A') + group)} " if group >= 0 and iw >= 5 else ""
     if inner >= 3:
         lines.append(timer)
     elif role == "follower" or role == "candidate":
         canvas.spans(x + 1, y + h - 1, timer)
     elif role == "leader":
         canvas.spans(x + 2, y + h - 1, _fit([[("♥", "bold bright_red")]], iw - 1))
+    if config is not None and inner >= 4:
+        lines.append(config)
+    elif config is not None and inner == 3:
+        # No line of its own: on the bottom border, left of the partition letter.
+        room = iw - (len(label) + 1 if label else 0)
+        canvas.spans(x + 1, y + h - 1, _fit([config], room))
     for i, parts in enumerate(lines[:inner]):
         canvas.spans(x + 1, y + 1 + i, parts)
-    if group >= 0 and iw >= 5:
+    if label:
         # Which side of a partition the node is on: the same letter, the same side.
-        label = f" {chr(ord('A') + group)} "
         canvas.write(x + w - 1 - len(label) - 1, y + h - 1, label, _GROUP_STYLES[group % len(_GROUP_STYLES)])
 
 
@@ -536,13 +640,20 @@ def _free_cell(
 # --------------------------------------------------------------------------- legend
 
 
-def _legend(width: int) -> list[tuple[str, str]]:
+def _legend(width: int, snapshots: bool = False) -> list[tuple[str, str]]:
+    """The glyphs explained; ``snapshots`` adds InstallSnapshot's (once a log has been compacted)."""
+
     def g(glyph: str, style: str, label: str) -> list[tuple[str, str]]:
         return [(glyph, style), (f" {label}  ", _DIM_TEXT)]
 
+    hollow = "○□▢◇" if snapshots else "○□◇"
+    snap_long = g("▣", _SNAPSHOT_STYLE, "InstallSnapshot") if snapshots else []
+    snap_medium = g("▣", _SNAPSHOT_STYLE, "snapshot") if snapshots else []
+    snap_short = [("▣", _SNAPSHOT_STYLE), ("snap ", _DIM_TEXT)] if snapshots else []
+
     def replies(label: str) -> list[tuple[str, str]]:
         return [
-            ("○□◇", "bold white"),
+            (hollow, "bold white"),
             (f" {label} ", _DIM_TEXT),
             ("ok", _OK_STYLE),
             ("/", _DIM_TEXT),
@@ -553,6 +664,7 @@ def _legend(width: int) -> list[tuple[str, str]]:
         *g("●", "bold bright_cyan", "RequestVote"),
         *g("■", "bold bright_white", "AppendEntries"),
         *g("▪", "grey62", "heartbeat"),
+        *snap_long,
         *g("◆", "bold magenta", "client"),
         *replies("replies"),
     ]
@@ -560,6 +672,7 @@ def _legend(width: int) -> list[tuple[str, str]]:
         *g("●", "bold bright_cyan", "vote"),
         *g("■", "bold bright_white", "append"),
         *g("▪", "grey62", "heartbeat"),
+        *snap_medium,
         *g("◆", "bold magenta", "client"),
         *replies("reply"),
     ]
@@ -570,9 +683,10 @@ def _legend(width: int) -> list[tuple[str, str]]:
         ("append ", _DIM_TEXT),
         ("▪", "grey62"),
         ("beat ", _DIM_TEXT),
+        *snap_short,
         ("◆", "bold magenta"),
         ("client ", _DIM_TEXT),
-        ("○□◇", "bold white"),
+        (hollow, "bold white"),
         ("reply", _DIM_TEXT),
     ]
     return _fit([long, medium, short], width)
@@ -593,7 +707,8 @@ def render_cluster(snap: Snapshot, width: int, height: int, selected: int = 0, p
         return canvas.to_text()
     area_h = _area_height(height)
     nodes = sorted(snap.nodes, key=lambda n: n.id)
-    rects, center = _layout(len(nodes), width, area_h)
+    show_config = snap.membership_changed
+    rects, center = _layout(len(nodes), width, area_h, show_config)
     by_id = {node.id: rect for node, rect in zip(nodes, rects, strict=False)}
 
     # Clients in the middle.
@@ -637,12 +752,16 @@ def render_cluster(snap: Snapshot, width: int, height: int, selected: int = 0, p
     if len(nodes) > 1 or client_ids:
         style = "bold magenta" if client_ids else _DIM_TEXT
         canvas.write(clients.x, clients.y, f" {label} "[: clients.w], style)
+    reference = snap.configuration
     for node, rect in zip(nodes, rects, strict=False):
-        _draw_box(canvas, rect, node, len(nodes), snap.now, node.id == selected, snap.group_of(node.id))
+        config = _line_config(node, reference, max(rect.w - 2, 0)) if show_config else None
+        group, look = snap.group_of(node.id), _look(node, snap)
+        _draw_box(canvas, rect, node, len(nodes), snap.now, node.id == selected, group, look, config)
     if not nodes:
         canvas.write(max((width - 10) // 2, 0), area_h // 2, "no cluster", _DIM_TEXT)
     if area_h < height:
-        canvas.spans(0, height - 1, _legend(width))
+        snapshots = any(f.is_snapshot for f in snap.flights) or any(n.log_start for n in snap.nodes)
+        canvas.spans(0, height - 1, _legend(width, snapshots))
     return canvas.to_text()
 
 

@@ -16,16 +16,27 @@ The picture (5 nodes, 64 x 9; node 3 leads, node 4 is down)::
     3: put k3 3 (c1#3)   5: put k5 5 (c1#5)   7: put k7 7 (c1#7)
     4: put k4 4 (c1#4)   6: put k6 6 (c1#6)   8: put k8 8 (c1#8)
 
-* a header row of log indexes (``◂``/``▸`` when there is more to the left or right);
+* a header row of log indexes, always absolute (``◂``/``▸`` when there is
+  more to the left or right);
 * one row per node: the term of each entry, coloured by term (``term_style``,
   shared with the cluster view). Entries up to the node's commit index are
   solid blocks (black on the term colour), later ones are plain coloured
   underlined text, and a ``▕`` sits just after the commit index. A dim ``·``
-  marks an index this node lacks but another node has. Down nodes are dim;
+  marks an index this node lacks but another node has. Down nodes are dim.
+  A configuration entry shows ``⚙`` before its term. Indexes a node has
+  compacted into its snapshot are one shaded block ending in
+  ``snapshot ≤912 (T3)`` (as much of it as fits) instead of entries:
+
+    N2 ▒▒▒▒▒▒ snapshot ≤912 (T3)  3  3  3▕ 3  3
+
 * on the right, each node's commit index and, when there is a leader, the
-  leader's ``nextIndex`` and ``matchIndex`` for each follower;
+  leader's ``nextIndex`` and ``matchIndex`` for each follower (``▒40`` in
+  orange: nextIndex is at or below the leader's snapshot, so only
+  InstallSnapshot can catch that follower up; ``-`` for a node the leader
+  does not replicate to);
 * below, the commands at the last visible indexes of the leader's log (or
-  the longest log when there is no leader), coloured by term.
+  the longest log when there is no leader), coloured by term; configuration
+  entries in the membership colour.
 
 Only the visible window of indexes is drawn, so a log of any length costs
 the same per frame.
@@ -40,8 +51,9 @@ from textual.geometry import Size
 from textual.reactive import reactive
 from textual.widget import Widget
 
+from raftviz.core.messages import Entry
 from raftviz.tui.model import NodeSnap, Snapshot
-from raftviz.tui.widgets.cluster import term_color, term_style
+from raftviz.tui.widgets.cluster import CONFIG_STYLE, term_color, term_style
 
 __all__ = ["LogWindow", "LogsView", "log_window", "render_logs"]
 
@@ -49,6 +61,10 @@ _DIM = "grey50"
 _MISSING = "grey35"
 _COMMIT_MARK = "▕"
 _COMMIT_MARK_STYLE = "bold bright_white"
+_CONFIG_MARK = "⚙"
+_SNAPSHOT_FILL = "▒"
+_SNAPSHOT_FILL_STYLE = "grey42 on grey19"
+_SNAPSHOT_LABEL_STYLE = "bold grey85 on grey19"
 _ROLE_STYLE: dict[str, str] = {
     "leader": "bold black on bright_yellow",
     "candidate": "bold bright_cyan",
@@ -99,7 +115,7 @@ def log_window(snap: Snapshot, width: int, offset: int | None = None) -> LogWind
     big = len(str(max(max_last + 1, 1)))
     options: list[tuple[tuple[str, ...], tuple[int, ...]]] = []
     if leader is not None:
-        options.append((("commit", "next", "match"), (max(6, big), max(4, big), max(5, big))))
+        options.append((("commit", "next", "match"), (max(6, big), max(4, big + 1), max(5, big))))
     options.append((("commit",), (max(6, big),)))
     options.append(((), ()))
     suffix, widths = options[-1]
@@ -184,22 +200,48 @@ def _suffix(line: _Line, win: LogWindow, end: int, values: list[tuple[str, str]]
         col += w + 1
 
 
+def _snapshot_block(node: NodeSnap, width: int) -> tuple[str, str]:
+    """The text of a ``width``-cell snapshot block: shading, then as much of the label as fits."""
+    term = node.log_start_term
+    for label in (
+        f" snapshot ≤{node.log_start} (T{term}) ",
+        f" snap ≤{node.log_start} T{term} ",
+        f" ≤{node.log_start} ",
+        f"≤{node.log_start}",
+    ):
+        if len(label) + 1 <= width:
+            return _SNAPSHOT_FILL * (width - len(label)), label
+    return _SNAPSHOT_FILL * width, ""
+
+
+def _is_config(entry: Entry) -> bool:
+    return entry.command.op == "config"
+
+
 def _node_row(node: NodeSnap, win: LogWindow, width: int, leader: NodeSnap | None) -> Text:
     role = _role(node)
     down = role == "down"
     line = _Line(width)
     line.add(f"N{node.id}", _ROLE_STYLE[role])
     line.pad_to(win.gutter)
-    log, last, commit = node.log, node.last_index, node.commit
+    last, commit, start = node.last_index, node.commit, node.log_start
     digits = win.cell - 1
-    for k in range(win.columns):
+    held_from = 0  # the first column of entries (after the snapshot block, if any)
+    if start >= win.first:
+        # The compacted indexes in view: one block (its label next to the first entry held).
+        covered = min(start - win.first + 1, win.columns)
+        fill, label = _snapshot_block(node, covered * win.cell)
+        line.add(fill, _SNAPSHOT_FILL_STYLE if not down else _DIM)
+        line.add(label, _SNAPSHOT_LABEL_STYLE if not down else _DIM)
+        held_from = covered
+    for k in range(held_from, win.columns):
         index = win.first + k
         lead, lead_style = " ", ""
         if commit >= 1 and index == commit + 1:
             lead, lead_style = _COMMIT_MARK, (_COMMIT_MARK_STYLE if not down else _DIM)
-        if index <= last:
-            term = log[index - 1].term
-            colour = term_color(term)
+        entry = node.entry(index) if index <= last else None
+        if entry is not None:
+            colour = term_color(entry.term)
             if down:
                 style = f"{colour} on grey23" if index <= commit else f"dim {colour}"
             elif index <= commit:
@@ -207,7 +249,10 @@ def _node_row(node: NodeSnap, win: LogWindow, width: int, leader: NodeSnap | Non
             else:
                 style = f"{colour} underline"
             line.add(lead, lead_style)
-            line.add(str(term).rjust(digits), style)
+            term = str(entry.term)
+            if _is_config(entry):
+                term = _CONFIG_MARK + term if len(term) + 1 <= digits else _CONFIG_MARK
+            line.add(term.rjust(digits), style)
         elif index <= win.max_last:
             line.add(lead, lead_style)
             line.add("·".rjust(digits), _MISSING)
@@ -224,10 +269,15 @@ def _node_row(node: NodeSnap, win: LogWindow, width: int, leader: NodeSnap | Non
             else:
                 nxt = dict(leader.next_index).get(node.id)
                 match = dict(leader.match_index).get(node.id)
-                values += [
-                    ("?" if nxt is None else str(nxt), "white"),
-                    ("?" if match is None else str(match), "white"),
-                ]
+                # nextIndex at or below the leader's snapshot: the entries are gone, it sends the snapshot.
+                sending = nxt is not None and nxt <= leader.log_start
+                if nxt is None:  # not one of the leader's peers (in no configuration)
+                    values += [("-", _DIM), ("-", _DIM)]
+                else:
+                    values += [
+                        (("▒" if sending else "") + str(nxt), "bold orange1" if sending else "white"),
+                        ("?" if match is None else str(match), "white"),
+                    ]
         _suffix(line, win, end, values)
     return line.text
 
@@ -259,19 +309,41 @@ def _commands(snap: Snapshot, win: LogWindow, width: int, rows: int) -> list[Tex
         (_COMMIT_MARK, _COMMIT_MARK_STYLE),
         (" commit index", _DIM),
     ]
-    if title.used + sum(len(t) for t, _ in legend) <= width:
-        for text, style in legend:
-            title.add(text, style)
+    short = [*legend[:4], (_COMMIT_MARK, _COMMIT_MARK_STYLE), (" commit", _DIM)]
+    extra: list[tuple[str, str]] = []
+    if any(n.log_start for n in snap.nodes):
+        extra += [("  ", ""), (_SNAPSHOT_FILL * 2, _SNAPSHOT_FILL_STYLE), (" snapshot", _DIM)]
+    if any(_is_config(e) for n in snap.nodes for e in n.log[-win.columns :]):
+        extra += [("  ", ""), (_CONFIG_MARK, CONFIG_STYLE), (" config", _DIM)]
+    for parts in (legend + extra, short + extra, legend, short):
+        if title.used + sum(len(t) for t, _ in parts) <= width:
+            for text, style in parts:
+                title.add(text, style)
+            break
     lines.append(title.text)
     rows -= 1
     last = min(win.last, ref.last_index)
-    if rows <= 0 or last < win.first:
+    first_held = max(win.first, ref.log_start + 1)
+    if rows <= 0:
         return lines
-    num_w = len(str(last))
-    available = last - win.first + 1
-    most = min(rows * max(width // 16, 1), available)
-    items = [(i, ref.log[i - 1]) for i in range(last - most + 1, last + 1)]
-    texts = [f"{i:>{num_w}}: {entry.command.describe()}" for i, entry in items]
+    # (index label, its style, text, its style): the entries at the last visible indexes,
+    # after the snapshot (an item of its own when its boundary is in view and there is room).
+    capacity = rows * max(width // 16, 1)
+    items: list[tuple[str, str, str, str]] = []
+    for index in range(max(first_held, last - capacity + 1), last + 1):
+        entry = ref.log[index - ref.log_start - 1]
+        if _is_config(entry):
+            style = CONFIG_STYLE if index <= ref.commit else "orchid1"
+        else:
+            style = "white" if index <= ref.commit else _DIM
+        items.append((str(index), term_style(entry.term), entry.command.describe(), style))
+    if ref.log_start >= win.first and len(items) < capacity:
+        text = "compacted into the snapshot"
+        items.insert(0, (f"≤{ref.log_start}", term_style(ref.log_start_term), text, _DIM))
+    if not items:
+        return lines
+    num_w = max(len(label) for label, _, _, _ in items)
+    texts = [f"{label:>{num_w}}: {text}" for label, _, text, _ in items]
     # As many columns as fit without cutting the commands (cut them only in one column).
     per_row = 1
     for p in range(max(width // 16, 1), 0, -1):
@@ -288,14 +360,13 @@ def _commands(snap: Snapshot, win: LogWindow, width: int, rows: int) -> list[Tex
             k = c * used_rows + r
             if k >= len(items):
                 break
-            index, entry = items[k]
+            label, label_style, text, style = items[k]
             line.pad_to(c * col_w)
-            line.add(f"{index:>{num_w}}: ", term_style(entry.term))
-            text = entry.command.describe()
+            line.add(f"{label:>{num_w}}: ", label_style)
             room = col_w - num_w - 2 - (2 if c < per_row - 1 else 0)
             if len(text) > room:
                 text = text[: max(room - 1, 0)] + "…"
-            line.add(text, "white" if index <= ref.commit else _DIM)
+            line.add(text, style)
         lines.append(line.text)
     return lines
 

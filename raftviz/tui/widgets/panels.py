@@ -11,7 +11,7 @@ from textual.binding import Binding
 from textual.widget import Widget
 
 from raftviz.tui.controller import FeedItem
-from raftviz.tui.model import FlightSnap, NodeSnap, Snapshot
+from raftviz.tui.model import FlightSnap, NodeSnap, Snapshot, config_text
 from raftviz.tui.widgets.rowlist import RowList
 
 ROLE_STYLE = {
@@ -80,6 +80,13 @@ class StatusBar(Painted):
             text.append(f" loss={snap.loss:g}")
         lo, hi = snap.latency
         text.append(f" latency {lo}-{hi}")
+        if snap.membership_changed:
+            # The configuration the cluster runs (the leader's): voters, then learners after the slash.
+            voters, learners = snap.configuration
+            text.append(" · config ")
+            text.append(",".join(map(str, voters)) or "none", style="bold")
+            if learners:
+                text.append("/" + ",".join(map(str, learners)), style="bold orchid1")
         if snap.pending_requests:
             text.append(f" · {snap.pending_requests} client request(s) waiting")
         if script:
@@ -96,6 +103,8 @@ def flight_style(f: FlightSnap) -> str:
         return "cyan" if not f.is_reply else "green"
     if f.kind.startswith("AppendEntries"):
         return ("yellow" if f.carries_entries else "dim") if not f.is_reply else "green"
+    if f.is_snapshot:
+        return "orange1" if not f.is_reply else "green"
     return "magenta"
 
 
@@ -137,24 +146,31 @@ class MessagesTable(ClockKeysList):
         return int(key) if key is not None else None
 
 
+_MEMBERSHIP_TEXT = {"voter": "voter", "learner": "learner", "none": "not a member"}
+_MEMBERSHIP_STYLE = {"voter": "bold", "learner": "bold black on orchid1", "none": "bold black on grey58"}
+
+
 def inspect_node(node: NodeSnap, snap: Snapshot) -> Group:
-    """Everything in Figure 2 for one node, persisted apart from volatile."""
+    """Everything in Figure 2 for one node, persisted apart from volatile; its configuration and snapshot."""
     title = Text()
     title.append(f" node {node.id} ", style="bold reverse")
     title.append(f" {node.role.upper()} ", style=ROLE_STYLE.get(node.role, ""))
+    membership = snap.membership(node.id)
+    if membership != "voter" or snap.membership_changed:
+        title.append(" ")
+        title.append(f" {_MEMBERSHIP_TEXT[membership]} ", style=_MEMBERSHIP_STYLE[membership])
     if node.pid:
         title.append(f" pid {node.pid}", style="dim")
     if node.incarnation:
         title.append(f" restart #{node.incarnation}", style="dim")
+    if node.joined:
+        title.append(" added", style="dim")
 
     grid = Table.grid(padding=(0, 1))
     grid.add_column(style="bold cyan", no_wrap=True)
     grid.add_column()
-    last_term = node.log[-1].term if node.log else 0
-    grid.add_row(
-        "on disk",
-        f"term={node.term} votedFor={node.vote or '-'} log={node.last_index} (last term {last_term})",
-    )
+    on_disk = f"term={node.term} votedFor={node.vote or '-'} log={node.last_index} lastTerm={node.last_term}"
+    grid.add_row("on disk", on_disk)
     if node.alive:
         grid.add_row("volatile", f"commit={node.commit} applied={node.applied} leader={node.leader or '?'}")
         if node.role == "leader":
@@ -163,15 +179,27 @@ def inspect_node(node: NodeSnap, snap: Snapshot) -> Group:
             left = node.deadline - snap.now
             grid.add_row("timer", f"election in {left} ms (t={node.deadline}, of {node.election_timeout})")
         if node.role == "candidate":
-            grid.add_row(
-                "votes", f"from {', '.join(map(str, node.votes))} ({len(node.votes)}/{len(snap.nodes)})"
-            )
+            voters = len(node.voters) or len(snap.nodes)
+            grid.add_row("votes", f"from {', '.join(map(str, node.votes))} ({len(node.votes)}/{voters})")
     else:
         grid.add_row("volatile", Text("lost in the crash; restart recovers the disk", style="red"))
+    grid.add_row("config", _config_line(node, snap))
+    if node.log_start:
+        # What compaction left: the snapshot on disk, the entries after it in the log.
+        held = f"log holds {node.log_start + 1}..{node.last_index}" if node.log else "log holds none"
+        grid.add_row("snapshot", f"≤{node.log_start} (T{node.log_start_term}) · {held} ({len(node.log)})")
     if node.role == "leader" and node.next_index:
         match = dict(node.match_index)
+        sending = {f.dst for f in snap.flights if f.kind == "InstallSnapshot" and f.src == node.id}
         for peer, next_index in node.next_index:
-            grid.add_row(f"peer {peer}", f"nextIndex={next_index} matchIndex={match.get(peer, 0)}")
+            label = f"learner {peer}" if peer in node.learners else f"peer {peer}"
+            row = Text(f"nextIndex={next_index} matchIndex={match.get(peer, 0)}")
+            if next_index <= node.log_start:
+                # The entries it needs next were compacted: only the snapshot can catch it up.
+                row.append(" ▣ snapshot", style="bold orange1")
+                if peer in sending:
+                    row.append(" in flight", style="orange1")
+            grid.add_row(label, row)
     if node.alive:
         kv = " ".join(f"{k}={v}" for k, v in node.kv[:8]) or "(empty)"
         if len(node.kv) > 8:
@@ -184,8 +212,33 @@ def inspect_node(node: NodeSnap, snap: Snapshot) -> Group:
     for i, entry in enumerate(tail):
         index = first + i
         mark = "✔" if node.alive and index <= node.commit else "·"
-        grid.add_row("log" if i == 0 else "", f"{mark}{index} T{entry.term} {entry.command.describe()}")
+        style = "orchid1" if entry.command.op == "config" else ""
+        grid.add_row(
+            "log" if i == 0 else "", Text(f"{mark}{index} T{entry.term} {entry.command.describe()}", style)
+        )
+    if not tail and node.log_start:
+        grid.add_row("log", Text(f"every entry is in the snapshot (≤{node.log_start})", style="dim"))
     return Group(title, grid)
+
+
+def _config_line(node: NodeSnap, snap: Snapshot) -> Text:
+    """The configuration the node uses (its own belief) as the log writes it (voters, then
+    learners after the slash), what the node is in it, and the leader's where it differs."""
+    text = Text()
+    if not node.voters:
+        text.append("none yet", style="bold")
+        text.append(" (waits to hear from a leader)" if node.joined else "", style="dim")
+    else:
+        text.append(",".join(map(str, node.voters)))
+        if node.learners:
+            text.append("/" + ",".join(map(str, node.learners)), style="orchid1")
+        role = "voter" if node.id in node.voters else "learner" if node.id in node.learners else "not in it"
+        text.append(f" ({role})", style="dim")
+    voters, learners = snap.configuration
+    if voters and (node.voters, node.learners) != (voters, learners):
+        whose = f"leader {snap.leader}" if snap.leader else "latest"
+        text.append(f" ≠ {whose}'s {config_text(voters, learners)}", style="bold yellow")
+    return text
 
 
 class Inspector(Painted):
