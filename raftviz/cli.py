@@ -204,9 +204,7 @@ def build_parser() -> argparse.ArgumentParser:
     node.add_argument("--snapshot", type=int, default=10_000, help="compact after this many entries (0: off)")
     node.add_argument("--snapshot-bytes", type=int, default=4_000_000, help="... or this many bytes (0: off)")
     node.add_argument("--chunk", type=int, default=16_384, help="snapshot bytes per InstallSnapshot")
-    node.add_argument(
-        "--members", help="the initial voters, ID,ID,... (default: every node in --peers)"
-    )
+    node.add_argument("--members", help="the initial voters, ID,ID,... (default: every node in --peers)")
     node.add_argument(
         "--join", action="store_true", help="start with no configuration: wait to be added (kv add ID)"
     )

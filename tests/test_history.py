@@ -10,7 +10,10 @@ def _state(history: History) -> tuple:
     lab = history.session.lab
     assert lab is not None
     nodes = tuple(
-        (v.alive, v.role, v.term, v.vote, v.commit, v.applied, v.log.start_index, tuple(v.log), tuple(sorted(v.kv.data.items())))
+        (
+            (v.alive, v.role, v.term, v.vote, v.commit, v.applied),
+            (v.log.start_index, tuple(v.log), tuple(sorted(v.kv.data.items()))),
+        )
         for v in lab.views.values()
     )
     flights = tuple(sorted((f.id, f.src, f.dst, f.data, f.deliver_at) for f in lab.flights.values()))
