@@ -268,7 +268,12 @@ class Lab:
         if not 1 <= node <= MAX_NODES:
             raise LabError(f"node ids are 1..{MAX_NODES}")
         if node in self.views:
-            raise LabError(f"node {node} already exists (remove it from the configuration to re-add it)")
+            # A node that exists but is in no configuration (its add was refused,
+            # or it was removed) keeps its process and data; asking again is a retry.
+            leader = self.views.get(self.leader())
+            if leader is not None and (node in leader.voters or node in leader.learners):
+                raise LabError(f"node {node} is already in the configuration")
+            return self.submit("add", str(node), via=via, client_id=ADMIN)
         self.ids = sorted([*self.ids, node])
         self.views[node] = NodeView(node, joined=True)
         report = self.backend.add(node, self.now)
