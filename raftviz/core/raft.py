@@ -102,14 +102,14 @@ class RaftNode:
             self.base_configuration = checked.configuration
             if self.log.start_index != checked.index:
                 self.log.compact(checked.index, checked.term)
-        #: ... and every configuration entry after it, as (index, configuration).
-        self.config_entries: list[tuple[int, Configuration]] = []
-        for index in range(self.log.start_index + 1, self.log.last_index + 1):
-            self._note_entry(index, self.log.entry(index))
         # Volatile state on all servers: nothing survives a restart.
         self.commit_index = self.log.start_index
         self.last_applied = self.log.start_index
         self.role = FOLLOWER
+        #: ... and every configuration entry after it, as (index, configuration).
+        self.config_entries: list[tuple[int, Configuration]] = []
+        for index in range(self.log.start_index + 1, self.log.last_index + 1):
+            self._note_entry(index, self.log.entry(index))
         self.leader_id: NodeId = 0
         #: When this server last heard from a leader of its current term (-1: never).
         self.leader_contact = -1
