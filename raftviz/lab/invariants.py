@@ -189,9 +189,12 @@ class InvariantChecker:
                 if view.id not in view.voters:
                     fail("Leader Is Voter", f"node {view.id} became leader but the voters are {view.voters}")
             if log_from:
+                # Beyond what any node has committed, not this leader's own commit
+                # index: a restarted leader has forgotten which changes committed.
+                settled = max(view.commit, self.committed, view.log.start_index)
                 pending = [
                     i
-                    for i in range(max(view.commit, view.log.start_index) + 1, view.last_index + 1)
+                    for i in range(settled + 1, view.last_index + 1)
                     if view.log.entry(i).command.op == "config"
                 ]
                 if len(pending) > 1:
