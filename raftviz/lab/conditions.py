@@ -19,7 +19,9 @@ FIELD is a key of the ``status`` line (role, term, vote, commit, applied,
 last, alive, leader, dropped, voters, learners, snap); OP is one of
 ``= != < <= > >=``. Numbers compare as numbers; anything else compares as
 text (only ``=`` and ``!=``): ``2.voters = 1,2,3,4`` (ids in order),
-``all.learners = -`` (none), ``3.snap >= 100`` (snapshot index).
+``all.learners = -`` (none), ``3.snap >= 100`` (snapshot index). VALUE may
+itself be another node's field, read when the condition is evaluated:
+``all.applied = leader.commit``, ``3.last >= 1.commit``.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ OPS: dict[str, Callable[[object, object], bool]] = {
     ">=": operator.ge,
 }
 _COMPARE = re.compile(r"^(\w+)\.(\w+)\s*(!=|<=|>=|=|<|>)\s*(\S+)$")
+_REFERENCE = re.compile(r"^(\d+|leader)\.(\w+)$")
 _COUNT = re.compile(r"^(messages|time|leaders)\s*(!=|<=|>=|=|<|>)\s*(\d+)$")
 
 
@@ -72,6 +75,8 @@ class Condition:
     op: str = ""
     value: str = ""
     inner: Condition | None = None
+    #: When VALUE names a field (``leader.commit``): that node and field.
+    ref: tuple[str, str] | None = None
 
 
 def parse_condition(text: str) -> Condition:
@@ -107,6 +112,11 @@ def parse_condition(text: str) -> Condition:
         raise ConditionError(f"{node!r} is not a node id, 'all' or 'leader'")
     if field not in FIELDS:
         raise ConditionError(f"unknown field {field!r} (fields: {', '.join(FIELDS)})")
+    ref = _REFERENCE.match(value)
+    if ref:
+        if ref.group(2) not in FIELDS:
+            raise ConditionError(f"unknown field {ref.group(2)!r} in {value!r} (fields: {', '.join(FIELDS)})")
+        return Condition(text, "field", node=node, field=field, op=op, value=value, ref=(ref[1], ref[2]))
     if op not in ("=", "!=") and not value.lstrip("-").isdigit():
         raise ConditionError(f"{op} needs a number, not {value!r}")
     return Condition(text, "field", node=node, field=field, op=op, value=value)
@@ -171,12 +181,30 @@ def evaluate(cond: Condition, lab: Lab) -> tuple[bool, str]:
         except LabError as exc:
             return False, str(exc)
     seen = []
+    expected = cond.value
+    if cond.ref is not None:
+        resolved = _resolve(lab, *cond.ref)
+        if resolved is None:
+            return False, f"{cond.value}: " + (_leaders_text(lab) if cond.ref[0] == "leader" else "no such node")
+        expected = resolved
+        seen.append(f"{cond.value}={expected}")
     ok = True
     for v in views:
         actual = v.status_fields()[cond.field]
         seen.append(f"{v.id}.{cond.field}={actual}")
-        ok = ok and _compare(actual, cond.op, cond.value)
+        ok = ok and _compare(actual, cond.op, expected)
     return ok, " ".join(seen)
+
+
+def _resolve(lab: Lab, node: str, field: str) -> str | None:
+    """The current value of ``node.field`` (``leader.commit``), or None if there is no such node."""
+    if node == "leader":
+        leader = lab.leader()
+        if not leader:
+            return None
+        return lab.views[leader].status_fields()[field]
+    view = lab.views.get(int(node))
+    return None if view is None else view.status_fields()[field]
 
 
 def _leaders_text(lab: Lab) -> str:
