@@ -60,6 +60,9 @@ class Client:
     leader_guess: int = 0
     outstanding: dict[int, Request] = field(default_factory=dict)
     history: list[Request] = field(default_factory=list)
+    #: Keep only the latest ``keep`` to ``2 * keep`` requests in ``history`` (0: keep all),
+    #: so a long run's memory stays flat. A linearizability check needs them all.
+    keep: int = 0
 
     @property
     def low(self) -> int:
@@ -76,6 +79,8 @@ class Client:
         request = Request(self.id, seq, command, now, target, now + timeout)
         self.outstanding[seq] = request
         self.history.append(request)
+        if self.keep and len(self.history) >= 2 * self.keep:
+            del self.history[: len(self.history) - self.keep]  # amortised O(1) per request
         return request
 
     def on_reply(self, reply: ClientReply, now: int, timeout: int) -> tuple[Request | None, int]:

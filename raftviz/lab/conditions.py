@@ -185,7 +185,8 @@ def evaluate(cond: Condition, lab: Lab) -> tuple[bool, str]:
     if cond.ref is not None:
         resolved = _resolve(lab, *cond.ref)
         if resolved is None:
-            return False, f"{cond.value}: " + (_leaders_text(lab) if cond.ref[0] == "leader" else "no such node")
+            missing = _leaders_text(lab) if cond.ref[0] == "leader" else "no such node"
+            return False, f"{cond.value}: {missing}"
         expected = resolved
         seen.append(f"{cond.value}={expected}")
     ok = True

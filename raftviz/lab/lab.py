@@ -63,6 +63,9 @@ class LabOptions:
     snapshot_bytes: int = 4_000_000
     #: Bytes of snapshot per InstallSnapshot message.
     chunk: int = 16_384
+    #: Requests each client remembers in its history (0: all, for a linearizability check);
+    #: a long run sets a limit to keep the lab's memory flat.
+    client_history: int = 0
 
     def raft_config(self) -> RaftConfig:
         return RaftConfig(
@@ -336,7 +339,7 @@ class Lab:
 
     def client(self, client_id: str) -> Client:
         if client_id not in self.clients:
-            self.clients[client_id] = Client(client_id)
+            self.clients[client_id] = Client(client_id, keep=self.options.client_history)
             # Keys in order of first use: deterministic, and stable as clients are added.
             self._client_keys[client_id] = CLIENT_KEY_BASE + len(self._client_keys)
         return self.clients[client_id]
