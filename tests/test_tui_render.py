@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 
 import pytest
 from rich.cells import cell_len
@@ -829,19 +830,33 @@ def test_install_snapshot_in_flight_has_its_own_glyph_and_legend() -> None:
     assert "▣" not in lines_of(render_cluster(cluster_of(3), 100, 30))[-1]  # no snapshot, no legend entry
 
 
+def test_snapshot_transfer_progress_leads_a_message_row() -> None:
+    from raftviz.tui.widgets.panels import list_text
+
+    text = "InstallSnapshot term=1 lastIndex=46 lastTerm=1 bytes=0..1024"
+    chunk = replace(flight(1, 1, 2, "InstallSnapshot"), text=text)
+    assert list_text(chunk) == "InstallSnapshot bytes=0..1024 term=1 lastIndex=46 lastTerm=1"
+    text = "InstallSnapshotReply term=1 next=1024 lastIndex=46"
+    reply = replace(flight(2, 2, 1, "InstallSnapshotReply"), text=text)
+    assert list_text(reply) == "InstallSnapshotReply next=1024 term=1 lastIndex=46"
+    other = replace(flight(3, 1, 2, "AppendEntries"), text="AppendEntries term=1 bytes=3")
+    assert list_text(other) == "AppendEntries term=1 bytes=3"
+
+
 def test_inspector_shows_configuration_snapshot_and_peers_needing_the_snapshot() -> None:
     from raftviz.tui.widgets.panels import inspect_node
 
     snap = compacted_snapshot()
-    flights = (flight(9, 1, 2, "InstallSnapshot"),)
-    snap = snapshot(snap.nodes, flights)
+    text = "InstallSnapshot term=4 lastIndex=912 lastTerm=3 bytes=0..1024"
+    chunk = replace(flight(9, 1, 2, "InstallSnapshot"), text=text)
+    snap = snapshot(snap.nodes, (chunk,))
     console = Console(width=100, force_terminal=False)
     with console.capture() as out:
         console.print(inspect_node(snap.node(1), snap))
     text = out.get()
     assert "config   1,2,3 (voter)" in text
     assert "≤912 (T3) · log holds 913..1000 (88)" in text
-    assert "nextIndex=40 matchIndex=39 ▣ snapshot in flight" in text
+    assert "nextIndex=40 matchIndex=39 ▣ snapshot in flight, bytes=0..1024" in text
     assert "nextIndex=1001 matchIndex=1000" in text and "1001 matchIndex=1000 ▣" not in text
     members = members_snapshot()
     with console.capture() as out:

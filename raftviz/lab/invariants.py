@@ -83,6 +83,10 @@ class InvariantChecker:
         #: Indexes up to ``base`` have been forgotten (every node compacted them).
         self.base = 0
         self.max_term: dict[int, int] = {}
+        #: Per leader (while it leads, in one life and term): the indexes of the
+        #: configuration entries in its log found so far, and the last index
+        #: scanned, so each entry is looked at once, not once per append.
+        self.leader_configs: dict[int, tuple[list[int], int]] = {}
 
     @property
     def committed(self) -> int:
@@ -188,15 +192,19 @@ class InvariantChecker:
                 found.extend(self._check_completeness(view, step, time))
                 if view.id not in view.voters:
                     fail("Leader Is Voter", f"node {view.id} became leader but the voters are {view.voters}")
-            if log_from:
+            if log_from or newly:
                 # Beyond what any node has committed, not this leader's own commit
                 # index: a restarted leader has forgotten which changes committed.
                 settled = max(view.commit, self.committed, view.log.start_index)
-                pending = [
-                    i
-                    for i in range(settled + 1, view.last_index + 1)
-                    if view.log.entry(i).command.op == "config"
+                found_so_far, scanned = self.leader_configs.get(view.id, ([], 0)) if not newly else ([], 0)
+                # A leader only appends (Leader Append-Only is checked above), so
+                # only the entries past what was scanned can be new.
+                start = max(settled, min(scanned, log_from - 1 if log_from else scanned)) + 1
+                pending = [i for i in found_so_far if settled < i < start]
+                pending += [
+                    i for i in range(start, view.last_index + 1) if view.log.entry(i).command.op == "config"
                 ]
+                self.leader_configs[view.id] = (pending, view.last_index)
                 if len(pending) > 1:
                     fail(
                         "One Change At A Time",

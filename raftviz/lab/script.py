@@ -239,7 +239,7 @@ def _p_flight(args: Args, opts: Opts) -> dict[str, Any]:
     _no_opts(opts)
     if len(args) == 1 and "->" not in args[0]:
         return {"id": _flight(args[0])}
-    m = re.fullmatch(r"(\d+|c\w*|\*)->(\d+|c\w*|\*)", args[0])
+    m = re.fullmatch(r"(\d+|[A-Za-z]\w*|\*)->(\d+|[A-Za-z]\w*|\*)", args[0])
     if not m:
         raise _Bad(f"a selector is FROM->TO with node ids, client ids or *, not {args[0]!r}")
     kind = args[1] if len(args) == 2 else ""

@@ -207,8 +207,10 @@ class Session:
 
     def _do_add(self, p: dict, out: Outcome) -> None:
         via = self._node(p["via"]) if p["via"] else 0
+        existed = p["node"] in self._lab.views
         request = self._lab.add(p["node"], via=via)
-        out.lines.append(f"node {p['node']} started with an empty log and no configuration")
+        if not existed:
+            out.lines.append(f"node {p['node']} started with an empty log and no configuration")
         out.lines.append(f"{request.describe()} sent to node {request.target}")
 
     def _do_remove(self, p: dict, out: Outcome) -> None:

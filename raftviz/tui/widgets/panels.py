@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from rich.console import Group, RenderableType
@@ -131,12 +132,14 @@ class MessagesTable(ClockKeysList):
 
     def show(self, snap: Snapshot) -> None:
         rows = []
+        # Ids grow past 9999 in long runs: widen the column rather than run into the next.
+        width = max([4, *(len(str(f.id)) for f in snap.flights)])
         for f in snap.flights:
             style = flight_style(f)
             text = Text()
-            text.append(f" #{f.id:<5}", style=style)
+            text.append(f" #{f.id:<{width}} ", style=style)
             text.append(f"{f.src}→{f.dst}".ljust(8), style=style)
-            text.append(f.text, style=style)
+            text.append(list_text(f), style=style)
             text.append(f"  t={f.deliver_at}", style="dim")
             rows.append((str(f.id), text))
         self.set_rows(rows)
@@ -144,6 +147,21 @@ class MessagesTable(ClockKeysList):
     def selected_id(self) -> int | None:
         key = self.cursor_key()
         return int(key) if key is not None else None
+
+
+#: A snapshot transfer's progress: a chunk's byte range, or the offset a reply asks for next.
+_SNAPSHOT_PROGRESS = re.compile(r" (bytes=\S+(?: done)?|next=\d+|installed)")
+
+
+def list_text(f: FlightSnap) -> str:
+    """A message as the narrow list shows it: a snapshot transfer's progress comes first,
+    where a cut-off row still shows it."""
+    if not f.is_snapshot:
+        return f.text
+    m = _SNAPSHOT_PROGRESS.search(f.text)
+    if not m:
+        return f.text
+    return f"{f.kind} {m.group(1)}{f.text[len(f.kind) : m.start()]}{f.text[m.end() :]}"
 
 
 _MEMBERSHIP_TEXT = {"voter": "voter", "learner": "learner", "none": "not a member"}
@@ -190,7 +208,11 @@ def inspect_node(node: NodeSnap, snap: Snapshot) -> Group:
         grid.add_row("snapshot", f"≤{node.log_start} (T{node.log_start_term}) · {held} ({len(node.log)})")
     if node.role == "leader" and node.next_index:
         match = dict(node.match_index)
-        sending = {f.dst for f in snap.flights if f.kind == "InstallSnapshot" and f.src == node.id}
+        sending = {
+            f.dst: (m.group(1) if (m := _SNAPSHOT_PROGRESS.search(f.text)) else "")
+            for f in snap.flights
+            if f.kind == "InstallSnapshot" and f.src == node.id
+        }
         for peer, next_index in node.next_index:
             label = f"learner {peer}" if peer in node.learners else f"peer {peer}"
             row = Text(f"nextIndex={next_index} matchIndex={match.get(peer, 0)}")
@@ -198,7 +220,8 @@ def inspect_node(node: NodeSnap, snap: Snapshot) -> Group:
                 # The entries it needs next were compacted: only the snapshot can catch it up.
                 row.append(" ▣ snapshot", style="bold orange1")
                 if peer in sending:
-                    row.append(" in flight", style="orange1")
+                    progress = f", {sending[peer]}" if sending[peer] else ""
+                    row.append(f" in flight{progress}", style="orange1")
             grid.add_row(label, row)
     if node.alive:
         kv = " ".join(f"{k}={v}" for k, v in node.kv[:8]) or "(empty)"
