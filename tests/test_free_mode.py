@@ -141,3 +141,49 @@ def test_kv_without_a_leader_fails_clearly_within_its_timeout(free_cluster, situ
     # It gives up at its timeout, not before and not long after (the rest is
     # interpreter start-up, generously bounded for a loaded machine).
     assert 1.0 <= elapsed < 1.0 + 3.0, elapsed
+
+
+def test_add_a_server_that_catches_up_by_snapshot_then_remove_the_leader(free_cluster) -> None:  # noqa: F811
+    """Membership changes and compaction on real processes, driven by ``raftviz kv add/remove``."""
+    cluster = free_cluster(4, start=False)
+    cluster.extra_args = ["--snapshot", "40", "--chunk", "512", "--members", "1,2,3"]
+    for node in (1, 2, 3):
+        cluster.start(node)
+    cluster.extra_args = ["--snapshot", "40", "--chunk", "512", "--join"]
+    cluster.start(4)
+    cluster.wait_ready(cluster.ids)
+    client = cluster.client(timeout=10.0)
+    try:
+        for i in range(100):  # past the threshold twice: the entries node 4 needs are compacted away
+            client.request("put", f"k{i % 9}", f"v{i}")
+    finally:
+        client.close()
+    joiner = cluster.statuses([4])[4]
+    assert joiner is not None and joiner.configuration == "" and joiner.last_index == 0
+
+    assert _kv_ok(cluster, "add", "4") == "OK\n"
+
+    def promoted() -> bool:
+        statuses = cluster.statuses()
+        return all(s is not None and s.configuration == "1,2,3,4" for s in statuses.values())
+
+    wait_for(promoted, 10.0, lambda: f"node 4 promoted everywhere\n{cluster.describe()}")
+    joined = cluster.statuses([4])[4]
+    assert joined is not None and joined.snapshot_index >= 40, "node 4 caught up from a snapshot"
+    assert _kv_ok(cluster, "get", "k8") == "v98\n"
+
+    old = cluster.wait_leader()
+    assert _kv_ok(cluster, "remove", str(old.src)) == "OK\n"
+    rest = [i for i in cluster.ids if i != old.src]
+    new = cluster.wait_leader(timeout=10.0, newer_than=old.term)
+    assert new.src in rest
+    assert _kv_ok(cluster, "put", "after", "removal") == "OK\n"
+
+    def agreed() -> bool:
+        statuses = cluster.statuses(rest)
+        want = ",".join(map(str, rest))
+        return all(s is not None and s.configuration == want for s in statuses.values())
+
+    wait_for(agreed, 10.0, lambda: f"the rest agree on {rest}\n{cluster.describe()}")
+    removed = cluster.statuses([old.src])[old.src]
+    assert removed is not None and removed.role == "follower", "a removed leader steps down"
