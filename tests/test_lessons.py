@@ -201,3 +201,32 @@ def test_lesson_panel_passes_a_check_that_already_holds() -> None:
             assert app.lesson_view.index == 2
 
     asyncio.run(run())
+
+
+def test_play_stops_at_the_event_that_completes_the_task() -> None:
+    """The clock pauses on the very event that does the task, not a stretch of play later."""
+    reference = History(lambda: Session(backend="inprocess"))
+    reference.run_text("cluster 3 seed=5")
+    reference.run_text("until leader")
+    assert reference.session.lab is not None
+    elected_at = reference.session.lab.now
+    reference.session.close()
+
+    async def run() -> None:
+        app = RaftvizApp(AppOptions(backend="inprocess", lesson=small()))
+        async with app.run_test(size=(160, 48)) as pilot:
+            await settle(pilot, app)
+            await pilot.press("right_square_bracket")
+            await settle(pilot, app)
+            assert app.lesson_view.index == 1 and not app.lesson_view.done
+            lab = app.controller.history.session.lab
+            # One long stretch of play, far past the election (as at a high speed).
+            app.controller.play(2000).result()
+            await settle(pilot, app)
+            assert app.lesson_view.done
+            assert lab.now == elected_at, f"played on to t={lab.now} after the election at t={elected_at}"
+            # With the task done, play is plain again: the whole stretch runs.
+            app.controller.play(500).result()
+            assert lab.now == elected_at + 500
+
+    asyncio.run(run())

@@ -203,8 +203,39 @@ class LabController:
         return self._submit(action)
 
     def play(self, virtual_ms: int) -> Future[Update]:
-        """Advance virtual time (one stretch of play at a speed)."""
-        return self._submit(lambda: self._run_text(f"advance {virtual_ms}", echo=False))
+        """Advance virtual time (one stretch of play at a speed).
+
+        While a lesson's task is open, the stretch runs one event at a time and
+        stops at the event that completes it: a transient moment (a node
+        stepping down, a chunk arriving) stays on screen instead of being
+        played past before the app can pause.
+        """
+
+        def action() -> Update:
+            assert self.history is not None
+            lab = self.history.session.lab
+            if lab is None or not self._task_open():
+                return self._run_text(f"advance {virtual_ms}", echo=False)
+            end = lab.now + virtual_ms
+            step = parse_line("step")
+            assert step is not None
+            while self._task_open():
+                due = lab.next_event_time()
+                if due is None or due > end:
+                    break
+                failure = self.history.run(step).failure
+                if failure:
+                    return self._update(failure=failure)
+            if self._task_open() and lab.now < end:
+                return self._run_text(f"advance {end - lab.now}", echo=False)
+            return self._update()
+
+        return self._submit(action)
+
+    def _task_open(self) -> bool:
+        """A lesson step with a task that is not done yet."""
+        runner = self.runner
+        return runner is not None and runner.index >= 0 and not runner.task_done()[0]
 
     def play_max(self, budget_s: float) -> Future[Update]:
         """Run events as fast as possible for about ``budget_s`` of wall time ("max" speed)."""
@@ -215,10 +246,13 @@ class LabController:
             assert step is not None
             deadline = time.monotonic() + budget_s
             failure = ""
+            task_open = self._task_open()
             while time.monotonic() < deadline:
                 lab = self.history.session.lab
                 if lab is None or lab.next_event_time() is None:
                     break
+                if task_open and not self._task_open():
+                    break  # the task is done: stop at that event
                 # Consecutive steps merge into one "step N" in the history.
                 failure = self.history.run(step).failure
                 if failure:
