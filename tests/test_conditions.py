@@ -47,7 +47,12 @@ def test_a_reference_to_no_node_is_false_not_an_error(lab: Lab) -> None:
 
 @pytest.mark.parametrize(
     ("text", "message"),
-    [("1.term = leader.colour", "unknown field 'colour'"), ("1.term >= leader", "needs a number")],
+    [
+        ("1.term = leader.colour", "unknown field 'colour'"),
+        ("1.term >= leader", "needs a number"),
+        ("1.voters >= 2", "voters is not a number"),
+        ("all.role < leader.role", "role is not a number"),
+    ],
 )
 def test_bad_references_are_parse_errors(text: str, message: str) -> None:
     with pytest.raises(ConditionError, match=message):

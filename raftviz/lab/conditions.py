@@ -47,6 +47,8 @@ FIELDS = (
     "learners",
     "snap",
 )
+#: Fields whose values are words or lists, never numbers.
+TEXT_FIELDS = ("role", "alive", "voters", "learners")
 OPS: dict[str, Callable[[object, object], bool]] = {
     "=": operator.eq,
     "!=": operator.ne,
@@ -112,6 +114,8 @@ def parse_condition(text: str) -> Condition:
         raise ConditionError(f"{node!r} is not a node id, 'all' or 'leader'")
     if field not in FIELDS:
         raise ConditionError(f"unknown field {field!r} (fields: {', '.join(FIELDS)})")
+    if op not in ("=", "!=") and field in TEXT_FIELDS:
+        raise ConditionError(f"{field} is not a number: compare it with = or !=")
     ref = _REFERENCE.match(value)
     if ref:
         if ref.group(2) not in FIELDS:
