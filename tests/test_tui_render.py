@@ -834,10 +834,10 @@ def test_snapshot_transfer_progress_leads_a_message_row() -> None:
     from raftviz.tui.widgets.panels import list_text
 
     text = "InstallSnapshot term=1 lastIndex=46 lastTerm=1 bytes=0..1024"
-    chunk = replace(flight(1, 1, 2, "InstallSnapshot"), text=text)
+    chunk = replace(flight(1, 1, 2, "InstallSnapshot"), text=text, transfer="bytes=0..1024")
     assert list_text(chunk) == "InstallSnapshot bytes=0..1024 term=1 lastIndex=46 lastTerm=1"
     text = "InstallSnapshotReply term=1 next=1024 lastIndex=46"
-    reply = replace(flight(2, 2, 1, "InstallSnapshotReply"), text=text)
+    reply = replace(flight(2, 2, 1, "InstallSnapshotReply"), text=text, transfer="next=1024")
     assert list_text(reply) == "InstallSnapshotReply next=1024 term=1 lastIndex=46"
     other = replace(flight(3, 1, 2, "AppendEntries"), text="AppendEntries term=1 bytes=3")
     assert list_text(other) == "AppendEntries term=1 bytes=3"
@@ -848,7 +848,7 @@ def test_inspector_shows_configuration_snapshot_and_peers_needing_the_snapshot()
 
     snap = compacted_snapshot()
     text = "InstallSnapshot term=4 lastIndex=912 lastTerm=3 bytes=0..1024"
-    chunk = replace(flight(9, 1, 2, "InstallSnapshot"), text=text)
+    chunk = replace(flight(9, 1, 2, "InstallSnapshot"), text=text, transfer="bytes=0..1024")
     snap = snapshot(snap.nodes, (chunk,))
     console = Console(width=100, force_terminal=False)
     with console.capture() as out:
@@ -869,3 +869,19 @@ def test_inspector_shows_configuration_snapshot_and_peers_needing_the_snapshot()
     with console.capture() as out:
         console.print(inspect_node(members.node(5), members))
     assert "2,3,5/7 (voter)" in out.get() and "≠" not in out.get()
+
+
+def test_a_snapshot_flight_carries_its_transfer_progress_from_the_message() -> None:
+    from raftviz import wire
+    from raftviz.core.messages import InstallSnapshot, InstallSnapshotReply
+    from raftviz.lab.network import Flight
+    from raftviz.tui.model import flight_snap
+    from raftviz.tui.widgets.panels import list_text
+
+    chunk = InstallSnapshot(1, 2, 3, 46, 2, 1024, b"abc", True, 7)
+    snap = flight_snap(Flight(5, 1, 2, wire.encode(chunk), 0, 10))
+    assert snap.transfer == "bytes=1024..1027 done"
+    assert list_text(snap) == "InstallSnapshot bytes=1024..1027 done term=3 lastIndex=46 lastTerm=2"
+    reply = flight_snap(Flight(6, 2, 1, wire.encode(InstallSnapshotReply(2, 1, 3, 46, 1027, True)), 0, 10))
+    assert reply.transfer == "installed" and reply.ok
+    assert list_text(reply) == "InstallSnapshotReply installed term=3 lastIndex=46"

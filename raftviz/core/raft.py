@@ -122,11 +122,11 @@ class RaftNode:
         #: time; entries that arrive meanwhile wait for its reply and go in the
         #: next batch, and a batch unanswered for a heartbeat is sent again.
         self.inflight: dict[NodeId, tuple[int, int]] = {}
-        #: Client requests this leader appended in its term and has not applied yet,
-        #: (client, seq) -> index: a retry of one waits for it instead of being
-        #: appended again, so clients retrying against a slow cluster cannot grow
-        #: the log without bound.
-        self.proposed: dict[tuple[str, int], int] = {}
+        #: Client requests (client, seq) this leader appended in its term and has
+        #: not applied yet: a retry of one waits for it instead of being appended
+        #: again, so clients retrying against a slow cluster cannot grow the log
+        #: without bound.
+        self.proposed: set[tuple[str, int]] = set()
         #: Per peer being sent a snapshot: (offset of the chunk in flight, time sent).
         self.snapshot_sent: dict[NodeId, tuple[int, int]] = {}
         #: A follower's partly received snapshot: (index, term, bytes so far).
@@ -289,7 +289,7 @@ class RaftNode:
         self.votes_granted = set()
         if was_leader:
             self.next_index, self.match_index, self.inflight, self.snapshot_sent = {}, {}, {}, {}
-            self.proposed = {}
+            self.proposed = set()
             self._reset_election_timer(now)
 
     def become_candidate(self, now: int) -> None:
@@ -334,7 +334,7 @@ class RaftNode:
         # Only this term's entries: a request left by an earlier leader is
         # appended again, because with the no-op off a current-term entry is
         # what lets the earlier ones commit (Figure 8); applying dedups it.
-        self.proposed = {}
+        self.proposed = set()
         if self.config.noop:
             self._append_local(Entry(self.current_term, NOOP))
         self._broadcast_append(now, heartbeat=True)
@@ -748,7 +748,7 @@ class RaftNode:
         self._mark_log_changed(index)
         self._note_entry(index, entry)
         if self.role == LEADER and entry.command.client:
-            self.proposed[(entry.command.client, entry.command.seq)] = index
+            self.proposed.add((entry.command.client, entry.command.seq))
 
     def _note_entry(self, index: int, entry: Entry) -> None:
         """A configuration entry takes effect as soon as it is in the log (§4.1)."""
@@ -820,7 +820,7 @@ class RaftNode:
             self._ready.applied.append(self.last_applied)
             cmd = entry.command
             if self.role == LEADER and cmd.client:
-                self.proposed.pop((cmd.client, cmd.seq), None)
+                self.proposed.discard((cmd.client, cmd.seq))
                 self._send(ClientReply(self.id, cmd.client, cmd.seq, ok=True, value=value, error=error))
 
     def _reset_election_timer(self, now: int) -> None:

@@ -32,6 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from raftviz.lab.lab import Lab, LabError
+from raftviz.lab.views import NodeView
 
 FIELDS = (
     "role",
@@ -170,28 +171,16 @@ def evaluate(cond: Condition, lab: Lab) -> tuple[bool, str]:
                 wrong.append(f"node {v.id} has {cond.field}={'-' if have is None else have}")
         return (bool(live) and not wrong), ("; ".join(wrong) if wrong else "no live node" if not live else "")
     # field comparison
-    if cond.node == "all":
-        views = [v for v in lab.views.values() if v.alive]
-        if not views:
-            return False, "no live node"
-    elif cond.node == "leader":
-        leader = lab.leader()
-        if not leader:
-            return False, _leaders_text(lab)
-        views = [lab.views[leader]]
-    else:
-        try:
-            views = [lab.view(int(cond.node))]
-        except LabError as exc:
-            return False, str(exc)
+    views, missing = _views(lab, cond.node)
+    if not views:
+        return False, missing
     seen = []
     expected = cond.value
     if cond.ref is not None:
-        resolved = _resolve(lab, *cond.ref)
-        if resolved is None:
-            missing = _leaders_text(lab) if cond.ref[0] == "leader" else "no such node"
+        ref_views, missing = _views(lab, cond.ref[0])
+        if not ref_views:
             return False, f"{cond.value}: {missing}"
-        expected = resolved
+        expected = ref_views[0].status_fields()[cond.ref[1]]
         seen.append(f"{cond.value}={expected}")
     ok = True
     for v in views:
@@ -201,15 +190,18 @@ def evaluate(cond: Condition, lab: Lab) -> tuple[bool, str]:
     return ok, " ".join(seen)
 
 
-def _resolve(lab: Lab, node: str, field: str) -> str | None:
-    """The current value of ``node.field`` (``leader.commit``), or None if there is no such node."""
+def _views(lab: Lab, node: str) -> tuple[list[NodeView], str]:
+    """The nodes ``node`` names (an id, ``leader`` or ``all`` live nodes), or none and why."""
+    if node == "all":
+        views = [v for v in lab.views.values() if v.alive]
+        return views, "" if views else "no live node"
     if node == "leader":
         leader = lab.leader()
-        if not leader:
-            return None
-        return lab.views[leader].status_fields()[field]
-    view = lab.views.get(int(node))
-    return None if view is None else view.status_fields()[field]
+        return ([lab.views[leader]], "") if leader else ([], _leaders_text(lab))
+    try:
+        return [lab.view(int(node))], ""
+    except LabError as exc:
+        return [], str(exc)
 
 
 def _leaders_text(lab: Lab) -> str:

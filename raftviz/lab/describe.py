@@ -23,6 +23,14 @@ from raftviz.lab.lab import Change, StepRecord
 from raftviz.lab.network import Flight
 
 
+def snapshot_progress(msg: InstallSnapshot | InstallSnapshotReply) -> str:
+    """Where a snapshot transfer stands: a chunk's bytes (``bytes=0..1024``, `` done`` on the
+    last), or what a reply asks for next (``next=1024``) or that it installed (``installed``)."""
+    if isinstance(msg, InstallSnapshot):
+        return f"bytes={msg.offset}..{msg.offset + len(msg.data)}{' done' if msg.done else ''}"
+    return "installed" if msg.done else f"next={msg.offset}"
+
+
 def describe_message(msg: Message) -> str:
     """One line for a message, e.g. ``RequestVote term=2 lastIndex=4 lastTerm=1``."""
     if isinstance(msg, RequestVote):
@@ -51,15 +59,13 @@ def describe_message(msg: Message) -> str:
             f"conflictIndex={msg.conflict_index} conflictTerm={msg.conflict_term}"
         )
     if isinstance(msg, InstallSnapshot):
-        end = msg.offset + len(msg.data)
         return (
             f"InstallSnapshot term={msg.term} lastIndex={msg.last_included_index} "
-            f"lastTerm={msg.last_included_term} bytes={msg.offset}..{end}{' done' if msg.done else ''}"
+            f"lastTerm={msg.last_included_term} {snapshot_progress(msg)}"
         )
     if isinstance(msg, InstallSnapshotReply):
-        if msg.done:
-            return f"InstallSnapshotReply term={msg.term} installed lastIndex={msg.last_included_index}"
-        return f"InstallSnapshotReply term={msg.term} next={msg.offset} lastIndex={msg.last_included_index}"
+        progress = snapshot_progress(msg)
+        return f"InstallSnapshotReply term={msg.term} {progress} lastIndex={msg.last_included_index}"
     if isinstance(msg, ClientRequest):
         return f"ClientRequest {msg.command.describe()}"
     if isinstance(msg, ClientReply):

@@ -196,10 +196,12 @@ class InvariantChecker:
                 # Beyond what any node has committed, not this leader's own commit
                 # index: a restarted leader has forgotten which changes committed.
                 settled = max(view.commit, self.committed, view.log.start_index)
-                found_so_far, scanned = self.leader_configs.get(view.id, ([], 0)) if not newly else ([], 0)
+                found_so_far, scanned = ([], 0) if newly else self.leader_configs.get(view.id, ([], 0))
                 # A leader only appends (Leader Append-Only is checked above), so
-                # only the entries past what was scanned can be new.
-                start = max(settled, min(scanned, log_from - 1 if log_from else scanned)) + 1
+                # only the entries past what was scanned, or from ``log_from``, can be new.
+                if log_from:
+                    scanned = min(scanned, log_from - 1)
+                start = max(settled, scanned) + 1
                 pending = [i for i in found_so_far if settled < i < start]
                 pending += [
                     i for i in range(start, view.last_index + 1) if view.log.entry(i).command.op == "config"

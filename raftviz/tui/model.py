@@ -16,16 +16,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from raftviz.core.membership import Configuration
 from raftviz.core.messages import (
     REPLY_TYPES,
     AppendEntries,
     AppendEntriesReply,
     ClientReply,
     Entry,
+    InstallSnapshot,
     InstallSnapshotReply,
     RequestVoteReply,
 )
-from raftviz.lab.describe import describe_message
+from raftviz.lab.describe import describe_message, snapshot_progress
 from raftviz.lab.history import History
 from raftviz.lab.network import Flight
 
@@ -111,6 +113,8 @@ class FlightSnap:
     ok: bool | None
     #: An AppendEntries with entries (False: a heartbeat); see also ``is_snapshot``.
     carries_entries: bool = False
+    #: For a snapshot transfer, where it stands (``bytes=0..1024``, ``next=1024``, ``installed``).
+    transfer: str = ""
 
     @property
     def is_snapshot(self) -> bool:
@@ -207,8 +211,7 @@ class Snapshot:
 
 def config_text(voters: tuple[int, ...], learners: tuple[int, ...]) -> str:
     """``1,2,3/4`` as in a ``config`` entry; ``-`` for no configuration."""
-    text = ",".join(map(str, voters)) or "-"
-    return text + ("/" + ",".join(map(str, learners)) if learners else "")
+    return Configuration.of(voters, learners).to_value() if voters else "-"
 
 
 def flight_snap(flight: Flight) -> FlightSnap:
@@ -236,6 +239,7 @@ def flight_snap(flight: Flight) -> FlightSnap:
         is_reply=isinstance(msg, REPLY_TYPES),
         ok=ok,
         carries_entries=isinstance(msg, AppendEntries) and bool(msg.entries),
+        transfer=snapshot_progress(msg) if isinstance(msg, InstallSnapshot | InstallSnapshotReply) else "",
     )
 
 

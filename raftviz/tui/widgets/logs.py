@@ -331,7 +331,8 @@ def _commands(snap: Snapshot, win: LogWindow, width: int, rows: int) -> list[Tex
     capacity = rows * max(width // 16, 1)
     items: list[tuple[str, str, str, str]] = []
     for index in range(max(first_held, last - capacity + 1), last + 1):
-        entry = ref.log[index - ref.log_start - 1]
+        entry = ref.entry(index)
+        assert entry is not None, "first_held..last are entries the reference log holds"
         if _is_config(entry):
             style = CONFIG_STYLE if index <= ref.commit else "orchid1"
         else:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from rich.console import Group, RenderableType
@@ -149,19 +148,13 @@ class MessagesTable(ClockKeysList):
         return int(key) if key is not None else None
 
 
-#: A snapshot transfer's progress: a chunk's byte range, or the offset a reply asks for next.
-_SNAPSHOT_PROGRESS = re.compile(r" (bytes=\S+(?: done)?|next=\d+|installed)")
-
-
 def list_text(f: FlightSnap) -> str:
     """A message as the narrow list shows it: a snapshot transfer's progress comes first,
     where a cut-off row still shows it."""
-    if not f.is_snapshot:
+    if not f.transfer:
         return f.text
-    m = _SNAPSHOT_PROGRESS.search(f.text)
-    if not m:
-        return f.text
-    return f"{f.kind} {m.group(1)}{f.text[len(f.kind) : m.start()]}{f.text[m.end() :]}"
+    rest = f.text[len(f.kind) :].replace(f" {f.transfer}", "", 1)
+    return f"{f.kind} {f.transfer}{rest}"
 
 
 _MEMBERSHIP_TEXT = {"voter": "voter", "learner": "learner", "none": "not a member"}
@@ -209,9 +202,7 @@ def inspect_node(node: NodeSnap, snap: Snapshot) -> Group:
     if node.role == "leader" and node.next_index:
         match = dict(node.match_index)
         sending = {
-            f.dst: (m.group(1) if (m := _SNAPSHOT_PROGRESS.search(f.text)) else "")
-            for f in snap.flights
-            if f.kind == "InstallSnapshot" and f.src == node.id
+            f.dst: f.transfer for f in snap.flights if f.kind == "InstallSnapshot" and f.src == node.id
         }
         for peer, next_index in node.next_index:
             label = f"learner {peer}" if peer in node.learners else f"peer {peer}"
