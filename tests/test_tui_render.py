@@ -835,10 +835,10 @@ def test_snapshot_transfer_progress_leads_a_message_row() -> None:
 
     text = "InstallSnapshot term=1 lastIndex=46 lastTerm=1 bytes=0..1024"
     chunk = replace(flight(1, 1, 2, "InstallSnapshot"), text=text, transfer="bytes=0..1024")
-    assert list_text(chunk) == "InstallSnapshot bytes=0..1024 term=1 lastIndex=46 lastTerm=1"
+    assert list_text(chunk) == "bytes=0..1024 InstallSnapshot term=1 lastIndex=46 lastTerm=1"
     text = "InstallSnapshotReply term=1 next=1024 lastIndex=46"
     reply = replace(flight(2, 2, 1, "InstallSnapshotReply"), text=text, transfer="next=1024")
-    assert list_text(reply) == "InstallSnapshotReply next=1024 term=1 lastIndex=46"
+    assert list_text(reply) == "next=1024 InstallSnapshotReply term=1 lastIndex=46"
     other = replace(flight(3, 1, 2, "AppendEntries"), text="AppendEntries term=1 bytes=3")
     assert list_text(other) == "AppendEntries term=1 bytes=3"
 
@@ -881,7 +881,7 @@ def test_a_snapshot_flight_carries_its_transfer_progress_from_the_message() -> N
     chunk = InstallSnapshot(1, 2, 3, 46, 2, 1024, b"abc", True, 7)
     snap = flight_snap(Flight(5, 1, 2, wire.encode(chunk), 0, 10))
     assert snap.transfer == "bytes=1024..1027 done"
-    assert list_text(snap) == "InstallSnapshot bytes=1024..1027 done term=3 lastIndex=46 lastTerm=2"
+    assert list_text(snap) == "bytes=1024..1027 done InstallSnapshot term=3 lastIndex=46 lastTerm=2"
     reply = flight_snap(Flight(6, 2, 1, wire.encode(InstallSnapshotReply(2, 1, 3, 46, 1027, True)), 0, 10))
     assert reply.transfer == "installed" and reply.ok
-    assert list_text(reply) == "InstallSnapshotReply installed term=3 lastIndex=46"
+    assert list_text(reply) == "installed InstallSnapshotReply term=3 lastIndex=46"

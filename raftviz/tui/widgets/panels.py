@@ -150,11 +150,10 @@ class MessagesTable(ClockKeysList):
 
 def list_text(f: FlightSnap) -> str:
     """A message as the narrow list shows it: a snapshot transfer's progress comes first,
-    where a cut-off row still shows it."""
+    before even the long message name, so a cut-off row (a lesson's narrow list) still shows it."""
     if not f.transfer:
         return f.text
-    rest = f.text[len(f.kind) :].replace(f" {f.transfer}", "", 1)
-    return f"{f.kind} {f.transfer}{rest}"
+    return f"{f.transfer} " + f.text.replace(f" {f.transfer}", "", 1)
 
 
 _MEMBERSHIP_TEXT = {"voter": "voter", "learner": "learner", "none": "not a member"}
