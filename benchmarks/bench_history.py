@@ -80,11 +80,9 @@ def measure(backend: str, events: int, samples: int, seed: int) -> dict[str, flo
     try:
         backs = [timed(history.step_back) for _ in range(samples)]
         rng = random.Random(seed)
-        # A replaying history forgets the future it leaves, so its jumps can only go back:
-        # the targets are visited from the latest down. (Replay's cost depends only on the
-        # target, so the order does not flatter it; a branching history should draw them in
-        # random order instead.)
-        targets = sorted((rng.randrange(0, tip - samples + 1) for _ in range(samples)), reverse=True)
+        # Random targets in random order: each jump starts where the previous one
+        # landed, as a user's do, and may cross branches.
+        targets = [rng.randrange(0, tip + 1) for _ in range(samples)]
         gotos = [timed(lambda p=p: history.rewind(p)) for p in targets]
     finally:
         history.close()

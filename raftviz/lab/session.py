@@ -373,11 +373,19 @@ def run_script(
     except ScriptError as exc:
         write(f"error: {exc}")
         return 2
-    session = Session(backend, backend_factory)
+    # A script that travels in time runs on a History (checkpoints, branches); one that
+    # does not needs none of that and runs on a bare session.
+    from raftviz.lab.history import HISTORY, History  # history is built on sessions
+
+    runner: Session | History
+    if any(c.name in HISTORY for c in commands):
+        runner = History(lambda: Session(backend, backend_factory))
+    else:
+        runner = Session(backend, backend_factory)
     try:
         for command in commands:
             write(f"> {command.text}")
-            outcome = session.execute(command)
+            outcome = runner.run(command) if isinstance(runner, History) else runner.execute(command)
             for line in outcome.lines:
                 write(line)
             if outcome.failure:
@@ -385,4 +393,4 @@ def run_script(
                 return 1
         return 0
     finally:
-        session.close()
+        runner.close()
