@@ -10,7 +10,8 @@ then. Whatever is done after a rewind forks the history there, as in a
 version-control system; the abandoned future is forgotten.
 
 A saved session is just the command list: replaying it reproduces the
-session exactly (DESIGN.md §4).
+session exactly (DESIGN.md §4). Breakpoints (``break``, ``unbreak``) are
+commands like any other, so a replay stops where the session stopped.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ class Entry:
 
     text: str
     records: list[tuple[int, StepRecord]] = field(default_factory=list)
+    #: A breakpoint stopped it before it ran its course (replaying it stops there again).
+    stopped: bool = False
 
 
 class History:
@@ -52,6 +55,7 @@ class History:
         """Carry out one command and remember it."""
         self.entries.append(Entry(command.text))
         outcome = self.session.execute(command)
+        self.entries[-1].stopped = outcome.stopped is not None
         if outcome.failure and not self.entries[-1].records and command.name != "cluster":
             # A command that did nothing (a typo'd node, no such message) is not history.
             self.entries.pop()
@@ -65,6 +69,10 @@ class History:
         if len(self.entries) < 2:
             return
         prev, last = self.entries[-2], self.entries[-1]
+        if prev.stopped:
+            # "advance 500" stopped by a breakpoint, then "advance 100": merged, a replay
+            # would stop at the breakpoint again and never run the second.
+            return
         a, b = prev.text.split(), last.text.split()
         if a[0] == b[0] and a[0] in ("step", "advance") and len(a) <= 2 and len(b) <= 2:
             if a[0] == "advance" and not (a[1].isdigit() and b[1].isdigit()):
@@ -72,6 +80,7 @@ class History:
             count = int(a[1] if len(a) == 2 else 1) + int(b[1] if len(b) == 2 else 1)
             prev.text = f"{a[0]} {count}"
             prev.records.extend(last.records)
+            prev.stopped = last.stopped
             self.entries.pop()
 
     def run_text(self, text: str) -> Outcome:
