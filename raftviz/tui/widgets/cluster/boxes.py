@@ -13,6 +13,7 @@ from raftviz.tui.widgets.cluster.palette import (
     ROLE_WORD,
     TEXT_STYLE,
     TITLE_STYLE,
+    group_style,
     term_color,
     term_style,
 )
@@ -150,11 +151,6 @@ def config_line(
     return fit([parts("cfg ", False), parts("cfg ", True), parts("", True)], iw)
 
 
-#: Partition groups: a letter and a colour each, shown on the box's bottom border.
-GROUP_STYLES = ("bold black on bright_cyan", "bold black on bright_magenta", "bold black on bright_yellow",
-                 "bold black on bright_green", "bold black on white")  # fmt: skip
-
-
 def draw_box(
     canvas: Canvas,
     rect: Rect,
@@ -216,4 +212,4 @@ def draw_box(
         canvas.spans(x + 1, y + 1 + i, parts)
     if label:
         # Which side of a partition the node is on: the same letter, the same side.
-        canvas.write(x + w - 1 - len(label) - 1, y + h - 1, label, GROUP_STYLES[group % len(GROUP_STYLES)])
+        canvas.write(x + w - 1 - len(label) - 1, y + h - 1, label, group_style(group))

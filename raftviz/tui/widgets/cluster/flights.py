@@ -87,16 +87,16 @@ class FlightPath:
 
 
 def free_cell(
-    path: FlightPath, t: float, blocked: list[Rect], taken: set[tuple[int, int]]
+    path: FlightPath, t: float, blocked: list[Rect], taken: set[tuple[int, int]], limit: float = math.inf
 ) -> tuple[int, int] | None:
     """The cell at ``t`` on the path, or the nearest one along it that no box or other glyph covers.
 
     A glyph is moved at most a few cells from where it belongs (so two
     messages passing each other both stay visible); if every cell near it is
     covered by another glyph it shares a cell, and if only boxes are near it is
-    not drawn (None).
+    not drawn (None). It is never moved past ``limit`` (a message stopped at a cut).
     """
-    lo, hi = min(path.t0, path.t1), max(path.t0, path.t1)
+    lo, hi = min(path.t0, path.t1), min(max(path.t0, path.t1), limit)
     step = 0.5 / max(path.length, 1.0)
     crowded: tuple[int, int] | None = None
     for k in range(0, 200):

@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 from raftviz.tui.widgets.cluster.canvas import fit
-from raftviz.tui.widgets.cluster.palette import DIM_TEXT, NO_STYLE, OK_STYLE, SNAPSHOT_STYLE
+from raftviz.tui.widgets.cluster.palette import (
+    CUT_MARK,
+    CUT_STYLE,
+    DIM_TEXT,
+    DOOMED_STYLE,
+    NO_STYLE,
+    OK_STYLE,
+    SNAPSHOT_STYLE,
+)
 
 
-def legend(width: int, snapshots: bool = False) -> list[tuple[str, str]]:
-    """The glyphs explained; ``snapshots`` adds InstallSnapshot's (once a log has been compacted)."""
+def legend(width: int, snapshots: bool = False, cut: bool = False) -> list[tuple[str, str]]:
+    """The glyphs explained; ``snapshots`` adds InstallSnapshot's (once a log has been compacted),
+    ``cut`` the marks of a cut (a partition or a cut link: ✗, a message lost at the cut)."""
 
     def g(glyph: str, style: str, label: str) -> list[tuple[str, str]]:
         return [(glyph, style), (f" {label}  ", DIM_TEXT)]
@@ -26,6 +35,10 @@ def legend(width: int, snapshots: bool = False) -> list[tuple[str, str]]:
             ("no", NO_STYLE),
         ]
 
+    def cut_marks(gap: str, link: str, lost: str) -> list[tuple[str, str]]:
+        lost_parts = [("■", DOOMED_STYLE), (f" {lost}", DIM_TEXT)]
+        return [(gap, ""), (CUT_MARK, CUT_STYLE), (f" {link}{gap}", DIM_TEXT), *lost_parts]
+
     long = [
         *g("●", "bold bright_cyan", "RequestVote"),
         *g("■", "bold bright_white", "AppendEntries"),
@@ -33,6 +46,7 @@ def legend(width: int, snapshots: bool = False) -> list[tuple[str, str]]:
         *snap_long,
         *g("◆", "bold magenta", "client"),
         *replies("replies"),
+        *(cut_marks("  ", "cut link", "lost at the cut") if cut else []),
     ]
     medium = [
         *g("●", "bold bright_cyan", "vote"),
@@ -41,8 +55,11 @@ def legend(width: int, snapshots: bool = False) -> list[tuple[str, str]]:
         *snap_medium,
         *g("◆", "bold magenta", "client"),
         *replies("reply"),
+        *(cut_marks("  ", "cut", "lost at cut") if cut else []),
     ]
+    # Narrow: what a cut looks like comes first, it is what the picture is about.
     short = [
+        *(cut_marks("", "cut ", "lost ") if cut else []),
         ("●", "bold bright_cyan"),
         ("vote ", DIM_TEXT),
         ("■", "bold bright_white"),

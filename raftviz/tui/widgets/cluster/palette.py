@@ -72,3 +72,15 @@ PATH_STYLE = "grey30"
 PATH_CHAR = "·"
 OK_STYLE = "bold bright_green"
 NO_STYLE = "bold bright_red"
+#: A cut: the wall between partition groups, a cut link's mark, a message lost at the cut.
+CUT_STYLE = "bold bright_red"
+CUT_MARK = "✗"
+DOOMED_STYLE = "bold white on red3"
+#: Partition groups: a colour each (the letter on a node's box, the label of its region).
+GROUP_STYLES = ("bold black on bright_cyan", "bold black on bright_magenta", "bold black on bright_yellow",
+                "bold black on bright_green", "bold black on white")  # fmt: skip
+
+
+def group_style(index: int) -> str:
+    """The style of partition group ``index`` (0-based; the nodes left out of every group are one more)."""
+    return GROUP_STYLES[index % len(GROUP_STYLES)]
