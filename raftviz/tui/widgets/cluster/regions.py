@@ -20,11 +20,9 @@ from raftviz.tui.widgets.cluster.canvas import Canvas
 from raftviz.tui.widgets.cluster.geometry import BOX_SIZES, TALL_BOX_SIZES, Rect
 from raftviz.tui.widgets.cluster.palette import CUT_STYLE, group_style
 
-__all__ = ["WALL_CHAR", "Region", "draw_regions", "partition_layout", "wall_rects"]
+__all__ = ["WALL_CHAR", "Groups", "Region", "draw_regions", "partition_layout", "wall_rects"]
 
 WALL_CHAR = "┃"
-#: Columns between two boxes side by side in a region, and rows between two rows of boxes.
-_GAP_X, _GAP_Y = 2, 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,19 +49,36 @@ class Region:
         return [f" {ids}: not in any group ", f" {ids}: no group ", f" {self.letter} "]
 
 
-def _shape(k: int, cols: int, bw: int, bh: int) -> tuple[int, int]:
+#: The regions to draw, left to right: (group number, node ids, left out of every group).
+Groups = list[tuple[int, tuple[int, ...], bool]]
+
+
+@dataclass(frozen=True, slots=True)
+class _Spacing:
+    """Columns between boxes side by side, rows between rows of boxes, columns kept clear at each wall."""
+
+    gap_x: int
+    gap_y: int
+    margin: int
+
+
+#: Roomy first; when nothing fits that way, boxes may touch (their borders still tell them apart).
+_SPACINGS = (_Spacing(2, 1, 1), _Spacing(1, 0, 0))
+
+
+def _shape(k: int, cols: int, bw: int, bh: int, sp: _Spacing) -> tuple[int, int]:
     """The cells ``k`` boxes of ``bw`` x ``bh`` need in ``cols`` columns: (width, height)."""
     rows = math.ceil(k / cols)
-    return cols * bw + (cols - 1) * _GAP_X, rows * bh + (rows - 1) * _GAP_Y
+    return cols * bw + (cols - 1) * sp.gap_x + 2 * sp.margin, rows * bh + (rows - 1) * sp.gap_y
 
 
-def _columns(k: int, room_w: int, room_h: int, bw: int, bh: int) -> int:
+def _columns(k: int, room_w: int, room_h: int, bw: int, bh: int, sp: _Spacing) -> int:
     """How many columns of boxes a region of ``room_w`` x ``room_h`` shows ``k`` nodes in (0: none fits).
 
     As square an arrangement as fits (2 side by side, 3 as a triangle, 4 as a
     square), else as few columns as the height allows.
     """
-    shapes = {c: _shape(k, c, bw, bh) for c in range(1, k + 1)}
+    shapes = {c: _shape(k, c, bw, bh, sp) for c in range(1, k + 1)}
     fitting = [c for c, (w, h) in shapes.items() if w <= room_w and h <= room_h]
     if not fitting:
         return 0
@@ -71,13 +86,38 @@ def _columns(k: int, room_w: int, room_h: int, bw: int, bh: int) -> int:
     return max((c for c in fitting if c <= square), default=min(fitting))
 
 
-def _narrowest(k: int, room_h: int, bw: int, bh: int) -> int:
-    """The fewest columns ``k`` boxes fit in within ``room_h`` rows (0: not even side by side)."""
-    return next((c for c in range(1, k + 1) if _shape(k, c, bw, bh)[1] <= room_h), 0)
+def _needs(
+    groups: Groups, labels: list[int], room_h: int, bw: int, bh: int, sp: _Spacing
+) -> list[int]:
+    """Each region's narrowest width: its boxes stacked as high as the room allows, or its label
+    (0: it does not fit)."""
+    needs = []
+    for (_, ids, _), label in zip(groups, labels, strict=True):
+        cols = next((c for c in range(1, len(ids) + 1) if _shape(len(ids), c, bw, bh, sp)[1] <= room_h), 0)
+        needs.append(max(_shape(len(ids), cols, bw, bh, sp)[0], label) if cols else 0)
+    return needs
+
+
+def _choose(
+    groups: Groups, width: int, room_h: int, sizes: tuple[tuple[int, int], ...]
+) -> tuple[tuple[int, int], list[int], _Spacing]:
+    """The box size, region widths and spacing: roomy before tight, whole labels before short ones,
+    then the largest boxes; with nothing fitting, the smallest boxes in equal regions."""
+    n = len(groups)
+    walls = n - 1
+    texts = [Region(index, ids, left_out, Rect(0, 0, 0, 0)).labels() for index, ids, left_out in groups]
+    for sp in _SPACINGS:
+        for level in (0, 1, 9):
+            labels = [len(t[min(level, len(t) - 1)]) for t in texts]
+            for bw, bh in sizes:
+                needs = _needs(groups, labels, room_h, bw, bh, sp)
+                if all(needs) and sum(needs) + walls <= width:
+                    return (bw, bh), needs, sp
+    return sizes[-1], [max(width - walls, n) // n] * n, _SPACINGS[-1]
 
 
 def partition_layout(
-    groups: list[tuple[int, tuple[int, ...], bool]], width: int, height: int, tall: bool = False
+    groups: Groups, width: int, height: int, tall: bool = False
 ) -> tuple[dict[int, Rect], list[Region]]:
     """Boxes for every node, grouped: ``groups`` is (group number, ids, left out) per region, left to right.
 
@@ -87,27 +127,11 @@ def partition_layout(
     region needs, and the boxes are spread evenly over their region.
     """
     n = len(groups)
+    if n == 0:
+        return {}, []
     top, room_h = 1, max(height - 2, 0)
-    walls = max(n - 1, 0)
-    sizes = TALL_BOX_SIZES if tall else BOX_SIZES
-    chosen = (sizes[-1], [max(width - walls, n) // max(n, 1)] * n)
-    # The largest boxes, with each region's whole label if possible, else its shorter one, else
-    # the letter only: a region is as narrow as its boxes stacked as high as the room allows.
-    labels = [Region(index, ids, left_out, Rect(0, 0, 0, 0)).labels() for index, ids, left_out in groups]
-    for level in (0, 1, 9):
-        for bw, bh in sizes:
-            needs = []
-            for (_, ids, _), texts in zip(groups, labels, strict=True):
-                cols = _narrowest(len(ids), room_h, bw, bh)
-                label = len(texts[min(level, len(texts) - 1)])
-                needs.append(max(_shape(len(ids), cols, bw, bh)[0] + 2, label) if cols else 0)
-            if all(needs) and sum(needs) + walls <= width:
-                chosen = ((bw, bh), needs)
-                break
-        else:
-            continue
-        break
-    (bw, bh), needs = chosen
+    walls = n - 1
+    (bw, bh), needs, sp = _choose(groups, width, room_h, TALL_BOX_SIZES if tall else BOX_SIZES)
     # Share the spare columns out in proportion to need, remainder from the left.
     spare = max(width - walls - sum(needs), 0)
     total = max(sum(needs), 1)
@@ -118,17 +142,17 @@ def partition_layout(
     regions: list[Region] = []
     x = 0
     for (index, ids, left_out), region_w in zip(groups, widths, strict=True):
-        region = Rect(x, 0, region_w, height)
-        regions.append(Region(index, ids, left_out, region))
-        cols = _columns(len(ids), region_w - 2, room_h, bw, bh) or 1
+        regions.append(Region(index, ids, left_out, Rect(x, 0, region_w, height)))
+        cols = _columns(len(ids), region_w, room_h, bw, bh, sp) or 1
         rows = math.ceil(len(ids) / cols)
+        inner_x, inner_w = x + sp.margin, region_w - 2 * sp.margin
         for i, node_id in enumerate(ids):
             row, col = divmod(i, cols)
             in_row = min(cols, len(ids) - row * cols)  # the last row may be short: centre it
-            cx = x + region_w * (2 * col + 1) / (2 * in_row)
+            cx = inner_x + inner_w * (2 * col + 1) / (2 * in_row)
             cy = top + room_h * (2 * row + 1) / (2 * rows)
-            # Floor, not round: evenly spread boxes then keep at least their gap.
-            bx = min(max(math.floor(cx - bw / 2), x + 1), max(x + region_w - 1 - bw, x))
+            # Floor, not round: centres at least a box apart stay at least a box apart.
+            bx = min(max(math.floor(cx - bw / 2), inner_x), max(inner_x + inner_w - bw, x))
             by = min(max(math.floor(cy - bh / 2), top), max(top + room_h - bh, 0))
             rects[node_id] = Rect(bx, by, min(bw, width), min(bh, height))
         x += region_w + 1
