@@ -29,10 +29,18 @@ The picture, meant to read from the back of a classroom:
   framed square (orange) a chunk of a snapshot (InstallSnapshot). Replies
   are green when granted/accepted and red when denied/rejected. A faint dotted
   line shows each message's path. Glyphs never cover a box;
+* a partition is drawn apart: each group in its own region, labelled
+  ``group A: 1,2`` (nodes in no group: ``5: alone (not in any group)``), a
+  red wall between regions, no message path across it; a cut link is a
+  broken red path ending in an arrowhead and ``✗`` on the blocked direction;
+  a message that will be lost at the cut (``Snapshot.blocked``) is drawn on
+  red and stops at the wall. Healed, the nodes return to the ring;
 * a legend line at the bottom.
 
-One module per thing drawn: ``geometry`` (rectangles, the ring), ``boxes``
-(a node's box), ``flights`` (glyphs and paths of messages), ``legend``,
+One module per thing drawn: ``geometry`` (rectangles, the ring), ``regions``
+(a partition's regions and walls), ``scene`` (which of the two, and the
+clients), ``boxes`` (a node's box), ``flights`` (glyphs and paths of
+messages), ``cuts`` (cut links, how far a doomed message goes), ``legend``,
 ``canvas`` (the cell grid), ``palette`` (colours and borders), ``render``
 (puts them together), ``view`` (the widget).
 """

@@ -74,7 +74,7 @@ def stop_at(path: FlightPath, scene: Scene, src: int, dst: int) -> float:
     here, there = scene.region_of(src), scene.region_of(dst)
     if here is None or here == there or path.dx == 0:
         step = 0.5 / max(path.length, 1.0)
-        return max((path.t0 + path.t1) / 2 - 2 * step, path.t0)
+        return max((path.t0 + path.t1) / 2 - 4 * step, path.t0)  # short of the arrowhead
     left, right = here.rect.x, here.rect.x + here.rect.w
     edge = (right - path.ax) / path.dx - 1e-6 if path.dx > 0 else (left - path.ax) / path.dx
     return max(edge, path.t0)

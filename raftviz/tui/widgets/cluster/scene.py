@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from raftviz.tui.model import Snapshot
 from raftviz.tui.widgets.cluster.geometry import Rect, clients_rect, ring_layout
-from raftviz.tui.widgets.cluster.regions import Region, partition_layout, wall_rects
+from raftviz.tui.widgets.cluster.regions import Groups, Region, partition_layout, wall_rects
 
 __all__ = ["Scene", "scene_layout"]
 
@@ -26,7 +26,7 @@ class Scene:
         return next((r for r in self.regions if node_id in r.ids), None)
 
 
-def _groups(snap: Snapshot, ids: list[int]) -> list[tuple[int, tuple[int, ...], bool]]:
+def _groups(snap: Snapshot, ids: list[int]) -> Groups:
     """The regions to draw: each partition group (numbered as ``Snapshot.group_of``), the left-out last."""
     out = [(i, tuple(n for n in ids if n in group), False) for i, group in enumerate(snap.groups)]
     rest = tuple(n for n in ids if snap.group_of(n) == len(snap.groups))
