@@ -87,32 +87,46 @@ def _columns(k: int, room_w: int, room_h: int, bw: int, bh: int, sp: _Spacing) -
 
 
 def _needs(
-    groups: Groups, labels: list[int], room_h: int, bw: int, bh: int, sp: _Spacing
+    groups: Groups, labels: list[int], room_h: int, bw: int, bh: int, sp: _Spacing, spread: bool
 ) -> list[int]:
-    """Each region's narrowest width: its boxes stacked as high as the room allows, or its label
-    (0: it does not fit)."""
+    """Each region's narrowest width for its label and its boxes, stacked as high as the room allows
+    or, with ``spread``, three or more side by side in rows (0: they do not fit).
+
+    In a stack of three, the path between the two ends runs behind the middle box: spreading
+    them out keeps every message between them in sight.
+    """
     needs = []
     for (_, ids, _), label in zip(groups, labels, strict=True):
-        cols = next((c for c in range(1, len(ids) + 1) if _shape(len(ids), c, bw, bh, sp)[1] <= room_h), 0)
-        needs.append(max(_shape(len(ids), cols, bw, bh, sp)[0], label) if cols else 0)
+        k = len(ids)
+        fewest = 1 if not spread or k < 3 else math.ceil(math.sqrt(k))
+        cols = next((c for c in range(fewest, k + 1) if _shape(k, c, bw, bh, sp)[1] <= room_h), 0)
+        needs.append(max(_shape(k, cols, bw, bh, sp)[0], label) if cols else 0)
     return needs
+
+
+#: The smallest box width still worth spreading a group out for (it shows ``log 3 cmt 2``).
+_SPREAD_MIN_WIDTH = 13
 
 
 def _choose(
     groups: Groups, width: int, room_h: int, sizes: tuple[tuple[int, int], ...]
 ) -> tuple[tuple[int, int], list[int], _Spacing]:
-    """The box size, region widths and spacing: roomy before tight, whole labels before short ones,
-    then the largest boxes; with nothing fitting, the smallest boxes in equal regions."""
+    """The box size, region widths and spacing, trying in turn: roomy before tight spacing; groups
+    spread out (with boxes of a readable size) before stacked; whole labels before short ones; the
+    largest boxes. With nothing fitting, the smallest boxes in equal regions."""
     n = len(groups)
     walls = n - 1
     texts = [Region(index, ids, left_out, Rect(0, 0, 0, 0)).labels() for index, ids, left_out in groups]
     for sp in _SPACINGS:
-        for level in (0, 1, 9):
-            labels = [len(t[min(level, len(t) - 1)]) for t in texts]
-            for bw, bh in sizes:
-                needs = _needs(groups, labels, room_h, bw, bh, sp)
-                if all(needs) and sum(needs) + walls <= width:
-                    return (bw, bh), needs, sp
+        for spread in (True, False):
+            for level in (0, 1, 9):
+                labels = [len(t[min(level, len(t) - 1)]) for t in texts]
+                for bw, bh in sizes:
+                    if spread and bw < _SPREAD_MIN_WIDTH:
+                        continue
+                    needs = _needs(groups, labels, room_h, bw, bh, sp, spread)
+                    if all(needs) and sum(needs) + walls <= width:
+                        return (bw, bh), needs, sp
     return sizes[-1], [max(width - walls, n) // n] * n, _SPACINGS[-1]
 
 
