@@ -10,6 +10,7 @@ one runs a real (in-process) lab to check what the snapshot says is blocked.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import random
 from collections.abc import Sequence
@@ -303,3 +304,31 @@ def test_the_snapshot_says_what_the_network_blocks() -> None:
         assert healed is not None and healed.blocked == () and healed.groups == ()
     finally:
         history.close()
+
+
+def test_the_app_draws_a_partition_apart_and_clicks_still_find_the_nodes() -> None:
+    from raftviz.tui.app import AppOptions, RaftvizApp
+    from raftviz.tui.testing import settle
+    from raftviz.tui.widgets.cluster import ClusterView
+
+    async def run() -> None:
+        app = RaftvizApp(AppOptions(backend="inprocess", seed=42))
+        async with app.run_test(size=(160, 48)) as pilot:
+            await settle(pilot, app)
+            app.run_command("until leader")
+            app.run_command("partition 1,2 | 3,4")
+            await settle(pilot, app)
+            cluster = app.screen.query_one(ClusterView)
+            size = cluster.content_size
+            picture = cluster.render().plain
+            assert "group A: 1,2" in picture and "group B: 3,4" in picture
+            assert "5: alone (not in any group)" in picture
+            box = scene_layout(app.snapshot, size.width, area_height(size.height)).rects[4]
+            await pilot.click(ClusterView, offset=(box.x + box.w // 2 + 1, box.y + 1 + 1))
+            await settle(pilot, app)
+            assert app.selected == 4
+            app.run_command("heal")
+            await settle(pilot, app)
+            assert "group A" not in cluster.render().plain
+
+    asyncio.run(run())
