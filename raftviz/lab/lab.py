@@ -15,7 +15,6 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from raftviz import wire
 from raftviz.core.config import RaftConfig
 from raftviz.core.messages import Address, ClientReply, ClientRequest
 from raftviz.lab.backend import Backend, make_backend
@@ -24,6 +23,7 @@ from raftviz.lab.invariants import Before, InvariantChecker, Violation
 from raftviz.lab.network import Flight, Network
 from raftviz.lab.views import NodeView
 from raftviz.node.driver import Report
+from raftviz.wire import datagram
 
 # Event kinds, in tie-breaking order.
 DELIVER = 0
@@ -484,7 +484,7 @@ class Lab:
 
     def _send_request(self, request: Request, record: StepRecord) -> None:
         message = ClientRequest(src=request.client, dst=request.target, command=request.command)
-        self._send(request.client, request.target, wire.encode(message), record)
+        self._send(request.client, request.target, datagram.encode(message), record)
 
     def _deliver_to_client(self, flight: Flight) -> StepRecord:
         reply = flight.msg

@@ -75,10 +75,11 @@ from typing import Any
 
 import msgpack
 
-from raftviz import wire
 from raftviz.core.log import RaftLog
 from raftviz.core.messages import Entry, HardState, Ready
 from raftviz.core.snapshot import Snapshot, SnapshotError, decode_snapshot
+from raftviz.wire import datagram
+from raftviz.wire.validate import WireError
 
 FILENAME = "raft.dat"
 SNAPSHOT_FILENAME = "snapshot.dat"
@@ -112,7 +113,7 @@ def _record(payload: list) -> bytes:
 
 
 def _entries_out(entries: list[Entry]) -> list:
-    return [wire.entry_to_wire(e) for e in entries]
+    return [datagram.entry_to_wire(e) for e in entries]
 
 
 def _log_records(log_from: int, entries: list[Entry]) -> bytes:
@@ -241,7 +242,7 @@ class FileStorage:
                 raise self._corrupt(number, pos, "checksum mismatch")
             try:
                 self._apply(msgpack.unpackb(data[start:end], raw=False))
-            except (ValueError, TypeError, IndexError, wire.WireError, msgpack.UnpackException) as exc:
+            except (ValueError, TypeError, IndexError, WireError, msgpack.UnpackException) as exc:
                 raise StorageError(f"{self.path}: record {number} at byte {pos} is invalid: {exc}") from None
             pos = end
         return pos
@@ -267,7 +268,7 @@ class FileStorage:
                     f"log change from index {log_from} to a log of {self.start_index + 1}..{last}"
                 )
             del self.entries[log_from - self.start_index - 1 :]
-            self.entries.extend(wire.entry_from_wire(e) for e in raw)
+            self.entries.extend(datagram.entry_from_wire(e) for e in raw)
         elif kind == _COMPACT:
             _, index, term = payload
             if not _nat(index) or not _nat(term):
