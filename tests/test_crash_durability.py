@@ -36,7 +36,8 @@ from cluster_helpers import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from raftviz.core.messages import OPS, Command, Entry, HardState, Ready
+from raftviz.core.messages import OPS, Command, Entry
+from raftviz.core.ready import HardState, Ready
 from raftviz.core.snapshot import decode_snapshot
 from raftviz.node.client import KVClient, NoLeaderError
 from raftviz.node.storage import FILENAME, FileStorage, StorageError

@@ -32,7 +32,8 @@ from hypothesis import strategies as st
 from raftviz.core.kv import KVStore
 from raftviz.core.log import RaftLog
 from raftviz.core.membership import Configuration
-from raftviz.core.messages import Command, Entry, HardState, Ready
+from raftviz.core.messages import Command, Entry
+from raftviz.core.ready import HardState, Ready
 from raftviz.core.snapshot import Snapshot, encode_snapshot
 from raftviz.node import storage as storage_module
 from raftviz.node.driver import MemoryStorage

@@ -35,7 +35,7 @@ import weakref
 from dataclasses import dataclass, field
 
 from raftviz.core.config import RaftConfig
-from raftviz.lab.lab import LabError
+from raftviz.lab.options import LabError
 from raftviz.node.driver import Report
 from raftviz.wire import control
 from raftviz.wire.validate import MAX_DATAGRAM, WireError

@@ -19,8 +19,9 @@ __all__ = ["MemoryStorage", "NodeDriver", "Report", "Storage", "node_rng"]
 
 from raftviz.core.config import RaftConfig
 from raftviz.core.log import RaftLog
-from raftviz.core.messages import Address, AppendEntries, Entry, HardState, Message, Ready
+from raftviz.core.messages import Address, AppendEntries, Entry, Message
 from raftviz.core.raft import RaftNode
+from raftviz.core.ready import HardState, Ready
 from raftviz.core.snapshot import Snapshot
 from raftviz.wire import datagram
 from raftviz.wire.control import Report

@@ -76,7 +76,8 @@ from typing import Any
 import msgpack
 
 from raftviz.core.log import RaftLog
-from raftviz.core.messages import Entry, HardState, Ready
+from raftviz.core.messages import Entry
+from raftviz.core.ready import HardState, Ready
 from raftviz.core.snapshot import Snapshot, SnapshotError, decode_snapshot
 from raftviz.wire import datagram
 from raftviz.wire.validate import WireError
