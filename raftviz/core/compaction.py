@@ -13,11 +13,7 @@ from __future__ import annotations
 import zlib
 
 from raftviz.core.kv import KVStore
-from raftviz.core.messages import (
-    InstallSnapshot,
-    InstallSnapshotReply,
-    NodeId,
-)
+from raftviz.core.messages import InstallSnapshot, InstallSnapshotReply, NodeId
 from raftviz.core.snapshot import Snapshot, SnapshotError, decode_snapshot, encode_snapshot
 from raftviz.core.state import LEADER, ServerState
 

@@ -11,13 +11,7 @@ ignore a removed server's vote requests. The election timer itself is drawn in
 
 from __future__ import annotations
 
-from raftviz.core.messages import (
-    NOOP,
-    Entry,
-    NodeId,
-    RequestVote,
-    RequestVoteReply,
-)
+from raftviz.core.messages import NOOP, Entry, NodeId, RequestVote, RequestVoteReply
 from raftviz.core.state import CANDIDATE, FOLLOWER, LEADER, ServerState
 
 

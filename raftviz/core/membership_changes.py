@@ -12,10 +12,7 @@ once the change commits is in ``Replication._set_commit_index`` (§4.2.2).
 
 from __future__ import annotations
 
-from raftviz.core.messages import (
-    Command,
-    Entry,
-)
+from raftviz.core.messages import Command, Entry
 from raftviz.core.state import LEADER, ServerState
 
 

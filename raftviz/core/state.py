@@ -23,11 +23,7 @@ from raftviz.core.config import RaftConfig
 from raftviz.core.kv import KVStore
 from raftviz.core.log import RaftLog
 from raftviz.core.membership import Configuration, configuration_of
-from raftviz.core.messages import (
-    Entry,
-    Message,
-    NodeId,
-)
+from raftviz.core.messages import Entry, Message, NodeId
 from raftviz.core.ready import HardState, Ready
 from raftviz.core.snapshot import Snapshot, decode_snapshot
 
