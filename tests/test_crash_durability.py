@@ -12,7 +12,7 @@ write on a majority of the disks (in the log, or in the snapshot it was
 compacted into); after a restart every acknowledged write must be readable
 with ``get``; and after a final stop the logs are checked again.
 
-The storage tests check ``raft.dat`` recovery directly (DESIGN.md §5): a torn
+The storage tests check ``raft.dat`` recovery directly (docs/architecture.md, "Durability"): a torn
 tail (a crash in the middle of the last write) is truncated with a warning,
 damage before intact data refuses to load with a clear message, and any
 sequence of saves reloads to exactly the state it describes.

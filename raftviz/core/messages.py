@@ -198,7 +198,7 @@ class StatusRequest:
 
 @dataclass(frozen=True, slots=True)
 class StatusReply:
-    """A node's state, as DESIGN.md §4's ``status`` line shows it, plus its refusals."""
+    """A node's state, as the ``status`` command shows it (docs/scenario-language.md), plus its refusals."""
 
     src: NodeId
     dst: ClientId

@@ -1,6 +1,6 @@
 """The lab: the virtual clock, the event queue, and the world around the nodes.
 
-The lab keeps one queue of pending events (DESIGN.md §2): message deliveries
+The lab keeps one queue of pending events (docs/architecture.md): message deliveries
 and node timers (and client retry timers). ``step`` executes the earliest;
 ties are broken by (time, kind, target, sequence number), never by arrival
 order. Executing an event is synchronous: the backend hands the input to the

@@ -30,7 +30,7 @@ class LabOptions:
     noop: bool = True
     batch: int = 64
     client_timeout: int = 200
-    #: Real processes by default (DESIGN.md §1); "inprocess" for speed.
+    #: Real processes by default; "inprocess" for speed (docs/architecture.md).
     backend: str = "udp"
     #: Log compaction: snapshot once this many applied entries (0: never by count) ...
     snapshot: int = 1000

@@ -7,7 +7,7 @@ under a temporary lab directory. The lab talks to a node over two channels:
   frames (``Deliver``, ``Fire``, ... in; ``Report`` out), reliable and ordered;
 - *data*, UDP on 127.0.0.1: the lab's router socket sends the node the
   datagram to deliver, and the node sends every datagram it emits to the
-  router. So each Raft message really crosses loopback twice (DESIGN.md §3).
+  router. So each Raft message really crosses loopback twice (docs/architecture.md, "The life of one event").
 
 A step is synchronous: the lab announces a datagram by its digest, sends it,
 and waits for the node's report; then it collects from the router socket

@@ -113,7 +113,7 @@ class NodeView:
         self.match_index = ()
 
     def status_fields(self) -> dict[str, str]:
-        """The keys of DESIGN.md §4's ``status`` line, in order."""
+        """The keys of the ``status`` line (docs/scenario-language.md), in order."""
         return {
             "node": str(self.id),
             "role": self.role,

@@ -1,10 +1,10 @@
 """``raftviz node``: one Raft node as an OS process, on a real UDP socket.
 
-Two clocks (DESIGN.md §2):
+Two clocks (docs/architecture.md, "Time and determinism"):
 
 *Lab mode* (``--lab``): the lab started this process and controls its time.
 Control frames arrive on standard input and reports leave on standard output
-(length-prefixed msgpack, see ``raftviz.wire``); Raft datagrams travel over
+(length-prefixed msgpack, see ``raftviz.wire.control``); Raft datagrams travel over
 UDP between this node and the lab's router. The node never fires a timer on
 its own. When standard input closes — the lab exited, crashed or was killed —
 the node exits too, so no node outlives its lab.

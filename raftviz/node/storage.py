@@ -26,7 +26,7 @@ is short or fails its checksum and ends the file: it is truncated with a
 warning, since its write never completed and nothing that depended on it was
 sent. Anything else — a damaged header, a damaged record followed by more
 data — cannot come from a torn write, so the node refuses to start rather
-than guess (DESIGN.md §5).
+than guess (docs/architecture.md, "Durability").
 
 The latest snapshot lives in ``snapshot.dat``: a single record in the same
 frame whose body is the snapshot's bytes (``Snapshot.data``, which carries its
