@@ -36,9 +36,9 @@ from cluster_helpers import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from raftviz.core.kv import restore_snapshot
 from raftviz.core.messages import OPS, Command, Entry
 from raftviz.core.ready import HardState, Ready
-from raftviz.core.snapshot import decode_snapshot
 from raftviz.node.client import KVClient, NoLeaderError
 from raftviz.node.storage import FILENAME, FileStorage, StorageError
 
@@ -144,7 +144,7 @@ def _load_disks(cluster: FreeCluster) -> dict[int, Disk]:
         finally:
             storage.close()
         assert log.start_index == (snapshot.index if snapshot is not None else 0), node_id
-        data = decode_snapshot(snapshot.data)[1].data if snapshot is not None else {}
+        data = restore_snapshot(snapshot.data)[1].data if snapshot is not None else {}
         disks[node_id] = disk = Disk(log.start_index, log.slice(log.start_index + 1), data)
         # Tolerate what a kill in the middle of a save leaves (a torn tail is not
         # expected: kill -9 cannot interrupt a write(2) half-way), but no other damage.

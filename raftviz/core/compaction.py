@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import zlib
 
-from raftviz.core.kv import KVStore
+from raftviz.core.kv import KVStore, restore_snapshot
 from raftviz.core.messages import InstallSnapshot, InstallSnapshotReply, NodeId
-from raftviz.core.snapshot import Snapshot, SnapshotError, decode_snapshot, encode_snapshot
+from raftviz.core.snapshot import Snapshot, SnapshotError, encode_snapshot
 from raftviz.core.state import LEADER, ServerState
 
 
@@ -88,7 +88,7 @@ class Compaction(ServerState):
         self.receiving = None
         data = bytes(buffer[2])
         try:
-            snapshot, kv = decode_snapshot(data)
+            snapshot, kv = restore_snapshot(data)
             if zlib.crc32(data) != msg.checksum or (snapshot.index, snapshot.term) != (index, term):
                 raise SnapshotError("checksum or metadata mismatch")
         except SnapshotError:

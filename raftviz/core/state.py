@@ -20,12 +20,12 @@ import random
 from collections.abc import Iterable
 
 from raftviz.core.config import RaftConfig
-from raftviz.core.kv import KVStore
+from raftviz.core.kv import KVStore, restore_snapshot
 from raftviz.core.log import RaftLog
 from raftviz.core.membership import Configuration, configuration_of
 from raftviz.core.messages import Entry, Message, NodeId
 from raftviz.core.ready import HardState, Ready
-from raftviz.core.snapshot import Snapshot, decode_snapshot
+from raftviz.core.snapshot import Snapshot
 
 FOLLOWER = "follower"
 CANDIDATE = "candidate"
@@ -67,7 +67,7 @@ class ServerState:
         self.base_configuration = Configuration.of(members)
         if snapshot is not None:
             # Storage checked the bytes; the snapshot is the state at its index.
-            checked, self.kv = decode_snapshot(snapshot.data)
+            checked, self.kv = restore_snapshot(snapshot.data)
             self.snapshot = checked
             self.base_configuration = checked.configuration
             if self.log.start_index != checked.index:

@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from raftviz.core.kv import KVStore
+from raftviz.core.kv import KVStore, restore_snapshot
 from raftviz.core.log import RaftLog
-from raftviz.core.snapshot import decode_snapshot
 from raftviz.node.driver import Report
 
 
@@ -68,7 +67,7 @@ class NodeView:
         """Take in a report: mirror the log change, apply what the node applied."""
         applied = self.applied
         if report.snapshot:
-            snapshot, self.kv = decode_snapshot(report.snapshot)
+            snapshot, self.kv = restore_snapshot(report.snapshot)
             if snapshot.index > self.log.start_index:
                 self.log.compact(snapshot.index, snapshot.term)
             applied = snapshot.index

@@ -75,10 +75,11 @@ from typing import Any
 
 import msgpack
 
+from raftviz.core.kv import restore_snapshot
 from raftviz.core.log import RaftLog
 from raftviz.core.messages import Entry
 from raftviz.core.ready import HardState, Ready
-from raftviz.core.snapshot import Snapshot, SnapshotError, decode_snapshot
+from raftviz.core.snapshot import Snapshot, SnapshotError
 from raftviz.wire import datagram
 from raftviz.wire.validate import WireError
 
@@ -216,7 +217,7 @@ class FileStorage:
         if zlib.crc32(body) != body_crc:
             raise damaged("checksum mismatch")
         try:
-            snapshot, _ = decode_snapshot(body)
+            snapshot, _ = restore_snapshot(body)
         except SnapshotError as exc:
             raise damaged(f"not a valid snapshot: {exc}") from None
         return snapshot
