@@ -23,9 +23,9 @@ import sys
 import tempfile
 import time
 
-from raftviz import wire
 from raftviz.core.messages import ClientReply, ClientRequest, Command
 from raftviz.node.client import KVClient
+from raftviz.wire import datagram
 
 EXTRA = os.environ.get("RAFTVIZ_NODE_ARGS", "").split()
 
@@ -122,7 +122,7 @@ def pipelined_client(cluster_arg: str, leader: int, writes: int, window: int) ->
     def send(seq: int) -> None:
         low = min(sent_at) if sent_at else seq
         cmd = Command("put", f"k{seq}", "v", me, seq, min(low, seq))
-        sock.sendto(wire.encode(ClientRequest(me, leader, cmd)), target)
+        sock.sendto(datagram.encode(ClientRequest(me, leader, cmd)), target)
 
     start = time.perf_counter()
     while next_seq <= min(window, writes):
@@ -137,7 +137,7 @@ def pipelined_client(cluster_arg: str, leader: int, writes: int, window: int) ->
             for seq in list(sent_at):  # resend what is outstanding (same seq: applied once)
                 send(seq)
             continue
-        msg = wire.decode(data)
+        msg = datagram.decode(data)
         if not isinstance(msg, ClientReply) or not msg.ok or msg.seq not in sent_at:
             continue
         latencies.append(time.perf_counter() - sent_at.pop(msg.seq))

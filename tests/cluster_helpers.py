@@ -5,7 +5,7 @@ raftviz node --id I --peers 1=127.0.0.1:P1,... --data DIR``) on free loopback
 ports, each with its own data directory and its standard error in a file, and
 can stop, SIGKILL and restart any of them on its data directory.
 
-Free mode runs on the wall clock (DESIGN.md §9), so the only way to wait for
+Free mode runs on the wall clock (docs/architecture.md, "Time and determinism"), so the only way to wait for
 something here is :func:`wait_for`: poll a condition until it holds or a
 generous deadline passes. Nothing sleeps to wait for a result.
 

@@ -70,7 +70,7 @@ def test_unreadable_script_and_stdin(tmp_path: Path) -> None:
     result = raftviz("run", str(tmp_path / "missing.txt"))
     assert result.returncode == 2 and "cannot read" in result.stderr
     result = raftviz("run", "-", "--backend", "inprocess", stdin="cluster 3 seed=2\nuntil leader\n")
-    assert result.returncode == 0 and "holds at" in result.stdout
+    assert result.returncode == 0 and "reached at" in result.stdout
 
 
 def test_lesson_list_and_unknown_lesson() -> None:

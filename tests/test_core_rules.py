@@ -24,13 +24,12 @@ from raftviz.core.messages import (
     ClientRequest,
     Command,
     Entry,
-    HardState,
     Message,
-    Ready,
     RequestVote,
     RequestVoteReply,
 )
 from raftviz.core.raft import CANDIDATE, FOLLOWER, LEADER, RaftNode
+from raftviz.core.ready import HardState, Ready
 
 CFG = RaftConfig()
 

@@ -12,7 +12,7 @@ write on a majority of the disks (in the log, or in the snapshot it was
 compacted into); after a restart every acknowledged write must be readable
 with ``get``; and after a final stop the logs are checked again.
 
-The storage tests check ``raft.dat`` recovery directly (DESIGN.md §5): a torn
+The storage tests check ``raft.dat`` recovery directly (docs/architecture.md, "Durability"): a torn
 tail (a crash in the middle of the last write) is truncated with a warning,
 damage before intact data refuses to load with a clear message, and any
 sequence of saves reloads to exactly the state it describes.
@@ -36,8 +36,9 @@ from cluster_helpers import (
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from raftviz.core.messages import OPS, Command, Entry, HardState, Ready
-from raftviz.core.snapshot import decode_snapshot
+from raftviz.core.kv import restore_snapshot
+from raftviz.core.messages import OPS, Command, Entry
+from raftviz.core.ready import HardState, Ready
 from raftviz.node.client import KVClient, NoLeaderError
 from raftviz.node.storage import FILENAME, FileStorage, StorageError
 
@@ -143,7 +144,7 @@ def _load_disks(cluster: FreeCluster) -> dict[int, Disk]:
         finally:
             storage.close()
         assert log.start_index == (snapshot.index if snapshot is not None else 0), node_id
-        data = decode_snapshot(snapshot.data)[1].data if snapshot is not None else {}
+        data = restore_snapshot(snapshot.data)[1].data if snapshot is not None else {}
         disks[node_id] = disk = Disk(log.start_index, log.slice(log.start_index + 1), data)
         # Tolerate what a kill in the middle of a save leaves (a torn tail is not
         # expected: kill -9 cannot interrupt a write(2) half-way), but no other damage.

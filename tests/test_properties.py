@@ -1,4 +1,4 @@
-"""Property tests: random fault schedules on the in-process lab (DESIGN.md §7).
+"""Property tests: random fault schedules on the in-process lab (docs/architecture.md, "Tests").
 
 A schedule is a list of steps; each step is one fault or client action followed
 by an advance of virtual time. The lab runs its invariant checker after every
@@ -72,7 +72,7 @@ VARIANTS = ((True, 64, 0), (True, 1, 0), (False, 64, 8), (False, 1, 0), (True, 3
 #: Membership changes never grow the cluster past this many servers.
 MAX_SERVERS = 9
 
-#: Default one-way latency (DESIGN.md §2), restored for the liveness phase.
+#: Default one-way latency (`cluster`, docs/scenario-language.md), restored for the liveness phase.
 LATENCY = (10, 20)
 ELECT_WITHIN = 2000
 SETTLE_WITHIN = 30_000

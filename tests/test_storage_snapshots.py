@@ -29,11 +29,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from raftviz.core.kv import KVStore
+from raftviz.core.kv import KVStore, restore_snapshot
 from raftviz.core.log import RaftLog
 from raftviz.core.membership import Configuration
-from raftviz.core.messages import Command, Entry, HardState, Ready
-from raftviz.core.snapshot import Snapshot, encode_snapshot
+from raftviz.core.messages import Command, Entry
+from raftviz.core.ready import HardState, Ready
+from raftviz.core.snapshot import Snapshot, SnapshotError, decode_snapshot, encode_snapshot
 from raftviz.node import storage as storage_module
 from raftviz.node.driver import MemoryStorage
 from raftviz.node.storage import FILENAME, SNAPSHOT_FILENAME, SNAPSHOT_TMP, FileStorage, StorageError
@@ -617,3 +618,45 @@ def test_memory_and_file_storage_load_the_same_state(ops: list[Ready | None], re
         state, warnings = _reload(Path(tmp))
         assert warnings == []
         assert state == _state(memory.load()) == _model(done)
+
+
+# =========================================================================== the snapshot's bytes
+
+
+def _store_with_sessions() -> KVStore:
+    kv = KVStore()
+    for seq, op in enumerate(["put", "append", "get", "put", "delete"], 1):
+        kv.apply(Command(op, f"k{seq % 2}", f"v{seq}é", f"c{seq % 3}", seq, 0))
+    return kv
+
+
+def test_snapshot_bytes_are_canonical_and_restore_the_store() -> None:
+    kv = _store_with_sessions()
+    snapshot = encode_snapshot(7, 3, Configuration.of([1, 2, 3], [5]), kv)
+    # The format nodes and files already hold (k1 was deleted; c0's get answered v1é): the
+    # envelope's keys and the store's, sorted together, byte for byte.
+    assert snapshot.data.decode() == (
+        '{"configuration":"1,2,3/5","data":[["k0","v4é"]],"format":"raftviz-snapshot/1","index":7,'
+        '"sessions":[["c0",0,[[3,"v1é",""]]],["c1",0,[[1,null,""],[4,null,""]]],'
+        '["c2",0,[[2,null,""],[5,null,""]]]],"term":3}'
+    )
+    restored_snapshot, restored = restore_snapshot(snapshot.data)
+    assert restored_snapshot == snapshot
+    assert restored.data == kv.data
+    assert restored.sessions == kv.sessions
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ('"data":[["k",1]],"sessions":[]', "expected a string, got int"),
+        ('"data":[],"sessions":[["c1",-1,[]]]', "expected a non-negative integer, got -1"),
+        ('"data":[]', "malformed snapshot: 'sessions'"),
+        ('"data":[["k"]],"sessions":[]', "malformed snapshot"),
+    ],
+)
+def test_a_malformed_store_in_a_snapshot_is_refused(body: str, message: str) -> None:
+    data = f'{{"configuration":"1","format":"raftviz-snapshot/1","index":1,"term":1,{body}}}'.encode()
+    decode_snapshot(data)  # the envelope is fine: only the store's part is wrong
+    with pytest.raises(SnapshotError, match=message):
+        restore_snapshot(data)

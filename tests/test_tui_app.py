@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from raftviz.tui.app import AppOptions, RaftvizApp
+from raftviz.tui.app import SPEEDS, AppOptions, RaftvizApp
 from raftviz.tui.model import take_snapshot
 from raftviz.tui.testing import settle
 from raftviz.tui.widgets.panels import EventFeed, MessagesTable
@@ -568,5 +568,61 @@ def test_help_and_palette_list_the_membership_keys() -> None:
             await pilot.pause()
             text = str(app.screen.query_one("#help-text").render())
             assert "Members" in text and "Del/D" in text and "add a node" in text
+
+    asyncio.run(run())
+
+
+def test_play_stops_at_a_breakpoint_and_says_which() -> None:
+    async def run() -> None:
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, app)
+            # The palette entry opens the command line with "break " typed.
+            titles = [c.title for c in app.get_system_commands(app.screen)]
+            assert "Breakpoint" in titles
+            app.action_breakpoint()
+            await pilot.pause()
+            await pilot.press(*"leader", "enter")
+            await settle(pilot, app)
+            assert app.breakpoints == ("leader",)
+            assert "break: leader" in app.breakpoint_text()
+            await pilot.press("space")
+            for _ in range(200):
+                if not app.playing:
+                    break
+                await pilot.pause(0.05)
+            await settle(pilot, app)
+            assert not app.playing, "play did not stop at the breakpoint"
+            leader = lab(app).leader()
+            assert leader
+            feed = app.screen.query_one(EventFeed)
+            assert any("break 1: leader at t=" in line for line in feed.lines())
+            # Stopped right after the event that made the leader: nothing ran past it.
+            assert lab(app).views[leader].leader_since == lab(app).now
+            assert_picture_is_the_lab(app)
+
+    asyncio.run(run())
+
+
+def test_max_speed_play_stops_at_an_event_breakpoint_and_unbreak_clears_the_header() -> None:
+    async def run() -> None:
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, app)
+            app.run_command("break role=candidate")
+            await settle(pilot, app)
+            while app.speed < len(SPEEDS) - 1:
+                await press(pilot, app, "plus")
+            await press(pilot, app, "space")
+            for _ in range(200):
+                if not app.playing:
+                    break
+                await pilot.pause(0.05)
+            await settle(pilot, app)
+            assert not app.playing
+            assert [v.role for v in lab(app).views.values()].count("candidate") == 1
+            app.run_command("unbreak all")
+            await settle(pilot, app)
+            assert app.breakpoints == () and app.breakpoint_text() == ""
 
     asyncio.run(run())

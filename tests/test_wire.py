@@ -567,7 +567,7 @@ def test_reject_oversize_entry_batch(monkeypatch: pytest.MonkeyPatch) -> None:
     raw = pack(1, 3, 1, 2, 1, 0, 0, [[1, ["noop", "", "", "", 0, 0]]] * (MAX_ENTRIES + 1), 0)
     with pytest.raises(WireError, match="exceeds MAX_DATAGRAM"):
         decode(raw)  # so many entries cannot fit in a datagram anyway
-    monkeypatch.setattr(wire, "MAX_DATAGRAM", 10**6)
+    monkeypatch.setattr(wire.datagram, "MAX_DATAGRAM", 10**6)  # the limit decode reads
     with pytest.raises(
         WireError, match=f"expected list of at most {MAX_ENTRIES} entries, got list of 10001 items"
     ):

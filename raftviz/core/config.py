@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True, slots=True)
 class RaftConfig:
-    """Timing and batching knobs; the defaults are DESIGN.md §2's."""
+    """Timing and batching knobs; the defaults are the ``cluster`` command's (docs/scenario-language.md)."""
 
     election_min: int = 150
     election_max: int = 300

@@ -7,14 +7,20 @@ results for the sequence numbers the client may still retry, and a retried
 request returns the remembered result instead of being applied again
 (dissertation §6.3). ``low`` on a request says the client has seen every
 answer below it, so results below ``low`` are forgotten.
+
+The store saves itself into a snapshot (``snapshot_state``) and is rebuilt
+from one (``restore_snapshot``); the snapshot's envelope is
+:mod:`raftviz.core.snapshot`, which does not know what it stores.
 """
 
 from __future__ import annotations
 
 import heapq
 from dataclasses import dataclass, field
+from typing import Any
 
 from raftviz.core.messages import MAX_VALUE, Command
+from raftviz.core.snapshot import Snapshot, SnapshotError, checked_int, checked_str, decode_snapshot
 
 #: The result of applying a command: (value read or None, error or "").
 Result = tuple[str | None, str]
@@ -92,3 +98,38 @@ class KVStore:
             self.data[key] = value
             return NO_RESULT
         raise ValueError(f"unknown operation {op!r}")
+
+    def snapshot_state(self) -> dict[str, Any]:
+        """The store's part of a snapshot: its data and sessions, in a canonical order."""
+        sessions = [
+            [client, s.low, [[seq, *s.results[seq]] for seq in sorted(s.results)]]
+            for client, s in sorted(self.sessions.items())
+        ]
+        return {"data": sorted(self.data.items()), "sessions": sessions}
+
+    @classmethod
+    def from_snapshot_state(cls, body: dict[str, Any]) -> KVStore:
+        """A store holding the state ``snapshot_state`` wrote; SnapshotError if it is malformed."""
+        kv = cls()
+        try:
+            for pair in body["data"]:
+                key, value = pair
+                kv.data[checked_str(key)] = checked_str(value)
+            for client, low, results in body["sessions"]:
+                session = Session(low=checked_int(low))
+                for seq, value, error in results:
+                    result = (None if value is None else checked_str(value), checked_str(error))
+                    session.results[checked_int(seq)] = result
+                    heapq.heappush(session.order, seq)
+                kv.sessions[checked_str(client)] = session
+        except SnapshotError:
+            raise
+        except (ValueError, TypeError, KeyError) as exc:
+            raise SnapshotError(f"malformed snapshot: {exc}") from None
+        return kv
+
+
+def restore_snapshot(data: bytes) -> tuple[Snapshot, KVStore]:
+    """The snapshot in ``data`` and a fresh store holding its state; SnapshotError if invalid."""
+    snapshot, body = decode_snapshot(data)
+    return snapshot, KVStore.from_snapshot_state(body)

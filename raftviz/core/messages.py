@@ -7,11 +7,7 @@ into bytes and back; nothing in this module knows about bytes.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from raftviz.core.snapshot import Snapshot
+from dataclasses import dataclass
 
 NodeId = int
 ClientId = str
@@ -202,7 +198,7 @@ class StatusRequest:
 
 @dataclass(frozen=True, slots=True)
 class StatusReply:
-    """A node's state, as DESIGN.md §4's ``status`` line shows it, plus its refusals."""
+    """A node's state, as the ``status`` command shows it (docs/scenario-language.md), plus its refusals."""
 
     src: NodeId
     dst: ClientId
@@ -239,44 +235,3 @@ REPLY_TYPES = (RequestVoteReply, AppendEntriesReply, InstallSnapshotReply, Clien
 #: Limits on what a client may store (a command must fit a datagram with room to spare).
 MAX_KEY = 1024
 MAX_VALUE = 16 * 1024
-
-
-@dataclass(slots=True)
-class HardState:
-    """The persistent state of Figure 2 other than the log."""
-
-    current_term: int = 0
-    voted_for: NodeId = 0  # 0 means "none"
-
-    def copy(self) -> HardState:
-        return HardState(self.current_term, self.voted_for)
-
-
-@dataclass(slots=True)
-class Ready:
-    """What one input to the core produced, for the driver to carry out.
-
-    The persistence contract: everything here must be durable before any of
-    ``messages`` leaves the node, in this order:
-
-    1. ``snapshot`` (if not ``None``): store it (it replaces any older one),
-       then compact the log to it: if the log holds an entry at
-       ``snapshot.index`` with ``snapshot.term``, discard that entry and all
-       before it; otherwise discard the whole log. The log then starts after
-       ``snapshot.index`` (Figure 13, steps 6-7).
-    2. ``hard_state`` (if not ``None``).
-    3. the log change: truncate everything from ``log_from`` on, then append
-       ``entries`` starting at ``log_from`` (always after the snapshot).
-
-    ``applied`` lists the log indexes applied to the state machine;
-    ``installed`` says the state machine was replaced by ``snapshot`` (an
-    InstallSnapshot) rather than the snapshot being taken from it.
-    """
-
-    snapshot: Snapshot | None = None
-    installed: bool = False
-    hard_state: HardState | None = None
-    log_from: int = 0  # 0 means "the log did not change"
-    entries: list[Entry] = field(default_factory=list)
-    messages: list[Message] = field(default_factory=list)
-    applied: list[int] = field(default_factory=list)

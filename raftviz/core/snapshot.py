@@ -1,27 +1,28 @@
-"""Snapshots of the state machine, for log compaction (Raft paper §7, dissertation ch. 5).
+"""Snapshots for log compaction (Raft paper §7, dissertation ch. 5): the envelope around a state machine.
 
 A snapshot replaces the log up to and including ``index``: it holds the term
 of that entry (for the consistency check of the entry after it), the
-configuration in force there, and the whole state machine — the key-value
-data and the client sessions, so at-most-once semantics survive compaction.
+configuration in force there, and the whole state machine, which supplies its
+own part (for the key-value store, the data and the client sessions, so
+at-most-once semantics survive compaction: ``KVStore.snapshot_state``). This
+module knows the envelope, not the state machine: it does not import it.
 
 It travels (in ``InstallSnapshot`` chunks) and is stored as one byte string,
 ``data``: canonical JSON, keys sorted, so the same state always gives the same
 bytes on every node. JSON, not msgpack, because the core may not depend on
 the wire codec; the bytes are checksummed by whoever moves or stores them.
-``decode_snapshot`` validates everything, since the bytes may come from the
-network.
+``decode_snapshot`` validates the envelope and the state machine's
+``from_snapshot_state`` the rest (``raftviz.core.kv.restore_snapshot`` does
+both), since the bytes may come from the network.
 """
 
 from __future__ import annotations
 
-import heapq
 import json
 import zlib
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from raftviz.core.kv import KVStore, Session
 from raftviz.core.membership import Configuration, ConfigurationError
 
 FORMAT = "raftviz-snapshot/1"
@@ -45,62 +46,55 @@ class Snapshot:
         return zlib.crc32(self.data)
 
 
-def encode_snapshot(index: int, term: int, configuration: Configuration, kv: KVStore) -> Snapshot:
-    """Capture ``kv`` as the state after applying the log up to ``index``."""
-    sessions = [
-        [client, s.low, [[seq, *s.results[seq]] for seq in sorted(s.results)]]
-        for client, s in sorted(kv.sessions.items())
-    ]
+class StateMachine(Protocol):
+    """What a state machine offers a snapshot: its whole state as JSON-ready values."""
+
+    def snapshot_state(self) -> dict[str, Any]: ...
+
+
+def encode_snapshot(index: int, term: int, configuration: Configuration, machine: StateMachine) -> Snapshot:
+    """Capture ``machine`` as the state after applying the log up to ``index``."""
     body = {
         "format": FORMAT,
         "index": index,
         "term": term,
         "configuration": configuration.to_value(),
-        "data": sorted(kv.data.items()),
-        "sessions": sessions,
+        **machine.snapshot_state(),
     }
     data = json.dumps(body, separators=(",", ":"), ensure_ascii=False, sort_keys=True).encode()
     return Snapshot(index, term, configuration, data)
 
 
-def decode_snapshot(data: bytes) -> tuple[Snapshot, KVStore]:
-    """The snapshot and a fresh state machine holding its state; SnapshotError if invalid."""
+def decode_snapshot(data: bytes) -> tuple[Snapshot, dict[str, Any]]:
+    """The snapshot, and the state machine's part of it (not yet checked); SnapshotError if invalid."""
     try:
         body = json.loads(data.decode())
         if not isinstance(body, dict) or body.get("format") != FORMAT:
             raise SnapshotError("not a raftviz snapshot")
         index, term = body["index"], body["term"]
-        if not (_nat(index) and _nat(term)):
+        if not (checked_nat(index) and checked_nat(term)):
             raise SnapshotError("index and term must be non-negative integers")
-        configuration = Configuration.from_value(_str(body["configuration"]))
-        kv = KVStore()
-        for pair in body["data"]:
-            key, value = pair
-            kv.data[_str(key)] = _str(value)
-        for client, low, results in body["sessions"]:
-            session = Session(low=_int(low))
-            for seq, value, error in results:
-                session.results[_int(seq)] = (None if value is None else _str(value), _str(error))
-                heapq.heappush(session.order, seq)
-            kv.sessions[_str(client)] = session
+        configuration = Configuration.from_value(checked_str(body["configuration"]))
     except SnapshotError:
         raise
     except (ValueError, TypeError, KeyError, UnicodeDecodeError, ConfigurationError) as exc:
         raise SnapshotError(f"malformed snapshot: {exc}") from None
-    return Snapshot(index, term, configuration, bytes(data)), kv
+    return Snapshot(index, term, configuration, bytes(data)), body
 
 
-def _nat(value: Any) -> bool:
+def checked_nat(value: Any) -> bool:
     return type(value) is int and value >= 0
 
 
-def _int(value: Any) -> int:
-    if not _nat(value):
+def checked_int(value: Any) -> int:
+    """``value`` if it is a non-negative integer; SnapshotError if not."""
+    if not checked_nat(value):
         raise SnapshotError(f"expected a non-negative integer, got {value!r}")
     return int(value)
 
 
-def _str(value: Any) -> str:
+def checked_str(value: Any) -> str:
+    """``value`` if it is a string; SnapshotError if not."""
     if type(value) is not str:
         raise SnapshotError(f"expected a string, got {type(value).__name__}")
     return value

@@ -11,13 +11,11 @@ run the same driver, so both give the same reports.
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 from raftviz.core.config import RaftConfig
+from raftviz.lab.options import LabOptions
 from raftviz.node.driver import MemoryStorage, NodeDriver, Report
-
-if TYPE_CHECKING:
-    from raftviz.lab.lab import LabOptions
 
 
 class Backend(Protocol):

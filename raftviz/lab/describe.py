@@ -19,6 +19,7 @@ from raftviz.core.messages import (
     StatusReply,
     StatusRequest,
 )
+from raftviz.lab.clients import Request
 from raftviz.lab.lab import Change, StepRecord
 from raftviz.lab.network import Flight
 
@@ -113,7 +114,23 @@ def describe_change(change: Change, verbose: bool) -> str | None:
     return f"node {change.node}: " + " ".join(parts)
 
 
-def describe_record(record: StepRecord, verbose: bool) -> list[str]:
+def describe_answer_run(run: list[tuple[int, Request]]) -> list[str]:
+    """Answers to a bulk load (``writes``) that arrived one after another with nothing
+    else printed between them: one line each for a few, one line for a long run
+    (``t=316..402 100 answers -> ok (c1, seq 5..104)``) so that a transcript stays readable.
+    Answers of a bulk load may arrive in any order: the seq range is the lowest and highest."""
+    if len(run) <= FOLD_ANSWERS:
+        return [f"t={t} {r.describe()} -> {r.outcome()}" for t, r in run]
+    clients = ",".join(sorted({r.client for _, r in run}))
+    seqs = sorted(r.seq for _, r in run)
+    return [f"t={run[0][0]}..{run[-1][0]} {len(run)} answers -> ok ({clients}, seq {seqs[0]}..{seqs[-1]})"]
+
+
+#: Longer runs of bulk-load answers than this are folded into one transcript line.
+FOLD_ANSWERS = 3
+
+
+def describe_record(record: StepRecord, verbose: bool, fold_quiet: bool = False) -> list[str]:
     """Transcript lines for one executed event.
 
     ``verbose`` (the ``step`` command) shows the event, every state change and
@@ -146,8 +163,10 @@ def describe_record(record: StepRecord, verbose: bool) -> list[str]:
             text = describe_change(change, verbose=False)
             if text:
                 lines.append(f"{t} {text}")
+    # Every answer, a bulk load's (``writes``) too, as it arrives; ``fold_quiet`` leaves a
+    # bulk load's successful answers to the caller, which folds long runs of them.
     for request in record.answers:
-        if request.quiet and not request.error:
+        if fold_quiet and request.quiet and not request.error:
             continue
         lines.append(f"{t} {request.describe()} -> {request.outcome()}")
     for violation in record.violations:

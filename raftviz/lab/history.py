@@ -11,8 +11,10 @@ bounded replay, not the whole history, and the old future stays reachable
 The session's own words are kept too: ``script()`` is the list of commands
 the user gave, history commands (``back``, ``goto``, ``mark``) included, so a
 saved session replays the whole exploration, branches and marks alike
-(DESIGN.md §4, §12). Consecutive ``step``/``advance`` commands merge, so a
-session saved after an hour of play stays short.
+(docs/architecture.md). Consecutive ``step``/``advance`` commands merge, so a
+session saved after an hour of play stays short; breakpoints (``break``,
+``unbreak``) are commands like any other, and a command a breakpoint stopped
+is never merged with the next, so a replay stops where the session stopped.
 
 What is kept per position is small (``timeline``), records for the feed are
 kept for the latest positions only and re-derived on demand, and checkpoints
@@ -78,6 +80,7 @@ class History:
         self._replaying = False
         self._thinned_at = 0
         self._clock = 0  # virtual time at the current position
+        self._last_stopped = False  # whether a breakpoint stopped the last command journaled
         self._replay_position = ROOT
 
     # ------------------------------------------------------------------ reading
@@ -140,10 +143,16 @@ class History:
     def run(self, command: Command) -> Outcome:
         """Carry out one command and remember it."""
         if command.name in HISTORY:
+            where = (self.position, self.timeline.branch)
             outcome = self._run_history(command)
-            if not outcome.failure and command.name != "branches":
-                self._journal(command.text)
+            moved = where != (self.position, self.timeline.branch)
+            if not outcome.failure and (command.name == "mark" or moved):
+                self._journal(command.text, stopped=False)
             return outcome
+        if command.name not in READING and self.position != self.timeline.branches[self.timeline.branch].tip:
+            # Behind the tip, this command may start a branch here: keep the state where
+            # two futures may part, before the command changes it.
+            self._take_checkpoint(self.position)
         self._command = command
         self._pending = []
         had_lab = self.session.lab is not None
@@ -162,12 +171,17 @@ class History:
             self._advance_to(Step(command.text))
             self._flush()
         if changed or command.name == "cluster" or (command.name in READING and not outcome.failure):
-            self._journal(command.text)
+            self._journal(command.text, stopped=outcome.stopped is not None)
         return outcome
 
-    def _journal(self, text: str) -> None:
-        """Remember a command; ``step a`` + ``step b`` become ``step a+b`` (and likewise ``advance``)."""
-        if self.journal:
+    def _journal(self, text: str, stopped: bool) -> None:
+        """Remember a command; ``step a`` + ``step b`` become ``step a+b`` (and likewise ``advance``).
+
+        "advance 500" stopped by a breakpoint, then "advance 100" must stay two
+        commands: merged, a replay would stop at the breakpoint and never run the second.
+        """
+        last_stopped, self._last_stopped = self._last_stopped, stopped
+        if self.journal and not last_stopped:
             a, b = self.journal[-1].split(), text.split()
             same = a[0] == b[0] and a[0] in ("step", "advance") and len(a) <= 2 and len(b) <= 2
             if same and (a[0] == "step" or (a[1].isdigit() and b[1].isdigit())):
@@ -218,14 +232,10 @@ class History:
         """Move to the position this step leads to: the recorded one when the
         branch being followed already went this way, else a new one."""
         timeline = self.timeline
-        here = self.position
         ahead = timeline.forward()
         if ahead is not None and timeline.step(ahead) == step:
             timeline.current = ahead
         else:
-            if ahead is not None or here != timeline.branches[timeline.branch].tip:
-                # A new branch grows here: keep this point, it is where two futures part.
-                self._take_checkpoint(here)
             timeline.extend(step)
         lab = self.session.lab
         self._clock = lab.now if lab is not None else 0

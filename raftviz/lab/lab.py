@@ -1,6 +1,6 @@
 """The lab: the virtual clock, the event queue, and the world around the nodes.
 
-The lab keeps one queue of pending events (DESIGN.md §2): message deliveries
+The lab keeps one queue of pending events (docs/architecture.md): message deliveries
 and node timers (and client retry timers). ``step`` executes the earliest;
 ties are broken by (time, kind, target, sequence number), never by arrival
 order. Executing an event is synchronous: the backend hands the input to the
@@ -15,15 +15,15 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from raftviz import wire
-from raftviz.core.config import RaftConfig
 from raftviz.core.messages import Address, ClientReply, ClientRequest
 from raftviz.lab.backend import Backend, make_backend
 from raftviz.lab.clients import Client, Request
 from raftviz.lab.invariants import Before, InvariantChecker, Violation
 from raftviz.lab.network import Flight, Network
+from raftviz.lab.options import LabError, LabOptions
 from raftviz.lab.views import NodeView
 from raftviz.node.driver import Report
+from raftviz.wire import datagram
 
 # Event kinds, in tie-breaking order.
 DELIVER = 0
@@ -36,48 +36,6 @@ CLIENT_KEY_BASE = 1_000_000
 MAX_NODES = 9
 #: The client that asks for membership changes.
 ADMIN = "admin"
-
-
-class LabError(Exception):
-    """A command the lab cannot carry out (unknown node, no such message...)."""
-
-
-@dataclass(frozen=True, slots=True)
-class LabOptions:
-    """Everything that defines a cluster, besides the commands run on it."""
-
-    nodes: int = 5
-    seed: int = 0
-    election: tuple[int, int] = (150, 300)
-    heartbeat: int = 50
-    latency: tuple[int, int] = (10, 20)
-    loss: float = 0.0
-    noop: bool = True
-    batch: int = 64
-    client_timeout: int = 200
-    #: Real processes by default (DESIGN.md §1); "inprocess" for speed.
-    backend: str = "udp"
-    #: Log compaction: snapshot once this many applied entries (0: never by count) ...
-    snapshot: int = 1000
-    #: ... or about this many bytes are in the log (0: never by size).
-    snapshot_bytes: int = 4_000_000
-    #: Bytes of snapshot per InstallSnapshot message.
-    chunk: int = 16_384
-    #: Requests each client remembers in its history (0: all, for a linearizability check);
-    #: a long run sets a limit to keep the lab's memory flat.
-    client_history: int = 0
-
-    def raft_config(self) -> RaftConfig:
-        return RaftConfig(
-            election_min=self.election[0],
-            election_max=self.election[1],
-            heartbeat=self.heartbeat,
-            noop=self.noop,
-            max_batch=self.batch,
-            snapshot_entries=self.snapshot,
-            snapshot_bytes=self.snapshot_bytes,
-            snapshot_chunk=self.chunk,
-        )
 
 
 @dataclass(slots=True)
@@ -484,7 +442,7 @@ class Lab:
 
     def _send_request(self, request: Request, record: StepRecord) -> None:
         message = ClientRequest(src=request.client, dst=request.target, command=request.command)
-        self._send(request.client, request.target, wire.encode(message), record)
+        self._send(request.client, request.target, datagram.encode(message), record)
 
     def _deliver_to_client(self, flight: Flight) -> StepRecord:
         reply = flight.msg

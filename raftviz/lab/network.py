@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import random
 
-from raftviz import wire
 from raftviz.core.messages import Address, Message
+from raftviz.wire import datagram
 
 
 class Flight:
@@ -38,7 +38,7 @@ class Flight:
     @property
     def msg(self) -> Message:
         if self._msg is None:
-            self._msg = wire.decode(self.data)
+            self._msg = datagram.decode(self.data)
         return self._msg
 
 

@@ -1,4 +1,5 @@
-"""Parsing the scenario language: one command per line, ``#`` starts a comment.
+"""Parsing the scenario language: one command per line; ``#`` at the start of a
+line or after a space starts a comment, except ``#N`` (``deliver #12`` names message 12).
 
 A script is parsed whole before anything runs, so a malformed line is
 reported (file, line, problem) without side effects. Each command becomes a
@@ -14,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from raftviz.lab.breakpoints import BreakpointError, parse_breakpoint
 from raftviz.lab.conditions import ConditionError, parse_condition
 
 NodeRef = int | str  # a node id, or "leader"
@@ -109,13 +111,13 @@ def _probability(text: str, what: str) -> float:
     return value
 
 
-def _link(text: str) -> tuple[int, int, bool]:
-    """``1->2`` (one way) or ``1-2`` (both ways)."""
-    m = re.fullmatch(r"(\d+)(->|-)(\d+)", text)
+def _link(text: str) -> tuple[NodeRef, NodeRef, bool]:
+    """``1->2`` (one way) or ``1-2`` (both ways); either end may be ``leader``."""
+    m = re.fullmatch(r"(\d+|leader)(->|-)(\d+|leader)", text)
     if not m:
         raise _Bad(f"a link is written A->B (one way) or A-B (both ways), not {text!r}")
-    a, b = int(m.group(1)), int(m.group(3))
-    if a == b or a < 1 or b < 1:
+    a, b = _node(m.group(1)), _node(m.group(3))
+    if a == b:
         raise _Bad(f"a link joins two different nodes, not {text!r}")
     return a, b, m.group(2) == "-"
 
@@ -239,6 +241,7 @@ def _p_flight(args: Args, opts: Opts) -> dict[str, Any]:
     _no_opts(opts)
     if len(args) == 1 and "->" not in args[0]:
         return {"id": _flight(args[0])}
+    # ``leader`` is the node that leads when the command runs, never a client id.
     m = re.fullmatch(r"(\d+|[A-Za-z]\w*|\*)->(\d+|[A-Za-z]\w*|\*)", args[0])
     if not m:
         raise _Bad(f"a selector is FROM->TO with node ids, client ids or *, not {args[0]!r}")
@@ -264,16 +267,18 @@ def _p_member(args: Args, opts: Opts, add: bool) -> dict[str, Any]:
 def _p_partition(args: Args, opts: Opts) -> dict[str, Any]:
     _no_opts(opts)
     text = " ".join(args)
-    groups: list[frozenset[int]] = []
-    seen: set[int] = set()
+    # Node references (``leader`` included) are resolved when the command runs.
+    groups: list[list[NodeRef]] = []
+    seen: set[NodeRef] = set()
     for part in text.split("|"):
         members = [m for m in re.split(r"[,\s]+", part.strip()) if m]
         if not members:
             raise _Bad("usage: partition 1,2 | 3,4,5 (groups of node ids separated by |)")
-        group = frozenset(_int(m, "node", lo=1) for m in members)
-        if group & seen:
-            raise _Bad(f"node {min(group & seen)} is in two groups")
-        seen |= group
+        group = [_node(m) for m in members]
+        for node in group:
+            if node in seen:
+                raise _Bad(f"node {node} is in two groups")
+            seen.add(node)
         groups.append(group)
     if len(groups) < 2:
         raise _Bad("a partition needs at least two groups separated by |")
@@ -305,6 +310,8 @@ def _client_opts(opts: Opts, params: dict[str, Any]) -> dict[str, Any]:
     params["client"] = _token(opts.get("client", "c1"), "client id")
     if not params["client"][0].isalpha():
         raise _Bad("a client id starts with a letter (c1, alice...)")
+    if params["client"] == "leader":
+        raise _Bad("'leader' names a node, not a client: choose another client id")
     return params
 
 
@@ -359,6 +366,22 @@ def _p_moves(args: Args, opts: Opts, usage: str) -> dict[str, Any]:
     return {"count": _int(args[0], "count", lo=1) if args else 1}
 
 
+def _p_break(args: Args, opts: Opts) -> dict[str, Any]:
+    """``break`` lists the breakpoints; ``break SPEC`` sets one (raftviz.lab.breakpoints)."""
+    if not args:
+        return {"breakpoint": None}
+    try:
+        return {"breakpoint": parse_breakpoint(" ".join(args), MESSAGE_TYPES)}
+    except BreakpointError as exc:
+        raise _Bad(str(exc)) from None
+
+
+def _p_unbreak(args: Args, opts: Opts) -> dict[str, Any]:
+    _arity(args, 1, 1, "unbreak N | all")
+    _no_opts(opts)
+    return {"number": 0 if args[0] == "all" else _int(args[0], "breakpoint number", lo=1)}
+
+
 def _p_say(args: Args, opts: Opts) -> dict[str, Any]:
     return {"text": " ".join(args + [f"{k}={v}" for k, v in opts.items()])}
 
@@ -400,17 +423,37 @@ PARSERS: dict[str, Callable[[Args, Opts], dict[str, Any]]] = {
     "back": lambda a, o: _p_moves(a, o, "back [N]"),
     "forward": lambda a, o: _p_moves(a, o, "forward [N]"),
     "branches": _p_none,
+    "break": _p_break,
+    "unbreak": _p_unbreak,
 }
 
 # Commands whose raw words must not be split into options (conditions hold "=").
-_RAW = ("until", "expect", "say")
+_RAW = ("until", "expect", "say", "break")
+
+#: A comment starts with ``#`` at the start of a line, or after a space unless a
+#: digit follows: ``deliver #12`` names message 12, and a ``#`` inside a word
+#: (``c1#3``) belongs to the word.
+_COMMENT = re.compile(r"^\s*#|\s#(?!\d)")
 
 
 def parse_line(text: str, line: int = 0, source: str = "") -> Command | None:
     """Parse one line; None for a blank or comment line."""
-    stripped = text.split("#", 1)[0].strip()
+    m = _COMMENT.search(text)
+    stripped = (text[: m.start()] if m else text).strip()
+    comment = text[m.end() :].strip() if m else ""
     if not stripped:
         return None
+    try:
+        return _parse_command(stripped, line, source)
+    except ScriptError as exc:
+        if comment:
+            # The words after a spaced "#" were read as a comment: say so, it is easy to miss.
+            exc.message += f" (note: '# {comment}' was read as a comment)"
+            exc.args = (exc.message,)
+        raise
+
+
+def _parse_command(stripped: str, line: int, source: str) -> Command:
     words = stripped.split()
     name, rest = words[0], words[1:]
     parser = PARSERS.get(name)

@@ -12,10 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from raftviz.lab.backend import Backend, make_backend
+from raftviz.lab.breakpoints import BreakHit, Breakpoints
+from raftviz.lab.clients import Request
 from raftviz.lab.conditions import evaluate
-from raftviz.lab.describe import describe_flight, describe_record
+from raftviz.lab.describe import describe_answer_run, describe_flight, describe_record
 from raftviz.lab.lab import Lab, LabError, LabOptions, StepRecord
-from raftviz.lab.script import Command, NodeRef, ScriptError, parse_script
+from raftviz.lab.script import Command, NodeRef
 
 DEFAULT_UNTIL_MS = 10_000
 
@@ -29,6 +31,8 @@ class Outcome:
 
     lines: list[str] = field(default_factory=list)
     failure: str = ""
+    #: The breakpoint that stopped a stepping command (not a failure).
+    stopped: BreakHit | None = None
 
 
 class Session:
@@ -39,6 +43,10 @@ class Session:
         self.backend_factory = backend_factory
         self.lab: Lab | None = None
         self.history: list[str] = []
+        #: Set by ``break``; they outlive ``cluster`` (they belong to the session, not a lab).
+        self.breakpoints = Breakpoints()
+        #: Bulk-load answers not printed yet (folded while nothing else is printed).
+        self._answers: list[tuple[int, Request]] = []
         #: Called with every record of every lab this session creates.
         self.listeners: list[Callable[[StepRecord], None]] = []
 
@@ -56,18 +64,35 @@ class Session:
     def execute(self, command: Command) -> Outcome:
         outcome = Outcome()
         try:
-            if command.name not in ("cluster", "say") and self.lab is None:
+            if command.name not in ("cluster", "say", "break", "unbreak") and self.lab is None:
                 raise LabError("no cluster yet: start the script with 'cluster N'")
             handler = getattr(self, "_do_" + command.name)
             handler(command.params, outcome)
         except LabError as exc:
             outcome.failure = f"{command.name}: {exc}"
+        finally:
+            self._flush(outcome)
         self.history.append(command.text)
         return outcome
 
+    def _flush(self, out: Outcome) -> None:
+        """Print the bulk-load answers held back so far (before any other line)."""
+        if self._answers:
+            out.lines.extend(describe_answer_run(self._answers))
+            self._answers = []
+
+    def _say(self, out: Outcome, line: str) -> None:
+        self._flush(out)
+        out.lines.append(line)
+
     def _records(self, records: list[StepRecord], outcome: Outcome, verbose: bool) -> None:
         for record in records:
-            outcome.lines.extend(describe_record(record, verbose))
+            lines = describe_record(record, verbose, fold_quiet=not verbose)
+            if lines:
+                self._flush(outcome)
+            outcome.lines.extend(lines)
+            if not verbose:
+                self._answers.extend((record.time, r) for r in record.answers if r.quiet and not r.error)
             if record.violations:
                 outcome.failure = record.violations[0].describe()
 
@@ -85,15 +110,16 @@ class Session:
         """The message a command names: by id, or the first due matching a selector."""
         if "id" in p:
             return p["id"]
+        src, dst = (str(self._node("leader")) if e == "leader" else e for e in (p["src"], p["dst"]))
         matches = [
             f
             for f in self._lab.flights.values()
-            if p["src"] in ("*", str(f.src))
-            and p["dst"] in ("*", str(f.dst))
+            if src in ("*", str(f.src))
+            and dst in ("*", str(f.dst))
             and (not p["type"] or type(f.msg).__name__ == p["type"])
         ]
         if not matches:
-            what = f"{p['src']}->{p['dst']}" + (f" {p['type']}" if p["type"] else "")
+            what = f"{src}->{dst}" + (f" {p['type']}" if p["type"] else "")
             raise LabError(f"no message {what} in flight")
         return min(matches, key=lambda f: (f.deliver_at, f.id)).id
 
@@ -112,57 +138,86 @@ class Session:
         self.lab = Lab(options, self.backend_factory(options))
         self.lab.listeners.append(self._publish)
         o = options
+        # Every option, so a transcript says exactly which cluster it ran on (the backend is
+        # left out: the transcript is the same on both).
         line = (
             f"cluster: {o.nodes} nodes seed={o.seed} election={o.election[0]}-{o.election[1]} "
-            f"heartbeat={o.heartbeat} latency={o.latency[0]}-{o.latency[1]} noop={'on' if o.noop else 'off'}"
+            f"heartbeat={o.heartbeat} latency={o.latency[0]}-{o.latency[1]} loss={o.loss:g} "
+            f"noop={'on' if o.noop else 'off'} batch={o.batch} client-timeout={o.client_timeout} "
+            f"snapshot={o.snapshot} snapshot-bytes={o.snapshot_bytes} chunk={o.chunk}"
         )
-        # Compaction settings only when they are not the defaults (older transcripts stay as they were).
-        default = LabOptions()
-        for name, value in (
-            ("snapshot", o.snapshot),
-            ("snapshot-bytes", o.snapshot_bytes),
-            ("chunk", o.chunk),
-        ):
-            if value != getattr(default, name.replace("-", "_")):
-                line += f" {name}={value}"
         out.lines.append(line)
 
+    def _event(self, out: Outcome, verbose: bool) -> bool:
+        """Run the next event and print it; True when the run must stop here
+        (a breakpoint fired or an invariant was violated)."""
+        lab = self._lab
+        record = lab.step()
+        assert record is not None
+        self._records([record], out, verbose)
+        return self._stopped(out, record) or bool(record.violations)
+
+    def _stopped(self, out: Outcome, record: StepRecord | None) -> bool:
+        hit = self.breakpoints.check(self._lab, record)
+        if hit is None:
+            return False
+        out.stopped = hit
+        self._say(out, hit.describe())
+        return True
+
+    def _run_to(self, target: int, out: Outcome) -> bool:
+        """Run every event due up to ``target`` and move the clock there; True if stopped early."""
+        lab = self._lab
+        while (at := lab.next_event_time()) is not None and at <= target:
+            if self._event(out, verbose=False):
+                return True
+        lab.now = max(lab.now, target)
+        # Time moved with no event (``break time >= 500``): a condition may have become true.
+        return self._stopped(out, None)
+
     def _do_step(self, p: dict, out: Outcome) -> None:
+        self.breakpoints.arm(self._lab)
         for _ in range(p["count"]):
-            record = self._lab.step()
-            if record is None:
+            if self._lab.next_event_time() is None:
                 out.lines.append("no event pending")
                 return
-            self._records([record], out, verbose=True)
-            if record.violations:
+            if self._event(out, verbose=True):
                 return
 
     def _do_advance(self, p: dict, out: Outcome) -> None:
-        self._records(self._lab.advance(p["ms"]), out, verbose=False)
-        out.lines.append(f"now t={self._lab.now}")
+        self.breakpoints.arm(self._lab)
+        if not self._run_to(self._lab.now + p["ms"], out):
+            self._say(out, f"now t={self._lab.now}")
 
     def _do_until(self, p: dict, out: Outcome) -> None:
         cond = p["cond"]
         max_ms = p.get("max", DEFAULT_UNTIL_MS)
         lab = self._lab
+        self.breakpoints.arm(lab)
+        reached = f"until {cond.text}: reached at t="
         if cond.kind == "time" and cond.op in (">=", ">", "=") and not evaluate(cond, lab)[0]:
             # Time passes without events: go exactly to the moment it holds,
             # rather than to the first event after it.
             target = int(cond.value) + (1 if cond.op == ">" else 0)
             if lab.now < target <= lab.now + max_ms:
-                self._records(lab.advance(target - lab.now), out, verbose=False)
-                if not out.failure:
-                    out.lines.append(f"{cond.text}: holds at t={lab.now}")
+                stopped = self._run_to(target, out)
+                if not out.failure and not stopped:
+                    self._say(out, f"{reached}{lab.now}")
                 return
-        ok, records = lab.run_until(lambda: evaluate(cond, lab)[0], max_ms)
-        self._records(records, out, verbose=False)
-        if out.failure:
-            return
-        if ok:
-            out.lines.append(f"{cond.text}: holds at t={lab.now}")
-        else:
-            seen = evaluate(cond, lab)[1]
-            out.failure = f"until {cond.text}: not within {max_ms} ms (at t={lab.now}: {seen})"
+        deadline = lab.now + max_ms
+        while not evaluate(cond, lab)[0]:
+            at = lab.next_event_time()
+            if at is None or at > deadline:
+                lab.now = max(lab.now, deadline)
+                seen = evaluate(cond, lab)[1]
+                out.failure = f"until {cond.text}: not within {max_ms} ms (at t={lab.now}: {seen})"
+                return
+            if self._event(out, verbose=False):
+                if out.stopped is not None and evaluate(cond, lab)[0]:
+                    # Reached on the very event a breakpoint stopped at: say both.
+                    out.lines.insert(len(out.lines) - 1, f"{reached}{lab.now}")
+                return
+        self._say(out, f"{reached}{lab.now}")
 
     def _do_expect(self, p: dict, out: Outcome) -> None:
         cond = p["cond"]
@@ -233,20 +288,35 @@ class Session:
 
     def _do_partition(self, p: dict, out: Outcome) -> None:
         lab = self._lab
-        for group in p["groups"]:
-            for node in group:
-                lab.view(node)
-        lab.network.partition(p["groups"])
+        groups = [[self._node(ref) for ref in group] for group in p["groups"]]
+        for group in groups:
+            if len(set(group)) < len(group):
+                raise LabError(f"node {lab.leader()} (the leader) is named twice")
+        named = {node for group in groups for node in group}
+        if len(named) < sum(len(g) for g in groups):
+            raise LabError(f"node {lab.leader()} (the leader) is in two groups")
+        rest = sorted(set(lab.views) - named)
+        lab.network.partition([frozenset(g) for g in groups])
         out.lines.append(f"network: {lab.network.describe()}")
+        if rest:
+            # Nodes not named together form one more group: say so, a crashed node is easy to forget.
+            if len(rest) == 1:
+                out.lines.append(f"not named: {rest[0]} (a group of its own: it reaches no node above)")
+            else:
+                nodes = ",".join(map(str, rest))
+                out.lines.append(f"not named: {nodes} (one more group: they reach each other, no node above)")
 
-    def _check_links(self, links: list[tuple[int, int, bool]]) -> None:
-        for a, b, _ in links:
-            self._lab.view(a)
-            self._lab.view(b)
+    def _resolve_links(self, links: list[tuple[NodeRef, NodeRef, bool]]) -> list[tuple[int, int, bool]]:
+        resolved = []
+        for a, b, both in links:
+            x, y = self._node(a), self._node(b)
+            if x == y:
+                raise LabError(f"a link joins two different nodes: {a} and {b} are both node {x}")
+            resolved.append((x, y, both))
+        return resolved
 
     def _do_cut(self, p: dict, out: Outcome) -> None:
-        self._check_links(p["links"])
-        for a, b, both in p["links"]:
+        for a, b, both in self._resolve_links(p["links"]):
             self._lab.network.cut(a, b)
             if both:
                 self._lab.network.cut(b, a)
@@ -254,10 +324,10 @@ class Session:
 
     def _do_heal(self, p: dict, out: Outcome) -> None:
         network = self._lab.network
+        links = self._resolve_links(p["links"])
         if not p["links"]:
             network.heal()
-        self._check_links(p["links"])
-        for a, b, both in p["links"]:
+        for a, b, both in links:
             network.heal_link(a, b)
             if both:
                 network.heal_link(b, a)
@@ -356,41 +426,25 @@ class Session:
             else "timers: no follower or candidate"
         )
 
+    def _do_break(self, p: dict, out: Outcome) -> None:
+        bp = p["breakpoint"]
+        if bp is None:
+            out.lines.extend(self.breakpoints.listing())
+            return
+        number = self.breakpoints.add(bp)
+        out.lines.append(f"breakpoint {number}: {bp.text}")
+
+    def _do_unbreak(self, p: dict, out: Outcome) -> None:
+        items = self.breakpoints.items
+        if not p["number"]:
+            out.lines.append(f"removed {len(items)} breakpoint(s)")
+            self.breakpoints.clear()
+            return
+        if p["number"] not in items:
+            have = ", ".join(map(str, sorted(items))) or "none"
+            raise LabError(f"no breakpoint {p['number']} (breakpoints: {have})")
+        bp = self.breakpoints.remove(p["number"])
+        out.lines.append(f"removed breakpoint {p['number']}: {bp.text}")
+
     def _do_say(self, p: dict, out: Outcome) -> None:
         out.lines.append(p["text"])
-
-
-def run_script(
-    text: str,
-    source: str,
-    write: Callable[[str], None],
-    backend: str | None = None,
-    backend_factory: BackendFactory = make_backend,
-) -> int:
-    """Run a whole script, writing its transcript; the exit code of ``raftviz run``."""
-    try:
-        commands = parse_script(text, source)
-    except ScriptError as exc:
-        write(f"error: {exc}")
-        return 2
-    # A script that travels in time runs on a History (checkpoints, branches); one that
-    # does not needs none of that and runs on a bare session.
-    from raftviz.lab.history import HISTORY, History  # history is built on sessions
-
-    runner: Session | History
-    if any(c.name in HISTORY for c in commands):
-        runner = History(lambda: Session(backend, backend_factory))
-    else:
-        runner = Session(backend, backend_factory)
-    try:
-        for command in commands:
-            write(f"> {command.text}")
-            outcome = runner.run(command) if isinstance(runner, History) else runner.execute(command)
-            for line in outcome.lines:
-                write(line)
-            if outcome.failure:
-                write(f"FAILED {source}:{command.line}: {outcome.failure}")
-                return 1
-        return 0
-    finally:
-        runner.close()

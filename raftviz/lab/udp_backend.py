@@ -7,7 +7,7 @@ under a temporary lab directory. The lab talks to a node over two channels:
   frames (``Deliver``, ``Fire``, ... in; ``Report`` out), reliable and ordered;
 - *data*, UDP on 127.0.0.1: the lab's router socket sends the node the
   datagram to deliver, and the node sends every datagram it emits to the
-  router. So each Raft message really crosses loopback twice (DESIGN.md §3).
+  router. So each Raft message really crosses loopback twice (docs/architecture.md, "The life of one event").
 
 A step is synchronous: the lab announces a datagram by its digest, sends it,
 and waits for the node's report; then it collects from the router socket
@@ -34,10 +34,11 @@ import time
 import weakref
 from dataclasses import dataclass, field
 
-from raftviz import wire
 from raftviz.core.config import RaftConfig
-from raftviz.lab.lab import LabError
+from raftviz.lab.options import LabError
 from raftviz.node.driver import Report
+from raftviz.wire import control
+from raftviz.wire.validate import MAX_DATAGRAM, WireError
 
 #: How long the lab waits for a node to answer before declaring it hung.
 NODE_TIMEOUT = 20.0
@@ -169,7 +170,7 @@ class UdpBackend:
 
     def _hello(self, node: int) -> Report:
         frame = self._read(self.nodes[node])
-        if not isinstance(frame, wire.Hello):
+        if not isinstance(frame, control.Hello):
             raise LabError(f"node {node} did not greet the lab: {frame!r}")
         handle = self.nodes[node]
         handle.port, handle.pid = frame.port, frame.pid
@@ -202,28 +203,28 @@ class UdpBackend:
 
     def deliver(self, node_id: int, data: bytes, now: int) -> Report:
         handle = self._handle(node_id)
-        self._write(handle, wire.Deliver(now, wire.digest(data)))
+        self._write(handle, control.Deliver(now, control.digest(data)))
         self.router.sendto(data, ("127.0.0.1", handle.port))
         return self._finish(handle)
 
     def fire_timer(self, node_id: int, now: int) -> Report:
         handle = self._handle(node_id)
-        self._write(handle, wire.Fire(now))
+        self._write(handle, control.Fire(now))
         return self._finish(handle)
 
     def timeout_now(self, node_id: int, now: int) -> Report:
         handle = self._handle(node_id)
-        self._write(handle, wire.ForceTimeout(now))
+        self._write(handle, control.ForceTimeout(now))
         return self._finish(handle)
 
     def set_election_deadline(self, node_id: int, deadline: int) -> Report:
         handle = self._handle(node_id)
-        self._write(handle, wire.SetElection(deadline))
+        self._write(handle, control.SetElection(deadline))
         return self._finish(handle)
 
     def take_snapshot(self, node_id: int, now: int) -> Report:
         handle = self._handle(node_id)
-        self._write(handle, wire.TakeSnapshot(now))
+        self._write(handle, control.TakeSnapshot(now))
         return self._finish(handle)
 
     # ------------------------------------------------------------------ plumbing
@@ -234,10 +235,10 @@ class UdpBackend:
             raise LabError(f"node {node} has no process")
         return handle
 
-    def _write(self, handle: NodeProcess, frame: wire.ControlFrame) -> None:
+    def _write(self, handle: NodeProcess, frame: control.ControlFrame) -> None:
         assert handle.proc.stdin is not None
         try:
-            handle.proc.stdin.write(wire.encode_frame(frame))
+            handle.proc.stdin.write(control.encode_frame(frame))
             handle.proc.stdin.flush()
         except (BrokenPipeError, OSError):
             raise LabError(self._death_notice(handle)) from None
@@ -249,19 +250,19 @@ class UdpBackend:
         self._collect(handle, [data for _dst, data in frame.sent])
         return frame
 
-    def _read(self, handle: NodeProcess) -> wire.ControlFrame:
+    def _read(self, handle: NodeProcess) -> control.ControlFrame:
         """Read one frame from a node's stdout, within NODE_TIMEOUT."""
         assert handle.proc.stdout is not None
         fd = handle.proc.stdout.fileno()
         deadline = time.monotonic() + NODE_TIMEOUT
         while True:
             try:
-                frame, used = wire.parse_frame(handle.buffer)
-            except wire.WireError as exc:
+                frame, used = control.parse_frame(handle.buffer)
+            except WireError as exc:
                 raise LabError(f"node {handle.node} sent a malformed control frame: {exc}") from None
             if frame is not None:
                 del handle.buffer[:used]
-                if isinstance(frame, wire.Failure):
+                if isinstance(frame, control.Failure):
                     raise LabError(f"node {handle.node} failed: {frame.reason}")
                 return frame
             remaining = deadline - time.monotonic()
@@ -293,7 +294,7 @@ class UdpBackend:
                 raise LabError(f"{len(waiting)} datagram(s) from node {handle.node} never reached the router")
             self.router.settimeout(remaining)
             try:
-                data, addr = self.router.recvfrom(wire.MAX_DATAGRAM + 1)
+                data, addr = self.router.recvfrom(MAX_DATAGRAM + 1)
             except TimeoutError:
                 continue
             sender = self._node_at(addr)

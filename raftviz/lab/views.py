@@ -11,9 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from raftviz.core.kv import KVStore
+from raftviz.core.kv import KVStore, restore_snapshot
 from raftviz.core.log import RaftLog
-from raftviz.core.snapshot import decode_snapshot
 from raftviz.node.driver import Report
 
 
@@ -68,7 +67,7 @@ class NodeView:
         """Take in a report: mirror the log change, apply what the node applied."""
         applied = self.applied
         if report.snapshot:
-            snapshot, self.kv = decode_snapshot(report.snapshot)
+            snapshot, self.kv = restore_snapshot(report.snapshot)
             if snapshot.index > self.log.start_index:
                 self.log.compact(snapshot.index, snapshot.term)
             applied = snapshot.index
@@ -113,7 +112,7 @@ class NodeView:
         self.match_index = ()
 
     def status_fields(self) -> dict[str, str]:
-        """The keys of DESIGN.md §4's ``status`` line, in order."""
+        """The keys of the ``status`` line (docs/scenario-language.md), in order."""
         return {
             "node": str(self.id),
             "role": self.role,

@@ -13,8 +13,9 @@ import os
 import socket
 import time
 
-from raftviz import wire
 from raftviz.core.messages import ClientReply, ClientRequest, Command, StatusReply, StatusRequest
+from raftviz.wire import datagram
+from raftviz.wire.validate import MAX_DATAGRAM, WireError
 
 #: How long to wait for one node before trying another.
 ATTEMPT_TIMEOUT = 0.3
@@ -52,7 +53,7 @@ class KVClient:
         """Run one command to completion; its result (the value read, for get)."""
         self.seq += 1
         command = Command(op, key, value, self.id, self.seq, self.seq)
-        data = wire.encode(ClientRequest(src=self.id, dst=1, command=command))
+        data = datagram.encode(ClientRequest(src=self.id, dst=1, command=command))
         give_up = time.monotonic() + self.timeout
         while time.monotonic() < give_up:
             address = self.cluster[self.target]
@@ -80,17 +81,17 @@ class KVClient:
         """Ask every node for its state; None for a node that did not answer."""
         answers: dict[tuple[str, int], StatusReply] = {}
         for address in self.cluster:
-            self.sock.sendto(wire.encode(StatusRequest(src=self.id, dst=1)), address)
+            self.sock.sendto(datagram.encode(StatusRequest(src=self.id, dst=1)), address)
         until = time.monotonic() + wait
         while len(answers) < len(self.cluster) and time.monotonic() < until:
             self.sock.settimeout(max(until - time.monotonic(), 0.001))
             try:
-                data, addr = self.sock.recvfrom(wire.MAX_DATAGRAM + 1)
+                data, addr = self.sock.recvfrom(MAX_DATAGRAM + 1)
             except TimeoutError:
                 break
             try:
-                msg = wire.decode(data)
-            except wire.WireError:
+                msg = datagram.decode(data)
+            except WireError:
                 continue
             if isinstance(msg, StatusReply):
                 answers[addr] = msg
@@ -110,12 +111,12 @@ class KVClient:
                 return None
             self.sock.settimeout(remaining)
             try:
-                data, addr = self.sock.recvfrom(wire.MAX_DATAGRAM + 1)
+                data, addr = self.sock.recvfrom(MAX_DATAGRAM + 1)
             except TimeoutError:
                 return None
             try:
-                msg = wire.decode(data)
-            except wire.WireError:
+                msg = datagram.decode(data)
+            except WireError:
                 continue
             if isinstance(msg, ClientReply) and msg.dst == self.id:
                 if addr in self.cluster:

@@ -17,13 +17,15 @@ from typing import Protocol
 
 __all__ = ["MemoryStorage", "NodeDriver", "Report", "Storage", "node_rng"]
 
-from raftviz import wire
 from raftviz.core.config import RaftConfig
 from raftviz.core.log import RaftLog
-from raftviz.core.messages import Address, AppendEntries, Entry, HardState, Message, Ready
+from raftviz.core.messages import Address, AppendEntries, Entry, Message
 from raftviz.core.raft import RaftNode
+from raftviz.core.ready import HardState, Ready
 from raftviz.core.snapshot import Snapshot
-from raftviz.wire import Report
+from raftviz.wire import datagram
+from raftviz.wire.control import Report
+from raftviz.wire.validate import WireError
 
 #: Sends encoded datagrams at once: [(destination, datagram), ...].
 Sender = Callable[[list[tuple[Address, bytes]]], None]
@@ -129,8 +131,8 @@ class NodeDriver:
     def deliver(self, data: bytes, now: int) -> Report:
         """Handle one datagram addressed to this node."""
         try:
-            msg = wire.decode(data)
-        except wire.WireError as exc:
+            msg = datagram.decode(data)
+        except WireError as exc:
             self.refuse(str(exc))
             return self._finish(refused=str(exc))
         self.core.step(msg, now)
@@ -182,12 +184,12 @@ class NodeDriver:
         if send_early is not None and ready.hard_state is None and core.role == "leader":
             early = [m for m in messages if isinstance(m, AppendEntries)]
             if early:
-                send_early([(m.dst, wire.encode(m)) for m in early])
+                send_early([(m.dst, datagram.encode(m)) for m in early])
                 messages = [m for m in messages if not isinstance(m, AppendEntries)]
         # Durable before anything (else) leaves: Figure 2's persistence rule.
         if ready.hard_state is not None or ready.log_from or ready.snapshot is not None:
             self.storage.save(ready)
-        sent = [(m.dst, wire.encode(m)) for m in messages]
+        sent = [(m.dst, datagram.encode(m)) for m in messages]
         leader = core.role == "leader"
         return Report(
             node=core.id,

@@ -1,10 +1,10 @@
 """``raftviz node``: one Raft node as an OS process, on a real UDP socket.
 
-Two clocks (DESIGN.md §2):
+Two clocks (docs/architecture.md, "Time and determinism"):
 
 *Lab mode* (``--lab``): the lab started this process and controls its time.
 Control frames arrive on standard input and reports leave on standard output
-(length-prefixed msgpack, see ``raftviz.wire``); Raft datagrams travel over
+(length-prefixed msgpack, see ``raftviz.wire.control``); Raft datagrams travel over
 UDP between this node and the lab's router. The node never fires a timer on
 its own. When standard input closes — the lab exited, crashed or was killed —
 the node exits too, so no node outlives its lab.
@@ -29,11 +29,12 @@ import time
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from raftviz import wire
 from raftviz.core.config import RaftConfig
 from raftviz.core.messages import ClientRequest, StatusReply, StatusRequest
 from raftviz.node.driver import NodeDriver
 from raftviz.node.storage import FileStorage, StorageError
+from raftviz.wire import control, datagram
+from raftviz.wire.validate import MAX_DATAGRAM, WireError
 
 #: Socket buffers large enough that loopback bursts are not dropped.
 SOCKET_BUFFER = 4 * 1024 * 1024
@@ -82,35 +83,37 @@ def run_lab_mode(args: LabModeArgs, stdin: BinaryIO, stdout: BinaryIO) -> int:
             args.node_id, args.peers, args.config, args.seed, args.incarnation, storage, args.now
         )
     except StorageError as exc:
-        wire.write_frame(stdout, wire.Failure(str(exc)))
+        control.write_frame(stdout, control.Failure(str(exc)))
         return 3
     sock = _bind("127.0.0.1", 0)
     router = args.router
     stash: dict[bytes, list[bytes]] = {}
-    wire.write_frame(stdout, wire.Hello(args.node_id, os.getpid(), sock.getsockname()[1], driver.start()))
+    control.write_frame(
+        stdout, control.Hello(args.node_id, os.getpid(), sock.getsockname()[1], driver.start())
+    )
     while True:
         try:
-            frame = wire.read_frame(stdin)
-        except wire.WireError as exc:
+            frame = control.read_frame(stdin)
+        except WireError as exc:
             _warn(f"bad control frame: {exc}")
             return 4
         if frame is None:
             return 0  # the lab is gone
-        if isinstance(frame, wire.Deliver):
+        if isinstance(frame, control.Deliver):
             data = _await_datagram(sock, router, frame.digest, stash, driver)
             if data is None:
-                wire.write_frame(stdout, wire.Failure(f"datagram {frame.digest.hex()} never arrived"))
+                control.write_frame(stdout, control.Failure(f"datagram {frame.digest.hex()} never arrived"))
                 return 5
             report = driver.deliver(data, frame.now)
-        elif isinstance(frame, wire.Fire):
+        elif isinstance(frame, control.Fire):
             report = driver.fire_timer(frame.now)
-        elif isinstance(frame, wire.ForceTimeout):
+        elif isinstance(frame, control.ForceTimeout):
             report = driver.timeout_now(frame.now)
-        elif isinstance(frame, wire.SetElection):
+        elif isinstance(frame, control.SetElection):
             report = driver.set_election_deadline(frame.deadline)
-        elif isinstance(frame, wire.TakeSnapshot):
+        elif isinstance(frame, control.TakeSnapshot):
             report = driver.take_snapshot(frame.now)
-        elif isinstance(frame, wire.Shutdown):
+        elif isinstance(frame, control.Shutdown):
             return 0
         else:
             _warn(f"unexpected control frame {type(frame).__name__}")
@@ -118,7 +121,7 @@ def run_lab_mode(args: LabModeArgs, stdin: BinaryIO, stdout: BinaryIO) -> int:
         # Durable already (the driver saved and fsync'd); now the datagrams leave.
         for _dst, data in report.sent:
             sock.sendto(data, router)
-        wire.write_frame(stdout, report)
+        control.write_frame(stdout, report)
 
 
 def _await_datagram(
@@ -136,14 +139,14 @@ def _await_datagram(
             return None
         sock.settimeout(remaining)
         try:
-            data, addr = sock.recvfrom(wire.MAX_DATAGRAM + 1)
+            data, addr = sock.recvfrom(MAX_DATAGRAM + 1)
         except TimeoutError:
             return None
         if addr != router:
             # Only the lab's router may talk to a lab-mode node.
             driver.refuse(f"datagram from {addr[0]}:{addr[1]}, which is not the lab's router")
             continue
-        stash.setdefault(wire.digest(data), []).append(data)
+        stash.setdefault(control.digest(data), []).append(data)
     data = stash[digest].pop(0)
     if not stash[digest]:
         del stash[digest]
@@ -221,7 +224,7 @@ def run_free_mode(args: FreeModeArgs) -> int:
                 # (even of garbage) cannot keep the node from its timers.
                 for _ in range(MAX_READ_BATCH):
                     try:
-                        data, addr = sock.recvfrom(wire.MAX_DATAGRAM + 1)
+                        data, addr = sock.recvfrom(MAX_DATAGRAM + 1)
                     except BlockingIOError:
                         break
                     msg = _admit(data, addr, addresses, clients, driver)
@@ -259,7 +262,7 @@ def _answer_status(
         snapshot_index=core.log.start_index,
     )
     try:
-        sock.sendto(wire.encode(reply), addr)
+        sock.sendto(datagram.encode(reply), addr)
     except OSError:
         pass
 
@@ -273,8 +276,8 @@ def _admit(
 ) -> object | None:
     """Decode a datagram and check its sender; None (counted) if refused."""
     try:
-        msg = wire.decode(data)
-    except wire.WireError as exc:
+        msg = datagram.decode(data)
+    except WireError as exc:
         driver.refuse(str(exc))
         return None
     if isinstance(msg, ClientRequest | StatusRequest):

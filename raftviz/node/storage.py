@@ -26,7 +26,7 @@ is short or fails its checksum and ends the file: it is truncated with a
 warning, since its write never completed and nothing that depended on it was
 sent. Anything else — a damaged header, a damaged record followed by more
 data — cannot come from a torn write, so the node refuses to start rather
-than guess (DESIGN.md §5).
+than guess (docs/architecture.md, "Durability").
 
 The latest snapshot lives in ``snapshot.dat``: a single record in the same
 frame whose body is the snapshot's bytes (``Snapshot.data``, which carries its
@@ -75,10 +75,13 @@ from typing import Any
 
 import msgpack
 
-from raftviz import wire
+from raftviz.core.kv import restore_snapshot
 from raftviz.core.log import RaftLog
-from raftviz.core.messages import Entry, HardState, Ready
-from raftviz.core.snapshot import Snapshot, SnapshotError, decode_snapshot
+from raftviz.core.messages import Entry
+from raftviz.core.ready import HardState, Ready
+from raftviz.core.snapshot import Snapshot, SnapshotError
+from raftviz.wire import datagram
+from raftviz.wire.validate import WireError
 
 FILENAME = "raft.dat"
 SNAPSHOT_FILENAME = "snapshot.dat"
@@ -112,7 +115,7 @@ def _record(payload: list) -> bytes:
 
 
 def _entries_out(entries: list[Entry]) -> list:
-    return [wire.entry_to_wire(e) for e in entries]
+    return [datagram.entry_to_wire(e) for e in entries]
 
 
 def _log_records(log_from: int, entries: list[Entry]) -> bytes:
@@ -214,7 +217,7 @@ class FileStorage:
         if zlib.crc32(body) != body_crc:
             raise damaged("checksum mismatch")
         try:
-            snapshot, _ = decode_snapshot(body)
+            snapshot, _ = restore_snapshot(body)
         except SnapshotError as exc:
             raise damaged(f"not a valid snapshot: {exc}") from None
         return snapshot
@@ -241,7 +244,7 @@ class FileStorage:
                 raise self._corrupt(number, pos, "checksum mismatch")
             try:
                 self._apply(msgpack.unpackb(data[start:end], raw=False))
-            except (ValueError, TypeError, IndexError, wire.WireError, msgpack.UnpackException) as exc:
+            except (ValueError, TypeError, IndexError, WireError, msgpack.UnpackException) as exc:
                 raise StorageError(f"{self.path}: record {number} at byte {pos} is invalid: {exc}") from None
             pos = end
         return pos
@@ -267,7 +270,7 @@ class FileStorage:
                     f"log change from index {log_from} to a log of {self.start_index + 1}..{last}"
                 )
             del self.entries[log_from - self.start_index - 1 :]
-            self.entries.extend(wire.entry_from_wire(e) for e in raw)
+            self.entries.extend(datagram.entry_from_wire(e) for e in raw)
         elif kind == _COMPACT:
             _, index, term = payload
             if not _nat(index) or not _nat(term):

@@ -229,6 +229,8 @@ class RaftvizApp(App[None]):
         self.closed = False
         self.lesson_view: LessonView | None = None
         self.show_hint = False
+        #: The session's breakpoints, in number order (set by ``break``; shown in the header).
+        self.breakpoints: tuple[str, ...] = ()
         #: Updates applied to the screen (equal to controller.reported when caught up).
         self.applied = 0
 
@@ -299,6 +301,12 @@ class RaftvizApp(App[None]):
             feed.add_note(update.failure, position, now, failure=True)
             self.notify(update.failure, severity="error", timeout=6)
             self.playing = False
+        if update.breakpoint:
+            if update.breakpoint not in update.lines:
+                feed.add_note(update.breakpoint, position, now)
+            self.notify(update.breakpoint, title="Breakpoint", timeout=6)
+            self.playing = False
+        self.breakpoints = update.breakpoints
         if update.lesson is not None:
             previous = self.lesson_view
             same_step = previous is not None and update.lesson.index == previous.index
@@ -334,6 +342,7 @@ class RaftvizApp(App[None]):
         script = ""
         if self.script_lines:
             script = f"script {self.script_next}/{len(self.script_lines)} (] next, }} all)"
+        script = " · ".join(part for part in (self.breakpoint_text(), script) if part)
         screen.query_one(StatusBar).show(
             snap, self.playing, SPEEDS[self.speed][0], script, busy=self.controller.busy > 0
         )
@@ -530,12 +539,25 @@ class RaftvizApp(App[None]):
 
         self.push_screen(client_dialog(), done)
 
-    def action_command(self) -> None:
+    def action_command(self, value: str = "") -> None:
         def done(value: str | None) -> None:
             if value:
                 self.run_command(value)
 
-        self.push_screen(command_line(), done)
+        self.push_screen(command_line(value), done)
+
+    def action_breakpoint(self) -> None:
+        """The command line, prefilled: ``break leader``, ``break msg=AppendEntries``..."""
+        self.action_command("break ")
+
+    def breakpoint_text(self) -> str:
+        """The header's breakpoint field: the first one's text when wide, a count when narrow."""
+        if not self.breakpoints:
+            return ""
+        if self.size.width < 140:
+            return f"break: {len(self.breakpoints)}"
+        more = f" +{len(self.breakpoints) - 1}" if len(self.breakpoints) > 1 else ""
+        return f"break: {self.breakpoints[0]}{more}"
 
     def action_lesson_back(self) -> None:
         if self.options.lesson is None:
@@ -627,3 +649,8 @@ class RaftvizApp(App[None]):
             yield SystemCommand(
                 text[0].upper() + text[1:], f"raftviz: {text}", getattr(self, f"action_{action}")
             )
+        yield SystemCommand(
+            "Breakpoint",
+            "raftviz: stop play where a condition becomes true or an event happens (break COND)",
+            self.action_breakpoint,
+        )

@@ -67,6 +67,10 @@ class Update:
     #: Set when history was rewound: feed items after this position are gone.
     rewound_to: int | None = None
     lesson: LessonView | None = None
+    #: The breakpoint that stopped this action (``break 1: leader at t=523 ...``), if one did.
+    breakpoint: str = ""
+    #: Every breakpoint set, in number order (the header shows them).
+    breakpoints: tuple[str, ...] = ()
 
 
 def feed_item(position: int, record: StepRecord) -> FeedItem:
@@ -223,9 +227,9 @@ class LabController:
                 due = lab.next_event_time()
                 if due is None or due > end:
                     break
-                failure = self.history.run(step).failure
-                if failure:
-                    return self._update(failure=failure)
+                outcome = self.history.run(step)
+                if outcome.failure or outcome.stopped:
+                    return self._update(failure=outcome.failure, stopped=outcome)
             if self._task_open() and lab.now < end:
                 return self._run_text(f"advance {end - lab.now}", echo=False)
             return self._update()
@@ -245,7 +249,7 @@ class LabController:
             step = parse_line("step")
             assert step is not None
             deadline = time.monotonic() + budget_s
-            failure = ""
+            outcome = Outcome()
             task_open = self._task_open()
             while time.monotonic() < deadline:
                 lab = self.history.session.lab
@@ -254,10 +258,10 @@ class LabController:
                 if task_open and not self._task_open():
                     break  # the task is done: stop at that event
                 # Consecutive steps merge into one "step N" in the history.
-                failure = self.history.run(step).failure
-                if failure:
+                outcome = self.history.run(step)
+                if outcome.failure or outcome.stopped:
                     break
-            return self._update(failure=failure)
+            return self._update(failure=outcome.failure, stopped=outcome)
 
         return self._submit(action)
 
@@ -309,17 +313,32 @@ class LabController:
             # Their events are already in the feed, one row each: keep only the verdicts.
             output = [line for line in output if not line.startswith(("t=", "  "))]
         lines = [f"> {command.text}", *output] if echo else []
-        return self._update(lines=lines, failure=outcome.failure)
+        return self._update(lines=lines, failure=outcome.failure, stopped=outcome)
 
     def _on_record(self, position: int, record: StepRecord) -> None:
         self._pending.append(feed_item(position, record))
 
     def _update(
-        self, lines: list[str] | None = None, failure: str = "", rewound_to: int | None = None
+        self,
+        lines: list[str] | None = None,
+        failure: str = "",
+        rewound_to: int | None = None,
+        stopped: Outcome | None = None,
     ) -> Update:
         feed, self._pending = self._pending, []
         snapshot = take_snapshot(self.history) if self.history is not None else None
-        return Update(snapshot, feed, lines or [], failure, rewound_to, self._lesson_view())
+        hit = stopped.stopped if stopped is not None else None
+        breakpoints = self.history.session.breakpoints.summary() if self.history is not None else ()
+        return Update(
+            snapshot,
+            feed,
+            lines or [],
+            failure,
+            rewound_to,
+            self._lesson_view(),
+            breakpoint=hit.describe() if hit is not None else "",
+            breakpoints=breakpoints,
+        )
 
     def _lesson_view(self) -> LessonView | None:
         """The lesson's state now: the task is checked after every action, so the panel

@@ -146,6 +146,9 @@ class Snapshot:
     latency: tuple[int, int]
     #: The partition's groups (empty: none); nodes in no group form one more.
     groups: tuple[tuple[int, ...], ...] = ()
+    #: Node pairs (src, dst), in id order, that cannot reach each other right now
+    #: (a partition or a cut link): a message between them is lost when it is due.
+    blocked: tuple[tuple[int, int], ...] = ()
 
     def group_of(self, node_id: int) -> int:
         """Which partition group a node is in (0-based; len(groups) for the rest), or -1 if none."""
@@ -292,4 +295,9 @@ def take_snapshot(history: History) -> Snapshot | None:
         loss=lab.network.loss,
         latency=lab.network.latency,
         groups=tuple(tuple(sorted(g)) for g in lab.network.groups),
+        # Asked of the network itself, so the picture cannot disagree with what it delivers.
+        blocked=tuple(
+            (a, b) for a in sorted(lab.views) for b in sorted(lab.views)
+            if a != b and not lab.network.connected(a, b)
+        ),
     )

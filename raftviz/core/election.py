@@ -1,0 +1,123 @@
+"""Leader election (Raft paper §5.2, dissertation §3.4): roles, terms, RequestVote.
+
+The three roles and the transitions between them (``become_follower``,
+``become_candidate``, ``become_leader``), the RequestVote RPC on both sides
+with the election restriction of §5.4.1 (a vote only for an up-to-date log),
+and the two ways a server learns that a legitimate leader exists: a current
+term AppendEntries/InstallSnapshot, or (§4.2.3) enough recent contact to
+ignore a removed server's vote requests. The election timer itself is drawn in
+:meth:`ServerState._reset_election_timer` and fired by ``RaftNode.tick``.
+"""
+
+from __future__ import annotations
+
+from raftviz.core.messages import NOOP, Entry, NodeId, RequestVote, RequestVoteReply
+from raftviz.core.state import CANDIDATE, FOLLOWER, LEADER, ServerState
+
+
+class Election(ServerState):
+    """Who leads: the roles, votes and the election restriction."""
+
+    def become_follower(self, term: int, leader: NodeId, now: int) -> None:
+        if term > self.current_term:
+            self.current_term = term
+            self.voted_for = 0
+            self.leader_contact = -1
+        was_leader = self.role == LEADER
+        self.role = FOLLOWER
+        self.leader_id = leader
+        self.votes_granted = set()
+        if was_leader:
+            self.next_index, self.match_index, self.inflight, self.snapshot_sent = {}, {}, {}, {}
+            self.proposed = set()
+            self._reset_election_timer(now)
+
+    def become_candidate(self, now: int) -> None:
+        """§5.2: increment the term, vote for self, ask every voter for a vote.
+
+        Only a voter of its own configuration may stand: a learner, or a server
+        that was removed or has not joined yet, just waits to hear from a leader.
+        """
+        self._reset_election_timer(now)
+        if not self.is_voter:
+            return
+        self.role = CANDIDATE
+        self.current_term += 1
+        self.voted_for = self.id
+        self.leader_id = 0
+        self.leader_contact = -1
+        self.votes_granted = {self.id}
+        self.next_index, self.match_index, self.inflight, self.snapshot_sent = {}, {}, {}, {}
+        if self._has_quorum(self.votes_granted):
+            self.become_leader(now)
+            return
+        for peer in self.configuration.voters:
+            if peer == self.id:
+                continue
+            self._send(
+                RequestVote(
+                    src=self.id,
+                    dst=peer,
+                    term=self.current_term,
+                    last_log_index=self.log.last_index,
+                    last_log_term=self.log.last_term,
+                )
+            )
+
+    def become_leader(self, now: int) -> None:
+        """§5.2-5.3: initialise nextIndex/matchIndex and assert leadership at once."""
+        self.role = LEADER
+        self.leader_id = self.id
+        self.leader_contact = now
+        self.next_index, self.match_index, self.inflight, self.snapshot_sent = {}, {}, {}, {}
+        self._track_peers()
+        # Only this term's entries: a request left by an earlier leader is
+        # appended again, because with the no-op off a current-term entry is
+        # what lets the earlier ones commit (Figure 8); applying dedups it.
+        self.proposed = set()
+        if self.config.noop:
+            self._append_local(Entry(self.current_term, NOOP))
+        self._broadcast_append(now, heartbeat=True)
+
+    def handle_request_vote(self, msg: RequestVote, now: int) -> None:
+        """Grant at most one vote per term, only to an up-to-date candidate (§5.4.1)."""
+        granted = (
+            msg.term == self.current_term
+            and self.voted_for in (0, msg.src)
+            and self.log.is_up_to_date(msg.last_log_index, msg.last_log_term)
+        )
+        if granted:
+            self.voted_for = msg.src
+            # Granting a vote resets the election timer (Figure 2, Followers).
+            self._reset_election_timer(now)
+        self._send(RequestVoteReply(src=self.id, dst=msg.src, term=self.current_term, vote_granted=granted))
+
+    def handle_request_vote_reply(self, msg: RequestVoteReply, now: int) -> None:
+        if self.role != CANDIDATE or msg.term != self.current_term or not msg.vote_granted:
+            return
+        self.votes_granted.add(msg.src)
+        if self._has_quorum(self.votes_granted):
+            self.become_leader(now)
+
+    def _has_quorum(self, granted: set[NodeId]) -> bool:
+        """Votes from a majority of the voters of the configuration in use."""
+        voters = self.configuration.voters
+        return bool(voters) and len(granted.intersection(voters)) >= self.configuration.quorum
+
+    def _disruptive(self, msg: RequestVote, now: int) -> bool:
+        """Dissertation §4.2.3: a server outside the configuration (one being
+        removed, which may never hear of it) must not depose a working leader.
+        Its vote requests are ignored, term and all, while a leader has been
+        heard from within the minimum election timeout."""
+        if msg.src in self.configuration.voters:
+            return False
+        if self.role == LEADER:
+            return True
+        return self.leader_contact >= 0 and now - self.leader_contact < self.config.election_min
+
+    def _heard_from_leader(self, leader: NodeId, term: int, now: int) -> None:
+        """A current-term AppendEntries or InstallSnapshot comes from the one legitimate leader."""
+        if self.role != FOLLOWER or self.leader_id != leader:
+            self.become_follower(term, leader, now)
+        self.leader_contact = now
+        self._reset_election_timer(now)

@@ -1,0 +1,283 @@
+"""Log replication and commitment (Raft paper §5.3-5.4, dissertation §3.5-3.6).
+
+A client's command enters the leader's log (``handle_client_request``, with
+the redirect of §8 on other servers); the leader sends it in AppendEntries
+batches (one batch in flight per peer, a lost one resent after
+:data:`RESEND_HEARTBEATS` heartbeats, heartbeats in between); a follower runs
+the consistency check of Figure 2 and deletes a conflicting suffix (§5.3), and
+answers with a hint for the fast back-up. The leader commits the highest index
+a quorum holds, but only an entry of its own term directly (Figure 8,
+``advance_commit_index``); committed entries are applied in order and their
+clients answered (``_apply_committed``).
+"""
+
+from __future__ import annotations
+
+from raftviz.core.messages import (
+    CLIENT_OPS,
+    MAX_KEY,
+    MAX_VALUE,
+    AppendEntries,
+    AppendEntriesReply,
+    ClientReply,
+    ClientRequest,
+    Entry,
+    NodeId,
+)
+from raftviz.core.state import LEADER, ServerState
+
+#: A batch unanswered for this many heartbeat intervals is presumed lost and
+#: resent. Two, so that round trips longer than one heartbeat (slow links in
+#: the lab) do not cause needless resends, while a lost batch is still
+#: repaired well within an election timeout.
+RESEND_HEARTBEATS = 2
+
+
+class Replication(ServerState):
+    """How entries reach the followers, and when they count as committed."""
+
+    def handle_client_request(self, msg: ClientRequest, now: int) -> None:
+        """A leader appends the command; others redirect the client (§8)."""
+        cmd = msg.command
+        error = ""
+        if cmd.client != msg.src:
+            error = "command.client is not the sender"
+        elif cmd.op not in CLIENT_OPS:
+            error = f"{cmd.op!r} is not an operation a client may request"
+        elif len(cmd.key.encode()) > MAX_KEY or len(cmd.value.encode()) > MAX_VALUE:
+            error = f"key or value too large (limits {MAX_KEY} and {MAX_VALUE} bytes)"
+        if error:
+            self._send(ClientReply(self.id, msg.src, cmd.seq, ok=False, error=error))
+            return
+        if self.role != LEADER:
+            self._send(ClientReply(self.id, msg.src, cmd.seq, ok=False, leader_hint=self.leader_id))
+            return
+        cached = self.kv.cached(cmd)
+        if cached is not None:
+            # Already applied here: answer from the session table, append nothing.
+            self._send(ClientReply(self.id, msg.src, cmd.seq, ok=True, value=cached[0], error=cached[1]))
+            return
+        if (cmd.client, cmd.seq) in self.proposed:
+            return  # a retry of a request in the log already: it is answered when applied
+        if cmd.op in ("add", "remove"):
+            entry = self._membership_entry(cmd)
+            if isinstance(entry, str):
+                self._send(ClientReply(self.id, msg.src, cmd.seq, ok=False, error=entry))
+                return
+        else:
+            entry = Entry(self.current_term, cmd)
+        self._append_local(entry)
+        self._replicate(now)
+
+    def handle_append_entries(self, msg: AppendEntries, now: int) -> None:
+        """The receiver implementation of Figure 2, with conflict hints for fast back-up."""
+        if msg.term < self.current_term:
+            self._send(AppendEntriesReply(src=self.id, dst=msg.src, term=self.current_term, success=False))
+            return
+        self._heard_from_leader(msg.src, msg.term, now)
+        log = self.log
+        prev = msg.prev_log_index
+        if prev > log.last_index:
+            self._reject(msg, conflict_index=log.last_index + 1, conflict_term=0)
+            return
+        if prev < log.start_index:
+            # Already compacted here, hence committed: skip what we hold.
+            skip = log.start_index - prev
+            entries = msg.entries[skip:]
+            prev = log.start_index
+        else:
+            entries = msg.entries
+            prev_term = log.term_at(prev)
+            if prev_term != msg.prev_log_term:
+                assert prev_term is not None
+                self._reject(msg, conflict_index=log.first_index_of_term(prev), conflict_term=prev_term)
+                return
+        index = prev
+        for entry in entries:
+            index += 1
+            existing = log.term_at(index)
+            if existing is None:
+                self._append_local(entry)
+            elif existing != entry.term:
+                # §5.3: a conflicting entry and all that follow it are deleted.
+                if index <= self.commit_index:
+                    raise AssertionError("leader tried to overwrite a committed entry")
+                self._truncate_from(index)
+                self._append_local(entry)
+        match = prev + len(entries)
+        if msg.leader_commit > self.commit_index:
+            self._set_commit_index(min(msg.leader_commit, match))
+        self._send(
+            AppendEntriesReply(
+                src=self.id, dst=msg.src, term=self.current_term, success=True, match_index=match
+            )
+        )
+
+    def _reject(self, msg: AppendEntries, conflict_index: int, conflict_term: int) -> None:
+        self._send(
+            AppendEntriesReply(
+                src=self.id,
+                dst=msg.src,
+                term=self.current_term,
+                success=False,
+                conflict_index=conflict_index,
+                conflict_term=conflict_term,
+            )
+        )
+
+    def handle_append_entries_reply(self, msg: AppendEntriesReply, now: int) -> None:
+        if self.role != LEADER or msg.term != self.current_term or msg.src not in self.next_index:
+            return
+        peer = msg.src
+        if msg.success:
+            if msg.match_index > self.match_index[peer]:
+                self.match_index[peer] = msg.match_index
+            self.next_index[peer] = max(self.next_index[peer], self.match_index[peer] + 1)
+            if peer in self.inflight and self.match_index[peer] >= self.inflight[peer][0]:
+                del self.inflight[peer]  # the batch in flight arrived
+            self.advance_commit_index()
+            if self.role != LEADER:
+                return  # it removed itself, and that change just committed
+            self._maybe_promote()
+        else:
+            # Fast back-up (§5.3): jump over a whole conflicting term at once.
+            hint = msg.conflict_index
+            if msg.conflict_term:
+                last = self.log.last_index_of_term(msg.conflict_term)
+                if last:
+                    hint = last + 1
+            current = self.next_index[peer]
+            if hint >= current and peer in self.inflight:
+                # A fresh rejection's hint is at most the prevLogIndex it answers,
+                # which is below nextIndex; this one answers an older message,
+                # and the batch in flight will get its own answer.
+                return
+            self.inflight.pop(peer, None)
+            self.next_index[peer] = max(min(hint, current - 1), self.match_index[peer] + 1, 1)
+        idle = peer not in self.inflight and peer not in self.snapshot_sent
+        if idle and self.next_index[peer] <= self.log.last_index:
+            self._send_append(peer, now)
+
+    def advance_commit_index(self) -> None:
+        """§5.3/§5.4.2: commit the highest index a quorum of voters holds, if it is of the current term.
+
+        The highest index held by a quorum is the quorum-th largest of the
+        voters' matchIndexes (the leader's own log counting as one if it is a
+        voter: a leader removing itself leads without counting itself, §4.2.2),
+        which costs O(voters) however long the uncommitted tail is.
+        """
+        configuration = self.configuration
+        own = self.log.last_index
+        matches = sorted(
+            (own if v == self.id else self.match_index.get(v, 0) for v in configuration.voters), reverse=True
+        )
+        if not matches:
+            return
+        n = matches[configuration.quorum - 1]
+        # Entries of earlier terms are only committed indirectly (Figure 8).
+        if n > self.commit_index and self.log.term_at(n) == self.current_term:
+            self._set_commit_index(n)
+
+    def _set_commit_index(self, index: int) -> None:
+        if index <= self.commit_index:
+            return
+        self.commit_index = index
+        self._apply_committed()
+        if (
+            self.role == LEADER
+            and not self.is_voter
+            and self.config_entries
+            and self.config_entries[-1][0] <= self.commit_index
+        ):
+            # §4.2.2: a leader that removed itself steps down once that change commits.
+            self.become_follower(self.current_term, 0, self._now)
+        elif self.role == LEADER and self.config_entries and self.config_entries[-1][0] <= self.commit_index:
+            self._track_peers()  # servers removed by a committed change no longer need the log
+        self._maybe_snapshot()
+
+    def _apply_committed(self) -> None:
+        """Apply committed entries in log order; a leader answers their clients."""
+        while self.last_applied < self.commit_index:
+            self.last_applied += 1
+            entry = self.log.entry(self.last_applied)
+            value, error = self.kv.apply(entry.command)
+            self._ready.applied.append(self.last_applied)
+            cmd = entry.command
+            if self.role == LEADER and cmd.client:
+                self.proposed.discard((cmd.client, cmd.seq))
+                self._send(ClientReply(self.id, cmd.client, cmd.seq, ok=True, value=value, error=error))
+
+    def _replicate(self, now: int) -> None:
+        """Send new entries to every peer that has no batch in flight."""
+        if not self.configuration.voters or self.configuration.voters == (self.id,):
+            self.advance_commit_index()
+        for peer in self.peers:
+            if peer not in self.inflight and peer not in self.snapshot_sent:
+                self._send_append(peer, now)
+
+    def _track_peers(self) -> None:
+        """A leader keeps progress for exactly the servers it replicates to."""
+        peers = self.peers
+        for peer in peers:
+            if peer not in self.next_index:
+                self.next_index[peer] = self.log.last_index + 1
+                self.match_index[peer] = 0
+        for gone in set(self.next_index) - set(peers):
+            for table in (self.next_index, self.match_index, self.inflight, self.snapshot_sent):
+                table.pop(gone, None)
+
+    def _broadcast_append(self, now: int, heartbeat: bool) -> None:
+        for peer in self.peers:
+            if peer in self.snapshot_sent:
+                # A chunk is in flight: send it again only if it seems lost.
+                offset, sent_at = self.snapshot_sent[peer]
+                if now - sent_at >= RESEND_HEARTBEATS * self.config.heartbeat:
+                    self._send_snapshot_chunk(peer, offset, now)
+                continue
+            # A peer with a batch in flight gets a bare heartbeat, unless the
+            # batch has gone unanswered for RESEND_HEARTBEATS heartbeats: then
+            # it is presumed lost and sent again.
+            sent = self.inflight.get(peer)
+            resend = sent is None or now - sent[1] >= RESEND_HEARTBEATS * self.config.heartbeat
+            self._send_append(peer, now, with_entries=resend)
+        if self.configuration.voters == (self.id,):
+            self.advance_commit_index()
+        if heartbeat:
+            self.heartbeat_deadline = now + self.config.heartbeat
+
+    def _send_append(self, peer: NodeId, now: int, with_entries: bool = True) -> None:
+        next_index = self.next_index[peer]
+        prev = next_index - 1
+        prev_term = self.log.term_at(prev)
+        if prev_term is None:
+            # The entries this peer needs next were compacted away: send the snapshot (§7).
+            self.inflight.pop(peer, None)
+            self._send_snapshot_chunk(peer, 0, now)
+            return
+        entries = self._batch(next_index) if with_entries else ()
+        if entries:
+            self.inflight[peer] = (prev + len(entries), now)
+        self._send(
+            AppendEntries(
+                src=self.id,
+                dst=peer,
+                term=self.current_term,
+                prev_log_index=prev,
+                prev_log_term=prev_term,
+                entries=entries,
+                leader_commit=self.commit_index,
+            )
+        )
+
+    def _batch(self, first: int) -> tuple[Entry, ...]:
+        """Entries from ``first`` on, as many as ``max_batch`` and the byte budget allow."""
+        entries = self.log.slice(first, self.config.max_batch)
+        budget = self.config.max_batch_bytes
+        size = 0
+        for count, entry in enumerate(entries):
+            cmd = entry.command
+            # An upper bound of the entry's msgpack size: strings plus fixed overhead.
+            size += len(cmd.key) * 4 + len(cmd.value) * 4 + len(cmd.client) + 48
+            if size > budget and count:
+                return tuple(entries[:count])
+        return tuple(entries)

@@ -1,0 +1,185 @@
+"""A Raft server's state, the queries over it, and the few helpers every rule uses.
+
+Figure 2's persistent state (currentTerm, votedFor, log) and volatile state
+(commitIndex, lastApplied; nextIndex and matchIndex on a leader), plus what the
+dissertation adds: the configurations in the log (chapter 4) and the snapshot
+and transfers in progress (chapter 5). The rules that change this state live
+one concern to a module, each a class over :class:`ServerState`:
+:mod:`~raftviz.core.election`, :mod:`~raftviz.core.replication`,
+:mod:`~raftviz.core.membership_changes` and :mod:`~raftviz.core.compaction`;
+:mod:`~raftviz.core.raft` puts them together and dispatches the inputs.
+
+The rules call each other through ``self`` (a granted vote resets the timer, a
+commit may snapshot, a committed removal steps a leader down), so a rule may
+name a method of another concern: ``RaftNode`` has them all.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable
+
+from raftviz.core.config import RaftConfig
+from raftviz.core.kv import KVStore, restore_snapshot
+from raftviz.core.log import RaftLog
+from raftviz.core.membership import Configuration, configuration_of
+from raftviz.core.messages import Entry, Message, NodeId
+from raftviz.core.ready import HardState, Ready
+from raftviz.core.snapshot import Snapshot
+
+FOLLOWER = "follower"
+CANDIDATE = "candidate"
+LEADER = "leader"
+
+
+class ServerState:
+    """A Raft server's whole state; the rules are in the subclasses ``RaftNode`` combines."""
+
+    def __init__(
+        self,
+        node_id: NodeId,
+        members: Iterable[NodeId],
+        config: RaftConfig,
+        rng: random.Random,
+        now: int,
+        hard_state: HardState | None = None,
+        log: RaftLog | None = None,
+        snapshot: Snapshot | None = None,
+    ) -> None:
+        """``members`` is the cluster's initial configuration (all voters, this
+        server included); a server joining a running cluster starts with none
+        and learns its configuration from the leader. ``log`` and ``snapshot``
+        are what storage recovered (the log starts after the snapshot)."""
+        self.id = node_id
+        self.config = config
+        self.rng = rng
+        self._now = now
+        # Persistent state (Figure 2), recovered from storage on restart.
+        hard = hard_state if hard_state is not None else HardState()
+        self.current_term = hard.current_term
+        self.voted_for = hard.voted_for
+        # Not "log or ...": an empty in-memory log may still start after index 0.
+        self.log = log if log is not None else RaftLog()
+        self.kv = KVStore()
+        #: The latest snapshot (what InstallSnapshot sends), or None.
+        self.snapshot: Snapshot | None = None
+        #: The configuration in force at ``log.start_index`` ...
+        self.base_configuration = Configuration.of(members)
+        if snapshot is not None:
+            # Storage checked the bytes; the snapshot is the state at its index.
+            checked, self.kv = restore_snapshot(snapshot.data)
+            self.snapshot = checked
+            self.base_configuration = checked.configuration
+            if self.log.start_index != checked.index:
+                self.log.compact(checked.index, checked.term)
+        # Volatile state on all servers: nothing survives a restart.
+        self.commit_index = self.log.start_index
+        self.last_applied = self.log.start_index
+        self.role = FOLLOWER
+        #: ... and every configuration entry after it, as (index, configuration).
+        self.config_entries: list[tuple[int, Configuration]] = []
+        for index in range(self.log.start_index + 1, self.log.last_index + 1):
+            self._note_entry(index, self.log.entry(index))
+        self.leader_id: NodeId = 0
+        #: When this server last heard from a leader of its current term (-1: never).
+        self.leader_contact = -1
+        self.votes_granted: set[NodeId] = set()
+        # Volatile state on leaders, reinitialised after each election.
+        self.next_index: dict[NodeId, int] = {}
+        self.match_index: dict[NodeId, int] = {}
+        #: Per peer, the AppendEntries with entries still unanswered, as (index
+        #: of its last entry, time sent). One batch is in flight per peer at a
+        #: time; entries that arrive meanwhile wait for its reply and go in the
+        #: next batch, and a batch unanswered for a heartbeat is sent again.
+        self.inflight: dict[NodeId, tuple[int, int]] = {}
+        #: Client requests (client, seq) this leader appended in its term and has
+        #: not applied yet: a retry of one waits for it instead of being appended
+        #: again, so clients retrying against a slow cluster cannot grow the log
+        #: without bound.
+        self.proposed: set[tuple[str, int]] = set()
+        #: Per peer being sent a snapshot: (offset of the chunk in flight, time sent).
+        self.snapshot_sent: dict[NodeId, tuple[int, int]] = {}
+        #: A follower's partly received snapshot: (index, term, bytes so far).
+        self.receiving: tuple[int, int, bytearray] | None = None
+        # Timers, as absolute virtual times.
+        self.election_deadline = 0
+        self.heartbeat_deadline = 0
+        self.election_timeout = 0
+        self._reset_election_timer(now)
+        self._ready = Ready()
+        self._persisted = HardState(self.current_term, self.voted_for)
+
+    @property
+    def configuration(self) -> Configuration:
+        """The configuration in use: the latest in the log, committed or not (§4.1)."""
+        return self.config_entries[-1][1] if self.config_entries else self.base_configuration
+
+    def configuration_at(self, index: int) -> Configuration:
+        """The configuration in force once the log up to ``index`` is applied."""
+        found = self.base_configuration
+        for at, configuration in self.config_entries:
+            if at > index:
+                break
+            found = configuration
+        return found
+
+    @property
+    def peers(self) -> tuple[NodeId, ...]:
+        """The servers this one replicates to as leader, in id order.
+
+        The members of the configuration in use, and while it is uncommitted
+        also those of the one before, so that a server being removed still
+        learns of its removal (and stops campaigning) instead of being cut off.
+        """
+        members = set(self.configuration.members)
+        if self.config_entries and self.config_entries[-1][0] > self.commit_index:
+            members |= set(self.configuration_at(self.config_entries[-1][0] - 1).members)
+        members.discard(self.id)
+        return tuple(sorted(members))
+
+    @property
+    def quorum(self) -> int:
+        return self.configuration.quorum
+
+    @property
+    def is_voter(self) -> bool:
+        return self.id in self.configuration.voters
+
+    def next_deadline(self) -> int:
+        """The virtual time at which ``tick`` next has work to do."""
+        return self.heartbeat_deadline if self.role == LEADER else self.election_deadline
+
+    def hard_state(self) -> HardState:
+        return HardState(self.current_term, self.voted_for)
+
+    def _send(self, msg: Message) -> None:
+        self._ready.messages.append(msg)
+
+    def _reset_election_timer(self, now: int) -> None:
+        self.election_timeout = self.rng.randint(self.config.election_min, self.config.election_max)
+        self.election_deadline = now + self.election_timeout
+
+    def _mark_log_changed(self, index: int) -> None:
+        if not self._ready.log_from or index < self._ready.log_from:
+            self._ready.log_from = index
+
+    def _append_local(self, entry: Entry) -> None:
+        index = self.log.append(entry)
+        self._mark_log_changed(index)
+        self._note_entry(index, entry)
+        if self.role == LEADER and entry.command.client:
+            self.proposed.add((entry.command.client, entry.command.seq))
+
+    def _note_entry(self, index: int, entry: Entry) -> None:
+        """A configuration entry takes effect as soon as it is in the log (§4.1)."""
+        if entry.command.op == "config":
+            self.config_entries.append((index, configuration_of(entry.command)))
+            if self.role == LEADER:
+                self._track_peers()
+
+    def _truncate_from(self, index: int) -> None:
+        """Delete entries from ``index`` on; a configuration they held is undone with them."""
+        self.log.truncate_from(index)
+        self._mark_log_changed(index)
+        while self.config_entries and self.config_entries[-1][0] >= index:
+            self.config_entries.pop()

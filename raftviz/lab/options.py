@@ -1,0 +1,55 @@
+"""What defines a cluster (LabOptions) and the error for a command the lab cannot carry out (LabError).
+
+Its own module, below the lab and both backends, because all of them need
+these types: the lab builds a backend from the options, a backend reports a
+node it cannot start as a LabError, and the lab raises LabError for a bad
+command. Nothing here imports the rest of the lab, so no import circle.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from raftviz.core.config import RaftConfig
+
+
+class LabError(Exception):
+    """A command the lab cannot carry out (unknown node, no such message...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class LabOptions:
+    """Everything that defines a cluster, besides the commands run on it."""
+
+    nodes: int = 5
+    seed: int = 0
+    election: tuple[int, int] = (150, 300)
+    heartbeat: int = 50
+    latency: tuple[int, int] = (10, 20)
+    loss: float = 0.0
+    noop: bool = True
+    batch: int = 64
+    client_timeout: int = 200
+    #: Real processes by default; "inprocess" for speed (docs/architecture.md).
+    backend: str = "udp"
+    #: Log compaction: snapshot once this many applied entries (0: never by count) ...
+    snapshot: int = 1000
+    #: ... or about this many bytes are in the log (0: never by size).
+    snapshot_bytes: int = 4_000_000
+    #: Bytes of snapshot per InstallSnapshot message.
+    chunk: int = 16_384
+    #: Requests each client remembers in its history (0: all, for a linearizability check);
+    #: a long run sets a limit to keep the lab's memory flat.
+    client_history: int = 0
+
+    def raft_config(self) -> RaftConfig:
+        return RaftConfig(
+            election_min=self.election[0],
+            election_max=self.election[1],
+            heartbeat=self.heartbeat,
+            noop=self.noop,
+            max_batch=self.batch,
+            snapshot_entries=self.snapshot,
+            snapshot_bytes=self.snapshot_bytes,
+            snapshot_chunk=self.chunk,
+        )
