@@ -165,16 +165,37 @@ def lesson_names(directory: Path = LESSONS_DIR) -> list[str]:
     return sorted(p.stem for p in directory.glob(f"*{SUFFIX}"))
 
 
+def _number(name: str) -> int | None:
+    """The number prefix of a lesson's file name (``12-compaction`` -> 12), if any."""
+    prefix = name.split("-", 1)[0]
+    return int(prefix) if prefix.isdigit() else None
+
+
 def find_lesson(name: str, directory: Path = LESSONS_DIR) -> Path:
-    """A lesson by file name, by its number prefix (``3``) or by a unique part of its name."""
+    """A lesson by its number (``3``, ``03``), its file name, or a unique part of its name.
+
+    An exact number wins over a part (``1`` is lesson 1, not 10, 11 and 12),
+    then an exact name; only then is a part of a name tried, and it must name
+    one lesson.
+    """
     names = lesson_names(directory)
-    if name in names:
-        return directory / f"{name}{SUFFIX}"
-    candidates = [n for n in names if n.split("-", 1)[0].lstrip("0") == name.lstrip("0") or name in n]
+    wanted = name.strip()
+    if wanted.isdigit():
+        numbered = [n for n in names if _number(n) == int(wanted)]
+        if len(numbered) == 1:
+            return directory / f"{numbered[0]}{SUFFIX}"
+    if wanted in names:
+        return directory / f"{wanted}{SUFFIX}"
+    choices = ", ".join(names) or "(none)"
+    candidates = [n for n in names if wanted and wanted in n]
     if len(candidates) == 1:
         return directory / f"{candidates[0]}{SUFFIX}"
-    choices = ", ".join(names) or "(none)"
-    raise FileNotFoundError(f"no single lesson matches {name!r}; lessons: {choices}")
+    if len(candidates) > 1:
+        raise FileNotFoundError(
+            f"{wanted!r} matches {len(candidates)} lessons ({', '.join(candidates)}): "
+            "give its number or more of its name"
+        )
+    raise FileNotFoundError(f"no single lesson matches {wanted!r} (none does); lessons: {choices}")
 
 
 def load_lesson(path: Path) -> Lesson:

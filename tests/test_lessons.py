@@ -9,7 +9,15 @@ import pytest
 
 from raftviz.lab.history import History
 from raftviz.lab.session import Session
-from raftviz.lessons import LessonError, LessonRunner, check_lesson, lesson_names, load_lesson, parse_lesson
+from raftviz.lessons import (
+    LessonError,
+    LessonRunner,
+    check_lesson,
+    find_lesson,
+    lesson_names,
+    load_lesson,
+    parse_lesson,
+)
 from raftviz.tui.app import AppOptions, RaftvizApp
 from raftviz.tui.testing import settle
 
@@ -75,6 +83,28 @@ def test_every_shipped_lesson_is_valid() -> None:
     assert names
     for name in names:
         load_lesson(LESSONS / f"{name}.lesson")
+
+
+def test_every_lesson_opens_by_number_name_and_unique_part() -> None:
+    names = lesson_names(LESSONS)
+    assert len(names) >= 12
+    for name in names:
+        number, _, rest = name.partition("-")
+        path = LESSONS / f"{name}.lesson"
+        # "1" is lesson 1, not 10, 11 and 12; "01" and the full name work too.
+        assert find_lesson(str(int(number)), LESSONS) == path
+        assert find_lesson(number, LESSONS) == path
+        assert find_lesson(name, LESSONS) == path
+        assert find_lesson(rest, LESSONS) == path  # every name's own words are unique
+
+
+def test_an_ambiguous_or_unknown_lesson_name_says_why() -> None:
+    with pytest.raises(FileNotFoundError, match=r"'le' matches \d+ lessons .*give its number"):
+        find_lesson("le", LESSONS)
+    with pytest.raises(FileNotFoundError, match="no single lesson matches 'nothing-like-it'"):
+        find_lesson("nothing-like-it", LESSONS)
+    with pytest.raises(FileNotFoundError, match="no single lesson matches '99'"):
+        find_lesson("99", LESSONS)
 
 
 def test_runner_next_waits_for_the_task_and_back_rewinds() -> None:
