@@ -22,8 +22,10 @@ from pathlib import Path
 
 from raftviz.lab.conditions import Condition, ConditionError, evaluate, parse_condition
 from raftviz.lab.history import History
+from raftviz.lab.lab import Lab
 from raftviz.lab.script import ScriptError, parse_line
 from raftviz.lab.session import Session
+from raftviz.lab.views import NodeView
 
 #: Where the lessons live: ``lessons/`` at the repository root (or next to the package).
 LESSONS_DIR = Path(__file__).resolve().parent.parent / "lessons"
@@ -49,7 +51,8 @@ class Step:
     run: list[str] = field(default_factory=list)
     expect: list[tuple[int, Condition]] = field(default_factory=list)
     task: str = ""
-    check: Condition | None = None
+    #: Every check must hold for the task to be done (several ``check:`` lines: all of them).
+    checks: list[Condition] = field(default_factory=list)
     hint: str = ""
     solution: list[str] = field(default_factory=list)
 
@@ -112,9 +115,9 @@ def parse_lesson(text: str, name: str, source: str = "") -> Lesson:
     if not steps:
         raise LessonError(source, 1, "no steps ('## Step title' starts one)")
     for step in steps:
-        if step.task and step.check is None:
+        if step.task and not step.checks:
             raise LessonError(source, step.line, f"step '{step.title}' has a task but no check:")
-        if step.check is not None and not step.task:
+        if step.checks and not step.task:
             raise LessonError(source, step.line, f"step '{step.title}' has a check: but no task:")
         if step.task and not step.solution:
             raise LessonError(source, step.line, f"step '{step.title}' has a task but no solution: commands")
@@ -150,9 +153,7 @@ def _directive(step: Step, key: str, value: str, source: str, line: int) -> None
             raise LessonError(source, line, "one task per step")
         step.task = value
     elif key == "check":
-        if step.check is not None:
-            raise LessonError(source, line, "one check per step")
-        step.check = _condition(value, source, line, key)
+        step.checks.append(_condition(value, source, line, key))
     elif key == "hint":
         if step.hint:
             raise LessonError(source, line, "one hint per step (a narration line may not start with 'hint:')")
@@ -204,6 +205,86 @@ def load_lesson(path: Path) -> Lesson:
     except (OSError, UnicodeDecodeError) as exc:
         raise LessonError(str(path), 0, f"cannot read: {exc}") from None
     return parse_lesson(text, path.stem, str(path))
+
+
+# ---------------------------------------------------------------------- what a check waits for
+
+#: How a comparison reads after "want:" (``3.commit >= 5`` wants "≥ 5").
+_WANT_OP = {"=": "", "!=": "not ", "<": "< ", "<=": "≤ ", ">": "> ", ">=": "≥ "}
+
+
+def describe_wait(cond: Condition, lab: Lab) -> str:
+    """What a check reads now next to what it wants: ``3.role now: follower · want: candidate``.
+
+    The learner sees the value that keeps the lesson waiting, not only the
+    condition's text, so "what is left to do" is plain from the panel.
+    """
+    now, want = _now_and_want(cond, lab)
+    subject = f"{cond.node}.{cond.field} " if cond.kind == "field" else ""
+    if cond.kind == "not" and cond.inner is not None and cond.inner.kind == "field":
+        subject = f"{cond.inner.node}.{cond.inner.field} "
+    return f"{subject}now: {now} · want: {want}"
+
+
+def _now_and_want(cond: Condition, lab: Lab) -> tuple[str, str]:
+    kind = cond.kind
+    if kind == "not":
+        assert cond.inner is not None
+        now, want = _now_and_want(cond.inner, lab)
+        if want.endswith(" on every live node"):
+            # not all.F = V: one live node that differs is enough.
+            want = want.removesuffix(" on every live node")
+            return now, f"{want[4:]} on some live node" if want.startswith(
+                "not "
+            ) else f"not {want} on some live node"
+        return now, want[4:] if want.startswith("not ") else f"not {want}"
+    if kind in ("leader", "leader=", "no-leader", "leaders"):
+        leaders = lab.leaders()
+        now = ", ".join(f"{v.id} leads term {v.term}" for v in leaders) or "no leader"
+        if kind == "leader":
+            return now, "a leader"
+        if kind == "leader=":
+            return now, f"node {cond.node} leads"
+        if kind == "no-leader":
+            return now, "no leader"
+        return f"{len(leaders)} leader(s)", f"{_WANT_OP[cond.op]}{cond.value} leader(s)"
+    if kind == "idle":
+        return f"{len(lab.pending_requests())} client request(s) waiting", "none waiting"
+    if kind == "messages":
+        return f"{len(lab.flights)} in flight", f"{_WANT_OP[cond.op]}{cond.value} in flight"
+    if kind == "time":
+        return f"t={lab.now}", f"t {_WANT_OP[cond.op] or '= '}{cond.value}"
+    if kind == "kv":
+        live = sorted((v for v in lab.views.values() if v.alive), key=lambda v: v.id)
+        have = " ".join(f"{v.id}:{v.kv.data.get(cond.field, '-')}" for v in live) or "no live node"
+        return f"{cond.field} on {have}", f"{cond.field}={cond.value} on every live node"
+    # A field comparison: the value each node it names has, and the value wanted.
+    expected = cond.value
+    if cond.ref is not None:
+        ref_views, missing = _named(lab, cond.ref[0])
+        read = ref_views[0].status_fields()[cond.ref[1]] if ref_views else missing
+        expected = f"{cond.value} ({read})"
+    want = f"{_WANT_OP[cond.op]}{expected}"
+    views, missing = _named(lab, cond.node)
+    if not views:
+        return missing, want
+    if cond.node == "all":
+        return " ".join(
+            f"{v.id}:{v.status_fields()[cond.field]}" for v in views
+        ), f"{want} on every live node"
+    return views[0].status_fields()[cond.field], want
+
+
+def _named(lab: Lab, node: str) -> tuple[list[NodeView], str]:
+    """The nodes a condition names (an id, ``leader``, or every live node), or why none."""
+    if node == "all":
+        views = sorted((v for v in lab.views.values() if v.alive), key=lambda v: v.id)
+        return views, "" if views else "no live node"
+    if node == "leader":
+        leader = lab.leader()
+        return ([lab.views[leader]], "") if leader else ([], "no leader")
+    view = lab.views.get(int(node))
+    return ([view], "") if view is not None else ([], f"no node {node}")
 
 
 # ---------------------------------------------------------------------- running
@@ -269,14 +350,16 @@ class LessonRunner:
         return failures
 
     def task_done(self) -> tuple[bool, str]:
-        """Whether the current step's task is done (True if it has none), and what is seen."""
+        """Whether the current step's task is done (True if it has none), and what is
+        seen: for each check that does not hold yet, its value now and the value wanted."""
         step = self.step
-        if step.check is None:
+        if not step.checks:
             return True, ""
         lab = self.history.session.lab
         if lab is None:
             return False, "no cluster"
-        return evaluate(step.check, lab)
+        waiting = [describe_wait(cond, lab) for cond in step.checks if not evaluate(cond, lab)[0]]
+        return not waiting, " · ".join(waiting)
 
     def next(self) -> StepResult | None:
         """Move on if the task is done; None if it is not (or this is the last step)."""
@@ -329,7 +412,7 @@ def check_lesson(lesson: Lesson, backend: str | None = None, log: Callable[[str]
         while True:
             step = runner.step
             log(f"  step {runner.index + 1}/{len(lesson.steps)}: {step.title}")
-            if step.check is not None:
+            if step.checks:
                 for text in step.solution:
                     outcome = history.run_text(text)
                     if outcome.failure:
@@ -337,8 +420,7 @@ def check_lesson(lesson: Lesson, backend: str | None = None, log: Callable[[str]
                 done, seen = runner.task_done()
                 if not done:
                     failures.append(
-                        f"{lesson.source}:{step.line}: the solution does not satisfy check "
-                        f"{step.check.text} ({seen})"
+                        f"{lesson.source}:{step.line}: the solution does not satisfy its checks ({seen})"
                     )
                     break
             if runner.index + 1 >= len(lesson.steps):

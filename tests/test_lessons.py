@@ -260,3 +260,81 @@ def test_play_stops_at_the_event_that_completes_the_task() -> None:
             assert lab.now == elected_at + 500
 
     asyncio.run(run())
+
+
+def _runner_at(name: str, title: str) -> tuple[History, LessonRunner]:
+    """A shipped lesson entered up to the step called ``title`` (by the documented solutions)."""
+    lesson = load_lesson(find_lesson(name, LESSONS))
+    history = History(lambda: Session(backend="inprocess"))
+    runner = LessonRunner(lesson, history)
+    runner.start()
+    index = next(i for i, step in enumerate(lesson.steps) if step.title == title)
+    assert not runner.jump(index).failures
+    return history, runner
+
+
+def test_lesson_2_the_loser_check_wants_node_3_to_lead_not_just_node_5_to_follow() -> None:
+    history, runner = _runner_at("2", "A leader")
+    assert not runner.task_done()[0]
+    # The wrong way round: node 3 dies, node 5 wins, and 5 is no longer a candidate.
+    history.run_text("crash 3")
+    history.run_text("until leader max=3000")
+    lab = history.session.lab
+    assert lab.leader() != 3 and lab.views[5].role != "candidate"
+    done, seen = runner.task_done()
+    assert not done and "5.leader now:" in seen and "want: 3" in seen
+    history.close()
+
+
+def test_lesson_10_challenge_2_needs_x_written_not_only_a_new_leader() -> None:
+    history, runner = _runner_at("10", "Challenge 2: committed on three")
+    # A new leader without ever writing x=1 does not pass.
+    history.run_text("crash 3")
+    history.run_text("until leader.term >= 2 max=3000")
+    history.run_text("advance 500")
+    done, seen = runner.task_done()
+    assert not done and "want: x=1 on every live node" in seen
+    history.close()
+
+
+def test_lesson_10_challenge_4_hint_names_the_leader() -> None:
+    lesson = load_lesson(find_lesson("10", LESSONS))
+    step = next(s for s in lesson.steps if s.title.startswith("Challenge 4"))
+    assert "leader" in step.hint and "among them" in step.hint
+    # Crashing three followers never passes: the leader stays, no election starts.
+    history, runner = _runner_at("10", step.title)
+    for node in (1, 2, 4):
+        history.run_text(f"crash {node}")
+    history.run_text("advance 3000")
+    assert not runner.task_done()[0]
+    history.close()
+
+
+def test_a_waiting_check_shows_the_value_now_and_the_value_wanted() -> None:
+    history, runner = _runner_at("2", "Start an election")
+    done, seen = runner.task_done()
+    assert not done and seen == "3.role now: follower · want: candidate"
+    history.close()
+
+
+def test_several_checks_must_all_hold() -> None:
+    text = SMALL.replace(
+        "check: leader\nhint: Press Space.", "check: leader\ncheck: kv a=1\nhint: Press Space."
+    )
+    text = text.replace(
+        "solution: until leader\n", "solution: until leader\nsolution: put a 1\nsolution: until kv a=1\n", 1
+    )
+    lesson = parse_lesson(text, "two")
+    assert len(lesson.steps[1].checks) == 2
+    history = History(lambda: Session(backend="inprocess"))
+    runner = LessonRunner(lesson, history)
+    runner.start()
+    runner.next()
+    history.run_text("until leader")
+    done, seen = runner.task_done()
+    assert not done and seen.startswith("now: a on ")  # only the unmet check is shown
+    history.run_text("put a 1")
+    history.run_text("until kv a=1")
+    assert runner.task_done() == (True, "")
+    history.close()
+    assert check_lesson(lesson, backend="inprocess", log=lambda _: None) == []

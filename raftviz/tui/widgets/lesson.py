@@ -25,7 +25,8 @@ def render_lesson(view: LessonView | None, show_hint: bool) -> Group | Text:
         if view.done:
             parts.append(Text("✔ done — press ] for the next step", style="bold black on green"))
         else:
-            parts.append(Text(f"… waiting: {view.seen}" if view.seen else "… waiting", style="yellow"))
+            # What the check reads now next to what it wants ("3.role now: follower · want: candidate").
+            parts.append(Text(f"… {view.seen}" if view.seen else "… waiting", style="yellow"))
         if show_hint and view.hint:
             parts.append(Text(f"Hint: {view.hint}", style="italic cyan"))
     elif view.index + 1 < view.total:
