@@ -199,6 +199,21 @@ def find_lesson(name: str, directory: Path = LESSONS_DIR) -> Path:
     raise FileNotFoundError(f"no single lesson matches {wanted!r} (none does); lessons: {choices}")
 
 
+def next_lesson_name(lesson: Lesson, directory: Path = LESSONS_DIR) -> str | None:
+    """The name of the lesson after this one in ``directory`` (None: the last, or not from there)."""
+    names = lesson_names(directory)
+    if lesson.name not in names or Path(lesson.source).resolve().parent != directory.resolve():
+        return None
+    index = names.index(lesson.name) + 1
+    return names[index] if index < len(names) else None
+
+
+def next_lesson(lesson: Lesson, directory: Path = LESSONS_DIR) -> Lesson | None:
+    """The lesson after this one (loaded), or None if it is the last."""
+    name = next_lesson_name(lesson, directory)
+    return load_lesson(directory / f"{name}{SUFFIX}") if name is not None else None
+
+
 def load_lesson(path: Path) -> Lesson:
     try:
         text = path.read_text(encoding="utf-8")
@@ -313,10 +328,29 @@ class LessonRunner:
         self.index = -1
         #: History position just before each entered step ran its run: commands.
         self.before: dict[int, int] = {}
+        #: History position once each entered step had run them (its "start" as shown).
+        self.entered_at: dict[int, int] = {}
+        #: The current step's expectations failed on entering it: the learner played
+        #: on before pressing Next, so the cluster is not what the narration describes.
+        self.off_path = False
+        #: The earliest position history was rewound to since ``forget_rewind`` (None: not rewound).
+        self.rewound_to: int | None = None
+
+    def forget_rewind(self) -> None:
+        self.rewound_to = None
+
+    def _rewind(self, position: int) -> None:
+        self.history.rewind(position)
+        self.rewound_to = position if self.rewound_to is None else min(self.rewound_to, position)
 
     @property
     def step(self) -> Step:
         return self.lesson.steps[self.index]
+
+    @property
+    def at_step_start(self) -> bool:
+        """Nothing has happened since the current step was entered (``0`` would change nothing)."""
+        return self.history.position == self.entered_at.get(self.index, -1)
 
     def start(self) -> StepResult:
         """Set up the cluster and enter step 1."""
@@ -338,6 +372,8 @@ class LessonRunner:
             if outcome.failure:
                 result.failures.append(f"{self.lesson.source}:{step.line}: run: {text}: {outcome.failure}")
         result.failures += self.failed_expectations()
+        self.entered_at[index] = self.history.position
+        self.off_path = bool(result.failures)
         return result
 
     def failed_expectations(self) -> list[str]:
@@ -375,11 +411,22 @@ class LessonRunner:
 
     def jump(self, index: int) -> StepResult:
         """Go to any step. Backwards, history rewinds to where that step began; forwards,
-        every step in between is entered with its documented solution performed."""
+        every step in between is entered with its documented solution performed.
+
+        Forwards from where the learner played freely, a solution may no longer
+        apply (the message it delivers is gone); then the lesson is rebuilt
+        along its own path, so a jump always arrives.
+        """
         if index <= self.index:
-            target = self.before[index]
-            self.history.rewind(target)
+            self._rewind(self.before[index])
             return self.enter(index)
+        result = self._forward(index)
+        if result is None:
+            return self.rebuild(index)
+        return result
+
+    def _forward(self, index: int) -> StepResult | None:
+        """Enter every step up to ``index`` by its solution; None where one does not do its task."""
         result = StepResult()
         while self.index < index:
             if not self.task_done()[0]:
@@ -387,14 +434,31 @@ class LessonRunner:
                     self.history.run_text(text)
             entered = self.next()
             if entered is None:
-                result.failures.append(f"step {self.index + 1}'s task is not done even by its solution")
-                return result
+                return None
             result = entered
         return result
 
+    def rebuild(self, index: int) -> StepResult:
+        """Step ``index`` as the lesson's own path reaches it: back to the start of step 1,
+        then every task done by its documented solution (as ``--check`` does)."""
+        self._rewind(self.before[0])
+        self.before = {}
+        self.entered_at = {}
+        result = self.enter(0)
+        if index == 0:
+            return result
+        forward = self._forward(index)
+        if forward is None:
+            result.failures.append(f"step {self.index + 1}'s task is not done even by its solution")
+            return result
+        return forward
+
     def reset_step(self) -> StepResult:
-        """Back to where the current step began (after free play)."""
-        self.history.rewind(self.before[self.index])
+        """Back to where the current step began (after free play); if the step was
+        entered off the lesson's path, rebuilt as the lesson describes it."""
+        if self.off_path:
+            return self.rebuild(self.index)
+        self._rewind(self.before[self.index])
         return self.enter(self.index)
 
 

@@ -338,3 +338,15 @@ def test_several_checks_must_all_hold() -> None:
     assert runner.task_done() == (True, "")
     history.close()
     assert check_lesson(lesson, backend="inprocess", log=lambda _: None) == []
+
+
+def test_jump_forward_from_free_play_rebuilds_the_lesson_path() -> None:
+    """A solution that no longer applies (its message was dropped) does not strand a jump."""
+    history, runner = _runner_at("2", "RequestVote")
+    history.run_text("drop 3->4 RequestVote")  # step 3's solution delivers exactly this one
+    target = next(i for i, s in enumerate(runner.lesson.steps) if s.title == "A rival")
+    result = runner.jump(target)
+    assert runner.index == target and result.failures == []
+    assert runner.rewound_to == runner.before[0]  # rebuilt from the start of step 1
+    assert history.session.lab.views[4].vote == 3
+    history.close()
