@@ -155,7 +155,7 @@ def test_message_keys_act_only_on_the_list_the_screen_shows() -> None:
             await settle(pilot, app)
             assert app.snapshot is not None and app.snapshot.flights
             # 0 is under way: the list on screen is about to be replaced, so d refuses.
-            app.controller.lesson_reset()
+            app.action_lesson_reset()
             app.action_deliver()
             await settle(pilot, app)
             assert not any(e.text.startswith("deliver") for e in app.controller.history.entries)

@@ -513,10 +513,13 @@ class RaftvizApp(App[None]):
         self.run_command("timers align")
 
     def _selected_message(self) -> int | None:
-        if self.controller.busy or self.applied != self.controller.reported:
-            # The list on screen is about to change (a rewind, a step): the row under the
-            # cursor may not be the message the learner chose. Act only on what is shown.
-            self.notify("the cluster is still changing: select the message again", severity="warning")
+        if self.lesson_busy:
+            # A lesson key is rewinding or replaying: the list on screen is about to be
+            # replaced, and the id under the cursor may name another message afterwards
+            # (after a rewind, history forks). Act only on what will still be shown.
+            self.notify(
+                "the lesson is still moving the cluster: select the message again", severity="warning"
+            )
             return None
         screen = self.get_screen_stack_main()
         selected = screen.query_one(MessagesTable).selected_id() if screen else None
