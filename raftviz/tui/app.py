@@ -621,8 +621,12 @@ class RaftvizApp(App[None]):
 
     def action_lesson_jump(self) -> None:
         view = self.lesson_view
-        if self.options.lesson is None or view is None:
+        if self.options.lesson is None:
             self.notify("no lesson is open (raftviz lesson NAME opens one)", severity="warning")
+            return
+        if view is None:
+            # The lesson is still being set up: say so rather than seem to ignore the key.
+            self.notify("the lesson is still loading: press j again in a moment", severity="warning")
             return
 
         def done(value: str | None) -> None:
