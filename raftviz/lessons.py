@@ -395,7 +395,7 @@ class LessonRunner:
         if lab is None:
             return False, "no cluster"
         waiting = [describe_wait(cond, lab) for cond in step.checks if not evaluate(cond, lab)[0]]
-        return not waiting, " · ".join(waiting)
+        return not waiting, "; ".join(waiting)
 
     def next(self) -> StepResult | None:
         """Move on if the task is done; None if it is not (or this is the last step)."""

@@ -350,3 +350,15 @@ def test_jump_forward_from_free_play_rebuilds_the_lesson_path() -> None:
     assert runner.rewound_to == runner.before[0]  # rebuilt from the start of step 1
     assert history.session.lab.views[4].vote == 3
     history.close()
+
+
+def test_lesson_12_big_step_stays_small_enough_to_enter_without_a_freeze() -> None:
+    """Entering a step replays its events on the lab thread (on UDP, ~0.1-0.3 ms each):
+    lesson 12's "many entries later" step once ran ~20,000 events (~6 s of frozen screen)."""
+    history, runner = _runner_at("12", "A snapshot by hand")
+    target = next(i for i, s in enumerate(runner.lesson.steps) if s.title == "Hundreds of entries later")
+    runner.jump(target - 1)
+    before = history.position
+    assert not runner.jump(target).failures
+    assert history.position - before < 3000
+    history.close()
