@@ -614,6 +614,7 @@ class RaftvizApp(App[None]):
             return
         self.options = replace(self.options, lesson=following)
         self.lesson_view = None
+        self.selected = 1  # the next lesson may have fewer nodes than the selected one
         self.show_hint = False
         self._violation_seen = 0
         self._lesson_working(f"opening {following.title}…")
