@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from textual.app import App, ComposeResult, SystemCommand
@@ -22,7 +22,7 @@ from textual.widgets import Footer
 from raftviz.lab.lab import MAX_NODES
 from raftviz.lab.script import ScriptError, parse_script
 from raftviz.lab.session import Session
-from raftviz.lessons import Lesson
+from raftviz.lessons import Lesson, LessonError, next_lesson, next_lesson_name
 from raftviz.tui.controller import LabController, LessonView, Update
 from raftviz.tui.model import Snapshot
 from raftviz.tui.screens.dialogs import (
@@ -56,6 +56,14 @@ class AppOptions:
     play: bool = False
     #: A lesson to run beside the cluster (its setup replaces nodes/seed).
     lesson: Lesson | None = None
+
+
+class LessonProgress(Message):
+    """Posted from the lab thread: how a long lesson action is getting on."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
 
 
 class LabUpdated(Message):
@@ -127,6 +135,7 @@ KEYS: list[tuple[str, str, str, str, str, bool]] = [
     ("Lesson", "j", "lesson_jump", "jump", "lesson: jump to any step", False),
     ("Lesson", "h", "lesson_hint", "hint", "lesson: show the task's hint", False),
     ("Lesson", "0", "lesson_reset", "reset", "lesson: put the cluster back to where this step began", False),
+    ("Lesson", "N", "next_lesson", "next lesson", "lesson: open the next lesson", False),
     ("Session", "colon", "command", "command", "command line: any scenario command", True),
     (
         "Session",
@@ -216,6 +225,7 @@ class RaftvizApp(App[None]):
         backend = self.options.backend
         self.make_session = make_session or (lambda: Session(backend=backend))
         self.controller = LabController(self.make_session, lambda u: self.post_message(LabUpdated(u)))
+        self.controller.progress = lambda text: self.post_message(LessonProgress(text))
         self.snapshot: Snapshot | None = None
         self.selected = 1
         self.playing = self.options.play
@@ -231,6 +241,11 @@ class RaftvizApp(App[None]):
         self.show_hint = False
         #: The session's breakpoints, in number order (set by ``break``; shown in the header).
         self.breakpoints: tuple[str, ...] = ()
+        #: What a lesson action in progress is doing ("" when none is running).
+        self.lesson_busy = ""
+        #: The clock paused itself on a done task: Space waits once, for ], before playing on.
+        self.await_next = False
+        self._next_lesson_of: tuple[str, bool] = ("", False)
         #: Updates applied to the screen (equal to controller.reported when caught up).
         self.applied = 0
 
@@ -281,6 +296,11 @@ class RaftvizApp(App[None]):
     def on_lab_updated(self, message: LabUpdated) -> None:
         self.apply_update(message.update)
 
+    def on_lesson_progress(self, message: LessonProgress) -> None:
+        if self.options.lesson is not None:
+            self.lesson_busy = message.text
+            self.redraw()
+
     def apply_update(self, update: Update) -> None:
         screen = self.get_screen_stack_main()
         feeds = screen.query(EventFeed) if screen is not None else None
@@ -310,13 +330,18 @@ class RaftvizApp(App[None]):
         if update.lesson is not None:
             previous = self.lesson_view
             same_step = previous is not None and update.lesson.index == previous.index
-            if not same_step:
+            if not same_step or previous.title != update.lesson.title:
                 self.show_hint = False
+                self.await_next = False
             elif update.lesson.done and not previous.done and update.lesson.task and self.playing:
-                # The moment the task is done may last only milliseconds: stop there.
+                # The moment the task is done may last only milliseconds: stop there,
+                # and keep it on screen until the learner moves on (Space waits once).
                 self.playing = False
+                self.await_next = True
                 self.notify("Task done: the clock is paused. Press ] for the next step.")
             self.lesson_view = update.lesson
+            if not self.controller.busy:
+                self.lesson_busy = ""
         if update.snapshot is not None:
             self.snapshot = update.snapshot
             if len(update.snapshot.violations) > self._violation_seen:
@@ -357,8 +382,18 @@ class RaftvizApp(App[None]):
         logs.refresh()
         screen.query_one(MessagesTable).show(snap)
         screen.query_one(Inspector).show(snap, self.selected)
+        has_next = self._has_next_lesson()
         for panel in screen.query(LessonPanel):
-            panel.show(self.lesson_view, self.show_hint)
+            panel.show(self.lesson_view, self.show_hint, busy=self.lesson_busy, has_next=has_next)
+
+    def _has_next_lesson(self) -> bool:
+        """Whether a lesson follows the open one (looked up once per lesson, not per frame)."""
+        lesson = self.options.lesson
+        if lesson is None:
+            return False
+        if self._next_lesson_of[0] != lesson.source:
+            self._next_lesson_of = (lesson.source, next_lesson_name(lesson) is not None)
+        return self._next_lesson_of[1]
 
     # ------------------------------------------------------------------ the clock
 
@@ -379,6 +414,11 @@ class RaftvizApp(App[None]):
             self.controller.play(ms)
 
     def action_toggle_play(self) -> None:
+        if not self.playing and self.await_next:
+            # Just after a task paused the clock, Space would play past what the step shows.
+            self.await_next = False
+            self.notify("The task is done: ] goes to the next step (Space again plays on here).")
+            return
         self.playing = not self.playing
         self._last_tick = time.monotonic()
         self.redraw()
@@ -482,6 +522,14 @@ class RaftvizApp(App[None]):
         self.run_command("timers align")
 
     def _selected_message(self) -> int | None:
+        if self.lesson_busy:
+            # A lesson key is rewinding or replaying: the list on screen is about to be
+            # replaced, and the id under the cursor may name another message afterwards
+            # (after a rewind, history forks). Act only on what will still be shown.
+            self.notify(
+                "the lesson is still moving the cluster: select the message again", severity="warning"
+            )
+            return None
         screen = self.get_screen_stack_main()
         selected = screen.query_one(MessagesTable).selected_id() if screen else None
         if selected is None:
@@ -559,17 +607,49 @@ class RaftvizApp(App[None]):
         more = f" +{len(self.breakpoints) - 1}" if len(self.breakpoints) > 1 else ""
         return f"break: {self.breakpoints[0]}{more}"
 
+    def _lesson_working(self, text: str) -> None:
+        """Say at once that a lesson action is under way (it may replay many events)."""
+        self.playing = False
+        self.await_next = False
+        self.lesson_busy = text
+        self.redraw()
+
     def action_lesson_back(self) -> None:
         if self.options.lesson is None:
             self.notify("no lesson is open (raftviz lesson NAME opens one)", severity="warning")
             return
-        self.playing = False
+        self._lesson_working("back to the previous step…")
         self.controller.lesson_back()
+
+    def action_next_lesson(self) -> None:
+        lesson = self.options.lesson
+        if lesson is None:
+            self.notify("no lesson is open (raftviz lesson NAME opens one)", severity="warning")
+            return
+        try:
+            following = next_lesson(lesson)
+        except LessonError as exc:
+            self.notify(f"cannot open the next lesson: {exc}", severity="error", timeout=10)
+            return
+        if following is None:
+            self.notify("this is the last lesson (raftviz lesson lists them all)", severity="warning")
+            return
+        self.options = replace(self.options, lesson=following)
+        self.lesson_view = None
+        self.selected = 1  # the next lesson may have fewer nodes than the selected one
+        self.show_hint = False
+        self._violation_seen = 0
+        self._lesson_working(f"opening {following.title}…")
+        self.controller.start_lesson(following)
 
     def action_lesson_jump(self) -> None:
         view = self.lesson_view
-        if self.options.lesson is None or view is None:
+        if self.options.lesson is None:
             self.notify("no lesson is open (raftviz lesson NAME opens one)", severity="warning")
+            return
+        if view is None:
+            # The lesson is still being set up: say so rather than seem to ignore the key.
+            self.notify("the lesson is still loading: press j again in a moment", severity="warning")
             return
 
         def done(value: str | None) -> None:
@@ -578,7 +658,7 @@ class RaftvizApp(App[None]):
             if not value.isdigit() or not 1 <= int(value) <= view.total:
                 self.notify(f"a step is a number from 1 to {view.total}", severity="error")
                 return
-            self.playing = False
+            self._lesson_working(f"going to step {value}…")
             self.controller.lesson_jump(int(value) - 1)
 
         titles = "  ".join(f"{i + 1}. {s.title}" for i, s in enumerate(self.options.lesson.steps))
@@ -590,12 +670,12 @@ class RaftvizApp(App[None]):
 
     def action_lesson_reset(self) -> None:
         if self.options.lesson is not None:
-            self.playing = False
+            self._lesson_working("back to the start of this step…")
             self.controller.lesson_reset()
 
     def action_next_line(self) -> None:
         if self.options.lesson is not None:
-            self.playing = False
+            self._lesson_working("next step…")
             self.controller.lesson_next()
             return
         if self.script_next >= len(self.script_lines):
