@@ -639,8 +639,9 @@ class EventFeed(ClockKeysList):
         key = self.cursor_key()
         if key is None:
             return None
-        if key.startswith("fold-"):
-            return next((e for e in self._entries if isinstance(e, _Fold) and e.key == key), None)
+        if key.startswith(("fold-", "hidden-")):
+            serial = int(key.split("-")[1])
+            return next((e for e in self._entries if isinstance(e, _Fold) and e.serial == serial), None)
         if key.isdigit():
             position = int(key)
             for entry in self._entries:
