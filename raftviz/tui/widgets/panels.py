@@ -311,7 +311,7 @@ def inspect_message(f: FlightSnap) -> Group:
     title.append(f" message #{f.id} ", style="bold reverse")
     title.append(f" {f.kind} ", style=f"bold {flight_style(f)}")
     title.append(f" {route(f.src, f.dst)}", style="bold")
-    title.append("  1-9: back to a node", style="dim")
+    title.append("  (1-9: a node)", style="dim")
     grid = Table.grid(padding=(0, 1))
     grid.add_column(style="bold cyan", no_wrap=True)
     grid.add_column()
@@ -546,11 +546,25 @@ class EventFeed(ClockKeysList):
                     if last.open:
                         self._rebuild_later = True
                 continue
-            if item.heartbeat:
+            if (
+                item.heartbeat
+                and isinstance(last, FeedItem)
+                and last.heartbeat
+                and item.position == last.position + 1
+            ):
+                # A second heartbeat item in a row: the two become a fold, in place of the first's row.
                 self._folds += 1
-                fold = _Fold(self._folds, item.position, item.position, item.time, item.time, deque([item]))
-                self._entries.append(fold)
-                rows.append((fold.key, _FeedRow(self, fold)))
+                fold = _Fold(
+                    self._folds, last.position, item.position, last.time, item.time, deque([last, item])
+                )
+                self._entries[-1] = fold
+                row = (fold.key, _FeedRow(self, fold))
+                if rows and rows[-1][0] == str(last.position):
+                    rows[-1] = row
+                elif self.keys and self.keys[-1] == str(last.position):
+                    self.keys[-1], self.rows[-1] = row
+                else:
+                    self._rebuild_later = True
             else:
                 self._entries.append(item)
                 rows.append((str(item.position), _FeedRow(self, item)))

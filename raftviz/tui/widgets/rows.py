@@ -347,7 +347,7 @@ def feed_parts(item: FeedItem, show_pos: bool, time_width: int, member: bool = F
         style = flight_style(f)
         essentials += [seg(f"#{f.id}", style=style), seg(route(f.src, f.dst), style=style), head]
         if item.reason:
-            essentials.append(seg(f"({item.reason})", style="red"))
+            essentials.append(seg(f"({item.reason})", f"({item.reason})", "", style="red"))
         essentials += change_segs(item)
         details += msg_details
     elif item.copy is not None:
