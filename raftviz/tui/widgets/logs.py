@@ -311,6 +311,7 @@ def _commands(snap: Snapshot, win: LogWindow, width: int, rows: int) -> list[Tex
         (_COMMIT_MARK, _COMMIT_MARK_STYLE),
         ("=commit index  (T: the entry's term)", _DIM),
     ]
+    middle = [*legend[1:5], (_COMMIT_MARK, _COMMIT_MARK_STYLE), ("=commit index", _DIM)]
     short = [
         ("T", f"bold black on {term_color(3)}"),
         ("=committed ", _DIM),
@@ -324,7 +325,7 @@ def _commands(snap: Snapshot, win: LogWindow, width: int, rows: int) -> list[Tex
         extra += [("  ", ""), (_SNAPSHOT_FILL * 2, _SNAPSHOT_FILL_STYLE), (" snapshot", _DIM)]
     if any(_is_config(e) for n in snap.nodes for e in n.log[-win.columns :]):
         extra += [("  ", ""), (_CONFIG_MARK, CONFIG_STYLE), (" config", _DIM)]
-    for parts in (legend + extra, short + extra, legend, short):
+    for parts in (legend + extra, middle + extra, short + extra, legend, middle, short):
         if title.used + sum(len(t) for t, _ in parts) <= width:
             for text, style in parts:
                 title.add(text, style)

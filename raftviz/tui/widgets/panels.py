@@ -690,7 +690,7 @@ class EventFeed(ClockKeysList):
         return super().layout(rows, width)
 
     def header_text(self, width: int, level: int) -> str:
-        return feed_header(width, width - 1 >= 44, self.time_width)
+        return feed_header(width, width - 1 >= 44, self.time_width, level)
 
     def selected_position(self) -> int | None:
         key = self.cursor_key()

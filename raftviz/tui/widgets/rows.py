@@ -213,7 +213,7 @@ def message_segs(f: FlightSnap) -> tuple[Seg, list[Seg]]:
     if isinstance(msg, ClientRequest):
         cmd = msg.command
         words = " ".join(p for p in (cmd.op, cmd.key, cmd.value if cmd.op in ("put", "append") else "") if p)
-        return seg(f"ClientRequest {words}", words, style=style), [
+        return seg(f"ClientRequest {words}", words, f"{cmd.op} {cmd.key}", style=style), [
             seg(f"({cmd.client}#{cmd.seq})", style="dim")
         ]
     if isinstance(msg, ClientReply):
@@ -346,9 +346,9 @@ def feed_parts(item: FeedItem, show_pos: bool, time_width: int, member: bool = F
             essentials.append(seg(f"{NO} drop", f"{NO} drop", style="bold red"))
         style = flight_style(f)
         essentials += [seg(f"#{f.id}", style=style), seg(route(f.src, f.dst), style=style), head]
-        if item.reason:
-            essentials.append(seg(f"({item.reason})", f"({item.reason})", "", style="red"))
         essentials += change_segs(item)
+        if item.reason:
+            details.append(seg(f"({item.reason})", style="red"))  # the first detail: why it was lost
         details += msg_details
     elif item.copy is not None:
         c = item.copy
@@ -363,10 +363,21 @@ def feed_parts(item: FeedItem, show_pos: bool, time_width: int, member: bool = F
         essentials += change_segs(item)
         for change in item.changes:
             role1, term1, vote1, _c, last1, _cfg, _s = change.after
+            vote = vote1 or "-"
             if role1 == "down":
-                details.append(seg(f"on disk: term={term1} vote={vote1 or '-'} last={last1}", style="dim"))
+                details.append(
+                    seg(
+                        f"on disk: term={term1} vote={vote} last={last1}",
+                        f"disk T{term1} v={vote} last={last1}",
+                    )
+                )
             elif change.before[0] == "down":
-                details.append(seg(f"recovered: term={term1} vote={vote1 or '-'} last={last1}", style="dim"))
+                details.append(
+                    seg(
+                        f"recovered: term={term1} vote={vote} last={last1}",
+                        f"from disk T{term1} v={vote} last={last1}",
+                    )
+                )
     for request, outcome, ok in item.answers:
         glyph = OK if ok else NO
         essentials.append(seg(f"{request} {glyph} {outcome}", style="bold green" if ok else "bold red"))
@@ -388,9 +399,19 @@ def note_parts(text: str, time: int, show_pos: bool, time_width: int, style: str
     return RowParts(lead=feed_lead(None, time, show_pos, time_width), essentials=[seg(text, style=style)])
 
 
-def feed_header(width: int, show_pos: bool, time_width: int) -> str:
+def feed_header(width: int, show_pos: bool, time_width: int, level: int = 0) -> str:
+    """The feed's header: its columns, what Enter does, and the short names when rows use them."""
     pos = "pos  " if show_pos else ""
+    names = (
+        (
+            "what happened · RV=RequestVote AE=AppendEntries · Enter: go back / unfold ♥",
+            "what happened · RV vote AE append · Enter: back/unfold ♥",
+        )
+        if level
+        else ()
+    )
     for what in (
+        *names,
         "what happened · Enter: go back there · Enter/f on ♥: unfold, f: fold",
         "what happened · Enter: go back / unfold ♥",
         "what happened · Enter: go back",
