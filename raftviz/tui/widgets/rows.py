@@ -406,6 +406,7 @@ def feed_header(width: int, show_pos: bool, time_width: int, level: int = 0) -> 
         (
             "what happened · RV=RequestVote AE=AppendEntries · Enter: go back / unfold ♥",
             "what happened · RV vote AE append · Enter: back/unfold ♥",
+            "RV vote AE append · Enter: back/unfold ♥",
         )
         if level
         else ()
