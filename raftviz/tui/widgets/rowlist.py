@@ -202,3 +202,18 @@ class RowList(Widget, can_focus=True):
 
     def on_blur(self) -> None:
         self.refresh()
+
+
+class ClockKeysList(RowList):
+    """A row list whose left/right keys stay the clock's (step back / step), as everywhere."""
+
+    BINDINGS = [
+        Binding("left", "clock_back", "back", show=False),
+        Binding("right", "clock_step", "step", show=False),
+    ]
+
+    def action_clock_back(self) -> None:
+        self.app.action_step_back()  # type: ignore[attr-defined]
+
+    def action_clock_step(self) -> None:
+        self.app.action_step()  # type: ignore[attr-defined]
