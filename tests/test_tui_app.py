@@ -428,7 +428,7 @@ def test_add_key_opens_a_dialog_with_the_lowest_free_id_and_adds_that_node() -> 
             await pilot.press("enter")
             await settle(pilot, app)
             assert 6 in lab(app).views and lab(app).views[6].joined
-            assert "> add 6" in feed_text(app)
+            assert "admin#1 add 6 sent to node" in feed_text(app)
             assert app.snapshot.ids == (1, 2, 3, 4, 5, 6)
             assert app.snapshot.node(6).joined
             assert_picture_is_the_lab(app)
@@ -448,7 +448,7 @@ def test_add_key_opens_a_dialog_with_the_lowest_free_id_and_adds_that_node() -> 
             app.screen.query_one("#dialog-input").value = "3"
             await pilot.press("enter")
             await settle(pilot, app)
-            assert "> add 3" not in feed_text(app)
+            assert "add 3 sent" not in feed_text(app)
             assert 7 not in lab(app).views
 
     asyncio.run(run())
@@ -485,7 +485,7 @@ def test_remove_key_takes_the_selected_node_out_of_the_configuration() -> None:
             leader = lab(app).leader()
             await press(pilot, app, str(leader))
             await press(pilot, app, "delete")
-            assert f"> remove {leader}" in feed_text(app)
+            assert f"remove {leader} sent to node" in feed_text(app)
             # A leader that removes itself steps down once the change commits; another takes over.
             app.run_command(f"until {leader}.role != leader max=3s")
             app.run_command("until leader max=3s")
@@ -498,7 +498,7 @@ def test_remove_key_takes_the_selected_node_out_of_the_configuration() -> None:
             app.run_command("until idle")
             await settle(pilot, app)
             await press(pilot, app, str(other), "D")
-            assert f"> remove {other}" in feed_text(app)
+            assert f"remove {other} sent to node" in feed_text(app)
 
     asyncio.run(run())
 

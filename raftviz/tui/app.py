@@ -471,6 +471,8 @@ class RaftvizApp(App[None]):
     def action_select(self, node: int) -> None:
         if self.snapshot is not None and self.snapshot.node(node) is not None:
             self.selected = node
+            for inspector in self.query(Inspector):
+                inspector.inspect_message(None)  # a node chosen again: show it, not the message
             self.redraw()
 
     def action_crash(self) -> None:

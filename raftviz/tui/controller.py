@@ -16,30 +16,38 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from raftviz.lab.describe import describe_change, describe_record
 from raftviz.lab.history import History
 from raftviz.lab.lab import StepRecord
 from raftviz.lab.script import ScriptError, parse_line
 from raftviz.lab.session import Outcome, Session
 from raftviz.lessons import Lesson, LessonRunner, StepResult
+from raftviz.tui.feed import FeedBuilder, FeedItem
 from raftviz.tui.model import Snapshot, take_snapshot
+
+__all__ = ["FeedItem", "LabController", "LessonView", "Update", "feed_item"]
 
 #: Commands whose output repeats the events the feed already shows.
 CLOCK_COMMANDS = ("step", "advance", "until", "deliver", "timeout", "restart")
 #: Wall-clock interval between progress reports of a long lesson action.
 PROGRESS_S = 0.2
-
-
-@dataclass(frozen=True, slots=True)
-class FeedItem:
-    """One line of the event feed: a history position and what happened there."""
-
-    position: int
-    time: int
-    text: str
-    detail: str = ""
-    kind: str = ""
-    violation: bool = False
+#: Commands whose records in the feed say all they did: once they published a record, their
+#: echo and output would only say it again (a client write twice, a drop three times).
+SAID_BY_RECORDS = (
+    "step",
+    "deliver",
+    "timeout",
+    "drop",
+    "duplicate",
+    "crash",
+    "restart",
+    "put",
+    "get",
+    "append",
+    "delete",
+    "add",
+    "remove",
+    "timers",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,22 +88,8 @@ class Update:
 
 
 def feed_item(position: int, record: StepRecord) -> FeedItem:
-    head = (
-        describe_record(record, verbose=True)[0]
-        if record.kind != "command"
-        else f"t={record.time} {record.text}"
-    )
-    head = head.split(" ", 1)[1] if head.startswith("t=") else head
-    changes = [c for c in (describe_change(ch, verbose=False) for ch in record.changes) if c]
-    answers = [f"{r.describe()} -> {r.outcome()}" for r in record.answers]
-    return FeedItem(
-        position=position,
-        time=record.time,
-        text=head,
-        detail="; ".join(changes + answers),
-        kind=record.kind,
-        violation=bool(record.violations),
-    )
+    """One record as a feed item, on its own (heartbeat replies are told apart only in a sequence)."""
+    return FeedBuilder().item(position, record)
 
 
 class LabController:
@@ -109,6 +103,7 @@ class LabController:
         self.runner: LessonRunner | None = None
         self._lesson_problems: tuple[str, ...] = ()
         self._pending: list[FeedItem] = []
+        self._feed = FeedBuilder()
         self.busy = 0
         #: The most recently queued action; actions run in order, so once it is
         #: done every earlier one is too (tests wait on it).
@@ -366,16 +361,18 @@ class LabController:
             return self._update(lines=[f"> {text}"], failure=str(exc))
         if command is None:
             return self._update()
+        published = len(self._pending)
         outcome: Outcome = self.history.run(command)
         output = outcome.lines
         if command.name in CLOCK_COMMANDS:
             # Their events are already in the feed, one row each: keep only the verdicts.
             output = [line for line in output if not line.startswith(("t=", "  "))]
-        lines = [f"> {command.text}", *output] if echo else []
+        said = command.name in SAID_BY_RECORDS and len(self._pending) > published
+        lines = [f"> {command.text}", *output] if echo and not said else []
         return self._update(lines=lines, failure=outcome.failure, stopped=outcome)
 
     def _on_record(self, position: int, record: StepRecord) -> None:
-        self._pending.append(feed_item(position, record))
+        self._pending.append(self._feed.item(position, record))
 
     def _update(
         self,
@@ -384,6 +381,8 @@ class LabController:
         rewound_to: int | None = None,
         stopped: Outcome | None = None,
     ) -> Update:
+        if rewound_to is not None:
+            self._feed.reset()
         feed, self._pending = self._pending, []
         snapshot = take_snapshot(self.history) if self.history is not None else None
         hit = stopped.stopped if stopped is not None else None
