@@ -26,6 +26,7 @@ from raftviz.lessons import Lesson
 from raftviz.tui.controller import LabController, LessonView, Update
 from raftviz.tui.model import Snapshot
 from raftviz.tui.screens.dialogs import (
+    ConfirmScreen,
     HelpScreen,
     PromptScreen,
     add_dialog,
@@ -37,19 +38,30 @@ from raftviz.tui.screens.dialogs import (
     save_dialog,
 )
 from raftviz.tui.widgets.cluster import ClusterView
+from raftviz.tui.widgets.header import StatusBar
 from raftviz.tui.widgets.lesson import LessonPanel
 from raftviz.tui.widgets.logs import LogsView
-from raftviz.tui.widgets.panels import SPEEDS, EventFeed, Inspector, MessagesTable, StatusBar
+from raftviz.tui.widgets.panels import SPEEDS, EventFeed, Inspector, MessagesTable
 from raftviz.tui.widgets.rowlist import RowList
 
 #: Wall-clock interval of the play loop (the animation frame rate).
 FRAME_S = 0.05
 
+#: The seed of the first cluster a newcomer sees: one clean election on 5 nodes
+#: (node 1 times out at t=155 ms, alone, and leads at t=185 ms on both backends).
+#: Seed 0 starts with a split vote 7 ms in: that is lesson 3's story, not the first screen's.
+DEFAULT_SEED = 3
+
+#: The pace play starts at. At 1/10× a message trip (10-20 ms) takes 0.1-0.2 s of
+#: wall time and a re-election after a crash (timeout, votes, first heartbeat) about
+#: 3 s: a class can follow each vote. At 1× the whole thing is over in 0.3 s.
+DEFAULT_SPEED = "1/10×"
+
 
 @dataclass(frozen=True, slots=True)
 class AppOptions:
     nodes: int = 5
-    seed: int = 0
+    seed: int = DEFAULT_SEED
     backend: str = "udp"
     load: str | None = None
     #: Start playing at once (False in tests and screenshots).
@@ -163,9 +175,20 @@ KEY_LABELS = {
 }
 
 
+def script_summary(lines: list[str]) -> str:
+    """A saved session in words, the same on save and on load: its cluster line, then the count
+    of commands that ] and } step through (the header's ``script i/N``)."""
+    if lines and lines[0].startswith("cluster"):
+        rest = len(lines) - 1
+        return f"{lines[0]} then {rest} command{'s' if rest != 1 else ''}"
+    return f"{len(lines)} command{'s' if len(lines) != 1 else ''}"
+
+
 def _bindings() -> list[Binding]:
     out = []
-    for _section, keys, action, label, text, show in KEYS:
+    # Help and quit lead the footer, so no terminal is too narrow to show them.
+    first = [k for k in KEYS if k[2] in ("help", "quit")]
+    for _section, keys, action, label, text, show in first + [k for k in KEYS if k not in first]:
         if action == "select":
             out += [Binding(str(i), f"select({i})", f"node {i}", show=False) for i in range(1, 10)]
             continue
@@ -196,9 +219,29 @@ class MainScreen(Screen):
                 yield EventFeed(id="feed")
         yield Footer()
 
+    #: Each list's border title, unfocused and focused (the focused one says what its keys do).
+    TITLES = {
+        "messages-box": ("messages in flight (Tab: focus)", "▶ messages in flight · ↑/↓ choose · d x u"),
+        "feed-box": ("event feed (Tab: focus)", "▶ event feed · ↑/↓ choose · Enter jumps back"),
+    }
+
     def on_mount(self) -> None:
+        self.query_one("#inspector-box").border_title = "node"
         # ↑/↓ choose the message that d/x/u act on, without a Tab first.
         self.query_one(MessagesTable).focus()
+        self._show_focus()
+
+    def on_descendant_focus(self) -> None:
+        self._show_focus()
+
+    def on_descendant_blur(self) -> None:
+        self._show_focus()
+
+    def _show_focus(self) -> None:
+        """Title the focused list (its heavy accent border is in the stylesheet)."""
+        for box_id, (plain, focused) in self.TITLES.items():
+            box = self.query_one(f"#{box_id}")
+            box.border_title = focused if box.has_focus_within else plain
 
 
 class RaftvizApp(App[None]):
@@ -219,7 +262,7 @@ class RaftvizApp(App[None]):
         self.snapshot: Snapshot | None = None
         self.selected = 1
         self.playing = self.options.play
-        self.speed = SPEEDS.index(("1×", 1.0))
+        self.speed = [label for label, _factor in SPEEDS].index(DEFAULT_SPEED)
         self._carry = 0.0
         self._last_tick = time.monotonic()
         self._writes = 0
@@ -253,6 +296,12 @@ class RaftvizApp(App[None]):
             lines = [c.text for c in commands]
             if lines and lines[0].startswith("cluster"):
                 opening = [lines.pop(0)]
+                if lines:
+                    self.notify(
+                        f"loaded {self.options.load}: {script_summary(opening + lines)} "
+                        "(] runs the next, } all)",
+                        timeout=8,
+                    )
             self.script_lines = lines
         if self.options.lesson is not None:
             self.controller.start_lesson(self.options.lesson)
@@ -385,11 +434,21 @@ class RaftvizApp(App[None]):
             screen.query_one(LogsView).scroll_log(10)
 
     def action_faster(self) -> None:
-        self.speed = min(self.speed + 1, len(SPEEDS) - 1)
-        self.redraw()
+        self._set_speed(self.speed + 1)
 
     def action_slower(self) -> None:
-        self.speed = max(self.speed - 1, 0)
+        self._set_speed(self.speed - 1)
+
+    def _set_speed(self, index: int) -> None:
+        """Change the pace and say so (also while paused: it is what Space plays at)."""
+        clamped = min(max(index, 0), len(SPEEDS) - 1)
+        label = SPEEDS[clamped][0]
+        if clamped != index:
+            end = "fastest" if index > clamped else "slowest"
+            self.notify(f"speed {label} is the {end}", timeout=2)
+        else:
+            self.notify(f"speed {label}" + ("" if self.playing else " (paused: Space plays)"), timeout=2)
+        self.speed = clamped
         self.redraw()
 
     def action_step(self) -> None:
@@ -587,19 +646,36 @@ class RaftvizApp(App[None]):
         while self.script_next < len(self.script_lines):
             self.action_next_line()
 
-    def action_save(self) -> None:
-        def done(value: str | None) -> None:
-            if not value:
-                return
+    def action_save(self, default: str = "raftviz-session.txt") -> None:
+        def write(path: str) -> None:
             lines = self.controller.script().result(timeout=30)
             try:
-                Path(value).write_text("\n".join(lines) + "\n", encoding="utf-8")
+                Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
             except OSError as exc:
                 self.notify(f"cannot save: {exc}", severity="error")
                 return
-            self.notify(f"saved {len(lines)} commands to {value}")
+            self.notify(f"saved to {path}: {script_summary(lines)}")
 
-        self.push_screen(save_dialog("raftviz-session.txt"), done)
+        def done(value: str | None) -> None:
+            if not value:
+                return
+            if not Path(value).exists():
+                write(value)
+                return
+
+            def confirmed(overwrite: bool | None) -> None:
+                if overwrite:
+                    write(value)
+                else:
+                    # Back to the file name, to choose another one.
+                    self.action_save(value)
+
+            self.push_screen(
+                ConfirmScreen("Overwrite?", f"{value} already exists. Replace it with this session?"),
+                confirmed,
+            )
+
+        self.push_screen(save_dialog(default), done)
 
     def action_help(self) -> None:
         sections: dict[str, list[tuple[str, str]]] = {}

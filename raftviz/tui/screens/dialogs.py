@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
@@ -112,6 +112,29 @@ def save_dialog(default: str) -> PromptScreen:
     )
 
 
+class ConfirmScreen(ModalScreen[bool]):
+    """A yes/no question: y or Enter answers yes, n or Escape answers no."""
+
+    BINDINGS = [
+        Binding("y,enter", "answer(True)", "yes"),
+        Binding("n,escape", "answer(False)", "no"),
+    ]
+
+    def __init__(self, title: str, question: str) -> None:
+        super().__init__()
+        self.title_text = title
+        self.question = question
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Label(self.title_text, id="dialog-title")
+            yield Static(self.question, id="dialog-hint")
+            yield Static("[b]y[/b] / Enter: yes    [b]n[/b] / Escape: no", id="dialog-keys")
+
+    def action_answer(self, yes: bool) -> None:
+        self.dismiss(yes)
+
+
 class HelpScreen(ModalScreen[None]):
     """Every key, grouped, with what it does."""
 
@@ -123,7 +146,8 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         lines = [
-            "[b]raftviz — keys[/b]  (Escape closes; every key is also a command you can type after ':')",
+            "[b]raftviz — keys[/b]  (↑/↓ PgUp/PgDn Home/End scroll; Escape closes; "
+            "every key is also a command you can type after ':')",
             "",
         ]
         for title, rows in self.sections:
@@ -134,8 +158,12 @@ class HelpScreen(ModalScreen[None]):
         lines.append("↑/↓ choose a message in flight (Tab moves to the event feed: ↑/↓, Enter jumps back).")
         lines.append("Mouse: click a node to select it; click a message or feed row to select it.")
         lines.append("Ctrl+P opens the command palette with every action.")
-        with Vertical(id="help"):
+        # A focused scroll container: ↑/↓, PageUp/PageDown, Home/End reach every line.
+        with VerticalScroll(id="help"):
             yield Static("\n".join(lines), id="help-text")
+
+    def on_mount(self) -> None:
+        self.query_one("#help").focus()
 
     def action_close(self) -> None:
         self.dismiss(None)
