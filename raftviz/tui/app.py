@@ -52,10 +52,12 @@ FRAME_S = 0.05
 #: Seed 0 starts with a split vote 7 ms in: that is lesson 3's story, not the first screen's.
 DEFAULT_SEED = 3
 
-#: The pace play starts at. At 1/10× a message trip (10-20 ms) takes 0.1-0.2 s of
-#: wall time and a re-election after a crash (timeout, votes, first heartbeat) about
-#: 3 s: a class can follow each vote. At 1× the whole thing is over in 0.3 s.
-DEFAULT_SPEED = "1/10×"
+#: The pace play starts at, chosen by watching a leader crash in tmux. At 1/30× a
+#: message trip (10-20 ms) takes 0.3-0.6 s of wall time, so a vote is seen leaving
+#: and arriving; the followers' timers fill for 4-9 s after the crash; the candidate
+#: collects its votes for about a second. At 1/10× the candidate is on screen for a
+#: third of a second, at 1× the whole re-election is over in half a second.
+DEFAULT_SPEED = "1/30×"
 
 
 @dataclass(frozen=True, slots=True)
