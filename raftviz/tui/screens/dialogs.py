@@ -153,7 +153,9 @@ class HelpScreen(ModalScreen[None]):
         for title, rows in self.sections:
             lines.append(f"[b u]{title}[/b u]")
             for key, text in rows:
-                lines.append(f"  [b cyan]{key:<14}[/b cyan] {text}")
+                # Escaped: the key "[" would otherwise open a markup tag and eat the line.
+                label = f"{key:<14}".replace("[", "\\[")
+                lines.append(f"  [b cyan]{label}[/b cyan] {text}")
             lines.append("")
         lines.append("↑/↓ choose a message in flight (Tab moves to the event feed: ↑/↓, Enter jumps back).")
         lines.append("Mouse: click a node to select it; click a message or feed row to select it.")

@@ -1,8 +1,9 @@
 """The header line: the clock, the pace and the cluster's state, fitted to any width.
 
 The header is built from parts, each with a priority. When the terminal is
-too narrow for all of them, the least important part is first abbreviated
-(if it has a short form) and then dropped, until the line fits. So at 80
+too narrow for all of them, decoration goes first (abbreviated, then
+dropped, least important first), then the essentials are abbreviated, and
+only then dropped, until the line fits. So at 80
 columns the virtual time, play state and speed, invariants, network state,
 waiting clients and script progress are still there; the brand, seed and
 backend, history position and latency go first.
@@ -50,25 +51,42 @@ class Part:
         return PRIORITY.get(self.name, 7)
 
 
+#: Parts at this priority or below it in importance are decoration: shortened, then
+#: dropped, before any essential part is even abbreviated.
+DECORATION = 5
+
+
 def fit(parts: list[Part], width: int) -> Text:
-    """The parts, in their order, shortened and dropped least important first to fit ``width``."""
+    """The parts, in their order, fitted to ``width``.
+
+    First the decoration goes, least important first (each is shortened, then
+    dropped); then the essentials are shortened, least important first; only
+    then are essentials dropped, again least important first.
+    """
     chosen: list[Text | None] = [p.full for p in parts]
 
-    def length() -> int:
+    def fits() -> bool:
         shown = [t for t in chosen if t is not None]
-        return sum(t.cell_len for t in shown) + max(len(shown) - 1, 0)
+        return sum(t.cell_len for t in shown) + max(len(shown) - 1, 0) <= width
+
+    def shorten(i: int) -> None:
+        short, now = parts[i].short, chosen[i]
+        if short is not None and now is not None and short.cell_len < now.cell_len:
+            chosen[i] = short
 
     # Least important first; among equals, the rightmost goes first (reading order keeps the left).
     order = sorted(range(len(parts)), key=lambda i: (-parts[i].priority, -i))
-    for i in order:
-        if length() <= width:
+    decoration = [i for i in order if parts[i].priority >= DECORATION]
+    essential = [i for i in order if parts[i].priority < DECORATION]
+    plan = [(how, i) for i in decoration for how in ("shorten", "drop")]
+    plan += [("shorten", i) for i in essential] + [("drop", i) for i in essential]
+    for how, i in plan:
+        if fits():
             break
-        short = parts[i].short
-        if short is not None and short.cell_len < chosen[i].cell_len:  # type: ignore[union-attr]
-            chosen[i] = short
-            if length() <= width:
-                break
-        chosen[i] = None
+        if how == "drop":
+            chosen[i] = None
+        else:
+            shorten(i)
     out = Text(" ").join(t for t in chosen if t is not None)
     out.truncate(width)
     return out
@@ -138,8 +156,9 @@ def header_parts(
         parts.append(Part("config", config, config[2:]))
     if snap.pending_requests:
         waiting = snap.pending_requests
+        plural = "s" if waiting != 1 else ""
         parts.append(
-            Part("clients", Text(f"· {waiting} client request(s) waiting"), Text(f"{waiting} waiting"))
+            Part("clients", Text(f"· {waiting} client request{plural} waiting"), Text(f"{waiting} waiting"))
         )
     if script:
         short = script.split(" (", 1)[0]
