@@ -206,9 +206,10 @@ class MainScreen(Screen):
         self.lesson = lesson
 
     def compose(self) -> ComposeResult:
-        yield StatusBar(id="status")
         if self.lesson:
+            # Docked before the header, so the header docks into the width left beside it.
             yield LessonPanel(id="lesson")
+        yield StatusBar(id="status")
         with Horizontal(id="top"):
             yield ClusterView(id="cluster")
             yield LogsView(id="logs")
