@@ -309,3 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`raftviz run s.txt | head`): stop quietly, as cat does.
+        sys.stderr.close()
+        return 141
