@@ -706,6 +706,50 @@ def test_question_mark_after_a_failed_command_opens_help(command: str, tab: bool
     asyncio.run(run())
 
 
+async def burst(pilot, app: RaftvizApp, *keys: tuple[str, str | None]) -> None:  # noqa: ANN001
+    """Keys arriving all at once, as from a fast typist or ``tmux send-keys`` (Pilot waits between keys)."""
+    from textual import events
+
+    for key, character in keys:
+        app.post_message(events.Key(key, character))
+    await settle(pilot, app)
+    await pilot.pause(0.2)
+    await settle(pilot, app)
+
+
+ENTER = ("enter", "\r")
+
+
+def test_a_key_typed_right_after_a_dialogs_enter_reaches_the_screen_below() -> None:
+    async def run() -> None:
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, app)
+            # A failed command, then ? at once: help opens (the ? was typed into the closing dialog).
+            await pilot.press("colon")
+            await pilot.pause()
+            app.screen.query_one("#dialog-input").value = "frobnicate"
+            await burst(pilot, app, ENTER, ("question_mark", "?"))
+            assert app.screen.__class__.__name__ == "HelpScreen"
+            # Escape closes help and ? at once opens it again.
+            await burst(pilot, app, ("escape", None), ("question_mark", "?"))
+            assert app.screen.__class__.__name__ == "HelpScreen" and len(app.screen_stack) == 2
+            await burst(pilot, app, ("escape", None))
+            # A command, then two steps at once: both steps run, after the command.
+            await pilot.press("colon")
+            await pilot.pause()
+            app.screen.query_one("#dialog-input").value = "status"
+            await burst(pilot, app, ENTER, ("n", "n"), ("n", "n"))
+            assert app.screen.__class__.__name__ == "MainScreen"
+            assert lab(app).steps == 2
+            commands = [
+                line.split("> ", 1)[1] for line in app.screen.query_one(EventFeed).lines() if "> " in line
+            ]
+            assert commands[-3:] == ["status", "step", "step"], commands
+
+    asyncio.run(run())
+
+
 def test_speed_keys_speak_and_the_header_shows_the_speed_while_paused() -> None:
     async def run() -> None:
         app = make_app()

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from textual import events
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -27,6 +28,7 @@ from raftviz.tui.controller import LabController, LessonView, Update
 from raftviz.tui.model import Snapshot
 from raftviz.tui.screens.dialogs import (
     ConfirmScreen,
+    Dialog,
     HelpScreen,
     PromptScreen,
     add_dialog,
@@ -277,9 +279,39 @@ class RaftvizApp(App[None]):
         self.show_hint = False
         #: Updates applied to the screen (equal to controller.reported when caught up).
         self.applied = 0
+        #: Keys typed while a dialog was closing, for the screen below it (see ``Dialog``).
+        self._held_keys: list[events.Key] = []
 
     def get_default_screen(self) -> Screen:
         return MainScreen(lesson=self.options.lesson is not None)
+
+    async def on_event(self, event: events.Event) -> None:
+        """Keys in the order they arrive: none typed after a dialog's Enter or Escape is lost to it.
+
+        The decision is made here, on arrival, because a key reaches the
+        dialog's widgets only later, through their own queues: by then the key
+        after Enter was already on its way into the closing dialog.
+        """
+        if isinstance(event, events.Key) and not event.is_forwarded:
+            screen = self.screen
+            dialog = screen if isinstance(screen, Dialog) else None
+            if (dialog is not None and dialog.closing) or self._held_keys:
+                self._held_keys.append(events.Key(event.key, event.character))
+                if len(self._held_keys) == 1:
+                    self.call_after_refresh(self._replay_held_keys)
+                return
+            if dialog is not None and event.key in dialog.CLOSING_KEYS:
+                dialog.closing = True
+        await super().on_event(event)
+
+    def _replay_held_keys(self) -> None:
+        """Once the closing dialog is gone, hand its held keys on, in the order typed."""
+        if isinstance(self.screen, Dialog) and self.screen.closing:
+            self.call_after_refresh(self._replay_held_keys)
+            return
+        held, self._held_keys = self._held_keys, []
+        for key in held:
+            self.post_message(key)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """While a dialog or the help is open, its keys are its own (a space is typed, not play)."""

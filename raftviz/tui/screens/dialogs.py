@@ -9,12 +9,34 @@ from __future__ import annotations
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
-from textual.screen import ModalScreen
+from textual.screen import ModalScreen, ScreenResultType
 from textual.widgets import Input, Label, Static
 
 
-class PromptScreen(ModalScreen[str | None]):
+class Dialog(ModalScreen[ScreenResultType]):
+    """A modal screen that knows when it is closing.
+
+    A key reaches a widget through message queues, and dismissing takes a few
+    turns of the event loop. A key typed right after Enter or Escape (a fast
+    typist, a burst from ``tmux send-keys``) used to reach the closing dialog
+    (typed into its input, or taken as its own key) and be lost. The app marks
+    the dialog closing when one of its ``CLOSING_KEYS`` *arrives*, holds every
+    key after it, and hands them to the screen below once the dialog is gone.
+    """
+
+    #: Keys that always close this dialog (Textual key names).
+    CLOSING_KEYS: frozenset[str] = frozenset({"escape"})
+    closing = False
+
+    def close(self, result: ScreenResultType) -> None:
+        self.closing = True
+        self.dismiss(result)
+
+
+class PromptScreen(Dialog[str | None]):
     """One line of input; dismissed with the text (Enter) or None (Escape)."""
+
+    CLOSING_KEYS = frozenset({"enter", "escape"})
 
     BINDINGS = [Binding("escape", "cancel", "cancel")]
 
@@ -40,10 +62,10 @@ class PromptScreen(ModalScreen[str | None]):
         field.cursor_position = len(field.value)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        self.dismiss(event.value.strip() or None)
+        self.close(event.value.strip() or None)
 
     def action_cancel(self) -> None:
-        self.dismiss(None)
+        self.close(None)
 
 
 def command_line(value: str = "") -> PromptScreen:
@@ -112,13 +134,14 @@ def save_dialog(default: str) -> PromptScreen:
     )
 
 
-class ConfirmScreen(ModalScreen[bool]):
+class ConfirmScreen(Dialog[bool]):
     """A yes/no question: y or Enter answers yes, n or Escape answers no."""
 
     BINDINGS = [
         Binding("y,enter", "answer(True)", "yes"),
         Binding("n,escape", "answer(False)", "no"),
     ]
+    CLOSING_KEYS = frozenset({"y", "enter", "n", "escape"})
 
     def __init__(self, title: str, question: str) -> None:
         super().__init__()
@@ -132,13 +155,14 @@ class ConfirmScreen(ModalScreen[bool]):
             yield Static("[b]y[/b] / Enter: yes    [b]n[/b] / Escape: no", id="dialog-keys")
 
     def action_answer(self, yes: bool) -> None:
-        self.dismiss(yes)
+        self.close(yes)
 
 
-class HelpScreen(ModalScreen[None]):
+class HelpScreen(Dialog[None]):
     """Every key, grouped, with what it does."""
 
     BINDINGS = [Binding("escape,q,question_mark", "close", "close")]
+    CLOSING_KEYS = frozenset({"escape", "q", "question_mark"})
 
     def __init__(self, sections: list[tuple[str, list[tuple[str, str]]]]) -> None:
         super().__init__()
@@ -168,4 +192,4 @@ class HelpScreen(ModalScreen[None]):
         self.query_one("#help").focus()
 
     def action_close(self) -> None:
-        self.dismiss(None)
+        self.close(None)
