@@ -876,3 +876,21 @@ def test_default_seed_starts_with_one_clean_election() -> None:
         assert code == 0, out
         candidates = [line for line in out if "candidate" in line]
         assert len(candidates) == 1, (backend, candidates)
+
+
+def test_default_pace_is_a_class_pace_but_a_lesson_keeps_its_own() -> None:
+    from raftviz.lessons import find_lesson, load_lesson
+    from raftviz.tui.app import DEFAULT_SPEED, LESSON_SPEED
+    from raftviz.tui.widgets.panels import SPEEDS
+
+    lesson = load_lesson(find_lesson("meet-the-cluster"))
+    for options, pace in (
+        (AppOptions(backend="inprocess"), DEFAULT_SPEED),
+        (AppOptions(lesson=lesson), LESSON_SPEED),
+    ):
+        app = RaftvizApp(options)
+        try:
+            assert SPEEDS[app.speed][0] == pace
+        finally:
+            app.shutdown()
+    assert (DEFAULT_SPEED, LESSON_SPEED) == ("1/30×", "1×")

@@ -61,6 +61,10 @@ DEFAULT_SEED = 3
 #: third of a second, at 1× the whole re-election is over in half a second.
 DEFAULT_SPEED = "1/30×"
 
+#: A lesson keeps 1×: its steps were written for it (lesson 6 asks the learner to play
+#: ten virtual seconds, five minutes at 1/30×); its text says when to slow down.
+LESSON_SPEED = "1×"
+
 
 @dataclass(frozen=True, slots=True)
 class AppOptions:
@@ -267,7 +271,8 @@ class RaftvizApp(App[None]):
         self.snapshot: Snapshot | None = None
         self.selected = 1
         self.playing = self.options.play
-        self.speed = [label for label, _factor in SPEEDS].index(DEFAULT_SPEED)
+        pace = DEFAULT_SPEED if self.options.lesson is None else LESSON_SPEED
+        self.speed = [label for label, _factor in SPEEDS].index(pace)
         self._carry = 0.0
         self._last_tick = time.monotonic()
         self._writes = 0
