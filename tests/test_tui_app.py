@@ -824,6 +824,9 @@ def test_save_asks_before_overwriting(tmp_path: Path) -> None:
             assert app.screen.query_one("#dialog-input").value == str(saved)
             await pilot.press("enter")
             await pilot.pause()
+            await pilot.press("enter")  # Enter does not answer the question
+            await pilot.pause()
+            assert app.screen.__class__.__name__ == "ConfirmScreen" and saved.read_text() == "keep me\n"
             await pilot.press("y")
             await settle(pilot, app)
             assert saved.read_text().startswith("cluster 5 seed=42")

@@ -135,13 +135,17 @@ def save_dialog(default: str) -> PromptScreen:
 
 
 class ConfirmScreen(Dialog[bool]):
-    """A yes/no question: y or Enter answers yes, n or Escape answers no."""
+    """A yes/no question: y answers yes, n or Escape answers no.
+
+    Enter does not answer: after Enter in the save dialog, a second Enter
+    should not replace a file by accident.
+    """
 
     BINDINGS = [
-        Binding("y,enter", "answer(True)", "yes"),
+        Binding("y", "answer(True)", "yes"),
         Binding("n,escape", "answer(False)", "no"),
     ]
-    CLOSING_KEYS = frozenset({"y", "enter", "n", "escape"})
+    CLOSING_KEYS = frozenset({"y", "n", "escape"})
 
     def __init__(self, title: str, question: str) -> None:
         super().__init__()
@@ -152,7 +156,7 @@ class ConfirmScreen(Dialog[bool]):
         with Vertical(id="dialog"):
             yield Label(self.title_text, id="dialog-title")
             yield Static(self.question, id="dialog-hint")
-            yield Static("[b]y[/b] / Enter: yes    [b]n[/b] / Escape: no", id="dialog-keys")
+            yield Static("[b]y[/b]: yes    [b]n[/b] or Escape: no", id="dialog-keys")
 
     def action_answer(self, yes: bool) -> None:
         self.close(yes)
