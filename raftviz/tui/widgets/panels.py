@@ -1,4 +1,4 @@
-"""The text panels of the main screen: status line, messages, inspector (the feed: eventfeed.py)."""
+"""The text panels of the main screen: messages and inspector (feed: eventfeed.py; header: header.py)."""
 
 from __future__ import annotations
 
@@ -30,7 +30,6 @@ __all__ = [
     "EventFeed",
     "Inspector",
     "MessagesTable",
-    "StatusBar",
     "inspect_message",
     "inspect_node",
 ]
@@ -45,6 +44,7 @@ ROLE_STYLE = {
 SPEEDS: list[tuple[str, float]] = [
     ("1/1000×", 0.001),
     ("1/100×", 0.01),
+    ("1/30×", 1 / 30),
     ("1/10×", 0.1),
     ("1/4×", 0.25),
     ("1/2×", 0.5),
@@ -72,49 +72,6 @@ class Painted(Widget):
         return self._content
 
 
-class StatusBar(Painted):
-    """Clock, speed, history position, invariants and network, on one line."""
-
-    def show(
-        self, snap: Snapshot | None, playing: bool, speed: str, script: str = "", busy: bool = False
-    ) -> None:
-        text = Text()
-        text.append(" raftviz ", style="bold white on blue")
-        if snap is None:
-            text.append("  starting the cluster…")
-            self.update(text)
-            return
-        text.append(f" {len(snap.nodes)} nodes · seed {snap.seed} · {snap.backend} ")
-        text.append(f" t={snap.now} ms ", style="bold")
-        text.append(f"· step {snap.steps} · pos {snap.position} ")
-        if playing:
-            text.append(f" ▶ {speed} ", style="bold black on green")
-        else:
-            text.append(" ⏸ paused ", style="bold black on yellow")
-        text.append(" ")
-        if snap.violations:
-            text.append(" INVARIANT VIOLATED ", style="bold white on red")
-        else:
-            text.append(" invariants ok ", style="black on green")
-        text.append(f" · net: {snap.network}")
-        if snap.loss:
-            text.append(f" loss={snap.loss:g}")
-        lo, hi = snap.latency
-        text.append(f" latency {lo}-{hi}")
-        if snap.membership_changed:
-            # The configuration the cluster runs (the leader's): voters, then learners after the slash.
-            voters, learners = snap.configuration
-            text.append(" · config ")
-            text.append(",".join(map(str, voters)) or "none", style="bold")
-            if learners:
-                text.append("/" + ",".join(map(str, learners)), style="bold orchid1")
-        if snap.pending_requests:
-            text.append(f" · {snap.pending_requests} client request(s) waiting")
-        if script:
-            text.append(f" · {script}", style="bold magenta")
-        if busy:
-            text.append(" ⋯", style="dim")
-        self.update(text)
 
 
 class MessagesTable(ClockKeysList):
