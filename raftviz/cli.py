@@ -180,7 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="raftviz", description="Watch Raft work, one event at a time.")
     parser.add_argument("--version", action="version", version=f"raftviz {__version__}")
     parser.add_argument("--nodes", type=int, default=5, help="cluster size for the app (3 to 9)")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the app's cluster")
+    parser.add_argument(
+        "--seed", type=int, help="seed of the app's cluster (default: 3, whose first election is clean)"
+    )
     parser.add_argument("--backend", choices=("udp", "inprocess"), default="udp", help="node backend")
     parser.add_argument("--load", help="a scenario script to load into the app (run with ] and })")
     sub = parser.add_subparsers(dest="command")
@@ -280,7 +282,7 @@ def _cmd_lesson(args: argparse.Namespace) -> int:
 
 
 def _cmd_tui(args: argparse.Namespace) -> int:
-    from raftviz.tui.app import AppOptions, RaftvizApp
+    from raftviz.tui.app import DEFAULT_SEED, AppOptions, RaftvizApp
 
     if not 3 <= args.nodes <= 9:
         print("error: --nodes must be 3 to 9", file=sys.stderr)
@@ -288,7 +290,8 @@ def _cmd_tui(args: argparse.Namespace) -> int:
     if args.load and not Path(args.load).is_file():
         print(f"error: no such file: {args.load}", file=sys.stderr)
         return 2
-    app = RaftvizApp(AppOptions(nodes=args.nodes, seed=args.seed, backend=args.backend, load=args.load))
+    seed = DEFAULT_SEED if args.seed is None else args.seed
+    app = RaftvizApp(AppOptions(nodes=args.nodes, seed=seed, backend=args.backend, load=args.load))
     try:
         app.run()
     finally:
@@ -306,3 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader went away (`raftviz run s.txt | head`): stop quietly, as cat does.
+        sys.stderr.close()
+        return 141

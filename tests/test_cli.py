@@ -89,3 +89,22 @@ def test_node_and_kv_argument_errors() -> None:
     assert result.returncode == 2 and "needs a KEY" in result.stderr
     result = raftviz("--nodes", "12")
     assert result.returncode == 2 and "--nodes must be 3 to 9" in result.stderr
+
+
+def test_the_app_starts_on_the_clean_election_seed_unless_told(monkeypatch: pytest.MonkeyPatch) -> None:
+    from raftviz import cli
+    from raftviz.tui import app as tui
+
+    seen: list[int] = []
+    monkeypatch.setattr(tui.RaftvizApp, "run", lambda self: seen.append(self.options.seed))
+    assert cli.main(["--backend", "inprocess"]) == 0
+    assert cli.main(["--backend", "inprocess", "--seed", "7"]) == 0
+    assert seen == [tui.DEFAULT_SEED, 7]
+
+
+def test_a_closed_pipe_ends_run_quietly(tmp_path: Path) -> None:
+    script = write(tmp_path, "cluster 5 seed=1\nadvance 3000\n")
+    command = f"{sys.executable} -m raftviz run {script} --backend inprocess | head -1"
+    result = subprocess.run(command, shell=True, capture_output=True, text=True, timeout=120)
+    assert result.stdout == "> cluster 5 seed=1\n"
+    assert "Traceback" not in result.stderr

@@ -9,7 +9,15 @@ import pytest
 
 from raftviz.lab.history import History
 from raftviz.lab.session import Session
-from raftviz.lessons import LessonError, LessonRunner, check_lesson, lesson_names, load_lesson, parse_lesson
+from raftviz.lessons import (
+    LessonError,
+    LessonRunner,
+    check_lesson,
+    find_lesson,
+    lesson_names,
+    load_lesson,
+    parse_lesson,
+)
 from raftviz.tui.app import AppOptions, RaftvizApp
 from raftviz.tui.testing import settle
 
@@ -75,6 +83,28 @@ def test_every_shipped_lesson_is_valid() -> None:
     assert names
     for name in names:
         load_lesson(LESSONS / f"{name}.lesson")
+
+
+def test_every_lesson_opens_by_number_name_and_unique_part() -> None:
+    names = lesson_names(LESSONS)
+    assert len(names) >= 12
+    for name in names:
+        number, _, rest = name.partition("-")
+        path = LESSONS / f"{name}.lesson"
+        # "1" is lesson 1, not 10, 11 and 12; "01" and the full name work too.
+        assert find_lesson(str(int(number)), LESSONS) == path
+        assert find_lesson(number, LESSONS) == path
+        assert find_lesson(name, LESSONS) == path
+        assert find_lesson(rest, LESSONS) == path  # every name's own words are unique
+
+
+def test_an_ambiguous_or_unknown_lesson_name_says_why() -> None:
+    with pytest.raises(FileNotFoundError, match=r"'le' matches \d+ lessons .*give its number"):
+        find_lesson("le", LESSONS)
+    with pytest.raises(FileNotFoundError, match="no single lesson matches 'nothing-like-it'"):
+        find_lesson("nothing-like-it", LESSONS)
+    with pytest.raises(FileNotFoundError, match="no single lesson matches '99'"):
+        find_lesson("99", LESSONS)
 
 
 def test_runner_next_waits_for_the_task_and_back_rewinds() -> None:
@@ -230,3 +260,105 @@ def test_play_stops_at_the_event_that_completes_the_task() -> None:
             assert lab.now == elected_at + 500
 
     asyncio.run(run())
+
+
+def _runner_at(name: str, title: str) -> tuple[History, LessonRunner]:
+    """A shipped lesson entered up to the step called ``title`` (by the documented solutions)."""
+    lesson = load_lesson(find_lesson(name, LESSONS))
+    history = History(lambda: Session(backend="inprocess"))
+    runner = LessonRunner(lesson, history)
+    runner.start()
+    index = next(i for i, step in enumerate(lesson.steps) if step.title == title)
+    assert not runner.jump(index).failures
+    return history, runner
+
+
+def test_lesson_2_the_loser_check_wants_node_3_to_lead_not_just_node_5_to_follow() -> None:
+    history, runner = _runner_at("2", "A leader")
+    assert not runner.task_done()[0]
+    # The wrong way round: node 3 dies, node 5 wins, and 5 is no longer a candidate.
+    history.run_text("crash 3")
+    history.run_text("until leader max=3000")
+    lab = history.session.lab
+    assert lab.leader() != 3 and lab.views[5].role != "candidate"
+    done, seen = runner.task_done()
+    assert not done and "5.leader now:" in seen and "want: 3" in seen
+    history.close()
+
+
+def test_lesson_10_challenge_2_needs_x_written_not_only_a_new_leader() -> None:
+    history, runner = _runner_at("10", "Challenge 2: committed on three")
+    # A new leader without ever writing x=1 does not pass.
+    history.run_text("crash 3")
+    history.run_text("until leader.term >= 2 max=3000")
+    history.run_text("advance 500")
+    done, seen = runner.task_done()
+    assert not done and "want: x=1 on every live node" in seen
+    history.close()
+
+
+def test_lesson_10_challenge_4_hint_names_the_leader() -> None:
+    lesson = load_lesson(find_lesson("10", LESSONS))
+    step = next(s for s in lesson.steps if s.title.startswith("Challenge 4"))
+    assert "leader" in step.hint and "among them" in step.hint
+    # Crashing three followers never passes: the leader stays, no election starts.
+    history, runner = _runner_at("10", step.title)
+    for node in (1, 2, 4):
+        history.run_text(f"crash {node}")
+    history.run_text("advance 3000")
+    assert not runner.task_done()[0]
+    history.close()
+
+
+def test_a_waiting_check_shows_the_value_now_and_the_value_wanted() -> None:
+    history, runner = _runner_at("2", "Start an election")
+    done, seen = runner.task_done()
+    assert not done and seen == "3.role now: follower · want: candidate"
+    history.close()
+
+
+def test_several_checks_must_all_hold() -> None:
+    text = SMALL.replace(
+        "check: leader\nhint: Press Space.", "check: leader\ncheck: kv a=1\nhint: Press Space."
+    )
+    text = text.replace(
+        "solution: until leader\n", "solution: until leader\nsolution: put a 1\nsolution: until kv a=1\n", 1
+    )
+    lesson = parse_lesson(text, "two")
+    assert len(lesson.steps[1].checks) == 2
+    history = History(lambda: Session(backend="inprocess"))
+    runner = LessonRunner(lesson, history)
+    runner.start()
+    runner.next()
+    history.run_text("until leader")
+    done, seen = runner.task_done()
+    assert not done and seen.startswith("now: a on ")  # only the unmet check is shown
+    history.run_text("put a 1")
+    history.run_text("until kv a=1")
+    assert runner.task_done() == (True, "")
+    history.close()
+    assert check_lesson(lesson, backend="inprocess", log=lambda _: None) == []
+
+
+def test_jump_forward_from_free_play_rebuilds_the_lesson_path() -> None:
+    """A solution that no longer applies (its message was dropped) does not strand a jump."""
+    history, runner = _runner_at("2", "RequestVote")
+    history.run_text("drop 3->4 RequestVote")  # step 3's solution delivers exactly this one
+    target = next(i for i, s in enumerate(runner.lesson.steps) if s.title == "A rival")
+    result = runner.jump(target)
+    assert runner.index == target and result.failures == []
+    assert runner.rewound_to == runner.before[0]  # rebuilt from the start of step 1
+    assert history.session.lab.views[4].vote == 3
+    history.close()
+
+
+def test_lesson_12_big_step_stays_small_enough_to_enter_without_a_freeze() -> None:
+    """Entering a step replays its events on the lab thread (on UDP, ~0.1-0.3 ms each):
+    lesson 12's "many entries later" step once ran ~20,000 events (~6 s of frozen screen)."""
+    history, runner = _runner_at("12", "A snapshot by hand")
+    target = next(i for i, s in enumerate(runner.lesson.steps) if s.title == "Hundreds of entries later")
+    runner.jump(target - 1)
+    before = history.position
+    assert not runner.jump(target).failures
+    assert history.position - before < 3000
+    history.close()

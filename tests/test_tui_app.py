@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from raftviz.tui.app import SPEEDS, AppOptions, RaftvizApp
+from raftviz.tui.app import DEFAULT_SEED, SPEEDS, AppOptions, RaftvizApp
 from raftviz.tui.model import take_snapshot
 from raftviz.tui.testing import settle
+from raftviz.tui.widgets.header import StatusBar
 from raftviz.tui.widgets.panels import EventFeed, MessagesTable
 
 SIZE = (160, 48)
@@ -428,7 +429,7 @@ def test_add_key_opens_a_dialog_with_the_lowest_free_id_and_adds_that_node() -> 
             await pilot.press("enter")
             await settle(pilot, app)
             assert 6 in lab(app).views and lab(app).views[6].joined
-            assert "> add 6" in feed_text(app)
+            assert "admin#1 add 6 sent to node" in feed_text(app)
             assert app.snapshot.ids == (1, 2, 3, 4, 5, 6)
             assert app.snapshot.node(6).joined
             assert_picture_is_the_lab(app)
@@ -448,7 +449,7 @@ def test_add_key_opens_a_dialog_with_the_lowest_free_id_and_adds_that_node() -> 
             app.screen.query_one("#dialog-input").value = "3"
             await pilot.press("enter")
             await settle(pilot, app)
-            assert "> add 3" not in feed_text(app)
+            assert "add 3 sent" not in feed_text(app)
             assert 7 not in lab(app).views
 
     asyncio.run(run())
@@ -485,7 +486,7 @@ def test_remove_key_takes_the_selected_node_out_of_the_configuration() -> None:
             leader = lab(app).leader()
             await press(pilot, app, str(leader))
             await press(pilot, app, "delete")
-            assert f"> remove {leader}" in feed_text(app)
+            assert f"remove {leader} sent to node" in feed_text(app)
             # A leader that removes itself steps down once the change commits; another takes over.
             app.run_command(f"until {leader}.role != leader max=3s")
             app.run_command("until leader max=3s")
@@ -498,7 +499,7 @@ def test_remove_key_takes_the_selected_node_out_of_the_configuration() -> None:
             app.run_command("until idle")
             await settle(pilot, app)
             await press(pilot, app, str(other), "D")
-            assert f"> remove {other}" in feed_text(app)
+            assert f"remove {other} sent to node" in feed_text(app)
 
     asyncio.run(run())
 
@@ -585,7 +586,8 @@ def test_play_stops_at_a_breakpoint_and_says_which() -> None:
             await pilot.press(*"leader", "enter")
             await settle(pilot, app)
             assert app.breakpoints == ("leader",)
-            assert "break: leader" in app.breakpoint_text()
+            assert app.breakpoint_text() == "leader"
+            assert "break leader" in str(app.screen.query_one(StatusBar).render())
             await pilot.press("space")
             for _ in range(200):
                 if not app.playing:
@@ -626,3 +628,330 @@ def test_max_speed_play_stops_at_an_event_breakpoint_and_unbreak_clears_the_head
             assert app.breakpoints == () and app.breakpoint_text() == ""
 
     asyncio.run(run())
+
+
+# ------------------------------------------------------------ the chrome: header, footer, help, focus
+
+
+def header_text(app: RaftvizApp) -> str:
+    return app.screen.query_one(StatusBar).text()
+
+
+def notifications(app: RaftvizApp) -> list[str]:
+    return [n.message for n in app._notifications]
+
+
+@pytest.mark.parametrize("width", [160, 100, 80])
+def test_header_keeps_the_essentials_at_every_width(tmp_path: Path, width: int) -> None:
+    script = tmp_path / "slides.txt"
+    script.write_text("cluster 5 seed=42\nuntil leader\nput x 1\n", encoding="utf-8")
+
+    async def run() -> None:
+        app = make_app(load=str(script))
+        async with app.run_test(size=(width, 30)) as pilot:
+            await settle(pilot, app)
+            app.run_command("crash 1")
+            app.run_command("put k v via=1")  # node 1 is down: the request waits
+            await settle(pilot, app)
+            text = header_text(app)
+            assert len(text) <= width
+            now = app.snapshot.now
+            for essential in (f"t={now} ms", "⏸", "1/30×", "ok", "connected", "waiting", "script 0/2"):
+                assert essential in text, (essential, text)
+            if width >= 160:
+                # Room for decoration too.
+                assert "seed 42" in text and "latency 10-20" in text
+            if width <= 80:
+                assert "seed 42" not in text  # decoration goes before the essentials
+
+    asyncio.run(run())
+
+
+def test_header_fit_drops_least_important_first() -> None:
+    from rich.text import Text
+
+    from raftviz.tui.widgets.header import Part, fit
+
+    parts = [
+        Part("brand", Text("BRAND")),
+        Part("time", Text("t=5 ms")),
+        Part("net", Text("net: connected"), Text("connected")),
+        Part("break", Text("break leader"), Text("break")),
+    ]
+    assert fit(parts, 100).plain == "BRAND t=5 ms net: connected break leader"
+    assert fit(parts, 34).plain == "t=5 ms net: connected break leader"
+    assert fit(parts, 28).plain == "t=5 ms net: connected break"
+    assert fit(parts, 21).plain == "t=5 ms net: connected"
+    assert fit(parts, 16).plain == "t=5 ms connected"
+    # Every essential is abbreviated before any essential is dropped.
+    two = [
+        Part("net", Text("net: connected"), Text("net")),
+        Part("script", Text("script 1/2 (])"), Text("1/2")),
+    ]
+    assert fit(two, 18).plain == "net: connected 1/2"
+    assert fit(two, 7).plain == "net 1/2"
+    assert fit(two, 4).plain == "net"
+
+
+@pytest.mark.parametrize("width", [160, 100, 80])
+def test_footer_always_shows_help_and_quit(width: int) -> None:
+    from textual.widgets._footer import FooterKey
+
+    async def run() -> None:
+        app = make_app()
+        async with app.run_test(size=(width, 24)) as pilot:
+            await settle(pilot, app)
+            visible = {
+                key.action
+                for key in app.screen.query(FooterKey)
+                if key.region.right <= width and key.region.width
+            }
+            assert {"help", "quit"} <= visible, visible
+
+    asyncio.run(run())
+
+
+def test_help_scrolls_with_the_keyboard() -> None:
+    async def run() -> None:
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, app)
+            await pilot.press("question_mark")
+            await pilot.pause()
+            help_box = app.screen.query_one("#help")
+            assert help_box.max_scroll_y > 0  # more keys than rows: it must scroll
+            await pilot.press("down")
+            await pilot.pause(0.3)
+            assert help_box.scroll_y == 1
+            await pilot.press("end")
+            await pilot.pause(0.3)
+            assert help_box.scroll_y == help_box.max_scroll_y
+            await pilot.press("home")
+            await pilot.pause(0.3)
+            assert help_box.scroll_y == 0
+            await pilot.press("pagedown")
+            await pilot.pause(0.3)
+            assert help_box.scroll_y > 1
+            await pilot.press("pageup")
+            await pilot.pause(0.3)
+            assert help_box.scroll_y == 0
+            # The "[" key is shown as itself (it once opened a markup tag and ate its line).
+            text = str(app.screen.query_one("#help-text").render())
+            assert any(line.strip().startswith("[") and "previous step" in line for line in text.splitlines())
+
+    asyncio.run(run())
+
+
+@pytest.mark.parametrize("command", ["frobnicate", "crash 42"])
+@pytest.mark.parametrize("tab", [False, True])
+def test_question_mark_after_a_failed_command_opens_help(command: str, tab: bool) -> None:
+    async def run() -> None:
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, app)
+            if tab:
+                await press(pilot, app, "tab")
+            await pilot.press("colon")
+            await pilot.pause()
+            await pilot.press(*command, "enter")
+            await settle(pilot, app)
+            assert any(n.severity == "error" for n in app._notifications)
+            await pilot.press("question_mark")
+            await pilot.pause()
+            assert app.screen.__class__.__name__ == "HelpScreen"
+
+    asyncio.run(run())
+
+
+async def burst(pilot, app: RaftvizApp, *keys: tuple[str, str | None]) -> None:  # noqa: ANN001
+    """Keys arriving all at once, as from a fast typist or ``tmux send-keys`` (Pilot waits between keys)."""
+    from textual import events
+
+    for key, character in keys:
+        app.post_message(events.Key(key, character))
+    await settle(pilot, app)
+    await pilot.pause(0.2)
+    await settle(pilot, app)
+
+
+ENTER = ("enter", "\r")
+
+
+def test_a_key_typed_right_after_a_dialogs_enter_reaches_the_screen_below() -> None:
+    async def run() -> None:
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, app)
+            # A failed command, then ? at once: help opens (the ? was typed into the closing dialog).
+            await pilot.press("colon")
+            await pilot.pause()
+            app.screen.query_one("#dialog-input").value = "frobnicate"
+            await burst(pilot, app, ENTER, ("question_mark", "?"))
+            assert app.screen.__class__.__name__ == "HelpScreen"
+            # Escape closes help and ? at once opens it again.
+            await burst(pilot, app, ("escape", None), ("question_mark", "?"))
+            assert app.screen.__class__.__name__ == "HelpScreen" and len(app.screen_stack) == 2
+            await burst(pilot, app, ("escape", None))
+            # A command, then two steps at once: both steps run, after the command.
+            await pilot.press("colon")
+            await pilot.pause()
+            app.screen.query_one("#dialog-input").value = "status"
+            await burst(pilot, app, ENTER, ("n", "n"), ("n", "n"))
+            assert app.screen.__class__.__name__ == "MainScreen"
+            assert lab(app).steps == 2
+            commands = [
+                line.split("> ", 1)[1] for line in app.screen.query_one(EventFeed).lines() if "> " in line
+            ]
+            # (A step is shown by its event's row, not echoed as "> step".)
+            assert commands[-1] == "status", commands
+
+    asyncio.run(run())
+
+
+def test_speed_keys_speak_and_the_header_shows_the_speed_while_paused() -> None:
+    async def run() -> None:
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, app)
+            assert not app.playing and "⏸ paused 1/30×" in header_text(app)
+            await press(pilot, app, "plus")
+            assert "1/10×" in header_text(app)
+            assert notifications(app)[-1] == "speed 1/10× (paused: Space plays)"
+            for _ in range(10):
+                await press(pilot, app, "minus")
+            assert "1/1000×" in header_text(app) and "slowest" in notifications(app)[-1]
+            for _ in range(10):
+                await press(pilot, app, "plus")
+            assert "max" in header_text(app) and "fastest" in notifications(app)[-1]
+
+    asyncio.run(run())
+
+
+def test_tab_marks_the_focused_list() -> None:
+    async def run() -> None:
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, app)
+            messages, feed = app.screen.query_one("#messages-box"), app.screen.query_one("#feed-box")
+            assert messages.border_title.startswith("▶") and not feed.border_title.startswith("▶")
+            plain_border = feed.styles.border_top
+            await press(pilot, app, "tab")
+            assert app.focused is app.screen.query_one(EventFeed)
+            assert feed.border_title.startswith("▶") and not messages.border_title.startswith("▶")
+            assert feed.styles.border_top[0] == "heavy" and plain_border[0] == "round"
+            assert messages.styles.border_top[0] == "round"
+
+    asyncio.run(run())
+
+
+def test_dialogs_sit_below_the_ring() -> None:
+    async def run() -> None:
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, app)
+            ring = app.screen.query_one("#cluster").region
+            for key in ("P", "colon", "s"):
+                await pilot.press(key)
+                await pilot.pause()
+                dialog = app.screen.query_one("#dialog").region
+                assert dialog.y >= ring.bottom - 1, (key, dialog, ring)
+                await pilot.press("escape")
+                await pilot.pause()
+
+    asyncio.run(run())
+
+
+def test_save_asks_before_overwriting(tmp_path: Path) -> None:
+    saved = tmp_path / "session.txt"
+    saved.write_text("keep me\n", encoding="utf-8")
+
+    async def run() -> None:
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, app)
+            await pilot.press("s")
+            await pilot.pause()
+            app.screen.query_one("#dialog-input").value = str(saved)
+            await pilot.press("enter")
+            await pilot.pause()
+            assert app.screen.__class__.__name__ == "ConfirmScreen"
+            await pilot.press("n")
+            await pilot.pause()
+            assert saved.read_text() == "keep me\n"
+            # Back in the save dialog with the same name, to choose another.
+            assert app.screen.query_one("#dialog-input").value == str(saved)
+            await pilot.press("enter")
+            await pilot.pause()
+            await pilot.press("enter")  # Enter does not answer the question
+            await pilot.pause()
+            assert app.screen.__class__.__name__ == "ConfirmScreen" and saved.read_text() == "keep me\n"
+            await pilot.press("y")
+            await settle(pilot, app)
+            assert saved.read_text().startswith("cluster 5 seed=42")
+
+    asyncio.run(run())
+
+
+def test_save_and_reload_say_the_same_count(tmp_path: Path) -> None:
+    saved = tmp_path / "session.txt"
+
+    async def record() -> str:
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, app)
+            app.run_command("until leader")
+            await press(pilot, app, "C", "n", "n")
+            await pilot.press("s")
+            await pilot.pause()
+            app.screen.query_one("#dialog-input").value = str(saved)
+            await pilot.press("enter")
+            await settle(pilot, app)
+            return notifications(app)[-1]
+
+    said = asyncio.run(record())
+    commands = len(saved.read_text().splitlines()) - 1
+    assert said == f"saved to {saved}: cluster 5 seed=42 then {commands} commands"
+
+    async def replay() -> None:
+        app = make_app(load=str(saved))
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, app)
+            assert f"cluster 5 seed=42 then {commands} commands" in notifications(app)[0]
+            assert f"script 0/{commands}" in header_text(app)
+
+    asyncio.run(replay())
+
+
+def test_default_seed_starts_with_one_clean_election() -> None:
+    from raftviz.lab.session import run_script
+
+    assert AppOptions().seed == DEFAULT_SEED
+    for backend in ("inprocess", "udp"):
+        out: list[str] = []
+        code = run_script(
+            f"cluster 5 seed={DEFAULT_SEED}\nuntil leader\nadvance 2000\nexpect all.term = 1\n",
+            "first.txt",
+            out.append,
+            backend=backend,
+        )
+        assert code == 0, out
+        candidates = [line for line in out if "candidate" in line]
+        assert len(candidates) == 1, (backend, candidates)
+
+
+def test_default_pace_is_a_class_pace_but_a_lesson_keeps_its_own() -> None:
+    from raftviz.lessons import find_lesson, load_lesson
+    from raftviz.tui.app import DEFAULT_SPEED, LESSON_SPEED
+    from raftviz.tui.widgets.panels import SPEEDS
+
+    lesson = load_lesson(find_lesson("meet-the-cluster"))
+    for options, pace in (
+        (AppOptions(backend="inprocess"), DEFAULT_SPEED),
+        (AppOptions(lesson=lesson), LESSON_SPEED),
+    ):
+        app = RaftvizApp(options)
+        try:
+            assert SPEEDS[app.speed][0] == pace
+        finally:
+            app.shutdown()
+    assert (DEFAULT_SPEED, LESSON_SPEED) == ("1/30×", "1×")

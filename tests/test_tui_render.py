@@ -831,16 +831,23 @@ def test_install_snapshot_in_flight_has_its_own_glyph_and_legend() -> None:
 
 
 def test_snapshot_transfer_progress_leads_a_message_row() -> None:
-    from raftviz.tui.widgets.panels import list_text
+    from raftviz import wire
+    from raftviz.core.messages import InstallSnapshot, InstallSnapshotReply
+    from raftviz.lab.network import Flight
+    from raftviz.tui.model import flight_snap
+    from raftviz.tui.widgets.rows import message_row
 
-    text = "InstallSnapshot term=1 lastIndex=46 lastTerm=1 bytes=0..1024"
-    chunk = replace(flight(1, 1, 2, "InstallSnapshot"), text=text, transfer="bytes=0..1024")
-    assert list_text(chunk) == "bytes=0..1024 InstallSnapshot term=1 lastIndex=46 lastTerm=1"
-    text = "InstallSnapshotReply term=1 next=1024 lastIndex=46"
-    reply = replace(flight(2, 2, 1, "InstallSnapshotReply"), text=text, transfer="next=1024")
-    assert list_text(reply) == "next=1024 InstallSnapshotReply term=1 lastIndex=46"
-    other = replace(flight(3, 1, 2, "AppendEntries"), text="AppendEntries term=1 bytes=3")
-    assert list_text(other) == "AppendEntries term=1 bytes=3"
+    chunk = flight_snap(
+        Flight(1, 1, 2, wire.encode(InstallSnapshot(1, 2, 1, 46, 1, 0, b"x" * 1024, False, 7)), 0, 9)
+    )
+    reply = flight_snap(Flight(2, 2, 1, wire.encode(InstallSnapshotReply(2, 1, 1, 46, 1024, False)), 0, 9))
+    for width in (33, 54):
+        row = message_row(chunk, 3, 3).layout(width, 1).plain
+        assert "bytes=0..1024" in row and row.rstrip().endswith("t=9"), row
+        assert "next=1024" in message_row(reply, 3, 3).layout(width, 1).plain
+    narrow = message_row(chunk, 3, 3).layout(24, 2).plain
+    assert "IS@0" in narrow and narrow.endswith("t=9")
+    assert "IS✓@1024" in message_row(reply, 3, 3).layout(24, 2).plain
 
 
 def test_inspector_shows_configuration_snapshot_and_peers_needing_the_snapshot() -> None:
@@ -876,12 +883,13 @@ def test_a_snapshot_flight_carries_its_transfer_progress_from_the_message() -> N
     from raftviz.core.messages import InstallSnapshot, InstallSnapshotReply
     from raftviz.lab.network import Flight
     from raftviz.tui.model import flight_snap
-    from raftviz.tui.widgets.panels import list_text
+    from raftviz.tui.widgets.rows import message_row
 
     chunk = InstallSnapshot(1, 2, 3, 46, 2, 1024, b"abc", True, 7)
     snap = flight_snap(Flight(5, 1, 2, wire.encode(chunk), 0, 10))
     assert snap.transfer == "bytes=1024..1027 done"
-    assert list_text(snap) == "bytes=1024..1027 done InstallSnapshot term=3 lastIndex=46 lastTerm=2"
+    row = message_row(snap, 3, 3).layout(100, 0).plain
+    assert "InstallSnapshot bytes=1024..1027 done" in row and "lastIncludedIndex=46 lastIncludedTerm=2" in row
     reply = flight_snap(Flight(6, 2, 1, wire.encode(InstallSnapshotReply(2, 1, 3, 46, 1027, True)), 0, 10))
     assert reply.transfer == "installed" and reply.ok
-    assert list_text(reply) == "installed InstallSnapshotReply term=3 lastIndex=46"
+    assert "InstallSnapshotReply ✓ installed" in message_row(reply, 3, 3).layout(100, 0).plain

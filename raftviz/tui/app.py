@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from textual import events
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
@@ -22,10 +23,12 @@ from textual.widgets import Footer
 from raftviz.lab.lab import MAX_NODES
 from raftviz.lab.script import ScriptError, parse_script
 from raftviz.lab.session import Session
-from raftviz.lessons import Lesson
+from raftviz.lessons import Lesson, LessonError, next_lesson, next_lesson_name
 from raftviz.tui.controller import LabController, LessonView, Update
 from raftviz.tui.model import Snapshot
 from raftviz.tui.screens.dialogs import (
+    ConfirmScreen,
+    Dialog,
     HelpScreen,
     PromptScreen,
     add_dialog,
@@ -37,25 +40,50 @@ from raftviz.tui.screens.dialogs import (
     save_dialog,
 )
 from raftviz.tui.widgets.cluster import ClusterView
+from raftviz.tui.widgets.header import StatusBar
 from raftviz.tui.widgets.lesson import LessonPanel
 from raftviz.tui.widgets.logs import LogsView
-from raftviz.tui.widgets.panels import SPEEDS, EventFeed, Inspector, MessagesTable, StatusBar
+from raftviz.tui.widgets.panels import SPEEDS, EventFeed, Inspector, MessagesTable
 from raftviz.tui.widgets.rowlist import RowList
 
 #: Wall-clock interval of the play loop (the animation frame rate).
 FRAME_S = 0.05
 
+#: The seed of the first cluster a newcomer sees: one clean election on 5 nodes
+#: (node 1 times out at t=155 ms, alone, and leads at t=185 ms on both backends).
+#: Seed 0 starts with a split vote 7 ms in: that is lesson 3's story, not the first screen's.
+DEFAULT_SEED = 3
+
+#: The pace play starts at, chosen by watching a leader crash in tmux. At 1/30× a
+#: message trip (10-20 ms) takes 0.3-0.6 s of wall time, so a vote is seen leaving
+#: and arriving; the followers' timers fill for 4-9 s after the crash; the candidate
+#: collects its votes for about a second. At 1/10× the candidate is on screen for a
+#: third of a second, at 1× the whole re-election is over in half a second.
+DEFAULT_SPEED = "1/30×"
+
+#: A lesson keeps 1×: its steps were written for it (lesson 6 asks the learner to play
+#: ten virtual seconds, five minutes at 1/30×); its text says when to slow down.
+LESSON_SPEED = "1×"
+
 
 @dataclass(frozen=True, slots=True)
 class AppOptions:
     nodes: int = 5
-    seed: int = 0
+    seed: int = DEFAULT_SEED
     backend: str = "udp"
     load: str | None = None
     #: Start playing at once (False in tests and screenshots).
     play: bool = False
     #: A lesson to run beside the cluster (its setup replaces nodes/seed).
     lesson: Lesson | None = None
+
+
+class LessonProgress(Message):
+    """Posted from the lab thread: how a long lesson action is getting on."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self.text = text
 
 
 class LabUpdated(Message):
@@ -127,6 +155,7 @@ KEYS: list[tuple[str, str, str, str, str, bool]] = [
     ("Lesson", "j", "lesson_jump", "jump", "lesson: jump to any step", False),
     ("Lesson", "h", "lesson_hint", "hint", "lesson: show the task's hint", False),
     ("Lesson", "0", "lesson_reset", "reset", "lesson: put the cluster back to where this step began", False),
+    ("Lesson", "N", "next_lesson", "next lesson", "lesson: open the next lesson", False),
     ("Session", "colon", "command", "command", "command line: any scenario command", True),
     (
         "Session",
@@ -163,9 +192,20 @@ KEY_LABELS = {
 }
 
 
+def script_summary(lines: list[str]) -> str:
+    """A saved session in words, the same on save and on load: its cluster line, then the count
+    of commands that ] and } step through (the header's ``script i/N``)."""
+    if lines and lines[0].startswith("cluster"):
+        rest = len(lines) - 1
+        return f"{lines[0]} then {rest} command{'s' if rest != 1 else ''}"
+    return f"{len(lines)} command{'s' if len(lines) != 1 else ''}"
+
+
 def _bindings() -> list[Binding]:
     out = []
-    for _section, keys, action, label, text, show in KEYS:
+    # Help and quit lead the footer, so no terminal is too narrow to show them.
+    first = [k for k in KEYS if k[2] in ("help", "quit")]
+    for _section, keys, action, label, text, show in first + [k for k in KEYS if k not in first]:
         if action == "select":
             out += [Binding(str(i), f"select({i})", f"node {i}", show=False) for i in range(1, 10)]
             continue
@@ -181,9 +221,10 @@ class MainScreen(Screen):
         self.lesson = lesson
 
     def compose(self) -> ComposeResult:
-        yield StatusBar(id="status")
         if self.lesson:
+            # Docked before the header, so the header docks into the width left beside it.
             yield LessonPanel(id="lesson")
+        yield StatusBar(id="status")
         with Horizontal(id="top"):
             yield ClusterView(id="cluster")
             yield LogsView(id="logs")
@@ -196,9 +237,29 @@ class MainScreen(Screen):
                 yield EventFeed(id="feed")
         yield Footer()
 
+    #: Each list's border title, unfocused and focused (the focused one says what its keys do).
+    TITLES = {
+        "messages-box": ("messages in flight (Tab: focus)", "▶ messages in flight · ↑/↓ choose · d x u"),
+        "feed-box": ("event feed (Tab: focus)", "▶ event feed · ↑/↓ choose · Enter jumps back"),
+    }
+
     def on_mount(self) -> None:
+        self.query_one("#inspector-box").border_title = "node"
         # ↑/↓ choose the message that d/x/u act on, without a Tab first.
         self.query_one(MessagesTable).focus()
+        self._show_focus()
+
+    def on_descendant_focus(self) -> None:
+        self._show_focus()
+
+    def on_descendant_blur(self) -> None:
+        self._show_focus()
+
+    def _show_focus(self) -> None:
+        """Title the focused list (its heavy accent border is in the stylesheet)."""
+        for box_id, (plain, focused) in self.TITLES.items():
+            box = self.query_one(f"#{box_id}")
+            box.border_title = focused if box.has_focus_within else plain
 
 
 class RaftvizApp(App[None]):
@@ -216,10 +277,12 @@ class RaftvizApp(App[None]):
         backend = self.options.backend
         self.make_session = make_session or (lambda: Session(backend=backend))
         self.controller = LabController(self.make_session, lambda u: self.post_message(LabUpdated(u)))
+        self.controller.progress = lambda text: self.post_message(LessonProgress(text))
         self.snapshot: Snapshot | None = None
         self.selected = 1
         self.playing = self.options.play
-        self.speed = SPEEDS.index(("1×", 1.0))
+        pace = DEFAULT_SPEED if self.options.lesson is None else LESSON_SPEED
+        self.speed = [label for label, _factor in SPEEDS].index(pace)
         self._carry = 0.0
         self._last_tick = time.monotonic()
         self._writes = 0
@@ -231,11 +294,46 @@ class RaftvizApp(App[None]):
         self.show_hint = False
         #: The session's breakpoints, in number order (set by ``break``; shown in the header).
         self.breakpoints: tuple[str, ...] = ()
+        #: What a lesson action in progress is doing ("" when none is running).
+        self.lesson_busy = ""
+        #: The clock paused itself on a done task: Space waits once, for ], before playing on.
+        self.await_next = False
+        self._next_lesson_of: tuple[str, bool] = ("", False)
         #: Updates applied to the screen (equal to controller.reported when caught up).
         self.applied = 0
+        #: Keys typed while a dialog was closing, for the screen below it (see ``Dialog``).
+        self._held_keys: list[events.Key] = []
 
     def get_default_screen(self) -> Screen:
         return MainScreen(lesson=self.options.lesson is not None)
+
+    async def on_event(self, event: events.Event) -> None:
+        """Keys in the order they arrive: none typed after a dialog's Enter or Escape is lost to it.
+
+        The decision is made here, on arrival, because a key reaches the
+        dialog's widgets only later, through their own queues: by then the key
+        after Enter was already on its way into the closing dialog.
+        """
+        if isinstance(event, events.Key) and not event.is_forwarded:
+            screen = self.screen
+            dialog = screen if isinstance(screen, Dialog) else None
+            if (dialog is not None and dialog.closing) or self._held_keys:
+                self._held_keys.append(events.Key(event.key, event.character))
+                if len(self._held_keys) == 1:
+                    self.call_after_refresh(self._replay_held_keys)
+                return
+            if dialog is not None and event.key in dialog.CLOSING_KEYS:
+                dialog.closing = True
+        await super().on_event(event)
+
+    def _replay_held_keys(self) -> None:
+        """Once the closing dialog is gone, hand its held keys on, in the order typed."""
+        if isinstance(self.screen, Dialog) and self.screen.closing:
+            self.call_after_refresh(self._replay_held_keys)
+            return
+        held, self._held_keys = self._held_keys, []
+        for key in held:
+            self.post_message(key)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """While a dialog or the help is open, its keys are its own (a space is typed, not play)."""
@@ -255,6 +353,12 @@ class RaftvizApp(App[None]):
             lines = [c.text for c in commands]
             if lines and lines[0].startswith("cluster"):
                 opening = [lines.pop(0)]
+                if lines:
+                    self.notify(
+                        f"loaded {self.options.load}: {script_summary(opening + lines)} "
+                        "(] runs the next, } all)",
+                        timeout=8,
+                    )
             self.script_lines = lines
         if self.options.lesson is not None:
             self.controller.start_lesson(self.options.lesson)
@@ -280,6 +384,11 @@ class RaftvizApp(App[None]):
 
     def on_lab_updated(self, message: LabUpdated) -> None:
         self.apply_update(message.update)
+
+    def on_lesson_progress(self, message: LessonProgress) -> None:
+        if self.options.lesson is not None:
+            self.lesson_busy = message.text
+            self.redraw()
 
     def apply_update(self, update: Update) -> None:
         screen = self.get_screen_stack_main()
@@ -310,13 +419,18 @@ class RaftvizApp(App[None]):
         if update.lesson is not None:
             previous = self.lesson_view
             same_step = previous is not None and update.lesson.index == previous.index
-            if not same_step:
+            if not same_step or previous.title != update.lesson.title:
                 self.show_hint = False
+                self.await_next = False
             elif update.lesson.done and not previous.done and update.lesson.task and self.playing:
-                # The moment the task is done may last only milliseconds: stop there.
+                # The moment the task is done may last only milliseconds: stop there,
+                # and keep it on screen until the learner moves on (Space waits once).
                 self.playing = False
+                self.await_next = True
                 self.notify("Task done: the clock is paused. Press ] for the next step.")
             self.lesson_view = update.lesson
+            if not self.controller.busy:
+                self.lesson_busy = ""
         if update.snapshot is not None:
             self.snapshot = update.snapshot
             if len(update.snapshot.violations) > self._violation_seen:
@@ -342,9 +456,13 @@ class RaftvizApp(App[None]):
         script = ""
         if self.script_lines:
             script = f"script {self.script_next}/{len(self.script_lines)} (] next, }} all)"
-        script = " · ".join(part for part in (self.breakpoint_text(), script) if part)
         screen.query_one(StatusBar).show(
-            snap, self.playing, SPEEDS[self.speed][0], script, busy=self.controller.busy > 0
+            snap,
+            self.playing,
+            SPEEDS[self.speed][0],
+            script,
+            busy=self.controller.busy > 0,
+            breaks=self.breakpoint_text(),
         )
         if snap is None:
             return
@@ -357,8 +475,18 @@ class RaftvizApp(App[None]):
         logs.refresh()
         screen.query_one(MessagesTable).show(snap)
         screen.query_one(Inspector).show(snap, self.selected)
+        has_next = self._has_next_lesson()
         for panel in screen.query(LessonPanel):
-            panel.show(self.lesson_view, self.show_hint)
+            panel.show(self.lesson_view, self.show_hint, busy=self.lesson_busy, has_next=has_next)
+
+    def _has_next_lesson(self) -> bool:
+        """Whether a lesson follows the open one (looked up once per lesson, not per frame)."""
+        lesson = self.options.lesson
+        if lesson is None:
+            return False
+        if self._next_lesson_of[0] != lesson.source:
+            self._next_lesson_of = (lesson.source, next_lesson_name(lesson) is not None)
+        return self._next_lesson_of[1]
 
     # ------------------------------------------------------------------ the clock
 
@@ -379,6 +507,11 @@ class RaftvizApp(App[None]):
             self.controller.play(ms)
 
     def action_toggle_play(self) -> None:
+        if not self.playing and self.await_next:
+            # Just after a task paused the clock, Space would play past what the step shows.
+            self.await_next = False
+            self.notify("The task is done: ] goes to the next step (Space again plays on here).")
+            return
         self.playing = not self.playing
         self._last_tick = time.monotonic()
         self.redraw()
@@ -394,11 +527,21 @@ class RaftvizApp(App[None]):
             screen.query_one(LogsView).scroll_log(10)
 
     def action_faster(self) -> None:
-        self.speed = min(self.speed + 1, len(SPEEDS) - 1)
-        self.redraw()
+        self._set_speed(self.speed + 1)
 
     def action_slower(self) -> None:
-        self.speed = max(self.speed - 1, 0)
+        self._set_speed(self.speed - 1)
+
+    def _set_speed(self, index: int) -> None:
+        """Change the pace and say so (also while paused: it is what Space plays at)."""
+        clamped = min(max(index, 0), len(SPEEDS) - 1)
+        label = SPEEDS[clamped][0]
+        if clamped != index:
+            end = "fastest" if index > clamped else "slowest"
+            self.notify(f"speed {label} is the {end}", timeout=2)
+        else:
+            self.notify(f"speed {label}" + ("" if self.playing else " (paused: Space plays)"), timeout=2)
+        self.speed = clamped
         self.redraw()
 
     def action_step(self) -> None:
@@ -431,6 +574,8 @@ class RaftvizApp(App[None]):
     def action_select(self, node: int) -> None:
         if self.snapshot is not None and self.snapshot.node(node) is not None:
             self.selected = node
+            for inspector in self.query(Inspector):
+                inspector.inspect_message(None)  # a node chosen again: show it, not the message
             self.redraw()
 
     def action_crash(self) -> None:
@@ -482,6 +627,14 @@ class RaftvizApp(App[None]):
         self.run_command("timers align")
 
     def _selected_message(self) -> int | None:
+        if self.lesson_busy:
+            # A lesson key is rewinding or replaying: the list on screen is about to be
+            # replaced, and the id under the cursor may name another message afterwards
+            # (after a rewind, history forks). Act only on what will still be shown.
+            self.notify(
+                "the lesson is still moving the cluster: select the message again", severity="warning"
+            )
+            return None
         screen = self.get_screen_stack_main()
         selected = screen.query_one(MessagesTable).selected_id() if screen else None
         if selected is None:
@@ -551,25 +704,56 @@ class RaftvizApp(App[None]):
         self.action_command("break ")
 
     def breakpoint_text(self) -> str:
-        """The header's breakpoint field: the first one's text when wide, a count when narrow."""
+        """The header's breakpoint field: the first one's condition, and how many more.
+        (The header shortens it to "break" when the line is short of room.)"""
         if not self.breakpoints:
             return ""
-        if self.size.width < 140:
-            return f"break: {len(self.breakpoints)}"
         more = f" +{len(self.breakpoints) - 1}" if len(self.breakpoints) > 1 else ""
-        return f"break: {self.breakpoints[0]}{more}"
+        return f"{self.breakpoints[0]}{more}"
+
+    def _lesson_working(self, text: str) -> None:
+        """Say at once that a lesson action is under way (it may replay many events)."""
+        self.playing = False
+        self.await_next = False
+        self.lesson_busy = text
+        self.redraw()
 
     def action_lesson_back(self) -> None:
         if self.options.lesson is None:
             self.notify("no lesson is open (raftviz lesson NAME opens one)", severity="warning")
             return
-        self.playing = False
+        self._lesson_working("back to the previous step…")
         self.controller.lesson_back()
+
+    def action_next_lesson(self) -> None:
+        lesson = self.options.lesson
+        if lesson is None:
+            self.notify("no lesson is open (raftviz lesson NAME opens one)", severity="warning")
+            return
+        try:
+            following = next_lesson(lesson)
+        except LessonError as exc:
+            self.notify(f"cannot open the next lesson: {exc}", severity="error", timeout=10)
+            return
+        if following is None:
+            self.notify("this is the last lesson (raftviz lesson lists them all)", severity="warning")
+            return
+        self.options = replace(self.options, lesson=following)
+        self.lesson_view = None
+        self.selected = 1  # the next lesson may have fewer nodes than the selected one
+        self.show_hint = False
+        self._violation_seen = 0
+        self._lesson_working(f"opening {following.title}…")
+        self.controller.start_lesson(following)
 
     def action_lesson_jump(self) -> None:
         view = self.lesson_view
-        if self.options.lesson is None or view is None:
+        if self.options.lesson is None:
             self.notify("no lesson is open (raftviz lesson NAME opens one)", severity="warning")
+            return
+        if view is None:
+            # The lesson is still being set up: say so rather than seem to ignore the key.
+            self.notify("the lesson is still loading: press j again in a moment", severity="warning")
             return
 
         def done(value: str | None) -> None:
@@ -578,7 +762,7 @@ class RaftvizApp(App[None]):
             if not value.isdigit() or not 1 <= int(value) <= view.total:
                 self.notify(f"a step is a number from 1 to {view.total}", severity="error")
                 return
-            self.playing = False
+            self._lesson_working(f"going to step {value}…")
             self.controller.lesson_jump(int(value) - 1)
 
         titles = "  ".join(f"{i + 1}. {s.title}" for i, s in enumerate(self.options.lesson.steps))
@@ -590,12 +774,12 @@ class RaftvizApp(App[None]):
 
     def action_lesson_reset(self) -> None:
         if self.options.lesson is not None:
-            self.playing = False
+            self._lesson_working("back to the start of this step…")
             self.controller.lesson_reset()
 
     def action_next_line(self) -> None:
         if self.options.lesson is not None:
-            self.playing = False
+            self._lesson_working("next step…")
             self.controller.lesson_next()
             return
         if self.script_next >= len(self.script_lines):
@@ -609,19 +793,36 @@ class RaftvizApp(App[None]):
         while self.script_next < len(self.script_lines):
             self.action_next_line()
 
-    def action_save(self) -> None:
-        def done(value: str | None) -> None:
-            if not value:
-                return
+    def action_save(self, default: str = "raftviz-session.txt") -> None:
+        def write(path: str) -> None:
             lines = self.controller.script().result(timeout=30)
             try:
-                Path(value).write_text("\n".join(lines) + "\n", encoding="utf-8")
+                Path(path).write_text("\n".join(lines) + "\n", encoding="utf-8")
             except OSError as exc:
                 self.notify(f"cannot save: {exc}", severity="error")
                 return
-            self.notify(f"saved {len(lines)} commands to {value}")
+            self.notify(f"saved to {path}: {script_summary(lines)}")
 
-        self.push_screen(save_dialog("raftviz-session.txt"), done)
+        def done(value: str | None) -> None:
+            if not value:
+                return
+            if not Path(value).exists():
+                write(value)
+                return
+
+            def confirmed(overwrite: bool | None) -> None:
+                if overwrite:
+                    write(value)
+                else:
+                    # Back to the file name, to choose another one.
+                    self.action_save(value)
+
+            self.push_screen(
+                ConfirmScreen("Overwrite?", f"{value} already exists. Replace it with this session?"),
+                confirmed,
+            )
+
+        self.push_screen(save_dialog(default), done)
 
     def action_help(self) -> None:
         sections: dict[str, list[tuple[str, str]]] = {}

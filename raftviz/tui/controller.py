@@ -11,32 +11,43 @@ stays responsive and the lab stays deterministic.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from raftviz.lab.describe import describe_change, describe_record
 from raftviz.lab.history import History
 from raftviz.lab.lab import StepRecord
 from raftviz.lab.script import ScriptError, parse_line
 from raftviz.lab.session import Outcome, Session
 from raftviz.lessons import Lesson, LessonRunner, StepResult
+from raftviz.tui.feed import FeedBuilder, FeedItem
 from raftviz.tui.model import Snapshot, take_snapshot
+
+__all__ = ["FeedItem", "LabController", "LessonView", "Update", "feed_item"]
 
 #: Commands whose output repeats the events the feed already shows.
 CLOCK_COMMANDS = ("step", "advance", "until", "deliver", "timeout", "restart")
-
-
-@dataclass(frozen=True, slots=True)
-class FeedItem:
-    """One line of the event feed: a history position and what happened there."""
-
-    position: int
-    time: int
-    text: str
-    detail: str = ""
-    kind: str = ""
-    violation: bool = False
+#: Wall-clock interval between progress reports of a long lesson action.
+PROGRESS_S = 0.2
+#: Commands whose records in the feed say all they did: once they published a record, their
+#: echo and output would only say it again (a client write twice, a drop three times).
+SAID_BY_RECORDS = (
+    "step",
+    "deliver",
+    "timeout",
+    "drop",
+    "duplicate",
+    "crash",
+    "restart",
+    "put",
+    "get",
+    "append",
+    "delete",
+    "add",
+    "remove",
+    "timers",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +64,9 @@ class LessonView:
     seen: str
     hint: str
     problems: tuple[str, ...] = ()
+    #: What ``0`` would do: "" (nothing: the step is as it began), "step" (rewind to
+    #: where this step began) or "rebuild" (the step was entered off the lesson's path).
+    reset: str = ""
 
 
 @dataclass(slots=True)
@@ -74,22 +88,8 @@ class Update:
 
 
 def feed_item(position: int, record: StepRecord) -> FeedItem:
-    head = (
-        describe_record(record, verbose=True)[0]
-        if record.kind != "command"
-        else f"t={record.time} {record.text}"
-    )
-    head = head.split(" ", 1)[1] if head.startswith("t=") else head
-    changes = [c for c in (describe_change(ch, verbose=False) for ch in record.changes) if c]
-    answers = [f"{r.describe()} -> {r.outcome()}" for r in record.answers]
-    return FeedItem(
-        position=position,
-        time=record.time,
-        text=head,
-        detail="; ".join(changes + answers),
-        kind=record.kind,
-        violation=bool(record.violations),
-    )
+    """One record as a feed item, on its own (heartbeat replies are told apart only in a sequence)."""
+    return FeedBuilder().item(position, record)
 
 
 class LabController:
@@ -103,12 +103,15 @@ class LabController:
         self.runner: LessonRunner | None = None
         self._lesson_problems: tuple[str, ...] = ()
         self._pending: list[FeedItem] = []
+        self._feed = FeedBuilder()
         self.busy = 0
         #: The most recently queued action; actions run in order, so once it is
         #: done every earlier one is too (tests wait on it).
         self.last: Future[Update] | None = None
         #: How many updates have been handed to the app (the app counts what it applied).
         self.reported = 0
+        #: Told, from the lab thread, how a long lesson action is getting on ("1,200 events").
+        self.progress: Callable[[str], None] | None = None
 
     # ------------------------------------------------------------------ actions
 
@@ -131,58 +134,109 @@ class LabController:
         return self._submit(action)
 
     def start_lesson(self, lesson: Lesson) -> Future[Update]:
-        """Create the history, set the lesson's cluster up and enter its first step."""
+        """Create the history, set the lesson's cluster up and enter its first step
+        (a lesson already open is closed first: its node processes stop)."""
 
         def action() -> Update:
+            replacing = self.history is not None
+            if self.history is not None:
+                self.history.close()
             self.history = History(self._make_session)
             self.history.listeners.append(self._on_record)
             self.runner = LessonRunner(lesson, self.history)
-            return self._lesson_update(self.runner.start(), rewound=False)
+            with self._progress_of(f"setting up {lesson.title}"):
+                result = self.runner.start()
+            update = self._lesson_update(result)
+            if replacing:
+                update.rewound_to = 0  # the old lesson's feed is gone with it
+            return update
 
         return self._submit(action)
 
     def lesson_next(self) -> Future[Update]:
         def action() -> Update:
             assert self.runner is not None
-            result = self.runner.next()
+            runner = self.runner
+            if runner.index + 1 >= len(runner.lesson.steps):
+                return self._update(failure="lesson: this is the last step")
+            with self._progress_of(f"entering step {runner.index + 2}"):
+                result = runner.next()
             if result is None:
-                last = self.runner.index + 1 >= len(self.runner.lesson.steps)
-                reason = "this is the last step" if last else "the task is not done yet (h for a hint)"
-                return self._update(failure=f"lesson: {reason}")
-            return self._lesson_update(result, rewound=False)
+                return self._update(failure="lesson: the task is not done yet (h for a hint)")
+            return self._lesson_update(result)
 
         return self._submit(action)
 
     def lesson_back(self) -> Future[Update]:
         def action() -> Update:
             assert self.runner is not None
-            result = self.runner.back()
-            if result is None:
+            if self.runner.index <= 0:
                 return self._update(failure="lesson: this is the first step")
-            return self._lesson_update(result, rewound=True)
+            with self._progress_of(f"back to step {self.runner.index}"):
+                result = self.runner.back()
+            assert result is not None
+            return self._lesson_update(result)
 
         return self._submit(action)
 
     def lesson_jump(self, index: int) -> Future[Update]:
         def action() -> Update:
             assert self.runner is not None
-            rewound = index <= self.runner.index
-            return self._lesson_update(self.runner.jump(index), rewound=rewound)
+            with self._progress_of(f"going to step {index + 1}"):
+                result = self.runner.jump(index)
+            update = self._lesson_update(result)
+            if result.failures and self.runner.index != index:
+                update.failure = f"lesson: stopped at step {self.runner.index + 1}: {result.failures[-1]}"
+            return update
 
         return self._submit(action)
 
     def lesson_reset(self) -> Future[Update]:
         def action() -> Update:
             assert self.runner is not None
-            return self._lesson_update(self.runner.reset_step(), rewound=True)
+            runner = self.runner
+            if runner.at_step_start and not runner.off_path:
+                # Nothing to undo: answer at once instead of replaying the whole history.
+                return self._update(lines=["lesson: already at the start of this step"])
+            label = "rebuilding this step" if runner.off_path else "back to the start of this step"
+            with self._progress_of(label):
+                result = runner.reset_step()
+            return self._lesson_update(result)
 
         return self._submit(action)
 
-    def _lesson_update(self, result: StepResult, rewound: bool) -> Update:
+    @contextmanager
+    def _progress_of(self, label: str) -> Iterator[None]:
+        """While a lesson action runs, tell the app every ~0.2 s of wall time how many
+        events it has run: entering a step may replay thousands of them."""
+        assert self.history is not None
+        history = self.history
+        count = 0
+        last = time.monotonic()
+
+        def on_record(_position: int, _record: StepRecord) -> None:
+            nonlocal count, last
+            count += 1
+            now = time.monotonic()
+            if self.progress is not None and now - last >= PROGRESS_S:
+                last = now
+                self.progress(f"{label}: {count:,} events…")
+
+        if self.progress is not None:
+            self.progress(f"{label}…")
+        history.listeners.append(on_record)
+        try:
+            yield
+        finally:
+            history.listeners.remove(on_record)
+
+    def _lesson_update(self, result: StepResult) -> Update:
+        """The update after a lesson action; if it rewound history, the feed drops what was undone."""
         self._lesson_problems = tuple(result.failures)
         position = None
-        if rewound and self.runner is not None:
-            position = self.runner.before[self.runner.index]
+        if self.runner is not None:
+            position = self.runner.rewound_to
+            self.runner.forget_rewind()
         return self._update(lines=result.lines, rewound_to=position)
 
     def command(self, text: str) -> Future[Update]:
@@ -307,16 +361,18 @@ class LabController:
             return self._update(lines=[f"> {text}"], failure=str(exc))
         if command is None:
             return self._update()
+        published = len(self._pending)
         outcome: Outcome = self.history.run(command)
         output = outcome.lines
         if command.name in CLOCK_COMMANDS:
             # Their events are already in the feed, one row each: keep only the verdicts.
             output = [line for line in output if not line.startswith(("t=", "  "))]
-        lines = [f"> {command.text}", *output] if echo else []
+        said = command.name in SAID_BY_RECORDS and len(self._pending) > published
+        lines = [f"> {command.text}", *output] if echo and not said else []
         return self._update(lines=lines, failure=outcome.failure, stopped=outcome)
 
     def _on_record(self, position: int, record: StepRecord) -> None:
-        self._pending.append(feed_item(position, record))
+        self._pending.append(self._feed.item(position, record))
 
     def _update(
         self,
@@ -325,6 +381,8 @@ class LabController:
         rewound_to: int | None = None,
         stopped: Outcome | None = None,
     ) -> Update:
+        if rewound_to is not None:
+            self._feed.reset()
         feed, self._pending = self._pending, []
         snapshot = take_snapshot(self.history) if self.history is not None else None
         hit = stopped.stopped if stopped is not None else None
@@ -359,4 +417,5 @@ class LabController:
             seen=seen,
             hint=step.hint,
             problems=self._lesson_problems,
+            reset="rebuild" if runner.off_path else "" if runner.at_step_start else "step",
         )

@@ -25,6 +25,7 @@ from raftviz.core.messages import (
     Entry,
     InstallSnapshot,
     InstallSnapshotReply,
+    Message,
     RequestVoteReply,
 )
 from raftviz.lab.describe import describe_message, snapshot_progress
@@ -115,6 +116,8 @@ class FlightSnap:
     carries_entries: bool = False
     #: For a snapshot transfer, where it stands (``bytes=0..1024``, ``next=1024``, ``installed``).
     transfer: str = ""
+    #: The decoded message itself (an immutable value): rows and the inspector read its fields.
+    msg: Message | None = None
 
     @property
     def is_snapshot(self) -> bool:
@@ -243,6 +246,7 @@ def flight_snap(flight: Flight) -> FlightSnap:
         ok=ok,
         carries_entries=isinstance(msg, AppendEntries) and bool(msg.entries),
         transfer=snapshot_progress(msg) if isinstance(msg, InstallSnapshot | InstallSnapshotReply) else "",
+        msg=msg,
     )
 
 

@@ -8,13 +8,35 @@ from __future__ import annotations
 
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
-from textual.screen import ModalScreen
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen, ScreenResultType
 from textual.widgets import Input, Label, Static
 
 
-class PromptScreen(ModalScreen[str | None]):
+class Dialog(ModalScreen[ScreenResultType]):
+    """A modal screen that knows when it is closing.
+
+    A key reaches a widget through message queues, and dismissing takes a few
+    turns of the event loop. A key typed right after Enter or Escape (a fast
+    typist, a burst from ``tmux send-keys``) used to reach the closing dialog
+    (typed into its input, or taken as its own key) and be lost. The app marks
+    the dialog closing when one of its ``CLOSING_KEYS`` *arrives*, holds every
+    key after it, and hands them to the screen below once the dialog is gone.
+    """
+
+    #: Keys that always close this dialog (Textual key names).
+    CLOSING_KEYS: frozenset[str] = frozenset({"escape"})
+    closing = False
+
+    def close(self, result: ScreenResultType) -> None:
+        self.closing = True
+        self.dismiss(result)
+
+
+class PromptScreen(Dialog[str | None]):
     """One line of input; dismissed with the text (Enter) or None (Escape)."""
+
+    CLOSING_KEYS = frozenset({"enter", "escape"})
 
     BINDINGS = [Binding("escape", "cancel", "cancel")]
 
@@ -40,10 +62,10 @@ class PromptScreen(ModalScreen[str | None]):
         field.cursor_position = len(field.value)
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        self.dismiss(event.value.strip() or None)
+        self.close(event.value.strip() or None)
 
     def action_cancel(self) -> None:
-        self.dismiss(None)
+        self.close(None)
 
 
 def command_line(value: str = "") -> PromptScreen:
@@ -112,10 +134,39 @@ def save_dialog(default: str) -> PromptScreen:
     )
 
 
-class HelpScreen(ModalScreen[None]):
+class ConfirmScreen(Dialog[bool]):
+    """A yes/no question: y answers yes, n or Escape answers no.
+
+    Enter does not answer: after Enter in the save dialog, a second Enter
+    should not replace a file by accident.
+    """
+
+    BINDINGS = [
+        Binding("y", "answer(True)", "yes"),
+        Binding("n,escape", "answer(False)", "no"),
+    ]
+    CLOSING_KEYS = frozenset({"y", "n", "escape"})
+
+    def __init__(self, title: str, question: str) -> None:
+        super().__init__()
+        self.title_text = title
+        self.question = question
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Label(self.title_text, id="dialog-title")
+            yield Static(self.question, id="dialog-hint")
+            yield Static("[b]y[/b]: yes    [b]n[/b] or Escape: no", id="dialog-keys")
+
+    def action_answer(self, yes: bool) -> None:
+        self.close(yes)
+
+
+class HelpScreen(Dialog[None]):
     """Every key, grouped, with what it does."""
 
     BINDINGS = [Binding("escape,q,question_mark", "close", "close")]
+    CLOSING_KEYS = frozenset({"escape", "q", "question_mark"})
 
     def __init__(self, sections: list[tuple[str, list[tuple[str, str]]]]) -> None:
         super().__init__()
@@ -123,19 +174,26 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         lines = [
-            "[b]raftviz — keys[/b]  (Escape closes; every key is also a command you can type after ':')",
+            "[b]raftviz — keys[/b]  (↑/↓ PgUp/PgDn Home/End scroll; Escape closes; "
+            "every key is also a command you can type after ':')",
             "",
         ]
         for title, rows in self.sections:
             lines.append(f"[b u]{title}[/b u]")
             for key, text in rows:
-                lines.append(f"  [b cyan]{key:<14}[/b cyan] {text}")
+                # Escaped: the key "[" would otherwise open a markup tag and eat the line.
+                label = f"{key:<14}".replace("[", "\\[")
+                lines.append(f"  [b cyan]{label}[/b cyan] {text}")
             lines.append("")
         lines.append("↑/↓ choose a message in flight (Tab moves to the event feed: ↑/↓, Enter jumps back).")
         lines.append("Mouse: click a node to select it; click a message or feed row to select it.")
         lines.append("Ctrl+P opens the command palette with every action.")
-        with Vertical(id="help"):
+        # A focused scroll container: ↑/↓, PageUp/PageDown, Home/End reach every line.
+        with VerticalScroll(id="help"):
             yield Static("\n".join(lines), id="help-text")
 
+    def on_mount(self) -> None:
+        self.query_one("#help").focus()
+
     def action_close(self) -> None:
-        self.dismiss(None)
+        self.close(None)

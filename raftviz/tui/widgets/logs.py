@@ -12,7 +12,7 @@ The picture (5 nodes, 64 x 9; node 3 leads, node 4 is down)::
     N3   1  1  2  2  2▕ 3  3  3                        5    -     -
     N4   1  1  2  2▕ ·  ·  ·  ·                     DOWN    5     4
     N5   1  1  2  2  2▕ 3  3  ·                        5    7     6
-    N3 (leader)   3 committed  3 not yet  ▕ commit index
+    N3 (leader)  key: T=committed entry  T=not committed  ▕=commit index  (T: the entry's term)
     3: put k3 3 (c1#3)   5: put k5 5 (c1#5)   7: put k7 7 (c1#7)
     4: put k4 4 (c1#4)   6: put k6 6 (c1#6)   8: put k8 8 (c1#8)
 
@@ -301,21 +301,31 @@ def _commands(snap: Snapshot, win: LogWindow, width: int, rows: int) -> list[Tex
     role = _role(ref)
     title.add(f"N{ref.id}", _ROLE_STYLE[role])
     title.add(f" ({'leader' if role == 'leader' else 'longest log'})  ", _DIM)
+    # A key, not counts: a sample cell of each kind (the number in a cell is the entry's term).
     legend = [
-        (" 3", f"bold black on {term_color(3)}"),
-        (" committed  ", _DIM),
-        ("3", f"{term_color(3)} underline"),
-        (" not yet  ", _DIM),
+        ("key: ", _DIM),
+        ("T", f"bold black on {term_color(3)}"),
+        ("=committed entry  ", _DIM),
+        ("T", f"{term_color(3)} underline"),
+        ("=not committed  ", _DIM),
         (_COMMIT_MARK, _COMMIT_MARK_STYLE),
-        (" commit index", _DIM),
+        ("=commit index  (T: the entry's term)", _DIM),
     ]
-    short = [*legend[:4], (_COMMIT_MARK, _COMMIT_MARK_STYLE), (" commit", _DIM)]
+    middle = [*legend[1:5], (_COMMIT_MARK, _COMMIT_MARK_STYLE), ("=commit index", _DIM)]
+    short = [
+        ("T", f"bold black on {term_color(3)}"),
+        ("=committed ", _DIM),
+        ("T", f"{term_color(3)} underline"),
+        ("=not yet ", _DIM),
+        (_COMMIT_MARK, _COMMIT_MARK_STYLE),
+        ("=commit", _DIM),
+    ]
     extra: list[tuple[str, str]] = []
     if any(n.log_start for n in snap.nodes):
         extra += [("  ", ""), (_SNAPSHOT_FILL * 2, _SNAPSHOT_FILL_STYLE), (" snapshot", _DIM)]
     if any(_is_config(e) for n in snap.nodes for e in n.log[-win.columns :]):
         extra += [("  ", ""), (_CONFIG_MARK, CONFIG_STYLE), (" config", _DIM)]
-    for parts in (legend + extra, short + extra, legend, short):
+    for parts in (legend + extra, middle + extra, short + extra, legend, middle, short):
         if title.used + sum(len(t) for t, _ in parts) <= width:
             for text, style in parts:
                 title.add(text, style)

@@ -1,4 +1,4 @@
-"""The text panels of the main screen: status line, messages, inspector, event feed."""
+"""The text panels of the main screen: messages and inspector (feed: eventfeed.py; header: header.py)."""
 
 from __future__ import annotations
 
@@ -7,12 +7,32 @@ from typing import Any
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
-from textual.binding import Binding
+from textual.events import Click
 from textual.widget import Widget
 
-from raftviz.tui.controller import FeedItem
+from raftviz.core.messages import (
+    AppendEntries,
+    AppendEntriesReply,
+    ClientReply,
+    ClientRequest,
+    InstallSnapshot,
+    InstallSnapshotReply,
+    RequestVote,
+    RequestVoteReply,
+)
 from raftviz.tui.model import FlightSnap, NodeSnap, Snapshot, config_text
-from raftviz.tui.widgets.rowlist import RowList
+from raftviz.tui.widgets.eventfeed import EventFeed
+from raftviz.tui.widgets.rowlist import ClockKeysList
+from raftviz.tui.widgets.rows import NO, OK, flight_style, message_row, messages_header, route
+
+__all__ = [
+    "SPEEDS",
+    "EventFeed",
+    "Inspector",
+    "MessagesTable",
+    "inspect_message",
+    "inspect_node",
+]
 
 ROLE_STYLE = {
     "leader": "bold black on bright_green",
@@ -24,6 +44,7 @@ ROLE_STYLE = {
 SPEEDS: list[tuple[str, float]] = [
     ("1/1000×", 0.001),
     ("1/100×", 0.01),
+    ("1/30×", 1 / 30),
     ("1/10×", 0.1),
     ("1/4×", 0.25),
     ("1/2×", 0.5),
@@ -51,109 +72,70 @@ class Painted(Widget):
         return self._content
 
 
-class StatusBar(Painted):
-    """Clock, speed, history position, invariants and network, on one line."""
-
-    def show(
-        self, snap: Snapshot | None, playing: bool, speed: str, script: str = "", busy: bool = False
-    ) -> None:
-        text = Text()
-        text.append(" raftviz ", style="bold white on blue")
-        if snap is None:
-            text.append("  starting the cluster…")
-            self.update(text)
-            return
-        text.append(f" {len(snap.nodes)} nodes · seed {snap.seed} · {snap.backend} ")
-        text.append(f" t={snap.now} ms ", style="bold")
-        text.append(f"· step {snap.steps} · pos {snap.position} ")
-        if playing:
-            text.append(f" ▶ {speed} ", style="bold black on green")
-        else:
-            text.append(" ⏸ paused ", style="bold black on yellow")
-        text.append(" ")
-        if snap.violations:
-            text.append(" INVARIANT VIOLATED ", style="bold white on red")
-        else:
-            text.append(" invariants ok ", style="black on green")
-        text.append(f" · net: {snap.network}")
-        if snap.loss:
-            text.append(f" loss={snap.loss:g}")
-        lo, hi = snap.latency
-        text.append(f" latency {lo}-{hi}")
-        if snap.membership_changed:
-            # The configuration the cluster runs (the leader's): voters, then learners after the slash.
-            voters, learners = snap.configuration
-            text.append(" · config ")
-            text.append(",".join(map(str, voters)) or "none", style="bold")
-            if learners:
-                text.append("/" + ",".join(map(str, learners)), style="bold orchid1")
-        if snap.pending_requests:
-            text.append(f" · {snap.pending_requests} client request(s) waiting")
-        if script:
-            text.append(f" · {script}", style="bold magenta")
-        if busy:
-            text.append(" ⋯", style="dim")
-        self.update(text)
-
-
-def flight_style(f: FlightSnap) -> str:
-    if f.ok is False:
-        return "red"
-    if f.kind.startswith("RequestVote"):
-        return "cyan" if not f.is_reply else "green"
-    if f.kind.startswith("AppendEntries"):
-        return ("yellow" if f.carries_entries else "dim") if not f.is_reply else "green"
-    if f.is_snapshot:
-        return "orange1" if not f.is_reply else "green"
-    return "magenta"
-
-
-class ClockKeysList(RowList):
-    """A row list whose left/right keys stay the clock's (step back / step), as everywhere."""
-
-    BINDINGS = [
-        Binding("left", "clock_back", "back", show=False),
-        Binding("right", "clock_step", "step", show=False),
-    ]
-
-    def action_clock_back(self) -> None:
-        self.app.action_step_back()  # type: ignore[attr-defined]
-
-    def action_clock_step(self) -> None:
-        self.app.action_step()  # type: ignore[attr-defined]
 
 
 class MessagesTable(ClockKeysList):
-    """Messages in flight, due first; the cursor row is the selected message."""
+    """Messages in flight, due first; the cursor row is the selected message.
+
+    Moving the cursor (keys or a click) shows the message whole in the inspector.
+    """
 
     def __init__(self, *, id: str | None = None) -> None:  # noqa: A002 - Textual's name
-        super().__init__(" id    from→to  message (due at t=…)", id=id)
+        super().__init__(" id  from→to  message", id=id)
+        self._flights: dict[str, FlightSnap] = {}
 
     def show(self, snap: Snapshot) -> None:
-        rows = []
         # Ids grow past 9999 in long runs: widen the column rather than run into the next.
-        width = max([4, *(len(str(f.id)) for f in snap.flights)])
-        for f in snap.flights:
-            style = flight_style(f)
-            text = Text()
-            text.append(f" #{f.id:<{width}} ", style=style)
-            text.append(f"{f.src}→{f.dst}".ljust(8), style=style)
-            text.append(list_text(f), style=style)
-            text.append(f"  t={f.deliver_at}", style="dim")
-            rows.append((str(f.id), text))
-        self.set_rows(rows)
+        id_width = max([3, *(len(str(f.id)) for f in snap.flights)])
+        route_width = max([3, *(len(route(f.src, f.dst)) for f in snap.flights)])
+        self._flights = {str(f.id): f for f in snap.flights}
+        self.set_rows([(str(f.id), message_row(f, id_width, route_width)) for f in snap.flights])
+
+    def header_text(self, width: int, level: int) -> str:
+        return messages_header(width, level)
+
+    def footer_text(self, width: int) -> str:
+        if self.content_size.height < 5:
+            return ""  # too short to spare a line: the help screen lists these keys
+        for hint in (
+            " ↑↓ select · d deliver · x drop · u duplicate · shown whole in the inspector",
+            " ↑↓ select · d deliver · x drop · u duplicate",
+            " ↑↓ select d deliver x drop u dup",
+            " ↑↓ d deliver x drop",
+        ):
+            if len(hint) <= width:
+                return hint
+        return ""
 
     def selected_id(self) -> int | None:
         key = self.cursor_key()
         return int(key) if key is not None else None
 
+    def selected_flight(self) -> FlightSnap | None:
+        key = self.cursor_key()
+        return self._flights.get(key) if key is not None else None
 
-def list_text(f: FlightSnap) -> str:
-    """A message as the narrow list shows it: a snapshot transfer's progress comes first,
-    before even the long message name, so a cut-off row (a lesson's narrow list) still shows it."""
-    if not f.transfer:
-        return f.text
-    return f"{f.transfer} " + f.text.replace(f" {f.transfer}", "", 1)
+    def action_cursor(self, delta: int) -> None:
+        super().action_cursor(delta)
+        self._inspect()
+
+    def action_page(self, direction: int) -> None:
+        super().action_page(direction)
+        self._inspect()
+
+    def action_cursor_to(self, row: int) -> None:
+        super().action_cursor_to(row)
+        self._inspect()
+
+    def on_click(self, event: Click) -> None:
+        super().on_click(event)
+        self._inspect()
+
+    def _inspect(self) -> None:
+        """The learner chose a message: the inspector shows it whole (1-9 goes back to a node)."""
+        key = self.cursor_key()
+        for inspector in self.screen.query(Inspector):
+            inspector.inspect_message(int(key) if key is not None else None)
 
 
 _MEMBERSHIP_TEXT = {"voter": "voter", "learner": "learner", "none": "not a member"}
@@ -254,65 +236,134 @@ def _config_line(node: NodeSnap, snap: Snapshot) -> Text:
     return text
 
 
+#: Entries of one AppendEntries the inspector lists before it sums up the rest.
+INSPECT_ENTRIES = 12
+
+
+def inspect_message(f: FlightSnap) -> Group:
+    """Every field of one message in flight, named as in Figure 2 (and Figure 13 for snapshots)."""
+    msg = f.msg
+    title = Text()
+    title.append(f" message #{f.id} ", style="bold reverse")
+    title.append(f" {f.kind} ", style=f"bold {flight_style(f)}")
+    title.append(f" {route(f.src, f.dst)}", style="bold")
+    title.append("  (1-9: a node)", style="dim")
+    grid = Table.grid(padding=(0, 1))
+    grid.add_column(style="bold cyan", no_wrap=True)
+    grid.add_column()
+    grid.add_row("in flight", f"sent t={f.sent_at} · due t={f.deliver_at}")
+
+    def verdict(ok: bool, yes: str, no: str) -> Text:
+        return Text(f"{OK} {yes}" if ok else f"{NO} {no}", style="bold green" if ok else "bold red")
+
+    if isinstance(msg, RequestVote):
+        grid.add_row("term", str(msg.term))
+        grid.add_row("candidateId", str(msg.src))
+        grid.add_row("lastLogIndex", str(msg.last_log_index))
+        grid.add_row("lastLogTerm", str(msg.last_log_term))
+    elif isinstance(msg, RequestVoteReply):
+        grid.add_row("term", str(msg.term))
+        grid.add_row("voteGranted", verdict(msg.vote_granted, "granted", "denied"))
+    elif isinstance(msg, AppendEntries):
+        grid.add_row("term", str(msg.term))
+        grid.add_row("leaderId", str(msg.src))
+        grid.add_row("prevLogIndex", str(msg.prev_log_index))
+        grid.add_row("prevLogTerm", str(msg.prev_log_term))
+        if not msg.entries:
+            grid.add_row("entries", Text("none (a heartbeat)", style="dim"))
+        for k, entry in enumerate(msg.entries[:INSPECT_ENTRIES]):
+            index = msg.prev_log_index + 1 + k
+            style = "orchid1" if entry.command.op == "config" else ""
+            grid.add_row(
+                "entries" if k == 0 else "", Text(f"{index} T{entry.term} {entry.command.describe()}", style)
+            )
+        if len(msg.entries) > INSPECT_ENTRIES:
+            rest = len(msg.entries) - INSPECT_ENTRIES
+            last = msg.prev_log_index + len(msg.entries)
+            grid.add_row("", Text(f"… {rest} more, up to index {last}", style="dim"))
+        grid.add_row("leaderCommit", str(msg.leader_commit))
+    elif isinstance(msg, AppendEntriesReply):
+        grid.add_row("term", str(msg.term))
+        grid.add_row("success", verdict(msg.success, "ok", "rejected"))
+        if msg.success:
+            grid.add_row("matchIndex", str(msg.match_index))
+        elif msg.conflict_index == 0:
+            grid.add_row("why", "stale: the leader's term is older than the follower's")
+        else:
+            grid.add_row("conflictIndex", f"{msg.conflict_index} (where the leader should try next)")
+            what = "no entry there" if msg.conflict_term == 0 else "the follower's term at prevLogIndex"
+            grid.add_row("conflictTerm", f"{msg.conflict_term} ({what})")
+    elif isinstance(msg, InstallSnapshot):
+        grid.add_row("term", str(msg.term))
+        grid.add_row("leaderId", str(msg.src))
+        grid.add_row("lastIncludedIndex", str(msg.last_included_index))
+        grid.add_row("lastIncludedTerm", str(msg.last_included_term))
+        grid.add_row("offset", f"{msg.offset} ({len(msg.data)} bytes of data)")
+        grid.add_row("done", "yes (the last chunk)" if msg.done else "no")
+        grid.add_row("checksum", f"{msg.checksum:#010x}")
+    elif isinstance(msg, InstallSnapshotReply):
+        grid.add_row("term", str(msg.term))
+        grid.add_row("lastIncludedIndex", str(msg.last_included_index))
+        grid.add_row("offset", f"{msg.offset} (the next byte it expects)")
+        grid.add_row("done", "yes: installed" if msg.done else "no")
+    elif isinstance(msg, ClientRequest):
+        cmd = msg.command
+        grid.add_row("command", cmd.op)
+        if cmd.key:
+            grid.add_row("key", cmd.key)
+        if cmd.op in ("put", "append"):
+            grid.add_row("value", cmd.value)
+        grid.add_row("client", f"{cmd.client} request #{cmd.seq} (lowest unanswered #{cmd.low})")
+    elif isinstance(msg, ClientReply):
+        grid.add_row("request", f"#{msg.seq}")
+        grid.add_row("ok", verdict(msg.ok, "applied", "not taken"))
+        if msg.value is not None:
+            grid.add_row("value", msg.value)
+        if msg.leader_hint:
+            grid.add_row("leaderHint", str(msg.leader_hint))
+        if msg.error:
+            grid.add_row("error", msg.error)
+    else:
+        grid.add_row("message", f.text)
+    return Group(title, grid)
+
+
 class Inspector(Painted):
-    """The selected node, in full."""
+    """The selected node in full, or the message just chosen in the Messages list."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._snap: Snapshot | None = None
+        self._node = 0
+        self._flight: int | None = None
 
     def show(self, snap: Snapshot, node_id: int) -> None:
-        node = snap.node(node_id)
+        if node_id != self._node:
+            self._flight = None  # another node was chosen: it is what the learner wants to see
+        self._snap, self._node = snap, node_id
+        self._draw()
+
+    def inspect_message(self, flight_id: int | None) -> None:
+        """Show this message in flight (None: back to the selected node)."""
+        self._flight = flight_id
+        self._draw()
+
+    @property
+    def showing_message(self) -> int | None:
+        return self._flight
+
+    def _draw(self) -> None:
+        snap = self._snap
+        if snap is None:
+            return
+        if self._flight is not None:
+            flight = next((f for f in snap.flights if f.id == self._flight), None)
+            if flight is not None and flight.msg is not None:
+                self.update(inspect_message(flight))
+                return
+            self._flight = None  # delivered, dropped or lost: back to the node
+        node = snap.node(self._node)
         if node is None:
             self.update("select a node with 1-9")
             return
         self.update(inspect_node(node, snap))
-
-
-class EventFeed(ClockKeysList):
-    """Every executed event and command with its virtual time; Enter jumps there."""
-
-    MAX_ROWS = 2000
-
-    def __init__(self, *, id: str | None = None) -> None:  # noqa: A002 - Textual's name
-        super().__init__(" pos    t       what happened (Enter: go back there)", id=id)
-        self._notes = 0
-
-    def add_items(self, items: list[FeedItem]) -> None:
-        rows = []
-        for item in items:
-            style = "bold white on red" if item.violation else ("bold" if item.kind == "command" else "")
-            text = Text()
-            text.append(f" {item.position:<6}", style="dim")
-            text.append(f"{item.time:<8}", style="dim")
-            text.append(item.text, style=style)
-            if item.detail:
-                text.append(f"  {item.detail}", style="green")
-            rows.append((str(item.position), text))
-        self._append(rows)
-
-    def _append(self, rows: list[tuple[str, Text]]) -> None:
-        self.append_rows(rows)
-        excess = self.row_count - self.MAX_ROWS
-        if excess > 0:
-            self.remove_where([i < excess for i in range(self.row_count)])
-            self.move_cursor(self.row_count - 1)
-
-    def truncate(self, position: int) -> None:
-        """Forget what happened after ``position`` (history was rewound)."""
-        self.remove_where([int(key.split("-")[-1]) > position for key in self.keys])
-        self.move_cursor(self.row_count - 1)
-
-    def add_note(self, text: str, position: int, time: int, failure: bool = False) -> None:
-        self._notes += 1
-        line = Text()
-        line.append(" " * 7)
-        line.append(f"{time:<8}", style="dim")
-        line.append(text, style="bold red" if failure else "italic")
-        self._append([(f"note-{self._notes}-{position}", line)])
-
-    def selected_position(self) -> int | None:
-        key = self.cursor_key()
-        if key is None or key.startswith("note-"):
-            return None
-        return int(key)
-
-    def lines(self) -> list[str]:
-        """The rows as plain text (for tests and screen readers)."""
-        return [text.plain for text in self.texts]

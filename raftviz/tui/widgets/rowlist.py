@@ -4,9 +4,18 @@ Textual's DataTable re-lays-out the whole screen whenever its number of rows
 changes, which the messages list and the event feed do on nearly every step
 (about 100 ms a time on the main screen). This list only repaints: it draws
 the visible window of rows itself, keeps a cursor, and reports a selection.
+
+A row is a ready ``Text``, a ``RowParts`` (laid out at the list's width, so
+its essentials always show; see ``rows.py``), or anything with a ``parts()``
+method giving one (a row whose content changes, such as a growing fold).
+Only the rows on screen are laid out. The cursor row is marked so that it
+reads from the back of a room and without colour: a ``▶`` in the first
+column and reversed video (``▷`` and underlined when the list lacks focus).
 """
 
 from __future__ import annotations
+
+from typing import Protocol
 
 from rich.text import Text
 from textual.binding import Binding
@@ -14,7 +23,18 @@ from textual.events import Click
 from textual.message import Message
 from textual.widget import Widget
 
-CURSOR_STYLE = "on #264f78"
+from raftviz.tui.widgets.rows import RowParts, choose_level
+
+CURSOR_STYLE = "bold reverse"
+CURSOR_STYLE_UNFOCUSED = "underline"
+CURSOR_MARK, CURSOR_MARK_UNFOCUSED = "▶", "▷"
+
+
+class HasParts(Protocol):
+    def parts(self) -> RowParts: ...
+
+
+Row = Text | RowParts | HasParts
 
 
 class RowList(Widget, can_focus=True):
@@ -42,7 +62,7 @@ class RowList(Widget, can_focus=True):
         super().__init__(id=id)
         self.header = header
         self.keys: list[str] = []
-        self.texts: list[Text] = []
+        self.rows: list[Row] = []
         self.cursor = 0
         self._top = 0
 
@@ -52,21 +72,21 @@ class RowList(Widget, can_focus=True):
     def row_count(self) -> int:
         return len(self.keys)
 
-    def set_rows(self, rows: list[tuple[str, Text]]) -> None:
+    def set_rows(self, rows: list[tuple[str, Row]]) -> None:
         """Replace every row, keeping the cursor on the same key if it is still there."""
         current = self.cursor_key()
         self.keys = [key for key, _ in rows]
-        self.texts = [text for _, text in rows]
+        self.rows = [row for _, row in rows]
         self.cursor = (
             self.keys.index(current) if current in self.keys else min(self.cursor, max(len(rows) - 1, 0))
         )
         self.refresh()
 
-    def append_rows(self, rows: list[tuple[str, Text]], follow: bool = True) -> None:
+    def append_rows(self, rows: list[tuple[str, Row]], follow: bool = True) -> None:
         at_end = self.cursor >= len(self.keys) - 1
-        for key, text in rows:
+        for key, row in rows:
             self.keys.append(key)
-            self.texts.append(text)
+            self.rows.append(row)
         if follow and at_end and self.keys:
             self.cursor = len(self.keys) - 1
         self.refresh()
@@ -74,7 +94,7 @@ class RowList(Widget, can_focus=True):
     def remove_where(self, drop: list[bool]) -> None:
         current = self.cursor_key()
         self.keys = [k for k, d in zip(self.keys, drop, strict=True) if not d]
-        self.texts = [t for t, d in zip(self.texts, drop, strict=True) if not d]
+        self.rows = [t for t, d in zip(self.rows, drop, strict=True) if not d]
         self.cursor = self.keys.index(current) if current in self.keys else max(len(self.keys) - 1, 0)
         self.refresh()
 
@@ -92,7 +112,35 @@ class RowList(Widget, can_focus=True):
     # ------------------------------------------------------------------ drawing
 
     def _visible(self) -> int:
-        return max(self.content_size.height - 1, 1)
+        footer = 1 if self.footer_text(max(self.content_size.width, 1)) else 0
+        return max(self.content_size.height - 1 - footer, 1)
+
+    def header_text(self, width: int, level: int) -> str:
+        """The header line (column names); ``level`` is the form level the rows on screen use."""
+        return self.header
+
+    def footer_text(self, width: int) -> str:
+        """A last line under the rows (keys, a legend), or "" for none."""
+        return ""
+
+    def layout(self, rows: list[Row], width: int) -> tuple[list[Text], int]:
+        """The rows laid out in ``width`` cells, and the form level they share."""
+        parts = [r if isinstance(r, RowParts) else r.parts() for r in rows if not isinstance(r, Text)]
+        level = choose_level(parts, width) if parts else 0
+        out: list[Text] = []
+        for row in rows:
+            if isinstance(row, Text):
+                line = row.copy()
+                line.truncate(width, overflow="ellipsis", pad=True)
+            else:
+                line = (row if isinstance(row, RowParts) else row.parts()).layout(width, level)
+            out.append(line)
+        return out, level
+
+    def plain_lines(self, width: int = 240) -> list[str]:
+        """Every row as plain text at ``width`` (for tests and screen readers)."""
+        texts, _ = self.layout(self.rows, width)
+        return [t.plain.rstrip() for t in texts]
 
     def render(self) -> Text:
         height = self._visible()
@@ -103,15 +151,27 @@ class RowList(Widget, can_focus=True):
             self._top = self.cursor - height + 1
         self._top = max(min(self._top, max(len(self.keys) - height, 0)), 0)
         width = max(self.content_size.width, 1)
+        shown = range(self._top, min(self._top + height, len(self.keys)))
+        # One column for the cursor mark; rows lay themselves out in the rest.
+        texts, level = self.layout([self.rows[i] for i in shown], max(width - 1, 1))
         out = Text(no_wrap=True, overflow="ellipsis")
-        out.append(self.header[:width].ljust(width), style="bold reverse")
-        for i in range(self._top, min(self._top + height, len(self.keys))):
-            line = self.texts[i].copy()
-            line.truncate(width, overflow="ellipsis", pad=True)
-            if i == self.cursor:
-                line.stylize(CURSOR_STYLE if self.has_focus else "on #333333")
+        header = self.header_text(width, level)
+        out.append(header[:width].ljust(width), style="bold reverse")
+        for i, line in zip(shown, texts, strict=True):
             out.append("\n")
+            if i == self.cursor:
+                mark = CURSOR_MARK if self.has_focus else CURSOR_MARK_UNFOCUSED
+                line.stylize(CURSOR_STYLE if self.has_focus else CURSOR_STYLE_UNFOCUSED)
+                out.append(mark, style="bold")
+            else:
+                out.append(" ")
             out.append_text(line)
+        footer = self.footer_text(width)
+        if footer:
+            for _ in range(height - len(texts)):
+                out.append("\n")
+            out.append("\n")
+            out.append(footer[:width].ljust(width), style="italic")
         return out
 
     # ------------------------------------------------------------------ keys and mouse
@@ -142,3 +202,18 @@ class RowList(Widget, can_focus=True):
 
     def on_blur(self) -> None:
         self.refresh()
+
+
+class ClockKeysList(RowList):
+    """A row list whose left/right keys stay the clock's (step back / step), as everywhere."""
+
+    BINDINGS = [
+        Binding("left", "clock_back", "back", show=False),
+        Binding("right", "clock_step", "step", show=False),
+    ]
+
+    def action_clock_back(self) -> None:
+        self.app.action_step_back()  # type: ignore[attr-defined]
+
+    def action_clock_step(self) -> None:
+        self.app.action_step()  # type: ignore[attr-defined]

@@ -1,0 +1,289 @@
+"""The event feed: every executed event and command, each said once, heartbeat rounds folded.
+
+Rows are laid out from the controller's ``FeedItem`` values (``rows.feed_parts``),
+so the feed shows a message the way the Messages list does. A run of
+heartbeat-round items at consecutive history positions becomes one row that
+counts them; folding is presentation only, so every position stays reachable.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.binding import Binding
+
+from raftviz.tui.feed import FeedItem
+from raftviz.tui.widgets.rowlist import ClockKeysList, Row
+from raftviz.tui.widgets.rows import RowParts, feed_header, feed_lead, feed_parts, note_parts, seg
+
+
+@dataclass(slots=True)
+class _Note:
+    """A command's echo or output, or a failure (no history position of its own)."""
+
+    text: str
+    position: int
+    time: int
+    failure: bool
+    key: str
+
+
+@dataclass(slots=True)
+class _Fold:
+    """A run of heartbeat-round items at consecutive history positions, shown as one row.
+
+    Positions ``first..last`` are all in the run, so the count is exact even when only
+    the latest ``members`` are kept; folding is presentation only.
+    """
+
+    serial: int
+    first: int
+    last: int
+    first_time: int
+    last_time: int
+    members: deque[FeedItem]
+    open: bool = False
+
+    @property
+    def count(self) -> int:
+        return self.last - self.first + 1
+
+    @property
+    def key(self) -> str:
+        return f"fold-{self.serial}-{self.first}"
+
+
+_Entry = FeedItem | _Note | _Fold
+
+
+class _FeedRow:
+    """A feed row laid out when it is drawn (the feed decides whether positions fit)."""
+
+    __slots__ = ("feed", "entry", "member")
+
+    def __init__(self, feed: EventFeed, entry: _Entry | str, member: bool = False) -> None:
+        self.feed = feed
+        self.entry = entry
+        self.member = member
+
+    def parts(self) -> RowParts:
+        entry, show_pos = self.entry, self.feed.show_pos
+        if isinstance(entry, FeedItem):
+            return feed_parts(entry, show_pos, self.feed.time_width, member=self.member)
+        if isinstance(entry, _Note):
+            style = "bold red" if entry.failure else "italic"
+            return note_parts(entry.text, entry.time, show_pos, self.feed.time_width, style)
+        if isinstance(entry, _Fold):
+            lead = feed_lead(entry.first, entry.first_time, show_pos, self.feed.time_width)
+            mark = "▾" if entry.open else "▸"
+            essentials = [
+                seg(f"{mark} ♥ heartbeats ×{entry.count}", style="bold magenta"),
+                seg(*(f"t={entry.first_time}-{entry.last_time}",) * 2, "", style="magenta"),
+            ]
+            hint = seg("(f: fold)", style="dim") if entry.open else seg("(Enter: unfold)", "(⏎)", style="dim")
+            return RowParts(lead=lead, essentials=essentials, details=[hint])
+        return RowParts(essentials=[seg(entry, style="dim italic")])
+
+
+class EventFeed(ClockKeysList):
+    """Every executed event and command with its virtual time; Enter jumps there.
+
+    Each thing is said once: an event is one row laid out from its record (the
+    controller leaves out a command's echo when its records say it). Runs of
+    heartbeat rounds fold into one row that counts them (Enter unfolds, f folds
+    again; Enter on a row inside still jumps there). Memory is bounded: at most
+    ``MAX_ITEMS`` items are kept, and a marker row says how many older ones went.
+    """
+
+    BINDINGS = [Binding("f", "toggle_fold", "fold", show=False)]
+
+    MAX_ITEMS = 2000
+    #: Items of one heartbeat run kept for unfolding (the count stays exact beyond it).
+    FOLD_KEEP = 500
+
+    def __init__(self, *, id: str | None = None) -> None:  # noqa: A002 - Textual's name
+        super().__init__("", id=id)
+        self._entries: list[_Entry] = []
+        self._notes = 0
+        self._folds = 0
+        self._kept = 0
+        #: Items no longer kept (the oldest, beyond ``MAX_ITEMS``).
+        self.forgotten = 0
+        self.show_pos = True
+        self.time_width = 1
+
+    # ------------------------------------------------------------------ content
+
+    def add_items(self, items: list[FeedItem]) -> None:
+        rows: list[tuple[str, Row]] = []
+        for item in items:
+            last = self._entries[-1] if self._entries else None
+            if item.heartbeat and isinstance(last, _Fold) and item.position == last.last + 1:
+                last.last, last.last_time = item.position, item.time
+                last.members.append(item)
+                self._kept += 1
+                if last.open:
+                    rows.append((str(item.position), _FeedRow(self, item, member=True)))
+                if len(last.members) > self.FOLD_KEEP:
+                    last.members.popleft()
+                    self._kept -= 1
+                    if last.open:
+                        self._rebuild_later = True
+                continue
+            if (
+                item.heartbeat
+                and isinstance(last, FeedItem)
+                and last.heartbeat
+                and item.position == last.position + 1
+            ):
+                # A second heartbeat item in a row: the two become a fold, in place of the first's row.
+                self._folds += 1
+                fold = _Fold(
+                    self._folds, last.position, item.position, last.time, item.time, deque([last, item])
+                )
+                self._entries[-1] = fold
+                row = (fold.key, _FeedRow(self, fold))
+                if rows and rows[-1][0] == str(last.position):
+                    rows[-1] = row
+                elif self.keys and self.keys[-1] == str(last.position):
+                    self.keys[-1], self.rows[-1] = row
+                else:
+                    self._rebuild_later = True
+            else:
+                self._entries.append(item)
+                rows.append((str(item.position), _FeedRow(self, item)))
+            self._kept += 1
+        self._append(rows)
+
+    def add_note(self, text: str, position: int, time: int, failure: bool = False) -> None:
+        self._notes += 1
+        note = _Note(text, position, time, failure, f"note-{self._notes}-{position}")
+        self._entries.append(note)
+        self._kept += 1
+        self._append([(note.key, _FeedRow(self, note))])
+
+    _rebuild_later = False
+
+    def _append(self, rows: list[tuple[str, Row]]) -> None:
+        if self._kept > self.MAX_ITEMS:
+            self._trim()
+        elif self._rebuild_later:
+            self._rebuild()
+        else:
+            self.append_rows(rows)
+        self.refresh()
+
+    def _trim(self) -> None:
+        """Forget the oldest entries, a tenth of the cap at a time (so trimming is rare)."""
+        target = self.MAX_ITEMS * 9 // 10
+        drop = 0
+        while self._kept > target and drop < len(self._entries):
+            entry = self._entries[drop]
+            size = len(entry.members) if isinstance(entry, _Fold) else 1
+            self._kept -= size
+            self.forgotten += entry.count if isinstance(entry, _Fold) else 1
+            drop += 1
+        del self._entries[:drop]
+        self._rebuild()
+
+    def _rebuild(self) -> None:
+        """Lay the rows out again from the entries (after a fold, a trim or a rewind)."""
+        self._rebuild_later = False
+        at_end = self.cursor >= self.row_count - 1
+        rows: list[tuple[str, Row]] = []
+        if self.forgotten:
+            text = f"⋯ {self.forgotten} older rows not kept (g jumps to any position)"
+            rows.append(("older-0", _FeedRow(self, text)))
+        for entry in self._entries:
+            if isinstance(entry, FeedItem):
+                rows.append((str(entry.position), _FeedRow(self, entry)))
+            elif isinstance(entry, _Note):
+                rows.append((entry.key, _FeedRow(self, entry)))
+            else:
+                rows.append((entry.key, _FeedRow(self, entry)))
+                if entry.open:
+                    hidden = entry.count - len(entry.members)
+                    if hidden:
+                        text = f"   ⋯ {hidden} earlier heartbeat rows not kept"
+                        rows.append((f"hidden-{entry.serial}-{entry.first}", _FeedRow(self, text)))
+                    rows += [(str(m.position), _FeedRow(self, m, member=True)) for m in entry.members]
+        self.set_rows(rows)
+        if at_end:
+            self.move_cursor(self.row_count - 1)
+
+    def truncate(self, position: int) -> None:
+        """Forget what happened after ``position`` (history was rewound)."""
+        kept: list[_Entry] = []
+        for entry in self._entries:
+            if isinstance(entry, _Fold):
+                if entry.first > position:
+                    continue
+                if entry.last > position:
+                    entry.last = position
+                    while entry.members and entry.members[-1].position > position:
+                        entry.members.pop()
+                    entry.last_time = entry.members[-1].time if entry.members else entry.first_time
+                kept.append(entry)
+            elif entry.position <= position:
+                kept.append(entry)
+        self._entries = kept
+        self._kept = sum(len(e.members) if isinstance(e, _Fold) else 1 for e in kept)
+        self._rebuild()
+        self.move_cursor(self.row_count - 1)
+
+    # ------------------------------------------------------------------ folds
+
+    def _fold_at_cursor(self) -> _Fold | None:
+        key = self.cursor_key()
+        if key is None:
+            return None
+        if key.startswith(("fold-", "hidden-")):
+            serial = int(key.split("-")[1])
+            return next((e for e in self._entries if isinstance(e, _Fold) and e.serial == serial), None)
+        if key.isdigit():
+            position = int(key)
+            for entry in self._entries:
+                if isinstance(entry, _Fold) and entry.open and entry.first <= position <= entry.last:
+                    return entry
+        return None
+
+    def action_toggle_fold(self) -> None:
+        fold = self._fold_at_cursor()
+        if fold is None:
+            return
+        fold.open = not fold.open
+        self._rebuild()
+        self.move_cursor(self.row_index(fold.key))
+
+    def action_select(self) -> None:
+        key = self.cursor_key()
+        if key is not None and key.startswith("fold-"):
+            self.action_toggle_fold()  # a fold row has no one position to go back to: it opens
+            return
+        super().action_select()
+
+    # ------------------------------------------------------------------ drawing
+
+    def layout(self, rows: list[Row], width: int) -> tuple[list[Text], int]:
+        # Positions are worth their column only where the essentials still fit beside them.
+        self.show_pos = width >= 44
+        # The time column as wide as the latest time on screen needs (times only grow).
+        times = [r.entry for r in rows if isinstance(r, _FeedRow) and not isinstance(r.entry, str)]
+        latest = max((e.last_time if isinstance(e, _Fold) else e.time for e in times), default=0)
+        self.time_width = max(len(str(latest)), 1)
+        return super().layout(rows, width)
+
+    def header_text(self, width: int, level: int) -> str:
+        return feed_header(width, width - 1 >= 44, self.time_width, level)
+
+    def selected_position(self) -> int | None:
+        key = self.cursor_key()
+        if key is None or not key.isdigit():
+            return None
+        return int(key)
+
+    def lines(self) -> list[str]:
+        """The rows as plain text (for tests and screen readers)."""
+        return self.plain_lines()
