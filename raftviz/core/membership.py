@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from raftviz.core.values import shared_value
+
 from raftviz.core.messages import Command, NodeId
 
 #: The highest node id a configuration may name.
@@ -25,6 +27,7 @@ class ConfigurationError(ValueError):
     """A configuration's text that does not parse, or a change that is not allowed."""
 
 
+@shared_value
 @dataclass(frozen=True, slots=True)
 class Configuration:
     """The voters and learners of the cluster, each sorted and disjoint."""

@@ -21,6 +21,8 @@ from __future__ import annotations
 import json
 import zlib
 from dataclasses import dataclass
+
+from raftviz.core.values import shared_value
 from typing import Any, Protocol
 
 from raftviz.core.membership import Configuration, ConfigurationError
@@ -32,6 +34,7 @@ class SnapshotError(ValueError):
     """Bytes that are not a valid snapshot."""
 
 
+@shared_value
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     """A snapshot's metadata and its encoded bytes (which repeat the metadata)."""

@@ -41,13 +41,19 @@ def capture(lab: Lab, position: int) -> Checkpoint:
     capture_backend = getattr(lab.backend, "capture", None)
     if capture_backend is None:
         raise NotCapturable(f"the {lab.options.backend} backend cannot capture its nodes' state")
-    listeners, backend = lab.listeners, lab.backend
-    lab.listeners, lab.backend = [], None  # type: ignore[assignment]
-    try:
-        world = copy.deepcopy(lab)
-    finally:
-        lab.listeners, lab.backend = listeners, backend
-    return Checkpoint(position, (world, capture_backend()))
+    return Checkpoint(position, (_copy_world(lab), capture_backend()))
+
+
+def _copy_world(lab: Lab) -> dict[str, Any]:
+    """Every field of the lab but its backend and listeners, copied; the event queue, a
+    list of tuples of numbers, needs only a new list."""
+    memo: dict[int, Any] = {}
+    world: dict[str, Any] = {}
+    for name, value in vars(lab).items():
+        if name in ("backend", "listeners"):
+            continue
+        world[name] = list(value) if name == "_queue" else copy.deepcopy(value, memo)
+    return world
 
 
 def restore(lab: Lab, checkpoint: Checkpoint) -> Lab:
@@ -56,11 +62,20 @@ def restore(lab: Lab, checkpoint: Checkpoint) -> Lab:
     The checkpoint itself is left untouched, so it can be restored again.
     """
     world, nodes = checkpoint.state
-    restored: Lab = copy.deepcopy(world)
+    restored = type(lab).__new__(type(lab))
+    for name, value in _copy_world_from(world).items():
+        setattr(restored, name, value)
     restored.backend = lab.backend
     restored.listeners = lab.listeners
     lab.backend.restore(nodes)  # type: ignore[attr-defined]
     return restored
+
+
+def _copy_world_from(world: dict[str, Any]) -> dict[str, Any]:
+    memo: dict[int, Any] = {}
+    return {
+        name: list(value) if name == "_queue" else copy.deepcopy(value, memo) for name, value in world.items()
+    }
 
 
 class CheckpointPolicy:
