@@ -15,9 +15,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from raftviz.core.values import shared_value
-
 from raftviz.core.messages import Command, NodeId
+from raftviz.core.values import shared_value
 
 #: The highest node id a configuration may name.
 MAX_MEMBER_ID = 2**31

@@ -21,11 +21,10 @@ from __future__ import annotations
 import json
 import zlib
 from dataclasses import dataclass
-
-from raftviz.core.values import shared_value
 from typing import Any, Protocol
 
 from raftviz.core.membership import Configuration, ConfigurationError
+from raftviz.core.values import shared_value
 
 FORMAT = "raftviz-snapshot/1"
 
