@@ -50,6 +50,7 @@ class BranchInfo:
     """One branch, for ``branches`` and the TUI's branch view."""
 
     id: int
+    parent: int  # the branch it forked from (0 for the first)
     fork: int
     tip: int
     length: int
@@ -123,6 +124,7 @@ class History:
         return [
             BranchInfo(
                 b.id,
+                timeline.owner(b.fork) if b.id != 1 else 0,
                 b.fork,
                 b.tip,
                 b.length,
@@ -183,8 +185,13 @@ class History:
         last_stopped, self._last_stopped = self._last_stopped, stopped
         if self.journal and not last_stopped:
             a, b = self.journal[-1].split(), text.split()
-            same = a[0] == b[0] and a[0] in ("step", "advance") and len(a) <= 2 and len(b) <= 2
-            if same and (a[0] == "step" or (a[1].isdigit() and b[1].isdigit())):
+            same = (
+                a[0] == b[0]
+                and a[0] in ("step", "advance", "forward", "back")
+                and len(a) <= 2
+                and len(b) <= 2
+            )
+            if same and (a[0] != "advance" or (a[1].isdigit() and b[1].isdigit())):
                 count = int(a[1] if len(a) == 2 else 1) + int(b[1] if len(b) == 2 else 1)
                 self.journal[-1] = f"{a[0]} {count}"
                 return
@@ -264,8 +271,9 @@ class History:
 
     # ------------------------------------------------------------------ going places
 
-    def _goto(self, position: int) -> None:
-        """Make ``position`` (on any branch) the current state."""
+    def _goto(self, position: int, announce: bool = False) -> None:
+        """Make ``position`` (on any branch) the current state. ``announce``: tell the
+        listeners every record on the way (a step forward along the record, not a jump)."""
         timeline = self.timeline
         if not timeline.exists(position):
             raise ValueError(f"no position {position} (positions are 0..{timeline.last})")
@@ -276,7 +284,7 @@ class History:
         if base != self.position:
             self._restore(base)
         timeline.go(base)
-        self._replay(timeline.path(base, position))
+        self._replay(timeline.path(base, position), announce=announce and base == self.position)
         timeline.go(position)
 
     # The app and the lessons go places through commands, so the journal (the saved
@@ -318,7 +326,7 @@ class History:
             target = ahead
             while (ahead := timeline.next(target)) is not None and self._is_clock_move(ahead):
                 target = ahead
-        self._goto(target)
+        self._goto(target, announce=True)
         return target
 
     def _is_clock_move(self, position: int) -> bool:
@@ -366,8 +374,9 @@ class History:
         lab = self.session.lab
         self._clock = lab.now if lab is not None else 0
 
-    def _replay(self, path: list[int]) -> None:
-        """Run the recorded steps of ``path`` again (quietly: the feed is re-derived, not re-sent)."""
+    def _replay(self, path: list[int], announce: bool = False) -> None:
+        """Run the recorded steps of ``path`` again (quietly unless ``announce``: after a
+        jump the feed is re-derived, not re-sent)."""
         self._replaying = True
         try:
             for position in path:
@@ -375,6 +384,10 @@ class History:
                 self._records.pop(position, None)
                 self._replay_step(self.timeline.step(position))
                 self.timeline.current = position
+                if announce:
+                    for record in self._records.get(position, []):
+                        for listener in self.listeners:
+                            listener(position, record)
                 lab = self.session.lab
                 self._clock = lab.now if lab is not None else 0
                 if self.policy.wanted(position) and position not in self.checkpoints:

@@ -26,6 +26,7 @@ PRIORITY = {
     "invariants": 1,
     "net": 2,
     "clients": 2,
+    "record": 2,
     "script": 2,
     "config": 3,
     "busy": 4,
@@ -120,7 +121,10 @@ def header_parts(
         Part("time", Text(f"t={snap.now} ms", style="bold")),
         Part(
             "position",
-            Text(f"· step {snap.steps} · pos {snap.position}"),
+            Text(
+                f"· step {snap.steps} · pos {snap.position}"
+                + (f" · branch {snap.branch}" if snap.branches > 1 else "")
+            ),
             Text(f"pos {snap.position}"),
         ),
         play,
@@ -159,6 +163,16 @@ def header_parts(
         plural = "s" if waiting != 1 else ""
         parts.append(
             Part("clients", Text(f"· {waiting} client request{plural} waiting"), Text(f"{waiting} waiting"))
+        )
+    if snap.ahead:
+        # Behind the tip of the branch being followed: n and play replay the record;
+        # any other action starts a new branch here (the old one stays).
+        parts.append(
+            Part(
+                "record",
+                Text(f"· ⏪ replaying: {snap.ahead} recorded ahead", style="bold cyan"),
+                Text(f"⏪ {snap.ahead} ahead", style="bold cyan"),
+            )
         )
     if script:
         short = script.split(" (", 1)[0]
