@@ -28,6 +28,7 @@ import statistics
 import time
 from collections.abc import Callable
 
+from raftviz.lab.checkpoint import CheckpointPolicy
 from raftviz.lab.history import History
 from raftviz.lab.session import Session
 
@@ -39,8 +40,8 @@ WRITES_EVERY = 2_000
 WRITES = 20
 
 
-def build(backend: str, events: int, nodes: int = 5) -> History:
-    history = History(lambda: Session(backend=backend))
+def build(backend: str, events: int, nodes: int = 5, policy: CheckpointPolicy | None = None) -> History:
+    history = History(lambda: Session(backend=backend), policy)
     history.run_text(f"cluster {nodes} seed=1 backend={backend}")
     done = 0
     while done < events:
@@ -71,9 +72,11 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def measure(backend: str, events: int, samples: int, seed: int) -> dict[str, float]:
+def measure(
+    backend: str, events: int, samples: int, seed: int, policy: CheckpointPolicy | None = None
+) -> dict[str, float]:
     start = time.perf_counter()
-    history = build(backend, events)
+    history = build(backend, events, policy=policy)
     build_s = time.perf_counter() - start
     rss_built = peak_rss_mb()
     tip = history.position
@@ -94,6 +97,7 @@ def measure(backend: str, events: int, samples: int, seed: int) -> dict[str, flo
         "goto_p50": statistics.median(gotos),
         "goto_p99": percentile(gotos, 0.99),
         "rss_built": rss_built,
+        "checkpoints": len(getattr(history, "checkpoints", ())),
         "rss_peak": peak_rss_mb(),
     }
 
@@ -106,18 +110,29 @@ def main() -> None:
     )
     parser.add_argument("--samples", type=int, default=20, help="step backs and gotos to time per size")
     parser.add_argument("--seed", type=int, default=7, help="seed of the goto targets")
+    parser.add_argument(
+        "--every", type=int, default=0, help="checkpoint every N positions (default: the app's)"
+    )
+    parser.add_argument(
+        "--dense", type=int, default=0, help="checkpoints kept at full density (default: the app's)"
+    )
     args = parser.parse_args()
     sizes = args.events or ([10_000, 100_000] if args.backend == "inprocess" else [10_000])
     print(
         f"{'backend':>9} {'events':>9} {'positions':>9} {'build s':>8} {'back p50':>9} {'back p99':>9} "
         f"{'goto p50':>9} {'goto p99':>9} {'RSS MB':>7}"
     )
+    policy = None
+    if args.every or args.dense:
+        default = CheckpointPolicy()
+        policy = CheckpointPolicy(args.every or default.every, args.dense or default.dense)
     for events in sizes:
-        r = measure(args.backend, events, args.samples, args.seed)
+        r = measure(args.backend, events, args.samples, args.seed, policy)
         print(
             f"{args.backend:>9} {events:>9,} {r['positions']:>9,.0f} {r['build_s']:>8.1f} "
             f"{r['back_p50']:>7.1f}ms {r['back_p99']:>7.1f}ms "
             f"{r['goto_p50']:>7.1f}ms {r['goto_p99']:>7.1f}ms {r['rss_peak']:>7.1f}"
+            f"  ({r['checkpoints']} checkpoints)"
         )
 
 
