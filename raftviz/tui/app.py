@@ -298,6 +298,8 @@ class RaftvizApp(App[None]):
         self.breakpoints: tuple[str, ...] = ()
         #: What a lesson action in progress is doing ("" when none is running).
         self.lesson_busy = ""
+        #: What a long action outside a lesson is doing (a far jump in history), for the header.
+        self.working = ""
         #: The clock paused itself on a done task: Space waits once, for ], before playing on.
         self.await_next = False
         self._next_lesson_of: tuple[str, bool] = ("", False)
@@ -390,7 +392,11 @@ class RaftvizApp(App[None]):
     def on_lesson_progress(self, message: LessonProgress) -> None:
         if self.options.lesson is not None:
             self.lesson_busy = message.text
-            self.redraw()
+        else:
+            # A jump in history that takes a while (far back, or on udp): say so in the
+            # header, so it never looks like a hang. Cleared by the update that ends it.
+            self.working = message.text
+        self.redraw()
 
     def apply_update(self, update: Update) -> None:
         screen = self.get_screen_stack_main()
@@ -466,6 +472,7 @@ class RaftvizApp(App[None]):
             SPEEDS[self.speed][0],
             script,
             busy=self.controller.busy > 0,
+            working=self.working if self.controller.busy else "",
             breaks=self.breakpoint_text(),
         )
         if snap is None:

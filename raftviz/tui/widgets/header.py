@@ -30,6 +30,7 @@ PRIORITY = {
     "script": 2,
     "config": 3,
     "busy": 4,
+    "working": 1,
     "loss": 4,
     "position": 5,
     "latency": 6,
@@ -100,6 +101,7 @@ def header_parts(
     script: str = "",
     busy: bool = False,
     breaks: str = "",
+    working: str = "",
 ) -> list[Part]:
     """What the header says, as prioritised parts (``fit`` lays them out)."""
     brand = Part("brand", Text(" raftviz ", style="bold white on blue"))
@@ -180,7 +182,11 @@ def header_parts(
         parts.append(Part("script", Text(f"· {script}", style=style), Text(short, style=style)))
     if breaks:
         parts.append(Part("break", Text(f"· break {breaks}"), Text("break")))
-    if busy:
+    if working:
+        parts.append(
+            Part("working", Text(f"· ⏳ {working}", style="bold yellow"), Text("⏳", style="bold yellow"))
+        )
+    elif busy:
         parts.append(Part("busy", Text("⋯", style="dim")))
     return parts
 
@@ -200,8 +206,9 @@ class StatusBar(Widget):
         script: str = "",
         busy: bool = False,
         breaks: str = "",
+        working: str = "",
     ) -> None:
-        self.parts = header_parts(snap, playing, speed, script, busy, breaks)
+        self.parts = header_parts(snap, playing, speed, script, busy, breaks, working)
         self.refresh()
 
     def render(self) -> Text:
