@@ -665,3 +665,29 @@ def test_log_can_start_after_index_zero_with_no_entries_in_memory() -> None:
     assert node.commit_index == 5
     node.timeout_now(0)
     assert {(m.last_log_index, m.last_log_term) for m in of(node.ready(), RequestVote)} == {(5, 2)}
+
+
+# ---------------------------------------------------------------------- chapter 4: membership
+
+
+def test_4_1_a_learner_whose_entry_is_not_committed_cannot_be_removed_yet() -> None:
+    """One change at a time: while ``add 4`` (4 as a learner) is uncommitted, ``remove 4``
+    waits, even though removing a learner would not move the majority. Found by the fault
+    fuzzer: a stale ``remove`` retried by the admin client landed behind the add."""
+    leader = make(1, 3)
+    elect(leader)
+    for peer in (2, 3):
+        ack(leader, peer, 1)  # the no-op commits: the leader may change the configuration
+    leader.step(ClientRequest("admin", 1, Command("add", "4", "", "admin", 1, 1)), 1)
+    leader.ready()
+    assert leader.configuration.learners == (4,) and leader.commit_index == 1
+    leader.step(ClientRequest("admin", 2, Command("remove", "4", "", "admin", 2, 1)), 2)
+    replies = of(leader.ready(), ClientReply)
+    assert [(r.seq, r.ok) for r in replies] == [(2, False)] and "in progress" in replies[0].error
+    assert leader.log.last_index == 2  # nothing appended for the remove
+    # Once the learner's entry commits, removing the (still unpromoted) learner is allowed.
+    for peer in (2, 3):
+        ack(leader, peer, 2)
+    leader.step(ClientRequest("admin", 3, Command("remove", "4", "", "admin", 3, 3)), 3)
+    leader.ready()
+    assert leader.log.last_index == 3 and leader.log.entry(3).command.op == "config"

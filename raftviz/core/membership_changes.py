@@ -40,7 +40,11 @@ class MembershipChanges(ServerState):
         configuration = self.configuration
         if self.log.term_at(self.commit_index) != self.current_term:
             return "the leader has not committed an entry of its term yet; try again"
-        if self.change_pending() and not (cmd.op == "remove" and node in configuration.learners):
+        uncommitted = bool(self.config_entries) and self.config_entries[-1][0] > self.commit_index
+        # A learner awaiting promotion may be removed (it does not vote, so the majority
+        # stays where it is); but not while any configuration entry is still uncommitted.
+        learner_removal = cmd.op == "remove" and node in configuration.learners
+        if uncommitted or (self.change_pending() and not learner_removal):
             return f"a configuration change is in progress ({configuration.describe()}); one at a time"
         if cmd.op == "add":
             if node in configuration.members:
