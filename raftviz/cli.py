@@ -19,7 +19,7 @@ status
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from raftviz.lab.session import run_script
+    from raftviz.lab.run import run_script
 
     if args.file == "-":
         text, source = sys.stdin.read(), "<stdin>"
@@ -41,7 +41,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from raftviz.lab.session import run_script
+    from raftviz.lab.run import run_script
 
     return run_script(DEMO, "<demo>", print, backend=getattr(args, "backend", None))
 

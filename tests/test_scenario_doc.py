@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from raftviz.lab.run import run_script
 from raftviz.lab.script import PARSERS, parse_line, parse_script
-from raftviz.lab.session import run_script
 
 DOC = Path(__file__).parent.parent / "docs" / "scenario-language.md"
 SETUP = "cluster 5 seed=1\nuntil leader\n"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from raftviz.lab.session import run_script
+from raftviz.lab.run import run_script
 
 TESTDATA = Path(__file__).parent / "testdata"
 SCENARIOS = sorted(TESTDATA.glob("*.txt"))

@@ -923,7 +923,7 @@ def test_save_and_reload_say_the_same_count(tmp_path: Path) -> None:
 
 
 def test_default_seed_starts_with_one_clean_election() -> None:
-    from raftviz.lab.session import run_script
+    from raftviz.lab.run import run_script
 
     assert AppOptions().seed == DEFAULT_SEED
     for backend in ("inprocess", "udp"):

@@ -15,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
+from raftviz.lab.run import run_script
 from raftviz.lab.script import parse_script
-from raftviz.lab.session import Session, run_script
+from raftviz.lab.session import Session
 
 pytestmark = pytest.mark.udp
 

@@ -46,6 +46,15 @@ class KVStore:
         self.data: dict[str, str] = {}
         self.sessions: dict[str, Session] = {}
 
+    def __deepcopy__(self, memo: dict[int, object]) -> KVStore:
+        """A copy for a checkpoint (keys, values and results are immutable: only the tables are new)."""
+        copy = KVStore()
+        copy.data = dict(self.data)
+        copy.sessions = {
+            client: Session(s.low, dict(s.results), list(s.order)) for client, s in self.sessions.items()
+        }
+        return copy
+
     def cached(self, command: Command) -> Result | None:
         """The result of this request if it was already applied, else None."""
         session = self.sessions.get(command.client)

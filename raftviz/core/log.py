@@ -29,6 +29,13 @@ class RaftLog:
         for entry in entries:
             self.append(entry)
 
+    def __deepcopy__(self, memo: dict[int, object]) -> RaftLog:
+        """A copy for a checkpoint: new lists holding the same (immutable) entries."""
+        copy = RaftLog.__new__(RaftLog)
+        copy.start_index, copy.start_term, copy._base = self.start_index, self.start_term, self._base
+        copy._entries, copy._sizes = list(self._entries), list(self._sizes)
+        return copy
+
     @property
     def bytes(self) -> int:
         """Estimated encoded size of the entries held."""

@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from raftviz.core.messages import Command, NodeId
+from raftviz.core.values import shared_value
 
 #: The highest node id a configuration may name.
 MAX_MEMBER_ID = 2**31
@@ -25,6 +26,7 @@ class ConfigurationError(ValueError):
     """A configuration's text that does not parse, or a change that is not allowed."""
 
 
+@shared_value
 @dataclass(frozen=True, slots=True)
 class Configuration:
     """The voters and learners of the cluster, each sorted and disjoint."""

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from raftviz.core.values import shared_value
+
 NodeId = int
 ClientId = str
 Address = int | str  # a node id or a client id
@@ -26,6 +28,7 @@ CLIENT_OPS = ("put", "get", "delete", "append", "add", "remove")
 WRITE_OPS = ("put", "delete", "append")
 
 
+@shared_value
 @dataclass(frozen=True, slots=True)
 class Command:
     """One state-machine command, as proposed by a client (or ``noop``).
@@ -61,6 +64,7 @@ class Command:
 NOOP = Command("noop")
 
 
+@shared_value
 @dataclass(frozen=True, slots=True)
 class Entry:
     """A log entry: the term in which a leader created it, and its command."""
@@ -69,6 +73,7 @@ class Entry:
     command: Command
 
 
+@shared_value
 @dataclass(frozen=True, slots=True)
 class RequestVote:
     """RequestVote RPC arguments (Figure 2); ``src`` is the candidate."""
@@ -80,6 +85,7 @@ class RequestVote:
     last_log_term: int
 
 
+@shared_value
 @dataclass(frozen=True, slots=True)
 class RequestVoteReply:
     """RequestVote RPC results (Figure 2)."""
@@ -90,6 +96,7 @@ class RequestVoteReply:
     vote_granted: bool
 
 
+@shared_value
 @dataclass(frozen=True, slots=True)
 class AppendEntries:
     """AppendEntries RPC arguments (Figure 2); ``src`` is the leader."""
@@ -103,6 +110,7 @@ class AppendEntries:
     leader_commit: int
 
 
+@shared_value
 @dataclass(frozen=True, slots=True)
 class AppendEntriesReply:
     """AppendEntries RPC results (Figure 2) plus the fast back-up hints.
@@ -122,6 +130,7 @@ class AppendEntriesReply:
     conflict_term: int = 0
 
 
+@shared_value
 @dataclass(frozen=True, slots=True)
 class InstallSnapshot:
     """InstallSnapshot RPC arguments (Figure 13 of the paper); ``src`` is the leader.
@@ -142,6 +151,7 @@ class InstallSnapshot:
     checksum: int
 
 
+@shared_value
 @dataclass(frozen=True, slots=True)
 class InstallSnapshotReply:
     """InstallSnapshot RPC results: the term, plus where the transfer stands.
@@ -159,6 +169,7 @@ class InstallSnapshotReply:
     done: bool
 
 
+@shared_value
 @dataclass(frozen=True, slots=True)
 class ClientRequest:
     """A client's request to a node: ``command`` carries client id and sequence."""
@@ -168,6 +179,7 @@ class ClientRequest:
     command: Command
 
 
+@shared_value
 @dataclass(frozen=True, slots=True)
 class ClientReply:
     """A node's answer to a client.
@@ -188,6 +200,7 @@ class ClientReply:
     error: str = ""
 
 
+@shared_value
 @dataclass(frozen=True, slots=True)
 class StatusRequest:
     """A tool asks a free-running node for its state (not part of Raft)."""
@@ -196,6 +209,7 @@ class StatusRequest:
     dst: NodeId
 
 
+@shared_value
 @dataclass(frozen=True, slots=True)
 class StatusReply:
     """A node's state, as the ``status`` command shows it (docs/scenario-language.md), plus its refusals."""

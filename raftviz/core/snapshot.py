@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from raftviz.core.membership import Configuration, ConfigurationError
+from raftviz.core.values import shared_value
 
 FORMAT = "raftviz-snapshot/1"
 
@@ -32,6 +33,7 @@ class SnapshotError(ValueError):
     """Bytes that are not a valid snapshot."""
 
 
+@shared_value
 @dataclass(frozen=True, slots=True)
 class Snapshot:
     """A snapshot's metadata and its encoded bytes (which repeat the metadata)."""

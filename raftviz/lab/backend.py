@@ -10,6 +10,7 @@ run the same driver, so both give the same reports.
 
 from __future__ import annotations
 
+import copy
 from typing import Protocol
 
 from raftviz.core.config import RaftConfig
@@ -105,6 +106,15 @@ class InProcessBackend:
 
     def set_election_deadline(self, node_id: int, deadline: int) -> Report:
         return self.drivers[node_id].set_election_deadline(deadline)
+
+    def capture(self) -> object:
+        """Every node's driver (core and volatile state) and storage, for a checkpoint."""
+        return copy.deepcopy((self.drivers, self.storage, self.joined))
+
+    def restore(self, state: object) -> None:
+        """Put every node back as ``capture`` found it (the checkpoint is not consumed)."""
+        drivers, storage, joined = copy.deepcopy(state)  # type: ignore[misc]
+        self.drivers, self.storage, self.joined = drivers, storage, joined
 
     def close(self) -> None:
         self.drivers.clear()

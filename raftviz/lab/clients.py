@@ -10,6 +10,7 @@ is the client history a linearizability check needs.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 
 from raftviz.core.messages import ClientReply, Command
@@ -35,6 +36,11 @@ class Request:
     @property
     def done(self) -> bool:
         return self.answered_at >= 0
+
+    def __deepcopy__(self, memo: dict[int, object]) -> Request:
+        # An answered request never changes again, so a checkpoint shares it; one still
+        # waiting is copied (its fields are immutable values, so a shallow copy is whole).
+        return self if self.done else copy.copy(self)
 
     def describe(self) -> str:
         cmd = self.command

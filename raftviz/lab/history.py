@@ -1,87 +1,140 @@
-"""History: record a session, rewind it to any earlier point, save it as a script.
+"""History: a session that remembers every position it reached, as a tree, and can go to any.
 
-Every record the lab publishes (an executed event, or a command that changed
-the world) gets a position in the history, starting at 1. Because a run is a
-pure function of (seed, commands), going back needs no snapshots: rewinding
-to position P builds a fresh session and replays the commands that led to P,
-with the one command that was cut in the middle (an ``advance`` or ``until``
-that ran several events) replaced by ``step N`` for the events it had run by
-then. Whatever is done after a rewind forks the history there, as in a
-version-control system; the abandoned future is forgotten.
+Every step of a session (an event the clock ran, or a command that changed
+the world) makes a *position*; the positions form a tree (``timeline``), so
+going back and acting differently starts a branch and keeps the old one.
+Going to a position restores the nearest checkpoint on the way to it and
+replays the few steps from there (``checkpoint``): a step back costs a
+bounded replay, not the whole history, and the old future stays reachable
+(``forward``, ``goto``).
 
-A saved session is just the command list: replaying it reproduces the
-session exactly (DESIGN.md §4). Breakpoints (``break``, ``unbreak``) are
-commands like any other, so a replay stops where the session stopped.
+The session's own words are kept too: ``script()`` is the list of commands
+the user gave, history commands (``back``, ``goto``, ``mark``) included, so a
+saved session replays the whole exploration, branches and marks alike
+(docs/architecture.md). Consecutive ``step``/``advance`` commands merge, so a
+session saved after an hour of play stays short; breakpoints (``break``,
+``unbreak``) are commands like any other, and a command a breakpoint stopped
+is never merged with the next, so a replay stops where the session stopped.
+
+What is kept per position is small (``timeline``), records for the feed are
+kept for the latest positions only and re-derived on demand, and checkpoints
+are thinned with age, so memory stays bounded however long a session runs.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from raftviz.lab.lab import StepRecord
+from raftviz.lab.checkpoint import Checkpoint, CheckpointPolicy, NotCapturable, capture, restore
+from raftviz.lab.lab import LabError, StepRecord
 from raftviz.lab.script import Command, parse_line
 from raftviz.lab.session import Outcome, Session
+from raftviz.lab.timeline import EVENT, ROOT, Step, Timeline
 
 #: Record kinds that are events run by the clock (the rest are commands).
 EVENT_KINDS = ("deliver", "lost", "timer", "timeout", "client-retry")
+#: Commands that run the clock: each event they run is a position of its own.
+STEPPING = ("step", "advance", "until")
+#: Commands that only read the world (or the session's own settings): no position.
+READING = ("expect", "status", "log", "kv", "messages", "say", "break", "unbreak")
+#: Commands about history itself, carried out here rather than by the session.
+HISTORY = ("mark", "goto", "back", "forward", "branches")
+#: How many positions' records are kept for the feed (older ones are re-derived when asked for).
+RECORDS_KEPT = 4096
 
 
-@dataclass(slots=True)
-class Entry:
-    """One command of the session and the history positions it produced."""
+@dataclass(frozen=True, slots=True)
+class BranchInfo:
+    """One branch, for ``branches`` and the TUI's branch view."""
 
-    text: str
-    records: list[tuple[int, StepRecord]] = field(default_factory=list)
-    #: A breakpoint stopped it before it ran its course (replaying it stops there again).
-    stopped: bool = False
+    id: int
+    parent: int  # the branch it forked from (0 for the first)
+    fork: int
+    tip: int
+    length: int
+    marks: tuple[tuple[str, int], ...]
+    current: bool
 
 
 class History:
-    """A session that remembers how it got where it is."""
+    """A session that remembers how it got where it is, and every other way it went."""
 
-    def __init__(self, make_session: Callable[[], Session]) -> None:
+    def __init__(self, make_session: Callable[[], Session], policy: CheckpointPolicy | None = None) -> None:
         self.make_session = make_session
         self.session = make_session()
-        self.entries: list[Entry] = []
-        self.position = 0
+        self.session.listeners.append(self._on_record)
+        self.timeline = Timeline()
+        self.policy = policy or CheckpointPolicy()
+        self.checkpoints: dict[int, Checkpoint] = {}
+        #: The commands given, in order (steps merged): the saved session.
+        self.journal: list[str] = []
         #: Called with (position, record) for every record, as it happens.
         self.listeners: list[Callable[[int, StepRecord], None]] = []
-        self.session.listeners.append(self._on_record)
+        #: Whether a backend can capture its state (udp may not): otherwise goto replays from the root.
+        self.capturable = True
+        self._setup = ""  # the command that made the root's cluster
+        self._records: OrderedDict[int, list[StepRecord]] = OrderedDict()
+        self._command: Command | None = None  # the command being carried out
+        self._pending: list[StepRecord] = []  # records of a command whose position is not made yet
+        self._replaying = False
+        self._thinned_at = 0
+        self._clock = 0  # virtual time at the current position
+        self._last_stopped = False  # whether a breakpoint stopped the last command journaled
+        self._replay_position = ROOT
+
+    # ------------------------------------------------------------------ reading
+
+    @property
+    def position(self) -> int:
+        return self.timeline.current
+
+    def ahead(self) -> int:
+        """How many recorded positions lie ahead on the branch being followed (0 at its tip)."""
+        tip = self.timeline.branches[self.timeline.branch].tip
+        if tip == self.position:
+            return 0
+        return len(self.timeline.path(self.position, tip))
+
+    def script(self) -> list[str]:
+        """The commands that reproduce the whole session, exploration included."""
+        return list(self.journal)
+
+    def records(self, limit: int) -> list[tuple[int, StepRecord]]:
+        """The records of the last ``limit`` positions on the way to the current one, oldest first."""
+        wanted: list[int] = []
+        position = self.position
+        while position != ROOT and len(wanted) < limit:
+            wanted.append(position)
+            parent = self.timeline.parent(position)
+            assert parent is not None
+            position = parent
+        wanted.reverse()
+        missing = [p for p in wanted if p not in self._records]
+        if missing:
+            self._rederive(missing[0])
+        return [(p, r) for p in wanted for r in self._records.get(p, [])]
+
+    def branches(self) -> list[BranchInfo]:
+        timeline = self.timeline
+        marks_by_branch: dict[int, list[tuple[str, int]]] = {}
+        for name, at in sorted(timeline.marks.items(), key=lambda m: (m[1], m[0])):
+            marks_by_branch.setdefault(timeline.owner(at), []).append((name, at))
+        return [
+            BranchInfo(
+                b.id,
+                timeline.owner(b.fork) if b.id != 1 else 0,
+                b.fork,
+                b.tip,
+                b.length,
+                tuple(marks_by_branch.get(b.id, [])),
+                b.id == timeline.branch,
+            )
+            for b in sorted(timeline.branches.values(), key=lambda b: b.id)
+        ]
 
     # ------------------------------------------------------------------ running
-
-    def run(self, command: Command) -> Outcome:
-        """Carry out one command and remember it."""
-        self.entries.append(Entry(command.text))
-        outcome = self.session.execute(command)
-        self.entries[-1].stopped = outcome.stopped is not None
-        if outcome.failure and not self.entries[-1].records and command.name != "cluster":
-            # A command that did nothing (a typo'd node, no such message) is not history.
-            self.entries.pop()
-        else:
-            self._coalesce()
-        return outcome
-
-    def _coalesce(self) -> None:
-        """Merge ``step a`` + ``step b`` into ``step a+b`` (and likewise ``advance``):
-        the same events, and a saved session stays short however long one plays."""
-        if len(self.entries) < 2:
-            return
-        prev, last = self.entries[-2], self.entries[-1]
-        if prev.stopped:
-            # "advance 500" stopped by a breakpoint, then "advance 100": merged, a replay
-            # would stop at the breakpoint again and never run the second.
-            return
-        a, b = prev.text.split(), last.text.split()
-        if a[0] == b[0] and a[0] in ("step", "advance") and len(a) <= 2 and len(b) <= 2:
-            if a[0] == "advance" and not (a[1].isdigit() and b[1].isdigit()):
-                return
-            count = int(a[1] if len(a) == 2 else 1) + int(b[1] if len(b) == 2 else 1)
-            prev.text = f"{a[0]} {count}"
-            prev.records.extend(last.records)
-            prev.stopped = last.stopped
-            self.entries.pop()
 
     def run_text(self, text: str) -> Outcome:
         command = parse_line(text)
@@ -89,60 +142,317 @@ class History:
             return Outcome()
         return self.run(command)
 
-    def _on_record(self, record: StepRecord) -> None:
-        self.position += 1
-        if self.entries:
-            self.entries[-1].records.append((self.position, record))
-        for listener in self.listeners:
-            listener(self.position, record)
+    def run(self, command: Command) -> Outcome:
+        """Carry out one command and remember it."""
+        if command.name in HISTORY:
+            where = (self.position, self.timeline.branch)
+            outcome = self._run_history(command)
+            moved = where != (self.position, self.timeline.branch)
+            if not outcome.failure and (command.name == "mark" or moved):
+                self._journal(command.text, stopped=False)
+            return outcome
+        if command.name not in READING and self.position != self.timeline.branches[self.timeline.branch].tip:
+            # Behind the tip, this command may start a branch here: keep the state where
+            # two futures may part, before the command changes it.
+            self._take_checkpoint(self.position)
+        self._command = command
+        self._pending = []
+        had_lab = self.session.lab is not None
+        try:
+            outcome = self.session.execute(command)
+        finally:
+            self._command = None
+        changed = bool(self._pending) or (command.name not in READING and not outcome.failure)
+        if command.name in STEPPING:
+            self._after_stepping()
+        elif command.name == "cluster" and not had_lab and self.timeline.last == ROOT and not outcome.failure:
+            # The session's first cluster is the root's state: positions count from it.
+            self._setup = command.text
+            self._take_checkpoint(ROOT)
+        elif changed and command.name not in READING:
+            self._advance_to(Step(command.text))
+            self._flush()
+        if changed or command.name == "cluster" or (command.name in READING and not outcome.failure):
+            self._journal(command.text, stopped=outcome.stopped is not None)
+        return outcome
 
-    # ------------------------------------------------------------------ going back
+    def _journal(self, text: str, stopped: bool) -> None:
+        """Remember a command; ``step a`` + ``step b`` become ``step a+b`` (and likewise ``advance``).
 
-    def script(self, upto: int | None = None) -> list[str]:
-        """The commands that reproduce the session up to position ``upto`` (default: now).
-
-        A command that published no record (``partition``, ``loss``, ``status``...)
-        is kept when it came before the cut, which is where it happened.
+        "advance 500" stopped by a breakpoint, then "advance 100" must stay two
+        commands: merged, a replay would stop at the breakpoint and never run the second.
         """
-        if upto is None:
-            return [e.text for e in self.entries]
-        lines: list[str] = []
-        for entry in self.entries:
-            if not entry.records:
-                lines.append(entry.text)
-                continue
-            first, last = entry.records[0][0], entry.records[-1][0]
-            if last <= upto:
-                lines.append(entry.text)
-                continue
-            if first <= upto:
-                events = sum(1 for pos, r in entry.records if pos <= upto and r.kind in EVENT_KINDS)
-                if events:
-                    lines.append(f"step {events}")
-            break
-        return lines
+        last_stopped, self._last_stopped = self._last_stopped, stopped
+        if self.journal and not last_stopped:
+            a, b = self.journal[-1].split(), text.split()
+            same = (
+                a[0] == b[0]
+                and a[0] in ("step", "advance", "forward", "back")
+                and len(a) <= 2
+                and len(b) <= 2
+            )
+            if same and (a[0] != "advance" or (a[1].isdigit() and b[1].isdigit())):
+                count = int(a[1] if len(a) == 2 else 1) + int(b[1] if len(b) == 2 else 1)
+                self.journal[-1] = f"{a[0]} {count}"
+                return
+        self.journal.append(text)
 
-    def rewind(self, position: int) -> None:
-        """Go back to just after history position ``position`` (0: the start)."""
-        if not 0 <= position <= self.position:
-            raise ValueError(f"no position {position} in a history of {self.position}")
-        lines = self.script(upto=position)
+    def _on_record(self, record: StepRecord) -> None:
+        if self._replaying:
+            self._keep_record(self._replay_position, record)
+            return
+        command = self._command
+        if command is not None and command.name in STEPPING and record.kind in EVENT_KINDS:
+            self._advance_to(EVENT)
+            self._deliver(self.position, record)
+        else:
+            # One command makes one position, however many records it publishes;
+            # the position is made when the command is done.
+            self._pending.append(record)
+
+    def _flush(self) -> None:
+        for record in self._pending:
+            self._deliver(self.position, record)
+        self._pending = []
+
+    def _deliver(self, position: int, record: StepRecord) -> None:
+        self._keep_record(position, record)
+        for listener in self.listeners:
+            listener(position, record)
+
+    def _keep_record(self, position: int, record: StepRecord) -> None:
+        self._records.setdefault(position, []).append(record)
+        self._records.move_to_end(position)
+        while len(self._records) > RECORDS_KEPT:
+            self._records.popitem(last=False)
+
+    def _after_stepping(self) -> None:
+        """A stepping command may leave the clock past its last event: that move is a step too."""
+        lab = self.session.lab
+        if lab is None:
+            return
+        self._flush()
+        if lab.now != self._clock:
+            self._advance_to(Step(f"advance {lab.now - self._clock}"))
+
+    def _advance_to(self, step: Step) -> None:
+        """Move to the position this step leads to: the recorded one when the
+        branch being followed already went this way, else a new one."""
+        timeline = self.timeline
+        ahead = timeline.forward()
+        if ahead is not None and timeline.step(ahead) == step:
+            timeline.current = ahead
+        else:
+            timeline.extend(step)
+        lab = self.session.lab
+        self._clock = lab.now if lab is not None else 0
+        if self.policy.wanted(self.position) and self.position not in self.checkpoints:
+            self._take_checkpoint(self.position)
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def _take_checkpoint(self, position: int) -> None:
+        lab = self.session.lab
+        if not self.capturable or lab is None or position in self.checkpoints:
+            return
+        try:
+            self.checkpoints[position] = capture(lab, position)
+        except NotCapturable:
+            self.capturable = False
+            return
+        if len(self.checkpoints) >= self._thinned_at + self.policy.dense:
+            self._thin()
+
+    def _thin(self) -> None:
+        protected = {ROOT, *self.timeline.forks(), *self.timeline.marks.values()}
+        for position in self.policy.thin(list(self.checkpoints), self.position, protected):
+            del self.checkpoints[position]
+        self._thinned_at = len(self.checkpoints)
+
+    # ------------------------------------------------------------------ going places
+
+    def _goto(self, position: int, announce: bool = False) -> None:
+        """Make ``position`` (on any branch) the current state. ``announce``: tell the
+        listeners every record on the way (a step forward along the record, not a jump)."""
+        timeline = self.timeline
+        if not timeline.exists(position):
+            raise ValueError(f"no position {position} (positions are 0..{timeline.last})")
+        if position == self.position:
+            timeline.go(position)
+            return
+        base = self._base_for(position)
+        if base != self.position:
+            self._restore(base)
+        timeline.go(base)
+        self._replay(timeline.path(base, position), announce=announce and base == self.position)
+        timeline.go(position)
+
+    # The app and the lessons go places through commands, so the journal (the saved
+    # session) has every move.
+    def goto(self, target: int | str) -> Outcome:
+        """Go to a position or a mark, on any branch."""
+        return self.run_text(f"goto {target}")
+
+    def rewind(self, position: int) -> Outcome:
+        return self.goto(position)
+
+    def step_back(self, count: int = 1) -> Outcome:
+        return self.run_text(f"back {count}")
+
+    def forward(self, count: int = 1) -> Outcome:
+        return self.run_text(f"forward {count}")
+
+    def _step_back(self, count: int = 1) -> int:
+        """Undo ``count`` steps (a clock move alone is not one); returns where it landed."""
+        target = self.position
+        for _ in range(count):
+            while target != ROOT and self._is_clock_move(target):
+                target = self._parent(target)
+            if target == ROOT:
+                break
+            target = self._parent(target)
+        self._goto(target)
+        return target
+
+    def _forward(self, count: int = 1) -> int:
+        """Follow the recorded future of the branch being followed by ``count`` steps
+        (a clock move that ends a stretch of play comes along with its last event)."""
+        timeline = self.timeline
+        target = self.position
+        for _ in range(count):
+            ahead = timeline.next(target)
+            if ahead is None:
+                break
+            target = ahead
+            while (ahead := timeline.next(target)) is not None and self._is_clock_move(ahead):
+                target = ahead
+        self._goto(target, announce=True)
+        return target
+
+    def _is_clock_move(self, position: int) -> bool:
+        return self.timeline.step(position).command.startswith("advance ")
+
+    def _parent(self, position: int) -> int:
+        parent = self.timeline.parent(position)
+        return ROOT if parent is None else parent
+
+    def _base_for(self, target: int) -> int:
+        """Where to replay from: the nearest checkpoint on the way to ``target``, or the
+        current position when that is on the way and nearer."""
+        timeline = self.timeline
+        here_on_way = timeline.is_ancestor(self.position, target)
+        position = target
+        while True:
+            if position in self.checkpoints:
+                return position
+            if here_on_way and position == self.position:
+                return position
+            if position == ROOT:
+                return ROOT
+            position = self._parent(position)
+
+    def _restore(self, base: int) -> None:
+        if base in self.checkpoints:
+            lab = self.session.lab
+            assert lab is not None
+            self.session.lab = restore(lab, self.checkpoints[base])
+            self._clock = self.session.lab.now
+            return
+        # No checkpoint (a backend that cannot capture): rebuild from the start.
+        assert base == ROOT
         self.session.close()
         self.session = self.make_session()
         self.session.listeners.append(self._on_record)
-        self.entries = []
-        self.position = 0
-        saved, self.listeners = self.listeners, []
+        self._replaying = True
+        self._replay_position = ROOT
         try:
-            for line in lines:
-                self.run_text(line)
+            command = parse_line(self._setup)
+            if command is not None:
+                self.session.execute(command)
         finally:
-            self.listeners = saved
+            self._replaying = False
+        lab = self.session.lab
+        self._clock = lab.now if lab is not None else 0
 
-    def step_back(self) -> None:
-        """Undo the last event or command."""
-        if self.position:
-            self.rewind(self.position - 1)
+    def _replay(self, path: list[int], announce: bool = False) -> None:
+        """Run the recorded steps of ``path`` again (quietly unless ``announce``: after a
+        jump the feed is re-derived, not re-sent)."""
+        self._replaying = True
+        try:
+            for position in path:
+                self._replay_position = position
+                self._records.pop(position, None)
+                self._replay_step(self.timeline.step(position))
+                self.timeline.current = position
+                if announce:
+                    for record in self._records.get(position, []):
+                        for listener in self.listeners:
+                            listener(position, record)
+                lab = self.session.lab
+                self._clock = lab.now if lab is not None else 0
+                if self.policy.wanted(position) and position not in self.checkpoints:
+                    self._take_checkpoint(position)
+        finally:
+            self._replaying = False
+
+    def _replay_step(self, step: Step) -> None:
+        lab = self.session.lab
+        if step == EVENT:
+            assert lab is not None
+            if lab.step() is None:
+                raise LabError("history replay found no event where one was recorded")
+            return
+        command = parse_line(step.command)
+        assert command is not None
+        outcome = self.session.execute(command)
+        if outcome.failure and not step.command.startswith(("advance ", "until ")):
+            raise LabError(f"history replay of {step.command!r} failed: {outcome.failure}")
+
+    def _rederive(self, first: int) -> None:
+        """Re-create the records from ``first`` up to the current position by replaying them."""
+        here = self.position
+        start = self._parent(first)
+        self._goto(start)
+        self._replay(self.timeline.path(start, here))
+        self.timeline.go(here)
+
+    # ------------------------------------------------------------------ history commands
+
+    def _run_history(self, command: Command) -> Outcome:
+        outcome = Outcome()
+        p = command.params
+        try:
+            if command.name == "mark":
+                self.timeline.mark(p["name"])
+                self._take_checkpoint(self.position)
+                outcome.lines.append(f"mark {p['name']} at position {self.position}")
+            elif command.name == "goto":
+                target = self.timeline.resolve(p["target"])
+                self._goto(target)
+                outcome.lines.append(self._where(f"at position {target}"))
+            elif command.name == "back":
+                landed = self._step_back(p["count"])
+                outcome.lines.append(self._where(f"back to position {landed}"))
+            elif command.name == "forward":
+                if self.timeline.forward() is None:
+                    raise LabError("nothing recorded ahead on this branch (step runs new events)")
+                landed = self._forward(p["count"])
+                outcome.lines.append(self._where(f"forward to position {landed}"))
+            else:
+                for info in self.branches():
+                    marks = " ".join(f"{name}@{at}" for name, at in info.marks)
+                    outcome.lines.append(
+                        f"{'*' if info.current else ' '} branch {info.id}: from {info.fork} "
+                        f"tip {info.tip} ({info.length} positions)" + (f" marks {marks}" if marks else "")
+                    )
+        except (ValueError, LabError) as exc:
+            outcome.failure = f"{command.name}: {exc}"
+        return outcome
+
+    def _where(self, text: str) -> str:
+        lab = self.session.lab
+        when = f" t={lab.now}" if lab is not None else ""
+        return f"{text} (branch {self.timeline.branch}{when})"
 
     def close(self) -> None:
         self.session.close()

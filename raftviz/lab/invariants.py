@@ -88,6 +88,15 @@ class InvariantChecker:
         #: scanned, so each entry is looked at once, not once per append.
         self.leader_configs: dict[int, tuple[list[int], int]] = {}
 
+    def __deepcopy__(self, memo: dict[int, object]) -> InvariantChecker:
+        """A copy for a checkpoint: new containers over the same immutable items (the
+        only mutable ones are the per-leader lists of configuration indexes)."""
+        copy = InvariantChecker.__new__(InvariantChecker)
+        for name, value in vars(self).items():
+            setattr(copy, name, value.copy() if isinstance(value, (list, dict)) else value)
+        copy.leader_configs = {n: (list(found), upto) for n, (found, upto) in self.leader_configs.items()}
+        return copy
+
     @property
     def committed(self) -> int:
         """The highest index known to be committed."""

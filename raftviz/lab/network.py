@@ -35,6 +35,11 @@ class Flight:
         self.deliver_at = deliver_at
         self._msg: Message | None = None
 
+    def __deepcopy__(self, memo: dict[int, object]) -> Flight:
+        # Once it is on its way (its delivery time set) a flight never changes, so a
+        # checkpoint shares it (the decoded message is a cache, the same either way).
+        return self
+
     @property
     def msg(self) -> Message:
         if self._msg is None:

@@ -346,6 +346,26 @@ def _p_timers(args: Args, opts: Opts) -> dict[str, Any]:
     return {"how": args[0]}
 
 
+def _p_mark(args: Args, opts: Opts) -> dict[str, Any]:
+    _arity(args, 1, 1, "mark NAME")
+    _no_opts(opts)
+    if args[0].isdigit():
+        raise _Bad("a mark's name must not be a number (numbers are positions: goto 512)")
+    return {"name": _token(args[0], "a mark's name")}
+
+
+def _p_goto(args: Args, opts: Opts) -> dict[str, Any]:
+    _arity(args, 1, 1, "goto NAME|POSITION")
+    _no_opts(opts)
+    return {"target": _token(args[0], "a mark or a position")}
+
+
+def _p_moves(args: Args, opts: Opts, usage: str) -> dict[str, Any]:
+    _arity(args, 0, 1, usage)
+    _no_opts(opts)
+    return {"count": _int(args[0], "count", lo=1) if args else 1}
+
+
 def _p_break(args: Args, opts: Opts) -> dict[str, Any]:
     """``break`` lists the breakpoints; ``break SPEC`` sets one (raftviz.lab.breakpoints)."""
     if not args:
@@ -397,6 +417,12 @@ PARSERS: dict[str, Callable[[Args, Opts], dict[str, Any]]] = {
     "messages": _p_none,
     "timers": _p_timers,
     "say": _p_say,
+    # History (carried out by lab/history.py, not by the session).
+    "mark": _p_mark,
+    "goto": _p_goto,
+    "back": lambda a, o: _p_moves(a, o, "back [N]"),
+    "forward": lambda a, o: _p_moves(a, o, "forward [N]"),
+    "branches": _p_none,
     "break": _p_break,
     "unbreak": _p_unbreak,
 }

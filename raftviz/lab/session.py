@@ -17,7 +17,7 @@ from raftviz.lab.clients import Request
 from raftviz.lab.conditions import evaluate
 from raftviz.lab.describe import describe_answer_run, describe_flight, describe_record
 from raftviz.lab.lab import Lab, LabError, LabOptions, StepRecord
-from raftviz.lab.script import Command, NodeRef, ScriptError, parse_script
+from raftviz.lab.script import Command, NodeRef
 
 DEFAULT_UNTIL_MS = 10_000
 
@@ -448,31 +448,3 @@ class Session:
 
     def _do_say(self, p: dict, out: Outcome) -> None:
         out.lines.append(p["text"])
-
-
-def run_script(
-    text: str,
-    source: str,
-    write: Callable[[str], None],
-    backend: str | None = None,
-    backend_factory: BackendFactory = make_backend,
-) -> int:
-    """Run a whole script, writing its transcript; the exit code of ``raftviz run``."""
-    try:
-        commands = parse_script(text, source)
-    except ScriptError as exc:
-        write(f"error: {exc}")
-        return 2
-    session = Session(backend, backend_factory)
-    try:
-        for command in commands:
-            write(f"> {command.text}")
-            outcome = session.execute(command)
-            for line in outcome.lines:
-                write(line)
-            if outcome.failure:
-                write(f"FAILED {source}:{command.line}: {outcome.failure}")
-                return 1
-        return 0
-    finally:
-        session.close()

@@ -26,6 +26,7 @@ from raftviz.lab.session import Session
 from raftviz.lessons import Lesson, LessonError, next_lesson, next_lesson_name
 from raftviz.tui.controller import LabController, LessonView, Update
 from raftviz.tui.model import Snapshot
+from raftviz.tui.screens.branches import BranchScreen
 from raftviz.tui.screens.dialogs import (
     ConfirmScreen,
     Dialog,
@@ -98,10 +99,11 @@ class LabUpdated(Message):
 KEYS: list[tuple[str, str, str, str, str, bool]] = [
     ("Clock", "space", "toggle_play", "play", "play or pause the clock", True),
     ("Clock", "n,right", "step", "step", "run the next event (one message or timer)", True),
-    ("Clock", "b,left", "step_back", "back", "step back one event (replays history)", True),
+    ("Clock", "b,left", "step_back", "back", "step back one event (n then replays what was recorded)", True),
     ("Clock", "plus,equals_sign", "faster", "faster", "play faster (1/1000× … 1× … max)", False),
     ("Clock", "minus", "slower", "slower", "play slower", False),
-    ("Clock", "g", "jump", "jump", "jump back to any history position", False),
+    ("Clock", "g", "jump", "jump", "go to any history position or mark, on any branch", False),
+    ("Clock", "B", "branches", "branches", "the history tree: branches and marks (Enter goes there)", False),
     ("Logs", "less_than_sign", "log_left", "log ◂", "scroll the logs view towards index 1", False),
     (
         "Logs",
@@ -296,6 +298,8 @@ class RaftvizApp(App[None]):
         self.breakpoints: tuple[str, ...] = ()
         #: What a lesson action in progress is doing ("" when none is running).
         self.lesson_busy = ""
+        #: What a long action outside a lesson is doing (a far jump in history), for the header.
+        self.working = ""
         #: The clock paused itself on a done task: Space waits once, for ], before playing on.
         self.await_next = False
         self._next_lesson_of: tuple[str, bool] = ("", False)
@@ -388,7 +392,11 @@ class RaftvizApp(App[None]):
     def on_lesson_progress(self, message: LessonProgress) -> None:
         if self.options.lesson is not None:
             self.lesson_busy = message.text
-            self.redraw()
+        else:
+            # A jump in history that takes a while (far back, or on udp): say so in the
+            # header, so it never looks like a hang. Cleared by the update that ends it.
+            self.working = message.text
+        self.redraw()
 
     def apply_update(self, update: Update) -> None:
         screen = self.get_screen_stack_main()
@@ -399,7 +407,9 @@ class RaftvizApp(App[None]):
             return
         feed = feeds.first()
         self.applied += 1
-        if update.rewound_to is not None:
+        if update.feed_reset is not None:
+            feed.replace(update.feed_reset, update.feed_earlier)
+        elif update.rewound_to is not None:
             feed.truncate(update.rewound_to)
         feed.add_items(update.feed)
         now = update.snapshot.now if update.snapshot else 0
@@ -462,6 +472,7 @@ class RaftvizApp(App[None]):
             SPEEDS[self.speed][0],
             script,
             busy=self.controller.busy > 0,
+            working=self.working if self.controller.busy else "",
             breaks=self.breakpoint_text(),
         )
         if snap is None:
@@ -545,26 +556,35 @@ class RaftvizApp(App[None]):
         self.redraw()
 
     def action_step(self) -> None:
+        # After going back, a step follows the recorded future (the header says so).
         self.playing = False
-        self.run_command("step")
+        self.controller.step()
 
     def action_step_back(self) -> None:
         self.playing = False
         self.controller.step_back()
 
     def action_jump(self) -> None:
-        position = self.snapshot.position if self.snapshot else 0
+        last = self.snapshot.last_position if self.snapshot else 0
 
         def done(value: str | None) -> None:
-            if value is None:
-                return
-            if not value.isdigit() or int(value) > position:
-                self.notify(f"a position is a number from 0 to {position}", severity="error")
+            if not value or not value.strip():
                 return
             self.playing = False
-            self.controller.rewind(int(value))
+            self.controller.rewind(value.strip())  # the history says if there is no such place
 
-        self.push_screen(jump_dialog(position), done)
+        self.push_screen(jump_dialog(last), done)
+
+    def action_branches(self) -> None:
+        branches = self.controller.branches().result(timeout=30)
+        position = self.snapshot.position if self.snapshot else 0
+
+        def done(target: str | None) -> None:
+            if target is not None:
+                self.playing = False
+                self.controller.rewind(target)
+
+        self.push_screen(BranchScreen(branches, position), done)
 
     # ------------------------------------------------------------------ commands
 
@@ -838,7 +858,7 @@ class RaftvizApp(App[None]):
         """Enter (or a click on the highlighted row) on a feed row jumps there in history."""
         if isinstance(event.row_list, EventFeed):
             position = event.row_list.selected_position()
-            if position is not None and self.snapshot and position < self.snapshot.position:
+            if position is not None and self.snapshot and position != self.snapshot.position:
                 self.playing = False
                 self.controller.rewind(position)
 

@@ -16,7 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from raftviz.lab.history import History
+from raftviz.lab.history import BranchInfo, History
 from raftviz.lab.lab import StepRecord
 from raftviz.lab.script import ScriptError, parse_line
 from raftviz.lab.session import Outcome, Session
@@ -28,6 +28,8 @@ __all__ = ["FeedItem", "LabController", "LessonView", "Update", "feed_item"]
 
 #: Commands whose output repeats the events the feed already shows.
 CLOCK_COMMANDS = ("step", "advance", "until", "deliver", "timeout", "restart")
+#: Rows of history the feed shows after a jump (older ones are re-derived by jumping there).
+JUMP_FEED_ROWS = 400
 #: Wall-clock interval between progress reports of a long lesson action.
 PROGRESS_S = 0.2
 #: Commands whose records in the feed say all they did: once they published a record, their
@@ -85,6 +87,11 @@ class Update:
     breakpoint: str = ""
     #: Every breakpoint set, in number order (the header shows them).
     breakpoints: tuple[str, ...] = ()
+    #: After a jump in history (back, goto, a lesson's rewind): the feed's new rows, the
+    #: last ones on the way to where the session is now (replacing what it showed).
+    feed_reset: list[FeedItem] | None = None
+    #: Whether the way there is longer than ``feed_reset`` (a marker says so).
+    feed_earlier: bool = False
 
 
 def feed_item(position: int, record: StepRecord) -> FeedItem:
@@ -243,20 +250,21 @@ class LabController:
         """Carry out one scenario-language command (a key press is sugar for one)."""
         return self._submit(lambda: self._run_text(text))
 
-    def step_back(self) -> Future[Update]:
+    def step_back(self, count: int = 1) -> Future[Update]:
+        """``back``: undo the last step (restores a checkpoint and replays a few events)."""
+        return self._submit(lambda: self._run_text(f"back {count}", echo=False))
+
+    def rewind(self, position: int | str) -> Future[Update]:
+        """``goto``: any position or mark, on any branch, forward or back."""
+        return self._submit(lambda: self._run_text(f"goto {position}", echo=False))
+
+    def step(self) -> Future[Update]:
+        """One step forward: along the recorded future when the session went back (the
+        same events again, or the drop or crash that was done there), else a new event."""
+
         def action() -> Update:
             assert self.history is not None
-            target = max(self.history.position - 1, 0)
-            self.history.rewind(target)
-            return self._update(lines=[f"back to position {target}"], rewound_to=target)
-
-        return self._submit(action)
-
-    def rewind(self, position: int) -> Future[Update]:
-        def action() -> Update:
-            assert self.history is not None
-            self.history.rewind(position)
-            return self._update(lines=[f"back to position {position}"], rewound_to=position)
+            return self._run_text("forward" if self.history.ahead() else "step", echo=False)
 
         return self._submit(action)
 
@@ -271,6 +279,8 @@ class LabController:
 
         def action() -> Update:
             assert self.history is not None
+            if self.history.ahead():
+                return self._replay_record(virtual_ms)
             lab = self.history.session.lab
             if lab is None or not self._task_open():
                 return self._run_text(f"advance {virtual_ms}", echo=False)
@@ -290,6 +300,22 @@ class LabController:
 
         return self._submit(action)
 
+    def _replay_record(self, virtual_ms: int) -> Update:
+        """Play after going back: follow the recorded future for this stretch, so what was
+        done there (a drop, a crash) happens again rather than new events."""
+        assert self.history is not None
+        lab = self.history.session.lab
+        assert lab is not None
+        end = lab.now + virtual_ms
+        outcome = Outcome()
+        while self.history.ahead() and self.history.session.lab is not None:
+            if self.history.session.lab.now >= end:
+                break
+            outcome = self.history.forward()
+            if outcome.failure:
+                break
+        return self._update(failure=outcome.failure)
+
     def _task_open(self) -> bool:
         """A lesson step with a task that is not done yet."""
         runner = self.runner
@@ -305,6 +331,10 @@ class LabController:
             deadline = time.monotonic() + budget_s
             outcome = Outcome()
             task_open = self._task_open()
+            while time.monotonic() < deadline and self.history.ahead():
+                outcome = self.history.forward(16)  # the recorded future first, as at any speed
+                if outcome.failure:
+                    return self._update(failure=outcome.failure)
             while time.monotonic() < deadline:
                 lab = self.history.session.lab
                 if lab is None or lab.next_event_time() is None:
@@ -318,6 +348,14 @@ class LabController:
             return self._update(failure=outcome.failure, stopped=outcome)
 
         return self._submit(action)
+
+    def branches(self) -> Future[list[BranchInfo]]:
+        def action() -> list[BranchInfo]:
+            assert self.history is not None
+            return self.history.branches()
+
+        future: Future[list[BranchInfo]] = self._executor.submit(action)
+        return future
 
     def script(self) -> Future[list[str]]:
         def action() -> list[str]:
@@ -361,15 +399,33 @@ class LabController:
             return self._update(lines=[f"> {text}"], failure=str(exc))
         if command is None:
             return self._update()
+        history = self.history
         published = len(self._pending)
-        outcome: Outcome = self.history.run(command)
+        branches = len(history.timeline.branches)
+        jump = command.name in ("goto", "back")
+        if jump:
+            with self._progress_of(
+                f"going to {'position ' if command.name == 'goto' else ''}{text.split()[-1]}"
+            ):
+                outcome: Outcome = history.run(command)
+        else:
+            outcome = history.run(command)
         output = outcome.lines
         if command.name in CLOCK_COMMANDS:
             # Their events are already in the feed, one row each: keep only the verdicts.
             output = [line for line in output if not line.startswith(("t=", "  "))]
         said = command.name in SAID_BY_RECORDS and len(self._pending) > published
         lines = [f"> {command.text}", *output] if echo and not said else []
-        return self._update(lines=lines, failure=outcome.failure, stopped=outcome)
+        if jump and not outcome.failure and not echo:
+            lines = output
+        if len(history.timeline.branches) > branches:
+            fork = history.timeline.branches[history.timeline.branch].fork
+            lines.append(
+                f"a new branch {history.timeline.branch} starts at position {fork}; the future you left "
+                "stays (B: branches, g: go anywhere)"
+            )
+        rewound = history.position if jump and not outcome.failure else None
+        return self._update(lines=lines, failure=outcome.failure, rewound_to=rewound, stopped=outcome)
 
     def _on_record(self, position: int, record: StepRecord) -> None:
         self._pending.append(self._feed.item(position, record))
@@ -381,8 +437,15 @@ class LabController:
         rewound_to: int | None = None,
         stopped: Outcome | None = None,
     ) -> Update:
+        feed_reset: list[FeedItem] | None = None
+        earlier = False
         if rewound_to is not None:
             self._feed.reset()
+            self._pending = []
+            assert self.history is not None
+            records = self.history.records(JUMP_FEED_ROWS)
+            feed_reset = [self._feed.item(position, record) for position, record in records]
+            earlier = len({p for p, _ in records}) >= JUMP_FEED_ROWS
         feed, self._pending = self._pending, []
         snapshot = take_snapshot(self.history) if self.history is not None else None
         hit = stopped.stopped if stopped is not None else None
@@ -396,6 +459,8 @@ class LabController:
             self._lesson_view(),
             breakpoint=hit.describe() if hit is not None else "",
             breakpoints=breakpoints,
+            feed_reset=feed_reset,
+            feed_earlier=earlier,
         )
 
     def _lesson_view(self) -> LessonView | None:

@@ -14,7 +14,7 @@ the picture measures membership against (the leader's).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from raftviz.core.membership import Configuration
 from raftviz.core.messages import (
@@ -152,6 +152,14 @@ class Snapshot:
     #: Node pairs (src, dst), in id order, that cannot reach each other right now
     #: (a partition or a cut link): a message between them is lost when it is due.
     blocked: tuple[tuple[int, int], ...] = ()
+    #: History: the branch being followed, how many branches there are, and how many
+    #: recorded positions lie ahead on it (0 at its tip: a step runs a new event).
+    #: Where the session stands in its history, not part of the world's picture.
+    branch: int = field(default=1, compare=False)
+    branches: int = field(default=1, compare=False)
+    ahead: int = field(default=0, compare=False)
+    #: The highest position number given out (any branch): ``goto`` reaches 0..this.
+    last_position: int = field(default=0, compare=False)
 
     def group_of(self, node_id: int) -> int:
         """Which partition group a node is in (0-based; len(groups) for the rest), or -1 if none."""
@@ -288,6 +296,10 @@ def take_snapshot(history: History) -> Snapshot | None:
     return Snapshot(
         now=lab.now,
         position=history.position,
+        branch=history.timeline.branch,
+        branches=len(history.timeline.branches),
+        ahead=history.ahead(),
+        last_position=history.timeline.last,
         steps=lab.steps,
         seed=lab.options.seed,
         backend=lab.options.backend,
@@ -301,7 +313,9 @@ def take_snapshot(history: History) -> Snapshot | None:
         groups=tuple(tuple(sorted(g)) for g in lab.network.groups),
         # Asked of the network itself, so the picture cannot disagree with what it delivers.
         blocked=tuple(
-            (a, b) for a in sorted(lab.views) for b in sorted(lab.views)
+            (a, b)
+            for a in sorted(lab.views)
+            for b in sorted(lab.views)
             if a != b and not lab.network.connected(a, b)
         ),
     )

@@ -57,6 +57,23 @@ SCENES: dict[str, tuple[list[str], list[str]]] = {
         ],
         ["3"],
     ),
+    # Time travel: back before a crash, another future tried, then back to a mark: the branch view.
+    "branches": (
+        [
+            "until leader",
+            "put x 1",
+            "until kv x=1",
+            "mark written",
+            "step 20",
+            "back 8",
+            "crash leader",
+            "until leader",
+            "mark new-leader",
+            "step 6",
+            "goto written",
+        ],
+        ["B"],
+    ),
     # The first lesson, at its second step, after the learner played until an election.
     "lesson": (["until 3.role = candidate", "step 3"], ["right_square_bracket"]),
 }

@@ -117,12 +117,12 @@ def network_dialog(loss: float, latency: tuple[int, int]) -> PromptScreen:
     )
 
 
-def jump_dialog(position: int) -> PromptScreen:
+def jump_dialog(last: int) -> PromptScreen:
     return PromptScreen(
-        "Jump back in history",
-        f"A history position from 0 to {position} (the feed's first column). "
-        "Whatever you do from there forks the history.",
-        placeholder=str(max(position - 10, 0)),
+        "Go anywhere in history",
+        f"A history position from 0 to {last} (the feed's first column, on any branch) or a mark's name. "
+        "Acting there starts a new branch; the future you left stays (B shows the branches).",
+        placeholder=str(max(last - 10, 0)),
     )
 
 

@@ -157,6 +157,18 @@ class EventFeed(ClockKeysList):
             self._kept += 1
         self._append(rows)
 
+    def replace(self, items: list[FeedItem], earlier: bool) -> None:
+        """Show another stretch of history (after a jump): the rows on the way to where the
+        session is now. ``earlier``: the way is longer than these rows (a marker says so)."""
+        self._entries, self._kept, self.forgotten = [], 0, 0
+        self.set_rows([])
+        self._earlier = earlier
+        self._rebuild_later = True
+        self.add_items(items)
+        self.move_cursor(self.row_count - 1)
+
+    _earlier = False
+
     def add_note(self, text: str, position: int, time: int, failure: bool = False) -> None:
         self._notes += 1
         note = _Note(text, position, time, failure, f"note-{self._notes}-{position}")
@@ -196,6 +208,10 @@ class EventFeed(ClockKeysList):
         if self.forgotten:
             text = f"⋯ {self.forgotten} older rows not kept (g jumps to any position)"
             rows.append(("older-0", _FeedRow(self, text)))
+        elif self._earlier:
+            rows.append(
+                ("older-0", _FeedRow(self, "⋯ earlier positions not shown (g jumps to any position)"))
+            )
         for entry in self._entries:
             if isinstance(entry, FeedItem):
                 rows.append((str(entry.position), _FeedRow(self, entry)))

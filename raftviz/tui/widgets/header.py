@@ -26,9 +26,11 @@ PRIORITY = {
     "invariants": 1,
     "net": 2,
     "clients": 2,
+    "record": 2,
     "script": 2,
     "config": 3,
     "busy": 4,
+    "working": 1,
     "loss": 4,
     "position": 5,
     "latency": 6,
@@ -99,6 +101,7 @@ def header_parts(
     script: str = "",
     busy: bool = False,
     breaks: str = "",
+    working: str = "",
 ) -> list[Part]:
     """What the header says, as prioritised parts (``fit`` lays them out)."""
     brand = Part("brand", Text(" raftviz ", style="bold white on blue"))
@@ -120,7 +123,10 @@ def header_parts(
         Part("time", Text(f"t={snap.now} ms", style="bold")),
         Part(
             "position",
-            Text(f"· step {snap.steps} · pos {snap.position}"),
+            Text(
+                f"· step {snap.steps} · pos {snap.position}"
+                + (f" · branch {snap.branch}" if snap.branches > 1 else "")
+            ),
             Text(f"pos {snap.position}"),
         ),
         play,
@@ -160,13 +166,27 @@ def header_parts(
         parts.append(
             Part("clients", Text(f"· {waiting} client request{plural} waiting"), Text(f"{waiting} waiting"))
         )
+    if snap.ahead:
+        # Behind the tip of the branch being followed: n and play replay the record;
+        # any other action starts a new branch here (the old one stays).
+        parts.append(
+            Part(
+                "record",
+                Text(f"· ⏪ replaying: {snap.ahead} recorded ahead", style="bold cyan"),
+                Text(f"⏪ {snap.ahead} ahead", style="bold cyan"),
+            )
+        )
     if script:
         short = script.split(" (", 1)[0]
         style = "bold magenta"
         parts.append(Part("script", Text(f"· {script}", style=style), Text(short, style=style)))
     if breaks:
         parts.append(Part("break", Text(f"· break {breaks}"), Text("break")))
-    if busy:
+    if working:
+        parts.append(
+            Part("working", Text(f"· ⏳ {working}", style="bold yellow"), Text("⏳", style="bold yellow"))
+        )
+    elif busy:
         parts.append(Part("busy", Text("⋯", style="dim")))
     return parts
 
@@ -186,8 +206,9 @@ class StatusBar(Widget):
         script: str = "",
         busy: bool = False,
         breaks: str = "",
+        working: str = "",
     ) -> None:
-        self.parts = header_parts(snap, playing, speed, script, busy, breaks)
+        self.parts = header_parts(snap, playing, speed, script, busy, breaks, working)
         self.refresh()
 
     def render(self) -> Text:

@@ -72,8 +72,6 @@ class Painted(Widget):
         return self._content
 
 
-
-
 class MessagesTable(ClockKeysList):
     """Messages in flight, due first; the cursor row is the selected message.
 
