@@ -1,13 +1,15 @@
 """Time from a step key press to the repainted screen.
 
-    python benchmarks/bench_tui.py [--backend udp|inprocess] [--presses N]
+    python benchmarks/bench_tui.py [--backend udp|inprocess] [--presses N] [--back-after N] [--only-back]
 
 Three set-ups: 5 nodes with 1,000-entry logs, 9 nodes, and 5 nodes after
 5,000 writes with a snapshot every 500 entries (compacted logs, the logs view
 scrolled back to a snapshot boundary). For each press of
 the step key, the time until the cluster view paints the lab's new state
 (the lab stepped on its thread, the snapshot taken, the update applied and
-the screen rendered), at 160x48. Prints p50 and p99.
+the screen rendered), at 160x48. And the time from ``b`` (step back) to the
+repainted screen after 100,000 positions of history (``--back-after``).
+Prints p50 and p99.
 Figures only: nothing is asserted.
 """
 
@@ -75,6 +77,43 @@ async def measure(
     return times
 
 
+async def measure_back(backend: str, positions: int, presses: int) -> list[float]:
+    """Time from ``b`` (step back) to the repainted screen, after ``positions`` of history."""
+    app = RaftvizApp(AppOptions(backend=backend, seed=7))
+    times: list[float] = []
+    async with app.run_test(size=(160, 48)) as pilot:
+        app.animation_level = "none"
+        await settle(pilot, app)
+        await run_commands(pilot, app, "until leader")
+        done = 0
+        while done < positions:
+            # Light client load as in bench_history: logs grow, clients wait, commits move.
+            await run_commands(pilot, app, "writes 20", f"step {min(10_000, positions - done)}")
+            done += 10_000
+        cluster = app.screen.query_one(ClusterView)
+        painted: list[tuple[int, float]] = []
+        original = cluster.render
+
+        def render() -> object:
+            if cluster.snapshot is not None:
+                painted.append((cluster.snapshot.position, time.perf_counter()))
+            return original()
+
+        cluster.render = render  # type: ignore[method-assign]
+        for _ in range(presses):
+            before = app.snapshot.position if app.snapshot else 0
+            t = time.perf_counter()
+            await pilot.press("b")
+            await settle(pilot, app)
+            drawn = [at for position, at in painted if position < before]
+            times.append((drawn[0] if drawn else time.perf_counter()) - t)
+            painted.clear()
+        assert app.snapshot is not None
+        print(f"  (5 nodes, {app.snapshot.last_position:,} positions, {backend})")
+        await pilot.press("q")
+    return times
+
+
 def report(label: str, times: list[float]) -> None:
     ordered = sorted(times)
     p99 = ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
@@ -86,7 +125,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--backend", choices=("udp", "inprocess"), default="udp")
     parser.add_argument("--presses", type=int, default=200)
+    parser.add_argument(
+        "--back-after", type=int, default=100_000, help="history positions before timing b (0: skip)"
+    )
+    parser.add_argument("--only-back", action="store_true", help="time only b after --back-after positions")
     args = parser.parse_args()
+    if args.back_after:
+        report(
+            f"b (step back) after {args.back_after:,} positions",
+            asyncio.run(measure_back(args.backend, args.back_after, min(args.presses, 100))),
+        )
+    if args.only_back:
+        return
     # snapshot=0: the logs keep all 1,000 entries (the default would compact them at 1,000).
     report(
         "5 nodes, 1,000-entry logs",

@@ -29,7 +29,7 @@ __all__ = ["FeedItem", "LabController", "LessonView", "Update", "feed_item"]
 #: Commands whose output repeats the events the feed already shows.
 CLOCK_COMMANDS = ("step", "advance", "until", "deliver", "timeout", "restart")
 #: Rows of history the feed shows after a jump (older ones are re-derived by jumping there).
-JUMP_FEED_ROWS = 400
+JUMP_FEED_ROWS = 200
 #: Wall-clock interval between progress reports of a long lesson action.
 PROGRESS_S = 0.2
 #: Commands whose records in the feed say all they did: once they published a record, their
@@ -402,6 +402,7 @@ class LabController:
         history = self.history
         published = len(self._pending)
         branches = len(history.timeline.branches)
+        was = history.position
         jump = command.name in ("goto", "back")
         if jump:
             with self._progress_of(
@@ -424,7 +425,12 @@ class LabController:
                 f"a new branch {history.timeline.branch} starts at position {fork}; the future you left "
                 "stays (B: branches, g: go anywhere)"
             )
-        rewound = history.position if jump and not outcome.failure else None
+        moved = jump and not outcome.failure and history.position != was
+        if moved and history.timeline.is_ancestor(history.position, was):
+            # Back along the way that led here: the feed keeps its rows up to there (positions
+            # increase along any way through the tree, so "after P" is exactly what was undone).
+            return self._update(lines=lines, failure=outcome.failure, truncate_to=history.position)
+        rewound = history.position if moved else None
         return self._update(lines=lines, failure=outcome.failure, rewound_to=rewound, stopped=outcome)
 
     def _on_record(self, position: int, record: StepRecord) -> None:
@@ -436,6 +442,7 @@ class LabController:
         failure: str = "",
         rewound_to: int | None = None,
         stopped: Outcome | None = None,
+        truncate_to: int | None = None,
     ) -> Update:
         feed_reset: list[FeedItem] | None = None
         earlier = False
@@ -447,6 +454,9 @@ class LabController:
             feed_reset = [self._feed.item(position, record) for position, record in records]
             earlier = len({p for p, _ in records}) >= JUMP_FEED_ROWS
         feed, self._pending = self._pending, []
+        if truncate_to is not None:
+            self._feed.reset()
+            rewound_to = truncate_to
         snapshot = take_snapshot(self.history) if self.history is not None else None
         hit = stopped.stopped if stopped is not None else None
         breakpoints = self.history.session.breakpoints.summary() if self.history is not None else ()
