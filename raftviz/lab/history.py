@@ -80,6 +80,7 @@ class History:
         self._pending: list[StepRecord] = []  # records of a command whose position is not made yet
         self._replaying = False
         self._thinned_at = 0
+        self._weight = 0  # what the checkpoints hold, by their own estimate
         self._clock = 0  # virtual time at the current position
         self._last_stopped = False  # whether a breakpoint stopped the last command journaled
         self._replay_position = ROOT
@@ -256,17 +257,21 @@ class History:
         if not self.capturable or lab is None or position in self.checkpoints:
             return
         try:
-            self.checkpoints[position] = capture(lab, position)
+            checkpoint = capture(lab, position)
         except NotCapturable:
             self.capturable = False
             return
-        if len(self.checkpoints) >= self._thinned_at + self.policy.dense:
+        self.checkpoints[position] = checkpoint
+        self._weight += checkpoint.weight
+        if len(self.checkpoints) >= self._thinned_at + self.policy.dense or self._weight > self.policy.budget:
             self._thin()
 
     def _thin(self) -> None:
         protected = {ROOT, *self.timeline.forks(), *self.timeline.marks.values()}
         for position in self.policy.thin(list(self.checkpoints), self.position, protected):
-            del self.checkpoints[position]
+            self._weight -= self.checkpoints.pop(position).weight
+        for position in self.policy.over_budget(self.checkpoints, self.position, protected):
+            self._weight -= self.checkpoints.pop(position).weight
         self._thinned_at = len(self.checkpoints)
 
     # ------------------------------------------------------------------ going places
