@@ -80,6 +80,7 @@ from raftviz.core.log import RaftLog
 from raftviz.core.messages import Entry
 from raftviz.core.ready import HardState, Ready
 from raftviz.core.snapshot import Snapshot, SnapshotError
+from raftviz.node.state import DurableState
 from raftviz.wire import datagram
 from raftviz.wire.validate import WireError
 
@@ -357,6 +358,35 @@ class FileStorage:
             if self._size > 4 * len(state):
                 self._rewrite(state)
             self._next_check = max(2 * self._size, _FIRST_CHECK)
+
+    def durable(self) -> DurableState:
+        """What the files hold now (the in-memory copy is kept equal to them)."""
+        return DurableState(
+            self.hard.copy(), self.start_index, self.start_term, list(self.entries), self.snapshot
+        )
+
+    def replace(self, state: DurableState) -> None:
+        """Make the files hold exactly ``state`` (a checkpoint's restore), fsync'd.
+
+        Each file is written whole to a temporary file, fsync'd, renamed into
+        place and the directory fsync'd, as a rewrite is. The snapshot goes
+        first, as in ``save``. Nothing is written when the files already hold
+        ``state``: going back one step usually changes one node's storage only.
+        """
+        if state.same_as(self.durable()):
+            return
+        new = state.snapshot
+        if new is not None and (self.snapshot is None or self.snapshot.data != new.data):
+            self._write_snapshot(new)
+        self.hard = state.hard.copy()
+        self.start_index, self.start_term = state.start_index, state.start_term
+        self.entries = list(state.entries)
+        self._rewrite()
+        if state.snapshot is None and self.snapshot_path.exists():
+            # Only now that raft.dat starts at 0 again: before, it still relied on it.
+            self.snapshot_path.unlink()
+            self._fsync_dir()
+        self.snapshot = state.snapshot
 
     def _write_snapshot(self, snapshot: Snapshot) -> None:
         tmp = self.dir / SNAPSHOT_TMP
