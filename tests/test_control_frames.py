@@ -507,7 +507,7 @@ def test_decode_frame_one_report_field_replaced(frame: ControlFrame, data: st.Da
 @FAST
 @given(tag=st.sampled_from(sorted(TAGS.values())), data=st.data())
 def test_decode_frame_arbitrary_fields_for_each_tag(tag: int, data: st.DataObject) -> None:
-    length = {64: 4, 65: 2, 66: 1, 67: 1, 68: 1, 69: 0, 70: 1, 71: 24, 72: 1}[tag]
+    length = {64: 4, 65: 2, 66: 1, 67: 1, 68: 1, 69: 0, 70: 1, 71: 24, 72: 1, 73: 0, 74: 1, 75: 1}[tag]
     count = data.draw(st.sampled_from([length, length, length, 0, max(0, length - 1), length + 1]))
     fields = data.draw(st.lists(values, min_size=count, max_size=count))
     check_decode_frame(pack(PROTOCOL_VERSION, tag, *fields))
@@ -647,7 +647,8 @@ def test_reject_report_of_wrong_length() -> None:
     ("blob", "got"), [(b"", "empty bytes"), ("RV", "str"), (None, "None"), (5, "int"), ([b"x"], "list")]
 )
 def test_reject_bad_state_blob(tag: int, blob: object, got: str) -> None:
-    with pytest.raises(WireError, match=f"field 'blob' of control frame: expected non-empty bytes, got {got}"):
+    expected = f"field 'blob' of control frame: expected non-empty bytes, got {got}"
+    with pytest.raises(WireError, match=expected):
         decode_frame(pack(1, tag, blob))
 
 

@@ -192,6 +192,9 @@ def test_storage_on_disk_after_a_restore_is_the_checkpoints() -> None:
         backend = _backend(history)
         state = backend.capture()
         at_checkpoint = _disk(backend)
+        # Compacted by then, and node 3's directory is a stopped node's.
+        assert at_checkpoint[1][2] is not None and at_checkpoint[1][1][0] > 0
+        assert sorted(at_checkpoint) == [1, 2, 3]
         # Every running node's disk agrees with what the lab knows of it.
         lab = history.session.lab
         assert lab is not None
