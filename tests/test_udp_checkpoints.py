@@ -72,6 +72,12 @@ def _disk(backend: UdpBackend) -> dict[int, tuple]:
     return out
 
 
+def _whole(history: History) -> tuple:
+    """The lab's view, which processes run, and what every data directory holds."""
+    backend = _backend(history)
+    return _state(history), sorted(backend.nodes), _disk(backend)
+
+
 def _pids(backend: UdpBackend) -> dict[int, int]:
     return {node: backend.pid(node) for node in sorted(backend.nodes)}
 
@@ -134,7 +140,7 @@ ACTIONS = [
 def test_every_position_reached_again_is_the_state_that_was_there(seed: int, moves: list) -> None:
     history = _history(every=3)
     _run(history, f"cluster 3 seed={seed} backend=udp")
-    states = {0: _state(history)}
+    states = {0: _whole(history)}
     try:
         for kind, arg in moves:
             if kind == "do":
@@ -143,12 +149,12 @@ def test_every_position_reached_again_is_the_state_that_was_there(seed: int, mov
                 history.step_back(arg)
             else:
                 history.goto(sorted(states)[arg % len(states)])
-            seen = states.setdefault(history.position, _state(history))
-            assert _state(history) == seen, f"position {history.position} differs after {kind} {arg}"
+            seen = states.setdefault(history.position, _whole(history))
+            assert _whole(history) == seen, f"position {history.position} differs after {kind} {arg}"
         assert history.capturable
         for position in sorted(states, reverse=True)[:8] + sorted(states)[:3]:
             history.goto(position)
-            assert _state(history) == states[position]
+            assert _whole(history) == states[position]
     finally:
         history.close()
 
