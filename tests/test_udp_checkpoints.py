@@ -60,7 +60,7 @@ def _state(history: History) -> tuple:
 def _disk(backend: UdpBackend) -> dict[int, tuple]:
     """Each data directory's term, vote, log and snapshot, as a restarting node would load them."""
     out = {}
-    for node in backend._dirs():
+    for node in backend.data_nodes():
         storage = FileStorage(backend.data_dir(node))
         hard, log, snapshot = storage.load()
         storage.close()
@@ -82,18 +82,24 @@ def _pids(backend: UdpBackend) -> dict[int, int]:
     return {node: backend.pid(node) for node in sorted(backend.nodes)}
 
 
-def _children() -> list[int]:
-    """This process's children that are alive (not zombies)."""
+def _children(root: str) -> list[int]:
+    """The live (not zombie) children of this process that are nodes of the lab in ``root``.
+
+    Other tests' labs may run in this process too; only this lab's count.
+    """
     out = subprocess.run(["pgrep", "-P", str(os.getpid())], capture_output=True, text=True)
-    alive = []
+    found = []
     for pid in map(int, out.stdout.split()):
         try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                argv = f.read().split(b"\0")
             with open(f"/proc/{pid}/stat") as f:
-                if f.read().split(") ", 1)[1][0] != "Z":
-                    alive.append(pid)
+                zombie = f.read().split(") ", 1)[1][0] == "Z"
         except OSError:
-            pass
-    return sorted(alive)
+            continue
+        if not zombie and any(arg.startswith(root.encode() + b"/node") for arg in argv):
+            found.append(pid)
+    return sorted(found)
 
 
 def _run(history: History, text: str) -> list[str]:
@@ -251,8 +257,8 @@ def test_goto_across_crash_restart_and_add_leaves_exactly_the_right_processes() 
 
         def check(alive: list[int], dirs: list[int]) -> None:
             assert sorted(backend.nodes) == alive
-            assert _children() == sorted(backend.pid(n) for n in alive)
-            assert backend._dirs() == dirs
+            assert _children(root) == sorted(backend.pid(n) for n in alive)
+            assert backend.data_nodes() == dirs
             assert sorted(n for n in os.listdir(root) if not n.endswith(".log")) == [f"node{n}" for n in dirs]
 
         _run(history, "goto b")
@@ -271,19 +277,11 @@ def test_goto_across_crash_restart_and_add_leaves_exactly_the_right_processes() 
         # The restored cluster runs on: node 4 takes part as a voter.
         _run(history, "put k v")
         _run(history, "until all.applied>=3 max=3000")
-        children = _children()
+        assert len(_children(root)) == 4
     finally:
         history.close()
     assert not os.path.exists(root)
-    assert all(not os.path.exists(f"/proc/{pid}") or _zombie(pid) for pid in children)
-
-
-def _zombie(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split(") ", 1)[1][0] == "Z"
-    except OSError:
-        return True
+    assert _children(root) == []
 
 
 @pytest.mark.udp

@@ -215,7 +215,7 @@ class UdpBackend:
                 raise LabError(f"node {node} answered GetState with {type(frame).__name__}")
             running.append((node, frame.blob))
         stopped = [
-            (node, _read_files(self.data_dir(node))) for node in self._dirs() if node not in self.nodes
+            (node, _read_files(self.data_dir(node))) for node in self.data_nodes() if node not in self.nodes
         ]
         return UdpCheckpoint(tuple(running), tuple(stopped), frozenset(self.joined))
 
@@ -234,7 +234,7 @@ class UdpBackend:
         for node in sorted(self.nodes):
             if node not in running:
                 self.crash(node)
-        for node in self._dirs():
+        for node in self.data_nodes():
             if node not in running and node not in stopped:
                 shutil.rmtree(self.data_dir(node))
         for node, files in sorted(stopped.items()):
@@ -252,7 +252,7 @@ class UdpBackend:
             self._write(handle, control.LoadState(blob))
             self._finish(handle)
 
-    def _dirs(self) -> list[int]:
+    def data_nodes(self) -> list[int]:
         """The nodes that have a data directory, ascending."""
         names = os.listdir(self.root)
         return sorted(
