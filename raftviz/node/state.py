@@ -23,6 +23,7 @@ import io
 import pickle
 import random
 import struct
+import sys
 import zlib
 from collections import OrderedDict, deque
 from dataclasses import dataclass
@@ -98,11 +99,12 @@ class _CoreUnpickler(pickle.Unpickler):
         plain = _PLAIN.get((module, name))
         if plain is not None:
             return plain
-        if module.startswith("raftviz.core.") and "." not in name:
-            found = getattr(__import__(module, fromlist=[name]), name, None)
-            # Classes only, and only ones defined there: no function, no re-export.
-            if isinstance(found, type) and found.__module__ == module:
-                return found
+        loaded = sys.modules.get(module) if module.startswith("raftviz.core.") else None
+        # Modules already imported only (nothing is imported on a blob's say-so), and
+        # classes only, defined there: no function, no re-export.
+        found = getattr(loaded, name, None) if "." not in name else None
+        if isinstance(found, type) and found.__module__ == module:
+            return found
         raise StateBlobError(f"the state names {module}.{name}, which no node state holds")
 
 

@@ -56,6 +56,12 @@ shrank; this keeps it bounded however many compactions it goes through.
 
 The log it returns starts at the snapshot.
 
+``replace`` makes the files hold a given state outright (the lab restoring a
+checkpoint, docs/protocol.md §7.3 LoadState): ``snapshot.dat`` first if it
+changes, then ``raft.dat`` rewritten to just that state, each by the
+temporary-file-and-rename above, then a ``snapshot.dat`` the state no longer
+has is removed. It writes nothing when the files already hold that state.
+
 Every ``save`` ends with ``fsync``: the driver calls it before any message
 leaves the node, so a vote or an acknowledgement is never sent for state that
 a crash could lose. When the file has grown to several times the size of the
