@@ -40,6 +40,7 @@ from raftviz.wire import (
     read_frame,
     write_frame,
 )
+from raftviz.wire.control import GetState, LoadState, State
 
 FAST = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 FRAME_CLASSES: tuple[type, ...] = (
@@ -52,6 +53,9 @@ FRAME_CLASSES: tuple[type, ...] = (
     Failure,
     Report,
     TakeSnapshot,
+    GetState,
+    State,
+    LoadState,
 )
 TAGS = {
     Hello: 64,
@@ -63,6 +67,9 @@ TAGS = {
     Shutdown: 69,
     Failure: 70,
     Report: 71,
+    GetState: 73,
+    State: 74,
+    LoadState: 75,
 }
 ROLES = ("follower", "candidate", "leader")
 HEADER = 4
@@ -141,6 +148,10 @@ STRATEGIES: dict[type, st.SearchStrategy[Any]] = {
     Shutdown: st.just(Shutdown()),
     Failure: st.builds(Failure, reason=texts),
     Report: reports,
+    GetState: st.just(GetState()),
+    # Small here (some tests walk every byte of a frame); test_state_frames_carry_large_blobs goes big.
+    State: st.builds(State, blob=st.binary(min_size=1, max_size=64)),
+    LoadState: st.builds(LoadState, blob=st.binary(min_size=1, max_size=64)),
 }
 frames = st.one_of(*STRATEGIES.values())
 
@@ -373,6 +384,9 @@ GOLDEN = [
     (SetElection(300), "00 00 00 06 93 01 44 cd 01 2c"),
     (Shutdown(), "00 00 00 03 92 01 45"),
     (Failure("corrupt log"), "00 00 00 0f 93 01 46 ab 63 6f 72 72 75 70 74 20 6c 6f 67"),
+    (GetState(), "00 00 00 03 92 01 49"),
+    (State(b"RV"), "00 00 00 07 93 01 4a c4 02 52 56"),
+    (LoadState(b"RV"), "00 00 00 07 93 01 4b c4 02 52 56"),
     (
         Hello(1, 4242, 40001, EMPTY_REPORT),
         "00 00 00 33 96 01 40 01 cd 10 92 cd 9c 41 dc 00 18 01 a8 66 6f 6c 6c 6f 77 65 72 00 00 00 00 00 "
@@ -493,7 +507,7 @@ def test_decode_frame_one_report_field_replaced(frame: ControlFrame, data: st.Da
 @FAST
 @given(tag=st.sampled_from(sorted(TAGS.values())), data=st.data())
 def test_decode_frame_arbitrary_fields_for_each_tag(tag: int, data: st.DataObject) -> None:
-    length = {64: 4, 65: 2, 66: 1, 67: 1, 68: 1, 69: 0, 70: 1, 71: 24, 72: 1}[tag]
+    length = {64: 4, 65: 2, 66: 1, 67: 1, 68: 1, 69: 0, 70: 1, 71: 24, 72: 1, 73: 0, 74: 1, 75: 1}[tag]
     count = data.draw(st.sampled_from([length, length, length, 0, max(0, length - 1), length + 1]))
     fields = data.draw(st.lists(values, min_size=count, max_size=count))
     check_decode_frame(pack(PROTOCOL_VERSION, tag, *fields))
@@ -589,7 +603,7 @@ def test_reject_not_an_envelope(body: bytes) -> None:
         decode_frame(body)
 
 
-@pytest.mark.parametrize("tag", [0, 1, 5, 8, 63, 73, 255, -64, 2**40, "Fire", None])
+@pytest.mark.parametrize("tag", [0, 1, 5, 8, 63, 76, 255, -64, 2**40, "Fire", None])
 def test_reject_unknown_tag(tag: object) -> None:
     with pytest.raises(WireError, match="unknown control frame tag"):
         decode_frame(pack(1, tag, 5))
@@ -608,6 +622,10 @@ def test_reject_unknown_tag(tag: object) -> None:
         (69, [0]),
         (70, []),
         (70, ["a", "b"]),
+        (73, [b"x"]),
+        (74, []),
+        (74, [b"x", b"y"]),
+        (75, []),
     ],
 )
 def test_reject_wrong_field_count(tag: int, fields: list[Any]) -> None:
@@ -622,6 +640,26 @@ def test_reject_report_of_wrong_length() -> None:
             decode_frame(pack(1, 71, *bad))
     with pytest.raises(WireError, match="expected list of 24 report fields, got dict"):
         decode_frame(pack(1, 64, 1, 2, 3, {"report": 1}))
+
+
+@pytest.mark.parametrize("tag", [74, 75])
+@pytest.mark.parametrize(
+    ("blob", "got"), [(b"", "empty bytes"), ("RV", "str"), (None, "None"), (5, "int"), ([b"x"], "list")]
+)
+def test_reject_bad_state_blob(tag: int, blob: object, got: str) -> None:
+    expected = f"field 'blob' of control frame: expected non-empty bytes, got {got}"
+    with pytest.raises(WireError, match=expected):
+        decode_frame(pack(1, tag, blob))
+
+
+def test_state_frames_carry_large_blobs() -> None:
+    blob = bytes(range(256)) * 40_000  # 10 MB: a node with a long log
+    for frame in (State(blob), LoadState(blob)):
+        encoded = encode_frame(frame)
+        assert parse_frame(encoded) == (frame, len(encoded))
+        assert read_frame(io.BytesIO(encoded)) == frame
+    with pytest.raises(WireError, match="exceeds"):
+        encode_frame(State(b"x" * (MAX_FRAME + 1)))
 
 
 def test_raft_datagrams_and_control_frames_do_not_mix() -> None:

@@ -53,6 +53,20 @@ def _close_all() -> None:
         backend.close()
 
 
+@dataclass(frozen=True, slots=True)
+class UdpCheckpoint:
+    """Every node of a udp lab at one moment: the running ones' state, the others' files.
+
+    Immutable, and never consumed by a restore: it may be restored any number of times.
+    """
+
+    #: Each running node's state blob, as its GetState answered (opaque to the lab).
+    running: tuple[tuple[int, bytes], ...]
+    #: Each stopped node's data directory: its files' names and bytes.
+    stopped: tuple[tuple[int, tuple[tuple[str, bytes], ...]], ...]
+    joined: frozenset[int]
+
+
 @dataclass(slots=True)
 class NodeProcess:
     node: int
@@ -187,6 +201,65 @@ class UdpBackend:
             return
         _kill(handle.proc)
         self._arrived.pop(node_id, None)
+
+    # ------------------------------------------------------------------ checkpoints
+
+    def capture(self) -> UdpCheckpoint:
+        """Every node as it is now: a running node tells its state, a stopped one's files are read."""
+        running = []
+        for node in sorted(self.nodes):
+            handle = self.nodes[node]
+            self._write(handle, control.GetState())
+            frame = self._read(handle)
+            if not isinstance(frame, control.State):
+                raise LabError(f"node {node} answered GetState with {type(frame).__name__}")
+            running.append((node, frame.blob))
+        stopped = [
+            (node, _read_files(self.data_dir(node))) for node in self.data_nodes() if node not in self.nodes
+        ]
+        return UdpCheckpoint(tuple(running), tuple(stopped), frozenset(self.joined))
+
+    def restore(self, state: object) -> None:
+        """Put every node back as ``capture`` found it, keeping the processes alive at both ends.
+
+        A node running then and now loads its state in place (same pid); one
+        running then but not now is started on its data directory and loads
+        it; one running now but not then is killed (SIGKILL, as ``crash``),
+        and its directory put back as it was, or removed if it had none.
+        """
+        assert isinstance(state, UdpCheckpoint)
+        running = dict(state.running)
+        stopped = dict(state.stopped)
+        self.joined = set(state.joined)
+        for node in sorted(self.nodes):
+            if node not in running:
+                self.crash(node)
+        for node in self.data_nodes():
+            if node not in running and node not in stopped:
+                shutil.rmtree(self.data_dir(node))
+        for node, files in sorted(stopped.items()):
+            _write_files(self.data_dir(node), files)
+        # Whatever reached the router and was not claimed belongs to the abandoned run.
+        self._arrived.clear()
+        # Start every missing process before greeting any (Python start-up is the slow part).
+        starting = [node for node in sorted(running) if node not in self.nodes]
+        for node in starting:
+            self._spawn(node, 0, 0)
+        for node in starting:
+            self._hello(node)
+        for node, blob in sorted(running.items()):
+            handle = self.nodes[node]
+            self._write(handle, control.LoadState(blob))
+            self._finish(handle)
+
+    def data_nodes(self) -> list[int]:
+        """The nodes that have a data directory, ascending."""
+        names = os.listdir(self.root)
+        return sorted(
+            int(name[4:])
+            for name in names
+            if name.startswith("node") and name[4:].isdigit() and os.path.isdir(os.path.join(self.root, name))
+        )
 
     def close(self) -> None:
         if self._closed:
@@ -323,6 +396,57 @@ class UdpBackend:
             pass
         status = f"exited with code {code}" if code is not None else "closed its control channel"
         return f"node {handle.node} {status}" + (f": {tail}" if tail else "")
+
+
+def _read_files(directory: str) -> tuple[tuple[str, bytes], ...]:
+    """The name and bytes of every file in a stopped node's data directory."""
+    out = []
+    for name in sorted(os.listdir(directory)):
+        path = os.path.join(directory, name)
+        if os.path.isfile(path):
+            with open(path, "rb") as f:
+                out.append((name, f.read()))
+    return tuple(out)
+
+
+def _write_files(directory: str, files: tuple[tuple[str, bytes], ...]) -> None:
+    """Make ``directory`` hold exactly ``files``: each written whole and fsync'd, the rest removed.
+
+    A file that already holds the right bytes is left alone: going back a
+    little usually finds a stopped node's files unchanged.
+    """
+    os.makedirs(directory, exist_ok=True)
+    wanted = dict(files)
+    changed = False
+    for name in sorted(os.listdir(directory)):
+        path = os.path.join(directory, name)
+        if name not in wanted:
+            if os.path.isdir(path):
+                shutil.rmtree(path)
+            else:
+                os.unlink(path)
+            changed = True
+    for name, data in files:
+        path = os.path.join(directory, name)
+        try:
+            with open(path, "rb") as f:
+                if f.read() == data:
+                    continue
+        except FileNotFoundError:
+            pass
+        tmp = path + ".restoring"
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        changed = True
+    if changed:
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def _kill(proc: subprocess.Popen[bytes]) -> None:

@@ -23,6 +23,8 @@ from raftviz.core.messages import Address, AppendEntries, Entry, Message
 from raftviz.core.raft import RaftNode
 from raftviz.core.ready import HardState, Ready
 from raftviz.core.snapshot import Snapshot
+from raftviz.node import state as node_state
+from raftviz.node.state import DurableState, NodeState
 from raftviz.wire import datagram
 from raftviz.wire.control import Report
 from raftviz.wire.validate import WireError
@@ -40,6 +42,14 @@ class Storage(Protocol):
 
     def save(self, ready: Ready) -> None:
         """Make ``ready``'s hard state and log change durable before returning."""
+        ...
+
+    def durable(self) -> DurableState:
+        """What the storage holds now (for a checkpoint of the node)."""
+        ...
+
+    def replace(self, state: DurableState) -> None:
+        """Hold exactly ``state`` from now on, durably (a checkpoint's restore)."""
         ...
 
 
@@ -78,6 +88,17 @@ class MemoryStorage:
                 raise ValueError(f"log change from index {ready.log_from} outside the log")
             del self.entries[ready.log_from - self.start_index - 1 :]
             self.entries.extend(ready.entries)
+
+    def durable(self) -> DurableState:
+        return DurableState(
+            self.hard.copy(), self.start_index, self.start_term, list(self.entries), self.snapshot
+        )
+
+    def replace(self, state: DurableState) -> None:
+        self.hard = state.hard.copy()
+        self.start_index, self.start_term = state.start_index, state.start_term
+        self.entries = list(state.entries)
+        self.snapshot = state.snapshot
 
 
 def node_rng(seed: int, node_id: int, incarnation: int) -> random.Random:
@@ -126,6 +147,25 @@ class NodeDriver:
     def take_snapshot(self, now: int) -> Report:
         """Compact the log now, whatever the thresholds say (the lab's ``snapshot N``)."""
         self.core.take_snapshot()
+        return self._finish()
+
+    def get_state(self) -> bytes:
+        """This node's complete state as a blob (the answer to the lab's GetState)."""
+        state = NodeState(self.core, self.storage.durable(), self.dropped, self.last_refusal, self._loaded)
+        return node_state.dump(state)
+
+    def load_state(self, blob: bytes) -> Report:
+        """Become exactly the node ``blob`` was taken from (the lab's LoadState).
+
+        The storage is made to hold the blob's durable state first, so that
+        a crash right after this report recovers the loaded node, as after
+        any other report. Raises ``StateBlobError`` for a blob that is not
+        one of this node's, having changed nothing.
+        """
+        state = node_state.load(blob, self.core.id)
+        self.storage.replace(state.durable)
+        self.core = state.core
+        self.dropped, self.last_refusal, self._loaded = state.dropped, state.last_refusal, state.loaded
         return self._finish()
 
     def deliver(self, data: bytes, now: int) -> Report:

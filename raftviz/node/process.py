@@ -32,6 +32,7 @@ from typing import BinaryIO
 from raftviz.core.config import RaftConfig
 from raftviz.core.messages import ClientRequest, StatusReply, StatusRequest
 from raftviz.node.driver import NodeDriver
+from raftviz.node.state import StateBlobError
 from raftviz.node.storage import FileStorage, StorageError
 from raftviz.wire import control, datagram
 from raftviz.wire.validate import MAX_DATAGRAM, WireError
@@ -113,6 +114,17 @@ def run_lab_mode(args: LabModeArgs, stdin: BinaryIO, stdout: BinaryIO) -> int:
             report = driver.set_election_deadline(frame.deadline)
         elif isinstance(frame, control.TakeSnapshot):
             report = driver.take_snapshot(frame.now)
+        elif isinstance(frame, control.GetState):
+            control.write_frame(stdout, control.State(driver.get_state()))
+            continue
+        elif isinstance(frame, control.LoadState):
+            try:
+                report = driver.load_state(frame.blob)
+            except (StateBlobError, StorageError, OSError) as exc:
+                control.write_frame(stdout, control.Failure(f"cannot load the state: {exc}"))
+                return 6
+            # Datagrams kept for announcements of the abandoned run will never be announced.
+            stash.clear()
         elif isinstance(frame, control.Shutdown):
             return 0
         else:

@@ -56,6 +56,12 @@ shrank; this keeps it bounded however many compactions it goes through.
 
 The log it returns starts at the snapshot.
 
+``replace`` makes the files hold a given state outright (the lab restoring a
+checkpoint, docs/protocol.md §7.3 LoadState): ``snapshot.dat`` first if it
+changes, then ``raft.dat`` rewritten to just that state, each by the
+temporary-file-and-rename above, then a ``snapshot.dat`` the state no longer
+has is removed. It writes nothing when the files already hold that state.
+
 Every ``save`` ends with ``fsync``: the driver calls it before any message
 leaves the node, so a vote or an acknowledgement is never sent for state that
 a crash could lose. When the file has grown to several times the size of the
@@ -80,6 +86,7 @@ from raftviz.core.log import RaftLog
 from raftviz.core.messages import Entry
 from raftviz.core.ready import HardState, Ready
 from raftviz.core.snapshot import Snapshot, SnapshotError
+from raftviz.node.state import DurableState
 from raftviz.wire import datagram
 from raftviz.wire.validate import WireError
 
@@ -357,6 +364,35 @@ class FileStorage:
             if self._size > 4 * len(state):
                 self._rewrite(state)
             self._next_check = max(2 * self._size, _FIRST_CHECK)
+
+    def durable(self) -> DurableState:
+        """What the files hold now (the in-memory copy is kept equal to them)."""
+        return DurableState(
+            self.hard.copy(), self.start_index, self.start_term, list(self.entries), self.snapshot
+        )
+
+    def replace(self, state: DurableState) -> None:
+        """Make the files hold exactly ``state`` (a checkpoint's restore), fsync'd.
+
+        Each file is written whole to a temporary file, fsync'd, renamed into
+        place and the directory fsync'd, as a rewrite is. The snapshot goes
+        first, as in ``save``. Nothing is written when the files already hold
+        ``state``: going back one step usually changes one node's storage only.
+        """
+        if state.same_as(self.durable()):
+            return
+        new = state.snapshot
+        if new is not None and (self.snapshot is None or self.snapshot.data != new.data):
+            self._write_snapshot(new)
+        self.hard = state.hard.copy()
+        self.start_index, self.start_term = state.start_index, state.start_term
+        self.entries = list(state.entries)
+        self._rewrite()
+        if state.snapshot is None and self.snapshot_path.exists():
+            # Only now that raft.dat starts at 0 again: before, it still relied on it.
+            self.snapshot_path.unlink()
+            self._fsync_dir()
+        self.snapshot = state.snapshot
 
     def _write_snapshot(self, snapshot: Snapshot) -> None:
         tmp = self.dir / SNAPSHOT_TMP

@@ -131,6 +131,32 @@ class TakeSnapshot:
 
 
 @dataclass(frozen=True, slots=True)
+class GetState:
+    """Lab -> node: answer with your complete state, as a :class:`State` frame (tag 73)."""
+
+
+@dataclass(frozen=True, slots=True)
+class State:
+    """Node -> lab: the node's complete state, an opaque blob only the node reads (tag 74).
+
+    The lab keeps it and may hand it back in a :class:`LoadState`, any number
+    of times; it never looks inside.
+    """
+
+    blob: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class LoadState:
+    """Lab -> node: become exactly the node whose :class:`State` this blob was (tag 75).
+
+    Answered by a :class:`Report` of the loaded state (nothing sent).
+    """
+
+    blob: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class Shutdown:
     """Lab -> node: exit cleanly (tag 69)."""
 
@@ -143,7 +169,18 @@ class Failure:
 
 
 ControlFrame = (
-    Hello | Deliver | Fire | ForceTimeout | SetElection | Shutdown | Failure | Report | TakeSnapshot
+    Hello
+    | Deliver
+    | Fire
+    | ForceTimeout
+    | SetElection
+    | Shutdown
+    | Failure
+    | Report
+    | TakeSnapshot
+    | GetState
+    | State
+    | LoadState
 )
 
 
@@ -185,6 +222,13 @@ def _members(value: Any, name: str) -> tuple[int, ...]:
             raise Bad(name, expected, f"{item} after {previous}")
         previous = item
     return tuple(value)
+
+
+def _blob(value: Any) -> bytes:
+    """A node state blob: bytes, never empty (its content is the node's business)."""
+    if type(value) is not bytes or not value:
+        raise Bad("blob", "non-empty bytes", type_name(value) if type(value) is not bytes else "empty bytes")
+    return value
 
 
 def _report_to_wire(r: Report) -> list[Any]:
@@ -271,6 +315,12 @@ def _frame_fields(frame: ControlFrame) -> tuple[int, list[Any]]:
         return 70, [frame.reason]
     if isinstance(frame, TakeSnapshot):
         return 72, [frame.now]
+    if isinstance(frame, GetState):
+        return 73, []
+    if isinstance(frame, State):
+        return 74, [frame.blob]
+    if isinstance(frame, LoadState):
+        return 75, [frame.blob]
     raise WireError(f"cannot encode {type(frame).__name__}: not a control frame")
 
 
@@ -296,6 +346,12 @@ def _frame_from_fields(tag: Any, fields: list[Any]) -> ControlFrame:
         return Failure(_TEXT(fields[0]))
     if tag == 72 and n == 1:
         return TakeSnapshot(_INDEX(fields[0]))
+    if tag == 73 and n == 0:
+        return GetState()
+    if tag == 74 and n == 1:
+        return State(_blob(fields[0]))
+    if tag == 75 and n == 1:
+        return LoadState(_blob(fields[0]))
     raise WireError(f"unknown control frame tag {short(tag)} with {n} fields")
 
 
