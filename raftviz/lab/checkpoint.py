@@ -43,7 +43,10 @@ def capture(lab: Lab, position: int) -> Checkpoint:
     capture_backend = getattr(lab.backend, "capture", None)
     if capture_backend is None:
         raise NotCapturable(f"the {lab.options.backend} backend cannot capture its nodes' state")
-    return Checkpoint(position, (_copy_world(lab), capture_backend()), _weight(lab))
+    nodes = capture_backend()
+    # What a backend hands over beyond the lab's own picture (udp: serialized node state).
+    extra = getattr(nodes, "weight", 0)
+    return Checkpoint(position, (_copy_world(lab), nodes), _weight(lab) + extra)
 
 
 def _weight(lab: Lab) -> int:

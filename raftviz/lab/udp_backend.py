@@ -66,6 +66,13 @@ class UdpCheckpoint:
     stopped: tuple[tuple[int, tuple[tuple[str, bytes], ...]], ...]
     joined: frozenset[int]
 
+    @property
+    def weight(self) -> int:
+        """Bytes it holds (the blobs and files): counted against the history's checkpoint budget."""
+        return sum(len(blob) for _, blob in self.running) + sum(
+            len(data) for _, files in self.stopped for _, data in files
+        )
+
 
 @dataclass(slots=True)
 class NodeProcess:
