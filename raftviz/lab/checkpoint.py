@@ -102,7 +102,7 @@ class CheckpointPolicy:
     back, the spacing doubles each time the distance does.
     """
 
-    def __init__(self, every: int = 64, dense: int = 128, budget: int = 40 * 1024 * 1024) -> None:
+    def __init__(self, every: int = 64, dense: int = 128, budget: int = 64 * 1024 * 1024) -> None:
         self.every = every
         self.dense = dense
         #: Bytes the checkpoints may hold together: past it, the far ones are thinned further,
@@ -123,11 +123,11 @@ class CheckpointPolicy:
         return [p for p in positions if p not in protected and not self.keep(p, present)]
 
     def over_budget(self, checkpoints: dict[int, Checkpoint], present: int, protected: set[int]) -> list[int]:
-        """More to drop when the kept ones hold more than the budget: every second one
-        outside the dense zone, again and again, so what is left still covers the history
-        evenly (a far jump replays more, but memory stays put)."""
+        """More to drop when the kept ones hold more than the budget: every second one but
+        the few nearest the present (a step back stays cheap), again and again, so what is
+        left still covers the history evenly (a far jump replays more, memory stays put)."""
         total = sum(c.weight for c in checkpoints.values())
-        near = self.every * self.dense // 2
+        near = self.every * 8
         candidates = sorted(p for p in checkpoints if p not in protected and abs(present - p) > near)
         dropped: list[int] = []
         while total > self.budget and len(candidates) > 1:
