@@ -33,6 +33,7 @@ from raftviz.tui.screens.dialogs import (
     HelpScreen,
     PromptScreen,
     add_dialog,
+    breakpoint_dialog,
     client_dialog,
     command_line,
     jump_dialog,
@@ -680,6 +681,11 @@ class RaftvizApp(App[None]):
         def done(value: str | None) -> None:
             if value:
                 self.run_command(f"partition {value}")
+            elif value is not None:  # Enter on an empty line: never silent
+                self.notify(
+                    "nothing partitioned: type groups of node ids, e.g. 1,2 | 3,4,5 (P again)",
+                    severity="warning",
+                )
 
         self.push_screen(partition_dialog(nodes), done)
 
@@ -721,7 +727,11 @@ class RaftvizApp(App[None]):
 
     def action_breakpoint(self) -> None:
         """The command line, prefilled: ``break leader``, ``break msg=AppendEntries``..."""
-        self.action_command("break ")
+        def done(value: str | None) -> None:
+            if value:
+                self.run_command(value)  # "break" alone lists them
+
+        self.push_screen(breakpoint_dialog(), done)
 
     def breakpoint_text(self) -> str:
         """The header's breakpoint field: the first one's condition, and how many more.
@@ -834,11 +844,14 @@ class RaftvizApp(App[None]):
                 if overwrite:
                     write(value)
                 else:
-                    # Back to the file name, to choose another one.
-                    self.action_save(value)
+                    # Cancelled, not reopened: keys typed right after "n" belong to the main
+                    # screen (a reopened name box would swallow them into the file name).
+                    self.notify(f"not saved: {value} is unchanged (s to save under another name)")
 
             self.push_screen(
-                ConfirmScreen("Overwrite?", f"{value} already exists. Replace it with this session?"),
+                ConfirmScreen(
+                    "Overwrite?", f"{value} already exists. Replace it with this session? (n: not saved)"
+                ),
                 confirmed,
             )
 

@@ -51,6 +51,10 @@ SAID_BY_RECORDS = (
     "timers",
 )
 
+#: Commands whose first output line says what they did in full (the network's state, every
+#: option of the cluster): the echo before it would say the same thing twice.
+RESTATED_BY_OUTPUT = ("cluster", "partition", "cut", "heal", "loss", "latency")
+
 
 @dataclass(frozen=True, slots=True)
 class LessonView:
@@ -415,7 +419,10 @@ class LabController:
             # Their events are already in the feed, one row each: keep only the verdicts.
             output = [line for line in output if not line.startswith(("t=", "  "))]
         said = command.name in SAID_BY_RECORDS and len(self._pending) > published
-        lines = [f"> {command.text}", *output] if echo and not said else []
+        # A command whose first output line restates it (``network: partition 4 | 2,3,5``,
+        # ``cluster: 5 nodes seed=3 …``) is said by that line alone.
+        restated = command.name in RESTATED_BY_OUTPUT and output and not outcome.failure
+        lines = ([] if restated else [f"> {command.text}"]) + output if echo and not said else []
         if jump and not outcome.failure and not echo:
             lines = output
         if len(history.timeline.branches) > branches:

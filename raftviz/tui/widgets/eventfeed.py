@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.binding import Binding
 
@@ -114,9 +115,44 @@ class EventFeed(ClockKeysList):
         self.show_pos = True
         self.time_width = 1
 
+    # ------------------------------------------------------------------ following the tail
+
+    #: Rows added below the cursor while the reader was reading back (the footer counts them).
+    unseen = 0
+
+    def following(self) -> bool:
+        """Whether new rows move the cursor to the tail: always while another list has the
+        keys (the feed is then a live view), and while the reader is at the end."""
+        return not self.has_focus or self.cursor >= self.row_count - 1
+
+    def _followed(self, follow: bool, before: int) -> None:
+        if follow:
+            self.move_cursor(self.row_count - 1)
+        else:
+            self.unseen += max(self.row_count - before, 0)
+
+    def move_cursor(self, row: int) -> None:
+        super().move_cursor(row)
+        if self.cursor >= self.row_count - 1:
+            self.unseen = 0
+
+    def footer_text(self, width: int) -> str:
+        if not self.unseen or self.cursor >= self.row_count - 1:
+            return ""
+        rows = "row" if self.unseen == 1 else "rows"
+        for text in (f"{self.unseen} new {rows} ↓ (End)", f"{self.unseen} new ↓ End", f"+{self.unseen}↓"):
+            if cell_len(text) <= width:
+                return text.rjust(width)
+        return ""
+
     # ------------------------------------------------------------------ content
 
     def add_items(self, items: list[FeedItem]) -> None:
+        follow, before = self.following(), self.row_count
+        self._add_items(items)
+        self._followed(follow, before)
+
+    def _add_items(self, items: list[FeedItem]) -> None:
         rows: list[tuple[str, Row]] = []
         for item in items:
             last = self._entries[-1] if self._entries else None
@@ -164,17 +200,20 @@ class EventFeed(ClockKeysList):
         self.set_rows([])
         self._earlier = earlier
         self._rebuild_later = True
-        self.add_items(items)
+        self._add_items(items)
+        self.unseen = 0
         self.move_cursor(self.row_count - 1)
 
     _earlier = False
 
     def add_note(self, text: str, position: int, time: int, failure: bool = False) -> None:
+        follow, before = self.following(), self.row_count
         self._notes += 1
         note = _Note(text, position, time, failure, f"note-{self._notes}-{position}")
         self._entries.append(note)
         self._kept += 1
         self._append([(note.key, _FeedRow(self, note))])
+        self._followed(follow, before)
 
     _rebuild_later = False
 
