@@ -9,7 +9,7 @@ counts them; folding is presentation only, so every position stays reachable.
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from rich.cells import cell_len
 from rich.text import Text
@@ -46,6 +46,22 @@ class _Fold:
     last_time: int
     members: deque[FeedItem]
     open: bool = False
+    #: Members that were lost messages, and why (``link cut``), in the order first seen.
+    lost: int = 0
+    reasons: list[str] = field(default_factory=list)
+
+    def count_lost(self, item: FeedItem) -> None:
+        if item.kind == "lost":
+            self.lost += 1
+            if item.reason not in self.reasons:
+                self.reasons.append(item.reason)
+
+    def lost_text(self) -> tuple[str, str]:
+        """``(12 lost at a cut link)`` and its short form, or empty when none was lost."""
+        if not self.lost:
+            return "", ""
+        why = f": {self.reasons[0]}" if len(self.reasons) == 1 and self.reasons[0] else ""
+        return f"({self.lost} lost{why})", f"({self.lost} lost)"
 
     @property
     def count(self) -> int:
@@ -79,10 +95,11 @@ class _FeedRow:
         if isinstance(entry, _Fold):
             lead = feed_lead(entry.first, entry.first_time, show_pos, self.feed.time_width)
             mark = "▾" if entry.open else "▸"
-            essentials = [
-                seg(f"{mark} ♥ heartbeats ×{entry.count}", style="bold magenta"),
-                seg(*(f"t={entry.first_time}-{entry.last_time}",) * 2, "", style="magenta"),
-            ]
+            essentials = [seg(f"{mark} ♥ heartbeats ×{entry.count}", style="bold magenta")]
+            lost, lost_short = entry.lost_text()
+            if lost:
+                essentials.append(seg(lost, lost_short, style="bold red"))
+            essentials.append(seg(*(f"t={entry.first_time}-{entry.last_time}",) * 2, "", style="magenta"))
             hint = seg("(f: fold)", style="dim") if entry.open else seg("(Enter: unfold)", "(⏎)", style="dim")
             return RowParts(lead=lead, essentials=essentials, details=[hint])
         return RowParts(essentials=[seg(entry, style="dim italic")])
@@ -159,6 +176,7 @@ class EventFeed(ClockKeysList):
             if item.heartbeat and isinstance(last, _Fold) and item.position == last.last + 1:
                 last.last, last.last_time = item.position, item.time
                 last.members.append(item)
+                last.count_lost(item)
                 self._kept += 1
                 if last.open:
                     rows.append((str(item.position), _FeedRow(self, item, member=True)))
@@ -179,6 +197,8 @@ class EventFeed(ClockKeysList):
                 fold = _Fold(
                     self._folds, last.position, item.position, last.time, item.time, deque([last, item])
                 )
+                fold.count_lost(last)
+                fold.count_lost(item)
                 self._entries[-1] = fold
                 row = (fold.key, _FeedRow(self, fold))
                 if rows and rows[-1][0] == str(last.position):
@@ -280,6 +300,10 @@ class EventFeed(ClockKeysList):
                     while entry.members and entry.members[-1].position > position:
                         entry.members.pop()
                     entry.last_time = entry.members[-1].time if entry.members else entry.first_time
+                    # Counted again from the members kept (exact unless the run outgrew FOLD_KEEP).
+                    entry.lost, entry.reasons = 0, []
+                    for member in entry.members:
+                        entry.count_lost(member)
                 kept.append(entry)
             elif entry.position <= position:
                 kept.append(entry)

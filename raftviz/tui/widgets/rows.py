@@ -356,6 +356,9 @@ def feed_parts(item: FeedItem, show_pos: bool, time_width: int, member: bool = F
         style = flight_style(f)
         essentials += [seg(f"#{f.id}", style=style), seg(route(f.src, f.dst), style=style), head]
         essentials += change_segs(item)
+        if any(c.term == f.term and c.before[:2] != c.after[:2] for c in item.shown_changes):
+            # ``⇒ 4 follower T1`` already says the term: ``T1 T1`` would read as a stutter.
+            msg_details = [d for d in msg_details if not d.forms[0].startswith("term=")]
         if item.reason:
             details.append(seg(f"({item.reason})", style="red"))  # the first detail: why it was lost
         details += msg_details
