@@ -13,6 +13,7 @@ import pytest
 
 from raftviz.tui.app import DEFAULT_SEED, SPEEDS, AppOptions, RaftvizApp
 from raftviz.tui.model import take_snapshot
+from raftviz.tui.screens.dialogs import PromptScreen
 from raftviz.tui.testing import settle
 from raftviz.tui.widgets.header import StatusBar
 from raftviz.tui.widgets.panels import EventFeed, MessagesTable
@@ -694,19 +695,26 @@ def test_header_fit_drops_least_important_first() -> None:
 
 
 @pytest.mark.parametrize("width", [160, 100, 80])
-def test_footer_always_shows_help_and_quit(width: int) -> None:
-    from textual.widgets._footer import FooterKey
+def test_footer_shows_whole_items_by_priority(width: int) -> None:
+    from raftviz.tui.widgets.footer import KeysFooter
 
     async def run() -> None:
         app = make_app()
         async with app.run_test(size=(width, 24)) as pilot:
             await settle(pilot, app)
-            visible = {
-                key.action
-                for key in app.screen.query(FooterKey)
-                if key.region.right <= width and key.region.width
-            }
-            assert {"help", "quit"} <= visible, visible
+            footer = app.screen.query_one(KeysFooter)
+            shown = [item.action for item in footer.shown()]
+            line = footer.render().plain
+            assert len(line) <= width
+            # Every item drawn whole: its key and its label.
+            for item in footer.shown():
+                assert f"{item.key} {item.label}" in line, (item, line)
+            first = ["help", "quit", "toggle_play", "step", "step_back", "command"]
+            assert shown[: len(first)] == first, shown
+            if width >= 100:
+                assert {"client_request", "crash", "partition", "heal"} <= set(shown), shown
+            if width >= 160:
+                assert "command_palette" in shown and "deliver" in shown
 
     asyncio.run(run())
 
@@ -875,11 +883,17 @@ def test_save_asks_before_overwriting(tmp_path: Path) -> None:
             await pilot.press("enter")
             await pilot.pause()
             assert app.screen.__class__.__name__ == "ConfirmScreen"
-            await pilot.press("n")
-            await pilot.pause()
+            # n cancels the save; keys typed right after it are the main screen's, not a file name's.
+            await pilot.press("n", "colon", *"status", "enter")
+            await settle(pilot, app)
             assert saved.read_text() == "keep me\n"
-            # Back in the save dialog with the same name, to choose another.
-            assert app.screen.query_one("#dialog-input").value == str(saved)
+            assert any("not saved" in n for n in notifications(app)), notifications(app)
+            assert not isinstance(app.screen, PromptScreen)
+            assert any("> status" in line for line in app.screen.query_one(EventFeed).lines())
+            assert not any(p.name.startswith("session.txt") and p != saved for p in tmp_path.iterdir())
+            await pilot.press("s")
+            await pilot.pause()
+            app.screen.query_one("#dialog-input").value = str(saved)
             await pilot.press("enter")
             await pilot.pause()
             await pilot.press("enter")  # Enter does not answer the question
@@ -888,6 +902,29 @@ def test_save_asks_before_overwriting(tmp_path: Path) -> None:
             await pilot.press("y")
             await settle(pilot, app)
             assert saved.read_text().startswith("cluster 5 seed=42")
+
+    asyncio.run(run())
+
+
+def test_partition_dialog_applies_its_example_and_never_ends_silently() -> None:
+    async def run() -> None:
+        app = make_app()
+        async with app.run_test(size=(100, 30)) as pilot:
+            await settle(pilot, app)
+            await pilot.press("P")
+            await pilot.pause()
+            await pilot.press("enter")  # the example is a real value: Enter applies it
+            await settle(pilot, app)
+            assert "partition 1,2 | 3,4,5" in header_text(app), header_text(app)
+            await pilot.press("P")
+            await pilot.pause()
+            await pilot.press("1")  # typing replaces the example
+            await pilot.pause()
+            assert app.screen.query_one("#dialog-input").value == "1"
+            app.screen.query_one("#dialog-input").value = ""
+            await pilot.press("enter")  # an empty Enter says what to type
+            await settle(pilot, app)
+            assert any("nothing partitioned" in n for n in notifications(app)), notifications(app)
 
     asyncio.run(run())
 

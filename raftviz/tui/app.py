@@ -18,7 +18,6 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer
 
 from raftviz.lab.lab import MAX_NODES
 from raftviz.lab.script import ScriptError, parse_script
@@ -42,6 +41,7 @@ from raftviz.tui.screens.dialogs import (
     save_dialog,
 )
 from raftviz.tui.widgets.cluster import ClusterView
+from raftviz.tui.widgets.footer import FooterItem, KeysFooter
 from raftviz.tui.widgets.header import StatusBar
 from raftviz.tui.widgets.lesson import LessonPanel
 from raftviz.tui.widgets.logs import LogsView
@@ -206,14 +206,44 @@ def script_summary(lines: list[str]) -> str:
 
 def _bindings() -> list[Binding]:
     out = []
-    # Help and quit lead the footer, so no terminal is too narrow to show them.
-    first = [k for k in KEYS if k[2] in ("help", "quit")]
-    for _section, keys, action, label, text, show in first + [k for k in KEYS if k not in first]:
+    for _section, keys, action, label, text, _show in KEYS:
         if action == "select":
             out += [Binding(str(i), f"select({i})", f"node {i}", show=False) for i in range(1, 10)]
             continue
-        out.append(Binding(keys, action, label, show=show, key_display=KEY_LABELS.get(keys), tooltip=text))
+        # The footer is raftviz's own (``footer_items``), so no binding asks Textual for one.
+        out.append(Binding(keys, action, label, show=False, key_display=KEY_LABELS.get(keys), tooltip=text))
     return out
+
+
+#: The footer's keys in priority order: help and quit (no terminal is too narrow for them),
+#: then what a class demo uses most. The other footer keys follow in the table's order.
+FOOTER_FIRST = (
+    "help",
+    "quit",
+    "toggle_play",
+    "step",
+    "step_back",
+    "command",
+    "client_request",
+    "crash",
+    "partition",
+    "heal",
+)
+
+
+def footer_items() -> list[FooterItem]:
+    """Every footer key, most needed first (the footer shows as many as fit, whole)."""
+    shown = {action: (keys, label) for _s, keys, action, label, _t, show in KEYS if show}
+
+    def item(action: str) -> FooterItem:
+        keys, label = shown[action]
+        # One key per item: the help lists the others (n/→ is "n" here).
+        key = KEY_LABELS.get(keys, keys).split("/")[0] if "," in keys else KEY_LABELS.get(keys, keys)
+        return FooterItem(key, label, action)
+
+    first = [item(a) for a in FOOTER_FIRST]
+    rest = [item(a) for a in shown if a not in FOOTER_FIRST]
+    return [*first, *rest, FooterItem("^p", "palette", "command_palette")]
 
 
 class MainScreen(Screen):
@@ -238,7 +268,7 @@ class MainScreen(Screen):
                 yield Inspector(id="inspector")
             with Vertical(id="feed-box"):
                 yield EventFeed(id="feed")
-        yield Footer()
+        yield KeysFooter(footer_items())
 
     #: Each list's border title, unfocused and focused (the focused one says what its keys do).
     TITLES = {
