@@ -991,4 +991,31 @@ def test_default_pace_is_a_class_pace_but_a_lesson_keeps_its_own() -> None:
             assert SPEEDS[app.speed][0] == pace
         finally:
             app.shutdown()
-    assert (DEFAULT_SPEED, LESSON_SPEED) == ("1/30×", "1×")
+    assert (DEFAULT_SPEED, LESSON_SPEED) == ("1/30×", "1/30×")
+
+
+def test_a_lesson_step_that_waits_long_asks_for_its_own_pace() -> None:
+    from raftviz.lessons import PACES, LessonError, find_lesson, load_lesson, parse_lesson
+    from raftviz.tui.app import LESSON_SPEED
+
+    assert tuple(label for label, _factor in SPEEDS) == PACES
+    lesson = load_lesson(find_lesson("partitions"))
+    paced = [i for i, step in enumerate(lesson.steps) if step.pace]
+    assert paced and lesson.steps[paced[0]].pace == "1×"
+    with pytest.raises(LessonError, match="pace: one of"):
+        parse_lesson("# T\nsetup: cluster 3\n## S\nText.\npace: fast\n", "t")
+    assert parse_lesson("# T\nsetup: cluster 3\n## S\nText.\npace: 1/10x\n", "t").steps[0].pace == "1/10×"
+
+    async def run() -> None:
+        app = RaftvizApp(AppOptions(backend="inprocess", lesson=lesson))
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, app)
+            app.controller.lesson_jump(paced[0])
+            await settle(pilot, app)
+            assert app.lesson_view.index == paced[0]
+            assert SPEEDS[app.speed][0] == "1×"
+            app.controller.lesson_jump(paced[0] - 1)
+            await settle(pilot, app)
+            assert SPEEDS[app.speed][0] == LESSON_SPEED
+
+    asyncio.run(run())

@@ -63,9 +63,14 @@ DEFAULT_SEED = 3
 #: third of a second, at 1× the whole re-election is over in half a second.
 DEFAULT_SPEED = "1/30×"
 
-#: A lesson keeps 1×: its steps were written for it (lesson 6 asks the learner to play
-#: ten virtual seconds, five minutes at 1/30×); its text says when to slow down.
-LESSON_SPEED = "1×"
+#: A lesson plays at the app's own pace. At 1× (the pace lessons first had) lesson 1's
+#: votes came back and a leader was elected within half a second of wall time, gone
+#: before a student had found the boxes; 1/10× still shows a vote's trip for only a
+#: tenth of a second. At 1/30× the timers of lesson 1 fill for about six seconds and
+#: each vote is seen travelling (0.3-0.6 s); most tasks (15-400 ms of virtual time,
+#: measured over every lesson's solutions) take 0.5-12 s. The one step that waits long
+#: (lesson 6's client retrying for ten virtual seconds) asks for 1× with ``pace:``.
+LESSON_SPEED = DEFAULT_SPEED
 
 
 @dataclass(frozen=True, slots=True)
@@ -463,6 +468,7 @@ class RaftvizApp(App[None]):
             if not same_step or previous.title != update.lesson.title:
                 self.show_hint = False
                 self.await_next = False
+                self._lesson_pace(previous, update.lesson)
             elif update.lesson.done and not previous.done and update.lesson.task and self.playing:
                 # The moment the task is done may last only milliseconds: stop there,
                 # and keep it on screen until the learner moves on (Space waits once).
@@ -757,6 +763,7 @@ class RaftvizApp(App[None]):
 
     def action_breakpoint(self) -> None:
         """The command line, prefilled: ``break leader``, ``break msg=AppendEntries``..."""
+
         def done(value: str | None) -> None:
             if value:
                 self.run_command(value)  # "break" alone lists them
@@ -770,6 +777,16 @@ class RaftvizApp(App[None]):
             return ""
         more = f" +{len(self.breakpoints) - 1}" if len(self.breakpoints) > 1 else ""
         return f"{self.breakpoints[0]}{more}"
+
+    def _lesson_pace(self, previous: LessonView | None, entered: LessonView) -> None:
+        """A step that asks for a pace plays at it; leaving such a step goes back to the
+        lesson's pace. Otherwise the learner's own choice (+/-) stays."""
+        labels = [label for label, _factor in SPEEDS]
+        if entered.pace and entered.pace in labels:
+            self.speed = labels.index(entered.pace)
+            self.notify(f"this step plays at {entered.pace} (+/- to change)", timeout=4)
+        elif previous is not None and previous.pace:
+            self.speed = labels.index(LESSON_SPEED)
 
     def _lesson_working(self, text: str) -> None:
         """Say at once that a lesson action is under way (it may replay many events)."""

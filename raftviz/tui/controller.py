@@ -73,6 +73,8 @@ class LessonView:
     #: What ``0`` would do: "" (nothing: the step is as it began), "step" (rewind to
     #: where this step began) or "rebuild" (the step was entered off the lesson's path).
     reset: str = ""
+    #: The pace this step asks play to run at ("": the lesson's own).
+    pace: str = ""
 
 
 @dataclass(slots=True)
@@ -490,4 +492,5 @@ class LabController:
             hint=step.hint,
             problems=self._lesson_problems,
             reset="rebuild" if runner.off_path else "" if runner.at_step_start else "step",
+            pace=step.pace,
         )
