@@ -373,3 +373,23 @@ def test_one_row_cut_at_every_level_does_not_make_the_others_terse() -> None:
     long_note = note_parts("x" * 200, 5, True, 3, "italic")
     assert choose_level([*rows, long_note], 40) == alone
     assert alone < 2  # at 40 cells "RV ✓ granted" still fits
+
+
+def test_a_lesson_steps_lines_say_each_event_once() -> None:
+    from raftviz.tui.controller import lesson_lines
+
+    lines = [
+        "> until leader",
+        "t=155 node 1: candidate term=1",
+        "t=185 node 1: leader term=1",
+        "until leader: reached at t=185",
+        "> partition 1,2 | 3,4,5",
+        "network: partition 1,2 | 3,4,5",
+        "> crash 1",
+    ]
+    assert lesson_lines(lines) == [
+        "> until leader",
+        "until leader: reached at t=185",
+        "network: partition 1,2 | 3,4,5",
+        "> crash 1",
+    ]

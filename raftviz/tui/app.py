@@ -428,10 +428,10 @@ class RaftvizApp(App[None]):
     def on_lesson_progress(self, message: LessonProgress) -> None:
         if self.options.lesson is not None:
             self.lesson_busy = message.text
-        else:
-            # A jump in history that takes a while (far back, or on udp): say so in the
-            # header, so it never looks like a hang. Cleared by the update that ends it.
-            self.working = message.text
+        # A jump in history or between lesson steps that takes a while (far back, or on
+        # udp): say so in the header, where the eye is, so it never looks like a hang.
+        # Cleared by the update that ends it.
+        self.working = message.text
         self.redraw()
 
     def apply_update(self, update: Update) -> None:
@@ -792,7 +792,7 @@ class RaftvizApp(App[None]):
         """Say at once that a lesson action is under way (it may replay many events)."""
         self.playing = False
         self.await_next = False
-        self.lesson_busy = text
+        self.lesson_busy = self.working = text
         self.redraw()
 
     def action_lesson_back(self) -> None:

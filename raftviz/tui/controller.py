@@ -56,6 +56,23 @@ SAID_BY_RECORDS = (
 RESTATED_BY_OUTPUT = ("cluster", "partition", "cut", "heal", "loss", "latency")
 
 
+def lesson_lines(lines: list[str]) -> list[str]:
+    """A lesson step's command echoes and outputs, as the feed shows a typed command's:
+    the events its commands ran are feed rows already (``t=173 node 3: follower term=1``
+    would put a second time on a row), and a command its output restates is said once."""
+    out: list[str] = []
+    for i, line in enumerate(lines):
+        if line.startswith(("t=", "  ")):
+            continue
+        if line.startswith("> "):
+            name = line[2:].split(" ", 1)[0]
+            following = lines[i + 1] if i + 1 < len(lines) else "> "
+            if name in RESTATED_BY_OUTPUT and not following.startswith(("> ", "t=", "  ")):
+                continue
+        out.append(line)
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class LessonView:
     """Where a lesson stands, for the lesson panel."""
@@ -250,7 +267,7 @@ class LabController:
         if self.runner is not None:
             position = self.runner.rewound_to
             self.runner.forget_rewind()
-        return self._update(lines=result.lines, rewound_to=position)
+        return self._update(lines=lesson_lines(result.lines), rewound_to=position)
 
     def command(self, text: str) -> Future[Update]:
         """Carry out one scenario-language command (a key press is sugar for one)."""
