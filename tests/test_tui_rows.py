@@ -393,3 +393,22 @@ def test_a_lesson_steps_lines_say_each_event_once() -> None:
         "network: partition 1,2 | 3,4,5",
         "> crash 1",
     ]
+
+
+def test_play_does_not_split_heartbeat_folds() -> None:
+    async def run() -> None:
+        app = make_app()
+        async with app.run_test(size=(160, 48)) as pilot:
+            await settle(pilot, app)
+            await run_commands(pilot, app, "until leader", "advance 300")
+            start = feed_of(app).row_count
+            for _ in range(100):  # play's stretches: each is a history position of its own
+                app.controller.play(10)
+            await settle(pilot, app)
+            lines = feed_of(app).lines()[start:]
+            folds = [line for line in lines if "♥ heartbeats ×" in line]
+            assert len(lines) <= 3 and len(folds) == 1, "\n".join(lines)
+            count = int(folds[0].split("×")[1].split()[0])
+            assert count > 40
+
+    asyncio.run(run())

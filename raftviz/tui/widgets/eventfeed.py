@@ -2,8 +2,9 @@
 
 Rows are laid out from the controller's ``FeedItem`` values (``rows.feed_parts``),
 so the feed shows a message the way the Messages list does. A run of
-heartbeat-round items at consecutive history positions becomes one row that
-counts them; folding is presentation only, so every position stays reachable.
+heartbeat-round items with no other row between them becomes one row that
+counts them (play's clock ticks in between do not split a run); folding is
+presentation only, so every position stays reachable.
 """
 
 from __future__ import annotations
@@ -33,10 +34,12 @@ class _Note:
 
 @dataclass(slots=True)
 class _Fold:
-    """A run of heartbeat-round items at consecutive history positions, shown as one row.
+    """A run of heartbeat-round items with no other feed row between them, shown as one row.
 
-    Positions ``first..last`` are all in the run, so the count is exact even when only
-    the latest ``members`` are kept; folding is presentation only.
+    Positions between them that made no row (play's own clock ticks) do not split a
+    run: at play, they come between nearly every two events. ``size`` counts the
+    items, so the count is exact even when only the latest ``members`` are kept;
+    folding is presentation only.
     """
 
     serial: int
@@ -46,6 +49,8 @@ class _Fold:
     last_time: int
     members: deque[FeedItem]
     open: bool = False
+    #: Items in the run (``members`` keeps only the latest ``FOLD_KEEP``).
+    size: int = 2
     #: Members that were lost messages, and why (``link cut``), in the order first seen.
     lost: int = 0
     reasons: list[str] = field(default_factory=list)
@@ -65,7 +70,7 @@ class _Fold:
 
     @property
     def count(self) -> int:
-        return self.last - self.first + 1
+        return self.size
 
     @property
     def key(self) -> str:
@@ -173,8 +178,9 @@ class EventFeed(ClockKeysList):
         rows: list[tuple[str, Row]] = []
         for item in items:
             last = self._entries[-1] if self._entries else None
-            if item.heartbeat and isinstance(last, _Fold) and item.position == last.last + 1:
+            if item.heartbeat and isinstance(last, _Fold) and item.position > last.last:
                 last.last, last.last_time = item.position, item.time
+                last.size += 1
                 last.members.append(item)
                 last.count_lost(item)
                 self._kept += 1
@@ -190,7 +196,7 @@ class EventFeed(ClockKeysList):
                 item.heartbeat
                 and isinstance(last, FeedItem)
                 and last.heartbeat
-                and item.position == last.position + 1
+                and item.position > last.position
             ):
                 # A second heartbeat item in a row: the two become a fold, in place of the first's row.
                 self._folds += 1
@@ -299,6 +305,9 @@ class EventFeed(ClockKeysList):
                     entry.last = position
                     while entry.members and entry.members[-1].position > position:
                         entry.members.pop()
+                        entry.size -= 1
+                    # (Members not kept are all earlier than those kept, so the count holds.)
+                    entry.size = max(min(entry.size, position - entry.first + 1), 1)
                     entry.last_time = entry.members[-1].time if entry.members else entry.first_time
                     # Counted again from the members kept (exact unless the run outgrew FOLD_KEEP).
                     entry.lost, entry.reasons = 0, []
