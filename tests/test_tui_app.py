@@ -1019,3 +1019,27 @@ def test_a_lesson_step_that_waits_long_asks_for_its_own_pace() -> None:
             assert SPEEDS[app.speed][0] == LESSON_SPEED
 
     asyncio.run(run())
+
+
+def test_help_and_the_palette_speak_of_breakpoints() -> None:
+    async def run() -> None:
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, app)
+            await pilot.press("question_mark")
+            await pilot.pause()
+            help_text = str(app.screen.query_one("#help-text").render())
+            assert "break leader" in help_text and "unbreak N" in help_text
+            await pilot.press("escape")
+            await pilot.pause()
+            app.action_breakpoint()  # the palette's "Breakpoint" entry
+            await pilot.pause()
+            assert isinstance(app.screen, PromptScreen)
+            assert "Breakpoint" in app.screen.title_text and "lost=RequestVote" in app.screen.hint
+            assert app.screen.query_one("#dialog-input").value == "break "
+            app.screen.query_one("#dialog-input").value = "break leader"
+            await pilot.press("enter")
+            await settle(pilot, app)
+            assert app.breakpoints and "leader" in app.breakpoint_text()
+
+    asyncio.run(run())
