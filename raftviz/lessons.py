@@ -30,7 +30,9 @@ from raftviz.lab.views import NodeView
 #: Where the lessons live: ``lessons/`` at the repository root (or next to the package).
 LESSONS_DIR = Path(__file__).resolve().parent.parent / "lessons"
 SUFFIX = ".lesson"
-DIRECTIVES = ("run", "expect", "task", "check", "hint", "solution")
+DIRECTIVES = ("run", "expect", "task", "check", "hint", "solution", "pace")
+#: The play paces a step may ask for (``pace: 1×``): the TUI's speeds, by their labels.
+PACES = ("1/1000×", "1/100×", "1/30×", "1/10×", "1/4×", "1/2×", "1×", "max")
 
 
 class LessonError(Exception):
@@ -55,6 +57,9 @@ class Step:
     checks: list[Condition] = field(default_factory=list)
     hint: str = ""
     solution: list[str] = field(default_factory=list)
+    #: The pace play runs at in this step ("": the lesson's own), for a step that waits long
+    #: in virtual time (ten seconds of retries would be five minutes at a readable pace).
+    pace: str = ""
 
     @property
     def text(self) -> str:
@@ -90,7 +95,7 @@ def parse_lesson(text: str, name: str, source: str = "") -> Lesson:
                 raise LessonError(source, number, "a second title (only one '# ' line per lesson)")
             title = line[2:].strip()
             continue
-        m = re.match(r"^(setup|run|expect|task|check|hint|solution):\s*(.*)$", line)
+        m = re.match(r"^(setup|run|expect|task|check|hint|solution|pace):\s*(.*)$", line)
         if m:
             key, value = m.group(1), m.group(2).strip()
             if key == "setup":
@@ -160,6 +165,14 @@ def _directive(step: Step, key: str, value: str, source: str, line: int) -> None
         step.hint = value
     elif key == "solution":
         step.solution.append(_command(value, source, line, key))
+    elif key == "pace":
+        if value.endswith("x") and value != "max":
+            value = value[:-1] + "×"  # 1x reads as 1×: the one key most people can type
+        if value not in PACES:
+            raise LessonError(source, line, f"pace: one of {', '.join(PACES)}")
+        if step.pace:
+            raise LessonError(source, line, "one pace per step")
+        step.pace = value
 
 
 def lesson_names(directory: Path = LESSONS_DIR) -> list[str]:

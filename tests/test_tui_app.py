@@ -13,6 +13,7 @@ import pytest
 
 from raftviz.tui.app import DEFAULT_SEED, SPEEDS, AppOptions, RaftvizApp
 from raftviz.tui.model import take_snapshot
+from raftviz.tui.screens.dialogs import PromptScreen
 from raftviz.tui.testing import settle
 from raftviz.tui.widgets.header import StatusBar
 from raftviz.tui.widgets.panels import EventFeed, MessagesTable
@@ -694,19 +695,26 @@ def test_header_fit_drops_least_important_first() -> None:
 
 
 @pytest.mark.parametrize("width", [160, 100, 80])
-def test_footer_always_shows_help_and_quit(width: int) -> None:
-    from textual.widgets._footer import FooterKey
+def test_footer_shows_whole_items_by_priority(width: int) -> None:
+    from raftviz.tui.widgets.footer import KeysFooter
 
     async def run() -> None:
         app = make_app()
         async with app.run_test(size=(width, 24)) as pilot:
             await settle(pilot, app)
-            visible = {
-                key.action
-                for key in app.screen.query(FooterKey)
-                if key.region.right <= width and key.region.width
-            }
-            assert {"help", "quit"} <= visible, visible
+            footer = app.screen.query_one(KeysFooter)
+            shown = [item.action for item in footer.shown()]
+            line = footer.render().plain
+            assert len(line) <= width
+            # Every item drawn whole: its key and its label.
+            for item in footer.shown():
+                assert f"{item.key} {item.label}" in line, (item, line)
+            first = ["help", "quit", "toggle_play", "step", "step_back", "command"]
+            assert shown[: len(first)] == first, shown
+            if width >= 100:
+                assert {"client_request", "crash", "partition", "heal"} <= set(shown), shown
+            if width >= 160:
+                assert "command_palette" in shown and "deliver" in shown
 
     asyncio.run(run())
 
@@ -875,11 +883,17 @@ def test_save_asks_before_overwriting(tmp_path: Path) -> None:
             await pilot.press("enter")
             await pilot.pause()
             assert app.screen.__class__.__name__ == "ConfirmScreen"
-            await pilot.press("n")
-            await pilot.pause()
+            # n cancels the save; keys typed right after it are the main screen's, not a file name's.
+            await pilot.press("n", "colon", *"status", "enter")
+            await settle(pilot, app)
             assert saved.read_text() == "keep me\n"
-            # Back in the save dialog with the same name, to choose another.
-            assert app.screen.query_one("#dialog-input").value == str(saved)
+            assert any("not saved" in n for n in notifications(app)), notifications(app)
+            assert not isinstance(app.screen, PromptScreen)
+            assert any("> status" in line for line in app.screen.query_one(EventFeed).lines())
+            assert not any(p.name.startswith("session.txt") and p != saved for p in tmp_path.iterdir())
+            await pilot.press("s")
+            await pilot.pause()
+            app.screen.query_one("#dialog-input").value = str(saved)
             await pilot.press("enter")
             await pilot.pause()
             await pilot.press("enter")  # Enter does not answer the question
@@ -888,6 +902,29 @@ def test_save_asks_before_overwriting(tmp_path: Path) -> None:
             await pilot.press("y")
             await settle(pilot, app)
             assert saved.read_text().startswith("cluster 5 seed=42")
+
+    asyncio.run(run())
+
+
+def test_partition_dialog_applies_its_example_and_never_ends_silently() -> None:
+    async def run() -> None:
+        app = make_app()
+        async with app.run_test(size=(100, 30)) as pilot:
+            await settle(pilot, app)
+            await pilot.press("P")
+            await pilot.pause()
+            await pilot.press("enter")  # the example is a real value: Enter applies it
+            await settle(pilot, app)
+            assert "partition 1,2 | 3,4,5" in header_text(app), header_text(app)
+            await pilot.press("P")
+            await pilot.pause()
+            await pilot.press("1")  # typing replaces the example
+            await pilot.pause()
+            assert app.screen.query_one("#dialog-input").value == "1"
+            app.screen.query_one("#dialog-input").value = ""
+            await pilot.press("enter")  # an empty Enter says what to type
+            await settle(pilot, app)
+            assert any("nothing partitioned" in n for n in notifications(app)), notifications(app)
 
     asyncio.run(run())
 
@@ -954,4 +991,55 @@ def test_default_pace_is_a_class_pace_but_a_lesson_keeps_its_own() -> None:
             assert SPEEDS[app.speed][0] == pace
         finally:
             app.shutdown()
-    assert (DEFAULT_SPEED, LESSON_SPEED) == ("1/30×", "1×")
+    assert (DEFAULT_SPEED, LESSON_SPEED) == ("1/30×", "1/30×")
+
+
+def test_a_lesson_step_that_waits_long_asks_for_its_own_pace() -> None:
+    from raftviz.lessons import PACES, LessonError, find_lesson, load_lesson, parse_lesson
+    from raftviz.tui.app import LESSON_SPEED
+
+    assert tuple(label for label, _factor in SPEEDS) == PACES
+    lesson = load_lesson(find_lesson("partitions"))
+    paced = [i for i, step in enumerate(lesson.steps) if step.pace]
+    assert paced and lesson.steps[paced[0]].pace == "1×"
+    with pytest.raises(LessonError, match="pace: one of"):
+        parse_lesson("# T\nsetup: cluster 3\n## S\nText.\npace: fast\n", "t")
+    assert parse_lesson("# T\nsetup: cluster 3\n## S\nText.\npace: 1/10x\n", "t").steps[0].pace == "1/10×"
+
+    async def run() -> None:
+        app = RaftvizApp(AppOptions(backend="inprocess", lesson=lesson))
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, app)
+            app.controller.lesson_jump(paced[0])
+            await settle(pilot, app)
+            assert app.lesson_view.index == paced[0]
+            assert SPEEDS[app.speed][0] == "1×"
+            app.controller.lesson_jump(paced[0] - 1)
+            await settle(pilot, app)
+            assert SPEEDS[app.speed][0] == LESSON_SPEED
+
+    asyncio.run(run())
+
+
+def test_help_and_the_palette_speak_of_breakpoints() -> None:
+    async def run() -> None:
+        app = make_app()
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, app)
+            await pilot.press("question_mark")
+            await pilot.pause()
+            help_text = str(app.screen.query_one("#help-text").render())
+            assert "break leader" in help_text and "unbreak N" in help_text
+            await pilot.press("escape")
+            await pilot.pause()
+            app.action_breakpoint()  # the palette's "Breakpoint" entry
+            await pilot.pause()
+            assert isinstance(app.screen, PromptScreen)
+            assert "Breakpoint" in app.screen.title_text and "lost=RequestVote" in app.screen.hint
+            assert app.screen.query_one("#dialog-input").value == "break "
+            app.screen.query_one("#dialog-input").value = "break leader"
+            await pilot.press("enter")
+            await settle(pilot, app)
+            assert app.breakpoints and "leader" in app.breakpoint_text()
+
+    asyncio.run(run())

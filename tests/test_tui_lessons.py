@@ -142,6 +142,14 @@ def test_a_lesson_key_says_at_once_that_it_is_working() -> None:
             await settle(pilot, app)
             assert app.lesson_busy == "" and app.lesson_view.index == 1
             assert reports and reports[0] == "entering step 2…"
+            # Progress shows in the header too, where the eye is, while the work lasts.
+            from raftviz.tui.app import LessonProgress
+            from raftviz.tui.widgets.header import StatusBar
+
+            app.controller.busy += 1
+            app.on_lesson_progress(LessonProgress("going to step 10: 1,234 events…"))
+            assert "⏳ going to step 10: 1,234 events…" in app.screen.query_one(StatusBar).text()
+            app.controller.busy -= 1
 
     asyncio.run(run())
 

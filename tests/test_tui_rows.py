@@ -285,3 +285,127 @@ def test_cursor_row_is_marked_without_colour(size: tuple[int, int]) -> None:
             assert "d deliver" in lines[-1] and "x drop" in lines[-1]
 
     asyncio.run(run())
+
+
+def test_the_feed_follows_the_tail_unless_the_reader_is_reading_back() -> None:
+    async def run() -> None:
+        app = make_app()
+        async with app.run_test(size=(160, 48)) as pilot:
+            await settle(pilot, app)
+            for _ in range(4):
+                await pilot.press("n")
+            await settle(pilot, app)
+            feed = feed_of(app)
+            feed.focus()
+            await pilot.press("up")
+            await pilot.pause()
+            app.screen.query_one(MessagesTable).focus()  # the feed no longer has the keys
+            await run_commands(pilot, app, "advance 400")
+            assert feed.cursor == feed.row_count - 1 and feed.unseen == 0
+            # Reading back with the feed focused: the cursor stays, a marker counts what came.
+            feed.focus()
+            await pilot.press("home")
+            await pilot.pause()
+            await run_commands(pilot, app, "crash 1", "advance 400")
+            assert feed.cursor == 0 and feed.unseen > 0
+            marker = feed.footer_text(60)
+            assert f"{feed.unseen} new rows ↓ (End)" in marker, marker
+            assert f"{feed.unseen} new rows" in feed.render().plain
+            await pilot.press("end")
+            await pilot.pause()
+            assert feed.unseen == 0 and feed.footer_text(60) == ""
+
+    asyncio.run(run())
+
+
+def test_lost_heartbeats_fold_into_the_heartbeat_row_and_are_counted() -> None:
+    async def run() -> None:
+        app = make_app()
+        async with app.run_test(size=(160, 48)) as pilot:
+            await settle(pilot, app)
+            await run_commands(pilot, app, "until leader", "advance 200")
+            start = feed_of(app).row_count
+            leader = app.snapshot.leader
+            others = [n for n in range(1, 6) if n != leader]
+            await run_commands(
+                pilot, app, f"partition {others[0]} | {leader},{','.join(map(str, others[1:]))}"
+            )
+            await run_commands(pilot, app, "advance 3000")
+            lines = feed_of(app).lines()[start:]
+            # A lost heartbeat joins its round's fold, which says how many were lost (one
+            # between two rows that are news stays a row: there is no round to join).
+            alone = [line for line in lines if "✗ lost" in line and " hb " in line]
+            folded = sum(int(line.split("(")[1].split()[0]) for line in lines if " lost: link cut)" in line)
+            assert folded > 10 * max(len(alone), 1), "\n".join(lines)
+            # The cut-off node's lost votes stay rows: they are news.
+            assert any("✗ lost" in line and "RequestVote" in line for line in lines)
+            assert feed_of(app).row_count - start < 120
+
+    asyncio.run(run())
+
+
+def test_the_feed_says_a_restated_command_and_a_client_reply_once() -> None:
+    async def run() -> None:
+        app = make_app()
+        async with app.run_test(size=(160, 48)) as pilot:
+            await settle(pilot, app)
+            await run_commands(pilot, app, "until leader", "partition 4 | 1,2,3,5", "heal", "put k1 v1")
+            await run_commands(pilot, app, "advance 300")
+            text = "\n".join(feed_of(app).lines())
+            assert "> cluster" not in text and "cluster: 5 nodes seed=42" in text
+            assert "> partition" not in text and "network: partition 4 | 1,2,3,5" in text
+            assert "> heal" not in text and "network: connected" in text
+            reply = next(line for line in text.splitlines() if "→c1 " in line and "✓" in line)
+            assert reply.count("✓") == 1 and reply.count("put k1 v1") == 1, reply
+
+    asyncio.run(run())
+
+
+def test_one_row_cut_at_every_level_does_not_make_the_others_terse() -> None:
+    flights = [snap_of(m, i) for i, m in enumerate(MESSAGES.values(), 10)]
+    rows = [message_row(f, 3, 3) for f in flights]
+    alone = choose_level(rows, 40)
+    from raftviz.tui.widgets.rows import note_parts
+
+    long_note = note_parts("x" * 200, 5, True, 3, "italic")
+    assert choose_level([*rows, long_note], 40) == alone
+    assert alone < 2  # at 40 cells "RV ✓ granted" still fits
+
+
+def test_a_lesson_steps_lines_say_each_event_once() -> None:
+    from raftviz.tui.controller import lesson_lines
+
+    lines = [
+        "> until leader",
+        "t=155 node 1: candidate term=1",
+        "t=185 node 1: leader term=1",
+        "until leader: reached at t=185",
+        "> partition 1,2 | 3,4,5",
+        "network: partition 1,2 | 3,4,5",
+        "> crash 1",
+    ]
+    assert lesson_lines(lines) == [
+        "> until leader",
+        "until leader: reached at t=185",
+        "network: partition 1,2 | 3,4,5",
+        "> crash 1",
+    ]
+
+
+def test_play_does_not_split_heartbeat_folds() -> None:
+    async def run() -> None:
+        app = make_app()
+        async with app.run_test(size=(160, 48)) as pilot:
+            await settle(pilot, app)
+            await run_commands(pilot, app, "until leader", "advance 300")
+            start = feed_of(app).row_count
+            for _ in range(100):  # play's stretches: each is a history position of its own
+                app.controller.play(10)
+            await settle(pilot, app)
+            lines = feed_of(app).lines()[start:]
+            folds = [line for line in lines if "♥ heartbeats ×" in line]
+            assert len(lines) <= 3 and len(folds) == 1, "\n".join(lines)
+            count = int(folds[0].split("×")[1].split()[0])
+            assert count > 40
+
+    asyncio.run(run())

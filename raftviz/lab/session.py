@@ -141,7 +141,8 @@ class Session:
         # Every option, so a transcript says exactly which cluster it ran on (the backend is
         # left out: the transcript is the same on both).
         line = (
-            f"cluster: {o.nodes} nodes seed={o.seed} election={o.election[0]}-{o.election[1]} "
+            f"cluster: {o.nodes} node{'s' if o.nodes != 1 else ''} seed={o.seed} "
+            f"election={o.election[0]}-{o.election[1]} "
             f"heartbeat={o.heartbeat} latency={o.latency[0]}-{o.latency[1]} loss={o.loss:g} "
             f"noop={'on' if o.noop else 'off'} batch={o.batch} client-timeout={o.client_timeout} "
             f"snapshot={o.snapshot} snapshot-bytes={o.snapshot_bytes} chunk={o.chunk}"

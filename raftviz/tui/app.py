@@ -18,7 +18,6 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
-from textual.widgets import Footer
 
 from raftviz.lab.lab import MAX_NODES
 from raftviz.lab.script import ScriptError, parse_script
@@ -33,6 +32,7 @@ from raftviz.tui.screens.dialogs import (
     HelpScreen,
     PromptScreen,
     add_dialog,
+    breakpoint_dialog,
     client_dialog,
     command_line,
     jump_dialog,
@@ -41,6 +41,7 @@ from raftviz.tui.screens.dialogs import (
     save_dialog,
 )
 from raftviz.tui.widgets.cluster import ClusterView
+from raftviz.tui.widgets.footer import FooterItem, KeysFooter
 from raftviz.tui.widgets.header import StatusBar
 from raftviz.tui.widgets.lesson import LessonPanel
 from raftviz.tui.widgets.logs import LogsView
@@ -62,9 +63,14 @@ DEFAULT_SEED = 3
 #: third of a second, at 1× the whole re-election is over in half a second.
 DEFAULT_SPEED = "1/30×"
 
-#: A lesson keeps 1×: its steps were written for it (lesson 6 asks the learner to play
-#: ten virtual seconds, five minutes at 1/30×); its text says when to slow down.
-LESSON_SPEED = "1×"
+#: A lesson plays at the app's own pace. At 1× (the pace lessons first had) lesson 1's
+#: votes came back and a leader was elected within half a second of wall time, gone
+#: before a student had found the boxes; 1/10× still shows a vote's trip for only a
+#: tenth of a second. At 1/30× the timers of lesson 1 fill for about six seconds and
+#: each vote is seen travelling (0.3-0.6 s); most tasks (15-400 ms of virtual time,
+#: measured over every lesson's solutions) take 0.5-12 s. The one step that waits long
+#: (lesson 6's client retrying for ten virtual seconds) asks for 1× with ``pace:``.
+LESSON_SPEED = DEFAULT_SPEED
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,14 +211,44 @@ def script_summary(lines: list[str]) -> str:
 
 def _bindings() -> list[Binding]:
     out = []
-    # Help and quit lead the footer, so no terminal is too narrow to show them.
-    first = [k for k in KEYS if k[2] in ("help", "quit")]
-    for _section, keys, action, label, text, show in first + [k for k in KEYS if k not in first]:
+    for _section, keys, action, label, text, _show in KEYS:
         if action == "select":
             out += [Binding(str(i), f"select({i})", f"node {i}", show=False) for i in range(1, 10)]
             continue
-        out.append(Binding(keys, action, label, show=show, key_display=KEY_LABELS.get(keys), tooltip=text))
+        # The footer is raftviz's own (``footer_items``), so no binding asks Textual for one.
+        out.append(Binding(keys, action, label, show=False, key_display=KEY_LABELS.get(keys), tooltip=text))
     return out
+
+
+#: The footer's keys in priority order: help and quit (no terminal is too narrow for them),
+#: then what a class demo uses most. The other footer keys follow in the table's order.
+FOOTER_FIRST = (
+    "help",
+    "quit",
+    "toggle_play",
+    "step",
+    "step_back",
+    "command",
+    "client_request",
+    "crash",
+    "partition",
+    "heal",
+)
+
+
+def footer_items() -> list[FooterItem]:
+    """Every footer key, most needed first (the footer shows as many as fit, whole)."""
+    shown = {action: (keys, label) for _s, keys, action, label, _t, show in KEYS if show}
+
+    def item(action: str) -> FooterItem:
+        keys, label = shown[action]
+        # One key per item: the help lists the others (n/→ is "n" here).
+        key = KEY_LABELS.get(keys, keys).split("/")[0] if "," in keys else KEY_LABELS.get(keys, keys)
+        return FooterItem(key, label, action)
+
+    first = [item(a) for a in FOOTER_FIRST]
+    rest = [item(a) for a in shown if a not in FOOTER_FIRST]
+    return [*first, *rest, FooterItem("^p", "palette", "command_palette")]
 
 
 class MainScreen(Screen):
@@ -237,7 +273,7 @@ class MainScreen(Screen):
                 yield Inspector(id="inspector")
             with Vertical(id="feed-box"):
                 yield EventFeed(id="feed")
-        yield Footer()
+        yield KeysFooter(footer_items())
 
     #: Each list's border title, unfocused and focused (the focused one says what its keys do).
     TITLES = {
@@ -392,10 +428,10 @@ class RaftvizApp(App[None]):
     def on_lesson_progress(self, message: LessonProgress) -> None:
         if self.options.lesson is not None:
             self.lesson_busy = message.text
-        else:
-            # A jump in history that takes a while (far back, or on udp): say so in the
-            # header, so it never looks like a hang. Cleared by the update that ends it.
-            self.working = message.text
+        # A jump in history or between lesson steps that takes a while (far back, or on
+        # udp): say so in the header, where the eye is, so it never looks like a hang.
+        # Cleared by the update that ends it.
+        self.working = message.text
         self.redraw()
 
     def apply_update(self, update: Update) -> None:
@@ -432,6 +468,7 @@ class RaftvizApp(App[None]):
             if not same_step or previous.title != update.lesson.title:
                 self.show_hint = False
                 self.await_next = False
+                self._lesson_pace(previous, update.lesson)
             elif update.lesson.done and not previous.done and update.lesson.task and self.playing:
                 # The moment the task is done may last only milliseconds: stop there,
                 # and keep it on screen until the learner moves on (Space waits once).
@@ -680,6 +717,11 @@ class RaftvizApp(App[None]):
         def done(value: str | None) -> None:
             if value:
                 self.run_command(f"partition {value}")
+            elif value is not None:  # Enter on an empty line: never silent
+                self.notify(
+                    "nothing partitioned: type groups of node ids, e.g. 1,2 | 3,4,5 (P again)",
+                    severity="warning",
+                )
 
         self.push_screen(partition_dialog(nodes), done)
 
@@ -721,7 +763,12 @@ class RaftvizApp(App[None]):
 
     def action_breakpoint(self) -> None:
         """The command line, prefilled: ``break leader``, ``break msg=AppendEntries``..."""
-        self.action_command("break ")
+
+        def done(value: str | None) -> None:
+            if value:
+                self.run_command(value)  # "break" alone lists them
+
+        self.push_screen(breakpoint_dialog(), done)
 
     def breakpoint_text(self) -> str:
         """The header's breakpoint field: the first one's condition, and how many more.
@@ -731,11 +778,21 @@ class RaftvizApp(App[None]):
         more = f" +{len(self.breakpoints) - 1}" if len(self.breakpoints) > 1 else ""
         return f"{self.breakpoints[0]}{more}"
 
+    def _lesson_pace(self, previous: LessonView | None, entered: LessonView) -> None:
+        """A step that asks for a pace plays at it; leaving such a step goes back to the
+        lesson's pace. Otherwise the learner's own choice (+/-) stays."""
+        labels = [label for label, _factor in SPEEDS]
+        if entered.pace and entered.pace in labels:
+            self.speed = labels.index(entered.pace)
+            self.notify(f"this step plays at {entered.pace} (+/- to change)", timeout=4)
+        elif previous is not None and previous.pace:
+            self.speed = labels.index(LESSON_SPEED)
+
     def _lesson_working(self, text: str) -> None:
         """Say at once that a lesson action is under way (it may replay many events)."""
         self.playing = False
         self.await_next = False
-        self.lesson_busy = text
+        self.lesson_busy = self.working = text
         self.redraw()
 
     def action_lesson_back(self) -> None:
@@ -834,11 +891,14 @@ class RaftvizApp(App[None]):
                 if overwrite:
                     write(value)
                 else:
-                    # Back to the file name, to choose another one.
-                    self.action_save(value)
+                    # Cancelled, not reopened: keys typed right after "n" belong to the main
+                    # screen (a reopened name box would swallow them into the file name).
+                    self.notify(f"not saved: {value} is unchanged (s to save under another name)")
 
             self.push_screen(
-                ConfirmScreen("Overwrite?", f"{value} already exists. Replace it with this session?"),
+                ConfirmScreen(
+                    "Overwrite?", f"{value} already exists. Replace it with this session? (n: not saved)"
+                ),
                 confirmed,
             )
 

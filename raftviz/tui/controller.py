@@ -51,6 +51,27 @@ SAID_BY_RECORDS = (
     "timers",
 )
 
+#: Commands whose first output line says what they did in full (the network's state, every
+#: option of the cluster): the echo before it would say the same thing twice.
+RESTATED_BY_OUTPUT = ("cluster", "partition", "cut", "heal", "loss", "latency")
+
+
+def lesson_lines(lines: list[str]) -> list[str]:
+    """A lesson step's command echoes and outputs, as the feed shows a typed command's:
+    the events its commands ran are feed rows already (``t=173 node 3: follower term=1``
+    would put a second time on a row), and a command its output restates is said once."""
+    out: list[str] = []
+    for i, line in enumerate(lines):
+        if line.startswith(("t=", "  ")):
+            continue
+        if line.startswith("> "):
+            name = line[2:].split(" ", 1)[0]
+            following = lines[i + 1] if i + 1 < len(lines) else "> "
+            if name in RESTATED_BY_OUTPUT and not following.startswith(("> ", "t=", "  ")):
+                continue
+        out.append(line)
+    return out
+
 
 @dataclass(frozen=True, slots=True)
 class LessonView:
@@ -69,6 +90,8 @@ class LessonView:
     #: What ``0`` would do: "" (nothing: the step is as it began), "step" (rewind to
     #: where this step began) or "rebuild" (the step was entered off the lesson's path).
     reset: str = ""
+    #: The pace this step asks play to run at ("": the lesson's own).
+    pace: str = ""
 
 
 @dataclass(slots=True)
@@ -244,7 +267,7 @@ class LabController:
         if self.runner is not None:
             position = self.runner.rewound_to
             self.runner.forget_rewind()
-        return self._update(lines=result.lines, rewound_to=position)
+        return self._update(lines=lesson_lines(result.lines), rewound_to=position)
 
     def command(self, text: str) -> Future[Update]:
         """Carry out one scenario-language command (a key press is sugar for one)."""
@@ -416,7 +439,10 @@ class LabController:
             # Their events are already in the feed, one row each: keep only the verdicts.
             output = [line for line in output if not line.startswith(("t=", "  "))]
         said = command.name in SAID_BY_RECORDS and len(self._pending) > published
-        lines = [f"> {command.text}", *output] if echo and not said else []
+        # A command whose first output line restates it (``network: partition 4 | 2,3,5``,
+        # ``cluster: 5 nodes seed=3 …``) is said by that line alone.
+        restated = command.name in RESTATED_BY_OUTPUT and output and not outcome.failure
+        lines = ([] if restated else [f"> {command.text}"]) + output if echo and not said else []
         if jump and not outcome.failure and not echo:
             lines = output
         if len(history.timeline.branches) > branches:
@@ -493,4 +519,5 @@ class LabController:
             hint=step.hint,
             problems=self._lesson_problems,
             reset="rebuild" if runner.off_path else "" if runner.at_step_start else "step",
+            pace=step.pace,
         )

@@ -9,9 +9,12 @@ the transcript's text.
 
 A heartbeat round is told apart exactly, not guessed: a leader's timer that
 changed nothing and sent only empty AppendEntries; the delivery of an empty
-AppendEntries that changed nothing a reader follows; and the delivery of the
+AppendEntries that changed nothing a reader follows; the delivery of the
 successful reply *sent in answer to* such a delivery (the builder remembers
-those reply ids).
+those reply ids); and the loss of either (at a cut link or a crashed node),
+which the fold counts. A leader re-sending the very entries last lost on a
+link (to a crashed or cut-off follower, every round) is news only the first
+time: later copies, lost again, join the round too.
 """
 
 from __future__ import annotations
@@ -96,10 +99,22 @@ class FeedBuilder:
 
     def __init__(self) -> None:
         self._heartbeat_replies: set[int] = set()
+        #: The last AppendEntries with entries lost on each link: (term, prevLogIndex, count).
+        self._lost_entries: dict[tuple[object, object], tuple[int, int, int]] = {}
 
     def reset(self) -> None:
         """History was rewound: messages in flight are no longer the ones remembered."""
         self._heartbeat_replies.clear()
+        self._lost_entries.clear()
+
+    def _retry(self, flight: object) -> bool:
+        """An AppendEntries that sends again exactly what was last lost on its link (a leader
+        retrying a crashed or cut-off follower every round): news only the first time."""
+        msg = getattr(flight, "msg", None)
+        if not isinstance(msg, AppendEntries) or not msg.entries:
+            return False
+        key = (flight.src, flight.dst)  # type: ignore[attr-defined]
+        return self._lost_entries.get(key) == (msg.term, msg.prev_log_index, len(msg.entries))
 
     def item(self, position: int, record: StepRecord) -> FeedItem:
         flight = flight_snap(record.flight) if record.flight is not None else None
@@ -113,19 +128,31 @@ class FeedBuilder:
         )
         heartbeat = False
         msg = flight.msg if flight is not None else None
+        answered_beat = record.flight is not None and record.flight.id in self._heartbeat_replies
         if record.flight is not None and record.kind != "deliver":
             # Lost or dropped: it will not arrive.
             self._heartbeat_replies.discard(record.flight.id)
-        if record.kind == "timer" and quiet and record.sent:
-            heartbeat = all(_is_heartbeat(f.msg) for f in record.sent)
+        if record.kind == "lost" and not any(c.visible() for c in changes):
+            # A heartbeat (or its reply) lost at a cut or a crashed node is part of the round:
+            # a partitioned minute would otherwise be a row per lost beat. A lost message that
+            # carried entries, a vote or a rejection stays a row of its own.
+            heartbeat = (
+                _is_heartbeat(msg)
+                or self._retry(record.flight)
+                or (isinstance(msg, AppendEntriesReply) and msg.success and answered_beat)
+            )
+            if isinstance(msg, AppendEntries) and msg.entries and record.flight is not None:
+                link = (record.flight.src, record.flight.dst)
+                self._lost_entries[link] = (msg.term, msg.prev_log_index, len(msg.entries))
+        elif record.kind == "timer" and quiet and record.sent:
+            heartbeat = all(_is_heartbeat(f.msg) or self._retry(f) for f in record.sent)
         elif record.kind == "deliver" and quiet and isinstance(msg, AppendEntries) and not msg.entries:
             heartbeat = True
             self._remember(f.id for f in record.sent if isinstance(f.msg, AppendEntriesReply))
         elif record.kind == "deliver" and isinstance(msg, AppendEntriesReply):
-            answered = record.flight is not None and record.flight.id in self._heartbeat_replies
             if record.flight is not None:
                 self._heartbeat_replies.discard(record.flight.id)
-            heartbeat = answered and quiet and msg.success and not record.sent
+            heartbeat = answered_beat and quiet and msg.success and not record.sent
         # A duplicate is a command that sends one copy of a message already in flight.
         duplicated = record.kind == "command" and record.text.startswith("duplicate") and record.sent
         copy = flight_snap(record.sent[0]) if duplicated else None

@@ -34,18 +34,22 @@ class Dialog(ModalScreen[ScreenResultType]):
 
 
 class PromptScreen(Dialog[str | None]):
-    """One line of input; dismissed with the text (Enter) or None (Escape)."""
+    """One line of input; dismissed with the text (Enter, "" for an empty line) or None (Escape)."""
 
     CLOSING_KEYS = frozenset({"enter", "escape"})
 
     BINDINGS = [Binding("escape", "cancel", "cancel")]
 
-    def __init__(self, title: str, hint: str, value: str = "", placeholder: str = "") -> None:
+    def __init__(
+        self, title: str, hint: str, value: str = "", placeholder: str = "", select: bool = False
+    ) -> None:
         super().__init__()
         self.title_text = title
         self.hint = hint
         self.value = value
         self.placeholder = placeholder
+        #: The value is a ready example: selected, so Enter applies it and typing replaces it.
+        self.select = select
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
@@ -60,9 +64,12 @@ class PromptScreen(Dialog[str | None]):
         field = self.query_one(Input)
         field.focus()
         field.cursor_position = len(field.value)
+        if self.select:
+            field.select_all()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        self.close(event.value.strip() or None)
+        # "" (Enter on an empty line) is not None (Escape): a dialog may say what to type.
+        self.close(event.value.strip())
 
     def action_cancel(self) -> None:
         self.close(None)
@@ -79,14 +86,27 @@ def command_line(value: str = "") -> PromptScreen:
     )
 
 
+def breakpoint_dialog() -> PromptScreen:
+    return PromptScreen(
+        "Breakpoint: stop play when…",
+        "A condition becoming true or an event: leader · leader=2 · role=candidate node=2 · "
+        "3.term >= 4 · msg=AppendEntries node=3 · lost=RequestVote · commit node=1 · kv x=1 · "
+        "invariant. 'break' alone lists them; unbreak N removes one (Enter sets it, Escape cancels)",
+        value="break ",
+        placeholder="break leader",
+    )
+
+
 def partition_dialog(nodes: tuple[int, ...]) -> PromptScreen:
     half = len(nodes) // 2
     example = " | ".join(",".join(str(n) for n in group) for group in (nodes[:half], nodes[half:]) if group)
     return PromptScreen(
         "Partition the cluster",
-        "Groups of node ids separated by |, e.g. 1,2 | 3,4,5 or 1 | 2 | 3,4,5. "
-        "Nodes you leave out form one more group. H heals everything.",
-        placeholder=example,
+        f"Groups of node ids separated by |, e.g. {example} or 1 | 2 | 3,4,5. "
+        "Nodes you leave out form one more group. Enter applies the groups below "
+        "(type to replace them); Escape cancels; H heals everything.",
+        value=example,
+        select=True,
     )
 
 
@@ -185,6 +205,11 @@ class HelpScreen(Dialog[None]):
                 label = f"{key:<14}".replace("[", "\\[")
                 lines.append(f"  [b cyan]{label}[/b cyan] {text}")
             lines.append("")
+        lines.append(
+            "Breakpoints (: or the palette's Breakpoint): break leader · break role=candidate node=2 · "
+            "break msg=AppendEntries · break lost=RequestVote · break commit · break kv x=1; play, "
+            "advance and until stop where one fires and say which; 'break' lists them, unbreak N removes one."
+        )
         lines.append("↑/↓ choose a message in flight (Tab moves to the event feed: ↑/↓, Enter jumps back).")
         lines.append("Mouse: click a node to select it; click a message or feed row to select it.")
         lines.append("Ctrl+P opens the command palette with every action.")

@@ -2,15 +2,17 @@
 
 Rows are laid out from the controller's ``FeedItem`` values (``rows.feed_parts``),
 so the feed shows a message the way the Messages list does. A run of
-heartbeat-round items at consecutive history positions becomes one row that
-counts them; folding is presentation only, so every position stays reachable.
+heartbeat-round items with no other row between them becomes one row that
+counts them (play's clock ticks in between do not split a run); folding is
+presentation only, so every position stays reachable.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual.binding import Binding
 
@@ -32,10 +34,12 @@ class _Note:
 
 @dataclass(slots=True)
 class _Fold:
-    """A run of heartbeat-round items at consecutive history positions, shown as one row.
+    """A run of heartbeat-round items with no other feed row between them, shown as one row.
 
-    Positions ``first..last`` are all in the run, so the count is exact even when only
-    the latest ``members`` are kept; folding is presentation only.
+    Positions between them that made no row (play's own clock ticks) do not split a
+    run: at play, they come between nearly every two events. ``size`` counts the
+    items, so the count is exact even when only the latest ``members`` are kept;
+    folding is presentation only.
     """
 
     serial: int
@@ -45,10 +49,28 @@ class _Fold:
     last_time: int
     members: deque[FeedItem]
     open: bool = False
+    #: Items in the run (``members`` keeps only the latest ``FOLD_KEEP``).
+    size: int = 2
+    #: Members that were lost messages, and why (``link cut``), in the order first seen.
+    lost: int = 0
+    reasons: list[str] = field(default_factory=list)
+
+    def count_lost(self, item: FeedItem) -> None:
+        if item.kind == "lost":
+            self.lost += 1
+            if item.reason not in self.reasons:
+                self.reasons.append(item.reason)
+
+    def lost_text(self) -> tuple[str, str]:
+        """``(12 lost at a cut link)`` and its short form, or empty when none was lost."""
+        if not self.lost:
+            return "", ""
+        why = f": {self.reasons[0]}" if len(self.reasons) == 1 and self.reasons[0] else ""
+        return f"({self.lost} lost{why})", f"({self.lost} lost)"
 
     @property
     def count(self) -> int:
-        return self.last - self.first + 1
+        return self.size
 
     @property
     def key(self) -> str:
@@ -78,10 +100,11 @@ class _FeedRow:
         if isinstance(entry, _Fold):
             lead = feed_lead(entry.first, entry.first_time, show_pos, self.feed.time_width)
             mark = "▾" if entry.open else "▸"
-            essentials = [
-                seg(f"{mark} ♥ heartbeats ×{entry.count}", style="bold magenta"),
-                seg(*(f"t={entry.first_time}-{entry.last_time}",) * 2, "", style="magenta"),
-            ]
+            essentials = [seg(f"{mark} ♥ heartbeats ×{entry.count}", style="bold magenta")]
+            lost, lost_short = entry.lost_text()
+            if lost:
+                essentials.append(seg(lost, lost_short, style="bold red"))
+            essentials.append(seg(*(f"t={entry.first_time}-{entry.last_time}",) * 2, "", style="magenta"))
             hint = seg("(f: fold)", style="dim") if entry.open else seg("(Enter: unfold)", "(⏎)", style="dim")
             return RowParts(lead=lead, essentials=essentials, details=[hint])
         return RowParts(essentials=[seg(entry, style="dim italic")])
@@ -114,15 +137,52 @@ class EventFeed(ClockKeysList):
         self.show_pos = True
         self.time_width = 1
 
+    # ------------------------------------------------------------------ following the tail
+
+    #: Rows added below the cursor while the reader was reading back (the footer counts them).
+    unseen = 0
+
+    def following(self) -> bool:
+        """Whether new rows move the cursor to the tail: always while another list has the
+        keys (the feed is then a live view), and while the reader is at the end."""
+        return not self.has_focus or self.cursor >= self.row_count - 1
+
+    def _followed(self, follow: bool, before: int) -> None:
+        if follow:
+            self.move_cursor(self.row_count - 1)
+        else:
+            self.unseen += max(self.row_count - before, 0)
+
+    def move_cursor(self, row: int) -> None:
+        super().move_cursor(row)
+        if self.cursor >= self.row_count - 1:
+            self.unseen = 0
+
+    def footer_text(self, width: int) -> str:
+        if not self.unseen or self.cursor >= self.row_count - 1:
+            return ""
+        rows = "row" if self.unseen == 1 else "rows"
+        for text in (f"{self.unseen} new {rows} ↓ (End)", f"{self.unseen} new ↓ End", f"+{self.unseen}↓"):
+            if cell_len(text) <= width:
+                return text.rjust(width)
+        return ""
+
     # ------------------------------------------------------------------ content
 
     def add_items(self, items: list[FeedItem]) -> None:
+        follow, before = self.following(), self.row_count
+        self._add_items(items)
+        self._followed(follow, before)
+
+    def _add_items(self, items: list[FeedItem]) -> None:
         rows: list[tuple[str, Row]] = []
         for item in items:
             last = self._entries[-1] if self._entries else None
-            if item.heartbeat and isinstance(last, _Fold) and item.position == last.last + 1:
+            if item.heartbeat and isinstance(last, _Fold) and item.position > last.last:
                 last.last, last.last_time = item.position, item.time
+                last.size += 1
                 last.members.append(item)
+                last.count_lost(item)
                 self._kept += 1
                 if last.open:
                     rows.append((str(item.position), _FeedRow(self, item, member=True)))
@@ -136,13 +196,15 @@ class EventFeed(ClockKeysList):
                 item.heartbeat
                 and isinstance(last, FeedItem)
                 and last.heartbeat
-                and item.position == last.position + 1
+                and item.position > last.position
             ):
                 # A second heartbeat item in a row: the two become a fold, in place of the first's row.
                 self._folds += 1
                 fold = _Fold(
                     self._folds, last.position, item.position, last.time, item.time, deque([last, item])
                 )
+                fold.count_lost(last)
+                fold.count_lost(item)
                 self._entries[-1] = fold
                 row = (fold.key, _FeedRow(self, fold))
                 if rows and rows[-1][0] == str(last.position):
@@ -164,17 +226,20 @@ class EventFeed(ClockKeysList):
         self.set_rows([])
         self._earlier = earlier
         self._rebuild_later = True
-        self.add_items(items)
+        self._add_items(items)
+        self.unseen = 0
         self.move_cursor(self.row_count - 1)
 
     _earlier = False
 
     def add_note(self, text: str, position: int, time: int, failure: bool = False) -> None:
+        follow, before = self.following(), self.row_count
         self._notes += 1
         note = _Note(text, position, time, failure, f"note-{self._notes}-{position}")
         self._entries.append(note)
         self._kept += 1
         self._append([(note.key, _FeedRow(self, note))])
+        self._followed(follow, before)
 
     _rebuild_later = False
 
@@ -240,7 +305,14 @@ class EventFeed(ClockKeysList):
                     entry.last = position
                     while entry.members and entry.members[-1].position > position:
                         entry.members.pop()
+                        entry.size -= 1
+                    # (Members not kept are all earlier than those kept, so the count holds.)
+                    entry.size = max(min(entry.size, position - entry.first + 1), 1)
                     entry.last_time = entry.members[-1].time if entry.members else entry.first_time
+                    # Counted again from the members kept (exact unless the run outgrew FOLD_KEEP).
+                    entry.lost, entry.reasons = 0, []
+                    for member in entry.members:
+                        entry.count_lost(member)
                 kept.append(entry)
             elif entry.position <= position:
                 kept.append(entry)

@@ -114,7 +114,13 @@ class RowParts:
 
 def choose_level(rows: list[RowParts], width: int) -> int:
     """The fullest form level at which every row keeps its essentials (full names only
-    when they leave room for every detail too: details matter more than long names)."""
+    when they leave room for every detail too: details matter more than long names).
+
+    Only rows that can fit at some level have a say: a row cut even in its tersest
+    form (a long command echo, a note) is cut anyway, and letting it choose would
+    switch every other row on screen to the terse form for nothing.
+    """
+    rows = [r for r in rows if r.need(LEVELS - 1) <= width]
     if all(r.need(0, details=True) <= width for r in rows):
         return 0
     for level in range(1, LEVELS):
@@ -340,6 +346,9 @@ def feed_parts(item: FeedItem, show_pos: bool, time_width: int, member: bool = F
     if f is not None and item.kind in ("deliver", "lost") or (f is not None and item.text.startswith("drop")):
         assert f is not None
         head, msg_details = message_segs(f)
+        if isinstance(f.msg, ClientReply) and item.answers:
+            # The answer below says what the reply said, request and outcome: say it once.
+            head, msg_details = seg("ClientReply", "CR", style=flight_style(f)), []
         if item.kind == "lost":
             essentials.append(seg(f"{NO} lost", style="bold red"))
         elif item.kind == "command":
@@ -347,6 +356,9 @@ def feed_parts(item: FeedItem, show_pos: bool, time_width: int, member: bool = F
         style = flight_style(f)
         essentials += [seg(f"#{f.id}", style=style), seg(route(f.src, f.dst), style=style), head]
         essentials += change_segs(item)
+        if any(c.term == f.term and c.before[:2] != c.after[:2] for c in item.shown_changes):
+            # ``⇒ 4 follower T1`` already says the term: ``T1 T1`` would read as a stutter.
+            msg_details = [d for d in msg_details if not d.forms[0].startswith("term=")]
         if item.reason:
             details.append(seg(f"({item.reason})", style="red"))  # the first detail: why it was lost
         details += msg_details
