@@ -30,7 +30,7 @@ SCENES: dict[str, tuple[list[str], list[str]]] = {
             "partition 3,4 | 1,2,5",
             "put y 2 via=3",
             "until 1.role = candidate",
-            "until leader=1 max=2s",
+            "until leaders = 2 max=2s",
             "put z 3",
             "step 12",
         ],
