@@ -2,7 +2,7 @@
 
 Each scene is a fixed size (160x48), a fixed seed, the in-process backend
 (no process ids on screen) and no animation, so the pictures only change
-when what the app draws changes. tests/test_tui_snapshots.py compares the
+when what the app draws changes. tests/tui/test_tui_snapshots.py compares the
 app against them.
 """
 

@@ -43,7 +43,7 @@ def _backend(history: History) -> UdpBackend:
 
 
 def _state(history: History) -> tuple:
-    """What the lab shows of the cluster (as tests/test_history_tree.py compares it)."""
+    """What the lab shows of the cluster (as tests/lab/test_history_tree.py compares it)."""
     lab = history.session.lab
     assert lab is not None
     nodes = tuple(

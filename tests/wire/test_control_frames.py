@@ -407,7 +407,7 @@ def test_golden_frames(frame: ControlFrame, hex_bytes: str) -> None:
 
 
 def test_golden_frames_are_the_documented_examples() -> None:
-    doc = (Path(__file__).parent.parent / "docs" / "protocol.md").read_text(encoding="utf-8")
+    doc = (Path(__file__).parents[2] / "docs" / "protocol.md").read_text(encoding="utf-8")
     # Each example is a code block of its own; long ones are wrapped over several lines.
     blocks = {" ".join(block.split()) for block in re.findall(r"\n```\n(.*?)\n```\n", doc, re.DOTALL)}
     for _, hex_bytes in GOLDEN:

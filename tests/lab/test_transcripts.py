@@ -1,6 +1,6 @@
 """Data-driven transcript tests: each tests/testdata/NAME.txt is a scenario script and
 NAME.out its expected transcript, checked here on the in-process backend (fast);
-tests/test_udp_lab.py checks that real processes give the same transcripts.
+tests/lab/test_udp_lab.py checks that real processes give the same transcripts.
 ``pytest --rewrite`` regenerates the .out files;
 review the diff before committing it. Every scenario must also exit 0: a failed
 ``expect`` or ``until`` is a failed test even when rewriting.
@@ -14,7 +14,7 @@ import pytest
 
 from raftviz.lab.run import run_script
 
-TESTDATA = Path(__file__).parent / "testdata"
+TESTDATA = Path(__file__).parents[1] / "testdata"
 SCENARIOS = sorted(TESTDATA.glob("*.txt"))
 
 

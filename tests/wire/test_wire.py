@@ -325,7 +325,7 @@ def test_golden_bytes(msg: Message, hex_bytes: str) -> None:
 
 
 def test_golden_bytes_are_the_documented_examples() -> None:
-    doc = (Path(__file__).parent.parent / "docs" / "protocol.md").read_text(encoding="utf-8")
+    doc = (Path(__file__).parents[2] / "docs" / "protocol.md").read_text(encoding="utf-8")
     for _, hex_bytes in GOLDEN:
         assert f"\n{hex_bytes}\n" in doc
 

@@ -21,7 +21,7 @@ from raftviz.lab.session import Session
 
 pytestmark = pytest.mark.udp
 
-TESTDATA = Path(__file__).parent / "testdata"
+TESTDATA = Path(__file__).parents[1] / "testdata"
 SCENARIOS = sorted(TESTDATA.glob("*.txt"))
 #: Every transcript test runs on real processes too (about a second each).
 UDP_SCENARIOS = SCENARIOS

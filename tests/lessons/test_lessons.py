@@ -21,7 +21,7 @@ from raftviz.lessons import (
 from raftviz.tui.app import AppOptions, RaftvizApp
 from raftviz.tui.testing import settle
 
-LESSONS = Path(__file__).parent.parent / "lessons"
+LESSONS = Path(__file__).parents[2] / "lessons"
 
 SMALL = """\
 # A small lesson

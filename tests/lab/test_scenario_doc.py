@@ -17,7 +17,7 @@ import pytest
 from raftviz.lab.run import run_script
 from raftviz.lab.script import PARSERS, parse_line, parse_script
 
-DOC = Path(__file__).parent.parent / "docs" / "scenario-language.md"
+DOC = Path(__file__).parents[2] / "docs" / "scenario-language.md"
 SETUP = "cluster 5 seed=1\nuntil leader\n"
 
 
