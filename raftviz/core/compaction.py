@@ -133,8 +133,12 @@ class Compaction(ServerState):
         snapshot = self.snapshot
         assert snapshot is not None
         offset = msg.offset if msg.last_included_index == snapshot.index else 0
-        if offset <= self.snapshot_sent[peer][0] and msg.last_included_index == snapshot.index and offset:
-            return  # a duplicate answer to an earlier chunk
+        if offset == self.snapshot_sent[peer][0] and msg.last_included_index == snapshot.index and offset:
+            return  # another copy of the answer that sent the chunk now in flight
+        # Otherwise the follower says where it stands, and that is where the transfer goes
+        # on: further on (the chunk in flight arrived), or back (it missed one, or it is a
+        # stale answer, and the follower's next reply will put the offset right again).
+        # Treating a lower offset as a mere duplicate resent the same chunk forever.
         self._send_snapshot_chunk(peer, offset, now)
 
     def _send_snapshot_chunk(self, peer: NodeId, offset: int, now: int) -> None:

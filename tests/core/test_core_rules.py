@@ -691,3 +691,41 @@ def test_4_1_a_learner_whose_entry_is_not_committed_cannot_be_removed_yet() -> N
     leader.step(ClientRequest("admin", 3, Command("remove", "4", "", "admin", 3, 3)), 3)
     leader.ready()
     assert leader.log.last_index == 3 and leader.log.entry(3).command.op == "config"
+
+
+# ---------------------------------------------------------------------- chapter 5: snapshots
+
+
+def test_5_3_install_snapshot_goes_on_from_where_the_follower_says_it_stands() -> None:
+    """InstallSnapshot is stop-and-wait (one chunk in flight); a follower that answers with
+    an offset behind the chunk in flight (it missed one) gets the chunk it asks for. Found
+    by the fault fuzzer (seed 224): the leader took such an answer for a duplicate and
+    resent the same chunk forever, so the follower never caught up."""
+    from dataclasses import replace
+
+    from raftviz.core.messages import InstallSnapshot, InstallSnapshotReply
+
+    leader = make(1, 3, config=replace(CFG, snapshot_chunk=16))
+    elect(leader)
+    for i in range(1, 9):
+        leader.step(ClientRequest("c1", i, Command("put", f"k{i}", "v" * 20, "c1", i, i)), 1)
+        leader.ready()
+        ack(leader, 2, leader.log.last_index)
+    assert leader.commit_index == leader.log.last_index and leader.take_snapshot()
+    leader.ready()
+    # Node 3 never answered: at the next heartbeat but one, what it needs is the snapshot,
+    # sent 16 bytes at a time.
+    leader.tick(200)
+    sent = of(leader.ready(), InstallSnapshot)
+    assert [m.offset for m in sent] == [0]
+    index = sent[0].last_included_index
+    leader.step(InstallSnapshotReply(3, 1, leader.current_term, index, 16, False), 201)
+    assert [m.offset for m in of(leader.ready(), InstallSnapshot)] == [16]
+    # Another copy of the answer that sent the chunk in flight changes nothing.
+    leader.step(InstallSnapshotReply(3, 1, leader.current_term, index, 16, False), 202)
+    assert of(leader.ready(), InstallSnapshot) == []
+    # The chunk at 16 is in flight, but node 3 says it stands at 0 (it lost its buffer).
+    leader.step(InstallSnapshotReply(3, 1, leader.current_term, index, 0, False), 203)
+    assert [m.offset for m in of(leader.ready(), InstallSnapshot)] == [0]
+    leader.step(InstallSnapshotReply(3, 1, leader.current_term, index, 16, False), 204)
+    assert [m.offset for m in of(leader.ready(), InstallSnapshot)] == [16]
