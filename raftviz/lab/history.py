@@ -94,9 +94,7 @@ class History:
     def ahead(self) -> int:
         """How many recorded positions lie ahead on the branch being followed (0 at its tip)."""
         tip = self.timeline.branches[self.timeline.branch].tip
-        if tip == self.position:
-            return 0
-        return len(self.timeline.path(self.position, tip))
+        return self.timeline.distance(self.position, tip)
 
     def script(self) -> list[str]:
         """The commands that reproduce the whole session, exploration included."""

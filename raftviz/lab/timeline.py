@@ -175,10 +175,18 @@ class Timeline:
 
     def path(self, start: int, end: int) -> list[int]:
         """The positions after ``start`` up to and including ``end``; ``start`` must be an ancestor."""
+        return [p for lo, hi in self._runs(start, end) for p in range(lo, hi + 1)]
+
+    def distance(self, start: int, end: int) -> int:
+        """``len(path(start, end))``, without listing the positions (a branch may be long)."""
+        return sum(hi - lo + 1 for lo, hi in self._runs(start, end))
+
+    def _runs(self, start: int, end: int) -> list[tuple[int, int]]:
+        """The path after ``start`` up to ``end`` as runs of consecutive positions, in order."""
         if not self.is_ancestor(start, end):
             raise ValueError(f"position {start} is not on the way to {end}")
         start_owner = self.owner(start)
-        out: list[int] = []
+        runs: list[tuple[int, int]] = []  # collected from ``end`` backwards
         for branch_id, limit in reversed(self._chain_to(end)):
             branch = self.branches[branch_id]
             for lo, hi in reversed(branch.ranges):
@@ -186,14 +194,15 @@ class Timeline:
                     continue
                 top = min(hi, limit)
                 if branch_id == start_owner and start >= lo:
-                    out.extend(range(top, start, -1))
-                    out.reverse()
-                    return out
-                out.extend(range(top, lo - 1, -1))
+                    if start < top:
+                        runs.append((start + 1, top))
+                    runs.reverse()
+                    return runs
+                runs.append((lo, top))
             if start == branch.fork:
                 break
-        out.reverse()
-        return out
+        runs.reverse()
+        return runs
 
     def ancestor(self, position: int, back: int) -> int:
         """The position ``back`` steps before ``position`` (stops at the root)."""

@@ -76,6 +76,7 @@ def test_the_tree_matches_a_naive_model(actions: list[tuple[str, int]]) -> None:
             assert t.is_ancestor(a, p) == (a in line)
         for i, a in enumerate(line):
             assert t.path(a, p) == line[i + 1 :]
+            assert t.distance(a, p) == len(line) - i - 1
     # forward follows the branch being followed towards its tip.
     tip = t.branches[t.branch].tip
     line = lineage(tip)
