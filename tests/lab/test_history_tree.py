@@ -47,19 +47,21 @@ ACTIONS = [
 ]
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    seed=st.integers(0, 50),
-    moves=st.lists(
+def history_moves(actions: list[str], max_size: int) -> st.SearchStrategy[list[tuple[str, object]]]:
+    """A session's moves: a command, a step back of N, or a goto to the Nth position seen."""
+    return st.lists(
         st.one_of(
-            st.tuples(st.just("do"), st.sampled_from(ACTIONS)),
+            st.tuples(st.just("do"), st.sampled_from(actions)),
             st.tuples(st.just("back"), st.integers(1, 40)),
             st.tuples(st.just("goto"), st.integers(0, 10_000)),
         ),
         min_size=5,
-        max_size=40,
-    ),
-)
+        max_size=max_size,
+    )
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 50), moves=history_moves(ACTIONS, max_size=40))
 def test_every_position_reached_again_is_the_state_that_was_there(seed: int, moves: list) -> None:
     history = _history()
     history.run_text(f"cluster 5 seed={seed}")

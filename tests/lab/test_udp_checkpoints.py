@@ -19,6 +19,7 @@ import zlib
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from test_history_tree import history_moves  # the same moves as the in-process property
 
 from raftviz.core.config import RaftConfig
 from raftviz.lab.checkpoint import CheckpointPolicy
@@ -131,18 +132,7 @@ ACTIONS = [
 
 @pytest.mark.udp
 @settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    seed=st.integers(0, 50),
-    moves=st.lists(
-        st.one_of(
-            st.tuples(st.just("do"), st.sampled_from(ACTIONS)),
-            st.tuples(st.just("back"), st.integers(1, 40)),
-            st.tuples(st.just("goto"), st.integers(0, 10_000)),
-        ),
-        min_size=5,
-        max_size=25,
-    ),
-)
+@given(seed=st.integers(0, 50), moves=history_moves(ACTIONS, max_size=25))
 def test_every_position_reached_again_is_the_state_that_was_there(seed: int, moves: list) -> None:
     history = _history(every=3)
     _run(history, f"cluster 3 seed={seed} backend=udp")
