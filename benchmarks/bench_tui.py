@@ -20,17 +20,44 @@ import asyncio
 import statistics
 import time
 
+from textual.pilot import Pilot
+
 from raftviz.tui.app import AppOptions, RaftvizApp
 from raftviz.tui.testing import run_commands, settle
 from raftviz.tui.widgets.cluster import ClusterView
 from raftviz.tui.widgets.logs import LogsView
 
 
+async def time_key(pilot: Pilot, app: RaftvizApp, key: str, presses: int, forward: bool) -> list[float]:
+    """Seconds from each press of ``key`` until the cluster view paints the position it led to
+    (a later one if ``forward``, an earlier one if not)."""
+    cluster = app.screen.query_one(ClusterView)
+    painted: list[tuple[int, float]] = []
+    original = cluster.render
+
+    def render() -> object:
+        # When the cluster view paints a snapshot: the moment the new state is drawn.
+        if cluster.snapshot is not None:
+            painted.append((cluster.snapshot.position, time.perf_counter()))
+        return original()
+
+    cluster.render = render  # type: ignore[method-assign]
+    times: list[float] = []
+    for _ in range(presses):
+        before = app.snapshot.position if app.snapshot else 0
+        t = time.perf_counter()
+        await pilot.press(key)
+        await settle(pilot, app)
+        drawn = [at for position, at in painted if (position > before if forward else position < before)]
+        times.append((drawn[0] if drawn else time.perf_counter()) - t)
+        painted.clear()
+    return times
+
+
 async def measure(
     backend: str, nodes: int, entries: int, presses: int, options: str = "", compacted: bool = False
 ) -> list[float]:
     app = RaftvizApp(AppOptions(backend=backend, seed=7, nodes=nodes))
-    times: list[float] = []
     async with app.run_test(size=(160, 48)) as pilot:
         app.animation_level = "none"
         await settle(pilot, app)
@@ -50,25 +77,7 @@ async def measure(
                 *[f"put k{i} v{i} client=c{i % 20}" for i in range(start, min(entries, start + 200))],
             )
             await run_commands(pilot, app, "until idle max=60s")
-        cluster = app.screen.query_one(ClusterView)
-        painted: list[tuple[int, float]] = []
-        original = cluster.render
-
-        def render() -> object:
-            # When the cluster view paints a snapshot: the moment the new state is drawn.
-            if cluster.snapshot is not None:
-                painted.append((cluster.snapshot.position, time.perf_counter()))
-            return original()
-
-        cluster.render = render  # type: ignore[method-assign]
-        for _ in range(presses):
-            before = app.snapshot.position if app.snapshot else 0
-            t = time.perf_counter()
-            await pilot.press("n")
-            await settle(pilot, app)
-            drawn = [at for position, at in painted if position > before]
-            times.append((drawn[0] if drawn else time.perf_counter()) - t)
-            painted.clear()
+        times = await time_key(pilot, app, "n", presses, forward=True)
         assert app.snapshot is not None
         longest = max(n.last_index for n in app.snapshot.nodes)
         held = max(len(n.log) for n in app.snapshot.nodes)
@@ -80,7 +89,6 @@ async def measure(
 async def measure_back(backend: str, positions: int, presses: int) -> list[float]:
     """Time from ``b`` (step back) to the repainted screen, after ``positions`` of history."""
     app = RaftvizApp(AppOptions(backend=backend, seed=7))
-    times: list[float] = []
     async with app.run_test(size=(160, 48)) as pilot:
         app.animation_level = "none"
         await settle(pilot, app)
@@ -90,24 +98,7 @@ async def measure_back(backend: str, positions: int, presses: int) -> list[float
             # Light client load as in bench_history: logs grow, clients wait, commits move.
             await run_commands(pilot, app, "writes 20", f"step {min(10_000, positions - done)}")
             done += 10_000
-        cluster = app.screen.query_one(ClusterView)
-        painted: list[tuple[int, float]] = []
-        original = cluster.render
-
-        def render() -> object:
-            if cluster.snapshot is not None:
-                painted.append((cluster.snapshot.position, time.perf_counter()))
-            return original()
-
-        cluster.render = render  # type: ignore[method-assign]
-        for _ in range(presses):
-            before = app.snapshot.position if app.snapshot else 0
-            t = time.perf_counter()
-            await pilot.press("b")
-            await settle(pilot, app)
-            drawn = [at for position, at in painted if position < before]
-            times.append((drawn[0] if drawn else time.perf_counter()) - t)
-            painted.clear()
+        times = await time_key(pilot, app, "b", presses, forward=False)
         assert app.snapshot is not None
         print(f"  (5 nodes, {app.snapshot.last_position:,} positions, {backend})")
         await pilot.press("q")
