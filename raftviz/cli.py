@@ -176,6 +176,72 @@ def _cmd_kv(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_torture(args: argparse.Namespace) -> int:
+    """``raftviz torture``: the run is raftviz.lab.torture's; here, the options, the bar and the figures."""
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from raftviz.lab.torture.report import render_report
+    from raftviz.lab.torture.run import (
+        OptionsError,
+        TortureError,
+        TortureOptions,
+        check_options,
+        fresh_seed,
+        run_torture,
+        summary_lines,
+    )
+
+    faults = tuple(f.strip() for f in args.faults.split(",") if f.strip() and f.strip() != "none")
+    if args.report and not Path(args.report).resolve().parent.is_dir():
+        print(
+            f"error: cannot write the report: {Path(args.report).parent} is not a directory", file=sys.stderr
+        )
+        return 2
+    seed = args.seed if args.seed is not None else fresh_seed()
+    options = TortureOptions(args.nodes, args.seconds, args.clients, faults, seed)
+    try:
+        check_options(options)
+    except OptionsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    bar = Progress(
+        TextColumn("{task.description:<12}"),
+        BarColumn(),
+        TextColumn("{task.completed:>5.1f}/{task.total:g} s  {task.fields[ops]}"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    task = bar.add_task("starting", total=args.seconds, ops="")
+
+    def show(p) -> None:  # noqa: ANN001 - a raftviz.lab.torture.run.Progress
+        ops = (
+            f"ops {p.ops['ok']} ok {p.ops['failed']} failed {p.ops['indeterminate']} indet  faults {p.faults}"
+        )
+        bar.update(task, description=p.phase, completed=p.elapsed, ops=ops)
+
+    try:
+        with bar:
+            result = run_torture(options, show)
+    except OptionsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except TortureError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 3
+    for line in summary_lines(result):
+        print(line)
+    if args.report:
+        try:
+            Path(args.report).write_text(render_report(result), encoding="utf-8")
+        except OSError as exc:
+            print(f"error: cannot write the report: {exc}", file=sys.stderr)
+            return 3
+        print(f"report: {args.report}")
+    return 0 if result.passed else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="raftviz", description="Watch Raft work, one event at a time.")
     parser.add_argument("--version", action="version", version=f"raftviz {__version__}")
@@ -234,6 +300,15 @@ def build_parser() -> argparse.ArgumentParser:
     kv.add_argument("key", nargs="?")
     kv.add_argument("value", nargs="?")
     kv.set_defaults(func=_cmd_kv)
+
+    torture = sub.add_parser("torture", help="check a free-mode cluster for linearizability under faults")
+    torture.add_argument("--nodes", type=int, default=3, help="cluster size: 3 or 5")
+    torture.add_argument("--seconds", type=float, default=20.0, help="how long the clients run")
+    torture.add_argument("--clients", type=int, default=4, help="concurrent clients")
+    torture.add_argument("--faults", default="kill,pause", help="kill,pause,disk (or none)")
+    torture.add_argument("--report", help="write an HTML timeline of the run here")
+    torture.add_argument("--seed", type=int, help="seed of the operations and the fault schedule")
+    torture.set_defaults(func=_cmd_torture)
     return parser
 
 

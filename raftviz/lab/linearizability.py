@@ -72,22 +72,32 @@ class Op:
         if self.kind in ("put", "append"):
             text += f" {self.value!r}"
         elif self.ret is not None:
-            text += f" -> {'(none)' if self.output is None else repr(self.output)}"
+            text += f" -> {_show(self.output)}"
         end = "?" if self.ret is None else f"{self.ret:g}"
         return f"{text} [{self.call:g}, {end}]"
 
 
 @dataclass(frozen=True, slots=True)
 class Anomaly:
-    """Operations on one key that no order can explain, and why that matters."""
+    """Operations on one key that no order can explain, and why.
+
+    ``ops`` is the shrunken set that already fails; ``witness``, when one of
+    the simple patterns below is found in it, is the two or three operations
+    that show the problem at a glance (a stale read, a lost or reordered
+    append, a read of something never written).
+    """
 
     key: str
     ops: tuple[Op, ...]
     text: str
+    witness: tuple[Op, ...] = ()
 
-    def describe(self) -> str:
+    def describe(self, limit: int = 12) -> str:
         lines = [f"key {self.key!r}: {self.text}"]
-        lines += [f"  {op.describe()}" for op in self.ops]
+        shown = self.witness or self.ops[-limit:]
+        lines += [f"  {op.describe()}" for op in shown]
+        if len(self.ops) > len(shown):
+            lines.append(f"  (the shrunken history that fails has {len(self.ops)} operations)")
         return "\n".join(lines)
 
 
@@ -317,6 +327,13 @@ def explain(ops: Sequence[Op], budget: int = EXPLAIN_BUDGET) -> Anomaly:
         if fails(trial):
             current = trial
     current = sorted(simplify(current), key=lambda o: (o.call, o.id))
+    original = {(o.id, o.client, o.call): o for o in ops}
+    found = _witness(current)
+    if found is not None:
+        witness, text = found
+        involved = tuple(original.get((o.id, o.client, o.call), o) for o in current)
+        shown = tuple(original.get((o.id, o.client, o.call), o) for o in witness)
+        return Anomaly(key, involved, text, shown)
     # 3. The latest quiet moment (nothing open) before which every order ends in
     #    the same value: the failure needs only what follows it, from that value.
     settled: tuple[str | None, int] | None = None
@@ -340,13 +357,13 @@ def explain(ops: Sequence[Op], budget: int = EXPLAIN_BUDGET) -> Anomaly:
             settled = (start, len(before))
             current = after
             break
-    original = {(o.id, o.client, o.call): o for o in ops}
     involved = tuple(original.get((o.id, o.client, o.call), o) for o in current)
     text = _why(involved)
     if settled is not None:
         start, count = settled
-        shown = "(none)" if start is None else repr(start)
-        text = f"{text}, starting from {shown} (where every order of the {count} earlier ops leaves it)"
+        text = (
+            f"{text}, starting from {_show(start)} (where every order of the {count} earlier ops leaves it)"
+        )
     return Anomaly(key, involved, text)
 
 
@@ -368,11 +385,61 @@ def _why(ops: Sequence[Op]) -> str:
     if not reads:
         return "no order of these operations explains the answers"
     last = max(reads, key=lambda op: (op.ret or _INFINITY, op.id))
-    written = [op.value for op in ops if op.kind != "get"]
-    seen = last.output or ""
-    if last.output is not None and not any(v and v in seen for v in written):
-        return f"{last.client}'s get read {last.output!r}, which no write here could have produced"
     return (
         f"no order of these {len(ops)} operations gives {last.client}'s get "
-        f"(answered at {last.ret:g}) the value {('(none)' if last.output is None else repr(last.output))}"
+        f"(answered at {last.ret:g}) the value {_show(last.output)}"
     )
+
+
+def _witness(ops: Sequence[Op]) -> tuple[tuple[Op, ...], str] | None:
+    """The few operations that show the anomaly, if it is one of the simple kinds.
+
+    Each pattern is checked on the operations themselves, so a witness is a
+    proof on its own: values are taken to be unique (as ``raftviz torture``
+    writes them), and the append patterns apply only where no put could
+    have replaced the value in between.
+    """
+    reads = [op for op in ops if op.kind == "get" and op.ret is not None]
+    if not reads:
+        return None
+    last = max(reads, key=lambda op: (op.ret, op.id))
+    seen = last.output or ""
+    writes = [op for op in ops if op.kind != "get"]
+    if last.output is not None and not any(w.value and w.value in seen for w in writes):
+        return (last,), f"{last.client}'s get read {_show(last.output)}, which no write could have produced"
+    if any(op.kind == "put" for op in writes):
+        return None
+    for w in writes:
+        if w.ret is not None and w.ret < last.call and w.value not in seen:
+            text = (
+                f"stale read: {last.client}'s get misses {w.client}'s append {w.value!r}, "
+                f"acknowledged before the get was called"
+            )
+            return (w, last), text
+        if w.call > last.ret and w.value in seen:
+            return (last, w), f"{last.client}'s get saw {w.value!r} before {w.client} appended it"
+    for r in reads:
+        if r is not last and r.ret < last.call:
+            for w in writes:
+                if w.value in (r.output or "") and w.value not in seen:
+                    text = f"{r.client}'s get saw {w.value!r}; {last.client}'s later get does not"
+                    return (w, r, last), text
+    for a in writes:
+        for b in writes:
+            ordered = a.ret is not None and a.ret < b.call
+            if ordered and a.value in seen and b.value in seen and seen.index(b.value) < seen.index(a.value):
+                text = (
+                    f"reordered appends: {last.client}'s get shows {b.value!r} before {a.value!r}, "
+                    f"though {a.value!r} was acknowledged before {b.value!r} was appended"
+                )
+                return (a, b, last), text
+    return None
+
+
+def _show(value: str | None, limit: int = 60) -> str:
+    """A value for a message: long ones by their tail (what a stale read differs in)."""
+    if value is None:
+        return "(none)"
+    if len(value) <= limit:
+        return repr(value)
+    return f"'…{value[-limit:]}' ({len(value)} chars)"

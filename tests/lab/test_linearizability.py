@@ -186,9 +186,24 @@ def test_explain_cuts_a_long_history_down_to_the_window_of_the_anomaly() -> None
     anomaly = explain(ops)
     assert ops[bad_index] in anomaly.ops
     assert ops[bad_index - 1] in anomaly.ops  # the append it missed
-    assert len(anomaly.ops) <= 3, anomaly.describe()
-    assert "starting from '0;1;" in anomaly.text
+    # The witness is the whole story: the append and the read that misses it.
+    assert anomaly.witness == (ops[bad_index - 1], ops[bad_index]), anomaly.describe()
+    assert len(anomaly.describe().splitlines()) == 4
     assert all(op.call <= bad.ret for op in anomaly.ops)
+
+
+def test_explain_starts_from_a_settled_value_when_no_simple_pattern_fits() -> None:
+    ops: list[Op] = []
+    t = 0.0
+    for i in range(50):
+        ops.append(put("c1", "x", f"{i}", t, t + 1))
+        ops.append(get("c2", "x", f"{i}", t + 2, t + 3))
+        t += 4
+    ops.append(put("c1", "x", "late", t, t + 1))
+    ops.append(get("c2", "x", "49", t + 2, t + 3))
+    anomaly = explain(ops)
+    assert anomaly.ops == tuple(ops[-2:]), anomaly.describe()
+    assert "starting from '49'" in anomaly.text
 
 
 # ---------------------------------------------------------------------- properties
@@ -287,3 +302,28 @@ def test_a_detectably_wrong_read_is_found(ops: list[Op], which: int, how: str) -
 def test_an_unknown_operation_is_refused(kind: str) -> None:
     with pytest.raises(ValueError):
         check_history([Op("c1", kind, "x", 0, 1)])
+
+
+def test_the_witness_names_the_few_operations_that_show_a_stale_read() -> None:
+    a1, a2 = append("c1", "x", "1;", 0, 1), append("c2", "x", "2;", 2, 3)
+    fine, stale = get("c3", "x", "1;2;", 4, 5), get("c3", "x", "1;", 6, 7)
+    (anomaly,) = check_history([a1, a2, fine, stale]).anomalies
+    assert anomaly.witness == (a2, stale)
+    assert anomaly.text.startswith("stale read: c3's get misses c2's append '2;'")
+    assert "stale read" in anomaly.describe()
+
+
+def test_the_witness_names_reordered_appends() -> None:
+    a1, a2 = append("c1", "x", "1;", 0, 1), append("c2", "x", "2;", 2, 3)
+    read = get("c3", "x", "2;1;", 4, 5)
+    (anomaly,) = check_history([a1, a2, read]).anomalies
+    assert anomaly.witness == (a1, a2, read)
+    assert anomaly.text.startswith("reordered appends")
+
+
+def test_the_witness_names_a_read_of_the_future() -> None:
+    # The history is cut where it first fails: the append came later, so nothing wrote '1;' by then.
+    read, late = get("c3", "x", "1;", 0, 1), append("c1", "x", "1;", 2, 3)
+    (anomaly,) = check_history([read, late]).anomalies
+    assert anomaly.witness == (read,)
+    assert "no write could have produced" in anomaly.text

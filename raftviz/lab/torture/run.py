@@ -20,6 +20,7 @@ The checks, after every fault is healed and a leader is back:
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import threading
 import time
@@ -52,7 +53,16 @@ FINAL_READ_TIMEOUT = 20.0
 
 
 class TortureError(Exception):
-    """The run could not be carried out (bad options, a cluster that would not start)."""
+    """The run could not be carried out (a cluster that would not start, say)."""
+
+
+class OptionsError(TortureError):
+    """The options make no sense (exit 2 at the command line)."""
+
+
+def fresh_seed() -> int:
+    """A seed for a run not given one (printed in the summary, so the schedule can be drawn again)."""
+    return int.from_bytes(os.urandom(4), "big")
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,16 +76,16 @@ class TortureOptions:
     check_budget: int = linearizability.DEFAULT_BUDGET
 
     def validate(self) -> None:
-        """TortureError with a one-line reason if the options make no sense."""
+        """OptionsError with a one-line reason if the options make no sense."""
         if self.nodes not in (3, 5):
-            raise TortureError(f"--nodes must be 3 or 5, not {self.nodes}")
+            raise OptionsError(f"--nodes must be 3 or 5, not {self.nodes}")
         if not 0 < self.seconds <= 24 * 3600:
-            raise TortureError(f"--seconds must be above 0 (and at most a day), not {self.seconds:g}")
+            raise OptionsError(f"--seconds must be above 0 (and at most a day), not {self.seconds:g}")
         if not 1 <= self.clients <= 64:
-            raise TortureError(f"--clients must be 1 to 64, not {self.clients}")
+            raise OptionsError(f"--clients must be 1 to 64, not {self.clients}")
         unknown = [f for f in self.faults if f not in FAULT_KINDS]
         if unknown:
-            raise TortureError(
+            raise OptionsError(
                 f"unknown fault {unknown[0]!r}: choose among {','.join(FAULT_KINDS)} (or none)"
             )
 
@@ -121,7 +131,8 @@ class TortureResult:
         return sorted(r.ret - r.call for r in self.workload() if r.status == OK and r.ret is not None)
 
     def anomaly_ids(self) -> set[int]:
-        return {op.id for anomaly in self.check.anomalies for op in anomaly.ops}
+        """The operations to highlight: each anomaly's witness, else its whole shrunken set."""
+        return {op.id for anomaly in self.check.anomalies for op in (anomaly.witness or anomaly.ops)}
 
 
 def percentile(ordered: list[float], p: float) -> float:
@@ -178,16 +189,21 @@ def _signals_interrupt() -> Iterator[None]:
             signal.signal(sig, handler)
 
 
+def check_options(options: TortureOptions) -> None:
+    """OptionsError if the run cannot be what was asked for (before anything starts)."""
+    options.validate()
+    if "disk" in options.faults and not node_supports_disk_option():
+        raise OptionsError(
+            "--faults disk needs free-mode disk faults (raftviz node --disk slow=MS|full), "
+            "which this raftviz does not have"
+        )
+
+
 def run_torture(
     options: TortureOptions, progress: Callable[[Progress], None] = lambda _p: None
 ) -> TortureResult:
     """Run the whole torture test; TortureError if it cannot be carried out."""
-    options.validate()
-    if "disk" in options.faults and not node_supports_disk_option():
-        raise TortureError(
-            "--faults disk needs free-mode disk faults (raftviz node --disk slow=MS|full), "
-            "which this raftviz does not have"
-        )
+    check_options(options)
     with _signals_interrupt():
         cluster = TortureCluster(options.nodes)
         try:
