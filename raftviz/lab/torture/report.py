@@ -85,12 +85,16 @@ function draw() {
   }
   // Operations: at most one bar per pixel column and lane is enough, except for what must show.
   for (const op of D.ops) {
-    const end = op.ret === null ? D.end : op.ret;
+    // An indeterminate operation is drawn until the client gave up, then fades out:
+    // it may still take effect at any later time.
+    const end = op.ret !== null ? op.ret : op.gaveUp !== null ? op.gaveUp : D.end;
     if (end < t0 || op.call > t1) continue;
     const a = X(op.call), b = Math.max(X(end), a + 1), y = TOP + clientLane(op.client) * LANE;
     if (op.ret === null && op.status !== 'failed') {
-      const g = ctx.createLinearGradient(a, 0, b, 0);
-      g.addColorStop(0, '#ef6c00'); g.addColorStop(1, 'rgba(239,108,0,0.05)'); ctx.fillStyle = g;
+      const g = ctx.createLinearGradient(b, 0, b + 30, 0);
+      g.addColorStop(0, 'rgba(239,108,0,0.6)'); g.addColorStop(1, 'rgba(239,108,0,0)'); ctx.fillStyle = g;
+      ctx.fillRect(b, y + 4, 30, LANE - 8);
+      ctx.fillStyle = '#ef6c00';
     } else {
       ctx.fillStyle = op.status === 'failed' ? '#9e9e9e' : op.kind === 'get' ? '#43a047' : '#2e7d32';
     }
@@ -117,12 +121,12 @@ function opAt(mx, my) {
   if (lane < 0 || lane >= D.clients.length) return null;
   const client = D.clients[lane], t = t0 + (mx - LEFT) / (canvas.width - LEFT - 8) * (t1 - t0);
   const slack = 3 / (canvas.width - LEFT - 8) * (t1 - t0);
-  let best = null;
+  let best = null, bestSpan = Infinity;
   for (const op of D.ops) {
     if (op.client !== client) continue;
-    const end = op.ret === null ? D.end : op.ret;
+    const end = op.ret !== null ? op.ret : op.gaveUp !== null ? op.gaveUp : D.end;
     if (op.call - slack > t || t > end + slack) continue;
-    if (!best || op.anomaly || end - op.call < best.ret - best.call) best = op;
+    if (!best || op.anomaly || end - op.call < bestSpan) { best = op; bestSpan = end - op.call; }
   }
   return best;
 }
@@ -199,6 +203,7 @@ def render_report(result: TortureResult) -> str:
             "kind": r.kind,
             "call": round(r.call, 6),
             "ret": None if r.ret is None else round(r.ret, 6),
+            "gaveUp": None if r.gave_up is None else round(r.gave_up, 6),
             "status": r.status or "indeterminate",
             "anomaly": r.id in anomalous,
             "text": _describe(r),

@@ -43,8 +43,11 @@ from raftviz.lab.torture.workload import (
 )
 from raftviz.node.client import KVClient, NoLeaderError, RequestError
 
-#: A client's give-up time for one request: past it the request is indeterminate.
-OP_TIMEOUT = 2.5
+#: A client's give-up time for one request: past it the request is indeterminate. Shorter
+#: than one attempt on a dead node (node/client.py ATTEMPT_TIMEOUT), so that what is in
+#: flight when a leader dies ends indeterminate, as in Jepsen: that is the hard case for
+#: the checker, and the one a long timeout would hide behind retries.
+OP_TIMEOUT = 0.25
 #: Generous: a loaded 2-core machine can take a while to start interpreters and elect.
 START_TIMEOUT = 30.0
 HEAL_TIMEOUT = 30.0

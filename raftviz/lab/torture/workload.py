@@ -50,6 +50,8 @@ class Record:
     output: str | None = None
     status: str = ""  # "" while open
     error: str = ""
+    #: When the client stopped waiting for an indeterminate operation (for the report).
+    gave_up: float | None = None
 
 
 class History:
@@ -68,7 +70,9 @@ class History:
 
     def complete(self, record: Record, status: str, output: str | None = None, error: str = "") -> None:
         with self._lock:
-            if status != INDETERMINATE:
+            if status == INDETERMINATE:
+                record.gave_up = self.clock.now()
+            else:
                 record.ret = self.clock.now()
             record.status, record.output, record.error = status, output, error
 
