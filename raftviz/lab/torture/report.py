@@ -38,6 +38,13 @@ canvas { display: block; cursor: grab; }
 
 _SCRIPT = r"""
 const D = JSON.parse(document.getElementById('data').textContent);
+D.ops = D.ops.map(a => ({client: a[0], kind: a[1], call: a[2], ret: a[3], gaveUp: a[4], status: a[5],
+                         anomaly: a[6] === 1, head: a[7], error: a[8]}));
+function describe(op) {
+  const end = op.ret !== null ? op.ret.toFixed(4) + ' s' : 'never answered';
+  return op.head + '\ncalled ' + op.call.toFixed(4) + ' s, ' + end + ', ' + op.status +
+    (op.error ? '\n' + op.error : '');
+}
 const canvas = document.getElementById('timeline'), ctx = canvas.getContext('2d');
 const tip = document.getElementById('tip');
 const LANE = 22, TOP = 24, LEFT = 70;
@@ -105,7 +112,7 @@ function draw() {
     }
     if (b - a > 70) {
       // Wide enough to say what it is: "append a0 'c1-7;'" or "get a0".
-      const label = op.text.split('\n')[0].replace(/^#\d+ \S+ /, '');
+      const label = op.head.replace(/^#\d+ \S+ /, '');
       ctx.save(); ctx.beginPath(); ctx.rect(a, y, b - a - 2, LANE); ctx.clip();
       ctx.fillStyle = op.status === 'failed' ? '#222' : 'white';
       ctx.fillText(label, Math.max(a, LEFT) + 3, y + LANE / 2); ctx.restore();
@@ -166,7 +173,7 @@ canvas.addEventListener('mousemove', e => {
     t0 = a; t1 = b; draw(); return;
   }
   const op = opAt(e.offsetX, e.offsetY), f = op ? null : faultAt(e.offsetX, e.offsetY);
-  const text = op ? op.text : f ? f.text : null;
+  const text = op ? describe(op) : f ? f.text : null;
   if (!text) { tip.style.display = 'none'; return; }
   tip.textContent = text; tip.style.display = 'block';
   tip.style.left = Math.min(e.offsetX + 12, canvas.width - 320) + 'px';
@@ -197,17 +204,19 @@ def render_report(result: TortureResult) -> str:
     clients = sorted({r.client for r in result.records if r.client != "final"}, key=_client_order)
     if any(r.client == "final" for r in result.records):
         clients.append("final")
+    # Arrays, not objects: a minute's run holds over 100,000 operations.
     ops = [
-        {
-            "client": r.client,
-            "kind": r.kind,
-            "call": round(r.call, 6),
-            "ret": None if r.ret is None else round(r.ret, 6),
-            "gaveUp": None if r.gave_up is None else round(r.gave_up, 6),
-            "status": r.status or "indeterminate",
-            "anomaly": r.id in anomalous,
-            "text": _describe(r),
-        }
+        [
+            r.client,
+            r.kind,
+            round(r.call, 6),
+            None if r.ret is None else round(r.ret, 6),
+            None if r.gave_up is None else round(r.gave_up, 6),
+            r.status or "indeterminate",
+            int(r.id in anomalous),
+            _head(r),
+            r.error,
+        ]
         for r in result.records
     ]
     faults = [
@@ -288,19 +297,15 @@ def _client_order(name: str) -> tuple[int, str]:
     return (int(digits), name) if digits.isdigit() else (10**9, name)
 
 
-def _describe(r: Record) -> str:
-    """An operation as the tooltip shows it."""
+def _head(r: Record) -> str:
+    """What an operation was: ``#12 c3 get a0 -> 'c1-4;'`` (its times are added by the page)."""
     text = f"#{r.id} {r.client} {r.kind} {r.key}"
     if r.kind != "get":
         text += f" {r.value!r}"
     elif r.status == "ok":
         text += f" -> {'(none)' if r.output is None else repr(_short(r.output))}"
-    end = "never answered" if r.ret is None else f"{r.ret:.4f} s"
-    text += f"\ncalled {r.call:.4f} s, {end}, {r.status or 'indeterminate'}"
-    if r.error:
-        text += f"\n{r.error}"
     return text
 
 
-def _short(text: str, limit: int = 80) -> str:
+def _short(text: str, limit: int = 40) -> str:
     return text if len(text) <= limit else f"…{text[-limit:]}"
