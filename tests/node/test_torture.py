@@ -200,3 +200,16 @@ def test_disk_faults_are_refused_cleanly_or_run(tmp_path: Path) -> None:
         assert done.returncode == 2
         assert done.stderr.startswith("error: --faults disk needs free-mode disk faults")
     assert list((tmp_path / "tmp").iterdir()) == []
+
+
+def test_a_node_without_the_disk_option_is_a_clear_error(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    """Should the option check pass but the node refuse ``--disk`` (another version, say), the run says so."""
+    from raftviz.lab.torture.cluster import node_supports_disk_option
+
+    if node_supports_disk_option():
+        pytest.skip("this raftviz's node takes --disk")
+    monkeypatch.setenv("TMPDIR", _env(tmp_path / "tmp")["TMPDIR"])
+    monkeypatch.setattr(torture_run, "node_supports_disk_option", lambda: True)
+    with pytest.raises(torture_run.TortureError, match=r"raftviz node refused --disk (slow=\d+|full)"):
+        run_torture(TortureOptions(seconds=60, clients=1, faults=("disk",), seed=4))
+    assert list((tmp_path / "tmp").iterdir()) == []

@@ -142,6 +142,11 @@ class TortureCluster:
             if proc is not None and proc.poll() is None:
                 proc.send_signal(signal.SIGCONT)
 
+    def exit_code(self, node: int) -> int | None:
+        """The node's exit status if its process has ended, else None."""
+        proc = self.procs.get(node)
+        return None if proc is None else proc.poll()
+
     def alive(self, node: int) -> bool:
         proc = self.procs.get(node)
         return proc is not None and proc.poll() is None

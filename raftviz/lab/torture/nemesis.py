@@ -30,6 +30,12 @@ FAULT_KINDS = ("kill", "pause", "disk")
 #: How long a fault is held, and the quiet time between two, in seconds.
 HOLD = (0.3, 2.0)
 GAP = (0.3, 1.5)
+#: How long after a restart with a disk option the node is checked for a usage error.
+DISK_START_CHECK = 0.5
+
+
+class DiskOptionError(Exception):
+    """This raftviz's node does not take the disk option the fault needs."""
 
 
 @dataclass(slots=True)
@@ -93,6 +99,15 @@ class Nemesis(threading.Thread):
                 fault.detail = "full"
             self.cluster.kill(node)
             self.cluster.start(node, ("--disk", fault.detail))
+            # A node that does not take the option exits at once with a usage error (2):
+            # say so rather than run on without the fault.
+            self.stop.wait(DISK_START_CHECK)
+            code = self.cluster.exit_code(node)
+            if code == 2:
+                self.cluster.start(node)
+                raise DiskOptionError(
+                    f"raftviz node refused --disk {fault.detail}: {self.cluster.stderr_tail(node)}"
+                )
         else:
             raise ValueError(f"unknown fault {kind!r}")
         with self._lock:

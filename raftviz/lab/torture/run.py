@@ -252,6 +252,8 @@ def _run(
         if nemesis is not None:
             nemesis.start()
         while clock.now() < options.seconds:
+            if nemesis is not None and nemesis.error is not None:
+                break  # the faults cannot be injected: no point in running on
             report("running")
             time.sleep(min(0.2, max(0.0, options.seconds - clock.now())))
     finally:
