@@ -246,6 +246,23 @@ def _search(
             if nxt_p != -1:
                 prv[nxt_p] = p
 
+    # A read still to place will see the value now followed by appends, or the
+    # value of a put still to place followed by appends: its answer must start
+    # with one of those. Checked against the earliest-answered read not yet
+    # placed (the one that fails first), this prunes the wrong orders of
+    # concurrent appends at once, instead of finding each out a read later (k
+    # concurrent appends have k! orders, and the memo cannot merge them: each
+    # order is a different value).
+    puts = [i for i, op in enumerate(ops) if op.kind == "put"]
+    reads = sorted(
+        (i for i, op in enumerate(ops) if op.kind == "get" and op.ret is not None),
+        key=lambda i: (ops[i].ret, ops[i].call),
+    )
+    rank = [-1] * n
+    for r, i in enumerate(reads):
+        rank[i] = r
+    first_read = 0  # index into ``reads`` of the earliest-answered read not yet placed
+
     state = initial
     linearized = 0
     memo: set[tuple[int, str | None]] = set()
@@ -264,7 +281,14 @@ def _search(
             pos = -1
         elif is_call[pos]:
             i = op_of[pos]
-            agrees, after = _apply(state, ops[i])
+            op = ops[i]
+            agrees, after = _apply(state, op)
+            if agrees and op.kind != "get" and first_read < len(reads):
+                seen = ops[reads[first_read]].output
+                agrees = seen is not None and (
+                    seen.startswith(after or "")
+                    or any(j != i and not linearized >> j & 1 and seen.startswith(ops[j].value) for j in puts)
+                )
             if agrees:
                 marked = linearized | (1 << i)
                 if (marked, after) not in memo:
@@ -272,6 +296,9 @@ def _search(
                     stack.append((pos, state))
                     state, linearized = after, marked
                     lift(pos)
+                    if rank[i] == first_read:
+                        while first_read < len(reads) and linearized >> reads[first_read] & 1:
+                            first_read += 1
                     pos = nxt[head]
                     continue
             pos = nxt[pos]
@@ -280,8 +307,11 @@ def _search(
             if not stack:
                 return (OK if finals else ANOMALY), steps
             pos, state = stack.pop()
-            linearized &= ~(1 << op_of[pos])
+            i = op_of[pos]
+            linearized &= ~(1 << i)
             unlift(pos)
+            if 0 <= rank[i] < first_read:
+                first_read = rank[i]
             pos = nxt[pos]
 
 
