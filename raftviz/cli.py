@@ -186,6 +186,7 @@ def _cmd_torture(args: argparse.Namespace) -> int:
         OptionsError,
         TortureError,
         TortureOptions,
+        TortureProgress,
         check_options,
         fresh_seed,
         run_torture,
@@ -215,7 +216,7 @@ def _cmd_torture(args: argparse.Namespace) -> int:
     )
     task = bar.add_task("starting", total=args.seconds, ops="")
 
-    def show(p) -> None:  # noqa: ANN001 - a raftviz.lab.torture.run.Progress
+    def show(p: TortureProgress) -> None:
         ops = (
             f"ops {p.ops['ok']} ok {p.ops['failed']} failed {p.ops['indeterminate']} indet  faults {p.faults}"
         )

@@ -94,7 +94,7 @@ class TortureOptions:
 
 
 @dataclass(slots=True)
-class Progress:
+class TortureProgress:
     """What the run is doing now, for a progress display."""
 
     phase: str  # starting | running | healing | reading back | checking
@@ -203,7 +203,7 @@ def check_options(options: TortureOptions) -> None:
 
 
 def run_torture(
-    options: TortureOptions, progress: Callable[[Progress], None] = lambda _p: None
+    options: TortureOptions, progress: Callable[[TortureProgress], None] = lambda _p: None
 ) -> TortureResult:
     """Run the whole torture test; TortureError if it cannot be carried out."""
     check_options(options)
@@ -216,16 +216,15 @@ def run_torture(
 
 
 def _run(
-    cluster: TortureCluster, options: TortureOptions, progress: Callable[[Progress], None]
+    cluster: TortureCluster, options: TortureOptions, progress: Callable[[TortureProgress], None]
 ) -> TortureResult:
     clock = Clock()
     history = History(clock)
 
     def report(phase: str) -> None:
         faults = len(nemesis.faults) if nemesis is not None else 0
-        progress(
-            Progress(phase, min(clock.now(), options.seconds), options.seconds, history.counts(), faults)
-        )
+        elapsed = min(clock.now(), options.seconds)
+        progress(TortureProgress(phase, elapsed, options.seconds, history.counts(), faults))
 
     nemesis: Nemesis | None = None
     report("starting")
