@@ -54,6 +54,8 @@ HEAL_TIMEOUT = 30.0
 #: How long the final read of one key keeps trying, and all of them together.
 FINAL_READ_TIMEOUT = 20.0
 FINAL_READS_TIMEOUT = 120.0
+#: Lost writes or unread keys listed one by one in the summary (the report lists them all).
+SHOWN = 10
 
 
 class TortureError(Exception):
@@ -168,8 +170,10 @@ def summary_lines(result: TortureResult) -> list[str]:
     ]
     for anomaly in result.check.anomalies:
         lines.append("not linearizable: " + anomaly.describe())
-    lines += [f"lost write: {text}" for text in result.lost]
-    lines += [f"no final read: {text}" for text in result.unread]
+    for label, texts in (("lost write", result.lost), ("no final read", result.unread)):
+        lines += [f"{label}: {text}" for text in texts[:SHOWN]]
+        if len(texts) > SHOWN:
+            lines.append(f"{label}: … and {len(texts) - SHOWN} more")
     for key in result.check.unknown_keys:
         lines.append(f"unknown: the checker's budget ran out on key {key!r} (not a pass)")
     return lines
