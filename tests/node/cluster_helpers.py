@@ -22,7 +22,6 @@ from __future__ import annotations
 import atexit
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -35,6 +34,7 @@ from typing import TypeVar
 import pytest
 
 from raftviz.core.messages import StatusReply
+from raftviz.lab.torture.cluster import free_udp_ports  # noqa: F401 - re-exported for the tests
 from raftviz.node.client import KVClient
 
 T = TypeVar("T")
@@ -54,25 +54,6 @@ _live_clusters: weakref.WeakSet[FreeCluster] = weakref.WeakSet()
 def _kill_leftovers() -> None:
     for cluster in list(_live_clusters):
         cluster.close()
-
-
-def free_udp_ports(count: int) -> list[int]:
-    """``count`` distinct loopback UDP ports that were free a moment ago.
-
-    All sockets are bound before any is closed, so the ports are distinct. The
-    usual race (someone else takes a port before the node binds it) is possible
-    but unlikely; a node that cannot bind exits at once with a clear message.
-    """
-    socks: list[socket.socket] = []
-    try:
-        for _ in range(count):
-            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            socks.append(sock)
-            sock.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for sock in socks:
-            sock.close()
 
 
 def wait_for(
