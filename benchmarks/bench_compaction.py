@@ -105,7 +105,7 @@ def sizes(lab: Lab) -> dict[str, int]:
     """How many items the lab's longest-lived tables hold."""
     return {
         "client-history": sum(len(c.history) for c in lab.clients.values()),
-        "checker": len(lab.checker.entry_at) + len(lab.checker.committed_terms),
+        "checker": len(lab.checker.entry_at) + len(lab.checker.known),
         "flights": len(lab.flights),
         "queue": len(lab._queue),
         "sessions": sum(

@@ -75,11 +75,16 @@ class InvariantChecker:
         self.leader_of_term: dict[int, int] = {}
         #: (index, term) -> (command, term of the previous entry)
         self.entry_at: dict[tuple[int, int], tuple[Command, int]] = {}
-        #: The committed prefix: committed_terms[i-1-base]/committed_cmds[i-1-base]
-        #: for index i, and the term in which each index was first known to be committed.
-        self.committed_terms: list[int] = []
-        self.committed_cmds: list[Command | None] = []  # None: compacted before it was seen
-        self.commit_term: list[int] = []
+        #: The highest index known to be committed.
+        self.committed = 0
+        #: The committed entries seen in some node's log: index -> (term, command).
+        #: An index committed and compacted before any log showed it is absent. Sparse
+        #: on purpose: a snapshot can move a node's commit index by billions at once
+        #: (a forged InstallSnapshot does), and nothing here may cost per index.
+        self.known: dict[int, tuple[int, Command]] = {}
+        #: The term in which each index was first known to be committed, run-length
+        #: encoded: (first index, term), ascending; a run ends where the next begins.
+        self.commit_runs: list[tuple[int, int]] = []
         #: Indexes up to ``base`` have been forgotten (every node compacted them).
         self.base = 0
         self.max_term: dict[int, int] = {}
@@ -97,19 +102,28 @@ class InvariantChecker:
         copy.leader_configs = {n: (list(found), upto) for n, (found, upto) in self.leader_configs.items()}
         return copy
 
-    @property
-    def committed(self) -> int:
-        """The highest index known to be committed."""
-        return self.base + len(self.committed_terms)
-
     def prune(self, below: int) -> None:
         """Forget indexes up to ``below``: no node holds them in its log any more."""
+        below = min(below, self.committed)
         if below <= self.base:
             return
-        drop = min(below, self.committed) - self.base
-        del self.committed_terms[:drop], self.committed_cmds[:drop], self.commit_term[:drop]
-        self.base += drop
+        self.base = below
+        self.known = {i: v for i, v in self.known.items() if i > below}
         self.entry_at = {k: v for k, v in self.entry_at.items() if k[0] > below}
+        # Runs wholly at or below ``below`` go; the first one left starts after it.
+        keep = [(first, term) for first, term in self.commit_runs if first > below]
+        before = [(first, term) for first, term in self.commit_runs if first <= below]
+        if before and (not keep or keep[0][0] > below + 1):
+            keep.insert(0, (below + 1, before[-1][1]))
+        self.commit_runs = keep if self.committed > below else []
+
+    def _extend_committed(self, upto: int, term: int) -> None:
+        """Indexes up to ``upto`` are now known committed, first seen so in ``term``."""
+        if upto <= self.committed:
+            return
+        if not self.commit_runs or self.commit_runs[-1][1] != term:
+            self.commit_runs.append((self.committed + 1, term))
+        self.committed = upto
 
     def check(self, view: NodeView, before: Before, log_from: int, step: int, time: int) -> list[Violation]:
         """Check one node's change during a step; ``log_from`` is its reported log change."""
@@ -164,26 +178,26 @@ class InvariantChecker:
         # State Machine Safety: what this node commits agrees with what anyone committed.
         if view.alive and view.commit > (before.commit if same_life else 0):
             lo = max((before.commit if same_life else 0), self.base) + 1
-            for index in range(lo, view.commit + 1):
-                # An entry committed and compacted in the same step is known only as committed.
-                entry = view.log.entry(index) if index > view.log.start_index else None
+            # Indexes inside the snapshot have no entry to compare (an entry committed
+            # and compacted in the same step is known only as committed): one step for all.
+            in_snapshot = min(view.commit, view.log.start_index)
+            if in_snapshot >= lo:
+                self._extend_committed(in_snapshot, view.term)
+            for index in range(max(lo, view.log.start_index + 1), view.commit + 1):
+                entry = view.log.entry(index)
                 if index > self.committed:
-                    self.committed_terms.append(entry.term if entry else -1)
-                    self.committed_cmds.append(entry.command if entry else None)
-                    self.commit_term.append(view.term)
+                    self._extend_committed(index, view.term)
+                    self.known[index] = (entry.term, entry.command)
                     continue
-                at = index - 1 - self.base
-                if entry is None:
-                    continue
-                if self.committed_terms[at] < 0:
-                    self.committed_terms[at], self.committed_cmds[at] = entry.term, entry.command
-                elif (self.committed_terms[at], self.committed_cmds[at]) != (entry.term, entry.command):
-                    was = self.committed_cmds[at]
+                seen = self.known.get(index)
+                if seen is None:
+                    self.known[index] = (entry.term, entry.command)
+                elif seen != (entry.term, entry.command):
                     fail(
                         "State Machine Safety",
                         f"node {view.id} committed {entry.command.describe()!r} (term {entry.term}) "
-                        f"at index {index}, where {was.describe() if was else '?'!r} "
-                        f"(term {self.committed_terms[at]}) was committed before",
+                        f"at index {index}, where {seen[1].describe()!r} "
+                        f"(term {seen[0]}) was committed before",
                     )
                     break
 
@@ -251,14 +265,16 @@ class InvariantChecker:
     def _check_completeness(self, view: NodeView, step: int, time: int) -> list[Violation]:
         # The highest index committed in an earlier term is enough: by Log
         # Matching, holding it (same term) means holding everything before it.
-        last = 0
-        for at in range(len(self.commit_term) - 1, -1, -1):
-            if self.commit_term[at] < view.term:
-                last = at + 1 + self.base
+        last, end = 0, self.committed
+        for first, term in reversed(self.commit_runs):
+            if term < view.term:
+                last = end
                 break
-        if last <= view.log.start_index or self.committed_terms[last - 1 - self.base] < 0:
+            end = first - 1
+        if last <= max(view.log.start_index, self.base) or last not in self.known:
             return []  # in its snapshot, hence held (or never seen in a log)
-        if view.term_at(last) != self.committed_terms[last - 1 - self.base]:
+        held = self.known[last][0]
+        if view.term_at(last) != held:
             return [
                 Violation(
                     "Leader Completeness",
@@ -266,7 +282,7 @@ class InvariantChecker:
                     time,
                     (view.id,),
                     f"leader {view.id} of term {view.term} lacks the entry committed at index {last} "
-                    f"(term {self.committed_terms[last - 1 - self.base]})",
+                    f"(term {held})",
                 )
             ]
         return []
