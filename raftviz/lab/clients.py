@@ -26,6 +26,10 @@ class Request:
     issued_at: int
     target: int  # the node it was last sent to
     deadline: int  # when the client gives up on ``target`` and tries another
+    #: The node the id-order rotation stands at. A leader hint moves ``target``, never
+    #: this: were hints to move the rotation, two nodes hinting at each other's stale
+    #: leaders could keep a request from ever reaching the node after them in id order.
+    rotation: int = 0
     attempts: int = 1
     answered_at: int = -1
     result: str | None = None
@@ -82,7 +86,7 @@ class Client:
         # and it never exceeds ``seq`` itself.
         low = min(self.low, seq)
         command = Command(op, key, value, self.id, seq, low)
-        request = Request(self.id, seq, command, now, target, now + timeout)
+        request = Request(self.id, seq, command, now, target, now + timeout, rotation=target)
         self.outstanding[seq] = request
         self.history.append(request)
         if self.keep and len(self.history) >= 2 * self.keep:
@@ -118,8 +122,8 @@ class Client:
     def on_timeout(self, request: Request, nodes: list[int], now: int, timeout: int) -> int:
         """The target did not answer in time: try the next node in id order."""
         self.leader_guess = 0
-        later = [n for n in nodes if n > request.target]
-        request.target = later[0] if later else nodes[0]
+        later = [n for n in nodes if n > request.rotation]
+        request.rotation = request.target = later[0] if later else nodes[0]
         request.deadline = now + timeout
         request.attempts += 1
         return request.target

@@ -41,6 +41,9 @@ class KVClient:
         self.id = client_id or f"kv-{os.urandom(6).hex()}"
         self.seq = 0
         self.target = 0  # index into cluster
+        #: Where the rotation over the cluster stands: hints move ``target``, never this,
+        #: so nodes hinting at each other's stale leaders cannot keep a request from the rest.
+        self.rotation = 0
         #: Node id -> index into cluster, as learned from who answered from where.
         self.positions: dict[int, int] = {}
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -61,7 +64,7 @@ class KVClient:
             self.sock.sendto(data, address)
             reply = self._await_reply(min(give_up, time.monotonic() + ATTEMPT_TIMEOUT))
             if reply is None:
-                self.target = (self.target + 1) % len(self.cluster)
+                self.target = self.rotation = (self.rotation + 1) % len(self.cluster)
                 continue
             if reply.ok:
                 if reply.error:
@@ -74,7 +77,7 @@ class KVClient:
                 self.target = hint
             else:
                 time.sleep(0.05)  # an election is under way: give it a moment
-                self.target = (self.target + 1) % len(self.cluster)
+                self.target = self.rotation = (self.rotation + 1) % len(self.cluster)
         raise NoLeaderError(f"no leader answered {op} {key} within {self.timeout:g} s")
 
     def statuses(self, wait: float = 0.5) -> list[StatusReply | None]:
