@@ -15,32 +15,11 @@ from collections.abc import Callable
 from typing import Protocol
 
 from raftviz.core.config import RaftConfig
-from raftviz.lab.options import LabError, LabOptions
+from raftviz.lab.options import LabError, LabOptions, NodeStopped, StartRefused
 from raftviz.node import storage as files
 from raftviz.node.disk import DiskFault, DiskStopped
 from raftviz.node.driver import MemoryStorage, NodeDriver, Report
 from raftviz.node.storage import StorageError
-
-
-class NodeStopped(LabError):
-    """The node stopped by itself during an input (its disk failed): it is down now.
-
-    ``reason`` is the node's own words, the same on both backends.
-    """
-
-    def __init__(self, node: int, reason: str) -> None:
-        super().__init__(f"node {node} stopped: {reason}")
-        self.node = node
-        self.reason = reason
-
-
-class StartRefused(LabError):
-    """The node refused to start (its storage is damaged): it stays down."""
-
-    def __init__(self, node: int, reason: str) -> None:
-        super().__init__(f"node {node} cannot start: {reason}")
-        self.node = node
-        self.reason = reason
 
 
 class Backend(Protocol):

@@ -16,11 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from raftviz.core.messages import Address, ClientReply, ClientRequest
-from raftviz.lab.backend import Backend, NodeStopped, StartRefused, make_backend
+from raftviz.lab.backend import Backend, make_backend
 from raftviz.lab.clients import Client, Request
 from raftviz.lab.invariants import Before, InvariantChecker, Violation
 from raftviz.lab.network import Flight, Network
-from raftviz.lab.options import LabError, LabOptions
+from raftviz.lab.options import LabError, LabOptions, NodeStopped, StartRefused
 from raftviz.lab.views import NodeView
 from raftviz.node.disk import DiskFault, parse_fault
 from raftviz.node.driver import Report

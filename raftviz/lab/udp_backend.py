@@ -35,8 +35,7 @@ import weakref
 from dataclasses import dataclass, field
 
 from raftviz.core.config import RaftConfig
-from raftviz.lab.backend import NodeStopped, StartRefused
-from raftviz.lab.options import LabError
+from raftviz.lab.options import LabError, NodeStopped, StartRefused
 from raftviz.node import storage as node_storage
 from raftviz.node.disk import DiskFault
 from raftviz.node.driver import Report
