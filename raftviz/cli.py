@@ -89,6 +89,16 @@ def _raft_config(args: argparse.Namespace):  # noqa: ANN202 - keeps the import l
     )
 
 
+def _disk_fault(text: str) -> object:
+    """``--disk``'s value: fail, full or slow=MS (raftviz.node.disk)."""
+    from raftviz.node.disk import DiskFaultError, parse_fault
+
+    try:
+        return parse_fault(text)
+    except DiskFaultError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _cmd_node(args: argparse.Namespace) -> int:
     from raftviz.node import process
 
@@ -123,7 +133,9 @@ def _cmd_node(args: argparse.Namespace) -> int:
         print("error: every --members id needs an address in --peers", file=sys.stderr)
         return 2
     data = args.data or f"raftviz-node{args.id}"
-    free = process.FreeModeArgs(args.id, args.peers, config, args.seed, data, args.allow_public, members)
+    free = process.FreeModeArgs(
+        args.id, args.peers, config, args.seed, data, args.allow_public, members, disk=args.disk
+    )
     return process.run_free_mode(free)
 
 
@@ -276,6 +288,11 @@ def build_parser() -> argparse.ArgumentParser:
     node.add_argument("--members", help="the initial voters, ID,ID,... (default: every node in --peers)")
     node.add_argument(
         "--join", action="store_true", help="start with no configuration: wait to be added (kv add ID)"
+    )
+    node.add_argument(
+        "--disk",
+        type=_disk_fault,
+        help="free mode, for tests: a disk fault from the start: fail, full or slow=MS",
     )
     node.add_argument("--lab", action="store_true", help=argparse.SUPPRESS)
     node.add_argument("--incarnation", type=int, default=0, help=argparse.SUPPRESS)

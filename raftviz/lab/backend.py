@@ -11,11 +11,15 @@ run the same driver, so both give the same reports.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Protocol
 
 from raftviz.core.config import RaftConfig
-from raftviz.lab.options import LabOptions
+from raftviz.lab.options import LabError, LabOptions, NodeStopped, StartRefused
+from raftviz.node import storage as files
+from raftviz.node.disk import DiskFault, DiskStopped
 from raftviz.node.driver import MemoryStorage, NodeDriver, Report
+from raftviz.node.storage import StorageError
 
 
 class Backend(Protocol):
@@ -57,6 +61,14 @@ class Backend(Protocol):
         """Make a live node snapshot its state machine and compact its log now."""
         ...
 
+    def set_disk(self, node_id: int, fault: DiskFault) -> Report | None:
+        """Give a node's disk this fault (it outlives restarts): a live node's report, else None."""
+        ...
+
+    def corrupt(self, node_id: int, name: str) -> None:
+        """Flip a byte at rest in a stopped node's file ``name`` (raft.dat or snapshot.dat)."""
+        ...
+
     def close(self) -> None:
         """Stop every node and release every resource."""
         ...
@@ -80,7 +92,10 @@ class InProcessBackend:
     def start(self, node_id: int, incarnation: int, now: int) -> Report:
         storage = self.storage.setdefault(node_id, MemoryStorage())
         members = () if node_id in self.joined else self.peers
-        driver = NodeDriver(node_id, members, self.config, self.seed, incarnation, storage, now)
+        try:
+            driver = NodeDriver(node_id, members, self.config, self.seed, incarnation, storage, now)
+        except StorageError as exc:
+            raise StartRefused(node_id, str(exc)) from None
         self.drivers[node_id] = driver
         return driver.start()
 
@@ -90,19 +105,39 @@ class InProcessBackend:
         return self.start(node_id, 0, now)
 
     def take_snapshot(self, node_id: int, now: int) -> Report:
-        return self.drivers[node_id].take_snapshot(now)
+        return self._input(node_id, lambda d: d.take_snapshot(now))
 
     def crash(self, node_id: int) -> None:
         self.drivers.pop(node_id, None)
 
     def deliver(self, node_id: int, data: bytes, now: int) -> Report:
-        return self.drivers[node_id].deliver(data, now)
+        return self._input(node_id, lambda d: d.deliver(data, now))
 
     def fire_timer(self, node_id: int, now: int) -> Report:
-        return self.drivers[node_id].fire_timer(now)
+        return self._input(node_id, lambda d: d.fire_timer(now))
 
     def timeout_now(self, node_id: int, now: int) -> Report:
-        return self.drivers[node_id].timeout_now(now)
+        return self._input(node_id, lambda d: d.timeout_now(now))
+
+    def _input(self, node_id: int, call: Callable[[NodeDriver], Report]) -> Report:
+        """One input to a live node; a node whose disk failed under it is stopped, as its process would."""
+        try:
+            return call(self.drivers[node_id])
+        except DiskStopped as exc:
+            self.crash(node_id)
+            raise NodeStopped(node_id, exc.reason) from None
+
+    def set_disk(self, node_id: int, fault: DiskFault) -> Report | None:
+        self.storage.setdefault(node_id, MemoryStorage()).disk.set(fault)
+        driver = self.drivers.get(node_id)
+        return driver.set_disk(fault) if driver is not None else None
+
+    def corrupt(self, node_id: int, name: str) -> None:
+        storage = self.storage.setdefault(node_id, MemoryStorage())
+        if not files.holds_file(storage.durable(), name):
+            raise LabError(f"node {node_id}: {name} is empty or missing: nothing to corrupt")
+        # Flipping the same byte twice puts it back, as on files.
+        storage.damaged ^= {name}
 
     def set_election_deadline(self, node_id: int, deadline: int) -> Report:
         return self.drivers[node_id].set_election_deadline(deadline)

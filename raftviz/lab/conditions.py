@@ -47,9 +47,10 @@ FIELDS = (
     "voters",
     "learners",
     "snap",
+    "disk",
 )
 #: Fields whose values are words or lists, never numbers.
-TEXT_FIELDS = ("role", "alive", "voters", "learners")
+TEXT_FIELDS = ("role", "alive", "voters", "learners", "disk")
 OPS: dict[str, Callable[[object, object], bool]] = {
     "=": operator.eq,
     "!=": operator.ne,

@@ -169,6 +169,8 @@ def describe_record(record: StepRecord, verbose: bool, fold_quiet: bool = False)
         if fold_quiet and request.quiet and not request.error:
             continue
         lines.append(f"{t} {request.describe()} -> {request.outcome()}")
+    if record.stopped:
+        lines.append(f"{t} {record.stopped}")
     for violation in record.violations:
         lines.append(f"{t} INVARIANT VIOLATED: {violation.describe()}")
     return lines

@@ -20,8 +20,9 @@ from raftviz.lab.backend import Backend, make_backend
 from raftviz.lab.clients import Client, Request
 from raftviz.lab.invariants import Before, InvariantChecker, Violation
 from raftviz.lab.network import Flight, Network
-from raftviz.lab.options import LabError, LabOptions
+from raftviz.lab.options import LabError, LabOptions, NodeStopped, StartRefused
 from raftviz.lab.views import NodeView
+from raftviz.node.disk import DiskFault, parse_fault
 from raftviz.node.driver import Report
 from raftviz.wire import datagram
 
@@ -62,6 +63,8 @@ class StepRecord:
     answers: list[Request] = field(default_factory=list)
     violations: list[Violation] = field(default_factory=list)
     refused: str = ""
+    #: Why a node stopped during this step (its disk failed), or could not start.
+    stopped: str = ""
 
 
 #: role, term, vote, commit, last index, configuration (text), snapshot index
@@ -208,15 +211,42 @@ class Lab:
         return self._publish(record)
 
     def restart(self, node: int) -> StepRecord:
+        """Start a stopped node on its storage; one whose storage is damaged stays down and says why."""
         view = self.view(node)
         if view.alive:
             raise LabError(f"node {node} is running; crash it first")
-        view.alive = True
+        if view.disk == "fail":
+            raise LabError(f"node {node}'s disk has failed: give it a working one first (disk {node} ok)")
         view.incarnation += 1
-        report = self.backend.start(node, view.incarnation, self.now)
         record = self._record("command", f"restart node {node}")
+        try:
+            report = self.backend.start(node, view.incarnation, self.now)
+        except StartRefused as exc:
+            record.stopped = f"node {node} cannot start: {exc.reason}"
+            record.text += " (refused: it stays down)"
+            return self._publish(record)
+        view.alive = True
         self._absorb(node, report, record)
         return self._publish(record)
+
+    def set_disk(self, node: int, fault: DiskFault) -> StepRecord:
+        """Give node ``node``'s disk a fault (``disk N fail|full|slow MS|ok``); it outlives restarts."""
+        view = self.view(node)
+        record = self._record("command", f"disk of node {node}: {fault.text}")
+        report = self.backend.set_disk(node, fault)
+        if report is None:
+            view.disk = fault.text
+        else:
+            self._absorb(node, report, record)
+        return self._publish(record)
+
+    def corrupt(self, node: int, name: str) -> StepRecord:
+        """Flip a byte at rest in a stopped node's ``name`` (raft.dat or snapshot.dat)."""
+        view = self.view(node)
+        if view.alive:
+            raise LabError(f"node {node} is running: crash it first (corrupt damages its files at rest)")
+        self.backend.corrupt(node, name)
+        return self._publish(self._record("command", f"node {node}: a byte of {name} flipped on disk"))
 
     def add(self, node: int, via: int = 0) -> Request:
         """Start node ``node`` with empty storage and ask the leader to add it (§4.1).
@@ -234,14 +264,40 @@ class Lab:
             leader = self.views.get(self.leader())
             if leader is not None and (node in leader.voters or node in leader.learners):
                 raise LabError(f"node {node} is already in the configuration")
-            return self.submit("add", str(node), via=via, client_id=ADMIN)
-        self.ids = sorted([*self.ids, node])
+            if self.views[node].alive or not self._out_for_good(node):
+                return self.submit("add", str(node), via=via, client_id=ADMIN)
+            # A node that is down and out of the configuration comes back as a new server:
+            # an empty disk (what replacing a damaged one means), caught up by the leader.
+            self._timer_version[node] = self._timer_version.get(node, 0) + 1
+            self._timer_deadline[node] = None
+            # A new server under an old id: its term starts again from 0.
+            self.checker.max_term.pop(node, None)
+            self.checker.leader_configs.pop(node, None)
+        else:
+            self.ids = sorted([*self.ids, node])
         self.views[node] = NodeView(node, joined=True)
         report = self.backend.add(node, self.now)
         record = self._record("command", f"start node {node} (empty, no configuration)")
         self._absorb(node, report, record)
         self._publish(record)
         return self.submit("add", str(node), via=via, client_id=ADMIN)
+
+    def _out_for_good(self, node: int) -> bool:
+        """Whether ``node`` is in no configuration that could still take effect.
+
+        That is: there is a leader, the node is in neither its voters nor its
+        learners, and the leader's latest configuration entry is committed.
+        Only then may the node's disk be replaced by an empty one: a voter
+        with an empty disk could vote twice in a term.
+        """
+        leader = self.views.get(self.leader())
+        if leader is None or node in leader.voters or node in leader.learners:
+            return False
+        log = leader.log
+        for index in range(log.last_index, log.start_index, -1):
+            if log.entry(index).command.op == "config":
+                return index <= leader.commit
+        return True
 
     def remove(self, node: int, via: int = 0) -> Request:
         """Ask the leader to remove node ``node`` from the configuration (its process keeps running)."""
@@ -364,14 +420,34 @@ class Lab:
         publish: bool = True,
     ) -> StepRecord:
         record = self._record(kind, text)
-        self._absorb(node, call(node, self.now), record)
+        try:
+            report = call(node, self.now)
+        except NodeStopped as exc:
+            self._stopped(node, exc.reason, record)
+        else:
+            self._absorb(node, report, record)
         return self._publish(record) if publish else record
+
+    def _stopped(self, node: int, reason: str, record: StepRecord) -> None:
+        """The node stopped by itself (its disk failed): down, as after a crash."""
+        view = self.views[node]
+        before = _summary(view)
+        view.crash()
+        self._timer_version[node] = self._timer_version.get(node, 0) + 1
+        self._timer_deadline[node] = None
+        record.stopped = f"node {node} stopped: {reason}"
+        record.changes.append(Change(node, before, _summary(view)))
 
     def _absorb(self, node: int, report: Report, record: StepRecord) -> None:
         view = self.views[node]
         before = Before.of(view)
         summary = _summary(view) if before.alive else ("down", *_summary(view)[1:3], 0, *_summary(view)[4:])
         was_leader = view.role == "leader" and before.alive
+        # A slow disk (``disk N slow MS``): what the node sent after an fsync leaves MS later.
+        # It synced if it made a log change, a snapshot or a term or vote durable.
+        hard_state_changed = (report.term, report.vote) != (view.term, view.vote)
+        synced = bool(report.log_from or report.snapshot) or hard_state_changed
+        delay = parse_fault(report.disk).ms if synced else 0
         view.absorb(report)
         if view.role == "leader" and not (was_leader and before.term == view.term):
             view.leader_since = self.now
@@ -380,7 +456,7 @@ class Lab:
             record.changes.append(Change(node, summary, after))
         record.refused = report.refused
         for dst, data in report.sent:
-            self._send(node, dst, data, record)
+            self._send(node, dst, data, record, delay=delay)
         self._set_timer(node, report.deadline)
         found = self.checker.check(view, before, report.log_from, self.steps, self.now)
         if report.snapshot:
@@ -391,14 +467,20 @@ class Lab:
             self.violations.extend(found)
 
     def _send(
-        self, src: Address, dst: Address, data: bytes, record: StepRecord, allow_loss: bool = True
+        self,
+        src: Address,
+        dst: Address,
+        data: bytes,
+        record: StepRecord,
+        allow_loss: bool = True,
+        delay: int = 0,
     ) -> Flight | None:
         flight = Flight(self._next_id, src, dst, data, self.now, 0)
         self._next_id += 1
         if allow_loss and self.network.sample_loss():
             record.lost.append(flight)
             return None
-        flight.deliver_at = self.now + self.network.sample_latency()
+        flight.deliver_at = self.now + delay + self.network.sample_latency()
         self.flights[flight.id] = flight
         heapq.heappush(self._queue, (flight.deliver_at, DELIVER, self._key(dst), flight.id))
         record.sent.append(flight)

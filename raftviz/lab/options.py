@@ -53,3 +53,24 @@ class LabOptions:
             snapshot_bytes=self.snapshot_bytes,
             snapshot_chunk=self.chunk,
         )
+
+
+class NodeStopped(LabError):
+    """The node stopped by itself during an input (its disk failed): it is down now.
+
+    ``reason`` is the node's own words, the same on both backends.
+    """
+
+    def __init__(self, node: int, reason: str) -> None:
+        super().__init__(f"node {node} stopped: {reason}")
+        self.node = node
+        self.reason = reason
+
+
+class StartRefused(LabError):
+    """The node refused to start (its storage is damaged): it stays down."""
+
+    def __init__(self, node: int, reason: str) -> None:
+        super().__init__(f"node {node} cannot start: {reason}")
+        self.node = node
+        self.reason = reason

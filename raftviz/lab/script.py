@@ -257,6 +257,36 @@ def _p_node(args: Args, opts: Opts) -> dict[str, Any]:
     return {"node": _node(args[0])}
 
 
+def _p_disk(args: Args, opts: Opts) -> dict[str, Any]:
+    """``disk N fail|full|ok`` or ``disk N slow MS`` (raftviz.node.disk)."""
+    usage = "disk N fail|full|slow MS|ok"
+    _arity(args, 2, 3, usage)
+    _no_opts(opts)
+    mode = args[1]
+    if mode not in ("fail", "full", "slow", "ok"):
+        raise _Bad(f"a disk is fail, full, slow MS or ok, not {mode!r} (usage: {usage})")
+    if (mode == "slow") != (len(args) == 3):
+        raise _Bad("slow takes the extra fsync time: disk N slow MS" if mode == "slow" else f"usage: {usage}")
+    ms = _duration(args[2], "slow fsync time") if mode == "slow" else 0
+    if mode == "slow" and not 1 <= ms <= 60_000:
+        raise _Bad(f"slow fsync time must be 1..60000 ms, not {ms}")
+    return {"node": _node(args[0]), "mode": mode, "ms": ms}
+
+
+#: What ``corrupt N`` may name, and the file each is.
+CORRUPT_TARGETS = {"log": "raft.dat", "snapshot": "snapshot.dat"}
+
+
+def _p_corrupt(args: Args, opts: Opts) -> dict[str, Any]:
+    """``corrupt N [log|snapshot]``: flip a byte at rest in the node's log (default) or snapshot."""
+    _arity(args, 1, 2, "corrupt N [log|snapshot]")
+    _no_opts(opts)
+    target = args[1] if len(args) == 2 else "log"
+    if target not in CORRUPT_TARGETS:
+        raise _Bad(f"corrupt damages the log or the snapshot, not {target!r}")
+    return {"node": _node(args[0]), "file": CORRUPT_TARGETS[target]}
+
+
 def _p_member(args: Args, opts: Opts, add: bool) -> dict[str, Any]:
     _arity(args, 1, 1, "add N [via=N]" if add else "remove N|leader [via=N]")
     _no_opts(opts, ("via",))
@@ -401,6 +431,8 @@ PARSERS: dict[str, Callable[[Args, Opts], dict[str, Any]]] = {
     "add": lambda a, o: _p_member(a, o, add=True),
     "remove": lambda a, o: _p_member(a, o, add=False),
     "snapshot": _p_node,
+    "disk": _p_disk,
+    "corrupt": _p_corrupt,
     "partition": _p_partition,
     "heal": lambda a, o: _p_links(a, o, required=False),
     "cut": lambda a, o: _p_links(a, o, required=True),

@@ -18,8 +18,17 @@ from raftviz.lab.conditions import evaluate
 from raftviz.lab.describe import describe_answer_run, describe_flight, describe_record
 from raftviz.lab.lab import Lab, LabError, LabOptions, StepRecord
 from raftviz.lab.script import Command, NodeRef
+from raftviz.node.disk import DiskFault
 
 DEFAULT_UNTIL_MS = 10_000
+
+#: What ``disk N MODE`` says it did.
+DISK_MEANS = {
+    "ok": "ok (writes and fsyncs work again)",
+    "fail": "fail (its next write or fsync fails with EIO: the node stops)",
+    "full": "full (no room for new entries: it refuses them, and still votes and follows)",
+    "slow": "slow (every fsync takes {ms} ms more: what it sends after one leaves that much later)",
+}
 
 #: Builds a backend for the given options; None means the lab's built-in one.
 BackendFactory = Callable[[LabOptions], Backend | None]
@@ -252,11 +261,25 @@ class Session:
         node = int(p["node"]) if p["node"] != "leader" else self._node("leader")
         record = self._lab.restart(node)
         v = self._lab.views[node]
+        if not v.alive:
+            out.lines.append(f"{record.stopped}; it stays down")
+            return
         out.lines.append(
             f"node {node} restarted (recovered: term={v.term} vote={v.vote or '-'} last={v.last_index}; "
             f"commit={v.commit})"
         )
         self._records([record], out, verbose=False)
+
+    def _do_disk(self, p: dict, out: Outcome) -> None:
+        node = self._node(p["node"])
+        fault = DiskFault(p["mode"], p["ms"])
+        self._lab.set_disk(node, fault)
+        out.lines.append(f"disk of node {node}: {DISK_MEANS[fault.mode].format(ms=fault.ms)}")
+
+    def _do_corrupt(self, p: dict, out: Outcome) -> None:
+        node = self._node(p["node"])
+        self._lab.corrupt(node, p["file"])
+        out.lines.append(f"node {node}: flipped a byte of {p['file']} on disk (it finds out when it starts)")
 
     def _do_timeout(self, p: dict, out: Outcome) -> None:
         self._records([self._lab.timeout(self._node(p["node"]))], out, verbose=True)
@@ -380,7 +403,9 @@ class Session:
     def _do_status(self, p: dict, out: Outcome) -> None:
         for node in sorted(self._lab.views):
             view = self._lab.views[node]
-            out.lines.append(" ".join(f"{k}={v}" for k, v in view.status_fields().items()))
+            # disk=ok is left out: it is the usual case, and status lines stay as they were.
+            fields = {k: v for k, v in view.status_fields().items() if not (k == "disk" and v == "ok")}
+            out.lines.append(" ".join(f"{k}={v}" for k, v in fields.items()))
 
     def _do_log(self, p: dict, out: Outcome) -> None:
         view = self._lab.views[self._node(p["node"])]

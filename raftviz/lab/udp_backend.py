@@ -35,8 +35,11 @@ import weakref
 from dataclasses import dataclass, field
 
 from raftviz.core.config import RaftConfig
-from raftviz.lab.options import LabError
+from raftviz.lab.options import LabError, NodeStopped, StartRefused
+from raftviz.node import storage as node_storage
+from raftviz.node.disk import DiskFault
 from raftviz.node.driver import Report
+from raftviz.node.storage import StorageError
 from raftviz.wire import control
 from raftviz.wire.validate import MAX_DATAGRAM, WireError
 
@@ -45,6 +48,14 @@ NODE_TIMEOUT = 20.0
 SOCKET_BUFFER = 8 * 1024 * 1024
 
 _live_backends: weakref.WeakSet[UdpBackend] = weakref.WeakSet()
+
+
+class NodeFailed(LabError):
+    """A node sent a ``Failure`` frame: it cannot go on (``reason`` is its own words)."""
+
+    def __init__(self, node: int, reason: str) -> None:
+        super().__init__(f"node {node} failed: {reason}")
+        self.reason = reason
 
 
 @atexit.register
@@ -65,6 +76,8 @@ class UdpCheckpoint:
     #: Each stopped node's data directory: its files' names and bytes.
     stopped: tuple[tuple[int, tuple[tuple[str, bytes], ...]], ...]
     joined: frozenset[int]
+    #: Every node's disk fault that is not ok.
+    disks: tuple[tuple[int, DiskFault], ...] = ()
 
     @property
     def weight(self) -> int:
@@ -81,6 +94,8 @@ class NodeProcess:
     port: int = 0
     pid: int = 0
     buffer: bytearray = field(default_factory=bytearray)
+    #: The disk fault this process was last told.
+    disk: DiskFault = field(default_factory=DiskFault)
 
 
 class UdpBackend:
@@ -110,6 +125,8 @@ class UdpBackend:
         self._arrived: dict[int, list[bytes]] = {}
         #: Datagrams that came from no known node (counted, never delivered).
         self.strays = 0
+        #: Each node's disk fault (it outlives the node's processes, as a disk would).
+        self.disks: dict[int, DiskFault] = {}
         self._closed = False
         _live_backends.add(self)
 
@@ -126,13 +143,46 @@ class UdpBackend:
 
     def start(self, node_id: int, incarnation: int, now: int) -> Report:
         self._spawn(node_id, incarnation, now)
-        return self._hello(node_id)
+        try:
+            report = self._hello(node_id)
+        except NodeFailed as exc:
+            self.crash(node_id)  # it exits by itself; reap it
+            raise StartRefused(node_id, self._relative(node_id, exc.reason)) from None
+        fault = self.disks.get(node_id, DiskFault())
+        if fault != DiskFault():
+            # The start-up report, as the in-process node's: with its disk as it is.
+            self._tell_disk(self.nodes[node_id], fault)
+            report.disk = fault.text
+        return report
 
     def add(self, node_id: int, now: int) -> Report:
-        """A new process with a new, empty data directory and no configuration."""
+        """A new process with a new, empty data directory (and a disk with no fault) and no configuration."""
         self.joined.add(node_id)
+        self.disks.pop(node_id, None)
         shutil.rmtree(self.data_dir(node_id), ignore_errors=True)
         return self.start(node_id, 0, now)
+
+    def set_disk(self, node_id: int, fault: DiskFault) -> Report | None:
+        self.disks[node_id] = fault
+        handle = self.nodes.get(node_id)
+        return self._tell_disk(handle, fault) if handle is not None else None
+
+    def _tell_disk(self, handle: NodeProcess, fault: DiskFault) -> Report:
+        self._write(handle, control.SetDisk(fault.mode, fault.ms))
+        report = self._finish(handle)
+        handle.disk = fault
+        return report
+
+    def corrupt(self, node_id: int, name: str) -> None:
+        """Flip the byte on disk: the node process meets it, by its own checks, when it starts."""
+        try:
+            node_storage.damage_file(self.data_dir(node_id), name)
+        except StorageError as exc:
+            raise LabError(f"node {node_id}: {exc}") from None
+
+    def _relative(self, node: int, text: str) -> str:
+        """``text`` with the node's data directory left out of file names (the same transcript anywhere)."""
+        return text.replace(self.data_dir(node) + os.sep, "")
 
     def _spawn(self, node: int, incarnation: int, now: int) -> None:
         if node in self.nodes:
@@ -224,7 +274,8 @@ class UdpBackend:
         stopped = [
             (node, _read_files(self.data_dir(node))) for node in self.data_nodes() if node not in self.nodes
         ]
-        return UdpCheckpoint(tuple(running), tuple(stopped), frozenset(self.joined))
+        disks = tuple((node, fault) for node, fault in sorted(self.disks.items()) if fault != DiskFault())
+        return UdpCheckpoint(tuple(running), tuple(stopped), frozenset(self.joined), disks)
 
     def restore(self, state: object) -> None:
         """Put every node back as ``capture`` found it, keeping the processes alive at both ends.
@@ -254,10 +305,14 @@ class UdpBackend:
             self._spawn(node, 0, 0)
         for node in starting:
             self._hello(node)
+        self.disks = dict(state.disks)
         for node, blob in sorted(running.items()):
             handle = self.nodes[node]
             self._write(handle, control.LoadState(blob))
             self._finish(handle)
+            fault = self.disks.get(node, DiskFault())
+            if handle.disk != fault:
+                self._tell_disk(handle, fault)
 
     def data_nodes(self) -> list[int]:
         """The nodes that have a data directory, ascending."""
@@ -324,7 +379,12 @@ class UdpBackend:
             raise LabError(self._death_notice(handle)) from None
 
     def _finish(self, handle: NodeProcess) -> Report:
-        frame = self._read(handle)
+        try:
+            frame = self._read(handle)
+        except NodeFailed as exc:
+            # Its disk failed under this input: it has stopped (and exits); reap it.
+            self.crash(handle.node)
+            raise NodeStopped(handle.node, self._relative(handle.node, exc.reason)) from None
         if not isinstance(frame, Report):
             raise LabError(f"node {handle.node} answered with {type(frame).__name__} instead of a report")
         self._collect(handle, [data for _dst, data in frame.sent])
@@ -343,7 +403,7 @@ class UdpBackend:
             if frame is not None:
                 del handle.buffer[:used]
                 if isinstance(frame, control.Failure):
-                    raise LabError(f"node {handle.node} failed: {frame.reason}")
+                    raise NodeFailed(handle.node, frame.reason)
                 return frame
             remaining = deadline - time.monotonic()
             if remaining <= 0:

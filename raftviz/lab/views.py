@@ -45,6 +45,8 @@ class NodeView:
     learners: tuple[int, ...] = ()
     #: True for a node added to a running cluster (it started with no configuration).
     joined: bool = False
+    #: Its disk: ok, fail, full or slow:MS (``disk N ...``); it outlives a crash.
+    disk: str = "ok"
 
     @property
     def last_index(self) -> int:
@@ -98,6 +100,7 @@ class NodeView:
         self.dropped = report.dropped
         self.voters = report.voters
         self.learners = report.learners
+        self.disk = report.disk
 
     def crash(self) -> None:
         """Forget what a crash forgets: everything but term, vote and log."""
@@ -127,4 +130,5 @@ class NodeView:
             "voters": ",".join(map(str, self.voters)) or "-",
             "learners": ",".join(map(str, self.learners)) or "-",
             "snap": str(self.snapshot_index),
+            "disk": self.disk,
         }

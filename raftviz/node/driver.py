@@ -11,6 +11,9 @@ give identical transcripts.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
+import errno
 import random
 from collections.abc import Callable
 from typing import Protocol
@@ -24,6 +27,8 @@ from raftviz.core.raft import RaftNode
 from raftviz.core.ready import HardState, Ready
 from raftviz.core.snapshot import Snapshot
 from raftviz.node import state as node_state
+from raftviz.node import storage
+from raftviz.node.disk import Disk, DiskFault, DiskStopped, stop_reason
 from raftviz.node.state import DurableState, NodeState
 from raftviz.wire import datagram
 from raftviz.wire.control import Report
@@ -35,6 +40,9 @@ Sender = Callable[[list[tuple[Address, bytes]]], None]
 
 class Storage(Protocol):
     """Where a node's persistent state lives (memory, or fsync'd files)."""
+
+    #: What its writes and fsyncs go through (raftviz.node.disk): where faults are injected.
+    disk: Disk
 
     def load(self) -> tuple[HardState, RaftLog, Snapshot | None]:
         """The state recovered at start-up (the log starts after the snapshot)."""
@@ -57,6 +65,9 @@ class MemoryStorage:
     """Storage that survives a simulated crash because the lab keeps it."""
 
     def __init__(self) -> None:
+        self.disk = Disk()
+        #: ``corrupt N`` while the node was down: the files whose bytes were damaged.
+        self.damaged: set[str] = set()
         self.hard = HardState()
         #: The log: ``entries`` are indexes start_index+1 .. start_index+len(entries).
         self.start_index = 0
@@ -65,11 +76,24 @@ class MemoryStorage:
         self.snapshot: Snapshot | None = None
 
     def load(self) -> tuple[HardState, RaftLog, Snapshot | None]:
+        # The bytes FileStorage would find, damaged the same way: the same refusal,
+        # in the order FileStorage reads its files.
+        for name in (storage.SNAPSHOT_FILENAME, storage.FILENAME):
+            if name in self.damaged:
+                storage.refuse_damaged(self.durable(), name)
         return self.hard.copy(), RaftLog(self.entries, self.start_index, self.start_term), self.snapshot
 
     def save(self, ready: Ready) -> None:
-        """Ready's persistence order: snapshot and compaction, hard state, log change."""
+        """Ready's persistence order: snapshot and compaction, hard state, log change.
+
+        The disk is asked first, in FileStorage's order of writes, so that a
+        fault raises the same error as on files, with nothing changed.
+        """
         snapshot = ready.snapshot
+        if snapshot is not None:
+            self.disk.check_write(storage.SNAPSHOT_TMP, needs_space=True)
+        self.disk.check_write(storage.FILENAME, needs_space=bool(ready.entries) or snapshot is not None)
+        self.disk.check_fsync(storage.FILENAME)
         if snapshot is not None:
             # RaftLog.compact's rule: keep what follows the snapshot only if the log
             # holds the snapshot's last entry itself.
@@ -146,8 +170,7 @@ class NodeDriver:
 
     def take_snapshot(self, now: int) -> Report:
         """Compact the log now, whatever the thresholds say (the lab's ``snapshot N``)."""
-        self.core.take_snapshot()
-        return self._finish()
+        return self._run(self.core.take_snapshot, now, "the snapshot")
 
     def get_state(self) -> bytes:
         """This node's complete state as a blob (the answer to the lab's GetState)."""
@@ -175,8 +198,7 @@ class NodeDriver:
         except WireError as exc:
             self.refuse(str(exc))
             return self._finish(refused=str(exc))
-        self.core.step(msg, now)
-        return self._finish()
+        return self.step_many([msg], now)
 
     def step_many(self, messages: list[Message], now: int, send_early: Sender | None = None) -> Report:
         """Handle already-decoded messages as one batch: one persist, one report.
@@ -184,9 +206,91 @@ class NodeDriver:
         Free mode uses this for group commit: every datagram that arrived
         together is made durable with a single fsync.
         """
-        for msg in messages:
-            self.core.step(msg, now)
-        return self._finish(send_early=send_early)
+        notes: list[str] = []
+        if self.storage.disk.fault.mode == "full":
+            messages = [self._without_new_entries(msg, notes) for msg in messages]
+
+        def handle() -> None:
+            for msg in messages:
+                self.core.step(msg, now)
+
+        what = type(messages[0]).__name__ if len(messages) == 1 else f"{len(messages)} messages"
+        return self._run(handle, now, what, send_early, "; ".join(notes))
+
+    def set_disk(self, fault: DiskFault) -> Report:
+        """Make this node's disk ``fault`` from now on (the lab's ``disk N ...``)."""
+        self.storage.disk.set(fault)
+        return self._finish()
+
+    def _without_new_entries(self, msg: Message, notes: list[str]) -> Message:
+        """A full disk: an AppendEntries keeps only the entries this node already holds.
+
+        The rest is the heartbeat it also is: the leader is recognised, the
+        election timer reset, the commit index moved up to what is held, and
+        the reply acknowledges only that (Figure 2 with fewer entries sent), so
+        the node neither stores what it has no room for nor disturbs the
+        cluster by timing out.
+        """
+        if not isinstance(msg, AppendEntries) or not msg.entries:
+            return msg
+        log = self.core.log
+        held = 0
+        for index, entry in enumerate(msg.entries, start=msg.prev_log_index + 1):
+            if index > log.start_index and log.term_at(index) != entry.term:
+                break
+            held += 1
+        if held == len(msg.entries):
+            return msg
+        new = len(msg.entries) - held
+        notes.append(
+            f"disk full: {new} new entr{'y' if new == 1 else 'ies'} from node {msg.src} not stored "
+            f"(from index {msg.prev_log_index + held + 1})"
+        )
+        return dataclasses.replace(msg, entries=msg.entries[:held])
+
+    def _run(
+        self,
+        action: Callable[[], None],
+        now: int,
+        what: str,
+        send_early: Sender | None = None,
+        note: str = "",
+        timer: bool = False,
+    ) -> Report:
+        """Run ``action`` on the core, then persist and report.
+
+        On a full disk, an input whose outcome needs new space (a client
+        command a leader would append, a snapshot to install or take, the
+        no-op of a new leader) is refused as if it had never arrived: the
+        core is put back as it was before it, and the refusal is counted and
+        reported. A timer refused that way is put off, so that it does not
+        fire again at once, forever.
+        """
+        if self.storage.disk.fault.mode != "full":
+            action()
+            return self._finish(refused=note, send_early=send_early)
+        before = copy.deepcopy(self.core)
+        action()
+        try:
+            # No early sends: nothing may leave before it is known to fit on disk.
+            return self._finish(refused=note)
+        except OSError as exc:
+            if exc.errno != errno.ENOSPC:
+                raise
+        self.core = before
+        if timer:
+            self._put_off(now)
+        self.refuse(f"disk full: no room for what {what} needs (refused)")
+        return self._finish(refused=self.last_refusal)
+
+    def _put_off(self, now: int) -> None:
+        core = self.core
+        if core.next_deadline() > now:
+            return
+        if core.role == "leader":
+            core.heartbeat_deadline = now + core.config.heartbeat
+        else:
+            core.set_election_deadline(now + core.election_timeout)
 
     def refuse(self, reason: str) -> None:
         """Count a datagram that was refused before reaching the core."""
@@ -195,13 +299,11 @@ class NodeDriver:
 
     def fire_timer(self, now: int, send_early: Sender | None = None) -> Report:
         """The node's next deadline has come: let the core act on it."""
-        self.core.tick(now)
-        return self._finish(send_early=send_early)
+        return self._run(lambda: self.core.tick(now), now, "its timer", send_early, timer=True)
 
     def timeout_now(self, now: int) -> Report:
         """Force an election timeout (the lab's ``timeout N``)."""
-        self.core.timeout_now(now)
-        return self._finish()
+        return self._run(lambda: self.core.timeout_now(now), now, "the forced timeout")
 
     def set_election_deadline(self, deadline: int) -> Report:
         """Move the election timer (the lab's timer presets)."""
@@ -228,7 +330,13 @@ class NodeDriver:
                 messages = [m for m in messages if not isinstance(m, AppendEntries)]
         # Durable before anything (else) leaves: Figure 2's persistence rule.
         if ready.hard_state is not None or ready.log_from or ready.snapshot is not None:
-            self.storage.save(ready)
+            try:
+                self.storage.save(ready)
+            except OSError as exc:
+                if exc.errno == errno.ENOSPC and self.storage.disk.fault.mode == "full":
+                    raise  # the injected full disk: ``_run`` refuses the input instead
+                # Anything else (EIO above all): what reached the disk is unknown, so stop.
+                raise DiskStopped(stop_reason(exc)) from exc
         sent = [(m.dst, datagram.encode(m)) for m in messages]
         leader = core.role == "leader"
         return Report(
@@ -256,4 +364,5 @@ class NodeDriver:
             voters=core.configuration.voters,
             learners=core.configuration.learners,
             snapshot=ready.snapshot.data if ready.snapshot is not None else b"",
+            disk=self.storage.disk.fault.text,
         )

@@ -31,6 +31,7 @@ from typing import BinaryIO
 
 from raftviz.core.config import RaftConfig
 from raftviz.core.messages import ClientRequest, StatusReply, StatusRequest
+from raftviz.node.disk import EXIT_DISK_FAILED, Disk, DiskFault, DiskStopped
 from raftviz.node.driver import NodeDriver
 from raftviz.node.state import StateBlobError
 from raftviz.node.storage import FileStorage, StorageError
@@ -77,7 +78,20 @@ class LabModeArgs:
 
 
 def run_lab_mode(args: LabModeArgs, stdin: BinaryIO, stdout: BinaryIO) -> int:
-    """Serve the lab: one control frame in, one report out, until stdin closes."""
+    """Serve the lab: one control frame in, one report out, until stdin closes.
+
+    A disk that fails under a write (``disk N fail``, or a real EIO) stops the
+    node: it tells the lab why in a ``Failure`` and exits with EXIT_DISK_FAILED.
+    """
+    try:
+        return _serve_lab(args, stdin, stdout)
+    except DiskStopped as exc:
+        _warn(exc.reason)
+        control.write_frame(stdout, control.Failure(exc.reason))
+        return EXIT_DISK_FAILED
+
+
+def _serve_lab(args: LabModeArgs, stdin: BinaryIO, stdout: BinaryIO) -> int:
     try:
         storage = FileStorage(args.data, warn=_warn)
         driver = NodeDriver(
@@ -114,6 +128,8 @@ def run_lab_mode(args: LabModeArgs, stdin: BinaryIO, stdout: BinaryIO) -> int:
             report = driver.set_election_deadline(frame.deadline)
         elif isinstance(frame, control.TakeSnapshot):
             report = driver.take_snapshot(frame.now)
+        elif isinstance(frame, control.SetDisk):
+            report = driver.set_disk(DiskFault(frame.mode, frame.ms))
         elif isinstance(frame, control.GetState):
             control.write_frame(stdout, control.State(driver.get_state()))
             continue
@@ -178,16 +194,29 @@ class FreeModeArgs:
     allow_public: bool = False
     #: The initial voters (every node in ``peers`` unless told otherwise; () to join later).
     members: tuple[int, ...] | None = None
+    #: A disk fault from the start (``--disk``, for tests): every write after start-up meets it.
+    disk: DiskFault | None = None
 
 
 def run_free_mode(args: FreeModeArgs) -> int:
-    """Run as a real replicated key-value store, on the wall clock."""
+    """Run as a real replicated key-value store, on the wall clock.
+
+    A disk that fails under a write stops the node with EXIT_DISK_FAILED, saying why.
+    """
+    try:
+        return _serve_free(args)
+    except DiskStopped as exc:
+        _warn(exc.reason)
+        return EXIT_DISK_FAILED
+
+
+def _serve_free(args: FreeModeArgs) -> int:
     host, port = args.peers[args.node_id]
     if host not in ("127.0.0.1", "localhost", "::1") and not args.allow_public:
         _warn(f"refusing to bind {host}: only loopback unless --allow-public is given")
         return 2
     try:
-        storage = FileStorage(args.data, warn=_warn)
+        storage = FileStorage(args.data, warn=_warn, disk=Disk(sleep=True))
         start = time.monotonic()
         # Free mode runs on the wall clock and is not reproducible anyway; a
         # fresh incarnation per start keeps a restarted node's timers fresh.
@@ -196,6 +225,9 @@ def run_free_mode(args: FreeModeArgs) -> int:
     except StorageError as exc:
         _warn(str(exc))
         return 3
+    if args.disk is not None:
+        storage.disk.set(args.disk)
+        _warn(f"disk fault from the start: {args.disk.text}")
     try:
         sock = _bind(host, port)
     except OSError as exc:

@@ -68,6 +68,11 @@ a crash could lose. When the file has grown to several times the size of the
 state it describes, it is rewritten (to a temporary file, fsync'd, renamed).
 Log records hold at most 256 entries each, so a rewrite of a long log does
 not produce a record larger than ``MAX_RECORD``.
+
+Every write and fsync goes through the store's :class:`~raftviz.node.disk.Disk`,
+which the lab (``disk N fail|full|slow MS``) and free mode (``--disk``) can
+make fail: ``save`` raises the ``OSError`` before it changes anything in
+memory, so the caller can stop (EIO) or refuse the input (ENOSPC).
 """
 
 from __future__ import annotations
@@ -86,6 +91,7 @@ from raftviz.core.log import RaftLog
 from raftviz.core.messages import Entry
 from raftviz.core.ready import HardState, Ready
 from raftviz.core.snapshot import Snapshot, SnapshotError
+from raftviz.node.disk import Disk
 from raftviz.node.state import DurableState
 from raftviz.wire import datagram
 from raftviz.wire.validate import WireError
@@ -152,11 +158,77 @@ def _compacted(start: int, start_term: int, entries: list[Entry], index: int, te
     return entries[index - start :] if held == term else []
 
 
+def state_records(state: DurableState) -> bytes:
+    """Records holding just ``state``: hard state, log start, entries after it (a rewrite's raft.dat)."""
+    blob = _record([_HARD, state.hard.current_term, state.hard.voted_for])
+    if (state.start_index, state.start_term) != (0, 0):
+        blob += _record([_COMPACT, state.start_index, state.start_term])
+    if state.entries:
+        blob += _log_records(state.start_index + 1, state.entries)
+    return blob
+
+
+#: The files ``corrupt N`` can damage.
+DAMAGEABLE = (FILENAME, SNAPSHOT_FILENAME)
+
+
+def _flip(data: bytes) -> bytes:
+    """Flip every bit of the first byte: a damaged record header, which no torn write explains."""
+    return bytes([data[0] ^ 0xFF]) + data[1:]
+
+
+def holds_file(state: DurableState, name: str) -> bool:
+    """Whether a data directory holding ``state`` has a non-empty ``name``.
+
+    raft.dat is empty until the first save, and every save writes at least
+    one record; snapshot.dat exists once there is a snapshot.
+    """
+    if name == SNAPSHOT_FILENAME:
+        return state.snapshot is not None
+    initial = state.hard.current_term == 0 and state.hard.voted_for == 0
+    return not (initial and state.start_index == 0 and not state.entries and state.snapshot is None)
+
+
+def damage_file(directory: str | os.PathLike[str], name: str) -> None:
+    """Flip a byte at rest in ``name`` of a stopped node's data directory (the lab's ``corrupt N``)."""
+    path = Path(directory) / name
+    data = path.read_bytes() if path.exists() else b""
+    if not data:
+        raise StorageError(f"{name} is empty or missing: nothing to corrupt")
+    with open(path, "r+b") as f:
+        f.write(_flip(data)[:1])
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def refuse_damaged(state: DurableState, name: str) -> None:
+    """Raise the StorageError that loading files holding ``state``, damaged by ``damage_file``, raises.
+
+    The in-process backend keeps no bytes; it builds the ones FileStorage
+    would find and runs the same checks on them, so both backends refuse
+    with the same words (files named relative to the data directory).
+    """
+    probe = FileStorage(".")
+    if name == SNAPSHOT_FILENAME:
+        assert state.snapshot is not None
+        probe._check_snapshot(_flip(_frame(state.snapshot.data)))
+    else:
+        probe._replay(_flip(state_records(state)))
+    raise StorageError(f"{name}: damaged")  # not reached: the first header no longer checks
+
+
 class FileStorage:
     """A node's ``raft.dat`` and ``snapshot.dat`` in its data directory."""
 
-    def __init__(self, directory: str | os.PathLike[str], warn: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        warn: Callable[[str], None] | None = None,
+        disk: Disk | None = None,
+    ) -> None:
         self.dir = Path(directory)
+        #: Every write and fsync goes through it (faults are injected there).
+        self.disk = disk or Disk()
         self.path = self.dir / FILENAME
         self.snapshot_path = self.dir / SNAPSHOT_FILENAME
         self.warn = warn or (lambda text: None)
@@ -192,7 +264,7 @@ class FileStorage:
             with open(self.path, "r+b") as f:
                 f.truncate(good)
                 f.flush()
-                os.fsync(f.fileno())
+                self.disk.fsync(f.fileno(), FILENAME)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         self._size = good
         self._reconcile()
@@ -201,10 +273,13 @@ class FileStorage:
 
     def _read_snapshot(self) -> Snapshot | None:
         """The snapshot in snapshot.dat, if any; StorageError for any damage at all."""
-        path = self.snapshot_path
-        if not path.exists():
+        if not self.snapshot_path.exists():
             return None
-        data = path.read_bytes()
+        return self._check_snapshot(self.snapshot_path.read_bytes())
+
+    def _check_snapshot(self, data: bytes) -> Snapshot:
+        """The snapshot ``data`` (snapshot.dat's bytes) holds; StorageError for any damage at all."""
+        path = self.snapshot_path
 
         def damaged(problem: str) -> StorageError:
             return StorageError(
@@ -345,8 +420,9 @@ class FileStorage:
         if snapshot is not None:
             self._write_snapshot(snapshot)  # durable before the record that drops the log it covers
         blob = b"".join(chunks)
-        os.write(self._fd, blob)
-        os.fsync(self._fd)
+        # Log entries take new space; a hard state alone does not (raftviz.node.disk, "full").
+        self.disk.write(self._fd, blob, FILENAME, needs_space=bool(ready.entries) or snapshot is not None)
+        self.disk.fsync(self._fd, FILENAME)
         self._size += len(blob)
         self.start_index, self.start_term, self.entries = start, start_term, entries
         if ready.hard_state is not None:
@@ -358,7 +434,7 @@ class FileStorage:
         if snapshot is not None:
             # The state just shrank: rewriting now keeps the file bounded under compaction.
             self._rewrite()
-        elif self._size > self._next_check:
+        elif self._size > self._next_check and self.disk.fault.mode != "full":
             # Checked rarely (the file must double first), since measuring is O(state).
             state = self._state()
             if self._size > 4 * len(state):
@@ -381,6 +457,10 @@ class FileStorage:
         """
         if state.same_as(self.durable()):
             return
+        with self.disk.suspended():  # the lab's housekeeping, not I/O of the run it restores
+            self._replace(state)
+
+    def _replace(self, state: DurableState) -> None:
         new = state.snapshot
         if new is not None and (self.snapshot is None or self.snapshot.data != new.data):
             self._write_snapshot(new)
@@ -396,32 +476,25 @@ class FileStorage:
 
     def _write_snapshot(self, snapshot: Snapshot) -> None:
         tmp = self.dir / SNAPSHOT_TMP
-        with open(tmp, "wb") as f:
-            f.write(_frame(snapshot.data))
-            f.flush()
-            os.fsync(f.fileno())
+        self._write_whole(tmp, _frame(snapshot.data))
         os.replace(tmp, self.snapshot_path)
         self._fsync_dir()
         self.snapshot = snapshot
 
     def _state(self) -> bytes:
         """Records holding just the current state: hard state, log start, entries after it."""
-        blob = _record([_HARD, self.hard.current_term, self.hard.voted_for])
-        if (self.start_index, self.start_term) != (0, 0):
-            blob += _record([_COMPACT, self.start_index, self.start_term])
-        if self.entries:
-            blob += _log_records(self.start_index + 1, self.entries)
-        return blob
+        return state_records(self.durable_view())
+
+    def durable_view(self) -> DurableState:
+        """Like ``durable`` but sharing the entry list (read only)."""
+        return DurableState(self.hard, self.start_index, self.start_term, self.entries, self.snapshot)
 
     def _rewrite(self, blob: bytes | None = None) -> None:
         """Replace the file by one holding just the current state (``blob``, if already built)."""
         tmp = self.path.with_suffix(".tmp")
         if blob is None:
             blob = self._state()
-        with open(tmp, "wb") as f:
-            f.write(blob)
-            f.flush()
-            os.fsync(f.fileno())
+        self._write_whole(tmp, blob)
         os.replace(tmp, self.path)
         self._fsync_dir()
         os.close(self._fd)
@@ -429,10 +502,20 @@ class FileStorage:
         self._size = len(blob)
         self._next_check = max(2 * self._size, _FIRST_CHECK)
 
+    def _write_whole(self, path: Path, data: bytes) -> None:
+        """A new file holding ``data``, fsync'd (not yet renamed into place)."""
+        self.disk.check_write(path.name, needs_space=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            self.disk.write(fd, data, path.name)
+            self.disk.fsync(fd, path.name)
+        finally:
+            os.close(fd)
+
     def _fsync_dir(self) -> None:
         fd = os.open(self.dir, os.O_RDONLY)
         try:
-            os.fsync(fd)
+            self.disk.fsync(fd, self.dir.name)
         finally:
             os.close(fd)
 

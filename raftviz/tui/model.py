@@ -67,6 +67,8 @@ class NodeSnap:
     learners: tuple[int, ...] = ()
     #: Added to the running cluster (it started empty, with no configuration).
     joined: bool = False
+    #: Its disk: ok, fail, full or slow:MS (the lab's ``disk N ...``).
+    disk: str = "ok"
 
     @property
     def last_index(self) -> int:
@@ -289,6 +291,7 @@ def take_snapshot(history: History) -> Snapshot | None:
             voters=tuple(v.voters),
             learners=tuple(v.learners),
             joined=v.joined,
+            disk=v.disk,
         )
         for v in sorted(lab.views.values(), key=lambda v: v.id)
     )

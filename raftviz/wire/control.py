@@ -82,6 +82,8 @@ class Report:
     #: snapshot or took one (a start-up from disk, an InstallSnapshot, a
     #: compaction), else empty: the lab's mirror of the state machine resets to it.
     snapshot: bytes = b""
+    #: The node's disk: ``ok``, ``fail``, ``full`` or ``slow:MS`` (the lab's ``disk N ...``).
+    disk: str = "ok"
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +159,18 @@ class LoadState:
 
 
 @dataclass(frozen=True, slots=True)
+class SetDisk:
+    """Lab -> node: your disk is ``mode`` from now on (tag 80); answered by a :class:`Report`.
+
+    ``mode`` is ok, fail, full or slow; ``ms`` is a slow disk's extra time per
+    fsync (1..60000), 0 for the others.
+    """
+
+    mode: str
+    ms: int = 0
+
+
+@dataclass(frozen=True, slots=True)
 class Shutdown:
     """Lab -> node: exit cleanly (tag 69)."""
 
@@ -181,6 +195,7 @@ ControlFrame = (
     | GetState
     | State
     | LoadState
+    | SetDisk
 )
 
 
@@ -207,7 +222,34 @@ _TEXT: Final = text_field("text")
 _PORT: Final = int_field("port", 1, 65535, "port (int 1..65535)")
 _START_INDEX: Final = index_field("start_index")
 _START_TERM: Final = index_field("start_term")
-_REPORT_FIELDS: Final = 24
+_REPORT_FIELDS: Final = 25
+_DISK_MODES: Final = ("ok", "fail", "full", "slow")
+#: A slow disk's longest extra time per fsync (raftviz.node.disk.MAX_SLOW_MS).
+MAX_SLOW_MS: Final = 60_000
+
+
+def _disk_mode(mode: Any, ms: Any) -> tuple[str, int]:
+    if type(mode) is not str or mode not in _DISK_MODES:
+        raise Bad("mode", "ok, fail, full or slow", got(mode, str))
+    if type(ms) is not int:
+        raise Bad("ms", "int", type_name(ms))
+    if mode == "slow" and not 1 <= ms <= MAX_SLOW_MS:
+        raise Bad("ms", f"1..{MAX_SLOW_MS} for a slow disk", str(ms))
+    if mode != "slow" and ms != 0:
+        raise Bad("ms", f"0 for a disk that is {mode}", str(ms))
+    return mode, ms
+
+
+def _disk_text(value: Any) -> str:
+    """A report's disk: ``ok``, ``fail``, ``full`` or ``slow:MS``."""
+    if type(value) is not str:
+        raise Bad("disk", "ok, fail, full or slow:MS", type_name(value))
+    mode, _, ms = value.partition(":")
+    if mode == "slow" and ms.isdigit() and ms == str(int(ms)):
+        _disk_mode(mode, int(ms))
+    elif ms or value not in ("ok", "fail", "full"):
+        raise Bad("disk", "ok, fail, full or slow:MS", got(value, str))
+    return value
 
 
 def _members(value: Any, name: str) -> tuple[int, ...]:
@@ -237,7 +279,7 @@ def _report_to_wire(r: Report) -> list[Any]:
         r.deadline, r.election_timeout, r.log_from, [entry_to_wire(e) for e in r.entries],
         [[dst, data] for dst, data in r.sent], list(r.votes),
         [list(p) for p in r.next_index], [list(p) for p in r.match_index], r.dropped, r.refused,
-        r.start_index, r.start_term, list(r.voters), list(r.learners), r.snapshot,
+        r.start_index, r.start_term, list(r.voters), list(r.learners), r.snapshot, r.disk,
     ]  # fmt: skip
 
 
@@ -246,7 +288,7 @@ def _report_from_wire(raw: Any) -> Report:
         raise Bad("report", f"list of {_REPORT_FIELDS} report fields", got(raw, list))
     (node, role, term, vote, leader, commit, applied, last_index, last_term, deadline, timeout,
      log_from, entries, sent, votes, next_index, match_index, dropped, refused,
-     start_index, start_term, voters, learners, snapshot) = raw  # fmt: skip
+     start_index, start_term, voters, learners, snapshot, disk) = raw  # fmt: skip
     if type(role) is not str or role not in _ROLES:
         raise Bad("role", "follower, candidate or leader", got(role, str))
     if type(entries) is not list or type(sent) is not list or type(votes) is not list:
@@ -293,6 +335,7 @@ def _report_from_wire(raw: Any) -> Report:
         voters=out_voters,
         learners=out_learners,
         snapshot=snapshot,
+        disk=_disk_text(disk),
     )
 
 
@@ -321,6 +364,8 @@ def _frame_fields(frame: ControlFrame) -> tuple[int, list[Any]]:
         return 74, [frame.blob]
     if isinstance(frame, LoadState):
         return 75, [frame.blob]
+    if isinstance(frame, SetDisk):
+        return 80, [frame.mode, frame.ms]
     raise WireError(f"cannot encode {type(frame).__name__}: not a control frame")
 
 
@@ -352,6 +397,8 @@ def _frame_from_fields(tag: Any, fields: list[Any]) -> ControlFrame:
         return State(_blob(fields[0]))
     if tag == 75 and n == 1:
         return LoadState(_blob(fields[0]))
+    if tag == 80 and n == 2:
+        return SetDisk(*_disk_mode(fields[0], fields[1]))
     raise WireError(f"unknown control frame tag {short(tag)} with {n} fields")
 
 

@@ -343,3 +343,28 @@ def test_a_blob_that_is_not_this_nodes_state_is_refused(tmp_path: object) -> Non
         driver.load_state(MAGIC + zlib.crc32(evil).to_bytes(4, "big") + evil)
     # Nothing changed.
     assert driver.get_state() == blob
+
+
+@pytest.mark.udp
+def test_a_disk_fault_is_restored_with_the_checkpoint_in_the_running_process() -> None:
+    """The disk fault is the disk's: a restore puts the running process's disk back as it was then."""
+    history = _history()
+    try:
+        _run(history, "cluster 3 seed=4 backend=udp")
+        _run(history, "until leader")
+        _run(history, "disk 3 full")
+        _run(history, "writes 10")
+        _run(history, "step 40")
+        _run(history, "mark full")
+        first = _run(history, "writes 5") + _run(history, "advance 300")
+        _run(history, "disk 3 ok")
+        _run(history, "advance 300")
+        backend = _backend(history)
+        assert backend.nodes[3].disk.mode == "ok"
+        _run(history, "goto full")
+        assert backend.nodes[3].disk.mode == "full"
+        assert history.session.lab is not None and history.session.lab.views[3].disk == "full"
+        again = _run(history, "writes 5") + _run(history, "advance 300")
+        assert again == first
+    finally:
+        history.close()

@@ -40,7 +40,7 @@ from raftviz.wire import (
     read_frame,
     write_frame,
 )
-from raftviz.wire.control import GetState, LoadState, State
+from raftviz.wire.control import GetState, LoadState, SetDisk, State
 
 FAST = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 FRAME_CLASSES: tuple[type, ...] = (
@@ -56,6 +56,7 @@ FRAME_CLASSES: tuple[type, ...] = (
     GetState,
     State,
     LoadState,
+    SetDisk,
 )
 TAGS = {
     Hello: 64,
@@ -70,6 +71,7 @@ TAGS = {
     GetState: 73,
     State: 74,
     LoadState: 75,
+    SetDisk: 80,
 }
 ROLES = ("follower", "candidate", "leader")
 HEADER = 4
@@ -129,6 +131,9 @@ reports_without_configuration = st.builds(
     start_term=indexes,
     # Small here (some tests walk every byte of a frame); test_report_with_a_large_snapshot goes big.
     snapshot=st.binary(max_size=64),
+    disk=st.one_of(
+        st.sampled_from(["ok", "fail", "full"]), st.integers(1, 60_000).map(lambda ms: f"slow:{ms}")
+    ),
 )
 # voters and learners: sorted, without duplicates, disjoint (a Configuration's).
 reports = st.builds(
@@ -152,6 +157,10 @@ STRATEGIES: dict[type, st.SearchStrategy[Any]] = {
     # Small here (some tests walk every byte of a frame); test_state_frames_carry_large_blobs goes big.
     State: st.builds(State, blob=st.binary(min_size=1, max_size=64)),
     LoadState: st.builds(LoadState, blob=st.binary(min_size=1, max_size=64)),
+    SetDisk: st.one_of(
+        st.builds(SetDisk, mode=st.sampled_from(["ok", "fail", "full"])),
+        st.builds(SetDisk, mode=st.just("slow"), ms=st.integers(1, 60_000)),
+    ),
 }
 frames = st.one_of(*STRATEGIES.values())
 
@@ -228,15 +237,15 @@ def test_tag_and_field_order(cls: type, data: st.DataObject) -> None:
     fields = body[2:]
     names = [f.name for f in dataclasses.fields(cls)]
     if cls is Hello:
-        # Hello nests its report as an array of the 24 report fields.
+        # Hello nests its report as an array of the 25 report fields.
         assert fields[:3] == [frame.node, frame.pid, frame.port]
         assert fields[3] == body_of(frame.report)[2:]
     elif cls is Report:
-        assert len(fields) == 24
+        assert len(fields) == 25
         nested = ("entries", "sent", "votes", "next_index", "match_index", "voters", "learners")
         plain = [n for n in names if n not in nested]
         assert [fields[names.index(n)] for n in plain] == [getattr(frame, n) for n in plain]
-        assert names[-5:] == ["start_index", "start_term", "voters", "learners", "snapshot"]
+        assert names[-6:] == ["start_index", "start_term", "voters", "learners", "snapshot", "disk"]
         assert fields[names.index("voters")] == list(frame.voters)
         assert fields[names.index("learners")] == list(frame.learners)
         assert type(fields[names.index("snapshot")]) is bytes  # a bin
@@ -387,15 +396,16 @@ GOLDEN = [
     (GetState(), "00 00 00 03 92 01 49"),
     (State(b"RV"), "00 00 00 07 93 01 4a c4 02 52 56"),
     (LoadState(b"RV"), "00 00 00 07 93 01 4b c4 02 52 56"),
+    (SetDisk("slow", 80), "00 00 00 09 94 01 50 a4 73 6c 6f 77 50"),
     (
         Hello(1, 4242, 40001, EMPTY_REPORT),
-        "00 00 00 33 96 01 40 01 cd 10 92 cd 9c 41 dc 00 18 01 a8 66 6f 6c 6c 6f 77 65 72 00 00 00 00 00 "
-        "00 00 cc b7 cc b7 00 90 90 90 90 90 00 a0 00 00 93 01 02 03 90 c4 00",
+        "00 00 00 36 96 01 40 01 cd 10 92 cd 9c 41 dc 00 19 01 a8 66 6f 6c 6c 6f 77 65 72 00 00 00 00 00 "
+        "00 00 cc b7 cc b7 00 90 90 90 90 90 00 a0 00 00 93 01 02 03 90 c4 00 a2 6f 6b",
     ),
     (
         VOTING_REPORT,
-        "00 00 00 37 dc 00 1a 01 47 01 a8 66 6f 6c 6c 6f 77 65 72 07 03 00 00 00 0c 06 cd 06 97 cc bb 00 "
-        "90 91 92 03 c4 07 96 01 02 01 03 07 c3 90 90 90 00 a0 00 00 93 01 02 03 90 c4 00",
+        "00 00 00 3a dc 00 1b 01 47 01 a8 66 6f 6c 6c 6f 77 65 72 07 03 00 00 00 0c 06 cd 06 97 cc bb 00 "
+        "90 91 92 03 c4 07 96 01 02 01 03 07 c3 90 90 90 00 a0 00 00 93 01 02 03 90 c4 00 a2 6f 6b",
     ),
 ]
 
@@ -507,7 +517,7 @@ def test_decode_frame_one_report_field_replaced(frame: ControlFrame, data: st.Da
 @FAST
 @given(tag=st.sampled_from(sorted(TAGS.values())), data=st.data())
 def test_decode_frame_arbitrary_fields_for_each_tag(tag: int, data: st.DataObject) -> None:
-    length = {64: 4, 65: 2, 66: 1, 67: 1, 68: 1, 69: 0, 70: 1, 71: 24, 72: 1, 73: 0, 74: 1, 75: 1}[tag]
+    length = {64: 4, 65: 2, 66: 1, 67: 1, 68: 1, 69: 0, 70: 1, 71: 25, 72: 1, 73: 0, 74: 1, 75: 1, 80: 2}[tag]
     count = data.draw(st.sampled_from([length, length, length, 0, max(0, length - 1), length + 1]))
     fields = data.draw(st.lists(values, min_size=count, max_size=count))
     check_decode_frame(pack(PROTOCOL_VERSION, tag, *fields))
@@ -636,9 +646,9 @@ def test_reject_wrong_field_count(tag: int, fields: list[Any]) -> None:
 def test_reject_report_of_wrong_length() -> None:
     fields = body_of(EMPTY_REPORT)[2:]
     for bad in (fields[:-1], [*fields, 0], []):
-        with pytest.raises(WireError, match="expected list of 24 report fields"):
+        with pytest.raises(WireError, match="expected list of 25 report fields"):
             decode_frame(pack(1, 71, *bad))
-    with pytest.raises(WireError, match="expected list of 24 report fields, got dict"):
+    with pytest.raises(WireError, match="expected list of 25 report fields, got dict"):
         decode_frame(pack(1, 64, 1, 2, 3, {"report": 1}))
 
 
@@ -823,7 +833,7 @@ def test_reject_report_with_a_bad_config_entry() -> None:
 def test_report_before_membership_changes_is_refused() -> None:
     # The 19-field report of before: refused, not read with defaults.
     fields = body_of(EMPTY_REPORT)[2:]
-    with pytest.raises(WireError, match="expected list of 24 report fields, got list of 19 items"):
+    with pytest.raises(WireError, match="expected list of 25 report fields, got list of 19 items"):
         decode_frame(pack(1, 71, *fields[:19]))
 
 
@@ -879,6 +889,15 @@ def test_reject_version_and_tag_of_wrong_type(body: bytes) -> None:
         dataclasses.replace(EMPTY_REPORT, learners=(3,)),
         dataclasses.replace(EMPTY_REPORT, start_index=-1),
         dataclasses.replace(EMPTY_REPORT, snapshot="state"),
+        dataclasses.replace(EMPTY_REPORT, disk="broken"),
+        dataclasses.replace(EMPTY_REPORT, disk="slow:0"),
+        dataclasses.replace(EMPTY_REPORT, disk="slow:007"),
+        dataclasses.replace(EMPTY_REPORT, disk="full:5"),
+        SetDisk("slow", 0),
+        SetDisk("slow", 60_001),
+        SetDisk("full", 5),
+        SetDisk("melted"),
+        SetDisk("ok", True),
     ],
     ids=[
         "negative-time",
@@ -894,6 +913,15 @@ def test_reject_version_and_tag_of_wrong_type(body: bytes) -> None:
         "voter-also-learner",
         "negative-start-index",
         "str-snapshot",
+        "unknown-disk",
+        "slow-disk-0",
+        "slow-disk-leading-zero",
+        "full-disk-with-ms",
+        "setdisk-slow-0",
+        "setdisk-slow-too-long",
+        "setdisk-full-with-ms",
+        "setdisk-unknown-mode",
+        "setdisk-bool-ms",
     ],
 )
 def test_encode_frame_refuses_what_decode_frame_refuses(frame: ControlFrame) -> None:

@@ -140,6 +140,16 @@ _MEMBERSHIP_TEXT = {"voter": "voter", "learner": "learner", "none": "not a membe
 _MEMBERSHIP_STYLE = {"voter": "bold", "learner": "bold black on orchid1", "none": "bold black on grey58"}
 
 
+def _disk_text(disk: str) -> str:
+    """What a disk fault does, in a few words (docs/scenario-language.md, "Disks")."""
+    mode, _, ms = disk.partition(":")
+    return {
+        "fail": "FAILED: its next write fails (EIO) and it stops",
+        "full": "FULL: refuses new entries (ENOSPC); still votes and follows",
+        "slow": f"SLOW: each fsync takes {ms} ms more; what it sends after one is late",
+    }.get(mode, disk)
+
+
 def inspect_node(node: NodeSnap, snap: Snapshot) -> Group:
     """Everything in Figure 2 for one node, persisted apart from volatile; its configuration and snapshot."""
     title = Text()
@@ -161,6 +171,8 @@ def inspect_node(node: NodeSnap, snap: Snapshot) -> Group:
     grid.add_column()
     on_disk = f"term={node.term} votedFor={node.vote or '-'} log={node.last_index} lastTerm={node.last_term}"
     grid.add_row("on disk", on_disk)
+    if node.disk != "ok":
+        grid.add_row("disk", Text(f" {_disk_text(node.disk)} ", style="bold black on bright_magenta"))
     if node.alive:
         grid.add_row("volatile", f"commit={node.commit} applied={node.applied} leader={node.leader or '?'}")
         if node.role == "leader":

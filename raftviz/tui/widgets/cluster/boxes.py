@@ -88,25 +88,45 @@ def _line_term(node: NodeSnap, role: str, n_nodes: int, iw: int, dim: bool = Fal
     return fit([[term, (f" vote {vote}", text)], [term, (f" v{vote}", text)], [term]], iw)
 
 
+#: A disk fault's badge (the lab's ``disk N ...``): loud, since it explains what the node does.
+DISK_STYLE = "bold black on bright_magenta"
+
+
+def disk_words(disk: str) -> list[str]:
+    """A disk fault's badge, longest first: ``disk full``, ``full``, ``⛁``; none for a disk that is ok."""
+    if disk == "ok":
+        return []
+    mode, _, ms = disk.partition(":")
+    word = f"slow {ms}ms" if mode == "slow" else mode
+    return [f"disk {word}", word, f"{mode}{ms}" if ms else mode, "⛁"]
+
+
 def _line_log(node: NodeSnap, role: str, iw: int, dim: bool = False) -> list[tuple[str, str]]:
     text = TEXT_STYLE if role != "down" and not dim else DIM_TEXT
     last = node.last_index
     # A crashed node's commit index is gone with its memory (status says "-" too).
     commit: int | str = node.commit if role != "down" else "-"
-    return fit(
-        [
-            [(f"log {last} commit {commit}", text)],
-            [(f"log {last} cmt {commit}", text)],
-            [(f"log {last} c{commit}", text)],
-            [(f"L{last} C{commit}", text)],
-        ],
-        iw,
-    )
+    bases = [
+        [(f"log {last} commit {commit}", text)],
+        [(f"log {last} cmt {commit}", text)],
+        [(f"log {last} c{commit}", text)],
+        [(f"L{last} C{commit}", text)],
+    ]
+    # A faulty disk: its badge after the log, as long as it fits, the log kept first.
+    words = disk_words(node.disk)
+    badged = [
+        [*base, (" ", text), (word, DISK_STYLE)]
+        for base, options in zip(bases, (words, words[1:], words[1:], words[2:]), strict=True)
+        for word in options
+    ]
+    return fit([*badged, *bases], iw)
 
 
 def _line_timer(node: NodeSnap, role: str, now: int, iw: int) -> list[tuple[str, str]]:
     if role == "leader":
         return fit([[("♥ heartbeat", "bold bright_red")], [("♥ beat", "bold bright_red")]], iw)
+    if role == "down" and node.disk == "fail":
+        return fit([[("✕ disk failed", "bold red")], [("✕ disk", "bold red")], [("✕", "bold red")]], iw)
     if role == "down":
         return fit([[("✕ crashed", "bold red")], [("✕", "bold red")]], iw)
     fraction = node.timer_fraction(now)
