@@ -24,6 +24,7 @@ from raftviz.lab.options import LabError, LabOptions
 from raftviz.lab.views import NodeView
 from raftviz.node.driver import Report
 from raftviz.wire import datagram
+from raftviz.wire.validate import WireError
 
 # Event kinds, in tie-breaking order.
 DELIVER = 0
@@ -62,6 +63,8 @@ class StepRecord:
     answers: list[Request] = field(default_factory=list)
     violations: list[Violation] = field(default_factory=list)
     refused: str = ""
+    #: The kinds of protocol violation for which the node dropped the delivered message.
+    protocol: list[str] = field(default_factory=list)
 
 
 #: role, term, vote, commit, last index, configuration (text), snapshot index
@@ -293,6 +296,23 @@ class Lab:
             record.text += f" as #{copy.id}"
         return self._publish(record)
 
+    def forge(self, data: bytes) -> StepRecord:
+        """Deliver a datagram no node sent, at once, to the node its ``dst`` names.
+
+        What a process that took a stopped node's port could inject (docs/protocol.md,
+        section 1): the tests use it to check that a node drops what would break an
+        invariant. It is not a scenario command, so the lab's history does not replay it.
+        """
+        try:
+            msg = datagram.decode(data)
+        except WireError as exc:
+            raise LabError(f"not a datagram: {exc}") from None
+        if not isinstance(msg.dst, int) or msg.dst not in self.views:
+            raise LabError(f"no node {msg.dst} to deliver to")
+        flight = Flight(self._next_id, msg.src, msg.dst, data, self.now, self.now)
+        self._next_id += 1
+        return self._deliver(flight)
+
     # ------------------------------------------------------------------ clients
 
     def client(self, client_id: str) -> Client:
@@ -372,7 +392,9 @@ class Lab:
         before = Before.of(view)
         summary = _summary(view) if before.alive else ("down", *_summary(view)[1:3], 0, *_summary(view)[4:])
         was_leader = view.role == "leader" and before.alive
+        counted = dict(view.violations) if before.alive else {}
         view.absorb(report)
+        record.protocol = [kind for kind, count in report.violations if count > counted.get(kind, 0)]
         if view.role == "leader" and not (was_leader and before.term == view.term):
             view.leader_since = self.now
         after = _summary(view)

@@ -82,6 +82,9 @@ class Report:
     #: snapshot or took one (a start-up from disk, an InstallSnapshot, a
     #: compaction), else empty: the lab's mirror of the state machine resets to it.
     snapshot: bytes = b""
+    #: Peer messages this node's guard dropped so far, as (violation kind, count)
+    #: sorted by kind; only kinds that occurred (raftviz.core.violations).
+    violations: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,7 +210,7 @@ _TEXT: Final = text_field("text")
 _PORT: Final = int_field("port", 1, 65535, "port (int 1..65535)")
 _START_INDEX: Final = index_field("start_index")
 _START_TERM: Final = index_field("start_term")
-_REPORT_FIELDS: Final = 24
+_REPORT_FIELDS: Final = 25
 
 
 def _members(value: Any, name: str) -> tuple[int, ...]:
@@ -238,6 +241,7 @@ def _report_to_wire(r: Report) -> list[Any]:
         [[dst, data] for dst, data in r.sent], list(r.votes),
         [list(p) for p in r.next_index], [list(p) for p in r.match_index], r.dropped, r.refused,
         r.start_index, r.start_term, list(r.voters), list(r.learners), r.snapshot,
+        [list(p) for p in r.violations],
     ]  # fmt: skip
 
 
@@ -246,7 +250,7 @@ def _report_from_wire(raw: Any) -> Report:
         raise Bad("report", f"list of {_REPORT_FIELDS} report fields", got(raw, list))
     (node, role, term, vote, leader, commit, applied, last_index, last_term, deadline, timeout,
      log_from, entries, sent, votes, next_index, match_index, dropped, refused,
-     start_index, start_term, voters, learners, snapshot) = raw  # fmt: skip
+     start_index, start_term, voters, learners, snapshot, violations) = raw  # fmt: skip
     if type(role) is not str or role not in _ROLES:
         raise Bad("role", "follower, candidate or leader", got(role, str))
     if type(entries) is not list or type(sent) is not list or type(votes) is not list:
@@ -293,7 +297,24 @@ def _report_from_wire(raw: Any) -> Report:
         voters=out_voters,
         learners=out_learners,
         snapshot=snapshot,
+        violations=_violations(violations),
     )
+
+
+def _violations(value: Any) -> tuple[tuple[str, int], ...]:
+    """Violation counters: [kind, count] pairs, kinds strictly ascending, counts at least 1."""
+    expected = "list of [kind, count] in ascending order of kind, counts >= 1"
+    if type(value) is not list:
+        raise Bad("violations", expected, type_name(value))
+    out: list[tuple[str, int]] = []
+    for item in value:
+        if type(item) is not list or len(item) != 2 or type(item[0]) is not str:
+            raise Bad("violations", expected, got(item, list))
+        kind, count = _TEXT(item[0]), _INDEX(item[1])
+        if not kind or count < 1 or (out and kind <= out[-1][0]):
+            raise Bad("violations", expected, f"[{kind[:40]!r}, {count}]")
+        out.append((kind, count))
+    return tuple(out)
 
 
 def _frame_fields(frame: ControlFrame) -> tuple[int, list[Any]]:

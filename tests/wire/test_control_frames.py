@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from raftviz import wire
 from raftviz.core.membership import Configuration
 from raftviz.core.messages import OPS, ClientReply, Command, Entry, RequestVote, RequestVoteReply
+from raftviz.core.violations import KINDS
 from raftviz.wire import (
     MAX_FRAME,
     MAX_NODE_ID,
@@ -129,6 +130,9 @@ reports_without_configuration = st.builds(
     start_term=indexes,
     # Small here (some tests walk every byte of a frame); test_report_with_a_large_snapshot goes big.
     snapshot=st.binary(max_size=64),
+    violations=st.dictionaries(
+        st.sampled_from(KINDS) | texts.filter(bool), st.integers(1, INDEX_MAX), max_size=3
+    ).map(lambda counts: tuple(sorted(counts.items()))),
 )
 # voters and learners: sorted, without duplicates, disjoint (a Configuration's).
 reports = st.builds(
@@ -228,15 +232,16 @@ def test_tag_and_field_order(cls: type, data: st.DataObject) -> None:
     fields = body[2:]
     names = [f.name for f in dataclasses.fields(cls)]
     if cls is Hello:
-        # Hello nests its report as an array of the 24 report fields.
+        # Hello nests its report as an array of the 25 report fields.
         assert fields[:3] == [frame.node, frame.pid, frame.port]
         assert fields[3] == body_of(frame.report)[2:]
     elif cls is Report:
-        assert len(fields) == 24
-        nested = ("entries", "sent", "votes", "next_index", "match_index", "voters", "learners")
+        assert len(fields) == 25
+        nested = ("entries", "sent", "votes", "next_index", "match_index", "voters", "learners", "violations")
         plain = [n for n in names if n not in nested]
         assert [fields[names.index(n)] for n in plain] == [getattr(frame, n) for n in plain]
-        assert names[-5:] == ["start_index", "start_term", "voters", "learners", "snapshot"]
+        assert names[-6:] == ["start_index", "start_term", "voters", "learners", "snapshot", "violations"]
+        assert fields[names.index("violations")] == [list(p) for p in frame.violations]
         assert fields[names.index("voters")] == list(frame.voters)
         assert fields[names.index("learners")] == list(frame.learners)
         assert type(fields[names.index("snapshot")]) is bytes  # a bin
@@ -371,7 +376,7 @@ EMPTY_REPORT = Report(
 VOTING_REPORT = Report(
     node=1, role="follower", term=7, vote=3, leader=0, commit=0, applied=0, last_index=12, last_term=6,
     deadline=1687, election_timeout=187, sent=[(3, wire.encode(RequestVoteReply(1, 3, 7, True)))],
-    voters=(1, 2, 3),
+    voters=(1, 2, 3), violations=(("term-too-large", 1),),
 )  # fmt: skip
 GOLDEN = [
     # The examples of docs/protocol.md section 7; another implementation must produce exactly these.
@@ -389,13 +394,14 @@ GOLDEN = [
     (LoadState(b"RV"), "00 00 00 07 93 01 4b c4 02 52 56"),
     (
         Hello(1, 4242, 40001, EMPTY_REPORT),
-        "00 00 00 33 96 01 40 01 cd 10 92 cd 9c 41 dc 00 18 01 a8 66 6f 6c 6c 6f 77 65 72 00 00 00 00 00 "
-        "00 00 cc b7 cc b7 00 90 90 90 90 90 00 a0 00 00 93 01 02 03 90 c4 00",
+        "00 00 00 34 96 01 40 01 cd 10 92 cd 9c 41 dc 00 19 01 a8 66 6f 6c 6c 6f 77 65 72 00 00 00 00 00 "
+        "00 00 cc b7 cc b7 00 90 90 90 90 90 00 a0 00 00 93 01 02 03 90 c4 00 90",
     ),
     (
         VOTING_REPORT,
-        "00 00 00 37 dc 00 1a 01 47 01 a8 66 6f 6c 6c 6f 77 65 72 07 03 00 00 00 0c 06 cd 06 97 cc bb 00 "
-        "90 91 92 03 c4 07 96 01 02 01 03 07 c3 90 90 90 00 a0 00 00 93 01 02 03 90 c4 00",
+        "00 00 00 49 dc 00 1b 01 47 01 a8 66 6f 6c 6c 6f 77 65 72 07 03 00 00 00 0c 06 cd 06 97 cc bb 00 "
+        "90 91 92 03 c4 07 96 01 02 01 03 07 c3 90 90 90 00 a0 00 00 93 01 02 03 90 c4 00 91 92 ae 74 65 "
+        "72 6d 2d 74 6f 6f 2d 6c 61 72 67 65 01",
     ),
 ]
 
@@ -507,7 +513,7 @@ def test_decode_frame_one_report_field_replaced(frame: ControlFrame, data: st.Da
 @FAST
 @given(tag=st.sampled_from(sorted(TAGS.values())), data=st.data())
 def test_decode_frame_arbitrary_fields_for_each_tag(tag: int, data: st.DataObject) -> None:
-    length = {64: 4, 65: 2, 66: 1, 67: 1, 68: 1, 69: 0, 70: 1, 71: 24, 72: 1, 73: 0, 74: 1, 75: 1}[tag]
+    length = {64: 4, 65: 2, 66: 1, 67: 1, 68: 1, 69: 0, 70: 1, 71: 25, 72: 1, 73: 0, 74: 1, 75: 1}[tag]
     count = data.draw(st.sampled_from([length, length, length, 0, max(0, length - 1), length + 1]))
     fields = data.draw(st.lists(values, min_size=count, max_size=count))
     check_decode_frame(pack(PROTOCOL_VERSION, tag, *fields))
@@ -636,9 +642,9 @@ def test_reject_wrong_field_count(tag: int, fields: list[Any]) -> None:
 def test_reject_report_of_wrong_length() -> None:
     fields = body_of(EMPTY_REPORT)[2:]
     for bad in (fields[:-1], [*fields, 0], []):
-        with pytest.raises(WireError, match="expected list of 24 report fields"):
+        with pytest.raises(WireError, match="expected list of 25 report fields"):
             decode_frame(pack(1, 71, *bad))
-    with pytest.raises(WireError, match="expected list of 24 report fields, got dict"):
+    with pytest.raises(WireError, match="expected list of 25 report fields, got dict"):
         decode_frame(pack(1, 64, 1, 2, 3, {"report": 1}))
 
 
@@ -771,6 +777,14 @@ REPORT_FIELDS = [f.name for f in dataclasses.fields(Report)]
         ("snapshot", "abc", "field 'snapshot' of control frame: expected bytes, got str"),
         ("snapshot", None, "field 'snapshot' of control frame: expected bytes, got None"),
         ("snapshot", [1, 2], "field 'snapshot' of control frame: expected bytes, got list"),
+        ("violations", None, "field 'violations' of control frame: expected list of \\[kind, count\\]"),
+        ("violations", [["term-too-large"]], "field 'violations' .*, got list"),
+        ("violations", [["term-too-large", 0]], r"field 'violations' .*, got \['term-too-large', 0\]"),
+        ("violations", [["", 1]], "field 'violations' .*, got \\[''"),
+        ("violations", [[1, 1]], "field 'violations' .*, got list"),
+        ("violations", [["b", 1], ["a", 1]], "field 'violations' .*, got \\['a', 1\\]"),
+        ("violations", [["a", 1], ["a", 2]], "field 'violations' .*, got \\['a', 2\\]"),
+        ("violations", [["a", -1]], "expected int >= 0"),
     ],
 )
 def test_reject_bad_report_field(name: str, value: object, message: str) -> None:
@@ -823,7 +837,7 @@ def test_reject_report_with_a_bad_config_entry() -> None:
 def test_report_before_membership_changes_is_refused() -> None:
     # The 19-field report of before: refused, not read with defaults.
     fields = body_of(EMPTY_REPORT)[2:]
-    with pytest.raises(WireError, match="expected list of 24 report fields, got list of 19 items"):
+    with pytest.raises(WireError, match="expected list of 25 report fields, got list of 19 items"):
         decode_frame(pack(1, 71, *fields[:19]))
 
 
