@@ -133,6 +133,8 @@ class NodeDriver:
         self.last_refusal = ""
         #: The peer messages the core's guard dropped during the latest input.
         self.violations: list[Violation] = []
+        #: Datagrams dropped for a missing or wrong cluster-secret tag (not in ``dropped``).
+        self.unauthenticated = 0
         self._loaded = snapshot
 
     def start(self) -> Report:

@@ -25,6 +25,7 @@ from raftviz.wire.validate import (
     Bad,
     WireError,
     client_id_field,
+    counters_field,
     got,
     index_field,
     int_field,
@@ -160,6 +161,17 @@ class LoadState:
 
 
 @dataclass(frozen=True, slots=True)
+class Secret:
+    """Lab -> node, first of all frames: tag every datagram with this cluster secret (tag 76).
+
+    Not answered. The node then seals what it sends and accepts only datagrams
+    whose tag is valid (raftviz.wire.auth; docs/protocol.md, section 1).
+    """
+
+    secret: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class Shutdown:
     """Lab -> node: exit cleanly (tag 69)."""
 
@@ -184,6 +196,7 @@ ControlFrame = (
     | GetState
     | State
     | LoadState
+    | Secret
 )
 
 
@@ -210,6 +223,7 @@ _TEXT: Final = text_field("text")
 _PORT: Final = int_field("port", 1, 65535, "port (int 1..65535)")
 _START_INDEX: Final = index_field("start_index")
 _START_TERM: Final = index_field("start_term")
+_VIOLATIONS: Final = counters_field("violations")
 _REPORT_FIELDS: Final = 25
 
 
@@ -297,24 +311,8 @@ def _report_from_wire(raw: Any) -> Report:
         voters=out_voters,
         learners=out_learners,
         snapshot=snapshot,
-        violations=_violations(violations),
+        violations=_VIOLATIONS(violations),
     )
-
-
-def _violations(value: Any) -> tuple[tuple[str, int], ...]:
-    """Violation counters: [kind, count] pairs, kinds strictly ascending, counts at least 1."""
-    expected = "list of [kind, count] in ascending order of kind, counts >= 1"
-    if type(value) is not list:
-        raise Bad("violations", expected, type_name(value))
-    out: list[tuple[str, int]] = []
-    for item in value:
-        if type(item) is not list or len(item) != 2 or type(item[0]) is not str:
-            raise Bad("violations", expected, got(item, list))
-        kind, count = _TEXT(item[0]), _INDEX(item[1])
-        if not kind or count < 1 or (out and kind <= out[-1][0]):
-            raise Bad("violations", expected, f"[{kind[:40]!r}, {count}]")
-        out.append((kind, count))
-    return tuple(out)
 
 
 def _frame_fields(frame: ControlFrame) -> tuple[int, list[Any]]:
@@ -342,6 +340,8 @@ def _frame_fields(frame: ControlFrame) -> tuple[int, list[Any]]:
         return 74, [frame.blob]
     if isinstance(frame, LoadState):
         return 75, [frame.blob]
+    if isinstance(frame, Secret):
+        return 76, [frame.secret]
     raise WireError(f"cannot encode {type(frame).__name__}: not a control frame")
 
 
@@ -373,6 +373,12 @@ def _frame_from_fields(tag: Any, fields: list[Any]) -> ControlFrame:
         return State(_blob(fields[0]))
     if tag == 75 and n == 1:
         return LoadState(_blob(fields[0]))
+    if tag == 76 and n == 1:
+        if type(fields[0]) is not bytes or not fields[0]:
+            raise Bad(
+                "secret", "non-empty bytes", type_name(fields[0]) if type(fields[0]) is not bytes else "empty"
+            )
+        return Secret(fields[0])
     raise WireError(f"unknown control frame tag {short(tag)} with {n} fields")
 
 

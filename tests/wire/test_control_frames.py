@@ -41,7 +41,7 @@ from raftviz.wire import (
     read_frame,
     write_frame,
 )
-from raftviz.wire.control import GetState, LoadState, State
+from raftviz.wire.control import GetState, LoadState, Secret, State
 
 FAST = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 FRAME_CLASSES: tuple[type, ...] = (
@@ -57,6 +57,7 @@ FRAME_CLASSES: tuple[type, ...] = (
     GetState,
     State,
     LoadState,
+    Secret,
 )
 TAGS = {
     Hello: 64,
@@ -71,6 +72,7 @@ TAGS = {
     GetState: 73,
     State: 74,
     LoadState: 75,
+    Secret: 76,
 }
 ROLES = ("follower", "candidate", "leader")
 HEADER = 4
@@ -156,6 +158,7 @@ STRATEGIES: dict[type, st.SearchStrategy[Any]] = {
     # Small here (some tests walk every byte of a frame); test_state_frames_carry_large_blobs goes big.
     State: st.builds(State, blob=st.binary(min_size=1, max_size=64)),
     LoadState: st.builds(LoadState, blob=st.binary(min_size=1, max_size=64)),
+    Secret: st.builds(Secret, secret=st.binary(min_size=1, max_size=64)),
 }
 frames = st.one_of(*STRATEGIES.values())
 
@@ -513,7 +516,7 @@ def test_decode_frame_one_report_field_replaced(frame: ControlFrame, data: st.Da
 @FAST
 @given(tag=st.sampled_from(sorted(TAGS.values())), data=st.data())
 def test_decode_frame_arbitrary_fields_for_each_tag(tag: int, data: st.DataObject) -> None:
-    length = {64: 4, 65: 2, 66: 1, 67: 1, 68: 1, 69: 0, 70: 1, 71: 25, 72: 1, 73: 0, 74: 1, 75: 1}[tag]
+    length = {64: 4, 65: 2, 66: 1, 67: 1, 68: 1, 69: 0, 70: 1, 71: 25, 72: 1, 73: 0, 74: 1, 75: 1, 76: 1}[tag]
     count = data.draw(st.sampled_from([length, length, length, 0, max(0, length - 1), length + 1]))
     fields = data.draw(st.lists(values, min_size=count, max_size=count))
     check_decode_frame(pack(PROTOCOL_VERSION, tag, *fields))
@@ -609,7 +612,7 @@ def test_reject_not_an_envelope(body: bytes) -> None:
         decode_frame(body)
 
 
-@pytest.mark.parametrize("tag", [0, 1, 5, 8, 63, 76, 255, -64, 2**40, "Fire", None])
+@pytest.mark.parametrize("tag", [0, 1, 5, 8, 63, 77, 255, -64, 2**40, "Fire", None])
 def test_reject_unknown_tag(tag: object) -> None:
     with pytest.raises(WireError, match="unknown control frame tag"):
         decode_frame(pack(1, tag, 5))
