@@ -67,6 +67,8 @@ class NodeSnap:
     learners: tuple[int, ...] = ()
     #: Added to the running cluster (it started empty, with no configuration).
     joined: bool = False
+    #: Peer messages it dropped as protocol violations, as (kind, count).
+    violations: tuple[tuple[str, int], ...] = ()
 
     @property
     def last_index(self) -> int:
@@ -289,6 +291,7 @@ def take_snapshot(history: History) -> Snapshot | None:
             voters=tuple(v.voters),
             learners=tuple(v.learners),
             joined=v.joined,
+            violations=v.violations,
         )
         for v in sorted(lab.views.values(), key=lambda v: v.id)
     )

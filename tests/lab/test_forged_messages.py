@@ -9,6 +9,7 @@ as a protocol violation in the transcript.
 
 from __future__ import annotations
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -97,8 +98,10 @@ def test_forged_messages_interleaved_with_a_run(seed: int, plan: list[object]) -
         lab.close()
 
 
-def test_a_forged_overwrite_is_a_protocol_violation_in_the_transcript() -> None:
-    lab = Lab(LabOptions(nodes=3, seed=1, backend="inprocess"))
+@pytest.mark.parametrize("backend", ["inprocess", "udp"])
+def test_a_forged_overwrite_is_a_protocol_violation_in_the_transcript(backend: str) -> None:
+    # The same line on both backends: the udp one tags its datagrams, the guard is the same.
+    lab = Lab(LabOptions(nodes=3, seed=1, backend=backend))
     try:
         assert lab.run_until(lambda: bool(lab.leaders()), 3000)[0]
         lab.submit("put", "x", "1")
