@@ -47,6 +47,10 @@ from raftviz.core.violations import (
 #: encode it, so it refuses terms above 2**62, leaving 2**62 elections of
 #: headroom (more than any cluster will ever hold).
 MAX_TERM: Final = 2**62
+#: The last term the wire can encode. A node whose term has reached it (one
+#: that adopted a huge term before MAX_TERM was enforced, and kept it on disk)
+#: cannot start an election: its next term would not encode.
+LAST_TERM: Final = 2**63 - 1
 #: The largest log index (prevLogIndex, lastIncludedIndex, matchIndex, ...) a
 #: node accepts: a forged snapshot near the wire's limit would otherwise make
 #: index arithmetic (the next index, a reply's matchIndex) overflow the codec.

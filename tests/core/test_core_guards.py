@@ -257,3 +257,12 @@ def test_counts_accumulate_per_kind() -> None:
     node.step(AppendEntries(3, 1, 9, 1, 1, (entry(9),), 3), 20)
     assert node.violation_counts == {TERM_TOO_LARGE: 3, OVERWRITE_COMMITTED: 1}
     assert len(node.ready().violations) == 4
+
+
+def test_a_node_already_at_the_last_encodable_term_waits_instead_of_crashing() -> None:
+    # A data directory from before the bound may hold such a term: its next election would not encode.
+    node = RaftNode(1, (1, 2, 3), RaftConfig(), random.Random(1), 0, HardState(WIRE_MAX, 0))
+    node.timeout_now(1000)
+    node.tick(5000)
+    assert node.role == FOLLOWER and node.current_term == WIRE_MAX
+    assert node.ready().messages == []
