@@ -133,19 +133,47 @@ def _cmd_node(args: argparse.Namespace) -> int:
         print("error: every --members id needs an address in --peers", file=sys.stderr)
         return 2
     data = args.data or f"raftviz-node{args.id}"
+    secret = _secret(args.secret_file)
+    if secret is None:
+        return 2
     free = process.FreeModeArgs(
-        args.id, args.peers, config, args.seed, data, args.allow_public, members, disk=args.disk
+        args.id,
+        args.peers,
+        config,
+        args.seed,
+        data,
+        args.allow_public,
+        members,
+        disk=args.disk,
+        secret=secret,
     )
     return process.run_free_mode(free)
+
+
+def _secret(path: str | None) -> bytes | None:
+    """The cluster secret of ``--secret-file`` (b"" without one); None, having said why, if unusable."""
+    from raftviz.node.secret import SecretError, load_secret
+
+    if path is None:
+        return b""
+    try:
+        return load_secret(path)
+    except SecretError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None
 
 
 def _cmd_kv(args: argparse.Namespace) -> int:
     from raftviz.node.client import KVClient, NoLeaderError, RequestError
 
-    client = KVClient(args.cluster, timeout=args.timeout)
+    secret = _secret(args.secret_file)
+    if secret is None:
+        return 2
+    client = KVClient(args.cluster, timeout=args.timeout, secret=secret)
     try:
         if args.op == "status":
-            for address, status in zip(args.cluster, client.statuses(), strict=True):
+            statuses = client.statuses()
+            for address, status in zip(args.cluster, statuses, strict=True):
                 where = f"{address[0]}:{address[1]}"
                 if status is None:
                     print(f"{where} no answer")
@@ -156,8 +184,11 @@ def _cmd_kv(args: argparse.Namespace) -> int:
                     f"leader={status.leader or '-'} dropped={status.dropped} "
                     f"voters={status.configuration.partition('/')[0] or '-'} "
                     f"learners={status.configuration.partition('/')[2] or '-'} "
-                    f"snap={status.snapshot_index} ({where})"
+                    f"snap={status.snapshot_index} unauthenticated={status.unauthenticated} "
+                    f"violations={_counters(status.violations)} ({where})"
                 )
+            if not any(statuses):
+                print(f"error: no node answered; {client.silence_hint()}", file=sys.stderr)
             return 0
         if args.key is None:
             print(f"error: {args.op} needs a KEY", file=sys.stderr)
@@ -186,6 +217,11 @@ def _cmd_kv(args: argparse.Namespace) -> int:
     finally:
         client.close()
     return 0
+
+
+def _counters(counts: tuple[tuple[str, int], ...]) -> str:
+    """``kind:count,kind:count`` (``-`` for none), one word of a ``kv status`` line."""
+    return ",".join(f"{kind}:{count}" for kind, count in counts) or "-"
 
 
 def _cmd_torture(args: argparse.Namespace) -> int:
@@ -294,6 +330,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=_disk_fault,
         help="free mode, for tests: a disk fault from the start: fail, full or slow=MS",
     )
+    node.add_argument(
+        "--secret-file", help="cluster secret (a file only its owner can read): tag and check every datagram"
+    )
     node.add_argument("--lab", action="store_true", help=argparse.SUPPRESS)
     node.add_argument("--incarnation", type=int, default=0, help=argparse.SUPPRESS)
     node.add_argument("--router", type=_address, help=argparse.SUPPRESS)
@@ -314,6 +353,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="the nodes' addresses, HOST:PORT,...",
     )
     kv.add_argument("--timeout", type=float, default=5.0, help="give up after this many seconds")
+    kv.add_argument("--secret-file", help="the cluster's secret file, if its nodes use one")
     kv.add_argument("op", choices=("put", "get", "delete", "append", "add", "remove", "status"))
     kv.add_argument("key", nargs="?")
     kv.add_argument("value", nargs="?")

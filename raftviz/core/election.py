@@ -11,6 +11,7 @@ ignore a removed server's vote requests. The election timer itself is drawn in
 
 from __future__ import annotations
 
+from raftviz.core.guards import LAST_TERM
 from raftviz.core.messages import NOOP, Entry, NodeId, RequestVote, RequestVoteReply
 from raftviz.core.state import CANDIDATE, FOLLOWER, LEADER, ServerState
 
@@ -39,8 +40,8 @@ class Election(ServerState):
         that was removed or has not joined yet, just waits to hear from a leader.
         """
         self._reset_election_timer(now)
-        if not self.is_voter:
-            return
+        if not self.is_voter or self.current_term >= LAST_TERM:
+            return  # (a term that cannot be incremented and encoded: waits for a leader, never crashes)
         self.role = CANDIDATE
         self.current_term += 1
         self.voted_for = self.id

@@ -228,6 +228,10 @@ class StatusReply:
     configuration: str = ""
     #: The index its latest snapshot covers (0: none).
     snapshot_index: int = 0
+    #: Datagrams it dropped for a missing or wrong cluster-secret tag (not in ``dropped``).
+    unauthenticated: int = 0
+    #: Peer messages it dropped as protocol violations, as (kind, count) sorted by kind.
+    violations: tuple[tuple[str, int], ...] = ()
 
 
 Message = (

@@ -22,6 +22,7 @@ role. The rules live one concern to a module, as the dissertation orders them:
 
 from __future__ import annotations
 
+from raftviz.core import guards
 from raftviz.core.compaction import Compaction
 from raftviz.core.election import Election
 from raftviz.core.membership_changes import MembershipChanges
@@ -74,6 +75,13 @@ class RaftNode(Election, Replication, MembershipChanges, Compaction):
             self.handle_client_request(msg, now)
             return
         if isinstance(msg, ClientReply | StatusRequest | StatusReply) or msg.dst != self.id:
+            return
+        # Before any rule, the higher-term one included: a message no correct
+        # peer could send is dropped whole and counted, so it moves nothing.
+        violation = guards.check(self, msg)
+        if violation is not None:
+            self.violation_counts[violation.kind] = self.violation_counts.get(violation.kind, 0) + 1
+            self._ready.violations.append(violation)
             return
         if isinstance(msg, RequestVote) and self._disruptive(msg, now):
             return

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from raftviz.core.messages import Entry, Message, NodeId
 from raftviz.core.snapshot import Snapshot
+from raftviz.core.violations import Violation
 
 
 @dataclass(slots=True)
@@ -42,6 +43,7 @@ class Ready:
        ``entries`` starting at ``log_from`` (always after the snapshot).
 
     ``applied`` lists the log indexes applied to the state machine;
+    ``violations`` the peer messages the guard dropped (nothing to persist);
     ``installed`` says the state machine was replaced by ``snapshot`` (an
     InstallSnapshot) rather than the snapshot being taken from it.
     """
@@ -53,3 +55,4 @@ class Ready:
     entries: list[Entry] = field(default_factory=list)
     messages: list[Message] = field(default_factory=list)
     applied: list[int] = field(default_factory=list)
+    violations: list[Violation] = field(default_factory=list)

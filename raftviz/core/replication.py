@@ -100,8 +100,8 @@ class Replication(ServerState):
                 self._append_local(entry)
             elif existing != entry.term:
                 # §5.3: a conflicting entry and all that follow it are deleted.
-                if index <= self.commit_index:
-                    raise AssertionError("leader tried to overwrite a committed entry")
+                # Never a committed one: the guard drops such a message first.
+                assert index > self.commit_index, "the guard lets no committed entry be overwritten"
                 self._truncate_from(index)
                 self._append_local(entry)
         match = prev + len(entries)

@@ -106,6 +106,8 @@ class ServerState:
         self.heartbeat_deadline = 0
         self.election_timeout = 0
         self._reset_election_timer(now)
+        #: Peer messages dropped by the guard, by violation kind (raftviz.core.violations).
+        self.violation_counts: dict[str, int] = {}
         self._ready = Ready()
         self._persisted = HardState(self.current_term, self.voted_for)
 

@@ -171,6 +171,17 @@ def describe_record(record: StepRecord, verbose: bool, fold_quiet: bool = False)
         lines.append(f"{t} {request.describe()} -> {request.outcome()}")
     if record.stopped:
         lines.append(f"{t} {record.stopped}")
+    if record.protocol:
+        lines.append(f"{t} PROTOCOL VIOLATION: {describe_protocol(record)}")
     for violation in record.violations:
         lines.append(f"{t} INVARIANT VIOLATED: {violation.describe()}")
     return lines
+
+
+def describe_protocol(record: StepRecord) -> str:
+    """Which node dropped what from whom, and why (the kinds of docs/protocol.md, section 5)."""
+    kinds = ", ".join(record.protocol)
+    flight = record.flight
+    if flight is None:
+        return f"a message was dropped: {kinds}"
+    return f"node {flight.dst} dropped {describe_message(flight.msg)} from node {flight.src}: {kinds}"

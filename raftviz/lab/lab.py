@@ -25,6 +25,7 @@ from raftviz.lab.views import NodeView
 from raftviz.node.disk import DiskFault, parse_fault
 from raftviz.node.driver import Report
 from raftviz.wire import datagram
+from raftviz.wire.validate import WireError
 
 # Event kinds, in tie-breaking order.
 DELIVER = 0
@@ -65,6 +66,8 @@ class StepRecord:
     refused: str = ""
     #: Why a node stopped during this step (its disk failed), or could not start.
     stopped: str = ""
+    #: The kinds of protocol violation for which the node dropped the delivered message.
+    protocol: list[str] = field(default_factory=list)
 
 
 #: role, term, vote, commit, last index, configuration (text), snapshot index
@@ -349,6 +352,23 @@ class Lab:
             record.text += f" as #{copy.id}"
         return self._publish(record)
 
+    def forge(self, data: bytes) -> StepRecord:
+        """Deliver a datagram no node sent, at once, to the node its ``dst`` names.
+
+        What a process that took a stopped node's port could inject (docs/protocol.md,
+        section 1): the tests use it to check that a node drops what would break an
+        invariant. It is not a scenario command, so the lab's history does not replay it.
+        """
+        try:
+            msg = datagram.decode(data)
+        except WireError as exc:
+            raise LabError(f"not a datagram: {exc}") from None
+        if not isinstance(msg.dst, int) or msg.dst not in self.views:
+            raise LabError(f"no node {msg.dst} to deliver to")
+        flight = Flight(self._next_id, msg.src, msg.dst, data, self.now, self.now)
+        self._next_id += 1
+        return self._deliver(flight)
+
     # ------------------------------------------------------------------ clients
 
     def client(self, client_id: str) -> Client:
@@ -448,7 +468,9 @@ class Lab:
         hard_state_changed = (report.term, report.vote) != (view.term, view.vote)
         synced = bool(report.log_from or report.snapshot) or hard_state_changed
         delay = parse_fault(report.disk).ms if synced else 0
+        counted = dict(view.violations) if before.alive else {}
         view.absorb(report)
+        record.protocol = [kind for kind, count in report.violations if count > counted.get(kind, 0)]
         if view.role == "leader" and not (was_leader and before.term == view.term):
             view.leader_since = self.now
         after = _summary(view)

@@ -40,7 +40,7 @@ from raftviz.node import storage as node_storage
 from raftviz.node.disk import DiskFault
 from raftviz.node.driver import Report
 from raftviz.node.storage import StorageError
-from raftviz.wire import control
+from raftviz.wire import auth, control
 from raftviz.wire.validate import MAX_DATAGRAM, WireError
 
 #: How long the lab waits for a node to answer before declaring it hung.
@@ -123,10 +123,14 @@ class UdpBackend:
         self.joined: set[int] = set()
         #: Datagrams received from each node's port and not yet claimed by a report.
         self._arrived: dict[int, list[bytes]] = {}
-        #: Datagrams that came from no known node (counted, never delivered).
+        #: Datagrams that came from no known node, or without a valid tag (counted, never delivered).
         self.strays = 0
         #: Each node's disk fault (it outlives the node's processes, as a disk would).
         self.disks: dict[int, DiskFault] = {}
+        #: This lab's cluster secret: every datagram between the router and a node is tagged
+        #: with it, so nothing else on the machine can inject into the cluster. Random, yet
+        #: it changes no transcript: tags are added and checked below the lab's view.
+        self.secret = os.urandom(32)
         self._closed = False
         _live_backends.add(self)
 
@@ -238,6 +242,14 @@ class UdpBackend:
             log.close()
         self.nodes[node] = NodeProcess(node, proc)
         self._arrived.pop(node, None)
+        # The first frame, before the node even greets: the secret to tag datagrams with.
+        # A node that has died already says why in its Failure, which the lab reads next.
+        assert proc.stdin is not None
+        try:
+            proc.stdin.write(control.encode_frame(control.Secret(self.secret)))
+            proc.stdin.flush()
+        except OSError:
+            pass
 
     def _hello(self, node: int) -> Report:
         frame = self._read(self.nodes[node])
@@ -339,7 +351,7 @@ class UdpBackend:
     def deliver(self, node_id: int, data: bytes, now: int) -> Report:
         handle = self._handle(node_id)
         self._write(handle, control.Deliver(now, control.digest(data)))
-        self.router.sendto(data, ("127.0.0.1", handle.port))
+        self.router.sendto(auth.seal(self.secret, data), ("127.0.0.1", handle.port))
         return self._finish(handle)
 
     def fire_timer(self, node_id: int, now: int) -> Report:
@@ -434,14 +446,15 @@ class UdpBackend:
                 raise LabError(f"{len(waiting)} datagram(s) from node {handle.node} never reached the router")
             self.router.settimeout(remaining)
             try:
-                data, addr = self.router.recvfrom(MAX_DATAGRAM + 1)
+                data, addr = self.router.recvfrom(MAX_DATAGRAM + auth.TAG_SIZE + 1)
             except TimeoutError:
                 continue
             sender = self._node_at(addr)
-            if sender is None:
+            message = auth.unseal(self.secret, data)
+            if sender is None or message is None:
                 self.strays += 1
             else:
-                self._arrived.setdefault(sender, []).append(data)
+                self._arrived.setdefault(sender, []).append(message)
 
     def _node_at(self, addr: tuple[str, int]) -> int | None:
         if addr[0] != "127.0.0.1":

@@ -38,6 +38,8 @@ class NodeView:
     next_index: tuple[tuple[int, int], ...] = ()
     match_index: tuple[tuple[int, int], ...] = ()
     dropped: int = 0
+    #: Peer messages this incarnation dropped as protocol violations, as (kind, count).
+    violations: tuple[tuple[str, int], ...] = ()
     #: Last time this node became leader (for the UI), or -1.
     leader_since: int = -1
     #: The configuration the node uses.
@@ -98,6 +100,7 @@ class NodeView:
         self.next_index = report.next_index
         self.match_index = report.match_index
         self.dropped = report.dropped
+        self.violations = report.violations
         self.voters = report.voters
         self.learners = report.learners
         self.disk = report.disk

@@ -14,7 +14,7 @@ import socket
 import time
 
 from raftviz.core.messages import ClientReply, ClientRequest, Command, StatusReply, StatusRequest
-from raftviz.wire import datagram
+from raftviz.wire import auth, datagram
 from raftviz.wire.validate import MAX_DATAGRAM, WireError
 
 #: How long to wait for one node before trying another.
@@ -32,7 +32,10 @@ class RequestError(Exception):
 class KVClient:
     """One client session: a unique id and increasing sequence numbers."""
 
-    def __init__(self, cluster: list[tuple[str, int]], timeout: float = 5.0, client_id: str = "") -> None:
+    def __init__(
+        self, cluster: list[tuple[str, int]], timeout: float = 5.0, client_id: str = "", secret: bytes = b""
+    ) -> None:
+        """``secret`` is the cluster's (``--secret-file``): b"" if its nodes use none."""
         if not cluster:
             raise ValueError("a client needs at least one node address")
         self.cluster = [(socket.gethostbyname(h), p) for h, p in cluster]
@@ -46,11 +49,44 @@ class KVClient:
         self.rotation = 0
         #: Node id -> index into cluster, as learned from who answered from where.
         self.positions: dict[int, int] = {}
+        self.secret = secret
+        #: Whether any node has answered at all (silence has a likely cause to name).
+        self.heard = False
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.bind(("127.0.0.1", 0))
 
     def close(self) -> None:
         self.sock.close()
+
+    def silence_hint(self) -> str:
+        """Why no node may have answered: not running, or a secret that does not match theirs."""
+        if self.secret:
+            return (
+                "are the nodes running, with this --secret-file? A node with another secret, or none, "
+                "drops requests it cannot authenticate without an answer"
+            )
+        return (
+            "are the nodes running? If they use --secret-file, give kv the same one: "
+            "they drop requests that are not authenticated without an answer"
+        )
+
+    def _send(self, data: bytes, address: tuple[str, int]) -> None:
+        self.sock.sendto(auth.seal(self.secret, data) if self.secret else data, address)
+
+    def _receive(self) -> tuple[object, tuple[str, int]] | None:
+        """One datagram's message and its sender; None if it is not a valid (authenticated) one."""
+        data, addr = self.sock.recvfrom(MAX_DATAGRAM + auth.TAG_SIZE + 1)
+        if self.secret:
+            message = auth.unseal(self.secret, data)
+            if message is None:
+                return None
+            data = message
+        try:
+            msg = datagram.decode(data)
+        except WireError:
+            return None
+        self.heard = True
+        return msg, addr
 
     def request(self, op: str, key: str, value: str = "") -> str | None:
         """Run one command to completion; its result (the value read, for get)."""
@@ -61,7 +97,7 @@ class KVClient:
         while time.monotonic() < give_up:
             address = self.cluster[self.target]
             # dst is informational for a node; the address is what routes it.
-            self.sock.sendto(data, address)
+            self._send(data, address)
             reply = self._await_reply(min(give_up, time.monotonic() + ATTEMPT_TIMEOUT))
             if reply is None:
                 self.target = self.rotation = (self.rotation + 1) % len(self.cluster)
@@ -78,24 +114,24 @@ class KVClient:
             else:
                 time.sleep(0.05)  # an election is under way: give it a moment
                 self.target = self.rotation = (self.rotation + 1) % len(self.cluster)
-        raise NoLeaderError(f"no leader answered {op} {key} within {self.timeout:g} s")
+        silence = "" if self.heard else f" (no node answered at all: {self.silence_hint()})"
+        raise NoLeaderError(f"no leader answered {op} {key} within {self.timeout:g} s{silence}")
 
     def statuses(self, wait: float = 0.5) -> list[StatusReply | None]:
         """Ask every node for its state; None for a node that did not answer."""
         answers: dict[tuple[str, int], StatusReply] = {}
         for address in self.cluster:
-            self.sock.sendto(datagram.encode(StatusRequest(src=self.id, dst=1)), address)
+            self._send(datagram.encode(StatusRequest(src=self.id, dst=1)), address)
         until = time.monotonic() + wait
         while len(answers) < len(self.cluster) and time.monotonic() < until:
             self.sock.settimeout(max(until - time.monotonic(), 0.001))
             try:
-                data, addr = self.sock.recvfrom(MAX_DATAGRAM + 1)
+                received = self._receive()
             except TimeoutError:
                 break
-            try:
-                msg = datagram.decode(data)
-            except WireError:
+            if received is None:
                 continue
+            msg, addr = received
             if isinstance(msg, StatusReply):
                 answers[addr] = msg
         return [answers.get(address) for address in self.cluster]
@@ -114,13 +150,12 @@ class KVClient:
                 return None
             self.sock.settimeout(remaining)
             try:
-                data, addr = self.sock.recvfrom(MAX_DATAGRAM + 1)
+                received = self._receive()
             except TimeoutError:
                 return None
-            try:
-                msg = datagram.decode(data)
-            except WireError:
+            if received is None:
                 continue
+            msg, addr = received
             if isinstance(msg, ClientReply) and msg.dst == self.id:
                 if addr in self.cluster:
                     self.positions[msg.src] = self.cluster.index(addr)

@@ -26,6 +26,7 @@ from raftviz.core.messages import Address, AppendEntries, Entry, Message
 from raftviz.core.raft import RaftNode
 from raftviz.core.ready import HardState, Ready
 from raftviz.core.snapshot import Snapshot
+from raftviz.core.violations import Violation
 from raftviz.node import state as node_state
 from raftviz.node import storage
 from raftviz.node.disk import Disk, DiskFault, DiskStopped, stop_reason
@@ -154,6 +155,10 @@ class NodeDriver:
         self.core = RaftNode(node_id, members, config, rng, now, hard, log, snapshot)
         self.dropped = 0
         self.last_refusal = ""
+        #: The peer messages the core's guard dropped during the latest input.
+        self.violations: list[Violation] = []
+        #: Datagrams dropped for a missing or wrong cluster-secret tag (not in ``dropped``).
+        self.unauthenticated = 0
         self._loaded = snapshot
 
     def start(self) -> Report:
@@ -322,6 +327,7 @@ class NodeDriver:
         """
         core = self.core
         ready = core.ready()
+        self.violations = ready.violations
         messages = ready.messages
         if send_early is not None and ready.hard_state is None and core.role == "leader":
             early = [m for m in messages if isinstance(m, AppendEntries)]
@@ -365,4 +371,5 @@ class NodeDriver:
             learners=core.configuration.learners,
             snapshot=ready.snapshot.data if ready.snapshot is not None else b"",
             disk=self.storage.disk.fault.text,
+            violations=tuple(sorted(core.violation_counts.items())),
         )

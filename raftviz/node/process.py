@@ -35,7 +35,7 @@ from raftviz.node.disk import EXIT_DISK_FAILED, Disk, DiskFault, DiskStopped
 from raftviz.node.driver import NodeDriver
 from raftviz.node.state import StateBlobError
 from raftviz.node.storage import FileStorage, StorageError
-from raftviz.wire import control, datagram
+from raftviz.wire import auth, control, datagram
 from raftviz.wire.validate import MAX_DATAGRAM, WireError
 
 #: Socket buffers large enough that loopback bursts are not dropped.
@@ -44,6 +44,8 @@ SOCKET_BUFFER = 4 * 1024 * 1024
 MAX_READ_BATCH = 512
 #: How long a lab-mode node waits for a datagram the lab announced.
 ANNOUNCED_WAIT = 10.0
+#: The most bytes one datagram may hold: a message and, with a cluster secret, its tag.
+RECEIVE_SIZE = MAX_DATAGRAM + auth.TAG_SIZE + 1
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -59,6 +61,23 @@ def _bind(host: str, port: int) -> socket.socket:
 
 def _warn(text: str) -> None:
     print(f"raftviz node: {text}", file=sys.stderr, flush=True)
+
+
+class _Once:
+    """Logs the first occurrence of each kind of trouble, so a flood cannot fill the log."""
+
+    def __init__(self) -> None:
+        self.seen: set[str] = set()
+
+    def violations(self, driver: NodeDriver) -> None:
+        """The guard's drops of the latest input, each kind the first time it happens."""
+        for violation in driver.violations:
+            self.warn(violation.kind, f"dropped a protocol violation: {violation.describe()}")
+
+    def warn(self, kind: str, text: str) -> None:
+        if kind not in self.seen:
+            self.seen.add(kind)
+            _warn(f"{text} (logged once; raftviz kv status counts them)")
 
 
 # ---------------------------------------------------------------------- lab mode
@@ -103,6 +122,9 @@ def _serve_lab(args: LabModeArgs, stdin: BinaryIO, stdout: BinaryIO) -> int:
     sock = _bind("127.0.0.1", 0)
     router = args.router
     stash: dict[bytes, list[bytes]] = {}
+    #: The lab's cluster secret, from its Secret frame (the first it sends); b"" until then.
+    secret = b""
+    once = _Once()
     control.write_frame(
         stdout, control.Hello(args.node_id, os.getpid(), sock.getsockname()[1], driver.start())
     )
@@ -114,8 +136,11 @@ def _serve_lab(args: LabModeArgs, stdin: BinaryIO, stdout: BinaryIO) -> int:
             return 4
         if frame is None:
             return 0  # the lab is gone
+        if isinstance(frame, control.Secret):
+            secret = frame.secret
+            continue
         if isinstance(frame, control.Deliver):
-            data = _await_datagram(sock, router, frame.digest, stash, driver)
+            data = _await_datagram(sock, router, frame.digest, stash, driver, secret)
             if data is None:
                 control.write_frame(stdout, control.Failure(f"datagram {frame.digest.hex()} never arrived"))
                 return 5
@@ -146,9 +171,10 @@ def _serve_lab(args: LabModeArgs, stdin: BinaryIO, stdout: BinaryIO) -> int:
         else:
             _warn(f"unexpected control frame {type(frame).__name__}")
             continue
+        once.violations(driver)
         # Durable already (the driver saved and fsync'd); now the datagrams leave.
         for _dst, data in report.sent:
-            sock.sendto(data, router)
+            sock.sendto(auth.seal(secret, data) if secret else data, router)
         control.write_frame(stdout, report)
 
 
@@ -158,8 +184,12 @@ def _await_datagram(
     digest: bytes,
     stash: dict[bytes, list[bytes]],
     driver: NodeDriver,
+    secret: bytes,
 ) -> bytes | None:
-    """The datagram the lab announced, taking others from the router into the stash."""
+    """The datagram the lab announced, taking others from the router into the stash.
+
+    With a secret, a datagram's tag is checked and removed first: the digest is the message's.
+    """
     deadline = time.monotonic() + ANNOUNCED_WAIT
     while not stash.get(digest):
         remaining = deadline - time.monotonic()
@@ -167,13 +197,19 @@ def _await_datagram(
             return None
         sock.settimeout(remaining)
         try:
-            data, addr = sock.recvfrom(MAX_DATAGRAM + 1)
+            data, addr = sock.recvfrom(RECEIVE_SIZE)
         except TimeoutError:
             return None
         if addr != router:
             # Only the lab's router may talk to a lab-mode node.
             driver.refuse(f"datagram from {addr[0]}:{addr[1]}, which is not the lab's router")
             continue
+        if secret:
+            message = auth.unseal(secret, data)
+            if message is None:
+                driver.unauthenticated += 1
+                continue
+            data = message
         stash.setdefault(control.digest(data), []).append(data)
     data = stash[digest].pop(0)
     if not stash[digest]:
@@ -196,6 +232,8 @@ class FreeModeArgs:
     members: tuple[int, ...] | None = None
     #: A disk fault from the start (``--disk``, for tests): every write after start-up meets it.
     disk: DiskFault | None = None
+    #: The cluster secret (``--secret-file``): b"" for none, else every datagram is tagged.
+    secret: bytes = b""
 
 
 def run_free_mode(args: FreeModeArgs) -> int:
@@ -236,7 +274,10 @@ def _serve_free(args: FreeModeArgs) -> int:
     sock.setblocking(False)
     addresses = {nid: (socket.gethostbyname(h), p) for nid, (h, p) in args.peers.items()}
     clients: dict[str, tuple[str, int]] = {}
-    _warn(f"node {args.node_id} listening on {host}:{port} (pid {os.getpid()})")
+    secret = args.secret
+    once = _Once()
+    tagged = " with a cluster secret" if secret else ""
+    _warn(f"node {args.node_id} listening on {host}:{port}{tagged} (pid {os.getpid()})")
 
     def now() -> int:
         return int((time.monotonic() - start) * 1000)
@@ -253,7 +294,7 @@ def _serve_free(args: FreeModeArgs) -> int:
             target = addresses.get(dst) if isinstance(dst, int) else clients.get(dst)  # type: ignore[call-overload]
             if target is not None:
                 try:
-                    sock.sendto(data, target)
+                    sock.sendto(auth.seal(secret, data) if secret else data, target)
                 except OSError:
                     pass  # a full buffer is a lost datagram; Raft retries
 
@@ -268,16 +309,29 @@ def _serve_free(args: FreeModeArgs) -> int:
                 # (even of garbage) cannot keep the node from its timers.
                 for _ in range(MAX_READ_BATCH):
                     try:
-                        data, addr = sock.recvfrom(MAX_DATAGRAM + 1)
+                        data, addr = sock.recvfrom(RECEIVE_SIZE)
                     except BlockingIOError:
                         break
+                    if secret:
+                        message = auth.unseal(secret, data)
+                        if message is None:
+                            # Counted apart from malformed datagrams, and never answered.
+                            driver.unauthenticated += 1
+                            once.warn(
+                                "unauthenticated",
+                                f"dropped a datagram from {addr[0]}:{addr[1]} without a valid tag "
+                                "(does its sender use the same --secret-file?)",
+                            )
+                            continue
+                        data = message
                     msg = _admit(data, addr, addresses, clients, driver)
                     if isinstance(msg, StatusRequest):
-                        _answer_status(sock, addr, msg, driver)
+                        _answer_status(sock, addr, msg, driver, secret)
                     elif msg is not None:
                         batch.append(msg)
             if batch:
                 transmit(driver.step_many(batch, now(), send_early=transmit).sent)
+                once.violations(driver)
             # Timers are checked after every batch, not only when the socket is quiet.
             if now() >= driver.core.next_deadline():
                 transmit(driver.fire_timer(now(), send_early=transmit).sent)
@@ -288,7 +342,7 @@ def _serve_free(args: FreeModeArgs) -> int:
 
 
 def _answer_status(
-    sock: socket.socket, addr: tuple[str, int], msg: StatusRequest, driver: NodeDriver
+    sock: socket.socket, addr: tuple[str, int], msg: StatusRequest, driver: NodeDriver, secret: bytes
 ) -> None:
     core = driver.core
     reply = StatusReply(
@@ -304,9 +358,12 @@ def _answer_status(
         dropped=driver.dropped,
         configuration=core.configuration.to_value(),
         snapshot_index=core.log.start_index,
+        unauthenticated=driver.unauthenticated,
+        violations=tuple(sorted(core.violation_counts.items())),
     )
+    data = datagram.encode(reply)
     try:
-        sock.sendto(datagram.encode(reply), addr)
+        sock.sendto(auth.seal(secret, data) if secret else data, addr)
     except OSError:
         pass
 

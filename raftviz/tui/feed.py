@@ -125,6 +125,7 @@ class FeedBuilder:
             or record.violations
             or record.lost
             or record.refused
+            or record.protocol
         )
         heartbeat = False
         msg = flight.msg if flight is not None else None
@@ -174,7 +175,9 @@ class FeedBuilder:
             sent=tuple(type(f.msg).__name__ for f in record.sent),
             copy=copy,
             lost_at_send=len(record.lost),
-            refused=record.refused,
+            # A message dropped as a protocol violation shows like a refused datagram.
+            refused=record.refused
+            or (f"protocol violation: {', '.join(record.protocol)}" * bool(record.protocol)),
             violations=tuple(v.describe() for v in record.violations),
             reason=reason,
             heartbeat=heartbeat,
@@ -200,3 +203,10 @@ def _is_heartbeat(msg: object) -> bool:
 
 def _change(change: Change) -> NodeChange:
     return NodeChange(change.node, change.before, change.after)
+
+
+def _refusal(record: StepRecord) -> str:
+    """Why the node refused the delivered message: malformed, or dropped as a protocol violation."""
+    if record.protocol:
+        return f"protocol violation: {', '.join(record.protocol)}"
+    return record.refused

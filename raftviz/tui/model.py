@@ -69,6 +69,8 @@ class NodeSnap:
     joined: bool = False
     #: Its disk: ok, fail, full or slow:MS (the lab's ``disk N ...``).
     disk: str = "ok"
+    #: Peer messages it dropped as protocol violations, as (kind, count).
+    violations: tuple[tuple[str, int], ...] = ()
 
     @property
     def last_index(self) -> int:
@@ -292,6 +294,7 @@ def take_snapshot(history: History) -> Snapshot | None:
             learners=tuple(v.learners),
             joined=v.joined,
             disk=v.disk,
+            violations=v.violations,
         )
         for v in sorted(lab.views.values(), key=lambda v: v.id)
     )

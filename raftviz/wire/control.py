@@ -25,6 +25,7 @@ from raftviz.wire.validate import (
     Bad,
     WireError,
     client_id_field,
+    counters_field,
     got,
     index_field,
     int_field,
@@ -84,6 +85,9 @@ class Report:
     snapshot: bytes = b""
     #: The node's disk: ``ok``, ``fail``, ``full`` or ``slow:MS`` (the lab's ``disk N ...``).
     disk: str = "ok"
+    #: Peer messages this node's guard dropped so far, as (violation kind, count)
+    #: sorted by kind; only kinds that occurred (raftviz.core.violations).
+    violations: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +175,17 @@ class SetDisk:
 
 
 @dataclass(frozen=True, slots=True)
+class Secret:
+    """Lab -> node, first of all frames: tag every datagram with this cluster secret (tag 76).
+
+    Not answered. The node then seals what it sends and accepts only datagrams
+    whose tag is valid (raftviz.wire.auth; docs/protocol.md, section 1).
+    """
+
+    secret: bytes
+
+
+@dataclass(frozen=True, slots=True)
 class Shutdown:
     """Lab -> node: exit cleanly (tag 69)."""
 
@@ -196,6 +211,7 @@ ControlFrame = (
     | State
     | LoadState
     | SetDisk
+    | Secret
 )
 
 
@@ -222,7 +238,6 @@ _TEXT: Final = text_field("text")
 _PORT: Final = int_field("port", 1, 65535, "port (int 1..65535)")
 _START_INDEX: Final = index_field("start_index")
 _START_TERM: Final = index_field("start_term")
-_REPORT_FIELDS: Final = 25
 _DISK_MODES: Final = ("ok", "fail", "full", "slow")
 #: A slow disk's longest extra time per fsync (raftviz.node.disk.MAX_SLOW_MS).
 MAX_SLOW_MS: Final = 60_000
@@ -250,6 +265,10 @@ def _disk_text(value: Any) -> str:
     elif ms or value not in ("ok", "fail", "full"):
         raise Bad("disk", "ok, fail, full or slow:MS", got(value, str))
     return value
+
+
+_VIOLATIONS: Final = counters_field("violations")
+_REPORT_FIELDS: Final = 26
 
 
 def _members(value: Any, name: str) -> tuple[int, ...]:
@@ -280,6 +299,7 @@ def _report_to_wire(r: Report) -> list[Any]:
         [[dst, data] for dst, data in r.sent], list(r.votes),
         [list(p) for p in r.next_index], [list(p) for p in r.match_index], r.dropped, r.refused,
         r.start_index, r.start_term, list(r.voters), list(r.learners), r.snapshot, r.disk,
+        [list(p) for p in r.violations],
     ]  # fmt: skip
 
 
@@ -288,7 +308,7 @@ def _report_from_wire(raw: Any) -> Report:
         raise Bad("report", f"list of {_REPORT_FIELDS} report fields", got(raw, list))
     (node, role, term, vote, leader, commit, applied, last_index, last_term, deadline, timeout,
      log_from, entries, sent, votes, next_index, match_index, dropped, refused,
-     start_index, start_term, voters, learners, snapshot, disk) = raw  # fmt: skip
+     start_index, start_term, voters, learners, snapshot, disk, violations) = raw  # fmt: skip
     if type(role) is not str or role not in _ROLES:
         raise Bad("role", "follower, candidate or leader", got(role, str))
     if type(entries) is not list or type(sent) is not list or type(votes) is not list:
@@ -336,6 +356,7 @@ def _report_from_wire(raw: Any) -> Report:
         learners=out_learners,
         snapshot=snapshot,
         disk=_disk_text(disk),
+        violations=_VIOLATIONS(violations),
     )
 
 
@@ -366,6 +387,8 @@ def _frame_fields(frame: ControlFrame) -> tuple[int, list[Any]]:
         return 75, [frame.blob]
     if isinstance(frame, SetDisk):
         return 80, [frame.mode, frame.ms]
+    if isinstance(frame, Secret):
+        return 76, [frame.secret]
     raise WireError(f"cannot encode {type(frame).__name__}: not a control frame")
 
 
@@ -399,6 +422,12 @@ def _frame_from_fields(tag: Any, fields: list[Any]) -> ControlFrame:
         return LoadState(_blob(fields[0]))
     if tag == 80 and n == 2:
         return SetDisk(*_disk_mode(fields[0], fields[1]))
+    if tag == 76 and n == 1:
+        if type(fields[0]) is not bytes or not fields[0]:
+            raise Bad(
+                "secret", "non-empty bytes", type_name(fields[0]) if type(fields[0]) is not bytes else "empty"
+            )
+        return Secret(fields[0])
     raise WireError(f"unknown control frame tag {short(tag)} with {n} fields")
 
 

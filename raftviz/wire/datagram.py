@@ -20,7 +20,7 @@ declares them. The tag table:
    6   ``ClientReply``           seq, ok, value, leader_hint, error
    7   ``StatusRequest``         (none)
    8   ``StatusReply``           role, term, vote, leader, commit, applied, last_index, dropped,
-                                 configuration, snapshot_index
+                                 configuration, snapshot_index, unauthenticated, violations
    9   ``InstallSnapshot``       term, last_included_index, last_included_term, offset, data,
                                  done, checksum
   10   ``InstallSnapshotReply``  term, last_included_index, offset, done
@@ -83,6 +83,7 @@ from raftviz.wire.validate import (
     chunk_field,
     client_id_field,
     configuration_field,
+    counters_field,
     got,
     index_field,
     node_id_field,
@@ -240,6 +241,15 @@ def _entries(name: str) -> tuple[Validator, Validator]:
     return encode, decode
 
 
+def _counters_to_wire(value: Any) -> list[Any]:
+    """``(kind, count)`` pairs as the list of ``[kind, count]`` a receiver checks."""
+    if type(value) is not tuple:
+        raise Bad("violations", "tuple of (kind, count) pairs", got(value, tuple))
+    wire = [list(pair) for pair in value]
+    counters_field("violations")(wire)
+    return wire
+
+
 # --------------------------------------------------------------------------- the table
 
 
@@ -353,6 +363,8 @@ _SPECS: Final = (
         _f("dropped", index_field),
         _f("configuration", configuration_field),
         _f("snapshot_index", index_field),
+        _f("unauthenticated", index_field),
+        ("violations", (_counters_to_wire, counters_field("violations"))),
     ),
     _spec(
         InstallSnapshot,

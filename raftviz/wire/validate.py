@@ -226,3 +226,29 @@ def configuration_field(name: str) -> Validator:
         raise Bad(name, CONFIGURATION_EXPECTED, got(value, str))
 
     return check
+
+
+def counters_field(name: str) -> Validator:
+    """Counters by name, as the protocol-violation counts: a list of ``[kind, count]``.
+
+    Kinds are non-empty text, strictly ascending (so each appears once), and a
+    count is an index of at least 1 (a kind that never occurred is left out).
+    Returns a tuple of ``(kind, count)`` tuples.
+    """
+    expected = "list of [kind, count] in ascending order of kind, counts >= 1"
+    text, count_of = text_field(name), index_field(name)
+
+    def check(value: Any) -> tuple[tuple[str, int], ...]:
+        if type(value) is not list:
+            raise Bad(name, expected, type_name(value))
+        out: list[tuple[str, int]] = []
+        for item in value:
+            if type(item) is not list or len(item) != 2 or type(item[0]) is not str:
+                raise Bad(name, expected, got(item, list))
+            kind, count = text(item[0]), count_of(item[1])
+            if not kind or count < 1 or (out and kind <= out[-1][0]):
+                raise Bad(name, expected, f"[{kind[:40]!r}, {count}]")
+            out.append((kind, count))
+        return tuple(out)
+
+    return check

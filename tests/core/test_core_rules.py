@@ -226,11 +226,11 @@ def test_5_2_candidate_and_leader_deny_votes_in_their_own_term() -> None:
     node = make(1, 3)
     node.timeout_now(0)
     node.ready()
-    node.step(RequestVote(2, 1, 1, 5, 5), 1)
+    node.step(RequestVote(2, 1, 1, 5, 1), 1)
     assert of(node.ready(), RequestVoteReply) == [RequestVoteReply(1, 2, 1, False)]
     leader = make(1, 3)
     elect(leader)
-    leader.step(RequestVote(3, 1, 1, 9, 9), 1)
+    leader.step(RequestVote(3, 1, 1, 9, 1), 1)
     assert of(leader.ready(), RequestVoteReply) == [RequestVoteReply(1, 3, 1, False)]
     assert leader.role == LEADER
 

@@ -111,12 +111,21 @@ class FreeCluster:
         election: tuple[int, int] = (150, 300),
         heartbeat: int = 50,
         extra_args: Iterable[str] = (),
+        secret: bytes = b"",
     ) -> None:
+        """With ``secret``, every node gets ``--secret-file`` (a file of it, mode 0600) and the
+        cluster's own clients (statuses, ``client()``) tag their datagrams with it."""
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self.election = election
         self.heartbeat = heartbeat
         self.extra_args = list(extra_args)
+        self.secret = secret
+        if secret:
+            self.secret_file = self.root / "secret"
+            self.secret_file.write_bytes(secret)
+            self.secret_file.chmod(0o600)
+            self.extra_args += ["--secret-file", str(self.secret_file)]
         ports = free_udp_ports(size)
         self.nodes: dict[int, FreeNode] = {
             i: FreeNode(i, port, self.root / f"node{i}", self.root / f"node{i}.stderr")
@@ -250,7 +259,7 @@ class FreeCluster:
 
     def client(self, timeout: float = 5.0) -> KVClient:
         """A client of the whole cluster (the caller closes it)."""
-        return KVClient(self.addresses, timeout=timeout)
+        return KVClient(self.addresses, timeout=timeout, secret=self.secret)
 
     def statuses(
         self, ids: Iterable[int] | None = None, wait: float = STATUS_WAIT
@@ -263,7 +272,7 @@ class FreeCluster:
         ids = self.ids if ids is None else list(ids)
         if not ids:
             return {}
-        client = KVClient([self.nodes[i].address for i in ids], timeout=wait)
+        client = KVClient([self.nodes[i].address for i in ids], timeout=wait, secret=self.secret)
         try:
             answers = client.statuses(wait=wait)
         finally:

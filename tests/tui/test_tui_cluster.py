@@ -58,10 +58,7 @@ def blocked_by(ids: Sequence[int], groups: Sequence[Sequence[int]], cuts: Sequen
         return next((i for i, g in enumerate(groups) if n in g), -1)
 
     return tuple(
-        (a, b)
-        for a in ids
-        for b in ids
-        if a != b and ((a, b) in cuts or (groups and group(a) != group(b)))
+        (a, b) for a in ids for b in ids if a != b and ((a, b) in cuts or (groups and group(a) != group(b)))
     )
 
 

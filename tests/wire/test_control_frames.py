@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from raftviz import wire
 from raftviz.core.membership import Configuration
 from raftviz.core.messages import OPS, ClientReply, Command, Entry, RequestVote, RequestVoteReply
+from raftviz.core.violations import KINDS
 from raftviz.wire import (
     MAX_FRAME,
     MAX_NODE_ID,
@@ -40,7 +41,7 @@ from raftviz.wire import (
     read_frame,
     write_frame,
 )
-from raftviz.wire.control import GetState, LoadState, SetDisk, State
+from raftviz.wire.control import GetState, LoadState, Secret, SetDisk, State
 
 FAST = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 FRAME_CLASSES: tuple[type, ...] = (
@@ -57,6 +58,7 @@ FRAME_CLASSES: tuple[type, ...] = (
     State,
     LoadState,
     SetDisk,
+    Secret,
 )
 TAGS = {
     Hello: 64,
@@ -72,6 +74,7 @@ TAGS = {
     State: 74,
     LoadState: 75,
     SetDisk: 80,
+    Secret: 76,
 }
 ROLES = ("follower", "candidate", "leader")
 HEADER = 4
@@ -134,6 +137,9 @@ reports_without_configuration = st.builds(
     disk=st.one_of(
         st.sampled_from(["ok", "fail", "full"]), st.integers(1, 60_000).map(lambda ms: f"slow:{ms}")
     ),
+    violations=st.dictionaries(
+        st.sampled_from(KINDS) | texts.filter(bool), st.integers(1, INDEX_MAX), max_size=3
+    ).map(lambda counts: tuple(sorted(counts.items()))),
 )
 # voters and learners: sorted, without duplicates, disjoint (a Configuration's).
 reports = st.builds(
@@ -161,6 +167,7 @@ STRATEGIES: dict[type, st.SearchStrategy[Any]] = {
         st.builds(SetDisk, mode=st.sampled_from(["ok", "fail", "full"])),
         st.builds(SetDisk, mode=st.just("slow"), ms=st.integers(1, 60_000)),
     ),
+    Secret: st.builds(Secret, secret=st.binary(min_size=1, max_size=64)),
 }
 frames = st.one_of(*STRATEGIES.values())
 
@@ -237,15 +244,24 @@ def test_tag_and_field_order(cls: type, data: st.DataObject) -> None:
     fields = body[2:]
     names = [f.name for f in dataclasses.fields(cls)]
     if cls is Hello:
-        # Hello nests its report as an array of the 25 report fields.
+        # Hello nests its report as an array of the 26 report fields.
         assert fields[:3] == [frame.node, frame.pid, frame.port]
         assert fields[3] == body_of(frame.report)[2:]
     elif cls is Report:
-        assert len(fields) == 25
-        nested = ("entries", "sent", "votes", "next_index", "match_index", "voters", "learners")
+        assert len(fields) == 26
+        nested = ("entries", "sent", "votes", "next_index", "match_index", "voters", "learners", "violations")
         plain = [n for n in names if n not in nested]
         assert [fields[names.index(n)] for n in plain] == [getattr(frame, n) for n in plain]
-        assert names[-6:] == ["start_index", "start_term", "voters", "learners", "snapshot", "disk"]
+        assert names[-7:] == [
+            "start_index",
+            "start_term",
+            "voters",
+            "learners",
+            "snapshot",
+            "disk",
+            "violations",
+        ]
+        assert fields[names.index("violations")] == [list(p) for p in frame.violations]
         assert fields[names.index("voters")] == list(frame.voters)
         assert fields[names.index("learners")] == list(frame.learners)
         assert type(fields[names.index("snapshot")]) is bytes  # a bin
@@ -380,7 +396,7 @@ EMPTY_REPORT = Report(
 VOTING_REPORT = Report(
     node=1, role="follower", term=7, vote=3, leader=0, commit=0, applied=0, last_index=12, last_term=6,
     deadline=1687, election_timeout=187, sent=[(3, wire.encode(RequestVoteReply(1, 3, 7, True)))],
-    voters=(1, 2, 3),
+    voters=(1, 2, 3), violations=(("term-too-large", 1),),
 )  # fmt: skip
 GOLDEN = [
     # The examples of docs/protocol.md section 7; another implementation must produce exactly these.
@@ -397,15 +413,17 @@ GOLDEN = [
     (State(b"RV"), "00 00 00 07 93 01 4a c4 02 52 56"),
     (LoadState(b"RV"), "00 00 00 07 93 01 4b c4 02 52 56"),
     (SetDisk("slow", 80), "00 00 00 09 94 01 50 a4 73 6c 6f 77 50"),
+    (Secret(b"RV"), "00 00 00 07 93 01 4c c4 02 52 56"),
     (
         Hello(1, 4242, 40001, EMPTY_REPORT),
-        "00 00 00 36 96 01 40 01 cd 10 92 cd 9c 41 dc 00 19 01 a8 66 6f 6c 6c 6f 77 65 72 00 00 00 00 00 "
-        "00 00 cc b7 cc b7 00 90 90 90 90 90 00 a0 00 00 93 01 02 03 90 c4 00 a2 6f 6b",
+        "00 00 00 37 96 01 40 01 cd 10 92 cd 9c 41 dc 00 1a 01 a8 66 6f 6c 6c 6f 77 65 72 00 00 00 00 00 "
+        "00 00 cc b7 cc b7 00 90 90 90 90 90 00 a0 00 00 93 01 02 03 90 c4 00 a2 6f 6b 90",
     ),
     (
         VOTING_REPORT,
-        "00 00 00 3a dc 00 1b 01 47 01 a8 66 6f 6c 6c 6f 77 65 72 07 03 00 00 00 0c 06 cd 06 97 cc bb 00 "
-        "90 91 92 03 c4 07 96 01 02 01 03 07 c3 90 90 90 00 a0 00 00 93 01 02 03 90 c4 00 a2 6f 6b",
+        "00 00 00 4c dc 00 1c 01 47 01 a8 66 6f 6c 6c 6f 77 65 72 07 03 00 00 00 0c 06 cd 06 97 cc bb 00 "
+        "90 91 92 03 c4 07 96 01 02 01 03 07 c3 90 90 90 00 a0 00 00 93 01 02 03 90 c4 00 a2 6f 6b 91 92 "
+        "ae 74 65 72 6d 2d 74 6f 6f 2d 6c 61 72 67 65 01",
     ),
 ]
 
@@ -517,7 +535,22 @@ def test_decode_frame_one_report_field_replaced(frame: ControlFrame, data: st.Da
 @FAST
 @given(tag=st.sampled_from(sorted(TAGS.values())), data=st.data())
 def test_decode_frame_arbitrary_fields_for_each_tag(tag: int, data: st.DataObject) -> None:
-    length = {64: 4, 65: 2, 66: 1, 67: 1, 68: 1, 69: 0, 70: 1, 71: 25, 72: 1, 73: 0, 74: 1, 75: 1, 80: 2}[tag]
+    length = {
+        64: 4,
+        65: 2,
+        66: 1,
+        67: 1,
+        68: 1,
+        69: 0,
+        70: 1,
+        71: 26,
+        72: 1,
+        73: 0,
+        74: 1,
+        75: 1,
+        76: 1,
+        80: 2,
+    }[tag]
     count = data.draw(st.sampled_from([length, length, length, 0, max(0, length - 1), length + 1]))
     fields = data.draw(st.lists(values, min_size=count, max_size=count))
     check_decode_frame(pack(PROTOCOL_VERSION, tag, *fields))
@@ -613,7 +646,7 @@ def test_reject_not_an_envelope(body: bytes) -> None:
         decode_frame(body)
 
 
-@pytest.mark.parametrize("tag", [0, 1, 5, 8, 63, 76, 255, -64, 2**40, "Fire", None])
+@pytest.mark.parametrize("tag", [0, 1, 5, 8, 63, 77, 255, -64, 2**40, "Fire", None])
 def test_reject_unknown_tag(tag: object) -> None:
     with pytest.raises(WireError, match="unknown control frame tag"):
         decode_frame(pack(1, tag, 5))
@@ -646,9 +679,9 @@ def test_reject_wrong_field_count(tag: int, fields: list[Any]) -> None:
 def test_reject_report_of_wrong_length() -> None:
     fields = body_of(EMPTY_REPORT)[2:]
     for bad in (fields[:-1], [*fields, 0], []):
-        with pytest.raises(WireError, match="expected list of 25 report fields"):
+        with pytest.raises(WireError, match="expected list of 26 report fields"):
             decode_frame(pack(1, 71, *bad))
-    with pytest.raises(WireError, match="expected list of 25 report fields, got dict"):
+    with pytest.raises(WireError, match="expected list of 26 report fields, got dict"):
         decode_frame(pack(1, 64, 1, 2, 3, {"report": 1}))
 
 
@@ -781,6 +814,14 @@ REPORT_FIELDS = [f.name for f in dataclasses.fields(Report)]
         ("snapshot", "abc", "field 'snapshot' of control frame: expected bytes, got str"),
         ("snapshot", None, "field 'snapshot' of control frame: expected bytes, got None"),
         ("snapshot", [1, 2], "field 'snapshot' of control frame: expected bytes, got list"),
+        ("violations", None, "field 'violations' of control frame: expected list of \\[kind, count\\]"),
+        ("violations", [["term-too-large"]], "field 'violations' .*, got list"),
+        ("violations", [["term-too-large", 0]], r"field 'violations' .*, got \['term-too-large', 0\]"),
+        ("violations", [["", 1]], "field 'violations' .*, got \\[''"),
+        ("violations", [[1, 1]], "field 'violations' .*, got list"),
+        ("violations", [["b", 1], ["a", 1]], "field 'violations' .*, got \\['a', 1\\]"),
+        ("violations", [["a", 1], ["a", 2]], "field 'violations' .*, got \\['a', 2\\]"),
+        ("violations", [["a", -1]], "expected int >= 0"),
     ],
 )
 def test_reject_bad_report_field(name: str, value: object, message: str) -> None:
@@ -833,7 +874,7 @@ def test_reject_report_with_a_bad_config_entry() -> None:
 def test_report_before_membership_changes_is_refused() -> None:
     # The 19-field report of before: refused, not read with defaults.
     fields = body_of(EMPTY_REPORT)[2:]
-    with pytest.raises(WireError, match="expected list of 25 report fields, got list of 19 items"):
+    with pytest.raises(WireError, match="expected list of 26 report fields, got list of 19 items"):
         decode_frame(pack(1, 71, *fields[:19]))
 
 

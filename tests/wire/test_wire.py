@@ -298,8 +298,9 @@ GOLDEN = [
     ),
     (StatusRequest("c1", 2), "94 01 07 a2 63 31 02"),
     (
-        StatusReply(2, "c1", "follower", 7, 1, 1, 12, 12, 12, 0, "1,2,3", 8),
-        "9e 01 08 02 a2 63 31 a8 66 6f 6c 6c 6f 77 65 72 07 01 01 0c 0c 0c 00 a5 31 2c 32 2c 33 08",
+        StatusReply(2, "c1", "follower", 7, 1, 1, 12, 12, 12, 0, "1,2,3", 8, 3, (("term-too-large", 1),)),
+        "dc 00 10 01 08 02 a2 63 31 a8 66 6f 6c 6c 6f 77 65 72 07 01 01 0c 0c 0c 00 a5 31 2c 32 2c 33 08 03 "
+        "91 92 ae 74 65 72 6d 2d 74 6f 6f 2d 6c 61 72 67 65 01",
     ),
     (
         ClientRequest("c1", 1, Command("add", "4", "", "c1", 6, 6)),
@@ -609,7 +610,8 @@ def test_reject_str_keyed_map_in_a_field() -> None:
 CLIENT_REPLY_ITEMS = (
     r"ClientReply: expected 9 items \[version, tag, src, dst, seq, ok, value, leader_hint, error\]"
 )
-STATUS_REPLY = (2, "c1", "leader", 7, 2, 2, 12, 11, 12, 0, "1,2,3", 10)  # the fields of a valid StatusReply
+# the fields of a valid StatusReply
+STATUS_REPLY = (2, "c1", "leader", 7, 2, 2, 12, 11, 12, 0, "1,2,3", 10, 0, ())
 
 
 def test_client_reply_error_field_round_trips_and_defaults_to_empty() -> None:
@@ -686,7 +688,7 @@ def test_status_messages_at_their_limits() -> None:
 def test_reject_bad_role(role: Any, got: str) -> None:
     message = f"^field 'role' of StatusReply: expected one of 'follower', 'candidate', 'leader', got {got}$"
     with pytest.raises(WireError, match=message):
-        decode(pack(1, 8, 2, "c1", role, 7, 2, 2, 12, 11, 12, 0, "1,2,3", 0))
+        decode(pack(1, 8, 2, "c1", role, 7, 2, 2, 12, 11, 12, 0, "1,2,3", 0, 0, []))
     with pytest.raises(WireError, match=message):
         encode(StatusReply(2, "c1", role, 7, 2, 2, 12, 11, 12, 0, "1,2,3", 0))
 
@@ -749,14 +751,17 @@ def test_reject_bad_status_reply_field(position: int, value: Any, message: str) 
 
 def test_reject_status_reply_wrong_length() -> None:
     items = (
-        r"StatusReply: expected 14 items \[version, tag, src, dst, role, .*, configuration, snapshot_index\]"
+        r"StatusReply: expected 16 items \[version, tag, src, dst, role, .*, snapshot_index, "
+        r"unauthenticated, violations\]"
     )
-    with pytest.raises(WireError, match=f"^{items}, got 13$"):
-        decode(pack(1, 8, *STATUS_REPLY[:-1]))
     with pytest.raises(WireError, match=f"^{items}, got 15$"):
+        decode(pack(1, 8, *STATUS_REPLY[:-1]))
+    with pytest.raises(WireError, match=f"^{items}, got 17$"):
         decode(pack(1, 8, *STATUS_REPLY, 0))
+    with pytest.raises(WireError, match=f"^{items}, got 14$"):
+        decode(pack(1, 8, *STATUS_REPLY[:-2]))  # the layout of before the cluster secret
     with pytest.raises(WireError, match=f"^{items}, got 12$"):
-        decode(pack(1, 8, *STATUS_REPLY[:-2]))  # the layout of before membership changes
+        decode(pack(1, 8, *STATUS_REPLY[:-4]))  # the layout of before membership changes
 
 
 def test_reject_trailing_bytes() -> None:

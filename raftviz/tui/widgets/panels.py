@@ -212,6 +212,9 @@ def inspect_node(node: NodeSnap, snap: Snapshot) -> Group:
         grid.add_row("kv", kv)
     if node.dropped:
         grid.add_row("refused", f"{node.dropped} datagrams")
+    if node.violations:
+        counts = ", ".join(f"{kind} ×{count}" for kind, count in node.violations)
+        grid.add_row("violations", Text(f"dropped {counts}", style="red"))
     tail = node.log[-3:]
     first = node.last_index - len(tail) + 1
     for i, entry in enumerate(tail):

@@ -1,0 +1,191 @@
+"""The guard before the rules: a peer's message that no correct Raft server could send is dropped.
+
+Raft assumes peers that follow the protocol; a node that obeyed a forged or
+corrupted message could overwrite a committed entry, or adopt a term it could
+never increment and encode again. ``check`` looks at a message against the
+node's state *before* any rule sees it (before even the higher-term rule of
+Figure 2, so a dropped message moves nothing) and names the invariant it would
+break, as a :class:`~raftviz.core.violations.Violation`. The node drops the
+message and counts it; it never asserts on what a peer sent.
+
+Stale messages are not violations: a lower term is Raft's normal case (the
+message was delayed, or its sender has not heard of the new term yet) and the
+rules already answer it by term. So the state-dependent checks apply only to
+messages the rules would act on: a current or higher term. A term that "goes
+backwards for the same sender" across messages is not flagged either, since
+the network reorders datagrams; what cannot happen is terms going backwards
+*inside* one message, and that is checked.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from raftviz.core.messages import (
+    AppendEntries,
+    AppendEntriesReply,
+    InstallSnapshot,
+    InstallSnapshotReply,
+    Message,
+    RequestVote,
+    RequestVoteReply,
+)
+from raftviz.core.state import LEADER, ServerState
+from raftviz.core.violations import (
+    ENTRY_BEFORE_SNAPSHOT,
+    INDEX_TOO_LARGE,
+    MATCH_BEYOND_LOG,
+    OVERWRITE_COMMITTED,
+    SECOND_LEADER,
+    TERM_BACKWARDS,
+    TERM_TOO_LARGE,
+    Violation,
+)
+
+#: The largest term a node accepts. The wire encodes terms below 2**63; a
+#: node must be able to increment its term at every election and still
+#: encode it, so it refuses terms above 2**62, leaving 2**62 elections of
+#: headroom (more than any cluster will ever hold).
+MAX_TERM: Final = 2**62
+#: The last term the wire can encode. A node whose term has reached it (one
+#: that adopted a huge term before MAX_TERM was enforced, and kept it on disk)
+#: cannot start an election: its next term would not encode.
+LAST_TERM: Final = 2**63 - 1
+#: The largest log index (prevLogIndex, lastIncludedIndex, matchIndex, ...) a
+#: node accepts: a forged snapshot near the wire's limit would otherwise make
+#: index arithmetic (the next index, a reply's matchIndex) overflow the codec.
+MAX_INDEX: Final = 2**62
+
+#: A peer message: the ones the guard checks (clients' and tools' are not Raft's).
+PeerMessage = (
+    RequestVote
+    | RequestVoteReply
+    | AppendEntries
+    | AppendEntriesReply
+    | InstallSnapshot
+    | InstallSnapshotReply
+)
+
+
+def check(state: ServerState, msg: Message) -> Violation | None:
+    """The invariant ``msg`` would break if ``state``'s node obeyed it; None if it is safe to handle."""
+    if not isinstance(msg, PeerMessage):
+        return None
+    problem = _out_of_bounds(msg) or _terms_backwards(msg) or _against_state(state, msg)
+    if problem is None:
+        return None
+    kind, detail = problem
+    return Violation(kind, msg.src, type(msg).__name__, detail)
+
+
+Problem = tuple[str, str] | None
+
+
+def _terms_and_indexes(msg: PeerMessage) -> tuple[dict[str, int], dict[str, int]]:
+    """The message's terms and log indexes by field name (entries' terms as ``entries[i].term``)."""
+    terms = {"term": msg.term}
+    indexes: dict[str, int] = {}
+    if isinstance(msg, RequestVote):
+        terms["last_log_term"] = msg.last_log_term
+        indexes["last_log_index"] = msg.last_log_index
+    elif isinstance(msg, AppendEntries):
+        terms["prev_log_term"] = msg.prev_log_term
+        for i, entry in enumerate(msg.entries):
+            terms[f"entries[{i}].term"] = entry.term
+        indexes["prev_log_index"] = msg.prev_log_index
+        indexes["index of the last entry"] = msg.prev_log_index + len(msg.entries)
+        indexes["leader_commit"] = msg.leader_commit
+    elif isinstance(msg, AppendEntriesReply):
+        terms["conflict_term"] = msg.conflict_term
+        indexes["match_index"] = msg.match_index
+        indexes["conflict_index"] = msg.conflict_index
+    elif isinstance(msg, InstallSnapshot):
+        terms["last_included_term"] = msg.last_included_term
+        indexes["last_included_index"] = msg.last_included_index
+    elif isinstance(msg, InstallSnapshotReply):
+        indexes["last_included_index"] = msg.last_included_index
+    return terms, indexes
+
+
+def _out_of_bounds(msg: PeerMessage) -> Problem:
+    terms, indexes = _terms_and_indexes(msg)
+    for name, value in terms.items():
+        if value > MAX_TERM:
+            return TERM_TOO_LARGE, f"{name} {value} > {MAX_TERM}"
+    for name, value in indexes.items():
+        if value > MAX_INDEX:
+            return INDEX_TOO_LARGE, f"{name} {value} > {MAX_INDEX}"
+    return None
+
+
+def _terms_backwards(msg: PeerMessage) -> Problem:
+    """A log's terms never decrease, and no server holds an entry newer than its own term."""
+    if isinstance(msg, RequestVote) and msg.last_log_term > msg.term:
+        return TERM_BACKWARDS, f"last_log_term {msg.last_log_term} > term {msg.term}"
+    if isinstance(msg, InstallSnapshot) and msg.last_included_term > msg.term:
+        return TERM_BACKWARDS, f"last_included_term {msg.last_included_term} > term {msg.term}"
+    if isinstance(msg, AppendEntriesReply) and msg.conflict_term > msg.term:
+        return TERM_BACKWARDS, f"conflict_term {msg.conflict_term} > term {msg.term}"
+    if isinstance(msg, AppendEntries):
+        previous, name = msg.prev_log_term, "prev_log_term"
+        for i, entry in enumerate(msg.entries):
+            if entry.term < previous:
+                return TERM_BACKWARDS, f"entries[{i}].term {entry.term} < {name} {previous}"
+            previous, name = entry.term, f"entries[{i}].term"
+        if previous > msg.term:
+            return TERM_BACKWARDS, f"{name} {previous} > term {msg.term}"
+    return None
+
+
+def _against_state(state: ServerState, msg: PeerMessage) -> Problem:
+    """Checks of a current-or-newer message against what this node knows is committed."""
+    if msg.term < state.current_term:
+        return None  # stale: the rules reject it by term
+    leads = state.id if state.role == LEADER else state.leader_id
+    if (
+        isinstance(msg, AppendEntries | InstallSnapshot)
+        and msg.term == state.current_term
+        and leads not in (0, msg.src)
+    ):
+        # Election Safety (§5.2): at most one leader per term.
+        return SECOND_LEADER, f"node {leads} already leads term {msg.term}"
+    if isinstance(msg, AppendEntries):
+        return _against_log(state, msg)
+    if msg.term != state.current_term or state.role != LEADER:
+        return None  # a reply the rules ignore (or that makes this node a follower)
+    last = state.log.last_index
+    if isinstance(msg, AppendEntriesReply) and msg.success and msg.match_index > last:
+        return MATCH_BEYOND_LOG, f"match_index {msg.match_index} > last log index {last}"
+    if isinstance(msg, InstallSnapshotReply) and msg.done and msg.last_included_index > last:
+        return MATCH_BEYOND_LOG, f"last_included_index {msg.last_included_index} > last log index {last}"
+    return None
+
+
+def _against_log(state: ServerState, msg: AppendEntries) -> Problem:
+    """Leader Completeness (§5.4): a legitimate leader's log holds every committed entry."""
+    log, commit = state.log, state.commit_index
+    prev = msg.prev_log_index
+    if prev == log.start_index and log.start_index and msg.prev_log_term != log.start_term:
+        return ENTRY_BEFORE_SNAPSHOT, (
+            f"prev_log_term {msg.prev_log_term} at {prev}, the snapshot's last entry term {log.start_term}"
+        )
+    if log.start_index < prev <= commit and msg.prev_log_term != log.term_at(prev):
+        return OVERWRITE_COMMITTED, (
+            f"prev_log_term {msg.prev_log_term} at {prev}, committed there: term {log.term_at(prev)}"
+        )
+    if prev > log.last_index:
+        return None  # the consistency check rejects it
+    for offset, entry in enumerate(msg.entries[: max(0, commit - prev)]):
+        index = prev + 1 + offset
+        if index < log.start_index:
+            continue  # compacted: only the snapshot's last entry can be compared
+        if index == log.start_index:
+            if entry.term != log.start_term:
+                return ENTRY_BEFORE_SNAPSHOT, (
+                    f"entry {index} has term {entry.term}, the snapshot's last entry term {log.start_term}"
+                )
+            continue
+        held = log.term_at(index)
+        if held != entry.term:
+            return OVERWRITE_COMMITTED, f"entry {index} has term {entry.term}, committed there: term {held}"
+    return None
