@@ -189,6 +189,7 @@ def _cmd_kv(args: argparse.Namespace) -> int:
                 )
             if not any(statuses):
                 print(f"error: no node answered; {client.silence_hint()}", file=sys.stderr)
+                return 3
             return 0
         if args.key is None:
             print(f"error: {args.op} needs a KEY", file=sys.stderr)

@@ -15,7 +15,11 @@ arrive together are handled as one batch and made durable with one fsync
 (group commit).
 
 In both modes, bad input never stops the node: a malformed datagram, or one
-from an address that is not the sender it claims to be, is dropped and counted.
+from an address that is not the sender it claims to be, is dropped and counted;
+so is a message the core's guard finds would break an invariant (logged once
+per kind). With a cluster secret (``--secret-file``, or the lab's Secret
+frame) every datagram is tagged, and one without a valid tag is dropped and
+counted apart (``raftviz.wire.auth``).
 """
 
 from __future__ import annotations
@@ -77,7 +81,7 @@ class _Once:
     def warn(self, kind: str, text: str) -> None:
         if kind not in self.seen:
             self.seen.add(kind)
-            _warn(f"{text} (logged once; raftviz kv status counts them)")
+            _warn(f"{text} (logged once; counted in kv status and the lab's reports)")
 
 
 # ---------------------------------------------------------------------- lab mode
