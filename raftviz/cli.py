@@ -5,8 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from raftviz import __version__
+
+if TYPE_CHECKING:
+    from raftviz.tui.app import RaftvizApp
 
 DEMO = """\
 # The default demo until the TUI exists: a first election and one write.
@@ -349,12 +353,7 @@ def _cmd_lesson(args: argparse.Namespace) -> int:
         return 2
     from raftviz.tui.app import AppOptions, RaftvizApp
 
-    app = RaftvizApp(AppOptions(backend=args.backend or "udp", lesson=lesson))
-    try:
-        app.run()
-    finally:
-        app.shutdown()
-    return 0
+    return _run_app(RaftvizApp(AppOptions(backend=args.backend or "udp", lesson=lesson)))
 
 
 def _cmd_tui(args: argparse.Namespace) -> int:
@@ -367,24 +366,40 @@ def _cmd_tui(args: argparse.Namespace) -> int:
         print(f"error: no such file: {args.load}", file=sys.stderr)
         return 2
     seed = DEFAULT_SEED if args.seed is None else args.seed
-    app = RaftvizApp(AppOptions(nodes=args.nodes, seed=seed, backend=args.backend, load=args.load))
-    try:
-        app.run()
-    finally:
-        app.shutdown()  # every node process stops, however the app ended
-    return 0
+    return _run_app(RaftvizApp(AppOptions(nodes=args.nodes, seed=seed, backend=args.backend, load=args.load)))
+
+
+def _run_app(app: RaftvizApp) -> int:
+    """Run the app; however it ends (q, a signal, an error), every node process and the lab's directory go.
+
+    A stop signal quits the app from its event loop, as q does, so the
+    terminal is restored before the lab closes; the exit code is then
+    128 + the signal's number.
+    """
+    from raftviz.lab.exits import stop_signals
+
+    with stop_signals(app.quit_on_signal):
+        try:
+            app.run()
+        finally:
+            app.shutdown()
+    return app.return_code or 0
 
 
 def main(argv: list[str] | None = None) -> int:
+    from raftviz.lab.exits import Stopped, stop_signals
+
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command is None:
-        return _cmd_tui(args)
+    command = _cmd_tui if args.command is None else args.func
     try:
-        return args.func(args)
-    except KeyboardInterrupt:
+        # SIGTERM and SIGHUP end a command as Ctrl-C does: its clean-up runs
+        # (a lab's node processes and temporary directory go).
+        with stop_signals():
+            return command(args)
+    except KeyboardInterrupt as exc:
         print("interrupted", file=sys.stderr)
-        return 130
+        return exc.exit_code if isinstance(exc, Stopped) else 130  # 128 + SIGINT
     except BrokenPipeError:
         # The reader went away (`raftviz run s.txt | head`): stop quietly, as cat does.
         sys.stderr.close()
