@@ -31,6 +31,7 @@ from typing import BinaryIO
 
 from raftviz.core.config import RaftConfig
 from raftviz.core.messages import ClientRequest, StatusReply, StatusRequest
+from raftviz.node.addresses import unaddressed_member
 from raftviz.node.driver import NodeDriver
 from raftviz.node.state import StateBlobError
 from raftviz.node.storage import FileStorage, StorageError
@@ -60,6 +61,13 @@ def _warn(text: str) -> None:
     print(f"raftviz node: {text}", file=sys.stderr, flush=True)
 
 
+def _unusable(data: str, exc: OSError) -> str:
+    """Why the data directory cannot be used (a file, a path under a file, no permission...)."""
+    where = exc.filename if exc.filename is not None else data
+    reason = "exists and is not a directory" if isinstance(exc, FileExistsError) else exc.strerror or exc
+    return f"cannot use the data directory {data}: {where}: {reason}"
+
+
 # ---------------------------------------------------------------------- lab mode
 
 
@@ -85,6 +93,9 @@ def run_lab_mode(args: LabModeArgs, stdin: BinaryIO, stdout: BinaryIO) -> int:
         )
     except StorageError as exc:
         control.write_frame(stdout, control.Failure(str(exc)))
+        return 3
+    except OSError as exc:
+        control.write_frame(stdout, control.Failure(_unusable(args.data, exc)))
         return 3
     sock = _bind("127.0.0.1", 0)
     router = args.router
@@ -196,6 +207,9 @@ def run_free_mode(args: FreeModeArgs) -> int:
     except StorageError as exc:
         _warn(str(exc))
         return 3
+    except OSError as exc:
+        _warn(_unusable(args.data, exc))
+        return 3
     try:
         sock = _bind(host, port)
     except OSError as exc:
@@ -240,6 +254,10 @@ def run_free_mode(args: FreeModeArgs) -> int:
                     except BlockingIOError:
                         break
                     msg = _admit(data, addr, addresses, clients, driver)
+                    refusal = unaddressed_member(msg, args.node_id, addresses)
+                    if refusal is not None:
+                        transmit([(refusal.dst, datagram.encode(refusal))])
+                        continue
                     if isinstance(msg, StatusRequest):
                         _answer_status(sock, addr, msg, driver)
                     elif msg is not None:
