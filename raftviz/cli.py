@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -454,9 +455,33 @@ def main(argv: list[str] | None = None) -> int:
         with stop_signals():
             return command(args)
     except KeyboardInterrupt as exc:
-        print("interrupted", file=sys.stderr)
+        _tell("interrupted")
         return exc.exit_code if isinstance(exc, Stopped) else 130  # 128 + SIGINT
     except BrokenPipeError:
         # The reader went away (`raftviz run s.txt | head`): stop quietly, as cat does.
         sys.stderr.close()
         return 141
+    except OSError as exc:
+        # The machine said no, not the command line: most often the output cannot be
+        # written (`> /dev/full`). One line; what is still buffered for standard output
+        # is dropped, or the exit would fail writing it again.
+        _drop_stdout()
+        _tell(f"error: {exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""))
+        return 1
+
+
+def _tell(text: str) -> None:
+    """A line on standard error, if there is still one to write to (a closed terminal has none)."""
+    try:
+        print(text, file=sys.stderr)
+    except (OSError, ValueError):
+        pass
+
+
+def _drop_stdout() -> None:
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+    except (OSError, ValueError, AttributeError):
+        pass

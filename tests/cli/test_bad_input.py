@@ -28,6 +28,8 @@ HUGE = str(10**23)
 PEERS = "1=127.0.0.1:47551,2=127.0.0.1:47552,3=127.0.0.1:47553"
 NODE = ["node", "--id", "1", "--peers", PEERS]
 KV = ["kv", "--cluster", "127.0.0.1:{port}", "--timeout", "5"]
+#: First in a command line: its standard output is /dev/full (every write fails with ENOSPC).
+FULL = ">/dev/full"
 
 #: (name, argv, stdin, exit code, part of the message)
 CASES: list[tuple[str, list[str], bytes | None, int, str]] = [
@@ -123,6 +125,14 @@ CASES: list[tuple[str, list[str], bytes | None, int, str]] = [
     ("kv add not a number", [*KV, "add", "x"], None, 2, "add takes a node id"),
     ("kv remove node 0", [*KV, "remove", "0"], None, 2, "remove takes a node id"),
     ("kv put without value", [*KV, "put", "a"], None, 2, "put KEY VALUE"),
+    (
+        "run output to a full disk",
+        [FULL, "run", "-"],
+        b"cluster 3 backend=inprocess\nstatus\n",
+        1,
+        "No space left on device",
+    ),
+    ("lesson list to a full disk", [FULL, "lesson"], None, 1, "No space left on device"),
 ]
 
 
@@ -180,15 +190,17 @@ def test_bad_input_gets_one_clear_line(
     if "readonly" in " ".join(argv) and os.geteuid() == 0:
         pytest.skip("root writes to any directory: 'not writable' cannot be made here")
     port = request.getfixturevalue("one_node") if any("{port}" in a for a in argv) else 0
-    args = [a.replace("{tmp}", str(workspace)).replace("{port}", str(port)) for a in argv]
-    done = subprocess.run(
-        [*RAFTVIZ, *args],
-        input=stdin if stdin is not None else b"",
-        capture_output=True,
-        timeout=120,
-        cwd=workspace,
-    )
-    out, err = done.stdout.decode(errors="replace"), done.stderr.decode(errors="replace")
+    args = [a.replace("{tmp}", str(workspace)).replace("{port}", str(port)) for a in argv if a != FULL]
+    with open("/dev/full" if FULL in argv else os.devnull, "wb") as full:
+        done = subprocess.run(
+            [*RAFTVIZ, *args],
+            input=stdin if stdin is not None else b"",
+            stdout=full if FULL in argv else subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            timeout=120,
+            cwd=workspace,
+        )
+    out, err = (done.stdout or b"").decode(errors="replace"), done.stderr.decode(errors="replace")
     assert "Traceback" not in out + err, err
     assert done.returncode == code, f"exit {done.returncode}, expected {code}: {err}"
     # One line says what is wrong: on standard error, or for a malformed script in the
