@@ -432,9 +432,9 @@ class RaftvizApp(App[None]):
 
         Called in the signal handler, on the main thread, at any point of the
         event loop's work: so the quit is only scheduled, and runs in the loop
-        in order (the terminal is restored, then the lab closes). With no loop
-        running (not started yet, or ended), there is nothing to schedule:
-        raise, and the caller's clean-up runs.
+        as ``q`` does (the lab closes, then the app ends and restores the
+        terminal). With no loop running (not started yet, or ended), there is
+        nothing to schedule: raise, and the caller's clean-up runs.
         """
         if self.closed:
             return  # the clean-up is already under way
@@ -444,8 +444,10 @@ class RaftvizApp(App[None]):
             # (its writer thread dies on the first EIO, then its queue fills; and the
             # SIGCONT that follows a hang-up restarts its output), so close the lab
             # here and end at once.
-            self.shutdown()
-            os._exit(exits.exit_code(signum))
+            try:
+                self.shutdown()
+            finally:
+                os._exit(exits.exit_code(signum))
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
