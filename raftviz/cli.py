@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from raftviz import __version__
+
+if TYPE_CHECKING:
+    from raftviz.tui.app import RaftvizApp
 
 DEMO = """\
 # The default demo until the TUI exists: a first election and one write.
@@ -21,16 +27,17 @@ status
 def _cmd_run(args: argparse.Namespace) -> int:
     from raftviz.lab.run import run_script
 
-    if args.file == "-":
-        text, source = sys.stdin.read(), "<stdin>"
-    else:
-        path = Path(args.file)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            print(f"error: cannot read {args.file}: {exc}", file=sys.stderr)
-            return 2
-        source = args.file
+    source = "<stdin>" if args.file == "-" else args.file
+    try:
+        # Bytes, decoded here: standard input's own decoding may let bad bytes through.
+        data = sys.stdin.buffer.read() if args.file == "-" else Path(args.file).read_bytes()
+        text = data.decode("utf-8")
+    except OSError as exc:
+        print(f"error: cannot read {source}: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except UnicodeDecodeError as exc:
+        print(f"error: cannot read {source}: not UTF-8 text (byte {exc.start})", file=sys.stderr)
+        return 2
 
     def write(line: str) -> None:
         print(line, flush=False)
@@ -57,21 +64,21 @@ def _range(text: str) -> tuple[int, int]:
     return low, high
 
 
-def _address(text: str) -> tuple[str, int]:
-    host, _, port = text.rpartition(":")
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT, not {text!r}")
-    return host, int(port)
+def _checked(name: str) -> Callable[[str], Any]:
+    """An argparse type made of the check ``raftviz.node.options.NAME`` (imported when used)."""
+
+    def parse(text: str) -> Any:  # noqa: ANN401 - whatever the check returns
+        from raftviz.node import options
+
+        try:
+            return getattr(options, name)(text)
+        except options.OptionsError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+
+    return parse
 
 
-def _peers(text: str) -> dict[int, tuple[str, int]]:
-    peers = {}
-    for item in text.split(","):
-        node, _, address = item.partition("=")
-        if not node.isdigit() or int(node) < 1:
-            raise argparse.ArgumentTypeError(f"expected ID=HOST:PORT, not {item!r}")
-        peers[int(node)] = _address(address)
-    return peers
+_address = _checked("address")
 
 
 def _raft_config(args: argparse.Namespace):  # noqa: ANN202 - keeps the import lazy
@@ -100,20 +107,21 @@ def _disk_fault(text: str) -> object:
 
 
 def _cmd_node(args: argparse.Namespace) -> int:
-    from raftviz.node import process
+    from raftviz.node import options, process
 
     try:
         config = _raft_config(args)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    members: tuple[int, ...] | None = None
-    if args.members:
-        try:
-            members = tuple(sorted({int(m) for m in args.members.split(",")}))
-        except ValueError:
-            print(f"error: --members takes node ids, ID,ID,..., not {args.members!r}", file=sys.stderr)
-            return 2
+    if args.join and args.members is not None:
+        print(
+            "error: --join and --members exclude each other: a joining node learns its "
+            "configuration from the leader (kv add ID)",
+            file=sys.stderr,
+        )
+        return 2
+    members: tuple[int, ...] | None = args.members
     if args.join:
         members = ()  # a new server: it learns its configuration from the leader
     if args.lab:
@@ -131,6 +139,12 @@ def _cmd_node(args: argparse.Namespace) -> int:
         members = tuple(sorted(args.peers))
     elif set(members) - set(args.peers):
         print("error: every --members id needs an address in --peers", file=sys.stderr)
+        return 2
+    try:
+        options.check_timing(config)
+        options.resolve_peers(args.peers)
+    except options.OptionsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     data = args.data or f"raftviz-node{args.id}"
     secret = _secret(args.secret_file)
@@ -165,7 +179,12 @@ def _secret(path: str | None) -> bytes | None:
 
 def _cmd_kv(args: argparse.Namespace) -> int:
     from raftviz.node.client import KVClient, NoLeaderError, RequestError
+    from raftviz.wire.validate import WireError
 
+    problem = _kv_usage(args)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     secret = _secret(args.secret_file)
     if secret is None:
         return 2
@@ -191,13 +210,7 @@ def _cmd_kv(args: argparse.Namespace) -> int:
                 print(f"error: no node answered; {client.silence_hint()}", file=sys.stderr)
                 return 3
             return 0
-        if args.key is None:
-            print(f"error: {args.op} needs a KEY", file=sys.stderr)
-            return 2
         if args.op in ("put", "append"):
-            if args.value is None:
-                print(f"error: {args.op} needs KEY VALUE", file=sys.stderr)
-                return 2
             client.request(args.op, args.key, args.value)
             print("OK")
         elif args.op in ("delete", "add", "remove"):
@@ -215,6 +228,9 @@ def _cmd_kv(args: argparse.Namespace) -> int:
     except RequestError as exc:
         print(f"error: the cluster refused the request: {exc}", file=sys.stderr)
         return 4
+    except WireError as exc:  # the request cannot be sent at all (a key or value too large)
+        print(f"error: cannot send that request: {exc}", file=sys.stderr)
+        return 2
     finally:
         client.close()
     return 0
@@ -223,6 +239,36 @@ def _cmd_kv(args: argparse.Namespace) -> int:
 def _counters(counts: tuple[tuple[str, int], ...]) -> str:
     """``kind:count,kind:count`` (``-`` for none), one word of a ``kv status`` line."""
     return ",".join(f"{kind}:{count}" for kind, count in counts) or "-"
+
+
+#: What each ``raftviz kv`` operation takes after it.
+KV_ARGS = {
+    "put": ("KEY", "VALUE"),
+    "append": ("KEY", "VALUE"),
+    "get": ("KEY",),
+    "delete": ("KEY",),
+    "add": ("ID",),
+    "remove": ("ID",),
+    "status": (),
+}
+
+
+def _kv_usage(args: argparse.Namespace) -> str:
+    """What is wrong with a ``raftviz kv`` command line, or "" (hosts resolved, ids checked)."""
+    from raftviz.node import options
+
+    wanted = KV_ARGS[args.op]
+    given = [a for a in (args.key, args.value) if a is not None]
+    if len(given) != len(wanted):
+        what = " (ID: a node id)" if "ID" in wanted else ""
+        return f"usage: raftviz kv --cluster HOST:PORT,... {' '.join((args.op, *wanted))}{what}"
+    try:
+        if "ID" in wanted:
+            options.node_id(args.key, f"{args.op} takes a node id: it")
+        options.resolve_cluster(args.cluster)
+    except options.OptionsError as exc:
+        return str(exc)
+    return ""
 
 
 def _cmd_torture(args: argparse.Namespace) -> int:
@@ -310,9 +356,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.set_defaults(func=_cmd_demo)
 
     node = sub.add_parser("node", help="run one Raft node (free-running, or driven by a lab)")
-    node.add_argument("--id", type=int, required=True, help="this node's id")
-    node.add_argument("--peers", type=_peers, help="every node as ID=HOST:PORT,... (free mode)")
-    node.add_argument("--data", help="data directory (default: ./raftviz-nodeID)")
+    node.add_argument("--id", type=_checked("node_id"), required=True, help="this node's id")
+    node.add_argument("--peers", type=_checked("peers"), help="every node as ID=HOST:PORT,... (free mode)")
+    node.add_argument(
+        "--data", type=_checked("data_directory"), help="data directory (default: ./raftviz-nodeID)"
+    )
     node.add_argument("--election", type=_range, default=(150, 300), help="election timeout MIN-MAX ms")
     node.add_argument("--heartbeat", type=int, default=50, help="heartbeat interval, ms")
     node.add_argument("--noop", choices=("on", "off"), default="on", help="no-op entry on election")
@@ -322,7 +370,11 @@ def build_parser() -> argparse.ArgumentParser:
     node.add_argument("--snapshot", type=int, default=10_000, help="compact after this many entries (0: off)")
     node.add_argument("--snapshot-bytes", type=int, default=4_000_000, help="... or this many bytes (0: off)")
     node.add_argument("--chunk", type=int, default=16_384, help="snapshot bytes per InstallSnapshot")
-    node.add_argument("--members", help="the initial voters, ID,ID,... (default: every node in --peers)")
+    node.add_argument(
+        "--members",
+        type=_checked("members"),
+        help="the initial voters, ID,ID,... (default: every node in --peers)",
+    )
     node.add_argument(
         "--join", action="store_true", help="start with no configuration: wait to be added (kv add ID)"
     )
@@ -353,7 +405,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=lambda t: [_address(a) for a in t.split(",")],
         help="the nodes' addresses, HOST:PORT,...",
     )
-    kv.add_argument("--timeout", type=float, default=5.0, help="give up after this many seconds")
+    kv.add_argument(
+        "--timeout", type=_checked("timeout_seconds"), default=5.0, help="give up after this many seconds"
+    )
     kv.add_argument("--secret-file", help="the cluster's secret file, if its nodes use one")
     kv.add_argument("op", choices=("put", "get", "delete", "append", "add", "remove", "status"))
     kv.add_argument("key", nargs="?")
@@ -376,6 +430,12 @@ def _cmd_lesson(args: argparse.Namespace) -> int:
 
     if args.check:
         names = lessons.lesson_names() if args.check == "all" else [args.check]
+        if args.check != "all":
+            try:
+                lessons.find_lesson(args.check)
+            except (FileNotFoundError, lessons.LessonError) as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return 2
         failed = 0
         for name in names:
             try:
@@ -407,12 +467,7 @@ def _cmd_lesson(args: argparse.Namespace) -> int:
         return 2
     from raftviz.tui.app import AppOptions, RaftvizApp
 
-    app = RaftvizApp(AppOptions(backend=args.backend or "udp", lesson=lesson))
-    try:
-        app.run()
-    finally:
-        app.shutdown()
-    return 0
+    return _run_app(RaftvizApp(AppOptions(backend=args.backend or "udp", lesson=lesson)))
 
 
 def _cmd_tui(args: argparse.Namespace) -> int:
@@ -422,28 +477,69 @@ def _cmd_tui(args: argparse.Namespace) -> int:
         print("error: --nodes must be 3 to 9", file=sys.stderr)
         return 2
     if args.load and not Path(args.load).is_file():
-        print(f"error: no such file: {args.load}", file=sys.stderr)
+        problem = "is not a file" if Path(args.load).exists() else "does not exist"
+        print(f"error: --load {args.load}: {problem}", file=sys.stderr)
         return 2
     seed = DEFAULT_SEED if args.seed is None else args.seed
-    app = RaftvizApp(AppOptions(nodes=args.nodes, seed=seed, backend=args.backend, load=args.load))
-    try:
-        app.run()
-    finally:
-        app.shutdown()  # every node process stops, however the app ended
-    return 0
+    return _run_app(RaftvizApp(AppOptions(nodes=args.nodes, seed=seed, backend=args.backend, load=args.load)))
+
+
+def _run_app(app: RaftvizApp) -> int:
+    """Run the app; however it ends (q, a signal, an error), every node process and the lab's directory go.
+
+    A stop signal quits the app from its event loop, as q does, so the
+    terminal is restored before the lab closes; the exit code is then
+    128 + the signal's number.
+    """
+    from raftviz.lab.exits import stop_signals
+
+    with stop_signals(app.quit_on_signal):
+        try:
+            app.run()
+        finally:
+            app.shutdown()
+    return app.return_code or 0
 
 
 def main(argv: list[str] | None = None) -> int:
+    from raftviz.lab.exits import Stopped, stop_signals
+
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command is None:
-        return _cmd_tui(args)
+    command = _cmd_tui if args.command is None else args.func
     try:
-        return args.func(args)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
+        # SIGTERM and SIGHUP end a command as Ctrl-C does: its clean-up runs
+        # (a lab's node processes and temporary directory go).
+        with stop_signals():
+            return command(args)
+    except KeyboardInterrupt as exc:
+        _tell("interrupted")
+        return exc.exit_code if isinstance(exc, Stopped) else 130  # 128 + SIGINT
     except BrokenPipeError:
         # The reader went away (`raftviz run s.txt | head`): stop quietly, as cat does.
         sys.stderr.close()
         return 141
+    except OSError as exc:
+        # The machine said no, not the command line: most often the output cannot be
+        # written (`> /dev/full`). One line; what is still buffered for standard output
+        # is dropped, or the exit would fail writing it again.
+        _drop_stdout()
+        _tell(f"error: {exc.strerror or exc}" + (f": {exc.filename}" if exc.filename else ""))
+        return 1
+
+
+def _tell(text: str) -> None:
+    """A line on standard error, if there is still one to write to (a closed terminal has none)."""
+    try:
+        print(text, file=sys.stderr)
+    except (OSError, ValueError):
+        pass
+
+
+def _drop_stdout() -> None:
+    try:
+        null = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+    except (OSError, ValueError, AttributeError):
+        pass

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+#: The longest election timeout or heartbeat, in ms: an hour. Longer is a mistake, and the
+#: bound keeps every timer deadline far inside what the wire can carry.
+MAX_TIMEOUT_MS = 3_600_000
+
 
 @dataclass(frozen=True, slots=True)
 class RaftConfig:
@@ -30,8 +34,12 @@ class RaftConfig:
     def __post_init__(self) -> None:
         if not 0 < self.election_min <= self.election_max:
             raise ValueError("election timeout must satisfy 0 < min <= max")
+        if self.election_max > MAX_TIMEOUT_MS:
+            raise ValueError(f"election timeout must be at most {MAX_TIMEOUT_MS} ms (an hour)")
         if self.heartbeat <= 0:
             raise ValueError("heartbeat must be positive")
+        if self.heartbeat > MAX_TIMEOUT_MS:
+            raise ValueError(f"heartbeat must be at most {MAX_TIMEOUT_MS} ms (an hour)")
         if self.max_batch <= 0:
             raise ValueError("max_batch must be positive")
         if self.snapshot_entries < 0 or self.snapshot_bytes < 0:

@@ -116,7 +116,14 @@ class Lab:
         self._next_id = 1
         #: Called with every StepRecord (the TUI's event feed listens here).
         self.listeners: list[Callable[[StepRecord], None]] = []
-        for node, report in zip(self.ids, self.backend.start_all(self.ids, self.now), strict=True):
+        try:
+            reports = self.backend.start_all(self.ids, self.now)
+        except BaseException:
+            # A node that failed to start, or a stop signal: nothing else holds the
+            # backend yet, so its processes and directory are closed here.
+            self.backend.close()
+            raise
+        for node, report in zip(self.ids, reports, strict=True):
             self._absorb(node, report, StepRecord(0, 0, "start", f"start node {node}"))
 
     # ------------------------------------------------------------------ queries

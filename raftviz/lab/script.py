@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from raftviz.core.config import MAX_TIMEOUT_MS
 from raftviz.lab.breakpoints import BreakpointError, parse_breakpoint
 from raftviz.lab.conditions import ConditionError, parse_condition
 
@@ -53,6 +54,13 @@ class _Bad(ValueError):
     pass
 
 
+#: The most virtual time one ``advance`` or ``until ... max=`` may run: a week. A bound
+#: at all so that a slip (``advance 100000000000000000000000``) is refused, not run for ever.
+MAX_RUN_MS = 7 * 86_400_000
+#: The most events one ``step N`` may run.
+MAX_STEPS = 1_000_000
+
+
 # ---------------------------------------------------------------- value parsers
 
 
@@ -66,23 +74,37 @@ def _int(text: str, what: str, lo: int = 0, hi: int | None = None) -> int:
     return value
 
 
-def _duration(text: str, what: str) -> int:
-    """Milliseconds: ``250``, ``250ms`` or ``2s``."""
+def _duration(text: str, what: str, hi: int = MAX_RUN_MS) -> int:
+    """Milliseconds: ``250``, ``250ms`` or ``2s``; at most ``hi``."""
     m = re.fullmatch(r"(\d+)(ms|s)?", text)
     if not m:
         raise _Bad(f"{what} must be a duration such as 250, 250ms or 2s, not {text!r}")
-    return int(m.group(1)) * (1000 if m.group(2) == "s" else 1)
+    value = int(m.group(1)) * (1000 if m.group(2) == "s" else 1)
+    if value > hi:
+        raise _Bad(f"{what} must be at most {hi} ms ({_human(hi)}), not {text}")
+    return value
 
 
-def _range(text: str, what: str) -> tuple[int, int]:
+def _human(ms: int) -> str:
+    """``604800000`` -> ``7 days``: a bound said the way a reader thinks of it."""
+    for unit, size in (("day", 86_400_000), ("hour", 3_600_000)):
+        if ms % size == 0:
+            count = ms // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{ms} ms"
+
+
+def _range(text: str, what: str, hi: int = MAX_TIMEOUT_MS) -> tuple[int, int]:
     m = re.fullmatch(r"(\d+)(?:-(\d+))?", text)
     if not m:
         raise _Bad(f"{what} must be MS or MIN-MAX, not {text!r}")
     lo = int(m.group(1))
-    hi = int(m.group(2)) if m.group(2) else lo
-    if lo > hi:
-        raise _Bad(f"{what}: {lo} is more than {hi}")
-    return lo, hi
+    top = int(m.group(2)) if m.group(2) else lo
+    if lo > top:
+        raise _Bad(f"{what}: {lo} is more than {top}")
+    if top > hi:
+        raise _Bad(f"{what} must be at most {hi} ms ({_human(hi)}), not {text}")
+    return lo, top
 
 
 def _node(text: str) -> NodeRef:
@@ -173,7 +195,7 @@ def _p_cluster(args: Args, opts: Opts) -> dict[str, Any]:
         if params["election"][0] < 1:
             raise _Bad("election timeout must be at least 1 ms")
     if "heartbeat" in opts:
-        params["heartbeat"] = _int(opts["heartbeat"], "heartbeat", lo=1)
+        params["heartbeat"] = _int(opts["heartbeat"], "heartbeat", lo=1, hi=MAX_TIMEOUT_MS)
     if "latency" in opts:
         params["latency"] = _range(opts["latency"], "latency")
     if "loss" in opts:
@@ -183,7 +205,7 @@ def _p_cluster(args: Args, opts: Opts) -> dict[str, Any]:
     if "batch" in opts:
         params["batch"] = _int(opts["batch"], "batch", lo=1, hi=10_000)
     if "client-timeout" in opts:
-        params["client_timeout"] = _int(opts["client-timeout"], "client-timeout", lo=1)
+        params["client_timeout"] = _int(opts["client-timeout"], "client-timeout", lo=1, hi=MAX_TIMEOUT_MS)
     if "backend" in opts:
         if opts["backend"] not in ("udp", "inprocess"):
             raise _Bad(f"backend must be udp or inprocess, not {opts['backend']!r}")
@@ -200,7 +222,7 @@ def _p_cluster(args: Args, opts: Opts) -> dict[str, Any]:
 def _p_count(args: Args, opts: Opts) -> dict[str, Any]:
     _arity(args, 0, 1, "step [N]")
     _no_opts(opts)
-    return {"count": _int(args[0], "count", lo=1) if args else 1}
+    return {"count": _int(args[0], "count", lo=1, hi=MAX_STEPS) if args else 1}
 
 
 def _p_advance(args: Args, opts: Opts) -> dict[str, Any]:
@@ -305,7 +327,9 @@ def _p_partition(args: Args, opts: Opts) -> dict[str, Any]:
         if not members:
             raise _Bad("usage: partition 1,2 | 3,4,5 (groups of node ids separated by |)")
         group = [_node(m) for m in members]
-        for node in group:
+        for i, node in enumerate(group):
+            if node in group[:i]:
+                raise _Bad(f"node {node} is named twice in one group ({part.strip()})")
             if node in seen:
                 raise _Bad(f"node {node} is in two groups")
             seen.add(node)

@@ -31,7 +31,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import weakref
 from dataclasses import dataclass, field
 
 from raftviz.core.config import RaftConfig
@@ -47,7 +46,9 @@ from raftviz.wire.validate import MAX_DATAGRAM, WireError
 NODE_TIMEOUT = 20.0
 SOCKET_BUFFER = 8 * 1024 * 1024
 
-_live_backends: weakref.WeakSet[UdpBackend] = weakref.WeakSet()
+#: Every backend not closed yet. Strong references: a backend dropped without
+#: close() still has processes and a directory, which the atexit hook removes.
+_live_backends: set[UdpBackend] = set()
 
 
 class NodeFailed(LabError):
@@ -131,7 +132,6 @@ class UdpBackend:
         #: with it, so nothing else on the machine can inject into the cluster. Random, yet
         #: it changes no transcript: tags are added and checked below the lab's view.
         self.secret = os.urandom(32)
-        self._closed = False
         _live_backends.add(self)
 
     # ------------------------------------------------------------------ lifecycle
@@ -336,9 +336,9 @@ class UdpBackend:
         )
 
     def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
+        # Every step may be done twice, so a close cut short (a stop signal
+        # arriving in the middle of it) is finished by the atexit hook: the
+        # backend leaves the live set only once its directory is gone.
         for node in list(self.nodes):
             self.crash(node)
         self.router.close()

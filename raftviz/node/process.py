@@ -35,6 +35,7 @@ from typing import BinaryIO
 
 from raftviz.core.config import RaftConfig
 from raftviz.core.messages import ClientRequest, StatusReply, StatusRequest
+from raftviz.node.addresses import unaddressed_member
 from raftviz.node.disk import EXIT_DISK_FAILED, Disk, DiskFault, DiskStopped
 from raftviz.node.driver import NodeDriver
 from raftviz.node.state import StateBlobError
@@ -84,6 +85,13 @@ class _Once:
             _warn(f"{text} (logged once; counted in kv status and the lab's reports)")
 
 
+def _unusable(data: str, exc: OSError) -> str:
+    """Why the data directory cannot be used (a file, a path under a file, no permission...)."""
+    where = exc.filename if exc.filename is not None else data
+    reason = "exists and is not a directory" if isinstance(exc, FileExistsError) else exc.strerror or exc
+    return f"cannot use the data directory {data}: {where}: {reason}"
+
+
 # ---------------------------------------------------------------------- lab mode
 
 
@@ -122,6 +130,9 @@ def _serve_lab(args: LabModeArgs, stdin: BinaryIO, stdout: BinaryIO) -> int:
         )
     except StorageError as exc:
         control.write_frame(stdout, control.Failure(str(exc)))
+        return 3
+    except OSError as exc:
+        control.write_frame(stdout, control.Failure(_unusable(args.data, exc)))
         return 3
     sock = _bind("127.0.0.1", 0)
     router = args.router
@@ -267,6 +278,9 @@ def _serve_free(args: FreeModeArgs) -> int:
     except StorageError as exc:
         _warn(str(exc))
         return 3
+    except OSError as exc:
+        _warn(_unusable(args.data, exc))
+        return 3
     if args.disk is not None:
         storage.disk.set(args.disk)
         _warn(f"disk fault from the start: {args.disk.text}")
@@ -329,6 +343,10 @@ def _serve_free(args: FreeModeArgs) -> int:
                             continue
                         data = message
                     msg = _admit(data, addr, addresses, clients, driver)
+                    refusal = unaddressed_member(msg, args.node_id, addresses)
+                    if refusal is not None:
+                        transmit([(refusal.dst, datagram.encode(refusal))])
+                        continue
                     if isinstance(msg, StatusRequest):
                         _answer_status(sock, addr, msg, driver, secret)
                     elif msg is not None:

@@ -7,6 +7,9 @@ draws only the ``Snapshot`` each action hands back.
 
 from __future__ import annotations
 
+import asyncio
+import os
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -19,6 +22,7 @@ from textual.containers import Horizontal, Vertical
 from textual.message import Message
 from textual.screen import Screen
 
+from raftviz.lab import exits
 from raftviz.lab.lab import MAX_NODES
 from raftviz.lab.script import ScriptError, parse_script
 from raftviz.lab.session import Session
@@ -300,6 +304,14 @@ class MainScreen(Screen):
             box.border_title = focused if box.has_focus_within else plain
 
 
+def _terminal_gone() -> bool:
+    """Whether the terminal the app draws on has hung up (Textual draws on standard error)."""
+    try:
+        return not os.isatty(sys.__stderr__.fileno())  # type: ignore[union-attr]
+    except (AttributeError, ValueError, OSError):
+        return True
+
+
 class RaftvizApp(App[None]):
     """Step through a live Raft cluster."""
 
@@ -407,9 +419,40 @@ class RaftvizApp(App[None]):
         self.set_interval(FRAME_S, self._tick)
 
     async def action_quit(self) -> None:
+        self.quit()
+
+    def quit(self, return_code: int = 0) -> None:
+        """Stop every node process, then end the app with ``return_code``."""
         self.playing = False
         self.shutdown()
-        self.exit()
+        self.exit(return_code=return_code)
+
+    def quit_on_signal(self, signum: int) -> None:
+        """A stop signal (SIGTERM, SIGHUP, SIGINT): quit as ``q`` does, with exit code 128 + signum.
+
+        Called in the signal handler, on the main thread, at any point of the
+        event loop's work: so the quit is only scheduled, and runs in the loop
+        as ``q`` does (the lab closes, then the app ends and restores the
+        terminal). With no loop running (not started yet, or ended), there is
+        nothing to schedule: raise, and the caller's clean-up runs.
+        """
+        if self.closed:
+            return  # the clean-up is already under way
+        if _terminal_gone():
+            # A closed terminal (a window closed, ``tmux kill-session``): nothing to
+            # restore and no one to tell. Textual's own exit would hang writing to it
+            # (its writer thread dies on the first EIO, then its queue fills; and the
+            # SIGCONT that follows a hang-up restarts its output), so close the lab
+            # here and end at once.
+            try:
+                self.shutdown()
+            finally:
+                os._exit(exits.exit_code(signum))
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            raise exits.Stopped(signum) from None
+        loop.call_soon_threadsafe(self.quit, exits.exit_code(signum))
 
     def shutdown(self) -> None:
         """Stop every node process (idempotent)."""

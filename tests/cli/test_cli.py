@@ -86,7 +86,7 @@ def test_node_and_kv_argument_errors() -> None:
     result = raftviz("node", "--id", "1", "--peers", "1=nonsense")
     assert result.returncode == 2 and "expected HOST:PORT" in result.stderr
     result = raftviz("kv", "--cluster", "127.0.0.1:1", "get")
-    assert result.returncode == 2 and "needs a KEY" in result.stderr
+    assert result.returncode == 2 and "usage: raftviz kv --cluster HOST:PORT,... get KEY" in result.stderr
     result = raftviz("--nodes", "12")
     assert result.returncode == 2 and "--nodes must be 3 to 9" in result.stderr
 

@@ -50,11 +50,6 @@ def _wait_gone(pids: list[int], seconds: float = 15.0) -> list[int]:
     return [p for p in pids if _alive(p)]
 
 
-def _children(pid: int) -> list[int]:
-    out = subprocess.run(["pgrep", "-P", str(pid)], capture_output=True, text=True)
-    return [int(x) for x in out.stdout.split()]
-
-
 def _run(session: Session, text: str) -> list[str]:
     lines: list[str] = []
     for command in parse_script(text):
@@ -122,12 +117,16 @@ while True:
 
 
 @pytest.mark.parametrize("mode", ["exception", "exit", "sigint", "sigterm", "sigkill"])
-def test_no_orphans_whatever_happens_to_the_lab(mode: str) -> None:
+def test_no_orphans_whatever_happens_to_the_lab(mode: str, tmp_path: Path) -> None:
+    # The lab's directory lands under tmp_path: a bare lab killed by a signal (no
+    # raftviz command around it to turn the signal into its clean-up, see
+    # raftviz.lab.exits) leaves it behind, and it must not pile up in /tmp.
     proc = subprocess.Popen(
         [sys.executable, "-c", LAB_PROGRAM, mode],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
     )
     try:
         assert proc.stdout is not None
@@ -139,27 +138,8 @@ def test_no_orphans_whatever_happens_to_the_lab(mode: str) -> None:
             proc.send_signal(sig)
         proc.wait(timeout=30)
         assert _wait_gone(pids) == [], f"orphaned node processes after {mode}"
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-
-
-def test_raftviz_run_interrupted_leaves_no_process(tmp_path: Path) -> None:
-    script = tmp_path / "long.txt"
-    script.write_text("cluster 3 seed=2 backend=udp\nuntil leader\nadvance 100000s\n")
-    proc = subprocess.Popen([sys.executable, "-m", "raftviz", "run", str(script)], stdout=subprocess.PIPE)
-    try:
-        assert proc.stdout is not None
-        deadline = time.monotonic() + 30
-        pids: list[int] = []
-        while len(pids) < 3 and time.monotonic() < deadline:
-            pids = _children(proc.pid)
-            time.sleep(0.05)
-        assert len(pids) == 3
-        proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=30) != 0
-        assert _wait_gone(pids) == []
+        if mode in ("exception", "exit", "sigint"):
+            assert list(tmp_path.iterdir()) == [], f"the lab's directory was left after {mode}"
     finally:
         if proc.poll() is None:
             proc.kill()

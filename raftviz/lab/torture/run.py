@@ -19,15 +19,14 @@ The checks, after every fault is healed and a leader is back:
 
 from __future__ import annotations
 
-import contextlib
 import os
-import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from raftviz.lab import linearizability
+from raftviz.lab.exits import stop_signals
 from raftviz.lab.torture.cluster import ClusterError, TortureCluster, node_supports_disk_option
 from raftviz.lab.torture.nemesis import FAULT_KINDS, Fault, Nemesis
 from raftviz.lab.torture.workload import (
@@ -179,24 +178,6 @@ def summary_lines(result: TortureResult) -> list[str]:
     return lines
 
 
-@contextlib.contextmanager
-def _signals_interrupt() -> Iterator[None]:
-    """SIGTERM and SIGHUP end the run as Ctrl-C does, so its clean-up runs."""
-
-    def interrupt(_signum: int, _frame: object) -> None:
-        raise KeyboardInterrupt
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        yield
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
 def check_options(options: TortureOptions) -> None:
     """OptionsError if the run cannot be what was asked for (before anything starts)."""
     options.validate()
@@ -212,7 +193,7 @@ def run_torture(
 ) -> TortureResult:
     """Run the whole torture test; TortureError if it cannot be carried out."""
     check_options(options)
-    with _signals_interrupt():
+    with stop_signals():
         cluster = TortureCluster(options.nodes)
         try:
             return _run(cluster, options, progress)
