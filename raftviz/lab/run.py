@@ -71,7 +71,7 @@ def _export(
     """Write the exports asked for; 0, or 1 when one could not be written."""
     if not isinstance(runner, History) or not (diagram or trace):
         return 0
-    events = runner.events(end=runner.position)
+    events = runner.events()  # to the followed branch's tip: a recorded future counts, as in find
     lab = runner.session.lab
     nodes = lab.ids if lab is not None else []
     for path, kind in ((diagram, "diagram"), (trace, "trace")):

@@ -181,7 +181,7 @@ KEYS: list[tuple[str, str, str, str, str, bool]] = [
     ("Search", "f3", "search_next", "next match", "go to the next position the search matches", False),
     (
         "Search",
-        "shift+f3",
+        "shift+f3,f15,f2",
         "search_previous",
         "previous match",
         "go to the previous position the search matches",
@@ -211,7 +211,7 @@ KEYS: list[tuple[str, str, str, str, str, bool]] = [
         "E",
         "export",
         "export",
-        f"export the session so far: a space-time diagram ({EXPORT_STEM}.svg, .html) and a trace "
+        f"export the session (to the tip of the branch followed): a space-time diagram ({EXPORT_STEM}.svg, .html) and a trace "
         f"({EXPORT_STEM}.json, for Perfetto) in the current directory",
         False,
     ),
@@ -239,7 +239,7 @@ KEY_LABELS = {
     "greater_than_sign": ">",
     "slash": "/",
     "f3": "F3",
-    "shift+f3": "⇧F3",
+    "shift+f3,f15,f2": "⇧F3/F2",
 }
 
 

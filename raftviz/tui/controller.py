@@ -391,6 +391,9 @@ class LabController:
 
         def action() -> Update:
             assert self.history is not None
+            if self.progress is not None:
+                # A long history is partly replayed to be searched: say so in the header.
+                self.progress(f"searching the history for {query.text}…")
             found: list[int] = []
 
             def visit(position: int, step: Step, records: list[StepRecord]) -> None:
@@ -406,12 +409,12 @@ class LabController:
         return self._submit(action)
 
     def export(self, stem: str) -> Future[Update]:
-        """Write the session up to where it is now as ``STEM.svg``, ``STEM.html`` and ``STEM.json``."""
+        """Write the session (to the followed branch's tip) as ``STEM.svg``, ``STEM.html`` and ``STEM.json``."""
 
         def action() -> Update:
             assert self.history is not None
             history = self.history
-            events = history.events(end=history.position)
+            events = history.events()  # to the followed branch's tip, like find
             lab = history.session.lab
             nodes = lab.ids if lab is not None else []
             lines: list[str] = []

@@ -3,7 +3,7 @@
 ``/`` takes a query in the syntax of the scenario language's ``find``
 (``lab/search.py``). The lab thread lists every matching position from the
 root to the tip of the branch being followed (``History.walk``); F3 and
-shift+F3 go to the next and previous of them through the history's
+F2 (or shift+F3) go to the next and previous of them through the history's
 ``goto``, like any other move in history. The list is made again when the
 history has grown or another branch is followed since.
 

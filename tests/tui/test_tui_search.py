@@ -1,4 +1,4 @@
-"""The TUI's search (/, F3, shift+F3), the feed's filter (F) and the export key (E)."""
+"""The TUI's search (/, F3, F2 or shift+F3), the feed's filter (F) and the export key (E)."""
 
 from __future__ import annotations
 
@@ -61,6 +61,11 @@ def test_slash_searches_and_f3_moves_between_matches_through_goto() -> None:
             await pilot.press("shift+f3")
             await settle(pilot, app)
             assert app.snapshot.position == expected[2]
+            await pilot.press("f2")  # the same, where a terminal does not pass shift+F3 on (tmux)
+            await settle(pilot, app)
+            assert app.snapshot.position == expected[1]
+            await pilot.press("f3")
+            await settle(pilot, app)
             # Every move went through the history's goto: the saved session says so.
             script = app.controller.script().result(timeout=30)
             assert f"goto {expected[2]}" in script
