@@ -211,8 +211,8 @@ KEYS: list[tuple[str, str, str, str, str, bool]] = [
         "E",
         "export",
         "export",
-        f"export the session (to the tip of the branch followed): a space-time diagram ({EXPORT_STEM}.svg, .html) and a trace "
-        f"({EXPORT_STEM}.json, for Perfetto) in the current directory",
+        f"export the session (to the tip of the branch followed): a space-time diagram "
+        f"({EXPORT_STEM}.svg, .html) and a trace ({EXPORT_STEM}.json, for Perfetto) in the current directory",
         False,
     ),
     ("Session", "question_mark", "help", "help", "this help: every key", True),

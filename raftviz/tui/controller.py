@@ -409,7 +409,7 @@ class LabController:
         return self._submit(action)
 
     def export(self, stem: str) -> Future[Update]:
-        """Write the session (to the followed branch's tip) as ``STEM.svg``, ``STEM.html`` and ``STEM.json``."""
+        """Write the session, to the followed branch's tip, as ``STEM.svg``, ``.html`` and ``.json``."""
 
         def action() -> Update:
             assert self.history is not None
