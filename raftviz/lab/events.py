@@ -46,6 +46,7 @@ KINDS: dict[str, str] = {
     "duplicate": "a message in flight was duplicated",
     "timeout": "an election timer fired (or was forced): the node starts an election",
     "heartbeat": "a leader's heartbeat timer fired",
+    "timer": "a node's timer fired and started nothing (a learner's, a lone leader's)",
     "crash": "a node crashed",
     "restart": "a node restarted from its disk",
     "start": "a node started, empty (add)",
@@ -220,11 +221,15 @@ def _headline(position: int, record: StepRecord) -> list[Event]:
         return [_message_event(position, t, "duplicate", copy, copy.src, text)]
     if record.kind in ("timer", "timeout"):
         node = _event_node(record)
-        started = any(c.node == node and c.after[0] == "candidate" for c in record.changes)
-        if record.kind == "timeout" or started or _sent_votes(record):
+        started = any(c.node == node and c.after[0] in ("candidate", "leader") for c in record.changes)
+        sent = {type(f.msg).__name__ for f in record.sent}
+        if record.kind == "timeout" or started or "RequestVote" in sent:
             forced = " (forced)" if record.kind == "timeout" else ""
             return [Event(position, t, "timeout", f"election timeout on node {node}{forced}", node=node)]
-        return [Event(position, t, "heartbeat", f"heartbeat timer on node {node}", node=node)]
+        if sent & {"AppendEntries", "InstallSnapshot"}:
+            return [Event(position, t, "heartbeat", f"heartbeat timer on node {node}", node=node)]
+        # A timer that started nothing (a learner's, or a lone leader's): said as it is.
+        return [Event(position, t, "timer", f"timer fires on node {node}", node=node)]
     if record.kind == "client-retry":
         client = record.sent[0].src if record.sent else None
         return [Event(position, t, "retry", record.text, node=client)]
@@ -238,10 +243,6 @@ def _headline(position: int, record: StepRecord) -> list[Event]:
     if record.sent and isinstance(record.sent[0].src, str) and " sent to node " in record.text:
         return [Event(position, t, "request", record.text, node=record.sent[0].src)]
     return [Event(position, t, "command", record.text, node=_event_node(record) or None)]
-
-
-def _sent_votes(record: StepRecord) -> bool:
-    return any(type(f.msg).__name__ == "RequestVote" for f in record.sent)
 
 
 def _event_node(record: StepRecord) -> int:

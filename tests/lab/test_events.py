@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
-import pytest
+import xml.etree.ElementTree as ET
+from collections import Counter
 
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from raftviz.lab import exports, script
 from raftviz.lab import history as history_module
-from raftviz.lab import script
 from raftviz.lab.events import KINDS, Event
 from raftviz.lab.history import History
 from raftviz.lab.search import FIELDS, MESSAGE_TYPES, QueryError, parse_query
@@ -162,3 +167,56 @@ def test_find_lists_at_most_max_then_counts() -> None:
         assert history.run_text("find type=RequestVote term=99").lines == ["find: no position matches"]
     finally:
         history.close()
+
+
+# ---------------------------------------------------------------------------- properties
+
+#: Commands a random session is made of (each may fail harmlessly: a node already down...).
+ACTIONS = (
+    "step 7",
+    "advance 40",
+    "crash 2",
+    "restart 2",
+    "crash leader",
+    "restart 1",
+    "partition 1,2 | 3",
+    "cut 1->3",
+    "heal",
+    "put k v",
+    "drop *->*",
+    "duplicate *->*",
+    "loss 0.3",
+    "loss 0",
+    "timeout 3",
+    "back 3",
+)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.sampled_from(ACTIONS), min_size=1, max_size=12))
+def test_every_message_has_one_send_at_most_one_fate_and_the_exports_agree(actions: list[str]) -> None:
+    history = _history(["cluster 3 seed=5", "until leader"])
+    try:
+        for action in actions:
+            history.run_text(action)
+        events = history.events()
+    finally:
+        history.close()
+    sends = Counter(e.msg_id for e in events if e.kind in ("send", "duplicate"))
+    fates = Counter(e.msg_id for e in events if e.kind in ("deliver", "lost", "drop"))
+    assert all(n == 1 for n in sends.values())
+    assert all(n == 1 for n in fates.values())
+    assert set(fates) <= set(sends) | {e.msg_id for e in events if e.cause == "loss"}
+    # The diagram has an arrow per delivery, the trace a flow per delivery.
+    delivered = sorted(e.msg_id for e in events if e.kind == "deliver")
+    root = ET.fromstring(exports.svg(events, [1, 2, 3]))
+    arrows = [g for g in root.iter("{http://www.w3.org/2000/svg}g") if "delivered" in g.get("class", "")]
+    assert sorted(int(g.get("data-id", "0")) for g in arrows) == delivered
+    flows = [e for e in exports.trace(events, [1, 2, 3])["traceEvents"] if e["ph"] in ("s", "f")]  # type: ignore[index]
+    assert sorted(e["id"] for e in flows) == sorted(delivered * 2)
+    # A query by id finds exactly the positions where that message appears.
+    for msg_id in list(fates)[:3]:
+        query = parse_query(f"id={msg_id}")
+        assert {e.position for e in events if query.matches(e)} == {
+            e.position for e in events if e.msg_id == msg_id
+        }
