@@ -159,10 +159,15 @@ def svg(events: list[Event], nodes: Iterable[int] = (), title: str = "raftviz ru
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
         f'viewBox="0 0 {width} {height}" font-family="monospace" font-size="11">',
         f"<title>{escape(title)}</title>",
+        # An arrowhead per colour (``context-stroke`` is not drawn by every viewer).
         "<defs>"
-        '<marker id="head" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" '
-        'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="context-stroke"/></marker>'
-        "</defs>",
+        + "".join(
+            f'<marker id="head-{name}" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" '
+            f'markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="{colour}"/>'
+            "</marker>"
+            for name, colour in [*MESSAGE_COLOUR.items(), ("other", "#444")]
+        )
+        + "</defs>",
         f'<rect width="{width}" height="{height}" fill="white"/>',
     ]
     # Lane labels and the time margin.
@@ -215,6 +220,7 @@ def svg(events: list[Event], nodes: Iterable[int] = (), title: str = "raftviz ru
         y1 = y.get(sent.get(event.msg_id, event.position), y[event.position])
         y2 = y[event.position]
         colour = MESSAGE_COLOUR.get(event.msg_type, "#444")
+        head = event.msg_type if event.msg_type in MESSAGE_COLOUR else "other"
         title = escape(message_title(event))
         dash = ' stroke-dasharray="4 3"' if event.rejected else ""
         if event.kind == "deliver":
@@ -222,7 +228,7 @@ def svg(events: list[Event], nodes: Iterable[int] = (), title: str = "raftviz ru
             out.append(
                 f'<g class="{cls}" data-id="{event.msg_id}"><title>{title}</title>'
                 f'<line x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}" stroke="{colour}" stroke-width="1.3"'
-                f'{dash} marker-end="url(#head)"/></g>'
+                f'{dash} marker-end="url(#head-{head})"/></g>'
             )
             continue
         reach = LOST_REACH

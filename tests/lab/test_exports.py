@@ -217,3 +217,17 @@ def test_export_mistakes_are_one_line_errors(
     assert result.returncode == code
     assert message in result.stdout + result.stderr
     assert "Traceback" not in result.stdout + result.stderr
+
+
+def test_the_readme_diagram_is_current(tmp_path: Path, rewrite: bool) -> None:
+    """screenshots/diagram.svg is what screenshots/diagram.txt draws (the README shows it)."""
+    shots = Path(__file__).parents[2] / "screenshots"
+    out = tmp_path / "diagram.svg"
+    script = shots / "diagram.txt"
+    code = run_script(
+        script.read_text(), "screenshots/diagram.txt", [].append, backend="inprocess", diagram=str(out)
+    )
+    assert code == 0
+    if rewrite:
+        (shots / "diagram.svg").write_text(out.read_text())
+    assert out.read_text() == (shots / "diagram.svg").read_text(), "regenerate it: pytest --rewrite"
