@@ -231,3 +231,11 @@ def test_the_readme_diagram_is_current(tmp_path: Path, rewrite: bool) -> None:
     if rewrite:
         (shots / "diagram.svg").write_text(out.read_text())
     assert out.read_text() == (shots / "diagram.svg").read_text(), "regenerate it: pytest --rewrite"
+
+
+@pytest.mark.udp
+def test_the_exports_are_the_same_on_real_processes(exported: dict, tmp_path: Path) -> None:
+    svg, trace = str(tmp_path / "udp.svg"), str(tmp_path / "udp.json")
+    assert run_script(SCRIPT, "small.txt", [].append, backend="udp", diagram=svg, trace=trace) == 0
+    assert Path(svg).read_text() == Path(exported["paths"]["run.svg"]).read_text()
+    assert Path(trace).read_text() == Path(exported["paths"]["run.json"]).read_text()
