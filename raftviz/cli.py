@@ -42,7 +42,15 @@ def _cmd_run(args: argparse.Namespace) -> int:
     def write(line: str) -> None:
         print(line, flush=False)
 
-    code = run_script(text, source, write, backend=args.backend)
+    code = run_script(
+        text,
+        source,
+        write,
+        backend=args.backend,
+        diagram=args.diagram,
+        trace=args.trace,
+        note=lambda line: print(line, file=sys.stderr),
+    )
     sys.stdout.flush()
     return code
 
@@ -351,6 +359,8 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a scenario script headless and print its transcript")
     run.add_argument("file", help="the scenario script ('-' for standard input)")
     run.add_argument("--backend", choices=("udp", "inprocess"), help="override the script's backend")
+    run.add_argument("--diagram", metavar="OUT.svg|OUT.html", help="draw the run as a space-time diagram")
+    run.add_argument("--trace", metavar="OUT.json", help="write the run as a Chrome trace (Perfetto)")
     run.set_defaults(func=_cmd_run)
     demo = sub.add_parser("demo", help="run a short built-in scenario")
     demo.set_defaults(func=_cmd_demo)

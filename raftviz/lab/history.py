@@ -28,8 +28,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from raftviz.lab.checkpoint import Checkpoint, CheckpointPolicy, NotCapturable, capture, restore
+from raftviz.lab.events import Event, events_of
 from raftviz.lab.lab import LabError, StepRecord
 from raftviz.lab.script import Command, parse_line
+from raftviz.lab.search import Query
 from raftviz.lab.session import Outcome, Session
 from raftviz.lab.timeline import EVENT, ROOT, Step, Timeline
 
@@ -40,7 +42,7 @@ STEPPING = ("step", "advance", "until")
 #: Commands that only read the world (or the session's own settings): no position.
 READING = ("expect", "status", "log", "kv", "messages", "say", "break", "unbreak")
 #: Commands about history itself, carried out here rather than by the session.
-HISTORY = ("mark", "goto", "back", "forward", "branches")
+HISTORY = ("mark", "goto", "back", "forward", "branches", "find")
 #: How many positions' records are kept for the feed (older ones are re-derived when asked for).
 RECORDS_KEPT = 4096
 
@@ -114,6 +116,60 @@ class History:
         if missing:
             self._rederive(missing[0])
         return [(p, r) for p in wanted for r in self._records.get(p, [])]
+
+    def walk(self, visit: Callable[[int, Step, list[StepRecord]], None], end: int | None = None) -> None:
+        """Visit every position from the root to ``end`` (default: the tip of the branch
+        being followed, so a recorded future counts too), in order, with its step and records.
+
+        The records kept are used as they are; the rest are re-derived by replaying,
+        a stretch at a time, so memory stays bounded. The session is left where it was.
+        """
+        timeline = self.timeline
+        here = timeline.current
+        if end is None:
+            end = timeline.branches[timeline.branch].tip
+        path = timeline.path(ROOT, end)
+        first = next((i for i, p in enumerate(path) if p not in self._records), len(path))
+        for position in path[:first]:
+            visit(position, timeline.step(position), self._records[position])
+        if first == len(path):
+            return
+        try:
+            self._goto(self._parent(path[first]))
+            for position in path[first:]:
+                self._replay([position])
+                visit(position, timeline.step(position), self._records.get(position, []))
+        finally:
+            self._goto(here)
+
+    def events(self, end: int | None = None) -> list[Event]:
+        """Every event from the root to ``end`` (default: the followed branch's tip): for exports."""
+        found: list[Event] = []
+        clock = _Clock()
+
+        def visit(position: int, step: Step, records: list[StepRecord]) -> None:
+            found.extend(events_of(position, step, records, clock.at(step, records)))
+
+        self.walk(visit, end)
+        return found
+
+    def find(self, query: Query, limit: int) -> tuple[list[Event], int]:
+        """The first ``limit`` positions whose events match (each by its first matching event),
+        and how many positions match in all, from the root to the followed branch's tip."""
+        shown: list[Event] = []
+        total = 0
+        clock = _Clock()
+
+        def visit(position: int, step: Step, records: list[StepRecord]) -> None:
+            nonlocal total
+            match = query.first_match(events_of(position, step, records, clock.at(step, records)))
+            if match is not None:
+                total += 1
+                if len(shown) < limit:
+                    shown.append(match)
+
+        self.walk(visit)
+        return shown, total
 
     def branches(self) -> list[BranchInfo]:
         timeline = self.timeline
@@ -225,6 +281,14 @@ class History:
         while len(self._records) > RECORDS_KEPT:
             self._records.popitem(last=False)
 
+    def _open_records(self, position: int) -> None:
+        """A position is being (re)made: its records start empty. A position that published
+        none (a partition, a clock move) is then known to have none, not forgotten."""
+        self._records[position] = []
+        self._records.move_to_end(position)
+        while len(self._records) > RECORDS_KEPT:
+            self._records.popitem(last=False)
+
     def _after_stepping(self) -> None:
         """A stepping command may leave the clock past its last event: that move is a step too."""
         lab = self.session.lab
@@ -243,6 +307,7 @@ class History:
             timeline.current = ahead
         else:
             timeline.extend(step)
+        self._open_records(self.position)
         lab = self.session.lab
         self._clock = lab.now if lab is not None else 0
         if self.policy.wanted(self.position) and self.position not in self.checkpoints:
@@ -384,7 +449,7 @@ class History:
         try:
             for position in path:
                 self._replay_position = position
-                self._records.pop(position, None)
+                self._open_records(position)
                 self._replay_step(self.timeline.step(position))
                 self.timeline.current = position
                 if announce:
@@ -441,6 +506,8 @@ class History:
                     raise LabError("nothing recorded ahead on this branch (step runs new events)")
                 landed = self._forward(p["count"])
                 outcome.lines.append(self._where(f"forward to position {landed}"))
+            elif command.name == "find":
+                outcome.lines.extend(self._find_lines(p["query"], p["max"]))
             else:
                 for info in self.branches():
                     marks = " ".join(f"{name}@{at}" for name, at in info.marks)
@@ -452,6 +519,17 @@ class History:
             outcome.failure = f"{command.name}: {exc}"
         return outcome
 
+    def _find_lines(self, query: Query, limit: int) -> list[str]:
+        shown, total = self.find(query, limit)
+        lines = [f"{event.position}: {event.describe()}" for event in shown]
+        if not total:
+            return ["find: no position matches"]
+        more = f" (the first {limit} shown; max=N shows more)" if total > len(shown) else ""
+        return [
+            *lines,
+            f"find: {total} position{'s' if total != 1 else ''} match{'es' if total == 1 else ''}{more}",
+        ]
+
     def _where(self, text: str) -> str:
         lab = self.session.lab
         when = f" t={lab.now}" if lab is not None else ""
@@ -459,3 +537,24 @@ class History:
 
     def close(self) -> None:
         self.session.close()
+
+
+class _Clock:
+    """The clock along a walk: positions with no record of their own (a partition, a heal)
+    happened when the last record did, plus any clock move (``advance N``) since."""
+
+    def __init__(self) -> None:
+        self.now = 0
+
+    def at(self, step: Step, records: list[StepRecord]) -> int:
+        if records:
+            self.now = records[-1].time
+        elif step.command.startswith("advance "):
+            amount = step.command.split()[1]
+            if amount.endswith("ms"):
+                self.now += int(amount[:-2])
+            elif amount.endswith("s"):
+                self.now += int(amount[:-1]) * 1000
+            elif amount.isdigit():
+                self.now += int(amount)
+        return self.now

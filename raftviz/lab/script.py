@@ -18,6 +18,7 @@ from typing import Any
 from raftviz.core.config import MAX_TIMEOUT_MS
 from raftviz.lab.breakpoints import BreakpointError, parse_breakpoint
 from raftviz.lab.conditions import ConditionError, parse_condition
+from raftviz.lab.search import QueryError, parse_query
 
 NodeRef = int | str  # a node id, or "leader"
 
@@ -436,6 +437,25 @@ def _p_unbreak(args: Args, opts: Opts) -> dict[str, Any]:
     return {"number": 0 if args[0] == "all" else _int(args[0], "breakpoint number", lo=1)}
 
 
+#: How many matches ``find`` lists unless ``max=N`` says otherwise.
+FIND_SHOWN = 20
+
+
+def _p_find(args: Args, opts: Opts) -> dict[str, Any]:
+    """``find QUERY [max=N]``: the history positions whose events match (raftviz.lab.search)."""
+    shown = FIND_SHOWN
+    words = list(args)
+    for word in list(words):
+        if word.startswith("max="):
+            shown = _int(word[4:], "max", lo=1)
+            words.remove(word)
+    try:
+        query = parse_query(" ".join(words))
+    except QueryError as exc:
+        raise _Bad(str(exc)) from None
+    return {"query": query, "max": shown}
+
+
 def _p_say(args: Args, opts: Opts) -> dict[str, Any]:
     return {"text": " ".join(args + [f"{k}={v}" for k, v in opts.items()])}
 
@@ -479,12 +499,13 @@ PARSERS: dict[str, Callable[[Args, Opts], dict[str, Any]]] = {
     "back": lambda a, o: _p_moves(a, o, "back [N]"),
     "forward": lambda a, o: _p_moves(a, o, "forward [N]"),
     "branches": _p_none,
+    "find": _p_find,
     "break": _p_break,
     "unbreak": _p_unbreak,
 }
 
 # Commands whose raw words must not be split into options (conditions hold "=").
-_RAW = ("until", "expect", "say", "break")
+_RAW = ("until", "expect", "say", "break", "find")
 
 #: A comment starts with ``#`` at the start of a line, or after a space unless a
 #: digit follows: ``deliver #12`` names message 12, and a ``#`` inside a word

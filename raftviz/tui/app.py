@@ -25,6 +25,7 @@ from textual.screen import Screen
 from raftviz.lab import exits
 from raftviz.lab.lab import MAX_NODES
 from raftviz.lab.script import ScriptError, parse_script
+from raftviz.lab.search import QueryError, parse_query
 from raftviz.lab.session import Session
 from raftviz.lessons import Lesson, LessonError, next_lesson, next_lesson_name
 from raftviz.tui.controller import LabController, LessonView, Update
@@ -43,7 +44,9 @@ from raftviz.tui.screens.dialogs import (
     network_dialog,
     partition_dialog,
     save_dialog,
+    search_dialog,
 )
+from raftviz.tui.search import Search
 from raftviz.tui.widgets.cluster import ClusterView
 from raftviz.tui.widgets.footer import FooterItem, KeysFooter
 from raftviz.tui.widgets.header import StatusBar
@@ -75,6 +78,9 @@ DEFAULT_SPEED = "1/30×"
 #: measured over every lesson's solutions) take 0.5-12 s. The one step that waits long
 #: (lesson 6's client retrying for ten virtual seconds) asks for 1× with ``pace:``.
 LESSON_SPEED = DEFAULT_SPEED
+
+#: The files ``E`` writes in the current directory (the same names every time: no clock in them).
+EXPORT_STEM = "raftviz-session"
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +174,31 @@ KEYS: list[tuple[str, str, str, str, str, bool]] = [
     ("Lesson", "h", "lesson_hint", "hint", "lesson: show the task's hint", False),
     ("Lesson", "0", "lesson_reset", "reset", "lesson: put the cluster back to where this step began", False),
     ("Lesson", "N", "next_lesson", "next lesson", "lesson: open the next lesson", False),
+    (
+        "Search",
+        "slash",
+        "search",
+        "search",
+        "search the history: type=AppendEntries to=3 term=4 rejected, lost, node=2, any words",
+        False,
+    ),
+    ("Search", "f3", "search_next", "next match", "go to the next position the search matches", False),
+    (
+        "Search",
+        "shift+f3,f15,f2",
+        "search_previous",
+        "previous match",
+        "go to the previous position the search matches",
+        False,
+    ),
+    (
+        "Search",
+        "F",
+        "search_filter",
+        "filter",
+        "the event feed shows only the matching rows (F again: all)",
+        False,
+    ),
     ("Session", "colon", "command", "command", "command line: any scenario command", True),
     (
         "Session",
@@ -179,6 +210,15 @@ KEYS: list[tuple[str, str, str, str, str, bool]] = [
     ),
     ("Session", "right_curly_bracket", "run_script", "run script", "loaded script: run it to the end", False),
     ("Session", "s", "save", "save", "save the session as a scenario script", False),
+    (
+        "Session",
+        "E",
+        "export",
+        "export",
+        f"export the session (to the tip of the branch followed): a space-time diagram "
+        f"({EXPORT_STEM}.svg, .html) and a trace ({EXPORT_STEM}.json, for Perfetto) in the current directory",
+        False,
+    ),
     ("Session", "question_mark", "help", "help", "this help: every key", True),
     ("Session", "q", "quit", "quit", "quit (stops every node process)", True),
 ]
@@ -201,6 +241,9 @@ KEY_LABELS = {
     "question_mark": "?",
     "less_than_sign": "<",
     "greater_than_sign": ">",
+    "slash": "/",
+    "f3": "F3",
+    "shift+f3,f15,f2": "⇧F3/F2",
 }
 
 
@@ -355,6 +398,9 @@ class RaftvizApp(App[None]):
         self.applied = 0
         #: Keys typed while a dialog was closing, for the screen below it (see ``Dialog``).
         self._held_keys: list[events.Key] = []
+        #: The last search (``/``) and where it matched; what to do once its matches arrive.
+        self.search: Search | None = None
+        self._search_then = ""
 
     def get_default_screen(self) -> Screen:
         return MainScreen(lesson=self.options.lesson is not None)
@@ -505,6 +551,8 @@ class RaftvizApp(App[None]):
             self.notify(update.breakpoint, title="Breakpoint", timeout=6)
             self.playing = False
         self.breakpoints = update.breakpoints
+        if update.found is not None:
+            self._search_found(update)
         if update.lesson is not None:
             previous = self.lesson_view
             same_step = previous is not None and update.lesson.index == previous.index
@@ -665,6 +713,90 @@ class RaftvizApp(App[None]):
                 self.controller.rewind(target)
 
         self.push_screen(BranchScreen(branches, position), done)
+
+    # ------------------------------------------------------------------ search and export
+
+    def action_search(self) -> None:
+        def done(value: str | None) -> None:
+            if not value:
+                return
+            try:
+                query = parse_query(value)
+            except QueryError as exc:
+                self.notify(f"search: {exc}", severity="error", timeout=8)
+                return
+            self.search = Search(query)
+            self._search_then = "next"
+            self.controller.search(query)
+
+        self.push_screen(search_dialog(self.search.text if self.search else ""), done)
+
+    def _search_found(self, update: Update) -> None:
+        """The lab thread listed the matches: keep them, then go where the key asked."""
+        search, snap = self.search, update.snapshot
+        if search is None or snap is None:
+            return
+        search.positions = update.found or []
+        search.made_at = (snap.last_position, snap.branch)
+        for feed in self.query(EventFeed):
+            if feed.row_filter is not None:
+                feed.set_filter(search.matches_item, search.text)
+        then, self._search_then = self._search_then, ""
+        if not search.positions:
+            self.notify(f"search: no position matches {search.text}", severity="warning")
+        elif then:
+            self._search_move(forward=then == "next")
+
+    def _search_move(self, forward: bool) -> None:
+        search, snap = self.search, self.snapshot
+        if search is None:
+            self.notify("no search yet: / searches the history", severity="warning")
+            return
+        if snap is None:
+            return
+        if search.stale(snap.last_position, snap.branch):
+            # The history grew or another branch is followed: list the matches again first.
+            self._search_then = "next" if forward else "previous"
+            self.controller.search(search.query)
+            return
+        if not search.positions:
+            self.notify(f"search: no position matches {search.text}", severity="warning")
+            return
+        target = search.after(snap.position) if forward else search.before(snap.position)
+        wrapped = target is None
+        if target is None:
+            target = search.positions[0] if forward else search.positions[-1]
+        self.playing = False
+        if target != snap.position:
+            self.controller.rewind(target)
+        where = "from the start" if forward else "from the end"
+        self.notify(
+            f"match {search.index(target)}/{len(search.positions)}: position {target}"
+            + (f" (wrapped {where})" if wrapped else ""),
+            timeout=3,
+        )
+
+    def action_search_next(self) -> None:
+        self._search_move(forward=True)
+
+    def action_search_previous(self) -> None:
+        self._search_move(forward=False)
+
+    def action_search_filter(self) -> None:
+        screen = self.get_screen_stack_main()
+        if screen is None:
+            return
+        feed = screen.query_one(EventFeed)
+        if feed.row_filter is not None:
+            feed.set_filter(None)
+            self.notify("filter off: every row", timeout=2)
+        elif self.search is None:
+            self.notify("no search yet: / searches the history, then F filters the feed", severity="warning")
+        else:
+            feed.set_filter(self.search.matches_item, self.search.text)
+
+    def action_export(self) -> None:
+        self.controller.export(EXPORT_STEM)
 
     # ------------------------------------------------------------------ commands
 

@@ -16,10 +16,14 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from raftviz.lab import exports
+from raftviz.lab.events import events_of
 from raftviz.lab.history import BranchInfo, History
 from raftviz.lab.lab import StepRecord
 from raftviz.lab.script import ScriptError, parse_line
+from raftviz.lab.search import Query
 from raftviz.lab.session import Outcome, Session
+from raftviz.lab.timeline import Step
 from raftviz.lessons import Lesson, LessonRunner, StepResult
 from raftviz.tui.feed import FeedBuilder, FeedItem
 from raftviz.tui.model import Snapshot, take_snapshot
@@ -115,6 +119,8 @@ class Update:
     feed_reset: list[FeedItem] | None = None
     #: Whether the way there is longer than ``feed_reset`` (a marker says so).
     feed_earlier: bool = False
+    #: A search's answer: every matching position from the root to the followed branch's tip.
+    found: list[int] | None = None
 
 
 def feed_item(position: int, record: StepRecord) -> FeedItem:
@@ -379,6 +385,47 @@ class LabController:
 
         future: Future[list[BranchInfo]] = self._executor.submit(action)
         return future
+
+    def search(self, query: Query) -> Future[Update]:
+        """List every position whose events match ``query`` (``/`` in the app)."""
+
+        def action() -> Update:
+            assert self.history is not None
+            if self.progress is not None:
+                # A long history is partly replayed to be searched: say so in the header.
+                self.progress(f"searching the history for {query.text}…")
+            found: list[int] = []
+
+            def visit(position: int, step: Step, records: list[StepRecord]) -> None:
+                # A command with no record of its own (a partition) matches by its text.
+                if any(query.matches(e) for e in events_of(position, step, records)):
+                    found.append(position)
+
+            self.history.walk(visit)
+            update = self._update()
+            update.found = found
+            return update
+
+        return self._submit(action)
+
+    def export(self, stem: str) -> Future[Update]:
+        """Write the session, to the followed branch's tip, as ``STEM.svg``, ``.html`` and ``.json``."""
+
+        def action() -> Update:
+            assert self.history is not None
+            history = self.history
+            events = history.events()  # to the followed branch's tip, like find
+            lab = history.session.lab
+            nodes = lab.ids if lab is not None else []
+            lines: list[str] = []
+            try:
+                for suffix, kind in ((".svg", "diagram"), (".html", "diagram"), (".json", "trace")):
+                    lines.append(exports.write(stem + suffix, kind, events, nodes, "raftviz session"))
+            except exports.ExportError as exc:
+                return self._update(lines=lines, failure=f"export: {exc}")
+            return self._update(lines=lines)
+
+        return self._submit(action)
 
     def script(self) -> Future[list[str]]:
         def action() -> list[str]:

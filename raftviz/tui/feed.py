@@ -20,7 +20,7 @@ time: later copies, lost again, join the round too.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from raftviz.core.messages import AppendEntries, AppendEntriesReply
 from raftviz.lab.lab import Change, StepRecord, Summary
@@ -88,6 +88,8 @@ class FeedItem:
     heartbeat: bool = False
     #: The node a timer fired on (0 when the event says nothing about one).
     node: int = 0
+    #: The record itself, for search and the filter (``tui/search.py``), which derive its events.
+    record: StepRecord | None = field(default=None, compare=False, repr=False)
 
     @property
     def shown_changes(self) -> tuple[NodeChange, ...]:
@@ -182,6 +184,7 @@ class FeedBuilder:
             reason=reason,
             heartbeat=heartbeat,
             node=_node(record),
+            record=record,
         )
 
     def _remember(self, ids: Iterable[int]) -> None:

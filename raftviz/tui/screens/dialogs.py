@@ -86,6 +86,18 @@ def command_line(value: str = "") -> PromptScreen:
     )
 
 
+def search_dialog(value: str = "") -> PromptScreen:
+    return PromptScreen(
+        "Search the history",
+        "Fields and words, all must hold: type=AppendEntries · from=1 · to=3 · node=2 · term=4 · id=12 · "
+        'kind=role · rejected · lost · dropped · "link cut" · any words of an event. Enter goes to the next '
+        "match; then F3 next, F2 or shift+F3 previous, F shows only matching rows (Escape cancels)",
+        value=value,
+        placeholder="type=AppendEntries rejected",
+        select=bool(value),
+    )
+
+
 def breakpoint_dialog() -> PromptScreen:
     return PromptScreen(
         "Breakpoint: stop play when…",

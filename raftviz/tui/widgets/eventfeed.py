@@ -10,6 +10,7 @@ presentation only, so every position stays reachable.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from rich.cells import cell_len
@@ -136,6 +137,9 @@ class EventFeed(ClockKeysList):
         self.forgotten = 0
         self.show_pos = True
         self.time_width = 1
+        #: While set, only the rows it accepts are shown (the search's filter, ``F``).
+        self.row_filter: Callable[[FeedItem], bool] | None = None
+        self.filter_label = ""
 
     # ------------------------------------------------------------------ following the tail
 
@@ -243,10 +247,17 @@ class EventFeed(ClockKeysList):
 
     _rebuild_later = False
 
+    def set_filter(self, accept: Callable[[FeedItem], bool] | None, label: str = "") -> None:
+        """Show only the rows ``accept`` accepts (None: every row again)."""
+        self.row_filter = accept
+        self.filter_label = label
+        self._rebuild()
+        self.move_cursor(self.row_count - 1)
+
     def _append(self, rows: list[tuple[str, Row]]) -> None:
         if self._kept > self.MAX_ITEMS:
             self._trim()
-        elif self._rebuild_later:
+        elif self._rebuild_later or self.row_filter is not None:
             self._rebuild()
         else:
             self.append_rows(rows)
@@ -269,6 +280,9 @@ class EventFeed(ClockKeysList):
         """Lay the rows out again from the entries (after a fold, a trim or a rewind)."""
         self._rebuild_later = False
         at_end = self.cursor >= self.row_count - 1
+        if self.row_filter is not None:
+            self._rebuild_filtered(self.row_filter, at_end)
+            return
         rows: list[tuple[str, Row]] = []
         if self.forgotten:
             text = f"⋯ {self.forgotten} older rows not kept (g jumps to any position)"
@@ -291,6 +305,21 @@ class EventFeed(ClockKeysList):
                         rows.append((f"hidden-{entry.serial}-{entry.first}", _FeedRow(self, text)))
                     rows += [(str(m.position), _FeedRow(self, m, member=True)) for m in entry.members]
         self.set_rows(rows)
+        if at_end:
+            self.move_cursor(self.row_count - 1)
+
+    def _rebuild_filtered(self, accept: Callable[[FeedItem], bool], at_end: bool) -> None:
+        """Only the matching rows: heartbeat folds open into their matching members, notes go."""
+        shown: list[tuple[str, Row]] = []
+        for entry in self._entries:
+            if isinstance(entry, FeedItem):
+                if accept(entry):
+                    shown.append((str(entry.position), _FeedRow(self, entry)))
+            elif isinstance(entry, _Fold):
+                shown += [(str(m.position), _FeedRow(self, m)) for m in entry.members if accept(m)]
+        count = f"{len(shown)} matching row{'s' if len(shown) != 1 else ''}"
+        head = f"⧩ filter: {self.filter_label} · {count} (F shows all)"
+        self.set_rows([("filter-0", _FeedRow(self, head)), *shown])
         if at_end:
             self.move_cursor(self.row_count - 1)
 
