@@ -101,7 +101,28 @@ def _raft_config(args: argparse.Namespace):  # noqa: ANN202 - keeps the import l
         snapshot_entries=args.snapshot,
         snapshot_bytes=args.snapshot_bytes,
         snapshot_chunk=args.chunk,
+        bugs=args.bug,
     )
+
+
+def _bug_switches(text: str) -> tuple[str, ...]:
+    """``--bug``'s value: NAME[@N][,...] of raftviz.core.bugs."""
+    from raftviz.core.bugs import BugError, parse
+
+    try:
+        return parse(text)
+    except BugError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _cmd_bugs(args: argparse.Namespace) -> int:
+    """``raftviz bugs``: the planted bugs, the rule each breaks and the invariant that catches it."""
+    from raftviz.core.bugs import BUGS
+
+    for bug in BUGS.values():
+        print(f"{bug.name}\n  breaks: {bug.rule}\n  does:   {bug.does}\n  caught: {bug.invariant}")
+    print("\nPlant one with `cluster N bug=NAME` (every node) or `bug=NAME@N` (node N) in a scenario.")
+    return 0
 
 
 def _disk_fault(text: str) -> object:
@@ -362,6 +383,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--diagram", metavar="OUT.svg|OUT.html", help="draw the run as a space-time diagram")
     run.add_argument("--trace", metavar="OUT.json", help="write the run as a Chrome trace (Perfetto)")
     run.set_defaults(func=_cmd_run)
+    bugs = sub.add_parser("bugs", help="list the bugs a cluster can be planted with (bug=NAME)")
+    bugs.set_defaults(func=_cmd_bugs)
     demo = sub.add_parser("demo", help="run a short built-in scenario")
     demo.set_defaults(func=_cmd_demo)
 
@@ -395,6 +418,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     node.add_argument(
         "--secret-file", help="cluster secret (a file only its owner can read): tag and check every datagram"
+    )
+    node.add_argument(
+        "--bug",
+        type=_bug_switches,
+        default=(),
+        metavar="NAME[@N],...",
+        help="run with planted bugs (raftviz bugs lists them); for lessons and tests, never for data",
     )
     node.add_argument("--lab", action="store_true", help=argparse.SUPPRESS)
     node.add_argument("--incarnation", type=int, default=0, help=argparse.SUPPRESS)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from raftviz.core import bugs as planted
+
 #: The longest election timeout or heartbeat, in ms: an hour. Longer is a mistake, and the
 #: bound keeps every timer deadline far inside what the wire can carry.
 MAX_TIMEOUT_MS = 3_600_000
@@ -30,6 +32,8 @@ class RaftConfig:
     snapshot_bytes: int = 4_000_000
     #: Bytes of snapshot per InstallSnapshot message (well under the UDP limit).
     snapshot_chunk: int = 16_384
+    #: Planted bugs (raftviz.core.bugs): ``NAME`` on every node, ``NAME@N`` on node N. () is Raft.
+    bugs: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not 0 < self.election_min <= self.election_max:
@@ -46,3 +50,4 @@ class RaftConfig:
             raise ValueError("snapshot thresholds must be 0 (off) or positive")
         if not 1 <= self.snapshot_chunk <= 32_768:
             raise ValueError("snapshot_chunk must be 1..32768 bytes")
+        planted.check(self.bugs)

@@ -85,7 +85,10 @@ class Election(ServerState):
         granted = (
             msg.term == self.current_term
             and self.voted_for in (0, msg.src)
-            and self.log.is_up_to_date(msg.last_log_index, msg.last_log_term)
+            and (
+                "vote-any-log" in self.bugs  # planted bug: the election restriction is skipped
+                or self.log.is_up_to_date(msg.last_log_index, msg.last_log_term)
+            )
         )
         if granted:
             self.voted_for = msg.src

@@ -86,7 +86,7 @@ class RaftNode(Election, Replication, MembershipChanges, Compaction):
         if isinstance(msg, RequestVote) and self._disruptive(msg, now):
             return
         # All servers (Figure 2): a higher term means we are out of date.
-        if msg.term > self.current_term:
+        if msg.term > self.current_term and not self._ignores_term(msg):
             leader = msg.src if isinstance(msg, AppendEntries | InstallSnapshot) else 0
             self.become_follower(msg.term, leader, now)
         if isinstance(msg, RequestVote):
@@ -102,14 +102,40 @@ class RaftNode(Election, Replication, MembershipChanges, Compaction):
         elif isinstance(msg, InstallSnapshotReply):
             self.handle_install_snapshot_reply(msg, now)
 
+    def _ignores_term(self, msg: Message) -> bool:
+        """The planted bug no-step-down: a leader deaf to the higher terms of replies."""
+        replies = RequestVoteReply | AppendEntriesReply | InstallSnapshotReply
+        return "no-step-down" in self.bugs and self.role == LEADER and isinstance(msg, replies)
+
     def ready(self) -> Ready:
         """Collect the outputs accumulated since the last call."""
         out = self._ready
         hard = self.hard_state()
+        if "forget-vote" in self.bugs:
+            hard.voted_for = 0  # planted bug: the vote lives in memory only
         if hard.current_term != self._persisted.current_term or hard.voted_for != self._persisted.voted_for:
             out.hard_state = hard
             self._persisted = hard.copy()
         if out.log_from:
             out.entries = self.log.slice(out.log_from)
+        out.durable_from = out.log_from
+        if "ack-before-persist" in self.bugs:
+            self._persist_late(out)
         self._ready = Ready()
         return out
+
+    def _persist_late(self, out: Ready) -> None:
+        """Planted bug ack-before-persist: a follower's log change is made durable one input late.
+
+        The change is reported (and acknowledged) now, but handed to storage
+        only with the next input's Ready, from the lowest index either changed;
+        a crash in between loses it. A snapshot is never put off.
+        """
+        pending, changed = self.unsynced_from, out.log_from
+        if changed and not pending and out.snapshot is None and self.role == FOLLOWER:
+            self.unsynced_from, out.durable_from = changed, 0
+            return
+        starts = [i for i in (pending, changed) if i]
+        self.unsynced_from = 0
+        if starts:
+            out.durable_from = max(min(starts), self.log.start_index + 1)

@@ -56,3 +56,6 @@ class Ready:
     messages: list[Message] = field(default_factory=list)
     applied: list[int] = field(default_factory=list)
     violations: list[Violation] = field(default_factory=list)
+    #: Where storage's log change starts: ``log_from`` (what the report shows), except with the
+    #: planted bug ack-before-persist (raftviz.core.bugs), which makes a change durable late.
+    durable_from: int = 0

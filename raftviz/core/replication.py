@@ -88,10 +88,14 @@ class Replication(ServerState):
         else:
             entries = msg.entries
             prev_term = log.term_at(prev)
-            if prev_term != msg.prev_log_term:
+            # (The planted bug skip-prev-check appends whatever term is at prevLogIndex.)
+            if prev_term != msg.prev_log_term and "skip-prev-check" not in self.bugs:
                 assert prev_term is not None
                 self._reject(msg, conflict_index=log.first_index_of_term(prev), conflict_term=prev_term)
                 return
+        if "truncate-always" in self.bugs and entries and prev < log.last_index:
+            # Planted bug: everything after prevLogIndex goes, matching or not.
+            self._truncate_from(prev + 1)
         index = prev
         for entry in entries:
             index += 1
@@ -175,7 +179,8 @@ class Replication(ServerState):
             return
         n = matches[configuration.quorum - 1]
         # Entries of earlier terms are only committed indirectly (Figure 8).
-        if n > self.commit_index and self.log.term_at(n) == self.current_term:
+        old_term_too = "commit-old-term" in self.bugs  # planted bug: Figure 8's rule is skipped
+        if n > self.commit_index and (old_term_too or self.log.term_at(n) == self.current_term):
             self._set_commit_index(n)
 
     def _set_commit_index(self, index: int) -> None:

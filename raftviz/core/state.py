@@ -19,6 +19,7 @@ from __future__ import annotations
 import random
 from collections.abc import Iterable
 
+from raftviz.core import bugs
 from raftviz.core.config import RaftConfig
 from raftviz.core.kv import KVStore, restore_snapshot
 from raftviz.core.log import RaftLog
@@ -52,6 +53,8 @@ class ServerState:
         are what storage recovered (the log starts after the snapshot)."""
         self.id = node_id
         self.config = config
+        #: The planted bugs this server runs with (raftviz.core.bugs); empty for Raft itself.
+        self.bugs = bugs.active(config.bugs, node_id)
         self.rng = rng
         self._now = now
         # Persistent state (Figure 2), recovered from storage on restart.
@@ -108,6 +111,8 @@ class ServerState:
         self._reset_election_timer(now)
         #: Peer messages dropped by the guard, by violation kind (raftviz.core.violations).
         self.violation_counts: dict[str, int] = {}
+        #: ack-before-persist only: the lowest log index changed but not yet handed to storage.
+        self.unsynced_from = 0
         self._ready = Ready()
         self._persisted = HardState(self.current_term, self.voted_for)
 

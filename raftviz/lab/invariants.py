@@ -23,6 +23,12 @@ mirror of every node, both on the current state and against what came before
   configuration each believes in, which covers "at most one leader per term
   among the voters of any configuration in use".
 
+- Term Rule (Figure 2, Rules for All Servers): a server that takes in a
+  message of a higher term adopts that term. Checked after each delivery that
+  reached the core (not one the node refused or its guard dropped), for every
+  message but RequestVote: a server may ignore a vote request of a server
+  outside its configuration (§4.2.3).
+
 Entries below a node's snapshot are gone from its log; they were committed,
 so what they held was already checked when it was written and committed. The
 checker forgets what it learnt about indexes that no node holds any more.
@@ -35,7 +41,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from raftviz.core.membership import Configuration, configuration_of
-from raftviz.core.messages import Command
+from raftviz.core.messages import Command, RequestVote
 from raftviz.lab.views import NodeView
 
 
@@ -286,3 +292,18 @@ class InvariantChecker:
                 )
             ]
         return []
+
+
+def check_term_rule(view: NodeView, msg: object, step: int, time: int) -> Violation | None:
+    """Figure 2, Rules for All Servers: after taking in ``msg``, the node's term is at least its term."""
+    term = getattr(msg, "term", None)
+    if term is None or isinstance(msg, RequestVote) or not view.alive or view.term >= term:
+        return None
+    return Violation(
+        "Term Rule",
+        step,
+        time,
+        (view.id,),
+        f"node {view.id} stayed in term {view.term} as {view.role} after taking in "
+        f"{type(msg).__name__} of term {term}",
+    )

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from raftviz.core.messages import Address, ClientReply, ClientRequest
 from raftviz.lab.backend import Backend, make_backend
 from raftviz.lab.clients import Client, Request
-from raftviz.lab.invariants import Before, InvariantChecker, Violation
+from raftviz.lab.invariants import Before, InvariantChecker, Violation, check_term_rule
 from raftviz.lab.network import Flight, Network
 from raftviz.lab.options import LabError, LabOptions, NodeStopped, StartRefused
 from raftviz.lab.views import NodeView
@@ -435,6 +435,14 @@ class Lab:
                 lambda n, now: self.backend.deliver(n, flight.data, now),
                 publish=False,
             )
+            # No message carries a term above the highest any node has had: only a node
+            # behind that needs its message decoded (so a steady cluster decodes nothing here).
+            behind = self.views[dst].term < max(self.checker.max_term.values(), default=0)
+            if behind and not (record.refused or record.protocol or record.stopped):
+                broken = check_term_rule(self.views[dst], flight.msg, self.steps, self.now)
+                if broken is not None:
+                    record.violations.append(broken)
+                    self.violations.append(broken)
         record.flight = flight
         return self._publish(record)
 

@@ -41,6 +41,8 @@ class LabOptions:
     #: Requests each client remembers in its history (0: all, for a linearizability check);
     #: a long run sets a limit to keep the lab's memory flat.
     client_history: int = 0
+    #: Planted bugs (raftviz.core.bugs): ``NAME`` on every node, ``NAME@N`` on node N.
+    bugs: tuple[str, ...] = ()
 
     def raft_config(self) -> RaftConfig:
         return RaftConfig(
@@ -52,6 +54,7 @@ class LabOptions:
             snapshot_entries=self.snapshot,
             snapshot_bytes=self.snapshot_bytes,
             snapshot_chunk=self.chunk,
+            bugs=self.bugs,
         )
 
 

@@ -55,6 +55,11 @@ def run_script(
             if outcome.failure:
                 write(f"FAILED {source}:{command.line}: {outcome.failure}")
                 return _export(runner, diagram, trace, source, note, write) or 1
+        session = runner.session if isinstance(runner, History) else runner
+        unmet = session.unmet_expectation()
+        if unmet:
+            write(f"FAILED {source}: {unmet}")
+            return _export(runner, diagram, trace, source, note, write) or 1
         return _export(runner, diagram, trace, source, note, write)
     finally:
         runner.close()

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from raftviz.core import bugs
 from raftviz.core.config import MAX_TIMEOUT_MS
 from raftviz.lab.breakpoints import BreakpointError, parse_breakpoint
 from raftviz.lab.conditions import ConditionError, parse_condition
@@ -182,6 +183,7 @@ CLUSTER_OPTIONS = (
     "snapshot",
     "snapshot-bytes",
     "chunk",
+    "bug",
 )
 
 
@@ -217,6 +219,14 @@ def _p_cluster(args: Args, opts: Opts) -> dict[str, Any]:
         params["snapshot_bytes"] = _int(opts["snapshot-bytes"], "snapshot-bytes (0 = off)", lo=0)
     if "chunk" in opts:
         params["chunk"] = _int(opts["chunk"], "chunk (bytes)", lo=1, hi=32_768)
+    if "bug" in opts:
+        try:
+            params["bugs"] = bugs.parse(opts["bug"])
+        except bugs.BugError as exc:
+            raise _Bad(str(exc)) from None
+        out_of_range = [s for s in params["bugs"] if "@" in s and int(s.partition("@")[2]) > params["nodes"]]
+        if out_of_range:
+            raise _Bad(f"bug {out_of_range[0]}: the cluster has nodes 1..{params['nodes']}")
     return params
 
 
@@ -230,6 +240,14 @@ def _p_advance(args: Args, opts: Opts) -> dict[str, Any]:
     _arity(args, 1, 1, "advance MS")
     _no_opts(opts)
     return {"ms": _duration(args[0], "time")}
+
+
+def _p_expect(args: Args, opts: Opts) -> dict[str, Any]:
+    """``expect COND``, or ``expect violation [INVARIANT]``: a planted bug's run must break it."""
+    if args and args[0] == "violation":
+        _no_opts(opts)
+        return {"violation": " ".join(args[1:])}
+    return _p_condition(args, opts, with_max=False)
 
 
 def _p_condition(args: Args, opts: Opts, with_max: bool) -> dict[str, Any]:
@@ -465,7 +483,7 @@ PARSERS: dict[str, Callable[[Args, Opts], dict[str, Any]]] = {
     "step": _p_count,
     "advance": _p_advance,
     "until": lambda a, o: _p_condition(a, o, with_max=True),
-    "expect": lambda a, o: _p_condition(a, o, with_max=False),
+    "expect": lambda a, o: _p_expect(a, o),
     "deliver": _p_flight,
     "drop": _p_flight,
     "duplicate": _p_flight,

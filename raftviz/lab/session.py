@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from raftviz.core import bugs
 from raftviz.lab.backend import Backend, make_backend
 from raftviz.lab.breakpoints import BreakHit, Breakpoints
 from raftviz.lab.clients import Request
@@ -58,6 +59,10 @@ class Session:
         self._answers: list[tuple[int, Request]] = []
         #: Called with every record of every lab this session creates.
         self.listeners: list[Callable[[StepRecord], None]] = []
+        #: ``expect violation [NAME]``: the invariant the script must see violated ("" any), once
+        #: armed; a violation of it then ends the stepping command without failing the script.
+        self.expected_violation: str | None = None
+        self.expectation_met = False
 
     def close(self) -> None:
         if self.lab is not None:
@@ -103,7 +108,13 @@ class Session:
             if not verbose:
                 self._answers.extend((record.time, r) for r in record.answers if r.quiet and not r.error)
             if record.violations:
-                outcome.failure = record.violations[0].describe()
+                violation = record.violations[0]
+                wanted = self.expected_violation
+                if wanted is not None and wanted in ("", violation.invariant):
+                    self.expectation_met = True
+                    outcome.lines.append(f"expected: {violation.describe()}")
+                else:
+                    outcome.failure = violation.describe()
 
     def _node(self, ref: NodeRef) -> int:
         assert self.lab is not None
@@ -156,6 +167,9 @@ class Session:
             f"noop={'on' if o.noop else 'off'} batch={o.batch} client-timeout={o.client_timeout} "
             f"snapshot={o.snapshot} snapshot-bytes={o.snapshot_bytes} chunk={o.chunk}"
         )
+        if o.bugs:
+            line += f" bug={','.join(o.bugs)} (planted: raftviz bugs says what each breaks)"
+
         out.lines.append(line)
 
     def _event(self, out: Outcome, verbose: bool) -> bool:
@@ -229,7 +243,18 @@ class Session:
                 return
         self._say(out, f"{reached}{lab.now}")
 
+    def unmet_expectation(self) -> str:
+        """Why the script fails at its end: an expected violation that never came ("" if none)."""
+        wanted = self.expected_violation
+        if wanted is None or self.expectation_met:
+            return ""
+        return f"expected a violation of {wanted or 'an invariant'}; every invariant held"
+
     def _do_expect(self, p: dict, out: Outcome) -> None:
+        if "violation" in p:
+            self.expected_violation, self.expectation_met = p["violation"], False
+            out.lines.append(f"expecting a violation of {p['violation'] or 'an invariant'}")
+            return
         cond = p["cond"]
         ok, seen = evaluate(cond, self._lab)
         if ok:
@@ -253,9 +278,12 @@ class Session:
         node = self._node(p["node"])
         self._lab.crash(node)
         v = self._lab.views[node]
-        out.lines.append(
-            f"node {node} crashed (on disk: term={v.term} vote={v.vote or '-'} last={v.last_index})"
-        )
+        line = f"node {node} crashed (on disk: term={v.term} vote={v.vote or '-'} last={v.last_index})"
+        planted = bugs.active(self._lab.options.bugs, node) & {"forget-vote", "ack-before-persist"}
+        if planted:
+            # The lab mirrors what Raft would have made durable; these bugs keep less.
+            line += f" as Raft keeps it; planted {', '.join(sorted(planted))} keeps less"
+        out.lines.append(line)
 
     def _do_restart(self, p: dict, out: Outcome) -> None:
         node = int(p["node"]) if p["node"] != "leader" else self._node("leader")

@@ -226,6 +226,7 @@ class UdpBackend:
             str(cfg.snapshot_chunk),
             "--now",
             str(now),
+            *(("--bug", ",".join(cfg.bugs)) if cfg.bugs else ()),
         ]
         log = open(os.path.join(self.root, f"node{node}.log"), "ab")  # noqa: SIM115 (owned by the child)
         try:

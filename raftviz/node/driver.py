@@ -168,6 +168,11 @@ class NodeDriver:
         mirrors the node's state machine starts from the same state.
         """
         report = self._finish()
+        if "ack-before-persist" in self.core.bugs:
+            # What the planted bug lost in a crash is not a suffix the lab can guess:
+            # the recovered log is reported whole, for the lab's mirror to take as it is.
+            log = self.core.log
+            report.log_from, report.entries = log.start_index + 1, log.slice(log.start_index + 1)
         if self._loaded is not None:
             report.snapshot = self._loaded.data
             self._loaded = None
@@ -334,10 +339,15 @@ class NodeDriver:
             if early:
                 send_early([(m.dst, datagram.encode(m)) for m in early])
                 messages = [m for m in messages if not isinstance(m, AppendEntries)]
-        # Durable before anything (else) leaves: Figure 2's persistence rule.
-        if ready.hard_state is not None or ready.log_from or ready.snapshot is not None:
+        # Durable before anything (else) leaves: Figure 2's persistence rule
+        # (which the planted bug ack-before-persist breaks: durable_from lags log_from).
+        durable = ready
+        if ready.durable_from != ready.log_from:
+            late = core.log.slice(ready.durable_from) if ready.durable_from else []
+            durable = dataclasses.replace(ready, log_from=ready.durable_from, entries=late)
+        if durable.hard_state is not None or durable.log_from or durable.snapshot is not None:
             try:
-                self.storage.save(ready)
+                self.storage.save(durable)
             except OSError as exc:
                 if exc.errno == errno.ENOSPC and self.storage.disk.fault.mode == "full":
                     raise  # the injected full disk: ``_run`` refuses the input instead

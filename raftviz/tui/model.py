@@ -156,6 +156,8 @@ class Snapshot:
     #: Node pairs (src, dst), in id order, that cannot reach each other right now
     #: (a partition or a cut link): a message between them is lost when it is due.
     blocked: tuple[tuple[int, int], ...] = ()
+    #: The cluster's planted bugs (raftviz.core.bugs), as ``bug=`` writes them; "" for Raft itself.
+    bugs: str = ""
     #: History: the branch being followed, how many branches there are, and how many
     #: recorded positions lie ahead on it (0 at its tip: a step runs a new event).
     #: Where the session stands in its history, not part of the world's picture.
@@ -309,6 +311,7 @@ def take_snapshot(history: History) -> Snapshot | None:
         steps=lab.steps,
         seed=lab.options.seed,
         backend=lab.options.backend,
+        bugs=",".join(lab.options.bugs),
         nodes=nodes,
         flights=flights,
         network=lab.network.describe(),

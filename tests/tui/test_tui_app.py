@@ -1043,3 +1043,23 @@ def test_help_and_the_palette_speak_of_breakpoints() -> None:
             assert app.breakpoints and "leader" in app.breakpoint_text()
 
     asyncio.run(run())
+
+
+def test_a_cluster_with_a_planted_bug_says_so_in_the_header() -> None:
+    from raftviz.lab.history import History
+    from raftviz.lab.script import parse_script
+    from raftviz.lab.session import Session
+    from raftviz.tui.widgets.header import fit, header_parts
+
+    history = History(lambda: Session("inprocess"))
+    try:
+        for command in parse_script("cluster 3 bug=vote-any-log@2\n", "t"):
+            assert not history.run(command).failure
+        snap = take_snapshot(history)
+        assert snap is not None and snap.bugs == "vote-any-log@2"
+        parts = header_parts(snap, False, "1×")
+        assert "bug planted: vote-any-log@2" in fit(parts, 160).plain
+        # Essential: still said, if shorter, at 80 columns.
+        assert "bug" in fit(parts, 80).plain
+    finally:
+        history.close()

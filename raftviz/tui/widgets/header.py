@@ -24,6 +24,7 @@ PRIORITY = {
     "time": 0,
     "play": 0,
     "invariants": 1,
+    "bugs": 1,
     "net": 2,
     "clients": 2,
     "record": 2,
@@ -145,6 +146,15 @@ def header_parts(
                 "invariants",
                 Text(" invariants ok ", style="black on green"),
                 Text(" inv ok ", style="black on green"),
+            )
+        )
+    if snap.bugs:
+        # A planted bug is said, always: a cluster that breaks Raft on purpose must never pass for one.
+        parts.append(
+            Part(
+                "bugs",
+                Text(f" bug planted: {snap.bugs} ", style="bold white on dark_magenta"),
+                Text(" bug ", style="bold white on dark_magenta"),
             )
         )
     parts.append(Part("net", Text(f"· net: {snap.network}"), Text(snap.network)))
