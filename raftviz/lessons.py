@@ -278,6 +278,8 @@ def _now_and_want(cond: Condition, lab: Lab) -> tuple[str, str]:
         return f"{len(leaders)} leader(s)", f"{_WANT_OP[cond.op]}{cond.value} leader(s)"
     if kind == "idle":
         return f"{len(lab.pending_requests())} client request(s) waiting", "none waiting"
+    if kind == "violated":
+        return evaluate(cond, lab)[1], f"{cond.value or 'an invariant'} violated"
     if kind == "messages":
         return f"{len(lab.flights)} in flight", f"{_WANT_OP[cond.op]}{cond.value} in flight"
     if kind == "time":
@@ -506,8 +508,12 @@ def check_lesson(lesson: Lesson, backend: str | None = None, log: Callable[[str]
             assert entered is not None
             failures += entered.failures
         lab = history.session.lab
-        if lab is not None and lab.violations:
-            failures.append(f"{lesson.source}: invariant violated: {lab.violations[0].describe()}")
+        wanted = history.session.expected_violation
+        # A find-the-bug lesson arms ``expect violation``: the violation it wants is its point.
+        found = lab.violations if lab is not None else []
+        unexpected = [v for v in found if wanted is None or wanted not in ("", v.invariant)]
+        if unexpected:
+            failures.append(f"{lesson.source}: invariant violated: {unexpected[0].describe()}")
     finally:
         history.close()
     return failures

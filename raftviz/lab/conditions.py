@@ -13,6 +13,8 @@ Grammar (DESIGN.md §4)::
     messages OP N           the number of messages in flight
     leaders OP N            the number of live nodes that believe they are leader
     time OP MS              the virtual time
+    violated                an invariant was violated in this run (a planted bug's damage)
+    violated=NAME           ... that invariant (``violated=Election Safety``)
     not COND                the opposite of COND
 
 FIELD is a key of the ``status`` line (role, term, vote, commit, applied,
@@ -91,6 +93,8 @@ def parse_condition(text: str) -> Condition:
         return Condition(text, "not", inner=parse_condition(text[4:]))
     if text in ("leader", "no-leader", "idle"):
         return Condition(text, text)
+    if text == "violated" or text.startswith("violated="):
+        return Condition(text, "violated", value=text.partition("=")[2])
     if text.startswith("leader="):
         node = text[len("leader=") :]
         if not node.isdigit():
@@ -109,7 +113,8 @@ def parse_condition(text: str) -> Condition:
     if not m:
         raise ConditionError(
             f"unknown condition {text!r} (try leader, leader=N, no-leader, N.FIELD OP VALUE, "
-            "all.FIELD OP VALUE, kv KEY=VALUE, idle, messages OP N, leaders OP N, time OP MS, not COND)"
+            "all.FIELD OP VALUE, kv KEY=VALUE, idle, messages OP N, leaders OP N, time OP MS, violated, "
+            "not COND)"
         )
     node, field, op, value = m.groups()
     if not (node.isdigit() or node in ("all", "leader")):
@@ -149,6 +154,10 @@ def evaluate(cond: Condition, lab: Lab) -> tuple[bool, str]:
         if kind == "leader":
             return bool(leader), seen
         return leader == int(cond.node), seen
+    if kind == "violated":
+        names = [v.invariant for v in lab.violations]
+        ok = bool(names) if not cond.value else cond.value in names
+        return ok, f"violated: {', '.join(dict.fromkeys(names))}" if names else "every invariant holds"
     if kind == "no-leader":
         return not lab.leaders(), _leaders_text(lab)
     if kind == "idle":

@@ -43,6 +43,8 @@ class LabOptions:
     client_history: int = 0
     #: Planted bugs (raftviz.core.bugs): ``NAME`` on every node, ``NAME@N`` on node N.
     bugs: tuple[str, ...] = ()
+    #: ``hidden-bug=``: the bugs are planted but not named (a find-the-bug lesson's cluster).
+    bugs_hidden: bool = False
 
     def raft_config(self) -> RaftConfig:
         return RaftConfig(

@@ -184,6 +184,7 @@ CLUSTER_OPTIONS = (
     "snapshot-bytes",
     "chunk",
     "bug",
+    "hidden-bug",
 )
 
 
@@ -219,11 +220,14 @@ def _p_cluster(args: Args, opts: Opts) -> dict[str, Any]:
         params["snapshot_bytes"] = _int(opts["snapshot-bytes"], "snapshot-bytes (0 = off)", lo=0)
     if "chunk" in opts:
         params["chunk"] = _int(opts["chunk"], "chunk (bytes)", lo=1, hi=32_768)
-    if "bug" in opts:
+    if "bug" in opts and "hidden-bug" in opts:
+        raise _Bad("bug= and hidden-bug= do the same but for the name: give one")
+    if "bug" in opts or "hidden-bug" in opts:
         try:
-            params["bugs"] = bugs.parse(opts["bug"])
+            params["bugs"] = bugs.parse(opts.get("bug") or opts["hidden-bug"])
         except bugs.BugError as exc:
             raise _Bad(str(exc)) from None
+        params["bugs_hidden"] = "hidden-bug" in opts
         out_of_range = [s for s in params["bugs"] if "@" in s and int(s.partition("@")[2]) > params["nodes"]]
         if out_of_range:
             raise _Bad(f"bug {out_of_range[0]}: the cluster has nodes 1..{params['nodes']}")

@@ -167,7 +167,9 @@ class Session:
             f"noop={'on' if o.noop else 'off'} batch={o.batch} client-timeout={o.client_timeout} "
             f"snapshot={o.snapshot} snapshot-bytes={o.snapshot_bytes} chunk={o.chunk}"
         )
-        if o.bugs:
+        if o.bugs_hidden:
+            line += " hidden-bug=? (a bug is planted: find it)"
+        elif o.bugs:
             line += f" bug={','.join(o.bugs)} (planted: raftviz bugs says what each breaks)"
 
         out.lines.append(line)
@@ -280,7 +282,7 @@ class Session:
         v = self._lab.views[node]
         line = f"node {node} crashed (on disk: term={v.term} vote={v.vote or '-'} last={v.last_index})"
         planted = bugs.active(self._lab.options.bugs, node) & {"forget-vote", "ack-before-persist"}
-        if planted:
+        if planted and not self._lab.options.bugs_hidden:
             # The lab mirrors what Raft would have made durable; these bugs keep less.
             line += f" as Raft keeps it; planted {', '.join(sorted(planted))} keeps less"
         out.lines.append(line)

@@ -311,7 +311,7 @@ def take_snapshot(history: History) -> Snapshot | None:
         steps=lab.steps,
         seed=lab.options.seed,
         backend=lab.options.backend,
-        bugs=",".join(lab.options.bugs),
+        bugs="?" if lab.options.bugs_hidden else ",".join(lab.options.bugs),
         nodes=nodes,
         flights=flights,
         network=lab.network.describe(),

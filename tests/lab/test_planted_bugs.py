@@ -127,3 +127,28 @@ def test_a_node_refuses_an_unknown_bug() -> None:
     assert done.returncode == 2
     assert "no planted bug is called 'nope'" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_hidden_bug_is_planted_but_not_named() -> None:
+    script = (TESTDATA / "bug-forget-vote.txt").read_text().replace(" bug=", " hidden-bug=")
+    code, text = _run(script)
+    assert code == 0
+    assert "hidden-bug=? (a bug is planted: find it)" in text
+    echo = next(line for line in text.splitlines() if line.startswith("cluster:"))
+    assert "forget-vote" not in echo
+    assert "expected: Election Safety violated" in text
+
+
+def test_bug_and_hidden_bug_together_are_refused() -> None:
+    code, text = _run("cluster 3 bug=forget-vote hidden-bug=vote-any-log\n", "bad.txt")
+    assert code == 2 and "give one" in text
+
+
+def test_the_violated_condition() -> None:
+    script = (TESTDATA / "bug-forget-vote.txt").read_text()
+    code, text = _run(
+        script.replace("expect violation Election Safety\n", "expect not violated\nexpect violation\n")
+        + "expect violated\nexpect violated=Election Safety\nexpect not violated=Log Matching\n"
+    )
+    assert code == 0, text[-800:]
+    assert "not violated: ok" in text and "violated=Election Safety: ok" in text

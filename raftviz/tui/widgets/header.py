@@ -153,7 +153,10 @@ def header_parts(
         parts.append(
             Part(
                 "bugs",
-                Text(f" bug planted: {snap.bugs} ", style="bold white on dark_magenta"),
+                Text(
+                    " a bug is planted: find it " if snap.bugs == "?" else f" bug planted: {snap.bugs} ",
+                    style="bold white on dark_magenta",
+                ),
                 Text(" bug ", style="bold white on dark_magenta"),
             )
         )
