@@ -147,9 +147,9 @@ class Reason:
         k = self.kind
         if k == VOTE_GRANTED:
             return (
-                f"vote granted to node {self.peer} in term {self.term}: no other vote in this term, and "
-                f"its log ({_last(self.their_term, self.their_index)}) is at least as up to date as ours "
-                f"({_last(self.our_term, self.our_index)})"
+                f"vote granted to node {self.peer} in term {self.term}: no other vote in this term, "
+                f"and its log ({_last(self.their_term, self.their_index)}) is at least as up to date "
+                f"as ours ({_last(self.our_term, self.our_index)})"
             )
         if k == VOTE_DENIED_VOTED:
             return f"vote denied to node {self.peer}: already voted for node {self.other} in term {self.term}"
@@ -171,10 +171,10 @@ class Reason:
                 f"a majority of {self.count} voters"
             )
         if k == STEP_DOWN:
-            seen = f"term {self.term} in {self.message} from node {self.peer}"
+            seen = f"{self.message} from node {self.peer} has a newer term"
             if self.before == "follower":
-                return f"follower moves to term {self.term}: saw {seen}, newer than ours ({self.our_term})"
-            return f"{self.before} steps down to follower: saw {seen}, newer than ours ({self.our_term})"
+                return f"term {self.our_term} -> {self.term}: {seen}"
+            return f"{self.before} steps down to follower, term {self.our_term} -> {self.term}: {seen}"
         if k == LEADER_SEEN:
             leads = f"node {self.peer} leads term {self.term} ({self.message})"
             return f"candidate steps down to follower: {leads}"
@@ -229,4 +229,4 @@ class Reason:
 
 
 def _last(term: int, index: int) -> str:
-    return f"last term {term}, last index {index}"
+    return f"lastTerm={term} lastIndex={index}"
