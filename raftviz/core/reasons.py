@@ -205,10 +205,10 @@ class Reason:
                 f"{self.count} voters) hold entry {self.index}, and it is of the current term {self.term}"
             )
         if k == COMMIT_LEARNED:
-            return (
-                f"commit index {self.our_index} -> {self.index}: leader {self.peer} has committed "
-                f"{self.their_index}, and our log matches its log up to {self.index}"
-            )
+            learned = f"commit index {self.our_index} -> {self.index}: leader {self.peer} has committed"
+            if self.index == self.their_index:
+                return f"{learned} up to {self.their_index}"
+            return f"{learned} up to {self.their_index}, and our log matches its log up to {self.index}"
         if k == COMMIT_HELD:
             return (
                 f"commit index stays {self.our_index}: nodes {self.after} (a majority of {self.count} "
@@ -222,8 +222,8 @@ class Reason:
             )
         if k == CONFIG_CHANGED:
             return (
-                f"configuration {self.before} -> {self.after}: the configuration entry at {self.index} "
-                f"was {self.message}, and a server uses the latest in its log"
+                f"configuration {self.before} -> {self.after}: configuration entry {self.index} was "
+                f"{self.message}, and a server uses the latest one in its log, committed or not"
             )
         return k
 
