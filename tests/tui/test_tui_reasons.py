@@ -36,7 +36,7 @@ def test_feed_rows_and_inspector_show_the_reasons() -> None:
             lines = feed.lines()
             # Under the delivery to node 2: why it moved term, and why it granted its vote.
             at = next(i for i, line in enumerate(lines) if "#1 1→2" in line)
-            assert "↳ because: term 0 -> 1: RequestVote from node 1 has a newer term" in lines[at + 1]
+            assert "↳ because: term 0 → 1: RequestVote from node 1 has a newer term" in lines[at + 1]
             assert "vote granted to node 1 in term 1" in lines[at + 2]
             assert "(Figure 2, RequestVote receiver 2)" in lines[at + 2]
             assert any("vote denied to node 3: already voted for node 1 in term 1" in line for line in lines)
@@ -47,7 +47,7 @@ def test_feed_rows_and_inspector_show_the_reasons() -> None:
             with console.capture() as captured:
                 console.print(inspect_node(snap.node(1), snap))
             text = " ".join(captured.get().split())
-            assert "because leader steps down to follower, term 1 -> 2" in text
+            assert "because leader steps down to follower, term 1 → 2" in text
             assert "is not as up to date as ours (lastTerm=1 lastIndex=1) (§5.4.1)" in text
 
             # Enter on a reason's row goes to its event's position.

@@ -106,12 +106,14 @@ class _FeedRow:
     def parts(self) -> RowParts:
         entry, show_pos = self.entry, self.feed.show_pos
         if isinstance(entry, _Because):
-            # Indented under its event; the paper's place goes first when the row is cut.
-            short = entry.text.rsplit(" (", 1)[0]
+            # Indented under its event; the paper's place goes first when the row is cut. The
+            # app draws arrows as the feed does everywhere (the transcript's "->" is ASCII).
+            text = entry.text.replace(" -> ", " → ")
+            short = text.rsplit(" (", 1)[0]
             lead = feed_lead(None, 0, show_pos, self.feed.time_width)
             blank = [seg(" " * len(s.at(0)), style="") for s in lead]
             return RowParts(
-                lead=blank, essentials=[seg(f"↳ because: {entry.text}", f"↳ {short}", style="italic cyan")]
+                lead=blank, essentials=[seg(f"↳ because: {text}", f"↳ {short}", style="italic cyan")]
             )
         if isinstance(entry, FeedItem):
             return feed_parts(entry, show_pos, self.feed.time_width, member=self.member)
