@@ -14,6 +14,7 @@ import zlib
 
 from raftviz.core.kv import KVStore, restore_snapshot
 from raftviz.core.messages import InstallSnapshot, InstallSnapshotReply, NodeId
+from raftviz.core.reasons import SNAPSHOT_INSTALLED, Reason
 from raftviz.core.snapshot import Snapshot, SnapshotError, encode_snapshot
 from raftviz.core.state import LEADER, ServerState
 
@@ -67,7 +68,7 @@ class Compaction(ServerState):
         if msg.term < self.current_term:
             self._snapshot_reply(msg, 0, done=False)
             return
-        self._heard_from_leader(msg.src, msg.term, now)
+        self._heard_from_leader(msg.src, msg.term, now, "InstallSnapshot")
         index, term = msg.last_included_index, msg.last_included_term
         if index <= self.commit_index:
             # Everything it covers is committed here already (a late or repeated transfer).
@@ -95,6 +96,9 @@ class Compaction(ServerState):
             # Damaged on the way (or a confused leader): ask for it again from the start.
             self._snapshot_reply(msg, 0, done=False)
             return
+        commit = self.commit_index
+        reason = Reason(SNAPSHOT_INSTALLED, msg.src, index=index, their_term=term, our_index=commit)
+        self._explain(reason)
         self._install(snapshot, kv)
         self._snapshot_reply(msg, len(data), done=True)
 

@@ -13,6 +13,15 @@ from __future__ import annotations
 
 from raftviz.core.guards import LAST_TERM
 from raftviz.core.messages import NOOP, Entry, NodeId, RequestVote, RequestVoteReply
+from raftviz.core.reasons import (
+    ELECTED,
+    LEADER_SEEN,
+    VOTE_DENIED_LOG,
+    VOTE_DENIED_STALE,
+    VOTE_DENIED_VOTED,
+    VOTE_GRANTED,
+    Reason,
+)
 from raftviz.core.state import CANDIDATE, FOLLOWER, LEADER, ServerState
 
 
@@ -50,6 +59,7 @@ class Election(ServerState):
         self.votes_granted = {self.id}
         self.next_index, self.match_index, self.inflight, self.snapshot_sent = {}, {}, {}, {}
         if self._has_quorum(self.votes_granted):
+            self._explain_elected()
             self.become_leader(now)
             return
         for peer in self.configuration.voters:
@@ -70,6 +80,7 @@ class Election(ServerState):
         self.role = LEADER
         self.leader_id = self.id
         self.leader_contact = now
+        self.commit_held_at = 0
         self.next_index, self.match_index, self.inflight, self.snapshot_sent = {}, {}, {}, {}
         self._track_peers()
         # Only this term's entries: a request left by an earlier leader is
@@ -82,14 +93,11 @@ class Election(ServerState):
 
     def handle_request_vote(self, msg: RequestVote, now: int) -> None:
         """Grant at most one vote per term, only to an up-to-date candidate (§5.4.1)."""
-        granted = (
-            msg.term == self.current_term
-            and self.voted_for in (0, msg.src)
-            and (
-                "vote-any-log" in self.bugs  # planted bug: the election restriction is skipped
-                or self.log.is_up_to_date(msg.last_log_index, msg.last_log_term)
-            )
-        )
+        up_to_date = self.log.is_up_to_date(msg.last_log_index, msg.last_log_term)
+        # (The planted bug vote-any-log skips the election restriction.)
+        restriction = up_to_date or "vote-any-log" in self.bugs
+        granted = msg.term == self.current_term and self.voted_for in (0, msg.src) and restriction
+        self._explain_vote(msg, granted, up_to_date)
         if granted:
             self.voted_for = msg.src
             # Granting a vote resets the election timer (Figure 2, Followers).
@@ -101,7 +109,32 @@ class Election(ServerState):
             return
         self.votes_granted.add(msg.src)
         if self._has_quorum(self.votes_granted):
+            self._explain_elected()
             self.become_leader(now)
+
+    def _explain_vote(self, msg: RequestVote, granted: bool, up_to_date: bool) -> None:
+        """Which clause of RequestVote's receiver decided (checked in the rule's own order)."""
+        logs = {
+            "their_term": msg.last_log_term,
+            "their_index": msg.last_log_index,
+            "our_term": self.log.last_term,
+            "our_index": self.log.last_index,
+        }
+        if granted:
+            reason = Reason(VOTE_GRANTED, peer=msg.src, term=msg.term, **logs)
+        elif msg.term < self.current_term:
+            reason = Reason(VOTE_DENIED_STALE, peer=msg.src, term=self.current_term, their_term=msg.term)
+        elif self.voted_for not in (0, msg.src):
+            reason = Reason(VOTE_DENIED_VOTED, peer=msg.src, other=self.voted_for, term=self.current_term)
+        else:
+            assert not up_to_date
+            reason = Reason(VOTE_DENIED_LOG, peer=msg.src, term=self.current_term, **logs)
+        self._explain(reason)
+
+    def _explain_elected(self) -> None:
+        voters = self.configuration.voters
+        votes = ",".join(str(v) for v in sorted(self.votes_granted.intersection(voters)))
+        self._explain(Reason(ELECTED, term=self.current_term, count=len(voters), after=votes))
 
     def _has_quorum(self, granted: set[NodeId]) -> bool:
         """Votes from a majority of the voters of the configuration in use."""
@@ -119,9 +152,11 @@ class Election(ServerState):
             return True
         return self.leader_contact >= 0 and now - self.leader_contact < self.config.election_min
 
-    def _heard_from_leader(self, leader: NodeId, term: int, now: int) -> None:
+    def _heard_from_leader(self, leader: NodeId, term: int, now: int, message: str) -> None:
         """A current-term AppendEntries or InstallSnapshot comes from the one legitimate leader."""
         if self.role != FOLLOWER or self.leader_id != leader:
+            if self.role == CANDIDATE:
+                self._explain(Reason(LEADER_SEEN, peer=leader, term=term, message=message))
             self.become_follower(term, leader, now)
         self.leader_contact = now
         self._reset_election_timer(now)

@@ -40,6 +40,7 @@ from raftviz.core.messages import (
     StatusRequest,
 )
 from raftviz.core.ready import Ready
+from raftviz.core.reasons import STEP_DOWN, VOTE_IGNORED, Reason
 from raftviz.core.replication import Replication
 from raftviz.core.state import CANDIDATE, FOLLOWER, LEADER
 
@@ -84,9 +85,22 @@ class RaftNode(Election, Replication, MembershipChanges, Compaction):
             self._ready.violations.append(violation)
             return
         if isinstance(msg, RequestVote) and self._disruptive(msg, now):
+            heard = 0 if self.role == LEADER else now - self.leader_contact
+            self._explain(Reason(VOTE_IGNORED, peer=msg.src, count=heard, before=self.role))
             return
         # All servers (Figure 2): a higher term means we are out of date.
         if msg.term > self.current_term and not self._ignores_term(msg):
+            message = type(msg).__name__
+            self._explain(
+                Reason(
+                    STEP_DOWN,
+                    peer=msg.src,
+                    term=msg.term,
+                    our_term=self.current_term,
+                    message=message,
+                    before=self.role,
+                )
+            )
             leader = msg.src if isinstance(msg, AppendEntries | InstallSnapshot) else 0
             self.become_follower(msg.term, leader, now)
         if isinstance(msg, RequestVote):

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from raftviz.core.messages import Entry, Message, NodeId
+from raftviz.core.reasons import Reason
 from raftviz.core.snapshot import Snapshot
 from raftviz.core.violations import Violation
 
@@ -44,8 +45,10 @@ class Ready:
 
     ``applied`` lists the log indexes applied to the state machine;
     ``violations`` the peer messages the guard dropped (nothing to persist);
-    ``installed`` says the state machine was replaced by ``snapshot`` (an
-    InstallSnapshot) rather than the snapshot being taken from it.
+    ``reasons`` why the rules decided as they did (nothing to persist: for the
+    report, :mod:`raftviz.core.reasons`); ``installed`` says the state machine
+    was replaced by ``snapshot`` (an InstallSnapshot) rather than the snapshot
+    being taken from it.
     """
 
     snapshot: Snapshot | None = None
@@ -59,3 +62,4 @@ class Ready:
     #: Where storage's log change starts: ``log_from`` (what the report shows), except with the
     #: planted bug ack-before-persist (raftviz.core.bugs), which makes a change durable late.
     durable_from: int = 0
+    reasons: list[Reason] = field(default_factory=list)

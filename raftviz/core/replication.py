@@ -24,6 +24,16 @@ from raftviz.core.messages import (
     Entry,
     NodeId,
 )
+from raftviz.core.reasons import (
+    APPEND_REJECTED_MISMATCH,
+    APPEND_REJECTED_MISSING,
+    APPEND_REJECTED_STALE,
+    COMMIT_ADVANCED,
+    COMMIT_HELD,
+    COMMIT_LEARNED,
+    LOG_TRUNCATED,
+    Reason,
+)
 from raftviz.core.state import LEADER, ServerState
 
 #: A batch unanswered for this many heartbeat intervals is presumed lost and
@@ -72,12 +82,15 @@ class Replication(ServerState):
     def handle_append_entries(self, msg: AppendEntries, now: int) -> None:
         """The receiver implementation of Figure 2, with conflict hints for fast back-up."""
         if msg.term < self.current_term:
+            reason = Reason(APPEND_REJECTED_STALE, peer=msg.src, term=self.current_term, their_term=msg.term)
+            self._explain(reason)
             self._send(AppendEntriesReply(src=self.id, dst=msg.src, term=self.current_term, success=False))
             return
-        self._heard_from_leader(msg.src, msg.term, now)
+        self._heard_from_leader(msg.src, msg.term, now, "AppendEntries")
         log = self.log
         prev = msg.prev_log_index
         if prev > log.last_index:
+            self._explain(Reason(APPEND_REJECTED_MISSING, peer=msg.src, index=prev, our_index=log.last_index))
             self._reject(msg, conflict_index=log.last_index + 1, conflict_term=0)
             return
         if prev < log.start_index:
@@ -91,6 +104,15 @@ class Replication(ServerState):
             # (The planted bug skip-prev-check appends whatever term is at prevLogIndex.)
             if prev_term != msg.prev_log_term and "skip-prev-check" not in self.bugs:
                 assert prev_term is not None
+                self._explain(
+                    Reason(
+                        APPEND_REJECTED_MISMATCH,
+                        peer=msg.src,
+                        index=prev,
+                        our_term=prev_term,
+                        their_term=msg.prev_log_term,
+                    )
+                )
                 self._reject(msg, conflict_index=log.first_index_of_term(prev), conflict_term=prev_term)
                 return
         if "truncate-always" in self.bugs and entries and prev < log.last_index:
@@ -106,11 +128,33 @@ class Replication(ServerState):
                 # §5.3: a conflicting entry and all that follow it are deleted.
                 # Never a committed one: the guard drops such a message first.
                 assert index > self.commit_index, "the guard lets no committed entry be overwritten"
+                last = log.last_index
+                self._explain(
+                    Reason(
+                        LOG_TRUNCATED,
+                        peer=msg.src,
+                        index=index,
+                        our_index=last,
+                        count=last - index + 1,
+                        our_term=existing,
+                        their_term=entry.term,
+                    )
+                )
                 self._truncate_from(index)
                 self._append_local(entry)
         match = prev + len(entries)
-        if msg.leader_commit > self.commit_index:
-            self._set_commit_index(min(msg.leader_commit, match))
+        learned = min(msg.leader_commit, match)
+        if learned > self.commit_index:
+            self._explain(
+                Reason(
+                    COMMIT_LEARNED,
+                    peer=msg.src,
+                    index=learned,
+                    our_index=self.commit_index,
+                    their_index=msg.leader_commit,
+                )
+            )
+            self._set_commit_index(learned)
         self._send(
             AppendEntriesReply(
                 src=self.id, dst=msg.src, term=self.current_term, success=True, match_index=match
@@ -178,10 +222,38 @@ class Replication(ServerState):
         if not matches:
             return
         n = matches[configuration.quorum - 1]
+        if n <= self.commit_index:
+            return
         # Entries of earlier terms are only committed indirectly (Figure 8).
+        term = self.log.term_at(n)
         old_term_too = "commit-old-term" in self.bugs  # planted bug: Figure 8's rule is skipped
-        if n > self.commit_index and (old_term_too or self.log.term_at(n) == self.current_term):
+        if term == self.current_term or old_term_too:
+            self._explain_commit(COMMIT_ADVANCED, n, term)
+            self.commit_held_at = 0
             self._set_commit_index(n)
+        elif n != self.commit_held_at:
+            # Said once per index held back, not at every reply that leaves it so.
+            self.commit_held_at = n
+            self._explain_commit(COMMIT_HELD, n, term or 0)
+
+    def _explain_commit(self, kind: str, n: int, term: int) -> None:
+        """Which voters hold entry ``n`` (their matchIndex, or the leader's own log), and its term."""
+        holders = [
+            v
+            for v in self.configuration.voters
+            if (self.log.last_index if v == self.id else self.match_index.get(v, 0)) >= n
+        ]
+        self._explain(
+            Reason(
+                kind,
+                term=self.current_term,
+                index=n,
+                our_index=self.commit_index,
+                their_term=term,
+                count=len(self.configuration.voters),
+                after=",".join(map(str, holders)),
+            )
+        )
 
     def _set_commit_index(self, index: int) -> None:
         if index <= self.commit_index:

@@ -26,6 +26,7 @@ from raftviz.core.log import RaftLog
 from raftviz.core.membership import Configuration, configuration_of
 from raftviz.core.messages import Entry, Message, NodeId
 from raftviz.core.ready import HardState, Ready
+from raftviz.core.reasons import CONFIG_CHANGED, Reason
 from raftviz.core.snapshot import Snapshot
 
 FOLLOWER = "follower"
@@ -75,6 +76,8 @@ class ServerState:
             self.base_configuration = checked.configuration
             if self.log.start_index != checked.index:
                 self.log.compact(checked.index, checked.term)
+        # Outputs are collected from here on (what recovery below finds is not news).
+        self._ready = Ready()
         # Volatile state on all servers: nothing survives a restart.
         self.commit_index = self.log.start_index
         self.last_applied = self.log.start_index
@@ -113,6 +116,9 @@ class ServerState:
         self.violation_counts: dict[str, int] = {}
         #: ack-before-persist only: the lowest log index changed but not yet handed to storage.
         self.unsynced_from = 0
+        #: The index a leader last explained it could not commit (Figure 8), so that
+        #: every reply does not say it again; 0 when there is nothing held back.
+        self.commit_held_at = 0
         self._ready = Ready()
         self._persisted = HardState(self.current_term, self.voted_for)
 
@@ -162,6 +168,10 @@ class ServerState:
     def _send(self, msg: Message) -> None:
         self._ready.messages.append(msg)
 
+    def _explain(self, reason: Reason) -> None:
+        """Record why a rule decided as it did (for the report: raftviz.core.reasons)."""
+        self._ready.reasons.append(reason)
+
     def _reset_election_timer(self, now: int) -> None:
         self.election_timeout = self.rng.randint(self.config.election_min, self.config.election_max)
         self.election_deadline = now + self.election_timeout
@@ -180,7 +190,9 @@ class ServerState:
     def _note_entry(self, index: int, entry: Entry) -> None:
         """A configuration entry takes effect as soon as it is in the log (§4.1)."""
         if entry.command.op == "config":
+            before = self.configuration
             self.config_entries.append((index, configuration_of(entry.command)))
+            self._explain_config(before, index, "appended")
             if self.role == LEADER:
                 self._track_peers()
 
@@ -188,5 +200,18 @@ class ServerState:
         """Delete entries from ``index`` on; a configuration they held is undone with them."""
         self.log.truncate_from(index)
         self._mark_log_changed(index)
+        before = self.configuration
+        undone = 0
         while self.config_entries and self.config_entries[-1][0] >= index:
-            self.config_entries.pop()
+            undone = self.config_entries.pop()[0]
+        if undone:
+            self._explain_config(before, undone, "undone (truncated from the log)")
+
+    def _explain_config(self, before: Configuration, index: int, how: str) -> None:
+        after = self.configuration
+        if after != before:
+            self._explain(
+                Reason(
+                    CONFIG_CHANGED, index=index, message=how, before=before.describe(), after=after.describe()
+                )
+            )

@@ -133,8 +133,9 @@ FOLD_ANSWERS = 3
 def describe_record(record: StepRecord, verbose: bool, fold_quiet: bool = False) -> list[str]:
     """Transcript lines for one executed event.
 
-    ``verbose`` (the ``step`` command) shows the event, every state change and
-    every message sent; otherwise (``advance``, ``until``) only what a reader
+    ``verbose`` (the ``step`` command) shows the event, every state change, why
+    the node decided as it did (``because:``, raftviz.core.reasons) and every
+    message sent; otherwise (``advance``, ``until``) only what a reader
     follows: role and term changes, a leader's commits, client answers, and
     invariant violations.
     """
@@ -154,6 +155,8 @@ def describe_record(record: StepRecord, verbose: bool, fold_quiet: bool = False)
             text = describe_change(change, verbose=True)
             if text:
                 lines.append(f"  {text}")
+        for _node, reason in record.reasons:
+            lines.append(f"  because: {reason.describe()}")
         for flight in record.sent:
             lines.append(f"  send {describe_flight(flight)}")
         for flight in record.lost:

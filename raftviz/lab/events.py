@@ -16,19 +16,39 @@ search, an export) from what the history keeps anyway, so memory stays
 bounded (DESIGN.md §10). The same words are produced on both backends, since
 they come from the records, which are identical.
 
-``Event.reason`` is reserved for the core's reason for a decision (DESIGN.md
-§11, issue 15 item 1): empty until the core reports one.
+``Event.reason`` is the core's reason for a decision (DESIGN.md §11,
+raftviz.core.reasons), in the words of ``Reason.describe``: a delivery or a
+timer carries every reason its node gave for what it did; a role, term,
+commit, configuration or snapshot change the reasons of that kind; a reply
+sent the reason for its verdict (a vote, an AppendEntries accepted or not).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from raftviz.core.messages import (
     AppendEntriesReply,
     ClientReply,
     Message,
     RequestVoteReply,
+)
+from raftviz.core.reasons import (
+    APPEND_REJECTED_MISMATCH,
+    APPEND_REJECTED_MISSING,
+    APPEND_REJECTED_STALE,
+    COMMIT_ADVANCED,
+    COMMIT_LEARNED,
+    CONFIG_CHANGED,
+    ELECTED,
+    LEADER_SEEN,
+    LOG_TRUNCATED,
+    SNAPSHOT_INSTALLED,
+    STEP_DOWN,
+    VOTE_DENIED_LOG,
+    VOTE_DENIED_STALE,
+    VOTE_DENIED_VOTED,
+    VOTE_GRANTED,
 )
 from raftviz.lab.describe import describe_message
 from raftviz.lab.lab import Change, StepRecord
@@ -101,12 +121,46 @@ class Event:
     before: str = ""
     after: str = ""
     value: int = 0
-    #: The core's reason for the decision (issue 15 item 1); empty until the core reports one.
+    #: The core's reason for the decision (raftviz.core.reasons), ``Reason.describe``'s
+    #: words, several joined by ``; ``; empty when the event was no decision of note.
     reason: str = ""
+    #: The kinds of those reasons (``vote-denied-log``, ``commit-held``...), in the same order.
+    reason_kinds: tuple[str, ...] = ()
 
     def describe(self) -> str:
         """One line: ``t=163 deliver #7 2->1 RequestVoteReply term=1 granted``."""
         return f"t={self.time} {self.text}"
+
+
+#: The kinds of reason that explain an event of each kind (headlines take all their node's).
+_EXPLAINS: dict[str, tuple[str, ...]] = {
+    "role": (STEP_DOWN, LEADER_SEEN, ELECTED),
+    "term": (STEP_DOWN,),
+    "commit": (COMMIT_ADVANCED, COMMIT_LEARNED),
+    "config": (CONFIG_CHANGED,),
+    "snapshot": (SNAPSHOT_INSTALLED,),
+    "RequestVoteReply": (VOTE_GRANTED, VOTE_DENIED_VOTED, VOTE_DENIED_LOG, VOTE_DENIED_STALE),
+    "AppendEntriesReply": (
+        APPEND_REJECTED_STALE,
+        APPEND_REJECTED_MISSING,
+        APPEND_REJECTED_MISMATCH,
+        LOG_TRUNCATED,
+    ),
+}
+
+
+def _explained(event: Event, record: StepRecord, headline: bool) -> Event:
+    """``event`` with the reasons of its node in ``record`` that explain it, if any."""
+    if not record.reasons or event.node is None:
+        return event
+    wanted = None if headline else _EXPLAINS.get(event.msg_type if event.kind == "send" else event.kind)
+    if wanted is None and not headline:
+        return event
+    reasons = [r for n, r in record.reasons if n == event.node and (wanted is None or r.kind in wanted)]
+    if not reasons:
+        return event
+    text = "; ".join(r.describe() for r in reasons)
+    return replace(event, reason=text, reason_kinds=tuple(r.kind for r in reasons))
 
 
 def _msg_term(msg: Message) -> int | None:
@@ -270,14 +324,15 @@ def events_of(position: int, step: Step, records: list[StepRecord], time: int = 
         return events
     for record in records:
         t = record.time
-        events += _headline(position, record)
+        events += [_explained(e, record, headline=True) for e in _headline(position, record)]
         for change in record.changes:
-            events += _change_events(position, t, change)
+            events += [_explained(e, record, headline=False) for e in _change_events(position, t, change)]
         for flight in record.sent:
             if record.kind == "command" and record.text.startswith("duplicate "):
                 continue  # the duplicate is the copy's send
             text = f"send {_link(flight)} {describe_message(flight.msg)}"
-            events.append(_message_event(position, t, "send", flight, flight.src, text))
+            send = _message_event(position, t, "send", flight, flight.src, text)
+            events.append(_explained(send, record, headline=False))
         for flight in record.lost:
             text = f"lost {_link(flight)} {describe_message(flight.msg)} (loss at send)"
             events.append(_message_event(position, t, "lost", flight, flight.src, text, cause="loss"))

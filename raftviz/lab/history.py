@@ -521,7 +521,11 @@ class History:
 
     def _find_lines(self, query: Query, limit: int) -> list[str]:
         shown, total = self.find(query, limit)
-        lines = [f"{event.position}: {event.describe()}" for event in shown]
+        lines: list[str] = []
+        for event in shown:
+            lines.append(f"{event.position}: {event.describe()}")
+            # One line per reason, as under a step (Event.reason joins them with "; ").
+            lines.extend(f"  because: {reason}" for reason in event.reason.split("; ") if reason)
         if not total:
             return ["find: no position matches"]
         more = f" (the first {limit} shown; max=N shows more)" if total > len(shown) else ""

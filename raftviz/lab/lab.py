@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from raftviz.core.messages import Address, ClientReply, ClientRequest
+from raftviz.core.reasons import Reason
 from raftviz.lab.backend import Backend, make_backend
 from raftviz.lab.clients import Client, Request
 from raftviz.lab.invariants import Before, InvariantChecker, Violation, check_term_rule
@@ -68,6 +69,8 @@ class StepRecord:
     stopped: str = ""
     #: The kinds of protocol violation for which the node dropped the delivered message.
     protocol: list[str] = field(default_factory=list)
+    #: Why the nodes' rules decided as they did, as (node, reason), in the order they decided.
+    reasons: list[tuple[int, Reason]] = field(default_factory=list)
 
 
 #: role, term, vote, commit, last index, configuration (text), snapshot index
@@ -492,6 +495,7 @@ class Lab:
         if after != summary:
             record.changes.append(Change(node, summary, after))
         record.refused = report.refused
+        record.reasons.extend((node, reason) for reason in report.reasons)
         for dst, data in report.sent:
             self._send(node, dst, data, record, delay=delay)
         self._set_timer(node, report.deadline)

@@ -11,9 +11,12 @@ is words, and an event matches when every word holds for it (AND):
 - ``rejected``: a refusal (a reply that rejects or denies, or a delivery its
   receiver refused); ``lost``, ``dropped``, ``delivered``, ``sent``,
   ``duplicated``: the message's fate;
+- ``reason=K``: the core gave a reason of kind K for the event
+  (raftviz.core.reasons: ``vote-denied-log``, ``commit-held``...); ``because``:
+  it gave any reason;
 - any other word (``commit=4`` and ``prevIndex=3`` too: the descriptions use
   those words), or a ``"quoted phrase"``: a case-insensitive substring of the
-  event's description.
+  event's description or of its reason (``find "not as up to date"``).
 
 A history position matches when one of its events does.
 """
@@ -25,6 +28,7 @@ import shlex
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from raftviz.core.reasons import KINDS as REASON_KINDS
 from raftviz.lab.events import KINDS, Event
 
 #: Message types a query may name (the names of ``core.messages``).
@@ -39,7 +43,7 @@ MESSAGE_TYPES = (
     "ClientReply",
 )
 
-FIELDS = ("type", "from", "to", "node", "term", "id", "kind")
+FIELDS = ("type", "from", "to", "node", "term", "id", "kind", "reason")
 
 #: Words that name a fate or a verdict rather than text.
 FLAGS: dict[str, Callable[[Event], bool]] = {
@@ -49,6 +53,7 @@ FLAGS: dict[str, Callable[[Event], bool]] = {
     "delivered": lambda e: e.kind == "deliver",
     "sent": lambda e: e.kind == "send",
     "duplicated": lambda e: e.kind == "duplicate",
+    "because": lambda e: bool(e.reason),
 }
 
 
@@ -106,6 +111,10 @@ def _field(name: str, value: str) -> Callable[[Event], bool]:
         if value not in KINDS:
             raise QueryError(f"unknown kind {value!r} (kinds: {', '.join(KINDS)})")
         return lambda e: e.kind == value
+    if name == "reason":
+        if value not in REASON_KINDS:
+            raise QueryError(f"unknown reason {value!r} (reasons: {', '.join(REASON_KINDS)})")
+        return lambda e: value in e.reason_kinds
     raise QueryError(f"unknown field {name!r} (fields: {', '.join(FIELDS)})")
 
 
@@ -128,5 +137,5 @@ def parse_query(text: str) -> Query:
             conditions.append(FLAGS[word.lower()])
         else:
             needle = word.lower()
-            conditions.append(lambda e, needle=needle: needle in e.text.lower())
+            conditions.append(lambda e, needle=needle: needle in e.text.lower() or needle in e.reason.lower())
     return Query(text, tuple(conditions))

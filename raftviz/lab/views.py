@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from raftviz.core.kv import KVStore, restore_snapshot
 from raftviz.core.log import RaftLog
+from raftviz.core.reasons import Reason
 from raftviz.node.driver import Report
 
 
@@ -49,6 +50,9 @@ class NodeView:
     joined: bool = False
     #: Its disk: ok, fail, full or slow:MS (``disk N ...``); it outlives a crash.
     disk: str = "ok"
+    #: The reasons of the latest input for which the node gave any (raftviz.core.reasons):
+    #: why it last decided something, for the inspector.
+    reasons: tuple[Reason, ...] = ()
 
     @property
     def last_index(self) -> int:
@@ -104,6 +108,8 @@ class NodeView:
         self.voters = report.voters
         self.learners = report.learners
         self.disk = report.disk
+        if report.reasons:
+            self.reasons = report.reasons
 
     def crash(self) -> None:
         """Forget what a crash forgets: everything but term, vote and log."""

@@ -382,4 +382,5 @@ class NodeDriver:
             snapshot=ready.snapshot.data if ready.snapshot is not None else b"",
             disk=self.storage.disk.fault.text,
             violations=tuple(sorted(core.violation_counts.items())),
+            reasons=tuple(ready.reasons),
         )

@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from raftviz.core.messages import AppendEntries, AppendEntriesReply
+from raftviz.core.reasons import COMMIT_LEARNED
 from raftviz.lab.lab import Change, StepRecord, Summary
 from raftviz.tui.model import FlightSnap, flight_snap
 
@@ -88,6 +89,8 @@ class FeedItem:
     heartbeat: bool = False
     #: The node a timer fired on (0 when the event says nothing about one).
     node: int = 0
+    #: Why the nodes decided as they did (``Reason.describe``), shown under the row.
+    because: tuple[str, ...] = ()
     #: The record itself, for search and the filter (``tui/search.py``), which derive its events.
     record: StepRecord | None = field(default=None, compare=False, repr=False)
 
@@ -128,6 +131,9 @@ class FeedBuilder:
             or record.lost
             or record.refused
             or record.protocol
+            # A decision worth its reason (a vote, a rejection, Figure 8's held commit) is news;
+            # a follower learning the commit index from a heartbeat is part of the round.
+            or any(r.kind != COMMIT_LEARNED for _, r in record.reasons)
         )
         heartbeat = False
         msg = flight.msg if flight is not None else None
@@ -184,6 +190,7 @@ class FeedBuilder:
             reason=reason,
             heartbeat=heartbeat,
             node=_node(record),
+            because=tuple(r.describe() for _, r in record.reasons),
             record=record,
         )
 

@@ -71,6 +71,9 @@ class NodeSnap:
     disk: str = "ok"
     #: Peer messages it dropped as protocol violations, as (kind, count).
     violations: tuple[tuple[str, int], ...] = ()
+    #: Why it last decided something: the reasons of its latest input that gave any
+    #: (``Reason.describe``, raftviz.core.reasons).
+    reasons: tuple[str, ...] = ()
 
     @property
     def last_index(self) -> int:
@@ -297,6 +300,7 @@ def take_snapshot(history: History) -> Snapshot | None:
             joined=v.joined,
             disk=v.disk,
             violations=v.violations,
+            reasons=tuple(r.describe() for r in v.reasons),
         )
         for v in sorted(lab.views.values(), key=lambda v: v.id)
     )

@@ -19,6 +19,8 @@ from typing import Any, BinaryIO, Final
 import msgpack
 
 from raftviz.core.messages import Entry
+from raftviz.core.reasons import KINDS as REASON_KINDS
+from raftviz.core.reasons import Reason
 from raftviz.wire.datagram import entry_to_wire, parse_entry
 from raftviz.wire.validate import (
     PROTOCOL_VERSION,
@@ -88,6 +90,9 @@ class Report:
     #: Peer messages this node's guard dropped so far, as (violation kind, count)
     #: sorted by kind; only kinds that occurred (raftviz.core.violations).
     violations: tuple[tuple[str, int], ...] = ()
+    #: Why the rules decided as they did during this input, in the order they
+    #: decided (raftviz.core.reasons; docs/protocol.md section 7).
+    reasons: tuple[Reason, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,7 +273,40 @@ def _disk_text(value: Any) -> str:
 
 
 _VIOLATIONS: Final = counters_field("violations")
-_REPORT_FIELDS: Final = 26
+_REPORT_FIELDS: Final = 27
+#: A reason on the wire: [kind, peer, other, term, index, our_term, our_index,
+#: their_term, their_index, count, message, before, after].
+_REASON_FIELDS: Final = 13
+_REASON_INTS: Final = tuple(
+    index_field(name)
+    for name in ("term", "index", "our_term", "our_index", "their_term", "their_index", "count")
+)
+_REASON_PEER: Final = node_id_or_zero_field("reason peer")
+_REASON_TEXT: Final = text_field("reason text")
+
+
+def _reason_to_wire(r: Reason) -> list[Any]:
+    return [
+        r.kind, r.peer, r.other, r.term, r.index, r.our_term, r.our_index, r.their_term,
+        r.their_index, r.count, r.message, r.before, r.after,
+    ]  # fmt: skip
+
+
+def _reasons(value: Any) -> tuple[Reason, ...]:
+    """A list of reasons, each a list of its 13 fields; the kind one of raftviz.core.reasons.KINDS."""
+    if type(value) is not list:
+        raise Bad("reasons", "list of reasons", type_name(value))
+    out = []
+    for item in value:
+        if type(item) is not list or len(item) != _REASON_FIELDS:
+            raise Bad("reason", f"list of {_REASON_FIELDS} reason fields", got(item, list))
+        kind, peer, other, *numbers = item[:10]
+        if type(kind) is not str or kind not in REASON_KINDS:
+            raise Bad("reason kind", "a kind of raftviz.core.reasons", got(kind, str))
+        ints = [check(n) for check, n in zip(_REASON_INTS, numbers, strict=True)]
+        texts = [_REASON_TEXT(t) for t in item[10:]]
+        out.append(Reason(kind, _REASON_PEER(peer), _REASON_PEER(other), *ints, *texts))
+    return tuple(out)
 
 
 def _members(value: Any, name: str) -> tuple[int, ...]:
@@ -299,7 +337,7 @@ def _report_to_wire(r: Report) -> list[Any]:
         [[dst, data] for dst, data in r.sent], list(r.votes),
         [list(p) for p in r.next_index], [list(p) for p in r.match_index], r.dropped, r.refused,
         r.start_index, r.start_term, list(r.voters), list(r.learners), r.snapshot, r.disk,
-        [list(p) for p in r.violations],
+        [list(p) for p in r.violations], [_reason_to_wire(x) for x in r.reasons],
     ]  # fmt: skip
 
 
@@ -308,7 +346,7 @@ def _report_from_wire(raw: Any) -> Report:
         raise Bad("report", f"list of {_REPORT_FIELDS} report fields", got(raw, list))
     (node, role, term, vote, leader, commit, applied, last_index, last_term, deadline, timeout,
      log_from, entries, sent, votes, next_index, match_index, dropped, refused,
-     start_index, start_term, voters, learners, snapshot, disk, violations) = raw  # fmt: skip
+     start_index, start_term, voters, learners, snapshot, disk, violations, reasons) = raw  # fmt: skip
     if type(role) is not str or role not in _ROLES:
         raise Bad("role", "follower, candidate or leader", got(role, str))
     if type(entries) is not list or type(sent) is not list or type(votes) is not list:
@@ -357,6 +395,7 @@ def _report_from_wire(raw: Any) -> Report:
         snapshot=snapshot,
         disk=_disk_text(disk),
         violations=_VIOLATIONS(violations),
+        reasons=_reasons(reasons),
     )
 
 

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from raftviz.core.reasons import KINDS as REASON_KINDS
 from raftviz.lab import exports, script
 from raftviz.lab import history as history_module
 from raftviz.lab.events import KINDS, Event
@@ -76,8 +77,38 @@ def test_the_story_is_told(events: list[Event]) -> None:
     assert [e.time for e in events] == sorted(e.time for e in events)
 
 
-def test_the_reason_field_is_there_for_the_core_to_fill(events: list[Event]) -> None:
-    assert all(e.reason == "" for e in events)
+def test_events_carry_the_cores_reasons(events: list[Event]) -> None:
+    explained = [e for e in events if e.reason]
+    assert explained
+    # Every reason names its place in the paper, and its kinds are listed alongside.
+    for e in explained:
+        assert len(e.reason_kinds) == e.reason.count("; ") + 1
+        assert set(e.reason_kinds) <= set(REASON_KINDS)
+        assert e.reason.endswith(")")
+    kinds = {k for e in explained for k in e.reason_kinds}
+    assert {"vote-granted", "elected", "commit-advanced", "commit-learned"} <= kinds
+    # A role change is explained by its own kind of reason; a granted vote's reply by the vote.
+    for e in explained:
+        if e.kind == "role":
+            assert set(e.reason_kinds) <= {"step-down", "leader-seen", "elected"}
+        if e.kind == "send" and e.msg_type == "RequestVoteReply":
+            assert e.reason_kinds[0].startswith("vote-")
+    # Events that decide nothing have no reason: a send of a request, a crash.
+    assert not any(e.reason for e in events if e.kind in ("crash", "network", "request"))
+
+
+def test_find_by_reason() -> None:
+    history = _history()
+    try:
+        shown, total = history.find(parse_query("reason=elected"), 10)
+        assert total >= 1 and all("elected" in e.reason_kinds for e in shown)
+        shown, total = history.find(parse_query('"at least as up to date"'), 10)
+        assert total >= 1 and all("vote-granted" in e.reason_kinds for e in shown)
+        assert history.find(parse_query("because kind=crash"), 10)[1] == 0
+    finally:
+        history.close()
+    with pytest.raises(QueryError, match="unknown reason 'why'"):
+        parse_query("reason=why")
 
 
 @pytest.mark.parametrize(

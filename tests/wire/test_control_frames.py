@@ -18,6 +18,8 @@ from hypothesis import strategies as st
 from raftviz import wire
 from raftviz.core.membership import Configuration
 from raftviz.core.messages import OPS, ClientReply, Command, Entry, RequestVote, RequestVoteReply
+from raftviz.core.reasons import KINDS as REASON_KINDS
+from raftviz.core.reasons import VOTE_GRANTED, Reason
 from raftviz.core.violations import KINDS
 from raftviz.wire import (
     MAX_FRAME,
@@ -140,6 +142,19 @@ reports_without_configuration = st.builds(
     violations=st.dictionaries(
         st.sampled_from(KINDS) | texts.filter(bool), st.integers(1, INDEX_MAX), max_size=3
     ).map(lambda counts: tuple(sorted(counts.items()))),
+    reasons=st.lists(
+        st.builds(
+            Reason,
+            st.sampled_from(REASON_KINDS),
+            node_ids_or_zero,
+            node_ids_or_zero,
+            *[indexes] * 7,
+            texts,
+            texts,
+            texts,
+        ),
+        max_size=3,
+    ).map(tuple),
 )
 # voters and learners: sorted, without duplicates, disjoint (a Configuration's).
 reports = st.builds(
@@ -244,15 +259,18 @@ def test_tag_and_field_order(cls: type, data: st.DataObject) -> None:
     fields = body[2:]
     names = [f.name for f in dataclasses.fields(cls)]
     if cls is Hello:
-        # Hello nests its report as an array of the 26 report fields.
+        # Hello nests its report as an array of the 27 report fields.
         assert fields[:3] == [frame.node, frame.pid, frame.port]
         assert fields[3] == body_of(frame.report)[2:]
     elif cls is Report:
-        assert len(fields) == 26
-        nested = ("entries", "sent", "votes", "next_index", "match_index", "voters", "learners", "violations")
+        assert len(fields) == 27
+        nested = (
+            *("entries", "sent", "votes", "next_index", "match_index", "voters", "learners"),
+            *("violations", "reasons"),
+        )
         plain = [n for n in names if n not in nested]
         assert [fields[names.index(n)] for n in plain] == [getattr(frame, n) for n in plain]
-        assert names[-7:] == [
+        assert names[-8:] == [
             "start_index",
             "start_term",
             "voters",
@@ -260,8 +278,12 @@ def test_tag_and_field_order(cls: type, data: st.DataObject) -> None:
             "snapshot",
             "disk",
             "violations",
+            "reasons",
         ]
         assert fields[names.index("violations")] == [list(p) for p in frame.violations]
+        assert fields[names.index("reasons")] == [
+            [getattr(r, f.name) for f in dataclasses.fields(Reason)] for r in frame.reasons
+        ]
         assert fields[names.index("voters")] == list(frame.voters)
         assert fields[names.index("learners")] == list(frame.learners)
         assert type(fields[names.index("snapshot")]) is bytes  # a bin
@@ -397,6 +419,7 @@ VOTING_REPORT = Report(
     node=1, role="follower", term=7, vote=3, leader=0, commit=0, applied=0, last_index=12, last_term=6,
     deadline=1687, election_timeout=187, sent=[(3, wire.encode(RequestVoteReply(1, 3, 7, True)))],
     voters=(1, 2, 3), violations=(("term-too-large", 1),),
+    reasons=(Reason(VOTE_GRANTED, peer=3, term=7, our_term=6, our_index=12, their_term=6, their_index=12),),
 )  # fmt: skip
 GOLDEN = [
     # The examples of docs/protocol.md section 7; another implementation must produce exactly these.
@@ -416,14 +439,15 @@ GOLDEN = [
     (Secret(b"RV"), "00 00 00 07 93 01 4c c4 02 52 56"),
     (
         Hello(1, 4242, 40001, EMPTY_REPORT),
-        "00 00 00 37 96 01 40 01 cd 10 92 cd 9c 41 dc 00 1a 01 a8 66 6f 6c 6c 6f 77 65 72 00 00 00 00 00 "
-        "00 00 cc b7 cc b7 00 90 90 90 90 90 00 a0 00 00 93 01 02 03 90 c4 00 a2 6f 6b 90",
+        "00 00 00 38 96 01 40 01 cd 10 92 cd 9c 41 dc 00 1b 01 a8 66 6f 6c 6c 6f 77 65 72 00 00 00 00 00 "
+        "00 00 cc b7 cc b7 00 90 90 90 90 90 00 a0 00 00 93 01 02 03 90 c4 00 a2 6f 6b 90 90",
     ),
     (
         VOTING_REPORT,
-        "00 00 00 4c dc 00 1c 01 47 01 a8 66 6f 6c 6c 6f 77 65 72 07 03 00 00 00 0c 06 cd 06 97 cc bb 00 "
+        "00 00 00 67 dc 00 1d 01 47 01 a8 66 6f 6c 6c 6f 77 65 72 07 03 00 00 00 0c 06 cd 06 97 cc bb 00 "
         "90 91 92 03 c4 07 96 01 02 01 03 07 c3 90 90 90 00 a0 00 00 93 01 02 03 90 c4 00 a2 6f 6b 91 92 "
-        "ae 74 65 72 6d 2d 74 6f 6f 2d 6c 61 72 67 65 01",
+        "ae 74 65 72 6d 2d 74 6f 6f 2d 6c 61 72 67 65 01 91 9d ac 76 6f 74 65 2d 67 72 61 6e 74 65 64 03 "
+        "00 07 00 06 0c 06 0c 00 a0 a0 a0",
     ),
 ]
 
@@ -679,9 +703,9 @@ def test_reject_wrong_field_count(tag: int, fields: list[Any]) -> None:
 def test_reject_report_of_wrong_length() -> None:
     fields = body_of(EMPTY_REPORT)[2:]
     for bad in (fields[:-1], [*fields, 0], []):
-        with pytest.raises(WireError, match="expected list of 26 report fields"):
+        with pytest.raises(WireError, match="expected list of 27 report fields"):
             decode_frame(pack(1, 71, *bad))
-    with pytest.raises(WireError, match="expected list of 26 report fields, got dict"):
+    with pytest.raises(WireError, match="expected list of 27 report fields, got dict"):
         decode_frame(pack(1, 64, 1, 2, 3, {"report": 1}))
 
 
@@ -822,6 +846,13 @@ REPORT_FIELDS = [f.name for f in dataclasses.fields(Report)]
         ("violations", [["b", 1], ["a", 1]], "field 'violations' .*, got \\['a', 1\\]"),
         ("violations", [["a", 1], ["a", 2]], "field 'violations' .*, got \\['a', 2\\]"),
         ("violations", [["a", -1]], "expected int >= 0"),
+        ("reasons", None, "field 'reasons' of control frame: expected list of reasons, got None"),
+        ("reasons", [["vote-granted"]], "field 'reason' .*: expected list of 13 reason fields, got list"),
+        ("reasons", [["because", *[0] * 9, "", "", ""]], "field 'reason kind' .*: expected a kind of"),
+        ("reasons", [["elected", *[0] * 9, "", "", ""][:12] + [None]], "field 'reason text' .*, got None"),
+        ("reasons", [["elected", -1, *[0] * 8, "", "", ""]], "field 'reason peer' .*: expected node id or 0"),
+        ("reasons", [["elected", 0, 0, -1, *[0] * 6, "", "", ""]], "field 'term' .*: expected int >= 0"),
+        ("reasons", [["elected", *[0] * 8, True, "", "", ""]], "field 'count' .*: expected int"),
     ],
 )
 def test_reject_bad_report_field(name: str, value: object, message: str) -> None:
@@ -874,7 +905,7 @@ def test_reject_report_with_a_bad_config_entry() -> None:
 def test_report_before_membership_changes_is_refused() -> None:
     # The 19-field report of before: refused, not read with defaults.
     fields = body_of(EMPTY_REPORT)[2:]
-    with pytest.raises(WireError, match="expected list of 26 report fields, got list of 19 items"):
+    with pytest.raises(WireError, match="expected list of 27 report fields, got list of 19 items"):
         decode_frame(pack(1, 71, *fields[:19]))
 
 

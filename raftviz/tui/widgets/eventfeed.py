@@ -81,18 +81,40 @@ class _Fold:
 _Entry = FeedItem | _Note | _Fold
 
 
+@dataclass(frozen=True, slots=True)
+class _Because:
+    """A reason the core gave for an event (raftviz.core.reasons), on its own row under it."""
+
+    text: str
+    position: int
+
+
+#: Row keys of reasons: ``because-POSITION-I`` (Enter on one goes to its event's position).
+_BECAUSE = "because-"
+
+
 class _FeedRow:
     """A feed row laid out when it is drawn (the feed decides whether positions fit)."""
 
     __slots__ = ("feed", "entry", "member")
 
-    def __init__(self, feed: EventFeed, entry: _Entry | str, member: bool = False) -> None:
+    def __init__(self, feed: EventFeed, entry: _Entry | _Because | str, member: bool = False) -> None:
         self.feed = feed
         self.entry = entry
         self.member = member
 
     def parts(self) -> RowParts:
         entry, show_pos = self.entry, self.feed.show_pos
+        if isinstance(entry, _Because):
+            # Indented under its event; the paper's place goes first when the row is cut. The
+            # app draws arrows as the feed does everywhere (the transcript's "->" is ASCII).
+            text = entry.text.replace(" -> ", " → ")
+            short = text.rsplit(" (", 1)[0]
+            lead = feed_lead(None, 0, show_pos, self.feed.time_width)
+            blank = [seg(" " * len(s.at(0)), style="") for s in lead]
+            return RowParts(
+                lead=blank, essentials=[seg(f"↳ because: {text}", f"↳ {short}", style="italic cyan")]
+            )
         if isinstance(entry, FeedItem):
             return feed_parts(entry, show_pos, self.feed.time_width, member=self.member)
         if isinstance(entry, _Note):
@@ -173,6 +195,15 @@ class EventFeed(ClockKeysList):
 
     # ------------------------------------------------------------------ content
 
+    def _item_rows(self, item: FeedItem, member: bool = False) -> list[tuple[str, Row]]:
+        """An item's row, and under it a row per reason the core gave (not for a heartbeat
+        round's members: a follower learning the commit index is the round itself)."""
+        rows: list[tuple[str, Row]] = [(str(item.position), _FeedRow(self, item, member=member))]
+        if not item.heartbeat:
+            for i, text in enumerate(item.because):
+                rows.append((f"{_BECAUSE}{item.position}-{i}", _FeedRow(self, _Because(text, item.position))))
+        return rows
+
     def add_items(self, items: list[FeedItem]) -> None:
         follow, before = self.following(), self.row_count
         self._add_items(items)
@@ -219,7 +250,7 @@ class EventFeed(ClockKeysList):
                     self._rebuild_later = True
             else:
                 self._entries.append(item)
-                rows.append((str(item.position), _FeedRow(self, item)))
+                rows += self._item_rows(item)
             self._kept += 1
         self._append(rows)
 
@@ -293,7 +324,7 @@ class EventFeed(ClockKeysList):
             )
         for entry in self._entries:
             if isinstance(entry, FeedItem):
-                rows.append((str(entry.position), _FeedRow(self, entry)))
+                rows += self._item_rows(entry)
             elif isinstance(entry, _Note):
                 rows.append((entry.key, _FeedRow(self, entry)))
             else:
@@ -314,7 +345,7 @@ class EventFeed(ClockKeysList):
         for entry in self._entries:
             if isinstance(entry, FeedItem):
                 if accept(entry):
-                    shown.append((str(entry.position), _FeedRow(self, entry)))
+                    shown += self._item_rows(entry)
             elif isinstance(entry, _Fold):
                 shown += [(str(m.position), _FeedRow(self, m)) for m in entry.members if accept(m)]
         count = f"{len(shown)} matching row{'s' if len(shown) != 1 else ''}"
@@ -387,7 +418,7 @@ class EventFeed(ClockKeysList):
         # Positions are worth their column only where the essentials still fit beside them.
         self.show_pos = width >= 44
         # The time column as wide as the latest time on screen needs (times only grow).
-        times = [r.entry for r in rows if isinstance(r, _FeedRow) and not isinstance(r.entry, str)]
+        times = [r.entry for r in rows if isinstance(r, _FeedRow) and not isinstance(r.entry, str | _Because)]
         latest = max((e.last_time if isinstance(e, _Fold) else e.time for e in times), default=0)
         self.time_width = max(len(str(latest)), 1)
         return super().layout(rows, width)
@@ -397,6 +428,8 @@ class EventFeed(ClockKeysList):
 
     def selected_position(self) -> int | None:
         key = self.cursor_key()
+        if key is not None and key.startswith(_BECAUSE):
+            key = key[len(_BECAUSE) :].split("-")[0]  # a reason's row: its event's position
         if key is None or not key.isdigit():
             return None
         return int(key)

@@ -215,6 +215,9 @@ def inspect_node(node: NodeSnap, snap: Snapshot) -> Group:
     if node.violations:
         counts = ", ".join(f"{kind} ×{count}" for kind, count in node.violations)
         grid.add_row("violations", Text(f"dropped {counts}", style="red"))
+    for i, reason in enumerate(node.reasons):
+        # Why it last decided something, the paper's place included (raftviz.core.reasons).
+        grid.add_row("because" if i == 0 else "", Text(reason.replace(" -> ", " → "), style="italic"))
     tail = node.log[-3:]
     first = node.last_index - len(tail) + 1
     for i, entry in enumerate(tail):

@@ -1,0 +1,232 @@
+"""Why the core did what it did: a small, typed vocabulary of reasons, each naming its place in the paper.
+
+Every decision a rule makes that a reader may ask "why?" about (a vote
+granted or denied, an AppendEntries rejected or a suffix truncated, a step
+down, the commit index moving or refusing to move, a snapshot installed, a
+configuration changed) is recorded as a :class:`Reason`: its kind, and the
+numbers that show it. The core collects the reasons of one input in its
+``Ready`` (``Ready.reasons``); the node driver carries them in its report, so
+they cross the wire to the lab like any other output and read the same on
+every backend.
+
+A reason is data, not text: :meth:`Reason.describe` is the one place that
+turns any kind into words, and :data:`PLACES` the one table of where in the
+paper each rule is. The fields are few and shared by all kinds; each kind's
+comment says which it uses. "Ours" is the node that decided, "theirs" the
+peer whose message it decided on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final, Literal
+
+from raftviz.core.messages import NodeId
+from raftviz.core.values import shared_value
+
+#: A vote granted: ``peer`` the candidate, ``term``; its log (``their_term``, ``their_index``)
+#: is at least as up to date as ours (``our_term``, ``our_index``).
+VOTE_GRANTED: Final = "vote-granted"
+#: A vote denied because this node already voted in ``term``, for ``other``.
+VOTE_DENIED_VOTED: Final = "vote-denied-voted"
+#: A vote denied because the candidate's log (``their_term``/``their_index``: its last
+#: entry's term and index) is behind ours (``our_term``/``our_index``).
+VOTE_DENIED_LOG: Final = "vote-denied-log"
+#: A vote denied because the candidate's term (``their_term``) is older than ours (``term``).
+VOTE_DENIED_STALE: Final = "vote-denied-stale"
+#: A RequestVote from ``peer``, not a voter here, ignored while a leader is known:
+#: this node's role ``before`` is leader, or it heard its leader ``count`` ms ago.
+VOTE_IGNORED: Final = "vote-ignored"
+#: Elected leader of ``term``: votes from the nodes in ``after`` out of ``count`` voters.
+ELECTED: Final = "elected"
+#: Stepped down to follower (or a follower moved term): ``term`` seen in a ``message``
+#: from ``peer``, our term was ``our_term`` and our role ``before``.
+STEP_DOWN: Final = "step-down"
+#: A candidate became a follower: ``peer`` leads its ``term`` (its ``message`` arrived).
+LEADER_SEEN: Final = "leader-seen"
+#: An AppendEntries from ``peer`` rejected: its term (``their_term``) is older than ours (``term``).
+APPEND_REJECTED_STALE: Final = "append-rejected-stale"
+#: An AppendEntries rejected: no entry at prevLogIndex ``index``; our log ends at ``our_index``.
+APPEND_REJECTED_MISSING: Final = "append-rejected-missing"
+#: An AppendEntries rejected: the entry at prevLogIndex ``index`` has term ``our_term``
+#: here, ``their_term`` (prevLogTerm) in the leader's log.
+APPEND_REJECTED_MISMATCH: Final = "append-rejected-mismatch"
+#: An AppendEntries accepted after deleting ``count`` conflicting entries, ``index`` to
+#: ``our_index``: entry ``index`` had term ``our_term`` here, ``their_term`` in the message.
+LOG_TRUNCATED: Final = "log-truncated"
+#: A leader's commit index moved from ``our_index`` to ``index``: the nodes in ``after``
+#: (a majority of ``count`` voters) hold entry ``index``, which is of the current ``term``.
+COMMIT_ADVANCED: Final = "commit-advanced"
+#: A follower's commit index moved from ``our_index`` to ``index``: the leader ``peer``'s
+#: commit index is ``their_index``, and ``index`` is as far as this node's log matches.
+COMMIT_LEARNED: Final = "commit-learned"
+#: A leader's commit index stays at ``our_index`` although the nodes in ``after`` (a majority
+#: of ``count`` voters) hold entry ``index``: it is of term ``their_term``, not the current ``term``.
+COMMIT_HELD: Final = "commit-held"
+#: A snapshot from ``peer`` installed: state machine and log replaced up to ``index``
+#: (of term ``their_term``); the commit index was ``our_index``.
+SNAPSHOT_INSTALLED: Final = "snapshot-installed"
+#: The configuration in use changed from ``before`` to ``after`` because a configuration
+#: entry at ``index`` was ``message`` (``appended`` to the log, or ``undone``: truncated away).
+CONFIG_CHANGED: Final = "config-changed"
+
+ReasonKind = Literal[
+    "vote-granted",
+    "vote-denied-voted",
+    "vote-denied-log",
+    "vote-denied-stale",
+    "vote-ignored",
+    "elected",
+    "step-down",
+    "leader-seen",
+    "append-rejected-stale",
+    "append-rejected-missing",
+    "append-rejected-mismatch",
+    "log-truncated",
+    "commit-advanced",
+    "commit-learned",
+    "commit-held",
+    "snapshot-installed",
+    "config-changed",
+]
+
+#: Where in the Raft paper (Ongaro and Ousterhout, 2014) each kind's rule is.
+PLACES: Final[dict[str, str]] = {
+    VOTE_GRANTED: "Figure 2, RequestVote receiver 2",
+    VOTE_DENIED_VOTED: "Figure 2, RequestVote receiver 2",
+    VOTE_DENIED_LOG: "§5.4.1",
+    VOTE_DENIED_STALE: "Figure 2, RequestVote receiver 1",
+    VOTE_IGNORED: "§6 (membership)",
+    ELECTED: "Figure 2, Candidates / §5.2",
+    STEP_DOWN: "Figure 2, All Servers",
+    LEADER_SEEN: "Figure 2, Candidates / §5.2",
+    APPEND_REJECTED_STALE: "Figure 2, AppendEntries receiver 1",
+    APPEND_REJECTED_MISSING: "Figure 2, AppendEntries receiver 2",
+    APPEND_REJECTED_MISMATCH: "Figure 2, AppendEntries receiver 2",
+    LOG_TRUNCATED: "Figure 2, AppendEntries receiver 3 / §5.3",
+    COMMIT_ADVANCED: "Figure 2, Leaders / §5.3",
+    COMMIT_LEARNED: "Figure 2, AppendEntries receiver 5",
+    COMMIT_HELD: "Figure 8 / §5.4.2",
+    SNAPSHOT_INSTALLED: "§7 (snapshots)",
+    CONFIG_CHANGED: "§6 (membership)",
+}
+
+#: Every kind, in the order they are documented (docs/scenario-language.md).
+KINDS: Final = tuple(PLACES)
+
+
+@shared_value
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """One decision and the numbers behind it; which fields a kind uses is said at the kind."""
+
+    kind: str
+    peer: NodeId = 0
+    other: NodeId = 0
+    term: int = 0
+    index: int = 0
+    our_term: int = 0
+    our_index: int = 0
+    their_term: int = 0
+    their_index: int = 0
+    count: int = 0
+    message: str = ""
+    before: str = ""
+    after: str = ""
+
+    @property
+    def place(self) -> str:
+        """Where the rule is in the paper: ``Figure 2, RequestVote receiver 2``, ``§5.4.1``..."""
+        return PLACES.get(self.kind, "")
+
+    def describe(self) -> str:
+        """One line, the rule's place in the paper last: ``vote denied to node 3 in term 4: ... (§5.4.1)``."""
+        return f"{self._sentence()} ({self.place})"
+
+    def _sentence(self) -> str:  # noqa: PLR0911 - one branch per kind is the point
+        k = self.kind
+        if k == VOTE_GRANTED:
+            return (
+                f"vote granted to node {self.peer} in term {self.term}: no other vote in this term, "
+                f"and its log ({_last(self.their_term, self.their_index)}) is at least as up to date "
+                f"as ours ({_last(self.our_term, self.our_index)})"
+            )
+        if k == VOTE_DENIED_VOTED:
+            return f"vote denied to node {self.peer}: already voted for node {self.other} in term {self.term}"
+        if k == VOTE_DENIED_LOG:
+            return (
+                f"vote denied to node {self.peer} in term {self.term}: its log "
+                f"({_last(self.their_term, self.their_index)}) is not as up to date as ours "
+                f"({_last(self.our_term, self.our_index)})"
+            )
+        if k == VOTE_DENIED_STALE:
+            older = f"its term {self.their_term} is older than ours ({self.term})"
+            return f"vote denied to node {self.peer}: {older}"
+        if k == VOTE_IGNORED:
+            why = "this node leads" if self.before == "leader" else f"a leader was heard {self.count} ms ago"
+            return f"RequestVote from node {self.peer} ignored: it is not a voter here and {why}"
+        if k == ELECTED:
+            return (
+                f"elected leader of term {self.term}: votes from nodes {self.after}, "
+                f"a majority of {self.count} voters"
+            )
+        if k == STEP_DOWN:
+            seen = f"{self.message} from node {self.peer} has a newer term"
+            if self.before == "follower":
+                return f"term {self.our_term} -> {self.term}: {seen}"
+            return f"{self.before} steps down to follower, term {self.our_term} -> {self.term}: {seen}"
+        if k == LEADER_SEEN:
+            leads = f"node {self.peer} leads term {self.term} ({self.message})"
+            return f"candidate steps down to follower: {leads}"
+        if k == APPEND_REJECTED_STALE:
+            return (
+                f"AppendEntries from node {self.peer} rejected: its term {self.their_term} "
+                f"is older than ours ({self.term})"
+            )
+        if k == APPEND_REJECTED_MISSING:
+            return (
+                f"AppendEntries from node {self.peer} rejected: no entry at prevIndex {self.index} "
+                f"(our log ends at {self.our_index})"
+            )
+        if k == APPEND_REJECTED_MISMATCH:
+            return (
+                f"AppendEntries from node {self.peer} rejected: entry {self.index} has term {self.our_term} "
+                f"here, the leader's prevTerm is {self.their_term}"
+            )
+        if k == LOG_TRUNCATED:
+            span = f"entry {self.index}" if self.count == 1 else f"entries {self.index}..{self.our_index}"
+            return (
+                f"{span} deleted: entry {self.index} has term {self.our_term} here but term "
+                f"{self.their_term} in the AppendEntries from node {self.peer}"
+            )
+        if k == COMMIT_ADVANCED:
+            return (
+                f"commit index {self.our_index} -> {self.index}: nodes {self.after} (a majority of "
+                f"{self.count} voters) hold entry {self.index}, and it is of the current term {self.term}"
+            )
+        if k == COMMIT_LEARNED:
+            learned = f"commit index {self.our_index} -> {self.index}: leader {self.peer} has committed"
+            if self.index == self.their_index:
+                return f"{learned} up to {self.their_index}"
+            return f"{learned} up to {self.their_index}, and our log matches its log up to {self.index}"
+        if k == COMMIT_HELD:
+            return (
+                f"commit index stays {self.our_index}: nodes {self.after} (a majority of {self.count} "
+                f"voters) hold entry {self.index}, but it is of term {self.their_term}, not the current "
+                f"term {self.term}"
+            )
+        if k == SNAPSHOT_INSTALLED:
+            return (
+                f"snapshot from node {self.peer} installed: state machine and log replaced up to index "
+                f"{self.index} (term {self.their_term}), beyond our commit index {self.our_index}"
+            )
+        if k == CONFIG_CHANGED:
+            return (
+                f"configuration {self.before} -> {self.after}: configuration entry {self.index} was "
+                f"{self.message}, and a server uses the latest one in its log, committed or not"
+            )
+        return k
+
+
+def _last(term: int, index: int) -> str:
+    return f"lastTerm={term} lastIndex={index}"
