@@ -12,6 +12,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from textual.message import Message
 from textual.screen import Screen
 
 from raftviz.lab import exits
+from raftviz.lab.events import Event
 from raftviz.lab.lab import MAX_NODES
 from raftviz.lab.script import ScriptError, parse_script
 from raftviz.lab.search import QueryError, parse_query
@@ -257,7 +259,7 @@ KEY_LABELS = {
 }
 
 
-def message_detail(msg: int, events: list, error: str = "") -> tuple[str, ...]:
+def message_detail(msg: int, events: list[Event], error: str = "") -> tuple[str, ...]:
     """The diagram's words about message ``msg``, from the events of the row chosen: what it
     said, how it ended, and the reasons its receiver gave (``Event.reason``) when it acted."""
     if error:
@@ -446,6 +448,8 @@ class RaftvizApp(App[None]):
         #: Where the diagram's cursor asked to go, and a later wish held until the lab is free.
         self._diagram_want: int | None = None
         self._diagram_next: int | None = None
+        #: The lab's answer to the last message chosen in the diagram (tests wait on it).
+        self.diagram_detail: Future[list[Event]] | None = None
 
     def get_default_screen(self) -> Screen:
         return MainScreen(lesson=self.options.lesson is not None)
@@ -917,23 +921,28 @@ class RaftvizApp(App[None]):
 
     def on_diagram_view_message_chosen(self, event: DiagramView.MessageChosen) -> None:
         """Show what the chosen message said, how it ended, and why its receiver acted as it did."""
-        diagram = event.control if isinstance(event.control, DiagramView) else None
-        future = self.controller.events_at(event.position)
+        screen = self.get_screen_stack_main()
+        if screen is None:
+            return
+        diagram = screen.query_one(DiagramView)
+        diagram.chosen = event.msg
+        diagram.detail = (f"#{event.msg}: reading it…",)
+        diagram.refresh()
+        future = self.diagram_detail = self.controller.events_at(event.position)
+        loop = asyncio.get_running_loop()
 
         def done(_future: object) -> None:
             try:
-                found = future.result()
+                found, error = future.result(), ""
             except Exception as exc:  # noqa: BLE001 - shown, never a crash of the app
                 found, error = [], f"{type(exc).__name__}: {exc}"
-            else:
-                error = ""
-            self.call_from_thread(self._show_message, diagram, event.msg, found, error)
+            loop.call_soon_threadsafe(self._show_message, diagram, event.msg, found, error)
 
         future.add_done_callback(done)
 
-    def _show_message(self, diagram: DiagramView | None, msg: int, found: list, error: str) -> None:
-        if diagram is None:
-            return
+    def _show_message(self, diagram: DiagramView, msg: int, found: list[Event], error: str) -> None:
+        if diagram.chosen != msg:
+            return  # another message was chosen since
         diagram.chosen = msg
         diagram.detail = message_detail(msg, found, error)
         diagram.refresh()

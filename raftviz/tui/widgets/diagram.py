@@ -302,6 +302,8 @@ class DiagramView(Widget, can_focus=True):
         self.cursor = min(max(row, 0), len(self.rows) - 1)
         self._keep_visible()
         self.refresh()
+        if self.chosen is None:
+            self.detail = ()  # words about another row
         position = self.cursor_position()
         if position is not None and position != before:
             self.post_message(self.CursorMoved(position))
