@@ -178,17 +178,19 @@ def row_words(rows: DiagramRows, i: int) -> str:
 class Layout:
     """Where each lane and the words go at one width."""
 
-    def __init__(self, width: int, lanes: list[int], last_position: int) -> None:
+    def __init__(self, width: int, lanes: list[int], last_position: int, last_time: int = 0) -> None:
         self.width = width
         self.lanes = lanes
         self.gutter = max(len(str(last_position)), 3) + 2
         n = max(len(lanes), 1)
-        room = width - self.gutter - 28
-        self.spacing = max(3, min(8, room // n))
+        # The words need about 50 columns; the lanes get the rest, 4 to 8 apart.
+        room = width - self.gutter - 50
+        self.spacing = max(4, min(8, room // n))
         self.x = {lane: self.gutter + self.spacing // 2 + k * self.spacing for k, lane in enumerate(lanes)}
         self.label = self.gutter + n * self.spacing + 1
         #: Virtual time before the words, when there is room for it.
-        self.timed = width - self.label >= 44
+        self.timed = width - self.label >= 48
+        self.time_width = len(str(last_time)) + 2
 
 
 class DiagramView(Widget, can_focus=True):
@@ -248,16 +250,13 @@ class DiagramView(Widget, can_focus=True):
         return 3 if self.size.height >= 18 else 2
 
     def layout_for(self, width: int) -> Layout:
-        lanes = sorted(set(self.rows.lanes) | set(self.nodes))
-        last = self.rows.position[-1] if len(self.rows) else 0
+        rows = self.rows
+        lanes = sorted(set(rows.lanes) | set(self.nodes))
+        last, now = (rows.position[-1], rows.time[-1]) if len(rows) else (0, 0)
         layout = self._layout
-        if (
-            layout is None
-            or layout.width != width
-            or layout.lanes != lanes
-            or len(str(last)) + 2 > layout.gutter
-        ):
-            layout = self._layout = Layout(width, lanes, last)
+        stale = layout is None or (layout.width, layout.lanes) != (width, lanes)
+        if stale or len(str(last)) + 2 > layout.gutter or len(str(now)) + 2 > layout.time_width:
+            layout = self._layout = Layout(width, lanes, last, now)
         return layout
 
     # ------------------------------------------------------------------ the app's side
@@ -433,7 +432,7 @@ class DiagramView(Widget, can_focus=True):
         self._marks(layout, i, cells, styles)
         words = row_words(rows, i)
         if layout.timed:
-            words = f"t={rows.time[i]:<6} {words}"
+            words = f"{'t=' + str(rows.time[i]):<{layout.time_width}} {words}"
         label_style = LABEL_STYLE if KINDS[rows.kind[i]] not in ("heartbeat", "timer") else DIM
         if rows.flags[i] & REJECTED or KINDS[rows.kind[i]] in ("lost", "drop", "crash", "violation"):
             label_style = "bold white"
