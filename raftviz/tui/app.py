@@ -448,6 +448,8 @@ class RaftvizApp(App[None]):
         #: Where the diagram's cursor asked to go, and a later wish held until the lab is free.
         self._diagram_want: int | None = None
         self._diagram_next: int | None = None
+        #: A goto the diagram asked for, to be sent once its cursor is painted.
+        self._diagram_going = False
         #: The lab's answer to the last message chosen in the diagram (tests wait on it).
         self.diagram_detail: Future[list[Event]] | None = None
 
@@ -900,7 +902,7 @@ class RaftvizApp(App[None]):
             self.controller.rewind(target)
             return
         if self._diagram_want is not None:
-            if snap.position != self._diagram_want and self.controller.busy:
+            if snap.position != self._diagram_want and (self.controller.busy or self._diagram_going):
                 diagram.refresh()
                 return  # on its way there: do not pull the cursor back
             self._diagram_want = None
@@ -914,7 +916,17 @@ class RaftvizApp(App[None]):
             self._diagram_want = event.position
             return
         self._diagram_want = event.position
-        self.controller.rewind(event.position)
+        # After the diagram has painted its cursor: a goto's replay on the lab thread competes
+        # with the paint for the interpreter, and the cursor must move at once.
+        self._diagram_going = True
+        self.call_after_refresh(self._diagram_go, event.position)
+
+    def _diagram_go(self, position: int) -> None:
+        if self._diagram_want != position:
+            return  # the cursor moved on since: its own call follows
+        self._diagram_going = False
+        if self._diagram_next is None:
+            self.controller.rewind(position)
 
     def on_diagram_view_closed(self, _event: DiagramView.Closed) -> None:
         self.show_diagram(False)
