@@ -902,7 +902,10 @@ class RaftvizApp(App[None]):
             self.controller.rewind(target)
             return
         if self._diagram_want is not None:
-            if snap.position != self._diagram_want and (self.controller.busy or self._diagram_going):
+            # Still on its way there (a goto queued, running, or its update not applied yet):
+            # do not pull the cursor back to where the app was.
+            pending = self.controller.busy or self.applied < self.controller.reported
+            if snap.position != self._diagram_want and (pending or self._diagram_going):
                 diagram.refresh()
                 return  # on its way there: do not pull the cursor back
             self._diagram_want = None
