@@ -235,7 +235,11 @@ class DiagramSource:
             nonlocal rows
             if records:
                 self._now = records[-1].time
-            rows += rows_of(events_of(position, step, records, self._now))  # type: ignore[arg-type]
+            # Record by record, as ``on_record`` makes them (sends are grouped within a record).
+            for record in records:
+                rows += rows_of(events_of(position, step, [record]))  # type: ignore[arg-type]
+            if not records:
+                rows += rows_of(events_of(position, step, [], self._now))  # type: ignore[arg-type]
 
         start = history.timeline.parent(positions[0])
         history.walk(visit, end=positions[-1], start=ROOT if start is None else start)

@@ -5,9 +5,13 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from raftviz.lab.history import History
+from raftviz.lab.lab import StepRecord
 from raftviz.lab.session import Session
+from raftviz.lab.timeline import Step
 from raftviz.tui.app import AppOptions, RaftvizApp, message_detail
 from raftviz.tui.diagram import KIND_CODE, KINDS, DiagramRows, DiagramSource, rows_of
 from raftviz.tui.testing import run_commands, settle
@@ -49,7 +53,15 @@ def full_rows(history: History) -> list[tuple]:
     from raftviz.lab.events import events_of
 
     rows: list[tuple] = []
-    history.walk(lambda p, s, r: rows.extend(rows_of(events_of(p, s, r))))
+
+    def visit(position: int, step: Step, records: list[StepRecord]) -> None:
+        for record in records:
+            rows.extend(rows_of(events_of(position, step, [record])))
+        if not records:
+            rows.extend(rows_of(events_of(position, step, [])))
+
+    history.walk(visit)
+    # A network change has no record: its time is the clock's, which a walk alone does not know.
     return [row[:10] for row in rows if KINDS[row[2]] != "network"]
 
 
@@ -265,3 +277,33 @@ def test_enter_on_an_arrow_shows_the_message_and_a_lost_one_its_mark() -> None:
             assert rows.sent_row(target) is not None
 
     asyncio.run(run())
+
+
+# ---------------------------------------------------------------------------- any way through history
+
+COMMANDS = st.one_of(
+    st.integers(1, 30).map(lambda n: f"step {n}"),
+    st.integers(1, 25).map(lambda n: f"back {n}"),
+    st.integers(1, 25).map(lambda n: f"forward {n}"),
+    st.sampled_from(["crash 1", "restart 1", "partition 1 | 2,3", "heal", "put x 1", "timeout 2"]),
+    st.integers(0, 200).map(lambda n: f"goto {n}"),
+)
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(COMMANDS, min_size=1, max_size=10))
+def test_the_rows_are_those_of_the_way_followed_whatever_was_done(commands: list[str]) -> None:
+    history = History(lambda: Session(backend="inprocess"))
+    source = DiagramSource()
+    history.listeners.append(source.on_record)
+    rows = DiagramRows()
+    try:
+        for command in ["cluster 3 seed=2", "until leader", *commands]:
+            history.run_text(command)  # a goto past the end fails: said, and nothing moves
+            delta = source.delta(history)
+            if delta is not None:
+                rows.apply(delta)
+            mine = [rows.row(i)[:10] for i in range(len(rows)) if KINDS[rows.kind[i]] != "network"]
+            assert mine == full_rows(history), command
+    finally:
+        history.close()
