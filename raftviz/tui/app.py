@@ -896,6 +896,7 @@ class RaftvizApp(App[None]):
         """The diagram's cursor follows the app, unless the cursor itself is leading it somewhere."""
         diagram = screen.query_one(DiagramView)
         diagram.nodes = snap.ids
+        diagram.matches = self.search.positions if self.search is not None else []
         if self._diagram_next is not None and not self.controller.busy:
             target, self._diagram_next = self._diagram_next, None
             self._diagram_want = target

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from textual.widgets import Input
 
 from raftviz.lab.history import History
 from raftviz.lab.lab import StepRecord
@@ -307,3 +308,25 @@ def test_the_rows_are_those_of_the_way_followed_whatever_was_done(commands: list
             assert mine == full_rows(history), command
     finally:
         history.close()
+
+
+def test_a_search_marks_its_positions_and_f3_moves_the_cursor() -> None:
+    async def run() -> None:
+        app = make_app()
+        async with app.run_test(size=(160, 48)) as pilot:
+            await settle(pilot, app)
+            await run_commands(pilot, app, "until leader", "put x 1", "until kv x=1")
+            view = await open_diagram(pilot, app)
+            await pilot.press("slash")
+            await pilot.pause()
+            app.screen.query_one(Input).value = "kind=role"
+            await pilot.press("enter")
+            await settle(pilot, app)
+            assert app.search is not None and app.search.positions
+            first = app.search.positions[0]
+            assert app.snapshot.position == first  # wrapped to the first match
+            assert view.cursor_position() == first
+            line = view.render_line(1 + view.cursor - view.top).text
+            assert line.startswith("▶") and "◆" in line[: view.layout_for(160).gutter]
+
+    asyncio.run(run())

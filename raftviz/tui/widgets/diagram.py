@@ -19,6 +19,7 @@ goes there; the app moving elsewhere moves the cursor (``show_position``).
 
 from __future__ import annotations
 
+import bisect
 from functools import lru_cache
 
 from rich.segment import Segment
@@ -103,10 +104,34 @@ ROLE_MARK: dict[str, tuple[str, str]] = {
     "learner": ("l", "bold black on orchid1"),
     "outside": ("o", "bold black on grey50"),
 }
+#: The legend under the diagram (when no message is chosen): every mark, with its colour.
+LEGEND: tuple[tuple[str, str, str], ...] = (
+    ("┃", "bold bright_yellow", "leader"),
+    ("┆", "bold bright_cyan", "candidate"),
+    ("│", "grey50", "follower"),
+    ("┊", "red3", "down"),
+    ("●", "bold bright_cyan", "vote"),
+    ("■", "bold bright_white", "append"),
+    ("▪", "grey62", "heartbeat"),
+    ("◆", "bold magenta", "client"),
+    ("○□", OK_STYLE, "reply"),
+    ("▷", NO_STYLE, "refused"),
+    ("✕", CUT_STYLE, "lost"),
+    ("◷", "bold bright_cyan", "timeout"),
+    ("✖", "bold bright_red", "crash"),
+    ("↻", "bold bright_green", "restart"),
+    ("LCF", "bold black on bright_yellow", "role"),
+    ("T", "bold black on grey70", "term"),
+    ("✓", "bold bright_green", "commit"),
+    ("╪═╪", CUT_STYLE, "network"),
+    ("◆", "bold bright_magenta", "search match"),
+)
 #: Rows about one message.
 MARK_KINDS_MESSAGE = frozenset(("send", "deliver", "lost", "drop", "duplicate"))
 LOST_MARK = "✕"
 CURSOR_MARK = "▶"
+#: A position the last search matched (beside its number).
+MATCH_MARK, MATCH_STYLE = "◆", "bold bright_magenta"
 CURSOR_BG = "grey23"
 LABEL_STYLE = "white"
 DIM = "grey50"
@@ -236,6 +261,8 @@ class DiagramView(Widget, can_focus=True):
         #: The message chosen (its rows are highlighted) and the words about it.
         self.chosen: int | None = None
         self.detail: tuple[str, ...] = ()
+        #: Positions the last search (``/``) matched, in order: their rows are marked ``◆``.
+        self.matches: list[int] = []
         self._layout: Layout | None = None
 
     # ------------------------------------------------------------------ geometry
@@ -363,11 +390,28 @@ class DiagramView(Widget, can_focus=True):
                 return self._row(layout, i)
             return Strip.blank(width)
         k = y - 1 - body
+        if not self.detail:
+            if k == 0:
+                return self._text_strip(self._hint(), width, "grey70")
+            return self._legend(width, k - 1)
         text = self.detail[k] if k < len(self.detail) else ""
-        if not self.detail and k == 0:
-            text = self._hint()
-        style = "bold white" if self.detail and k == 0 else "grey70"
-        return self._text_strip(text, width, style)
+        return self._text_strip(text, width, "bold white" if k == 0 else "grey70")
+
+    def _legend(self, width: int, line: int) -> Strip:
+        """Line ``line`` of the legend, its items laid out whole at ``width``."""
+        lines: list[list[tuple[str, str]]] = [[]]
+        used = 0
+        for glyph, style, word in LEGEND:
+            size = len(glyph) + len(word) + 3
+            if used + size > width and lines[-1]:
+                lines.append([])
+                used = 0
+            lines[-1] += [(glyph, style), (f" {word}  ", DIM)]
+            used += size
+        if line >= len(lines):
+            return Strip.blank(width)
+        segments = [Segment(text, _style(style)) for text, style in lines[line]]
+        return Strip(segments).adjust_cell_length(width)
 
     def _hint(self) -> str:
         if not len(self.rows):
@@ -425,6 +469,8 @@ class DiagramView(Widget, can_focus=True):
         first = i == 0 or rows.position[i - 1] != position
         if first:
             self._put(cells, styles, 1, str(position).rjust(layout.gutter - 2), GUTTER_STYLE)
+            if self._matched(position):
+                cells[layout.gutter - 1], styles[layout.gutter - 1] = MATCH_MARK, MATCH_STYLE
         for lane, x in layout.x.items():
             glyph, style = LANE.get(ROLES[rows.role_at(lane, i)], LANE["follower"])
             if x < width:
@@ -445,6 +491,11 @@ class DiagramView(Widget, can_focus=True):
                 styles[k] = "bold reverse"
             return self._strip(cells, styles, base=f"on {CURSOR_BG}")
         return self._strip(cells, styles)
+
+    def _matched(self, position: int) -> bool:
+        matches = self.matches
+        k = bisect.bisect_left(matches, position)
+        return k < len(matches) and matches[k] == position
 
     def _chosen_here(self, i: int) -> bool:
         chosen = self.chosen
@@ -496,7 +547,11 @@ class DiagramView(Widget, can_focus=True):
             for x in range(a + step, reach, step):
                 cells[x], styles[x] = "─", run + highlight
             if kind == "deliver":
-                cells[b - step], styles[b - step] = ("▶" if step > 0 else "◀"), run + " bold" + highlight
+                # A refused message or a negative reply: a hollow head (shape, not only colour).
+                refused = bool(rows.flags[i] & REJECTED)
+                head = ("▷" if step > 0 else "◁") if refused else ("▶" if step > 0 else "◀")
+                head_style = NO_STYLE if refused else run + " bold"
+                cells[b - step], styles[b - step] = head, head_style + highlight
                 cells[b], styles[b] = glyph, gstyle + highlight
             else:
                 cells[reach], styles[reach] = LOST_MARK, CUT_STYLE + highlight
