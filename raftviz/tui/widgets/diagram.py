@@ -5,11 +5,14 @@ follower, ``┊`` down: shape and colour both say it). A message is sent on one
 row (its glyph on the sender's lane: the ring's glyphs, ``●`` vote, ``■``
 append, ``▪`` heartbeat, ``◆`` client; hollow for a reply) and arrives on a
 later row: a run from the sender's lane (``└──▶`` or ``◀──┘``: it comes down
-the sender's lane from its send) to its glyph on the receiver's. A lost or
-dropped message's run ends in ``✕`` short of its receiver. Crashes (``✖``),
+the sender's lane from its send) to its glyph on the receiver's; a refused
+message or a negative reply has a hollow head (``▷``). A lost or dropped
+message's run ends in ``✕`` short of its receiver. Crashes (``✖``),
 restarts (``↻``), timeouts (``◷``), role changes (``L``, ``C``, ``F``), term
 changes (``T``), commits (``✓``) are marked on their lane, partitions and heals
-across every lane (``═``). Each row says what happened in words on the right.
+across every lane (``═``). Each row says what happened in words on the right;
+a position the last search matched has a ``◆`` beside its number; a legend
+fills the lines under the rows until a message is chosen.
 
 Only the rows on screen are drawn (``render_line``), from the app's compact
 rows (``tui/diagram.py``), so a history of any length scrolls at once. The
