@@ -167,17 +167,18 @@ def row_words(rows: DiagramRows, i: int) -> str:
     mtype = MSG_TYPES[rows.mtype[i]]
     rejected = bool(rows.flags[i] & REJECTED)
     word = MSG_WORD.get(mtype, mtype)
+    said_term = "" if mtype.startswith("Client") else f" t{term}"  # a client's message has no term
     node = _address(lane)
     if kind == "send":
         count = rows.count[i]
         ids = f"#{msg}" if count == 1 else f"#{msg}..{msg + count - 1}"
         to = ",".join(_address(d) for d in range(1, CLIENTS + 1) if other >> d & 1)
-        sent = f"{ids} {node}→{to} {word} t{term}"
+        sent = f"{ids} {node}→{to} {word}{said_term}"
         if mtype.endswith("Reply"):
             return f"{sent} {_outcome(mtype, rejected)}"
         return sent
     if kind in ("deliver", "lost", "drop", "duplicate"):
-        base = f"#{msg} {_address(other)}→{node} {word} t{term}"
+        base = f"#{msg} {_address(other)}→{node} {word}{said_term}"
         if kind == "deliver":
             if mtype.endswith("Reply"):
                 return f"{base} {_outcome(mtype, rejected)}"
