@@ -273,9 +273,9 @@ def message_detail(msg: int, events: list[Event], error: str = "") -> tuple[str,
         "lost": f"LOST t={event.time} ({event.cause})",
         "drop": f"DROPPED t={event.time}",
         "duplicate": "a duplicate",
-        "send": f"sent t={event.time}",
     }.get(event.kind, event.kind)
-    lines = [f"#{msg} {event.src}→{event.dst} {event.summary} · sent t={event.sent_at}, {ending}"]
+    sent = f"sent t={event.time}" if event.kind == "send" else f"sent t={event.sent_at}, {ending}"
+    lines = [f"#{msg} {event.src}→{event.dst} {event.summary} · {sent}"]
     receiver = event.dst if event.kind == "deliver" else None
     reasons = [
         e.reason
