@@ -9,6 +9,10 @@ the step key, the time until the cluster view paints the lab's new state
 (the lab stepped on its thread, the snapshot taken, the update applied and
 the screen rendered), at 160x48. And the time from ``b`` (step back) to the
 repainted screen after 100,000 positions of history (``--back-after``).
+And the space-time diagram's key-to-repaint after 100,000 positions
+(``--diagram-after``): from ↑ or PgUp in the diagram (``v``) until the diagram
+has painted the position the app went to (the cursor moved, the lab went
+there on its thread, the update applied and the diagram drawn again).
 Prints p50 and p99.
 Figures only: nothing is asserted.
 """
@@ -25,6 +29,7 @@ from textual.pilot import Pilot
 from raftviz.tui.app import AppOptions, RaftvizApp
 from raftviz.tui.testing import run_commands, settle
 from raftviz.tui.widgets.cluster import ClusterView
+from raftviz.tui.widgets.diagram import DiagramView
 from raftviz.tui.widgets.logs import LogsView
 
 
@@ -105,6 +110,57 @@ async def measure_back(backend: str, positions: int, presses: int) -> list[float
     return times
 
 
+async def build_history(pilot: Pilot, app: RaftvizApp, positions: int) -> None:
+    await run_commands(pilot, app, "until leader")
+    done = 0
+    while done < positions:
+        # Light client load as in bench_history: logs grow, clients wait, commits move.
+        await run_commands(pilot, app, "writes 20", f"step {min(10_000, positions - done)}")
+        done += 10_000
+
+
+async def measure_diagram(
+    backend: str, positions: int, presses: int, key: str
+) -> tuple[list[float], list[float]]:
+    """Seconds from ``key`` in the diagram until it paints its cursor on the new row, and until
+    it paints again once the app is at that row's position (the lab went there, the rest redrawn)."""
+    app = RaftvizApp(AppOptions(backend=backend, seed=7))
+    async with app.run_test(size=(160, 48)) as pilot:
+        app.animation_level = "none"
+        await settle(pilot, app)
+        await build_history(pilot, app, positions)
+        await pilot.press("v")
+        await settle(pilot, app)
+        view = app.screen.query_one(DiagramView)
+        painted: list[tuple[int, int | None, float]] = []
+        original = view.render_line
+
+        def render_line(y: int) -> object:
+            if y == 0:  # the lane names: drawn first on every repaint
+                position = app.snapshot.position if app.snapshot else None
+                painted.append((view.cursor, position, time.perf_counter()))
+            return original(y)
+
+        view.render_line = render_line  # type: ignore[method-assign]
+        cursor_times: list[float] = []
+        app_times: list[float] = []
+        for _ in range(presses):
+            before = view.cursor_position()
+            t = time.perf_counter()
+            await pilot.press(key)
+            await settle(pilot, app)
+            target, row = view.cursor_position(), view.cursor
+            now = time.perf_counter()
+            cursor_times.append(next((at for r, _p, at in painted if r == row), now) - t)
+            if target != before:
+                app_times.append(next((at for _r, p, at in painted if p == target), now) - t)
+            painted.clear()
+        rows = len(app.diagram_rows)
+        print(f"  ({rows:,} diagram rows, {app.snapshot.last_position:,} positions, {backend})")
+        await pilot.press("q")
+    return cursor_times, app_times
+
+
 def report(label: str, times: list[float]) -> None:
     ordered = sorted(times)
     p99 = ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
@@ -120,7 +176,20 @@ def main() -> None:
         "--back-after", type=int, default=100_000, help="history positions before timing b (0: skip)"
     )
     parser.add_argument("--only-back", action="store_true", help="time only b after --back-after positions")
+    parser.add_argument(
+        "--diagram-after", type=int, default=100_000, help="positions before timing the diagram (0: skip)"
+    )
+    parser.add_argument("--only-diagram", action="store_true", help="time only the diagram's keys")
     args = parser.parse_args()
+    if args.diagram_after:
+        for key, label in (("up", "↑"), ("pageup", "PgUp")):
+            presses = min(args.presses, 100)
+            cursor, followed = asyncio.run(measure_diagram(args.backend, args.diagram_after, presses, key))
+            after = f"after {args.diagram_after:,} positions"
+            report(f"diagram {label} {after}, to the cursor's repaint", cursor)
+            report(f"diagram {label} {after}, to the repaint at the app's new position", followed)
+    if args.only_diagram:
+        return
     if args.back_after:
         report(
             f"b (step back) after {args.back_after:,} positions",

@@ -117,9 +117,12 @@ class History:
             self._rederive(missing[0])
         return [(p, r) for p in wanted for r in self._records.get(p, [])]
 
-    def walk(self, visit: Callable[[int, Step, list[StepRecord]], None], end: int | None = None) -> None:
-        """Visit every position from the root to ``end`` (default: the tip of the branch
-        being followed, so a recorded future counts too), in order, with its step and records.
+    def walk(
+        self, visit: Callable[[int, Step, list[StepRecord]], None], end: int | None = None, start: int = ROOT
+    ) -> None:
+        """Visit every position after ``start`` (default: the root) up to ``end`` (default: the tip
+        of the branch being followed, so a recorded future counts too), in order, with its step
+        and records. ``start`` must be on the way to ``end``.
 
         The records kept are used as they are; the rest are re-derived by replaying,
         a stretch at a time, so memory stays bounded. The session is left where it was.
@@ -128,7 +131,7 @@ class History:
         here = timeline.current
         if end is None:
             end = timeline.branches[timeline.branch].tip
-        path = timeline.path(ROOT, end)
+        path = timeline.path(start, end)
         first = next((i for i, p in enumerate(path) if p not in self._records), len(path))
         for position in path[:first]:
             visit(position, timeline.step(position), self._records[position])

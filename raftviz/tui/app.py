@@ -12,6 +12,7 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -23,12 +24,14 @@ from textual.message import Message
 from textual.screen import Screen
 
 from raftviz.lab import exits
+from raftviz.lab.events import Event
 from raftviz.lab.lab import MAX_NODES
 from raftviz.lab.script import ScriptError, parse_script
 from raftviz.lab.search import QueryError, parse_query
 from raftviz.lab.session import Session
 from raftviz.lessons import Lesson, LessonError, next_lesson, next_lesson_name
 from raftviz.tui.controller import LabController, LessonView, Update
+from raftviz.tui.diagram import DiagramRows
 from raftviz.tui.model import Snapshot
 from raftviz.tui.screens.branches import BranchScreen
 from raftviz.tui.screens.dialogs import (
@@ -48,6 +51,7 @@ from raftviz.tui.screens.dialogs import (
 )
 from raftviz.tui.search import Search
 from raftviz.tui.widgets.cluster import ClusterView
+from raftviz.tui.widgets.diagram import DiagramView
 from raftviz.tui.widgets.footer import FooterItem, KeysFooter
 from raftviz.tui.widgets.header import StatusBar
 from raftviz.tui.widgets.lesson import LessonPanel
@@ -199,6 +203,14 @@ KEYS: list[tuple[str, str, str, str, str, bool]] = [
         "the event feed shows only the matching rows (F again: all)",
         False,
     ),
+    (
+        "View",
+        "v",
+        "toggle_diagram",
+        "diagram",
+        "the space-time diagram in place of the ring and logs (v or Esc: back; :view diagram, :view ring)",
+        False,
+    ),
     ("Session", "colon", "command", "command", "command line: any scenario command", True),
     (
         "Session",
@@ -245,6 +257,35 @@ KEY_LABELS = {
     "f3": "F3",
     "shift+f3,f15,f2": "⇧F3/F2",
 }
+
+
+def message_detail(msg: int, events: list[Event], error: str = "") -> tuple[str, ...]:
+    """The diagram's words about message ``msg``, from the events of the row chosen: what it
+    said, how it ended, and the reasons its receiver gave (``Event.reason``) when it acted."""
+    if error:
+        return (f"#{msg}: cannot read it: {error}",)
+    mine = [e for e in events if e.msg_id == msg]
+    if not mine:
+        return (f"#{msg}: not found at this position",)
+    event = mine[0]
+    ending = {
+        "deliver": f"delivered t={event.time}",
+        "lost": f"LOST t={event.time} ({event.cause})",
+        "drop": f"DROPPED t={event.time}",
+        "duplicate": "a duplicate",
+    }.get(event.kind, event.kind)
+    sent = f"sent t={event.time}" if event.kind == "send" else f"sent t={event.sent_at}, {ending}"
+    lines = [f"#{msg} {event.src}→{event.dst} {event.summary} · {sent}"]
+    receiver = event.dst if event.kind == "deliver" else None
+    reasons = [
+        e.reason
+        for e in events
+        if e.reason and (e.msg_id == msg or (receiver is not None and e.node == receiver))
+    ]
+    lines += [f"because: {reason}" for reason in dict.fromkeys(reasons)]
+    if len(lines) == 1:
+        lines.append("(no reason reported for this step)")
+    return tuple(lines)
 
 
 def script_summary(lines: list[str]) -> str:
@@ -313,6 +354,7 @@ class MainScreen(Screen):
         with Horizontal(id="top"):
             yield ClusterView(id="cluster")
             yield LogsView(id="logs")
+            yield DiagramView(self.app.diagram_rows, id="diagram")  # type: ignore[attr-defined]
         with Horizontal(id="bottom"):
             with Vertical(id="messages-box"):
                 yield MessagesTable(id="messages")
@@ -401,6 +443,15 @@ class RaftvizApp(App[None]):
         #: The last search (``/``) and where it matched; what to do once its matches arrive.
         self.search: Search | None = None
         self._search_then = ""
+        #: The space-time diagram's rows (kept whether it is shown or not: it may be opened any time).
+        self.diagram_rows = DiagramRows()
+        #: Where the diagram's cursor asked to go, and a later wish held until the lab is free.
+        self._diagram_want: int | None = None
+        self._diagram_next: int | None = None
+        #: A goto the diagram asked for, to be sent once its cursor is painted.
+        self._diagram_going = False
+        #: The lab's answer to the last message chosen in the diagram (tests wait on it).
+        self.diagram_detail: Future[list[Event]] | None = None
 
     def get_default_screen(self) -> Screen:
         return MainScreen(lesson=self.options.lesson is not None)
@@ -532,6 +583,8 @@ class RaftvizApp(App[None]):
             return
         feed = feeds.first()
         self.applied += 1
+        if update.diagram is not None:
+            self.diagram_rows.apply(update.diagram)
         if update.feed_reset is not None:
             feed.replace(update.feed_reset, update.feed_earlier)
         elif update.rewound_to is not None:
@@ -614,6 +667,7 @@ class RaftvizApp(App[None]):
         logs.refresh()
         screen.query_one(MessagesTable).show(snap)
         screen.query_one(Inspector).show(snap, self.selected)
+        self._follow_in_diagram(screen, snap)
         has_next = self._has_next_lesson()
         for panel in screen.query(LessonPanel):
             panel.show(self.lesson_view, self.show_hint, busy=self.lesson_busy, has_next=has_next)
@@ -801,7 +855,113 @@ class RaftvizApp(App[None]):
     # ------------------------------------------------------------------ commands
 
     def run_command(self, text: str) -> None:
+        words = text.split()
+        if words and words[0] == "view":
+            self.view_command(words[1:])
+            return
         self.controller.command(text)
+
+    # ------------------------------------------------------------------ the space-time diagram
+
+    def view_command(self, args: list[str]) -> None:
+        """``view diagram`` or ``view ring`` (the command line's words for ``v``)."""
+        if args in (["diagram"], ["ring"]):
+            self.show_diagram(args[0] == "diagram")
+        else:
+            self.notify("view: say view diagram or view ring", severity="error")
+
+    def action_toggle_diagram(self) -> None:
+        screen = self.get_screen_stack_main()
+        if screen is not None:
+            self.show_diagram(not screen.query_one(DiagramView).display)
+
+    def show_diagram(self, shown: bool) -> None:
+        """The diagram in place of the ring and the logs (or back)."""
+        screen = self.get_screen_stack_main()
+        if screen is None:
+            return
+        diagram = screen.query_one(DiagramView)
+        screen.query_one(ClusterView).display = not shown
+        screen.query_one(LogsView).display = not shown
+        diagram.display = shown
+        if shown:
+            diagram.focus()
+            if self.snapshot is not None:
+                # Once laid out: how many rows fit decides where the window starts.
+                self.call_after_refresh(diagram.show_position, self.snapshot.position)
+        else:
+            screen.query_one(MessagesTable).focus()
+
+    def _follow_in_diagram(self, screen: MainScreen, snap: Snapshot) -> None:
+        """The diagram's cursor follows the app, unless the cursor itself is leading it somewhere."""
+        diagram = screen.query_one(DiagramView)
+        diagram.nodes = snap.ids
+        diagram.matches = self.search.positions if self.search is not None else []
+        if self._diagram_next is not None and not self.controller.busy:
+            target, self._diagram_next = self._diagram_next, None
+            self._diagram_want = target
+            self.controller.rewind(target)
+            return
+        if self._diagram_want is not None:
+            # Still on its way there (a goto queued, running, or its update not applied yet):
+            # do not pull the cursor back to where the app was.
+            pending = self.controller.busy or self.applied < self.controller.reported
+            if snap.position != self._diagram_want and (pending or self._diagram_going):
+                diagram.refresh()
+                return  # on its way there: do not pull the cursor back
+            self._diagram_want = None
+        if diagram.display:
+            diagram.show_position(snap.position)
+
+    def on_diagram_view_cursor_moved(self, event: DiagramView.CursorMoved) -> None:
+        self.playing = False
+        if self.controller.busy:
+            self._diagram_next = event.position  # the last one wins: no queue of jumps
+            self._diagram_want = event.position
+            return
+        self._diagram_want = event.position
+        # After the diagram has painted its cursor: a goto's replay on the lab thread competes
+        # with the paint for the interpreter, and the cursor must move at once.
+        self._diagram_going = True
+        self.call_after_refresh(self._diagram_go, event.position)
+
+    def _diagram_go(self, position: int) -> None:
+        if self._diagram_want != position:
+            return  # the cursor moved on since: its own call follows
+        self._diagram_going = False
+        if self._diagram_next is None:
+            self.controller.rewind(position)
+
+    def on_diagram_view_closed(self, _event: DiagramView.Closed) -> None:
+        self.show_diagram(False)
+
+    def on_diagram_view_message_chosen(self, event: DiagramView.MessageChosen) -> None:
+        """Show what the chosen message said, how it ended, and why its receiver acted as it did."""
+        screen = self.get_screen_stack_main()
+        if screen is None:
+            return
+        diagram = screen.query_one(DiagramView)
+        diagram.chosen = event.msg
+        diagram.detail = (f"#{event.msg}: reading it…",)
+        diagram.refresh()
+        future = self.diagram_detail = self.controller.events_at(event.position)
+        loop = asyncio.get_running_loop()
+
+        def done(_future: object) -> None:
+            try:
+                found, error = future.result(), ""
+            except Exception as exc:  # noqa: BLE001 - shown, never a crash of the app
+                found, error = [], f"{type(exc).__name__}: {exc}"
+            loop.call_soon_threadsafe(self._show_message, diagram, event.msg, found, error)
+
+        future.add_done_callback(done)
+
+    def _show_message(self, diagram: DiagramView, msg: int, found: list[Event], error: str) -> None:
+        if diagram.chosen != msg:
+            return  # another message was chosen since
+        diagram.chosen = msg
+        diagram.detail = message_detail(msg, found, error)
+        diagram.refresh()
 
     def action_select(self, node: int) -> None:
         if self.snapshot is not None and self.snapshot.node(node) is not None:

@@ -17,14 +17,15 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from raftviz.lab import exports
-from raftviz.lab.events import events_of
+from raftviz.lab.events import Event, events_of
 from raftviz.lab.history import BranchInfo, History
 from raftviz.lab.lab import StepRecord
 from raftviz.lab.script import ScriptError, parse_line
 from raftviz.lab.search import Query
 from raftviz.lab.session import Outcome, Session
-from raftviz.lab.timeline import Step
+from raftviz.lab.timeline import ROOT, Step
 from raftviz.lessons import Lesson, LessonRunner, StepResult
+from raftviz.tui.diagram import DiagramDelta, DiagramSource
 from raftviz.tui.feed import FeedBuilder, FeedItem
 from raftviz.tui.model import Snapshot, take_snapshot
 
@@ -121,6 +122,8 @@ class Update:
     feed_earlier: bool = False
     #: A search's answer: every matching position from the root to the followed branch's tip.
     found: list[int] | None = None
+    #: The space-time diagram's new rows (None: unchanged).
+    diagram: DiagramDelta | None = None
 
 
 def feed_item(position: int, record: StepRecord) -> FeedItem:
@@ -140,6 +143,7 @@ class LabController:
         self._lesson_problems: tuple[str, ...] = ()
         self._pending: list[FeedItem] = []
         self._feed = FeedBuilder()
+        self._diagram = DiagramSource()
         self.busy = 0
         #: The most recently queued action; actions run in order, so once it is
         #: done every earlier one is too (tests wait on it).
@@ -156,7 +160,7 @@ class LabController:
 
         def action() -> Update:
             self.history = History(self._make_session)
-            self.history.listeners.append(self._on_record)
+            self.history.listeners += [self._on_record, self._diagram.on_record]
             lines: list[str] = []
             failure = ""
             for text in script_lines:
@@ -178,7 +182,7 @@ class LabController:
             if self.history is not None:
                 self.history.close()
             self.history = History(self._make_session)
-            self.history.listeners.append(self._on_record)
+            self.history.listeners += [self._on_record, self._diagram.on_record]
             self.runner = LessonRunner(lesson, self.history)
             with self._progress_of(f"setting up {lesson.title}"):
                 result = self.runner.start()
@@ -427,6 +431,26 @@ class LabController:
 
         return self._submit(action)
 
+    def events_at(self, position: int) -> Future[list[Event]]:
+        """Every event of one history position (the diagram's details of a message)."""
+
+        def action() -> list[Event]:
+            assert self.history is not None
+            history = self.history
+            found: list[Event] = []
+            if not history.timeline.exists(position) or position == ROOT:
+                return found
+            parent = history.timeline.parent(position)
+
+            def visit(at: int, step: Step, records: list[StepRecord]) -> None:
+                found.extend(events_of(at, step, records))
+
+            history.walk(visit, end=position, start=ROOT if parent is None else parent)
+            return found
+
+        future: Future[list[Event]] = self._executor.submit(action)
+        return future
+
     def script(self) -> Future[list[str]]:
         def action() -> list[str]:
             assert self.history is not None
@@ -544,6 +568,7 @@ class LabController:
             breakpoints=breakpoints,
             feed_reset=feed_reset,
             feed_earlier=earlier,
+            diagram=self._diagram.delta(self.history) if self.history is not None else None,
         )
 
     def _lesson_view(self) -> LessonView | None:

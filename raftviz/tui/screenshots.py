@@ -19,6 +19,17 @@ from raftviz.tui.testing import run_commands, settle
 SIZE = (160, 48)
 DIRECTORY = Path(__file__).resolve().parents[2] / "screenshots"
 
+DIAGRAM_STORY = [
+    "until leader",
+    "put x 1",
+    "until kv x=1",
+    "partition 1 | 2,3,4,5",
+    "step 8",
+    "heal",
+    "crash 3",
+    "step 5",
+]
+
 #: name -> (commands after the cluster starts, keys pressed afterwards)
 SCENES: dict[str, tuple[list[str], list[str]]] = {
     "election": (["until 3.role = candidate", "step 4"], ["3"]),
@@ -76,15 +87,23 @@ SCENES: dict[str, tuple[list[str], list[str]]] = {
     ),
     # The first lesson, at its second step, after the learner played until an election.
     "lesson": (["until 3.role = candidate", "step 3"], ["right_square_bracket"]),
+    # The space-time diagram (v) after an election, a write, a partition that loses messages,
+    # a heal and a crash; the cursor moved back onto an arrow and Enter shows its message.
+    "diagram-view": (DIAGRAM_STORY, ["v", "up", "up", "up", "enter"]),
+    "diagram-view-100x30": (DIAGRAM_STORY, ["v", "up", "up", "up", "enter"]),
 }
+
+#: Scenes drawn at another size than ``SIZE``.
+SIZES = {"diagram-view-100x30": (100, 30)}
 
 #: Scenes shown beside a lesson: name -> lesson file in lessons/.
 LESSON_SCENES = {"lesson": "01-meet-the-cluster"}
 
 
-async def capture(name: str, size: tuple[int, int] = SIZE) -> str:
-    """The SVG of one scene."""
+async def capture(name: str, size: tuple[int, int] | None = None) -> str:
+    """The SVG of one scene (at its own size, or ``SIZE``)."""
     commands, keys = SCENES[name]
+    size = size or SIZES.get(name, SIZE)
     lesson = None
     if name in LESSON_SCENES:
         lesson = load_lesson(LESSONS_DIR / f"{LESSON_SCENES[name]}{SUFFIX}")
@@ -95,6 +114,9 @@ async def capture(name: str, size: tuple[int, int] = SIZE) -> str:
         await run_commands(pilot, app, *commands)
         for key in keys:
             await pilot.press(key)
+            await settle(pilot, app)
+        if app.diagram_detail is not None:  # a message chosen in the diagram: its words
+            await asyncio.wrap_future(app.diagram_detail)
             await settle(pilot, app)
         svg = app.export_screenshot(title=f"raftviz — {name}")
         await pilot.press("escape")
