@@ -118,6 +118,14 @@ KEYS: list[tuple[str, str, str, str, str, bool]] = [
     ("Clock", "b,left", "step_back", "back", "step back one event (n then replays what was recorded)", True),
     ("Clock", "plus,equals_sign", "faster", "faster", "play faster (1/1000× … 1× … max)", False),
     ("Clock", "minus", "slower", "slower", "play slower", False),
+    (
+        "Panels",
+        "i",
+        "panel",
+        "panels",
+        "narrow terminal: show the next folded panel (event feed, node inspector, lesson)",
+        False,
+    ),
     ("Clock", "g", "jump", "jump", "go to any history position or mark, on any branch", False),
     ("Clock", "B", "branches", "branches", "the history tree: branches and marks (Enter goes there)", False),
     ("Logs", "less_than_sign", "log_left", "log ◂", "scroll the logs view towards index 1", False),
@@ -283,8 +291,9 @@ FOOTER_FIRST = (
 )
 
 
-def footer_items() -> list[FooterItem]:
-    """Every footer key, most needed first (the footer shows as many as fit, whole)."""
+def footer_items(narrow: bool = False) -> list[FooterItem]:
+    """Every footer key, most needed first (the footer shows as many as fit, whole);
+    on a narrow terminal ``i`` (the folded panels) comes right after the clock."""
     shown = {action: (keys, label) for _s, keys, action, label, _t, show in KEYS if show}
 
     def item(action: str) -> FooterItem:
@@ -294,16 +303,63 @@ def footer_items() -> list[FooterItem]:
         return FooterItem(key, label, action)
 
     first = [item(a) for a in FOOTER_FIRST]
+    if narrow:
+        first.insert(FOOTER_FIRST.index("step_back") + 1, FooterItem("i", "panels", "panel"))
     rest = [item(a) for a in shown if a not in FOOTER_FIRST]
     return [*first, *rest, FooterItem("^p", "palette", "command_palette")]
 
 
+#: Below this many columns the screen is "narrow" (an 80 or 100 column terminal): the
+#: bottom row keeps two panels side by side, each wide enough for its rows' essentials,
+#: and the others fold into tabs (``i`` shows the next). At 120 columns and more every
+#: panel has room of its own.
+NARROW_BELOW = 120
+
+
 class MainScreen(Screen):
-    """The one screen: cluster, logs, messages, inspector, feed (and a lesson, if any)."""
+    """The one screen: cluster, logs, messages, inspector, feed (and a lesson, if any).
+
+    On a narrow terminal (screen class ``-narrow``) the layout changes rather than
+    shrinks: the inspector and the event feed share one place (a tab each), and a
+    lesson's narration takes the whole bottom row instead of a column beside
+    everything (a tab too). ``tab`` says which of the folded panels is shown.
+    """
+
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (NARROW_BELOW, "-wide")]
 
     def __init__(self, lesson: bool = False) -> None:
         super().__init__()
         self.lesson = lesson
+        #: The folded panel shown on a narrow terminal (one of ``tabs``).
+        self.tab = self.tabs[0]
+
+    @property
+    def tabs(self) -> tuple[str, ...]:
+        """The panels that take turns on a narrow terminal, in the order ``i`` shows them."""
+        return ("lesson", "feed", "node") if self.lesson else ("feed", "node")
+
+    @property
+    def narrow(self) -> bool:
+        return self.has_class("-narrow")
+
+    def next_tab(self) -> str:
+        """Show the next folded panel; its name."""
+        tabs = self.tabs
+        self.show_tab(tabs[(tabs.index(self.tab) + 1) % len(tabs)])
+        return self.tab
+
+    def show_tab(self, tab: str) -> None:
+        self.tab = tab
+        for name in self.tabs:
+            self.set_class(name == tab, f"-tab-{name}")
+        if not self.narrow:
+            pass  # every panel is shown: the focus stays where the user put it
+        elif tab == "feed":
+            self.query_one(EventFeed).focus()
+        else:
+            # The feed is folded away: the arrow keys choose messages, never a hidden row.
+            self.query_one(MessagesTable).focus()
+        self._show_focus()
 
     def compose(self) -> ComposeResult:
         if self.lesson:
@@ -329,7 +385,7 @@ class MainScreen(Screen):
     }
 
     def on_mount(self) -> None:
-        self.query_one("#inspector-box").border_title = "node"
+        self.show_tab(self.tab)
         # ↑/↓ choose the message that d/x/u act on, without a Tab first.
         self.query_one(MessagesTable).focus()
         self._show_focus()
@@ -345,6 +401,25 @@ class MainScreen(Screen):
         for box_id, (plain, focused) in self.TITLES.items():
             box = self.query_one(f"#{box_id}")
             box.border_title = focused if box.has_focus_within else plain
+        node = self.query_one("#inspector-box")
+        node.border_title = "node"
+        if self.narrow:
+            # Short titles, each naming the panels folded behind it (i shows the next).
+            others = " ".join(t for t in self.tabs if t != self.tab)
+            feed = self.query_one("#feed-box")
+            mark = "▶ " if feed.has_focus_within else ""
+            feed.border_title = f"{mark}event feed · i: {others}"
+            node.border_title = f"node · i: {others}"
+
+    def on_resize(self) -> None:
+        # The breakpoint classes are set as the screen resizes: titles and footer follow them.
+        self.call_after_refresh(self._follow_width)
+
+    def _follow_width(self) -> None:
+        self._show_focus()
+        footer = self.query_one(KeysFooter)
+        footer.items = footer_items(self.narrow)
+        footer.refresh()
 
 
 def _terminal_gone() -> bool:
@@ -794,6 +869,15 @@ class RaftvizApp(App[None]):
             self.notify("no search yet: / searches the history, then F filters the feed", severity="warning")
         else:
             feed.set_filter(self.search.matches_item, self.search.text)
+
+    def action_panel(self) -> None:
+        screen = self.get_screen_stack_main()
+        if not isinstance(screen, MainScreen):
+            return
+        if not screen.narrow:
+            self.notify(f"every panel is shown (i folds them below {NARROW_BELOW} columns)", timeout=3)
+            return
+        screen.next_tab()
 
     def action_export(self) -> None:
         self.controller.export(EXPORT_STEM)
