@@ -28,6 +28,7 @@ from raftviz.lab.script import ScriptError, parse_script
 from raftviz.lab.search import QueryError, parse_query
 from raftviz.lab.session import Session
 from raftviz.lessons import Lesson, LessonError, next_lesson, next_lesson_name
+from raftviz.tui.collector import Collector
 from raftviz.tui.controller import LabController, LessonView, Update
 from raftviz.tui.model import Snapshot
 from raftviz.tui.screens.branches import BranchScreen
@@ -47,6 +48,7 @@ from raftviz.tui.screens.dialogs import (
     search_dialog,
 )
 from raftviz.tui.search import Search
+from raftviz.tui.themes import FLOORS, HIGH_CONTRAST, LIGHT, ContrastFloor, theme_name
 from raftviz.tui.widgets.cluster import ClusterView
 from raftviz.tui.widgets.footer import FooterItem, KeysFooter
 from raftviz.tui.widgets.header import StatusBar
@@ -93,6 +95,8 @@ class AppOptions:
     play: bool = False
     #: A lesson to run beside the cluster (its setup replaces nodes/seed).
     lesson: Lesson | None = None
+    #: ``dark``, ``light`` or ``high-contrast`` (themes.py), or any Textual theme's name.
+    theme: str = "dark"
 
 
 class LessonProgress(Message):
@@ -476,6 +480,21 @@ class RaftvizApp(App[None]):
         #: The last search (``/``) and where it matched; what to do once its matches arrive.
         self.search: Search | None = None
         self._search_then = ""
+        self.collector = Collector()
+        for theme in (LIGHT, HIGH_CONTRAST):
+            self.register_theme(theme)
+        #: The contrast floor of the theme in use (None: a theme without one).
+        self._floor: ContrastFloor | None = None
+        self.theme = theme_name(self.options.theme)
+
+    def watch_theme(self, theme: str) -> None:
+        floor = FLOORS.get(theme)
+        self._floor = ContrastFloor(floor) if floor is not None else None
+
+    def get_line_filters(self):  # noqa: ANN201 - Textual's own signature
+        """Textual's filters, then the theme's contrast floor (on true colours: so last)."""
+        filters = list(super().get_line_filters())
+        return [*filters, self._floor] if self._floor is not None else filters
 
     def get_default_screen(self) -> Screen:
         return MainScreen(lesson=self.options.lesson is not None)
@@ -538,6 +557,7 @@ class RaftvizApp(App[None]):
         else:
             self.controller.start(opening)
         self.set_interval(FRAME_S, self._tick)
+        self.set_interval(1.0, lambda: self.collector.when_idle(self.playing))
 
     async def action_quit(self) -> None:
         self.quit()
@@ -583,6 +603,7 @@ class RaftvizApp(App[None]):
 
     def on_unmount(self) -> None:
         self.shutdown()
+        self.collector.release()
 
     # ------------------------------------------------------------------ updates from the lab
 
@@ -596,7 +617,10 @@ class RaftvizApp(App[None]):
         # udp): say so in the header, where the eye is, so it never looks like a hang.
         # Cleared by the update that ends it.
         self.working = message.text
-        self.redraw()
+        # Only the words change (the cluster is the same until the action ends): redraw
+        # the header and the lesson panel alone, not every view. A whole redraw each
+        # 0.2 s held the interpreter lock against the lab thread, slowing the action.
+        self.redraw(status_only=True)
 
     def apply_update(self, update: Update) -> None:
         screen = self.get_screen_stack_main()
@@ -654,6 +678,9 @@ class RaftvizApp(App[None]):
             elif update.rewound_to is not None:
                 self._violation_seen = len(update.snapshot.violations)
         self.redraw()
+        # Once painted: freeze what this update left, so no full collection of the whole
+        # history ever lands in the middle of a key press (collector.py).
+        self.call_after_refresh(self.collector.after_update)
 
     def get_screen_stack_main(self) -> MainScreen | None:
         for screen in self.screen_stack:
@@ -661,7 +688,8 @@ class RaftvizApp(App[None]):
                 return screen
         return None
 
-    def redraw(self) -> None:
+    def redraw(self, status_only: bool = False) -> None:
+        """Draw the current snapshot; ``status_only``: just the header and the lesson panel."""
         screen = self.get_screen_stack_main()
         if screen is None:
             return
@@ -678,6 +706,9 @@ class RaftvizApp(App[None]):
             working=self.working if self.controller.busy else "",
             breaks=self.breakpoint_text(),
         )
+        if status_only:
+            self._show_lesson(screen)
+            return
         if snap is None:
             return
         cluster = screen.query_one(ClusterView)
@@ -689,6 +720,9 @@ class RaftvizApp(App[None]):
         logs.refresh()
         screen.query_one(MessagesTable).show(snap)
         screen.query_one(Inspector).show(snap, self.selected)
+        self._show_lesson(screen)
+
+    def _show_lesson(self, screen: Screen) -> None:
         has_next = self._has_next_lesson()
         for panel in screen.query(LessonPanel):
             panel.show(self.lesson_view, self.show_hint, busy=self.lesson_busy, has_next=has_next)
