@@ -297,7 +297,7 @@ FOOTER_FIRST = (
 
 def footer_items(narrow: bool = False) -> list[FooterItem]:
     """Every footer key, most needed first (the footer shows as many as fit, whole);
-    on a narrow terminal ``i`` (the folded panels) comes right after the clock."""
+    on a narrow terminal ``i`` (the folded panels) follows the demo keys."""
     shown = {action: (keys, label) for _s, keys, action, label, _t, show in KEYS if show}
 
     def item(action: str) -> FooterItem:
@@ -308,7 +308,8 @@ def footer_items(narrow: bool = False) -> list[FooterItem]:
 
     first = [item(a) for a in FOOTER_FIRST]
     if narrow:
-        first.insert(FOOTER_FIRST.index("step_back") + 1, FooterItem("i", "panels", "panel"))
+        # Where a 100-column footer still has room; at 80 the tabs' titles name i instead.
+        first.append(FooterItem("i", "panels", "panel"))
     rest = [item(a) for a in shown if a not in FOOTER_FIRST]
     return [*first, *rest, FooterItem("^p", "palette", "command_palette")]
 
