@@ -367,6 +367,12 @@ def _cmd_torture(args: argparse.Namespace) -> int:
     return 0 if result.passed else 1
 
 
+#: The ``--theme`` names (raftviz.tui.themes.THEMES; not imported here: a node process
+#: parses this command line too and needs no Textual).
+THEME_NAMES = ("dark", "light", "high-contrast")
+THEME_HELP = "dark (default), light or high-contrast (for projectors); the palette (^p) switches too"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="raftviz", description="Watch Raft work, one event at a time.")
     parser.add_argument("--version", action="version", version=f"raftviz {__version__}")
@@ -376,6 +382,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--backend", choices=("udp", "inprocess"), default="udp", help="node backend")
     parser.add_argument("--load", help="a scenario script to load into the app (run with ] and })")
+    parser.add_argument("--theme", default="dark", choices=THEME_NAMES, help=THEME_HELP)
     sub = parser.add_subparsers(dest="command")
     run = sub.add_parser("run", help="run a scenario script headless and print its transcript")
     run.add_argument("file", help="the scenario script ('-' for standard input)")
@@ -436,6 +443,7 @@ def build_parser() -> argparse.ArgumentParser:
     lesson.add_argument("name", nargs="?", help="the lesson to open (a number or part of its name)")
     lesson.add_argument("--check", metavar="NAME|all", help="run lessons headless by their solutions")
     lesson.add_argument("--backend", choices=("udp", "inprocess"), help="node backend (default udp)")
+    lesson.add_argument("--theme", default=argparse.SUPPRESS, choices=THEME_NAMES, help=THEME_HELP)
     lesson.set_defaults(func=_cmd_lesson)
 
     kv = sub.add_parser("kv", help="a key-value client of a free-running cluster")
@@ -507,7 +515,7 @@ def _cmd_lesson(args: argparse.Namespace) -> int:
         return 2
     from raftviz.tui.app import AppOptions, RaftvizApp
 
-    return _run_app(RaftvizApp(AppOptions(backend=args.backend or "udp", lesson=lesson)))
+    return _run_app(RaftvizApp(AppOptions(backend=args.backend or "udp", lesson=lesson, theme=args.theme)))
 
 
 def _cmd_tui(args: argparse.Namespace) -> int:
@@ -521,7 +529,8 @@ def _cmd_tui(args: argparse.Namespace) -> int:
         print(f"error: --load {args.load}: {problem}", file=sys.stderr)
         return 2
     seed = DEFAULT_SEED if args.seed is None else args.seed
-    return _run_app(RaftvizApp(AppOptions(nodes=args.nodes, seed=seed, backend=args.backend, load=args.load)))
+    options = AppOptions(nodes=args.nodes, seed=seed, backend=args.backend, load=args.load, theme=args.theme)
+    return _run_app(RaftvizApp(options))
 
 
 def _run_app(app: RaftvizApp) -> int:

@@ -30,6 +30,7 @@ from raftviz.lab.script import ScriptError, parse_script
 from raftviz.lab.search import QueryError, parse_query
 from raftviz.lab.session import Session
 from raftviz.lessons import Lesson, LessonError, next_lesson, next_lesson_name
+from raftviz.tui.collector import Collector
 from raftviz.tui.controller import LabController, LessonView, Update
 from raftviz.tui.diagram import DiagramRows
 from raftviz.tui.model import Snapshot
@@ -50,6 +51,7 @@ from raftviz.tui.screens.dialogs import (
     search_dialog,
 )
 from raftviz.tui.search import Search
+from raftviz.tui.themes import FLOORS, HIGH_CONTRAST, LIGHT, ContrastFloor, theme_name
 from raftviz.tui.widgets.cluster import ClusterView
 from raftviz.tui.widgets.diagram import DiagramView
 from raftviz.tui.widgets.footer import FooterItem, KeysFooter
@@ -97,6 +99,8 @@ class AppOptions:
     play: bool = False
     #: A lesson to run beside the cluster (its setup replaces nodes/seed).
     lesson: Lesson | None = None
+    #: ``dark``, ``light`` or ``high-contrast`` (themes.py), or any Textual theme's name.
+    theme: str = "dark"
 
 
 class LessonProgress(Message):
@@ -122,6 +126,14 @@ KEYS: list[tuple[str, str, str, str, str, bool]] = [
     ("Clock", "b,left", "step_back", "back", "step back one event (n then replays what was recorded)", True),
     ("Clock", "plus,equals_sign", "faster", "faster", "play faster (1/1000× … 1× … max)", False),
     ("Clock", "minus", "slower", "slower", "play slower", False),
+    (
+        "Panels",
+        "i",
+        "panel",
+        "panels",
+        "narrow terminal: show the next folded panel (event feed, node inspector, lesson)",
+        False,
+    ),
     ("Clock", "g", "jump", "jump", "go to any history position or mark, on any branch", False),
     ("Clock", "B", "branches", "branches", "the history tree: branches and marks (Enter goes there)", False),
     ("Logs", "less_than_sign", "log_left", "log ◂", "scroll the logs view towards index 1", False),
@@ -324,8 +336,9 @@ FOOTER_FIRST = (
 )
 
 
-def footer_items() -> list[FooterItem]:
-    """Every footer key, most needed first (the footer shows as many as fit, whole)."""
+def footer_items(narrow: bool = False) -> list[FooterItem]:
+    """Every footer key, most needed first (the footer shows as many as fit, whole);
+    on a narrow terminal ``i`` (the folded panels) follows the demo keys."""
     shown = {action: (keys, label) for _s, keys, action, label, _t, show in KEYS if show}
 
     def item(action: str) -> FooterItem:
@@ -335,16 +348,64 @@ def footer_items() -> list[FooterItem]:
         return FooterItem(key, label, action)
 
     first = [item(a) for a in FOOTER_FIRST]
+    if narrow:
+        # Where a 100-column footer still has room; at 80 the tabs' titles name i instead.
+        first.append(FooterItem("i", "panels", "panel"))
     rest = [item(a) for a in shown if a not in FOOTER_FIRST]
     return [*first, *rest, FooterItem("^p", "palette", "command_palette")]
 
 
+#: Below this many columns the screen is "narrow" (an 80 or 100 column terminal): the
+#: bottom row keeps two panels side by side, each wide enough for its rows' essentials,
+#: and the others fold into tabs (``i`` shows the next). At 120 columns and more every
+#: panel has room of its own.
+NARROW_BELOW = 120
+
+
 class MainScreen(Screen):
-    """The one screen: cluster, logs, messages, inspector, feed (and a lesson, if any)."""
+    """The one screen: cluster, logs, messages, inspector, feed (and a lesson, if any).
+
+    On a narrow terminal (screen class ``-narrow``) the layout changes rather than
+    shrinks: the inspector and the event feed share one place (a tab each), and a
+    lesson's narration takes the whole bottom row instead of a column beside
+    everything (a tab too). ``tab`` says which of the folded panels is shown.
+    """
+
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (NARROW_BELOW, "-wide")]
 
     def __init__(self, lesson: bool = False) -> None:
         super().__init__()
         self.lesson = lesson
+        #: The folded panel shown on a narrow terminal (one of ``tabs``).
+        self.tab = self.tabs[0]
+
+    @property
+    def tabs(self) -> tuple[str, ...]:
+        """The panels that take turns on a narrow terminal, in the order ``i`` shows them."""
+        return ("lesson", "feed", "node") if self.lesson else ("feed", "node")
+
+    @property
+    def narrow(self) -> bool:
+        return self.has_class("-narrow")
+
+    def next_tab(self) -> str:
+        """Show the next folded panel; its name."""
+        tabs = self.tabs
+        self.show_tab(tabs[(tabs.index(self.tab) + 1) % len(tabs)])
+        return self.tab
+
+    def show_tab(self, tab: str) -> None:
+        self.tab = tab
+        for name in self.tabs:
+            self.set_class(name == tab, f"-tab-{name}")
+        if not self.narrow:
+            pass  # every panel is shown: the focus stays where the user put it
+        elif tab == "feed":
+            self.query_one(EventFeed).focus()
+        else:
+            # The feed is folded away: the arrow keys choose messages, never a hidden row.
+            self.query_one(MessagesTable).focus()
+        self._show_focus()
 
     def compose(self) -> ComposeResult:
         if self.lesson:
@@ -371,7 +432,7 @@ class MainScreen(Screen):
     }
 
     def on_mount(self) -> None:
-        self.query_one("#inspector-box").border_title = "node"
+        self.show_tab(self.tab)
         # ↑/↓ choose the message that d/x/u act on, without a Tab first.
         self.query_one(MessagesTable).focus()
         self._show_focus()
@@ -387,6 +448,25 @@ class MainScreen(Screen):
         for box_id, (plain, focused) in self.TITLES.items():
             box = self.query_one(f"#{box_id}")
             box.border_title = focused if box.has_focus_within else plain
+        node = self.query_one("#inspector-box")
+        node.border_title = "node"
+        if self.narrow:
+            # Short titles, each naming the panels folded behind it (i shows the next).
+            others = " ".join(t for t in self.tabs if t != self.tab)
+            feed = self.query_one("#feed-box")
+            mark = "▶ " if feed.has_focus_within else ""
+            feed.border_title = f"{mark}event feed · i: {others}"
+            node.border_title = f"node · i: {others}"
+
+    def on_resize(self) -> None:
+        # The breakpoint classes are set as the screen resizes: titles and footer follow them.
+        self.call_after_refresh(self._follow_width)
+
+    def _follow_width(self) -> None:
+        self._show_focus()
+        footer = self.query_one(KeysFooter)
+        footer.items = footer_items(self.narrow)
+        footer.refresh()
 
 
 def _terminal_gone() -> bool:
@@ -452,6 +532,21 @@ class RaftvizApp(App[None]):
         self._diagram_going = False
         #: The lab's answer to the last message chosen in the diagram (tests wait on it).
         self.diagram_detail: Future[list[Event]] | None = None
+        self.collector = Collector()
+        for theme in (LIGHT, HIGH_CONTRAST):
+            self.register_theme(theme)
+        #: The contrast floor of the theme in use (None: a theme without one).
+        self._floor: ContrastFloor | None = None
+        self.theme = theme_name(self.options.theme)
+
+    def watch_theme(self, theme: str) -> None:
+        floor = FLOORS.get(theme)
+        self._floor = ContrastFloor(floor) if floor is not None else None
+
+    def get_line_filters(self):  # noqa: ANN201 - Textual's own signature
+        """Textual's filters, then the theme's contrast floor (on true colours: so last)."""
+        filters = list(super().get_line_filters())
+        return [*filters, self._floor] if self._floor is not None else filters
 
     def get_default_screen(self) -> Screen:
         return MainScreen(lesson=self.options.lesson is not None)
@@ -514,6 +609,7 @@ class RaftvizApp(App[None]):
         else:
             self.controller.start(opening)
         self.set_interval(FRAME_S, self._tick)
+        self.set_interval(1.0, lambda: self.collector.when_idle(self.playing))
 
     async def action_quit(self) -> None:
         self.quit()
@@ -559,6 +655,7 @@ class RaftvizApp(App[None]):
 
     def on_unmount(self) -> None:
         self.shutdown()
+        self.collector.release()
 
     # ------------------------------------------------------------------ updates from the lab
 
@@ -572,7 +669,10 @@ class RaftvizApp(App[None]):
         # udp): say so in the header, where the eye is, so it never looks like a hang.
         # Cleared by the update that ends it.
         self.working = message.text
-        self.redraw()
+        # Only the words change (the cluster is the same until the action ends): redraw
+        # the header and the lesson panel alone, not every view. A whole redraw each
+        # 0.2 s held the interpreter lock against the lab thread, slowing the action.
+        self.redraw(status_only=True)
 
     def apply_update(self, update: Update) -> None:
         screen = self.get_screen_stack_main()
@@ -632,6 +732,9 @@ class RaftvizApp(App[None]):
             elif update.rewound_to is not None:
                 self._violation_seen = len(update.snapshot.violations)
         self.redraw()
+        # Once painted: freeze what this update left, so no full collection of the whole
+        # history ever lands in the middle of a key press (collector.py).
+        self.call_after_refresh(self.collector.after_update)
 
     def get_screen_stack_main(self) -> MainScreen | None:
         for screen in self.screen_stack:
@@ -639,7 +742,8 @@ class RaftvizApp(App[None]):
                 return screen
         return None
 
-    def redraw(self) -> None:
+    def redraw(self, status_only: bool = False) -> None:
+        """Draw the current snapshot; ``status_only``: just the header and the lesson panel."""
         screen = self.get_screen_stack_main()
         if screen is None:
             return
@@ -656,6 +760,9 @@ class RaftvizApp(App[None]):
             working=self.working if self.controller.busy else "",
             breaks=self.breakpoint_text(),
         )
+        if status_only:
+            self._show_lesson(screen)
+            return
         if snap is None:
             return
         cluster = screen.query_one(ClusterView)
@@ -668,6 +775,9 @@ class RaftvizApp(App[None]):
         screen.query_one(MessagesTable).show(snap)
         screen.query_one(Inspector).show(snap, self.selected)
         self._follow_in_diagram(screen, snap)
+        self._show_lesson(screen)
+
+    def _show_lesson(self, screen: Screen) -> None:
         has_next = self._has_next_lesson()
         for panel in screen.query(LessonPanel):
             panel.show(self.lesson_view, self.show_hint, busy=self.lesson_busy, has_next=has_next)
@@ -848,6 +958,15 @@ class RaftvizApp(App[None]):
             self.notify("no search yet: / searches the history, then F filters the feed", severity="warning")
         else:
             feed.set_filter(self.search.matches_item, self.search.text)
+
+    def action_panel(self) -> None:
+        screen = self.get_screen_stack_main()
+        if not isinstance(screen, MainScreen):
+            return
+        if not screen.narrow:
+            self.notify(f"every panel is shown (i folds them below {NARROW_BELOW} columns)", timeout=3)
+            return
+        screen.next_tab()
 
     def action_export(self) -> None:
         self.controller.export(EXPORT_STEM)

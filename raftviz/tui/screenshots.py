@@ -1,6 +1,6 @@
 """Regenerate the SVG screenshots in screenshots/:  python -m raftviz.tui.screenshots
 
-Each scene is a fixed size (160x48), a fixed seed, the in-process backend
+Each scene is a fixed size (160x48, or the small terminal it is about), a fixed seed, the in-process backend
 (no process ids on screen) and no animation, so the pictures only change
 when what the app draws changes. tests/tui/test_tui_snapshots.py compares the
 app against them.
@@ -91,24 +91,43 @@ SCENES: dict[str, tuple[list[str], list[str]]] = {
     # a heal and a crash; the cursor moved back onto an arrow and Enter shows its message.
     "diagram-view": (DIAGRAM_STORY, ["v", "up", "up", "up", "enter"]),
     "diagram-view-100x30": (DIAGRAM_STORY, ["v", "up", "up", "up", "enter"]),
+    # Small terminals: the layout changes (the inspector and the feed are tabs, i shows the
+    # next), every row keeps its id, route, type and the field that matters.
+    "small-80x24": (["until leader", "put x 1", "step 6"], []),
+    "small-100x30": (["until leader", "put x 1", "crash 4", "step 9"], ["2", "i"]),
+    # A lesson on 80 columns: its narration takes the bottom row (a tab: i shows the lists).
+    "lesson-80x24": (["until 3.role = candidate", "step 3"], ["right_square_bracket"]),
+    # The projector themes (--theme light, --theme high-contrast).
+    "light-100x30": (["until leader", "put x 1", "crash 4", "step 9"], []),
+    "contrast-100x30": (["until leader", "put x 1", "crash 4", "step 9"], []),
 }
 
-#: Scenes drawn at another size than ``SIZE``.
-SIZES = {"diagram-view-100x30": (100, 30)}
+#: Scenes on another terminal than ``SIZE``.
+SCENE_SIZES: dict[str, tuple[int, int]] = {
+    "small-80x24": (80, 24),
+    "small-100x30": (100, 30),
+    "lesson-80x24": (80, 24),
+    "light-100x30": (100, 30),
+    "contrast-100x30": (100, 30),
+    "diagram-view-100x30": (100, 30),
+}
+
+#: Scenes in another theme than the default (``--theme`` names).
+SCENE_THEMES = {"light-100x30": "light", "contrast-100x30": "high-contrast"}
 
 #: Scenes shown beside a lesson: name -> lesson file in lessons/.
-LESSON_SCENES = {"lesson": "01-meet-the-cluster"}
+LESSON_SCENES = {"lesson": "01-meet-the-cluster", "lesson-80x24": "01-meet-the-cluster"}
 
 
 async def capture(name: str, size: tuple[int, int] | None = None) -> str:
-    """The SVG of one scene (at its own size, or ``SIZE``)."""
+    """The SVG of one scene (at its own size unless ``size`` is given)."""
     commands, keys = SCENES[name]
-    size = size or SIZES.get(name, SIZE)
     lesson = None
     if name in LESSON_SCENES:
         lesson = load_lesson(LESSONS_DIR / f"{LESSON_SCENES[name]}{SUFFIX}")
-    app = RaftvizApp(AppOptions(backend="inprocess", seed=42, lesson=lesson))
-    async with app.run_test(size=size) as pilot:
+    theme = SCENE_THEMES.get(name, "dark")
+    app = RaftvizApp(AppOptions(backend="inprocess", seed=42, lesson=lesson, theme=theme))
+    async with app.run_test(size=size or SCENE_SIZES.get(name, SIZE)) as pilot:
         app.animation_level = "none"
         await settle(pilot, app)
         await run_commands(pilot, app, *commands)

@@ -713,6 +713,8 @@ def test_footer_shows_whole_items_by_priority(width: int) -> None:
             assert shown[: len(first)] == first, shown
             if width >= 100:
                 assert {"client_request", "crash", "partition", "heal"} <= set(shown), shown
+            if width >= 120:
+                assert "panel" not in shown, shown  # nothing is folded: no i
             if width >= 160:
                 assert "command_palette" in shown and "deliver" in shown
 

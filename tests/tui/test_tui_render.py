@@ -379,12 +379,13 @@ def test_requests_and_replies_and_outcomes_are_distinguishable() -> None:
     ]
     snap = snapshot([node(i) for i in range(1, 6)], kinds)
     text = render_cluster(snap, 100, 30)
-    cells = {ch: (x, y) for x, y, ch in glyph_cells(text, "●○■▪□◆◇")}
-    assert set(cells) == set("●○■▪□◆◇")  # every kind has a glyph
-    # Granted and denied replies differ in colour (green vs red).
-    hollow = [style_at(text, y, x).color for x, y, ch in glyph_cells(text, "○")]
-    assert len(set(hollow)) == 2
-    squares = [style_at(text, y, x).color for x, y, ch in glyph_cells(text, "□")]
+    cells = {ch: (x, y) for x, y, ch in glyph_cells(text, "●○⊗■▪□⊠◆◇")}
+    assert set(cells) == set("●○⊗■▪□⊠◆◇")  # every kind has a glyph
+    # Granted and denied replies differ in colour (green vs red) and in shape (crossed):
+    # the outcome reads without colour too.
+    votes = [style_at(text, y, x).color for x, y, ch in glyph_cells(text, "○⊗")]
+    assert len(set(votes)) == 2
+    squares = [style_at(text, y, x).color for x, y, ch in glyph_cells(text, "□⊠")]
     assert len(set(squares)) == 2
     # The heartbeat is dimmer than an append with entries.
     heartbeat = style_at(text, cells["▪"][1], cells["▪"][0])

@@ -54,6 +54,7 @@ from textual.widget import Widget
 from raftviz.core.messages import Entry
 from raftviz.tui.model import NodeSnap, Snapshot
 from raftviz.tui.widgets.cluster import CONFIG_STYLE, term_color, term_style
+from raftviz.tui.widgets.drawn import drawn
 
 __all__ = ["LogWindow", "LogsView", "log_window", "render_logs"]
 
@@ -425,7 +426,7 @@ class LogsView(Widget):
         if self.snapshot is None:
             return Text("no cluster yet", style=_DIM)
         size = self.content_size
-        return render_logs(self.snapshot, size.width, size.height, self.offset)
+        return drawn(render_logs(self.snapshot, size.width, size.height, self.offset))
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         """Header, one row per node, a title and three lines of commands."""

@@ -21,6 +21,7 @@ from raftviz.core.messages import (
     RequestVoteReply,
 )
 from raftviz.tui.model import FlightSnap, NodeSnap, Snapshot, config_text
+from raftviz.tui.widgets.drawn import drawn
 from raftviz.tui.widgets.eventfeed import EventFeed
 from raftviz.tui.widgets.rowlist import ClockKeysList
 from raftviz.tui.widgets.rows import NO, OK, flight_style, message_row, messages_header, route
@@ -69,7 +70,7 @@ class Painted(Widget):
         self.refresh()
 
     def render(self) -> RenderableType:
-        return self._content
+        return drawn(self._content) if isinstance(self._content, Text) else self._content
 
 
 class MessagesTable(ClockKeysList):

@@ -23,6 +23,7 @@ from textual.events import Click
 from textual.message import Message
 from textual.widget import Widget
 
+from raftviz.tui.widgets.drawn import drawn
 from raftviz.tui.widgets.rows import RowParts, choose_level
 
 CURSOR_STYLE = "bold reverse"
@@ -172,7 +173,7 @@ class RowList(Widget, can_focus=True):
                 out.append("\n")
             out.append("\n")
             out.append(footer[:width].ljust(width), style="italic")
-        return out
+        return drawn(out)
 
     # ------------------------------------------------------------------ keys and mouse
 

@@ -13,26 +13,27 @@ def flight_glyph(flight: FlightSnap) -> tuple[str, str]:
     """The glyph and style of a message in flight.
 
     Shape says the RPC (circle: vote, square: append, diamond: client), fill says
-    request (filled) or reply (hollow), colour says the outcome of a reply.
+    request (filled) or reply (hollow). A reply's outcome is said twice, by colour
+    (green, red) and by shape (a refusal is crossed: ⊗ ⊠ ◈), so it reads without colour.
     """
     outcome = OK_STYLE if flight.ok else NO_STYLE
     kind = flight.kind
     if kind == "RequestVote":
         return "●", "bold bright_cyan"
     if kind == "RequestVoteReply":
-        return "○", outcome
+        return ("○" if flight.ok else "⊗"), outcome
     if kind == "AppendEntries":
         return ("■", "bold bright_white") if flight.carries_entries else ("▪", "grey62")
     if kind == "AppendEntriesReply":
-        return "□", outcome
+        return ("□" if flight.ok else "⊠"), outcome
     if kind == "InstallSnapshot":
         return "▣", SNAPSHOT_STYLE
     if kind == "InstallSnapshotReply":
-        return "▢", outcome
+        return ("▢" if flight.ok else "⊠"), outcome
     if kind == "ClientRequest":
         return "◆", "bold magenta"
     if kind == "ClientReply":
-        return "◇", outcome
+        return ("◇" if flight.ok else "◈"), outcome
     return "•", "white"
 
 

@@ -32,7 +32,7 @@ def legend(width: int, snapshots: bool = False, cut: bool = False) -> list[tuple
             (f" {label} ", DIM_TEXT),
             ("ok", OK_STYLE),
             ("/", DIM_TEXT),
-            ("no", NO_STYLE),
+            ("⊗⊠no", NO_STYLE),
         ]
 
     def cut_marks(gap: str, link: str, lost: str) -> list[tuple[str, str]]:

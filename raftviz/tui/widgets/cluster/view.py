@@ -11,6 +11,7 @@ from textual.widget import Widget
 from raftviz.tui.model import Snapshot
 from raftviz.tui.widgets.cluster.palette import DIM_TEXT
 from raftviz.tui.widgets.cluster.render import node_at, render_cluster
+from raftviz.tui.widgets.drawn import drawn
 
 
 class ClusterView(Widget):
@@ -37,7 +38,7 @@ class ClusterView(Widget):
         size = self.content_size
         if self.snapshot is None:
             return Text("no cluster yet", style=DIM_TEXT)
-        return render_cluster(self.snapshot, size.width, size.height, self.selected)
+        return drawn(render_cluster(self.snapshot, size.width, size.height, self.selected))
 
     def on_click(self, event: Click) -> None:
         if self.snapshot is None:
