@@ -41,6 +41,10 @@ class LabOptions:
     #: Requests each client remembers in its history (0: all, for a linearizability check);
     #: a long run sets a limit to keep the lab's memory flat.
     client_history: int = 0
+    #: Client sessions expire after this many ms of the leaders' entry stamps (0: never,
+    #: the default, so existing lessons keep their transcripts); with expiry on, the
+    #: lab's clients register (RegisterClient) before their first request.
+    sessions: int = 0
 
     def raft_config(self) -> RaftConfig:
         return RaftConfig(
@@ -52,6 +56,7 @@ class LabOptions:
             snapshot_entries=self.snapshot,
             snapshot_bytes=self.snapshot_bytes,
             snapshot_chunk=self.chunk,
+            session_expiry=self.sessions,
         )
 
 

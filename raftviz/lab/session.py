@@ -156,6 +156,8 @@ class Session:
             f"noop={'on' if o.noop else 'off'} batch={o.batch} client-timeout={o.client_timeout} "
             f"snapshot={o.snapshot} snapshot-bytes={o.snapshot_bytes} chunk={o.chunk}"
         )
+        if o.sessions:  # only when on, so the transcripts from before sessions stay as they were
+            line += " sessions=" + f"{o.sessions / 1000:.3f}".rstrip("0").rstrip(".")
         out.lines.append(line)
 
     def _event(self, out: Outcome, verbose: bool) -> bool:
