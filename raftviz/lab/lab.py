@@ -19,6 +19,8 @@ from raftviz.core.messages import SESSION_EXPIRED, Address, ClientReply, ClientR
 from raftviz.lab.backend import Backend, make_backend
 from raftviz.lab.clients import Client, Request
 from raftviz.lab.invariants import Before, InvariantChecker, Violation
+from raftviz.lab.linearizability import ANOMALY
+from raftviz.lab.live_linearizability import LiveLinearizability
 from raftviz.lab.network import Flight, Network
 from raftviz.lab.options import LabError, LabOptions, NodeStopped, StartRefused
 from raftviz.lab.views import NodeView
@@ -110,6 +112,8 @@ class Lab:
         self.flights: dict[int, Flight] = {}
         self.clients: dict[str, Client] = {}
         self.checker = InvariantChecker()
+        #: Linearizability, checked after every client answer (docs/scenario-language.md).
+        self.linearizability = LiveLinearizability()
         self.violations: list[Violation] = []
         self._queue: list[tuple[int, int, int, int]] = []
         self._timer_version: dict[int, int] = {}
@@ -405,6 +409,7 @@ class Lab:
             request = client.hold(op, key, value, self.now)
             request.target = request.rotation = target
             request.quiet = quiet
+            self.linearizability.invoked(request)
             record = self._record("command", f"{client.id} {op} {key} waits for a session")
             if not client.registering:
                 self._register(client, target, record)
@@ -412,6 +417,7 @@ class Lab:
                 self._publish(record)
             return request
         request = client.issue(op, key, value, target, self.now, self.options.client_timeout)
+        self.linearizability.invoked(request)
         record = self._record("command", f"{request.describe()} sent to node {target}")
         self._send_request(request, record)
         self._push_client_timer(request)
@@ -610,6 +616,11 @@ class Lab:
             return self._publish(record)
         if answered is not None:
             record.answers.append(answered)
+            finding = self.linearizability.answered(answered)
+            if finding is not None and finding.verdict == ANOMALY:
+                violation = Violation("linearizable", self.steps, self.now, (), finding.detail)
+                record.violations.append(violation)
+                self.violations.append(violation)
         if resend_to:
             request = client.outstanding[reply.seq]
             self._send_request(request, record)

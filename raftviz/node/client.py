@@ -103,9 +103,11 @@ class KVClient:
         self.heard = True
         return msg, addr
 
-    def register(self, give_up: float) -> None:
-        """Open a new session (RegisterClient): ``id`` becomes the cluster's answer."""
-        reply = self._call(Command("register", client=self.name), give_up)
+    def register(self, give_up: float, what: str = "register") -> None:
+        """Open a new session (RegisterClient): ``id`` becomes the cluster's answer.
+
+        ``what`` names, in a NoLeaderError, the request the session is for."""
+        reply = self._call(Command("register", client=self.name), give_up, what)
         if not reply.ok or reply.error or not reply.value:
             raise RequestError(reply.error or "the cluster gave no session id")
         self.id, self.seq = reply.value, 0
@@ -115,7 +117,7 @@ class KVClient:
         give_up = time.monotonic() + self.timeout
         for _ in range(3):  # a session that expires twice in one request: something is wrong
             if not self.id:
-                self.register(give_up)
+                self.register(give_up, f"{op} {key}")
             self.seq += 1
             # No other request of this client is outstanding, so ``low`` is ``seq``.
             reply = self._call(Command(op, key, value, self.id, self.seq, self.seq), give_up)
@@ -127,11 +129,11 @@ class KVClient:
             return reply.value
         raise RequestError("the session expired again and again")
 
-    def _call(self, command: Command, give_up: float) -> ClientReply:
+    def _call(self, command: Command, give_up: float, what: str = "") -> ClientReply:
         """Send ``command`` until a node answers it (``ok``, or with an error); NoLeaderError if none does."""
         data = datagram.encode(ClientRequest(src=command.client, dst=1, command=command))
         self.seq_awaited, self.awaited_by = command.seq, command.client
-        op, key = command.op, command.key
+        what = what or f"{command.op} {command.key}"
         while time.monotonic() < give_up:
             address = self.cluster[self.target]
             # dst is informational for a node; the address is what routes it.
@@ -149,7 +151,7 @@ class KVClient:
                 time.sleep(0.05)  # an election is under way: give it a moment
                 self.target = self.rotation = (self.rotation + 1) % len(self.cluster)
         silence = "" if self.heard else f" (no node answered at all: {self.silence_hint()})"
-        raise NoLeaderError(f"no leader answered {op} {key} within {self.timeout:g} s{silence}")
+        raise NoLeaderError(f"no leader answered {what} within {self.timeout:g} s{silence}")
 
     def statuses(self, wait: float = 0.5) -> list[StatusReply | None]:
         """Ask every node for its state; None for a node that did not answer."""
