@@ -55,7 +55,9 @@ class Request:
 
     def describe(self) -> str:
         cmd = self.command
-        text = f"{self.client}#{self.seq} {cmd.op} {cmd.key}"
+        # A request still waiting for a session (seq 0) has no number yet.
+        number = f"#{self.seq}" if self.seq or cmd.op == "register" else ""
+        text = f"{self.client}{number} {cmd.op} {cmd.key}".rstrip()
         if cmd.op in ("put", "append"):
             text += f" {cmd.value}"
         return text

@@ -70,6 +70,8 @@ class StepRecord:
     stopped: str = ""
     #: The kinds of protocol violation for which the node dropped the delivered message.
     protocol: list[str] = field(default_factory=list)
+    #: What happened to client sessions (a RegisterClient answer, an expiry), as sentences.
+    sessions: list[str] = field(default_factory=list)
 
 
 #: role, term, vote, commit, last index, configuration (text), snapshot index
@@ -410,7 +412,7 @@ class Lab:
             request.target = request.rotation = target
             request.quiet = quiet
             self.linearizability.invoked(request)
-            record = self._record("command", f"{client.id} {op} {key} waits for a session")
+            record = self._record("command", f"{request.describe()} waits for a session")
             if not client.registering:
                 self._register(client, target, record)
             if not quiet:
@@ -599,7 +601,12 @@ class Lab:
             and waiting.command.client == reply.dst
         ):
             client.expired()
-            record.text += f": {client.id}'s session {reply.dst} expired"
+            waiting = [f"{client.id}#{r.seq}" for r in client.held if r.seq]
+            verb = "waits" if len(waiting) == 1 else "wait"
+            record.sessions.append(
+                f"{client.id}'s session {reply.dst} expired (SESSION_EXPIRED): "
+                f"{', '.join(waiting)} {verb} for a new one"
+            )
             if not client.registering:
                 self._register(client, client.leader_guess or reply.src, record)
             return self._publish(record)
@@ -609,7 +616,7 @@ class Lab:
                 return self._publish(record)  # refused: its held requests wait for the next try
             session = answered.result
             self._session_owner[session] = client.id
-            record.text += f": {client.id} has session {session}"
+            record.sessions.append(f"{answered.describe()} -> {client.id} has session {session}")
             for request in client.release(session, self.now, self.options.client_timeout):
                 self._send_request(request, record)
                 self._push_client_timer(request)

@@ -371,6 +371,9 @@ class Session:
     def _client(self, op: str, p: dict, out: Outcome) -> None:
         via = self._node(p["via"]) if p["via"] else 0
         request = self._lab.submit(op, p["key"], p["value"], via=via, client_id=p["client"])
+        if not request.seq:  # sessions expire and the client has none yet: it registers first
+            out.lines.append(f"{request.describe()} waits for a session; {request.client} registers")
+            return
         out.lines.append(f"{request.describe()} sent to node {request.target}")
 
     def _do_put(self, p: dict, out: Outcome) -> None:
