@@ -43,6 +43,8 @@ class Request:
     error: str = ""
     #: Part of a bulk load (``writes``): its answer is not announced one by one.
     quiet: bool = False
+    #: Its number in the live linearizability check (0: not checked).
+    checked_as: int = 0
 
     @property
     def done(self) -> bool:

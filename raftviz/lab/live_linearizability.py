@@ -1,66 +1,101 @@
 """Linearizability as a live invariant: each client answer is checked as it arrives.
 
 The lab records every client request when it is issued and when it is
-answered (:mod:`raftviz.lab.clients`). After each answer, the history of the
-answered request's key is checked against a sequential register with the
-project's one checker (:func:`raftviz.lab.linearizability._search`, Wing and
-Gong's search with Lowe's memo; keys are independent, so each is checked on
-its own).
+answered (:mod:`raftviz.lab.clients`). Keys are independent (Herlihy and
+Wing's locality; Porcupine's partitioning), so each key is checked on its own,
+against the same sequential model as the offline checker
+(:func:`raftviz.lab.linearizability._apply`: put, append, get, delete).
 
-The work per answer stays bounded however long the run: a key's history is
-cut at its *quiescent points*, the moments when no request on the key is
-outstanding. Every operation before such a point precedes, in real time,
-every operation after it, so a linearization of the whole history is a
-linearization of the part before followed by one of the part after. The
-checker keeps, per key, only the set of states a linearization of everything
-before the last quiescent point may leave the key in (usually one), and the
-operations since; an answer is checked by searching those operations from
-each of those states. A key that is never quiescent, or whose set of
-possible states grows past :data:`MAX_STATES`, is given up as ``unknown``
-(said once, never reported as a violation).
+Checking the whole history again at every answer would cost more and more as
+a run grows. Instead the check runs *along* the history, in the manner of
+Lowe's just-in-time linearization ("Testing for linearizability", 2017): per
+key it keeps the set of *configurations* some linearization of everything so
+far may be in, each one a state of the key and the set of operations still
+outstanding that such a linearization has already placed (with what a placed
+``get`` read). An answer to operation O keeps the configurations that can
+explain it: O already placed (reading what it answered), or placed now, after
+placing any of the other outstanding operations first. Answered operations
+leave the configurations, so their number depends only on how many requests
+are outstanding at once, never on the length of the run: the work per answer
+is bounded. No configuration left means no order of the operations explains
+the answers: a violation, which names the answer and what the key could hold.
 
-Only operations with an effect the model knows are checked: ``put``,
-``append``, ``get`` and ``delete``; a refused request (its answer has an
-``error``) had no effect and is left out.
+A refused request (its answer has an ``error``) had no effect: it leaves
+without being placed.
+
+Concurrent appends are the hard case: each order of them is a different value,
+so configurations multiply until a read tells the orders apart. When a key's
+configurations pass :data:`MAX_CONFIGS`, the check *forgets* the key's value:
+the configurations become the single one "value unknown, nothing placed",
+which a later put, delete or read pins down again (an append leaves it
+unknown). The operations outstanding at the reset may have taken effect
+before it, where the check can no longer place them: they become *ghosts*,
+whose reads agree with anything and whose writes leave the value unknown.
+That is sound (every linearization of the truth is still covered), so it
+never raises a false alarm; it only misses anomalies that span the reset. If even that has too many
+configurations (many operations outstanding at once), the key is not checked
+until nothing is outstanding on it, and then resumes from an unknown value.
+Resets are counted (``resets``), never reported as violations.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from raftviz.lab.clients import Request
-from raftviz.lab.linearizability import ANOMALY, OK, UNKNOWN, Op, _search, explain, simplify
+from raftviz.lab.linearizability import ANOMALY, Op, _apply, _show
 
 #: The operations the model checks.
 CHECKED = ("put", "append", "get", "delete")
-#: Search steps allowed per answer, per possible start state.
-BUDGET = 200_000
-#: Possible states of a key kept at a quiescent point before giving up on the key.
-MAX_STATES = 16
-#: Operations since a key's last quiescent point before giving up on the key.
-MAX_WINDOW = 48
+#: Configurations one key may have before its value is forgotten (see above).
+MAX_CONFIGS = 64
+#: Possible values shown in a violation's text.
+SHOWN_STATES = 3
+
+
+class _Unknown:
+    """The value of a key the check has forgotten (any value at all)."""
+
+    def __repr__(self) -> str:
+        return "(unknown)"
+
+    def __deepcopy__(self, memo: dict[int, object]) -> _Unknown:
+        return self  # one sentinel, shared by checkpoints
+
+
+UNKNOWN_VALUE: Any = _Unknown()
+
+#: A configuration: the key's state (a value, None for absent, or UNKNOWN_VALUE), and the
+#: outstanding operations already placed, as (operation number, what a placed get read;
+#: None for a write), sorted.
+Config = tuple[Any, tuple[tuple[int, Any], ...]]
 
 
 @dataclass(slots=True)
 class KeyHistory:
-    """One key: where linearizations may have left it, and what happened since."""
+    """One key: where linearizations of its history so far may stand."""
 
-    #: The states a linearization of everything before ``window`` may end in.
-    starts: frozenset[str | None] = frozenset([None])
-    #: Operations since the last quiescent point, answered or not, with their numbers.
-    window: list[tuple[int, Request]] = field(default_factory=list)
-    #: Requests on this key not answered yet.
-    pending: int = 0
-    #: Why the key is no longer checked ("" while it is).
+    configs: set[Config] = field(default_factory=lambda: {(None, ())})
+    #: Outstanding operations on the key, by number, as the model's operations.
+    pending: dict[int, Op] = field(default_factory=dict)
+    #: Why the key is no longer checked ("" while it is): after a violation.
     gave_up: str = ""
+    #: How often its value was forgotten (configurations past MAX_CONFIGS).
+    resets: int = 0
+    #: Not checked until nothing is outstanding on it (even a forgotten value had too
+    #: many configurations); then checking resumes from an unknown value.
+    suspended: bool = False
+    #: Outstanding operations that were outstanding at the last reset (see above).
+    ghosts: set[int] = field(default_factory=set)
 
 
 @dataclass(frozen=True, slots=True)
 class Finding:
-    """A key whose history cannot be linearized (``anomaly``) or is no longer checked."""
+    """A key whose history cannot be linearized."""
 
     key: str
-    verdict: str  # ANOMALY or UNKNOWN
+    verdict: str  # ANOMALY
     detail: str
 
 
@@ -69,92 +104,160 @@ class LiveLinearizability:
 
     def __init__(self) -> None:
         self.keys: dict[str, KeyHistory] = {}
-        #: Search steps spent so far (benchmarks report it).
+        #: Configurations looked at so far (benchmarks report it), and answers checked.
         self.steps = 0
-        #: Answers checked so far.
         self.checks = 0
-        #: Requests seen so far (numbers the operations in reports).
+        #: Requests seen so far: a request's number (its ``Op.id``).
         self.invocations = 0
         #: Keys found not linearizable, and keys given up, in the order found.
         self.findings: list[Finding] = []
 
     @property
     def verdict(self) -> str:
-        """``ok``, ``anomaly`` (some key failed) or ``unknown`` (some key was given up)."""
-        kinds = {f.verdict for f in self.findings}
-        return ANOMALY if ANOMALY in kinds else UNKNOWN if kinds else "ok"
+        """``ok``, or ``anomaly`` once some key failed."""
+        return ANOMALY if self.findings else "ok"
+
+    @property
+    def resets(self) -> int:
+        """How often a key's value was forgotten (concurrent appends never read)."""
+        return sum(h.resets for h in self.keys.values())
 
     def invoked(self, request: Request) -> None:
-        """A request was issued (it enters its key's window)."""
-        if request.command.op not in CHECKED:
+        """A request was issued: it is outstanding on its key from now on."""
+        command = request.command
+        if command.op not in CHECKED:
             return
-        history = self.keys.setdefault(request.command.key, KeyHistory())
-        history.pending += 1
         self.invocations += 1
+        number = request.checked_as = self.invocations
+        history = self.keys.setdefault(command.key, KeyHistory())
         if not history.gave_up:
-            history.window.append((self.invocations, request))
+            op = Op(
+                request.client, command.op, command.key, request.issued_at, None, command.value, None, number
+            )
+            history.pending[number] = op
 
     def answered(self, request: Request) -> Finding | None:
         """A request was answered: check its key; a new finding, or None."""
-        if request.command.op not in CHECKED:
-            return None
+        number = request.checked_as
         history = self.keys.get(request.command.key)
-        if history is None:
+        if not number or history is None or history.gave_up or number not in history.pending:
             return None
-        history.pending -= 1
-        if history.gave_up:
+        self.checks += 1
+        op = history.pending.pop(number)
+        ghost = number in history.ghosts
+        history.ghosts.discard(number)
+        before = history.configs
+        if history.suspended:
+            if not history.pending:  # quiescent: nothing outstanding, only the value is unknown
+                history.configs, history.suspended = {(UNKNOWN_VALUE, ())}, False
             return None
-        finding = self._check(request.command.key, history)
-        if finding is not None:
-            self.findings.append(finding)
+        if request.error:
+            # Refused (or applied without effect): it was never placed, or it changed nothing.
+            history.configs = {c for c in before if all(n != number for n, _ in c[1])}
+            if history.configs:
+                return None
+            return self._violation(request, op, None, before, history)
+        answer = request.result if op.kind == "get" else None
+        after = self._explain(before, history, op, number, answer, ghost)
+        if after is None:
+            # Too many orders to follow: forget the value (sound; see the module's docstring).
+            history.resets += 1
+            history.ghosts = set(history.pending)
+            after = self._explain({(UNKNOWN_VALUE, ())}, history, op, number, answer, ghost=True)
+        if after is None:
+            # Still too many (outstanding operations placed in every subset): wait for quiet.
+            history.suspended = True
+            history.configs = set()
+            if not history.pending:
+                history.configs, history.suspended = {(UNKNOWN_VALUE, ())}, False
+            history.ghosts = set()
+            return None
+        history.configs = after
+        if history.configs:
+            return None
+        return self._violation(request, op, answer, before, history)
+
+    def _violation(
+        self, request: Request, op: Op, answer: str | None, before: set[Config], history: KeyHistory
+    ) -> Finding:
+        history.gave_up = "not linearizable"
+        finding = Finding(request.command.key, ANOMALY, _describe(request, op, answer, before))
+        self.findings.append(finding)
         return finding
 
-    def _check(self, key: str, history: KeyHistory) -> Finding | None:
-        self.checks += 1
-        ops = simplify([_op(n, r) for n, r in history.window if not (r.done and r.error)])
-        quiescent = history.pending == 0
-        # Only at a quiescent point are the end states needed (to fold the window into them);
-        # before it, the first linearization found settles the answer.
-        finals: set[str | None] | None = set() if quiescent else None
-        verdicts = []
-        for start in sorted(history.starts, key=lambda s: (s is not None, s or "")):
-            verdict, steps = _search(ops, BUDGET, start, finals)
-            self.steps += steps
-            verdicts.append(verdict)
-            if verdict == OK and finals is None:
-                break
-        if OK not in verdicts and not finals and UNKNOWN not in verdicts:
-            history.gave_up = "not linearizable"
-            anomaly = explain(_before(key, history.starts) + ops)
-            return Finding(key, ANOMALY, anomaly.describe())
-        if quiescent and UNKNOWN not in verdicts and finals and len(finals) <= MAX_STATES:
-            # Everything so far precedes everything to come: keep only where it may leave the key.
-            history.starts = frozenset(finals)
-            history.window = []
-        elif len(history.window) > MAX_WINDOW:
-            why = "no quiescent point" if not quiescent else "too many possible states"
-            return self._give_up(key, history, f"{why} within {MAX_WINDOW} operations")
-        return None
-
-    def _give_up(self, key: str, history: KeyHistory, why: str) -> Finding:
-        history.gave_up = why
-        history.window = []
-        return Finding(key, UNKNOWN, f"key {key!r} no longer checked: {why}")
-
-
-def _before(key: str, starts: frozenset[str | None]) -> list[Op]:
-    """Operations that leave the key in any one of ``starts``, all before the window (for ``explain``).
-
-    Concurrent writes, one per state: a linearization may order any of them last.
-    """
-    return [
-        Op("(before)", "delete" if state is None else "put", key, -2, -1, state or "", None, -1)
-        for state in sorted(starts, key=lambda s: (s is not None, s or ""))
-    ]
+    def _explain(
+        self, configs: set[Config], history: KeyHistory, op: Op, number: int, answer: str | None, ghost: bool
+    ) -> set[Config] | None:
+        """The configurations after ``op`` returned ``answer``: every way to have placed it by now
+        (None if there are more than MAX_CONFIGS)."""
+        pending, ghosts = history.pending, history.ghosts
+        result: set[Config] = set()
+        frontier = list(configs)
+        seen = set(configs)
+        while frontier:
+            state, placed = frontier.pop()
+            self.steps += 1
+            mine = [read for n, read in placed if n == number]
+            if mine:
+                # Placed earlier: what it read then must be what it answered.
+                if op.kind != "get" or mine[0] is UNKNOWN_VALUE or mine[0] == answer:
+                    result.add((state, tuple(p for p in placed if p[0] != number)))
+                continue
+            agrees, after = _step(state, _with_output(op, answer), ghost)
+            if agrees:
+                result.add((after, placed))
+            # Or another outstanding operation took effect first.
+            done = {n for n, _ in placed}
+            for other, other_op in pending.items():
+                if other in done:
+                    continue
+                if other_op.kind == "get":
+                    # Placed now, it reads the value now (its answer is checked when it comes).
+                    moved, read = state, UNKNOWN_VALUE if other in ghosts else state
+                else:
+                    moved, read = _step(state, other_op, other in ghosts)[1], None
+                config = (moved, tuple(sorted((*placed, (other, read)), key=_order)))
+                if config not in seen:
+                    seen.add(config)
+                    frontier.append(config)
+            if len(seen) > MAX_CONFIGS * 4 or len(result) > MAX_CONFIGS:
+                return None
+        return result
 
 
-def _op(number: int, request: Request) -> Op:
-    command = request.command
-    ret = request.answered_at if request.done else None
-    output = request.result if command.op == "get" else None
-    return Op(request.client, command.op, command.key, request.issued_at, ret, command.value, output, number)
+def _order(placed: tuple[int, str | None]) -> int:
+    return placed[0]
+
+
+def _step(state: Any, op: Op, ghost: bool = False) -> tuple[bool, Any]:
+    """The model's step (``_apply``), extended to the unknown value: any read agrees with it
+    and pins it, a put or delete replaces it, an append leaves it unknown. A ghost's read
+    agrees with anything and pins nothing; its write leaves the value unknown."""
+    if ghost:
+        return True, state if op.kind == "get" else UNKNOWN_VALUE
+    if state is UNKNOWN_VALUE:
+        if op.kind == "get":
+            return True, op.output
+        if op.kind == "append":
+            return True, UNKNOWN_VALUE
+        return _apply(None, op)
+    return _apply(state, op)
+
+
+def _with_output(op: Op, answer: str | None) -> Op:
+    return Op(op.client, op.kind, op.key, op.call, None, op.value, answer, op.id)
+
+
+def _describe(request: Request, op: Op, answer: str | None, before: set[Config]) -> str:
+    """The answer no order explains, and what the key could have held instead."""
+    states = sorted({state for state, _ in before}, key=lambda s: (s is not None, str(s or "")))
+    shown = " or ".join(repr(s) if s is UNKNOWN_VALUE else _show(s) for s in states[:SHOWN_STATES]) + (
+        " or ..." if len(states) > SHOWN_STATES else ""
+    )
+    what = f"{request.describe()} (sent at t={op.call}, answered at t={request.answered_at})"
+    if op.kind == "get":
+        return (
+            f"key {op.key!r}: {what} read {_show(answer)}, which no order of the operations explains "
+            f"(before the requests then outstanding, {op.key!r} held {shown})"
+        )
+    return f"key {op.key!r}: {what} was acknowledged, but no order of the operations can place it"
