@@ -166,7 +166,8 @@ class Lab:
         return self._queue[0][0] if self._queue else None
 
     def pending_requests(self) -> list[Request]:
-        return [r for c in self.clients.values() for r in c.outstanding.values()]
+        # A request waiting for a session is waiting too (its client's register is outstanding).
+        return [r for c in self.clients.values() for r in (*c.outstanding.values(), *c.held)]
 
     # ------------------------------------------------------------------ time
 
