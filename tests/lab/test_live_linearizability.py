@@ -6,6 +6,9 @@ answer. Times are virtual ms.
 
 from __future__ import annotations
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from raftviz.core.messages import Command
 from raftviz.lab.clients import Request
 from raftviz.lab.lab import Lab, LabOptions
@@ -175,3 +178,78 @@ def test_the_lab_checks_every_answer() -> None:
         assert not [v for v in lab.violations if v.invariant == "linearizable"]
     finally:
         lab.close()
+
+
+# ---------------------------------------------------------------------- against the offline checker
+
+
+@st.composite
+def histories(draw: st.DrawFn) -> list[tuple[str, str, str, int, int, int]]:
+    """Operations (client, kind, value, call, point, ret) on one key: each takes effect at a
+    distinct ``point`` between its call and its return, so the history is linearizable."""
+    n = draw(st.integers(1, 9))
+    ops = []
+    times = draw(st.lists(st.integers(0, 10_000), min_size=3 * n, max_size=3 * n, unique=True))
+    for i in range(n):
+        call, point, ret = sorted(times[3 * i : 3 * i + 3])
+        kind = draw(st.sampled_from(("put", "append", "get", "get", "delete")))
+        ops.append((f"c{i}", kind, f"<{i}>", call, point, ret))
+    return ops
+
+
+def _feed(
+    ops: list[tuple[str, str, str, int, int, int]], outputs: dict[int, str | None]
+) -> LiveLinearizability:
+    live = LiveLinearizability()
+    requests = {
+        i: request(c, 1, k, "x", "" if k in ("get", "delete") else v, call)
+        for i, (c, k, v, call, _, _) in enumerate(ops)
+    }
+    events = sorted([(op[3], 0, i) for i, op in enumerate(ops)] + [(op[5], 1, i) for i, op in enumerate(ops)])
+    for _, kind, i in events:
+        if kind == 0:
+            live.invoked(requests[i])
+        else:
+            live.answered(answer(requests[i], ops[i][5], outputs.get(i)))
+    return live
+
+
+def _truth(ops: list[tuple[str, str, str, int, int, int]]) -> dict[int, str | None]:
+    state: str | None = None
+    outputs: dict[int, str | None] = {}
+    for i in sorted(range(len(ops)), key=lambda i: ops[i][4]):
+        kind, value = ops[i][1], ops[i][2]
+        if kind == "put":
+            state = value
+        elif kind == "append":
+            state = (state or "") + value
+        elif kind == "delete":
+            state = None
+        else:
+            outputs[i] = state
+    return outputs
+
+
+@settings(max_examples=300, deadline=None)
+@given(ops=histories(), data=st.data())
+def test_live_check_agrees_with_the_offline_checker(ops, data) -> None:  # noqa: ANN001
+    outputs = _truth(ops)
+    assert _feed(ops, outputs).verdict == OK  # linearizable by construction: never a false alarm
+    gets = [i for i, op in enumerate(ops) if op[1] == "get"]
+    if not gets:
+        return
+    # Change one read: whatever the offline checker decides, the live check decides the same
+    # (unless it had to forget the key's value, which only makes it more lenient).
+    victim = data.draw(st.sampled_from(gets))
+    outputs[victim] = data.draw(st.sampled_from([None, "<0>", "<1>", "<0><1>", "<1><0>", "<2>"]))
+    offline = check_history(
+        [
+            Op(c, k, "x", call, ret, "" if k in ("get", "delete") else v, outputs.get(i), i)
+            for i, (c, k, v, call, _, ret) in enumerate(ops)
+        ]
+    ).verdict
+    live = _feed(ops, outputs)
+    if live.resets:
+        assert offline == ANOMALY or live.verdict == OK
+    else:
+        assert live.verdict == offline
