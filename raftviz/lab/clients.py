@@ -106,17 +106,20 @@ class Client:
     def issue(self, op: str, key: str, value: str, target: int, now: int, timeout: int) -> Request:
         request = Request(self.id, 0, Command(op, key, value), now, target, now + timeout, rotation=target)
         self._bind(request)
-        self.history.append(request)
-        if self.keep and len(self.history) >= 2 * self.keep:
-            del self.history[: len(self.history) - self.keep]  # amortised O(1) per request
+        self._remember(request)
         return request
 
     def hold(self, op: str, key: str, value: str, now: int) -> Request:
         """A request that waits for a session (``release`` sends it)."""
         request = Request(self.id, 0, Command(op, key, value), now, 0, 0)
         self.held.append(request)
-        self.history.append(request)
+        self._remember(request)
         return request
+
+    def _remember(self, request: Request) -> None:
+        self.history.append(request)
+        if self.keep and len(self.history) >= 2 * self.keep:
+            del self.history[: len(self.history) - self.keep]  # amortised O(1) per request
 
     def register(self, target: int, now: int, timeout: int) -> Request:
         """The RegisterClient request (seq 0) that opens a new session."""

@@ -602,11 +602,11 @@ class Lab:
             and waiting.command.client == reply.dst
         ):
             client.expired()
-            waiting = [f"{client.id}#{r.seq}" for r in client.held if r.seq]
-            verb = "waits" if len(waiting) == 1 else "wait"
+            names = [f"{client.id}#{r.seq}" for r in client.held if r.seq]
+            verb = "waits" if len(names) == 1 else "wait"
             record.sessions.append(
                 f"{client.id}'s session {reply.dst} expired (SESSION_EXPIRED): "
-                f"{', '.join(waiting)} {verb} for a new one"
+                f"{', '.join(names)} {verb} for a new one"
             )
             if not client.registering:
                 self._register(client, client.leader_guess or reply.src, record)
