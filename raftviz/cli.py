@@ -102,6 +102,7 @@ def _raft_config(args: argparse.Namespace):  # noqa: ANN202 - keeps the import l
         snapshot_bytes=args.snapshot_bytes,
         snapshot_chunk=args.chunk,
         bugs=args.bug,
+        session_expiry=_session_ms(args),
     )
 
 
@@ -123,6 +124,19 @@ def _cmd_bugs(args: argparse.Namespace) -> int:
         print(f"{bug.name}\n  breaks: {bug.rule}\n  does:   {bug.does}\n  caught: {bug.invariant}")
     print("\nPlant one with `cluster N bug=NAME` (every node) or `bug=NAME@N` (node N) in a scenario.")
     return 0
+
+
+#: Free mode's default session expiry, in seconds: sessions are on there so that the
+#: session table of a long-running cluster stays bounded (docs/protocol.md, sessions).
+FREE_SESSIONS_SECONDS = 600.0
+
+
+def _session_ms(args: argparse.Namespace) -> int:
+    """``--sessions SECONDS`` in ms: given, or on in free mode and off for a lab's node."""
+    seconds = args.sessions if args.sessions is not None else (0.0 if args.lab else FREE_SESSIONS_SECONDS)
+    if not seconds >= 0:  # also NaN
+        raise ValueError("--sessions must be 0 (off) or a positive number of seconds")
+    return round(seconds * 1000)
 
 
 def _disk_fault(text: str) -> object:
@@ -410,6 +424,12 @@ def build_parser() -> argparse.ArgumentParser:
     node.add_argument("--snapshot", type=int, default=10_000, help="compact after this many entries (0: off)")
     node.add_argument("--snapshot-bytes", type=int, default=4_000_000, help="... or this many bytes (0: off)")
     node.add_argument("--chunk", type=int, default=16_384, help="snapshot bytes per InstallSnapshot")
+    node.add_argument(
+        "--sessions",
+        type=float,
+        metavar="SECONDS",
+        help=f"idle seconds before a client session expires (0: never; default {FREE_SESSIONS_SECONDS:g})",
+    )
     node.add_argument(
         "--members",
         type=_checked("members"),

@@ -89,7 +89,7 @@ class Compaction(ServerState):
         self.receiving = None
         data = bytes(buffer[2])
         try:
-            snapshot, kv = restore_snapshot(data)
+            snapshot, kv = restore_snapshot(data, self.config.session_expiry)
             if zlib.crc32(data) != msg.checksum or (snapshot.index, snapshot.term) != (index, term):
                 raise SnapshotError("checksum or metadata mismatch")
         except SnapshotError:

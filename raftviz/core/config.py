@@ -9,6 +9,8 @@ from raftviz.core import bugs as planted
 #: The longest election timeout or heartbeat, in ms: an hour. Longer is a mistake, and the
 #: bound keeps every timer deadline far inside what the wire can carry.
 MAX_TIMEOUT_MS = 3_600_000
+#: The longest session expiry, in ms: a week.
+MAX_SESSION_EXPIRY_MS = 7 * 24 * 3_600_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +36,10 @@ class RaftConfig:
     snapshot_chunk: int = 16_384
     #: Planted bugs (raftviz.core.bugs): ``NAME`` on every node, ``NAME@N`` on node N. () is Raft.
     bugs: tuple[str, ...] = ()
+    #: Client sessions idle this many ms (of the leaders' entry stamps) expire, and a
+    #: request must then come from a registered session (0: sessions never expire).
+    #: Every node of a cluster must use the same value: it decides the state machine.
+    session_expiry: int = 0
 
     def __post_init__(self) -> None:
         if not 0 < self.election_min <= self.election_max:
@@ -51,3 +57,5 @@ class RaftConfig:
         if not 1 <= self.snapshot_chunk <= 32_768:
             raise ValueError("snapshot_chunk must be 1..32768 bytes")
         planted.check(self.bugs)
+        if not 0 <= self.session_expiry <= MAX_SESSION_EXPIRY_MS:
+            raise ValueError(f"session expiry must be 0 (off) to {MAX_SESSION_EXPIRY_MS} ms (a week)")

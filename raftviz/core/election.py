@@ -39,7 +39,7 @@ class Election(ServerState):
         self.votes_granted = set()
         if was_leader:
             self.next_index, self.match_index, self.inflight, self.snapshot_sent = {}, {}, {}, {}
-            self.proposed = set()
+            self.proposed = {}
             self._reset_election_timer(now)
 
     def become_candidate(self, now: int) -> None:
@@ -86,7 +86,10 @@ class Election(ServerState):
         # Only this term's entries: a request left by an earlier leader is
         # appended again, because with the no-op off a current-term entry is
         # what lets the earlier ones commit (Figure 8); applying dedups it.
-        self.proposed = set()
+        self.proposed = {}
+        # Stamps carry on from the log's last one even if this leader's clock is behind it.
+        last = self.log.entry(self.log.last_index).stamp if self.log.last_index > self.log.start_index else 0
+        self.stamp_skew = max(0, max(last, self.kv.clock) - now)
         if self.config.noop:
             self._append_local(Entry(self.current_term, NOOP))
         self._broadcast_append(now, heartbeat=True)

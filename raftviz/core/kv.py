@@ -8,6 +8,27 @@ request returns the remembered result instead of being applied again
 (dissertation §6.3). ``low`` on a request says the client has seen every
 answer below it, so results below ``low`` are forgotten.
 
+The session table answers three questions before a command runs
+(:meth:`KVStore.lookup`), the same way on the leader (before appending) and on
+every replica (when applying, so all replicas agree):
+
+- a ``seq`` already answered: the remembered result, if the command is the
+  same one (a digest of each remembered command tells a retry from a ``seq``
+  reused for a different command, which is refused);
+- a ``seq`` below the session's ``low``: refused, since its answer was given
+  and forgotten (answering "ok, nothing" would look like an absent key);
+- a client with no session while sessions expire: refused with
+  ``SESSION_EXPIRED``; the client registers again.
+
+``register`` (RegisterClient, dissertation §6.3) opens a session whose id is
+the requester's name, ``@`` and the index of the register entry: unique,
+because every index is committed once. Sessions expire deterministically
+(``expiry`` ms, 0: never): every entry carries the leader's time stamp
+(:class:`~raftviz.core.messages.Entry`), the store's clock is the largest
+stamp applied, and a session no command touched for ``expiry`` ms of that
+clock is dropped. Every replica sees the same stamps in the same order, so
+every replica drops the same sessions at the same entry.
+
 The store saves itself into a snapshot (``snapshot_state``) and is rebuilt
 from one (``restore_snapshot``); the snapshot's envelope is
 :mod:`raftviz.core.snapshot`, which does not know what it stores.
@@ -16,15 +37,38 @@ from one (``restore_snapshot``); the snapshot's envelope is
 from __future__ import annotations
 
 import heapq
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from raftviz.core.messages import MAX_VALUE, Command
+from raftviz.core.messages import MAX_VALUE, SESSION_EXPIRED, Command
 from raftviz.core.snapshot import Snapshot, SnapshotError, checked_int, checked_str, decode_snapshot
 
 #: The result of applying a command: (value read or None, error or "").
 Result = tuple[str | None, str]
 NO_RESULT: Result = (None, "")
+#: What the session table says of a request: (applied, result). ``applied`` false
+#: is a refusal: the command did not run and ``result``'s error says why.
+Answer = tuple[bool, Result]
+
+#: Characters of the requester's name kept in a registered id (so ``name@index`` fits 64).
+_NAME_IN_ID = 40
+#: The digest of a command whose retries are not compared (membership changes: the
+#: log holds the ``config`` entry the leader made, not the ``add`` the client sent).
+ANY_DIGEST = 0
+
+
+def digest(command: Command) -> int:
+    """A digest of what a command does, to tell a retry from a reused ``seq``."""
+    if command.op in ("add", "remove", "config"):
+        return ANY_DIGEST
+    text = f"{command.op}\0{command.key}\0{command.value}".encode()
+    return zlib.crc32(text) or 1  # never ANY_DIGEST
+
+
+def registered_id(name: str, index: int) -> str:
+    """The client id a ``register`` entry at ``index`` opens for ``name``."""
+    return f"{name[:_NAME_IN_ID]}@{index}"
 
 
 @dataclass(slots=True)
@@ -35,57 +79,118 @@ class Session:
     results: dict[int, Result] = field(default_factory=dict)
     #: The keys of ``results`` as a min-heap, so forgetting is O(log n) per result.
     order: list[int] = field(default_factory=list)
+    #: Per remembered seq, the digest of its command (ANY_DIGEST: not compared).
+    digests: dict[int, int] = field(default_factory=dict)
+    #: The store's clock when a command of this session last ran (expiry counts from it).
+    active: int = 0
+
+    def copy(self) -> Session:
+        return Session(self.low, dict(self.results), list(self.order), dict(self.digests), self.active)
 
 
 class KVStore:
     """A dict of strings plus the client session table."""
 
-    __slots__ = ("data", "sessions")
+    __slots__ = ("data", "sessions", "expiry", "clock", "_next_expiry")
 
-    def __init__(self) -> None:
+    def __init__(self, expiry: int = 0) -> None:
         self.data: dict[str, str] = {}
         self.sessions: dict[str, Session] = {}
+        #: Sessions idle this many ms of the clock expire (0: never). A cluster
+        #: option: every replica must use the same value.
+        self.expiry = expiry
+        #: The largest entry stamp applied (the leaders' virtual time).
+        self.clock = 0
+        #: No session can expire before the clock reaches this (a cheap lower bound).
+        self._next_expiry = 0
 
     def __deepcopy__(self, memo: dict[int, object]) -> KVStore:
         """A copy for a checkpoint (keys, values and results are immutable: only the tables are new)."""
-        copy = KVStore()
+        copy = KVStore(self.expiry)
         copy.data = dict(self.data)
-        copy.sessions = {
-            client: Session(s.low, dict(s.results), list(s.order)) for client, s in self.sessions.items()
-        }
+        copy.sessions = {client: s.copy() for client, s in self.sessions.items()}
+        copy.clock, copy._next_expiry = self.clock, self._next_expiry
         return copy
 
-    def cached(self, command: Command) -> Result | None:
-        """The result of this request if it was already applied, else None."""
+    def lookup(self, command: Command) -> Answer | None:
+        """What the session table says of a client request; None if it is new and may run."""
+        if command.op == "register" or not command.client:
+            return None
         session = self.sessions.get(command.client)
         if session is None:
-            return None
-        if command.seq in session.results:
-            return session.results[command.seq]
-        if command.seq < session.low:
-            # Answered and forgotten: the client cannot be waiting for it any more.
-            return NO_RESULT
+            return (False, (None, SESSION_EXPIRED)) if self.expiry else None
+        seq = command.seq
+        if seq in session.results:
+            known = session.digests.get(seq, ANY_DIGEST)
+            if known != ANY_DIGEST and digest(command) not in (known, ANY_DIGEST):
+                return False, (None, f"seq {seq} was already used for a different command")
+            return True, session.results[seq]
+        if seq < session.low:
+            return False, (
+                None,
+                f"seq {seq} is below the session's low {session.low}: answered and forgotten",
+            )
         return None
 
-    def apply(self, command: Command) -> Result:
-        """Apply one committed command and return its result."""
+    def cached(self, command: Command) -> Result | None:
+        """The remembered result of this request if it was already applied, else None."""
+        answer = self.lookup(command)
+        return answer[1] if answer is not None and answer[0] else None
+
+    def apply(self, command: Command, index: int = 0, stamp: int = 0) -> Result:
+        """Apply one committed command and return its result (a refusal's error included)."""
+        return self.execute(command, index, stamp)[1]
+
+    def execute(self, command: Command, index: int = 0, stamp: int = 0) -> Answer:
+        """Apply the command of the entry at ``index`` stamped ``stamp``: (applied, result)."""
+        self._tick(stamp)
         if command.op == "noop":
-            return NO_RESULT  # a config entry has no effect here but is remembered for its client
+            return True, NO_RESULT
+        if command.op == "register":
+            client = registered_id(command.client, index)
+            self.sessions[client] = Session(active=self.clock)
+            self._note_active(self.clock)
+            return True, (client, "")
         if command.client:
-            cached = self.cached(command)
-            if cached is not None:
-                return cached
+            answer = self.lookup(command)
+            if answer is not None:
+                return answer
+            if command.low > command.seq:
+                # The leader refuses these; a log written by any leader is checked the same way.
+                return False, (None, f"low {command.low} is above seq {command.seq}")
         result = self._execute(command)
         if command.client:
-            session = self.sessions.setdefault(command.client, Session())
+            session = self.sessions.get(command.client)
+            if session is None:
+                session = self.sessions[command.client] = Session()
+            session.active = self.clock
+            self._note_active(self.clock)
             if command.low > session.low:
                 session.low = command.low
                 while session.order and session.order[0] < command.low:
-                    session.results.pop(heapq.heappop(session.order), None)
+                    seq = heapq.heappop(session.order)
+                    session.results.pop(seq, None)
+                    session.digests.pop(seq, None)
             if command.seq >= session.low:
                 session.results[command.seq] = result
+                session.digests[command.seq] = digest(command)
                 heapq.heappush(session.order, command.seq)
-        return result
+        return True, result
+
+    def _tick(self, stamp: int) -> None:
+        """Move the clock to ``stamp`` and drop the sessions idle for ``expiry`` ms."""
+        if stamp > self.clock:
+            self.clock = stamp
+        if self.expiry and self.sessions and self.clock >= self._next_expiry:
+            limit = self.clock - self.expiry
+            for client in [c for c, s in self.sessions.items() if s.active < limit]:
+                del self.sessions[client]
+            oldest = min((s.active for s in self.sessions.values()), default=self.clock)
+            self._next_expiry = oldest + self.expiry + 1
+
+    def _note_active(self, at: int) -> None:
+        if self.expiry and (len(self.sessions) == 1 or at + self.expiry + 1 < self._next_expiry):
+            self._next_expiry = at + self.expiry + 1
 
     def _execute(self, command: Command) -> Result:
         op, key = command.op, command.key
@@ -109,36 +214,45 @@ class KVStore:
         raise ValueError(f"unknown operation {op!r}")
 
     def snapshot_state(self) -> dict[str, Any]:
-        """The store's part of a snapshot: its data and sessions, in a canonical order."""
+        """The store's part of a snapshot: its data, clock and sessions, in a canonical order."""
         sessions = [
-            [client, s.low, [[seq, *s.results[seq]] for seq in sorted(s.results)]]
+            [
+                client,
+                s.low,
+                s.active,
+                [[seq, *s.results[seq], s.digests.get(seq, ANY_DIGEST)] for seq in sorted(s.results)],
+            ]
             for client, s in sorted(self.sessions.items())
         ]
-        return {"data": sorted(self.data.items()), "sessions": sessions}
+        return {"data": sorted(self.data.items()), "sessions": sessions, "clock": self.clock}
 
     @classmethod
-    def from_snapshot_state(cls, body: dict[str, Any]) -> KVStore:
+    def from_snapshot_state(cls, body: dict[str, Any], expiry: int = 0) -> KVStore:
         """A store holding the state ``snapshot_state`` wrote; SnapshotError if it is malformed."""
-        kv = cls()
+        kv = cls(expiry)
         try:
             for pair in body["data"]:
                 key, value = pair
                 kv.data[checked_str(key)] = checked_str(value)
-            for client, low, results in body["sessions"]:
-                session = Session(low=checked_int(low))
-                for seq, value, error in results:
+            kv.clock = checked_int(body["clock"])
+            for client, low, active, results in body["sessions"]:
+                session = Session(low=checked_int(low), active=checked_int(active))
+                for seq, value, error, digest_ in results:
                     result = (None if value is None else checked_str(value), checked_str(error))
                     session.results[checked_int(seq)] = result
+                    session.digests[seq] = checked_int(digest_)
                     heapq.heappush(session.order, seq)
                 kv.sessions[checked_str(client)] = session
         except SnapshotError:
             raise
         except (ValueError, TypeError, KeyError) as exc:
             raise SnapshotError(f"malformed snapshot: {exc}") from None
+        oldest = min((s.active for s in kv.sessions.values()), default=kv.clock)
+        kv._next_expiry = oldest + expiry + 1
         return kv
 
 
-def restore_snapshot(data: bytes) -> tuple[Snapshot, KVStore]:
+def restore_snapshot(data: bytes, expiry: int = 0) -> tuple[Snapshot, KVStore]:
     """The snapshot in ``data`` and a fresh store holding its state; SnapshotError if invalid."""
     snapshot, body = decode_snapshot(data)
-    return snapshot, KVStore.from_snapshot_state(body)
+    return snapshot, KVStore.from_snapshot_state(body, expiry)

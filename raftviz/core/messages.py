@@ -20,10 +20,19 @@ Address = int | str  # a node id or a client id
 #: visible, which lets tests prove at-most-once semantics. ``add`` and
 #: ``remove`` are membership requests from a client (``key`` is the node id);
 #: the leader turns each into a ``config`` entry, whose ``value`` is the new
-#: configuration (``raftviz.core.membership``).
-OPS = ("noop", "put", "get", "delete", "append", "config", "add", "remove")
+#: configuration (``raftviz.core.membership``). ``register`` asks for a new
+#: client session (dissertation §6.3): committed like any command, its answer's
+#: value is the new, unique client id.
+OPS = ("noop", "put", "get", "delete", "append", "config", "add", "remove", "register")
 #: Operations a client may request (``noop`` and ``config`` only a leader writes).
-CLIENT_OPS = ("put", "get", "delete", "append", "add", "remove")
+CLIENT_OPS = ("put", "get", "delete", "append", "add", "remove", "register")
+#: Operations that carry no ``value`` (a request with one is refused).
+VALUELESS_OPS = ("get", "delete", "add", "remove", "register")
+
+#: The ``error`` of a ClientReply to a request from a session the cluster does not
+#: hold (expired, or never registered while sessions expire). It is the one error
+#: text a client compares: it registers again (RegisterClient) and resends.
+SESSION_EXPIRED = "SESSION_EXPIRED"
 #: Operations that change the state machine (the others only read it).
 WRITE_OPS = ("put", "delete", "append")
 
@@ -52,6 +61,8 @@ class Command:
         if self.op == "config":
             text = "config " + (self.value or "-")
             return text + (f" ({self.client}#{self.seq})" if self.client else "")
+        if self.op == "register":
+            return f"register ({self.client})"
         parts = [self.op, self.key]
         if self.op in ("put", "append"):
             parts.append(self.value)
@@ -67,10 +78,16 @@ NOOP = Command("noop")
 @shared_value
 @dataclass(frozen=True, slots=True)
 class Entry:
-    """A log entry: the term in which a leader created it, and its command."""
+    """A log entry: the term in which a leader created it, and its command.
+
+    ``stamp`` is the leader's time when it appended the entry (virtual ms in the
+    lab), never below the stamp of the entry before it; replicas expire client
+    sessions by these stamps, so all of them expire the same ones (dissertation §6.3).
+    """
 
     term: int
     command: Command
+    stamp: int = 0
 
 
 @shared_value

@@ -13,10 +13,13 @@ clients answered (``_apply_committed``).
 
 from __future__ import annotations
 
+from raftviz.core.kv import ANY_DIGEST, digest
 from raftviz.core.messages import (
     CLIENT_OPS,
     MAX_KEY,
     MAX_VALUE,
+    SESSION_EXPIRED,
+    VALUELESS_OPS,
     AppendEntries,
     AppendEntriesReply,
     ClientReply,
@@ -47,27 +50,33 @@ class Replication(ServerState):
     """How entries reach the followers, and when they count as committed."""
 
     def handle_client_request(self, msg: ClientRequest, now: int) -> None:
-        """A leader appends the command; others redirect the client (§8)."""
+        """A leader appends the command; others redirect the client (§8).
+
+        Every node refuses a malformed request (docs/protocol.md, ClientRequest);
+        the leader also answers from the session table what it already knows
+        (a retry, a ``seq`` reused or forgotten) without appending anything.
+        """
         cmd = msg.command
-        error = ""
-        if cmd.client != msg.src:
-            error = "command.client is not the sender"
-        elif cmd.op not in CLIENT_OPS:
-            error = f"{cmd.op!r} is not an operation a client may request"
-        elif len(cmd.key.encode()) > MAX_KEY or len(cmd.value.encode()) > MAX_VALUE:
-            error = f"key or value too large (limits {MAX_KEY} and {MAX_VALUE} bytes)"
+        error = _malformed(msg)
         if error:
             self._send(ClientReply(self.id, msg.src, cmd.seq, ok=False, error=error))
             return
         if self.role != LEADER:
             self._send(ClientReply(self.id, msg.src, cmd.seq, ok=False, leader_hint=self.leader_id))
             return
-        cached = self.kv.cached(cmd)
-        if cached is not None:
-            # Already applied here: answer from the session table, append nothing.
-            self._send(ClientReply(self.id, msg.src, cmd.seq, ok=True, value=cached[0], error=cached[1]))
+        answer = self.kv.lookup(cmd)
+        # A missing session is left to the log: this leader may not have applied
+        # the register entry that opened it yet, and applying decides the same everywhere.
+        if answer is not None and answer[1][1] != SESSION_EXPIRED:
+            applied, (value, error) = answer
+            # Already applied here (or refused): answer from the session table, append nothing.
+            self._send(ClientReply(self.id, msg.src, cmd.seq, ok=applied, value=value, error=error))
             return
-        if (cmd.client, cmd.seq) in self.proposed:
+        pending = self.proposed.get((cmd.client, cmd.seq))
+        if pending is not None:
+            if ANY_DIGEST not in (pending, digest(cmd)) and pending != digest(cmd):
+                error = f"seq {cmd.seq} is already in the log for a different command"
+                self._send(ClientReply(self.id, msg.src, cmd.seq, ok=False, error=error))
             return  # a retry of a request in the log already: it is answered when applied
         if cmd.op in ("add", "remove"):
             entry = self._membership_entry(cmd)
@@ -277,12 +286,12 @@ class Replication(ServerState):
         while self.last_applied < self.commit_index:
             self.last_applied += 1
             entry = self.log.entry(self.last_applied)
-            value, error = self.kv.apply(entry.command)
+            applied, (value, error) = self.kv.execute(entry.command, self.last_applied, entry.stamp)
             self._ready.applied.append(self.last_applied)
             cmd = entry.command
             if self.role == LEADER and cmd.client:
-                self.proposed.discard((cmd.client, cmd.seq))
-                self._send(ClientReply(self.id, cmd.client, cmd.seq, ok=True, value=value, error=error))
+                self.proposed.pop((cmd.client, cmd.seq), None)
+                self._send(ClientReply(self.id, cmd.client, cmd.seq, ok=applied, value=value, error=error))
 
     def _replicate(self, now: int) -> None:
         """Send new entries to every peer that has no batch in flight."""
@@ -358,3 +367,21 @@ class Replication(ServerState):
             if size > budget and count:
                 return tuple(entries[:count])
         return tuple(entries)
+
+
+def _malformed(msg: ClientRequest) -> str:
+    """Why a client request breaks a rule of docs/protocol.md (ClientRequest); "" if none does."""
+    cmd = msg.command
+    if cmd.client != msg.src:
+        return "command.client is not the sender"
+    if cmd.op not in CLIENT_OPS:
+        return f"{cmd.op!r} is not an operation a client may request"
+    if len(cmd.key.encode()) > MAX_KEY or len(cmd.value.encode()) > MAX_VALUE:
+        return f"key or value too large (limits {MAX_KEY} and {MAX_VALUE} bytes)"
+    if cmd.op in VALUELESS_OPS and cmd.value:
+        return f"{cmd.op} takes no value"
+    if cmd.op != "register" and cmd.seq < 1:
+        return "seq starts at 1"
+    if cmd.low > cmd.seq:
+        return f"low {cmd.low} is above seq {cmd.seq}"
+    return ""

@@ -21,7 +21,7 @@ from collections.abc import Iterable
 
 from raftviz.core import bugs
 from raftviz.core.config import RaftConfig
-from raftviz.core.kv import KVStore, restore_snapshot
+from raftviz.core.kv import KVStore, digest, restore_snapshot
 from raftviz.core.log import RaftLog
 from raftviz.core.membership import Configuration, configuration_of
 from raftviz.core.messages import Entry, Message, NodeId
@@ -64,14 +64,14 @@ class ServerState:
         self.voted_for = hard.voted_for
         # Not "log or ...": an empty in-memory log may still start after index 0.
         self.log = log if log is not None else RaftLog()
-        self.kv = KVStore()
+        self.kv = KVStore(config.session_expiry)
         #: The latest snapshot (what InstallSnapshot sends), or None.
         self.snapshot: Snapshot | None = None
         #: The configuration in force at ``log.start_index`` ...
         self.base_configuration = Configuration.of(members)
         if snapshot is not None:
             # Storage checked the bytes; the snapshot is the state at its index.
-            checked, self.kv = restore_snapshot(snapshot.data)
+            checked, self.kv = restore_snapshot(snapshot.data, config.session_expiry)
             self.snapshot = checked
             self.base_configuration = checked.configuration
             if self.log.start_index != checked.index:
@@ -102,7 +102,9 @@ class ServerState:
         #: not applied yet: a retry of one waits for it instead of being appended
         #: again, so clients retrying against a slow cluster cannot grow the log
         #: without bound.
-        self.proposed: set[tuple[str, int]] = set()
+        self.proposed: dict[tuple[str, int], int] = {}
+        #: Added to this leader's clock for entry stamps (see ``_stamp``).
+        self.stamp_skew = 0
         #: Per peer being sent a snapshot: (offset of the chunk in flight, time sent).
         self.snapshot_sent: dict[NodeId, tuple[int, int]] = {}
         #: A follower's partly received snapshot: (index, term, bytes so far).
@@ -181,11 +183,22 @@ class ServerState:
             self._ready.log_from = index
 
     def _append_local(self, entry: Entry) -> None:
+        if self.role == LEADER:
+            entry = Entry(entry.term, entry.command, self._stamp())
         index = self.log.append(entry)
         self._mark_log_changed(index)
         self._note_entry(index, entry)
         if self.role == LEADER and entry.command.client:
-            self.proposed.add((entry.command.client, entry.command.seq))
+            self.proposed[entry.command.client, entry.command.seq] = digest(entry.command)
+
+    def _stamp(self) -> int:
+        """The leader's time for a new entry: never below the stamp before it.
+
+        ``stamp_skew`` carries on from the stamps a new leader inherits when its
+        clock is behind them (free mode: every process counts from its own start).
+        """
+        last = self.log.entry(self.log.last_index).stamp if self.log.last_index > self.log.start_index else 0
+        return max(self._now + self.stamp_skew, last, self.kv.clock)
 
     def _note_entry(self, index: int, entry: Entry) -> None:
         """A configuration entry takes effect as soon as it is in the log (§4.1)."""

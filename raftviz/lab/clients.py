@@ -6,6 +6,13 @@ number, until a node answers it: at once to the leader a node hints at, or to
 the next node in id order when its retry timer runs out (§8 of the paper,
 dissertation §6.3). Each request records when it was sent and answered, which
 is the client history a linearizability check needs.
+
+With session expiry on (``cluster ... sessions=SECONDS``), a client first
+registers (RegisterClient, dissertation §6.3): its requests wait (``held``)
+until the cluster has answered with a session id, and are then sent under that
+id with ``seq`` 1, 2, 3, ... A request answered ``SESSION_EXPIRED`` goes back
+to waiting, and the client registers again. Without expiry a client sends
+under its own name at once, as the lessons before sessions did.
 """
 
 from __future__ import annotations
@@ -36,6 +43,8 @@ class Request:
     error: str = ""
     #: Part of a bulk load (``writes``): its answer is not announced one by one.
     quiet: bool = False
+    #: Its number in the live linearizability check (0: not checked).
+    checked_as: int = 0
 
     @property
     def done(self) -> bool:
@@ -48,7 +57,9 @@ class Request:
 
     def describe(self) -> str:
         cmd = self.command
-        text = f"{self.client}#{self.seq} {cmd.op} {cmd.key}"
+        # A request still waiting for a session (seq 0) has no number yet.
+        number = f"#{self.seq}" if self.seq or cmd.op == "register" else ""
+        text = f"{self.client}{number} {cmd.op} {cmd.key}".rstrip()
         if cmd.op in ("put", "append"):
             text += f" {cmd.value}"
         return text
@@ -56,7 +67,7 @@ class Request:
     def outcome(self) -> str:
         if self.error:
             return f"error: {self.error}"
-        if self.command.op == "get":
+        if self.command.op in ("get", "register"):
             return "(none)" if self.result is None else repr(self.result)
         return "ok"
 
@@ -73,31 +84,86 @@ class Client:
     #: Keep only the latest ``keep`` to ``2 * keep`` requests in ``history`` (0: keep all),
     #: so a long run's memory stays flat. A linearizability check needs them all.
     keep: int = 0
+    #: The session id the cluster gave this client (RegisterClient); "" while it has none.
+    session: str = ""
+    #: Requests waiting for a session to be sent under, in issue order.
+    held: list[Request] = field(default_factory=list)
+
+    @property
+    def sender(self) -> str:
+        """The id its requests travel under: its session's, else its own name."""
+        return self.session or self.id
+
+    @property
+    def registering(self) -> bool:
+        return 0 in self.outstanding
 
     @property
     def low(self) -> int:
         """The lowest sequence number still awaiting an answer."""
-        return min(self.outstanding, default=self.next_seq)
+        return min((seq for seq in self.outstanding if seq), default=self.next_seq)
 
     def issue(self, op: str, key: str, value: str, target: int, now: int, timeout: int) -> Request:
+        request = Request(self.id, 0, Command(op, key, value), now, target, now + timeout, rotation=target)
+        self._bind(request)
+        self._remember(request)
+        return request
+
+    def hold(self, op: str, key: str, value: str, now: int) -> Request:
+        """A request that waits for a session (``release`` sends it)."""
+        request = Request(self.id, 0, Command(op, key, value), now, 0, 0)
+        self.held.append(request)
+        self._remember(request)
+        return request
+
+    def _remember(self, request: Request) -> None:
+        self.history.append(request)
+        if self.keep and len(self.history) >= 2 * self.keep:
+            del self.history[: len(self.history) - self.keep]  # amortised O(1) per request
+
+    def register(self, target: int, now: int, timeout: int) -> Request:
+        """The RegisterClient request (seq 0) that opens a new session."""
+        self.session = ""
+        command = Command("register", client=self.id)
+        request = Request(self.id, 0, command, now, target, now + timeout, rotation=target)
+        self.outstanding[0] = request
+        return request
+
+    def release(self, session: str, now: int, timeout: int) -> list[Request]:
+        """The cluster gave session ``session``: the held requests get their seqs, to be sent."""
+        self.session = session
+        self.next_seq = 1
+        released, self.held = self.held, []
+        for request in released:
+            target = self.leader_guess or request.target or request.rotation
+            request.target = request.rotation = target
+            request.deadline = now + timeout
+            self._bind(request)
+        return released
+
+    def expired(self) -> None:
+        """The cluster no longer holds this client's session: every request waits for a new one."""
+        waiting = [r for seq, r in sorted(self.outstanding.items()) if seq]
+        self.outstanding = {seq: r for seq, r in self.outstanding.items() if not seq}
+        self.session = ""
+        self.held[:0] = waiting
+
+    def _bind(self, request: Request) -> None:
         seq = self.next_seq
         self.next_seq += 1
         # ``low`` is computed before this request joins the outstanding set,
         # and it never exceeds ``seq`` itself.
         low = min(self.low, seq)
-        command = Command(op, key, value, self.id, seq, low)
-        request = Request(self.id, seq, command, now, target, now + timeout, rotation=target)
+        c = request.command
+        request.seq = seq
+        request.command = Command(c.op, c.key, c.value, self.sender, seq, low)
         self.outstanding[seq] = request
-        self.history.append(request)
-        if self.keep and len(self.history) >= 2 * self.keep:
-            del self.history[: len(self.history) - self.keep]  # amortised O(1) per request
-        return request
 
     def on_reply(self, reply: ClientReply, now: int, timeout: int) -> tuple[Request | None, int]:
         """Handle a reply. Returns (request answered or None, node to resend to or 0)."""
         request = self.outstanding.get(reply.seq)
-        if request is None:
-            return None, 0  # a late or duplicate answer
+        if request is None or request.command.client != reply.dst:
+            return None, 0  # a late or duplicate answer (or one to a session given up)
         if reply.ok:
             request.answered_at = now
             request.result = reply.value

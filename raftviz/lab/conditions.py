@@ -91,7 +91,7 @@ def parse_condition(text: str) -> Condition:
         raise ConditionError("missing condition")
     if text.startswith("not "):
         return Condition(text, "not", inner=parse_condition(text[4:]))
-    if text in ("leader", "no-leader", "idle"):
+    if text in ("leader", "no-leader", "idle", "linearizable"):
         return Condition(text, text)
     if text == "violated" or text.startswith("violated="):
         return Condition(text, "violated", value=text.partition("=")[2])
@@ -160,6 +160,9 @@ def evaluate(cond: Condition, lab: Lab) -> tuple[bool, str]:
         return ok, f"violated: {', '.join(dict.fromkeys(names))}" if names else "every invariant holds"
     if kind == "no-leader":
         return not lab.leaders(), _leaders_text(lab)
+    if kind == "linearizable":
+        findings = lab.linearizability.findings
+        return not findings, findings[0].detail if findings else "every answer so far is linearizable"
     if kind == "idle":
         pending = lab.pending_requests()
         return not pending, f"{len(pending)} client request(s) waiting"

@@ -172,6 +172,8 @@ def describe_record(record: StepRecord, verbose: bool, fold_quiet: bool = False)
         if fold_quiet and request.quiet and not request.error:
             continue
         lines.append(f"{t} {request.describe()} -> {request.outcome()}")
+    for note in record.sessions:
+        lines.append(f"{t} {note}")
     if record.stopped:
         lines.append(f"{t} {record.stopped}")
     if record.protocol:

@@ -54,8 +54,8 @@ class Violation:
     detail: str
 
     def describe(self) -> str:
-        nodes = ",".join(map(str, self.nodes))
-        return f"{self.invariant} violated at step {self.step} (t={self.time}, nodes {nodes}): {self.detail}"
+        nodes = f", nodes {','.join(map(str, self.nodes))}" if self.nodes else ""
+        return f"{self.invariant} violated at step {self.step} (t={self.time}{nodes}): {self.detail}"
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,11 +15,13 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from raftviz.core.messages import Address, ClientReply, ClientRequest
+from raftviz.core.messages import SESSION_EXPIRED, Address, ClientReply, ClientRequest
 from raftviz.core.reasons import Reason
 from raftviz.lab.backend import Backend, make_backend
 from raftviz.lab.clients import Client, Request
 from raftviz.lab.invariants import Before, InvariantChecker, Violation, check_term_rule
+from raftviz.lab.linearizability import ANOMALY
+from raftviz.lab.live_linearizability import LiveLinearizability
 from raftviz.lab.network import Flight, Network
 from raftviz.lab.options import LabError, LabOptions, NodeStopped, StartRefused
 from raftviz.lab.views import NodeView
@@ -71,6 +73,8 @@ class StepRecord:
     protocol: list[str] = field(default_factory=list)
     #: Why the nodes' rules decided as they did, as (node, reason), in the order they decided.
     reasons: list[tuple[int, Reason]] = field(default_factory=list)
+    #: What happened to client sessions (a RegisterClient answer, an expiry), as sentences.
+    sessions: list[str] = field(default_factory=list)
 
 
 #: role, term, vote, commit, last index, configuration (text), snapshot index
@@ -107,15 +111,21 @@ class Lab:
         self.steps = 0
         self.network = Network(random.Random(f"raftviz-net/{options.seed}"), options.latency, options.loss)
         self.backend: Backend = backend if backend is not None else make_backend(options)
-        self.views: dict[int, NodeView] = {i: NodeView(i) for i in self.ids}
+        self.views: dict[int, NodeView] = {
+            i: NodeView(i, expiry=self.config.session_expiry) for i in self.ids
+        }
         self.flights: dict[int, Flight] = {}
         self.clients: dict[str, Client] = {}
         self.checker = InvariantChecker()
+        #: Linearizability, checked after every client answer (docs/scenario-language.md).
+        self.linearizability = LiveLinearizability()
         self.violations: list[Violation] = []
         self._queue: list[tuple[int, int, int, int]] = []
         self._timer_version: dict[int, int] = {}
         self._timer_deadline: dict[int, int | None] = {}
         self._client_keys: dict[str, int] = {}
+        #: Session id -> the lab client it belongs to (RegisterClient answers).
+        self._session_owner: dict[str, str] = {}
         self._next_id = 1
         #: Called with every StepRecord (the TUI's event feed listens here).
         self.listeners: list[Callable[[StepRecord], None]] = []
@@ -159,7 +169,8 @@ class Lab:
         return self._queue[0][0] if self._queue else None
 
     def pending_requests(self) -> list[Request]:
-        return [r for c in self.clients.values() for r in c.outstanding.values()]
+        # A request waiting for a session is waiting too (its client's register is outstanding).
+        return [r for c in self.clients.values() for r in (*c.outstanding.values(), *c.held)]
 
     # ------------------------------------------------------------------ time
 
@@ -288,7 +299,7 @@ class Lab:
             self.checker.leader_configs.pop(node, None)
         else:
             self.ids = sorted([*self.ids, node])
-        self.views[node] = NodeView(node, joined=True)
+        self.views[node] = NodeView(node, joined=True, expiry=self.config.session_expiry)
         report = self.backend.add(node, self.now)
         record = self._record("command", f"start node {node} (empty, no configuration)")
         self._absorb(node, report, record)
@@ -399,16 +410,34 @@ class Lab:
             self.view(via)
         client = self.client(client_id)
         target = via or client.leader_guess or self.ids[0]
+        if self.options.sessions and not client.session:
+            # Sessions expire: the request waits until the cluster has given the client one.
+            request = client.hold(op, key, value, self.now)
+            request.target = request.rotation = target
+            request.quiet = quiet
+            self.linearizability.invoked(request)
+            record = self._record("command", f"{request.describe()} waits for a session")
+            if not client.registering:
+                self._register(client, target, record)
+            if not quiet:
+                self._publish(record)
+            return request
         request = client.issue(op, key, value, target, self.now, self.options.client_timeout)
+        self.linearizability.invoked(request)
         record = self._record("command", f"{request.describe()} sent to node {target}")
         self._send_request(request, record)
-        heapq.heappush(
-            self._queue, (request.deadline, CLIENT_TIMER, self._client_key(client_id), request.seq)
-        )
+        self._push_client_timer(request)
         request.quiet = quiet
         if not quiet:
             self._publish(record)
         return request
+
+    def _register(self, client: Client, target: int, record: StepRecord) -> None:
+        """Send the client's RegisterClient request (it has no session, or lost it)."""
+        request = client.register(target, self.now, self.options.client_timeout)
+        record.text += f"; {request.describe()} sent to node {target}"
+        self._send_request(request, record)
+        self._push_client_timer(request)
 
     # ------------------------------------------------------------------ internals
 
@@ -561,21 +590,57 @@ class Lab:
         return self.clients[list(self._client_keys)[key - CLIENT_KEY_BASE]]
 
     def _key(self, address: Address) -> int:
-        return address if isinstance(address, int) else self._client_key(address)
+        if isinstance(address, int):
+            return address
+        # A session id routes like its client's name (answers to it come back to the client).
+        return self._client_key(self._session_owner.get(address, address))
 
     def _send_request(self, request: Request, record: StepRecord) -> None:
-        message = ClientRequest(src=request.client, dst=request.target, command=request.command)
-        self._send(request.client, request.target, datagram.encode(message), record)
+        sender = request.command.client
+        message = ClientRequest(src=sender, dst=request.target, command=request.command)
+        self._send(sender, request.target, datagram.encode(message), record)
 
     def _deliver_to_client(self, flight: Flight) -> StepRecord:
         reply = flight.msg
         assert isinstance(reply, ClientReply)
-        client = self.clients[reply.dst]
+        client = self.clients[self._session_owner.get(reply.dst, reply.dst)]
         record = self._record("deliver", f"deliver #{flight.id}")
         record.flight = flight
+        waiting = client.outstanding.get(reply.seq)
+        if (
+            self.options.sessions
+            and reply.error == SESSION_EXPIRED
+            and waiting is not None
+            and waiting.command.client == reply.dst
+        ):
+            client.expired()
+            names = [f"{client.id}#{r.seq}" for r in client.held if r.seq]
+            verb = "waits" if len(names) == 1 else "wait"
+            record.sessions.append(
+                f"{client.id}'s session {reply.dst} expired (SESSION_EXPIRED): "
+                f"{', '.join(names)} {verb} for a new one"
+            )
+            if not client.registering:
+                self._register(client, client.leader_guess or reply.src, record)
+            return self._publish(record)
         answered, resend_to = client.on_reply(reply, self.now, self.options.client_timeout)
+        if answered is not None and answered.command.op == "register":
+            if answered.error or answered.result is None:
+                return self._publish(record)  # refused: its held requests wait for the next try
+            session = answered.result
+            self._session_owner[session] = client.id
+            record.sessions.append(f"{answered.describe()} -> {client.id} has session {session}")
+            for request in client.release(session, self.now, self.options.client_timeout):
+                self._send_request(request, record)
+                self._push_client_timer(request)
+            return self._publish(record)
         if answered is not None:
             record.answers.append(answered)
+            finding = self.linearizability.answered(answered)
+            if finding is not None and finding.verdict == ANOMALY:
+                violation = Violation("linearizable", self.steps, self.now, (), finding.detail)
+                record.violations.append(violation)
+                self.violations.append(violation)
         if resend_to:
             request = client.outstanding[reply.seq]
             self._send_request(request, record)

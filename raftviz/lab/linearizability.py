@@ -1,4 +1,4 @@
-"""A linearizability checker for key-value histories (put, append, get).
+"""A linearizability checker for key-value histories (put, append, get, delete).
 
 A history is a list of :class:`Op`: who called what, when it was invoked
 (``call``) and when its answer came back (``ret``). An operation that never
@@ -37,7 +37,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 
 #: Operations the model knows.
-KINDS = ("put", "append", "get")
+KINDS = ("put", "append", "get", "delete")
 #: The verdicts: linearizable, not linearizable, or the budget ran out first.
 OK, ANOMALY, UNKNOWN = "ok", "anomaly", "unknown"
 #: Search steps allowed per key by default (a step is one event looked at).
@@ -53,7 +53,7 @@ class Op:
     """One client operation as the client saw it."""
 
     client: str
-    kind: str  # put | append | get
+    kind: str  # put | append | get | delete
     key: str
     call: float
     #: When the answer arrived; None if it never did (indeterminate).
@@ -145,6 +145,8 @@ def _apply(state: str | None, op: Op) -> tuple[bool, str | None]:
         return True, op.value
     if op.kind == "append":
         return True, (state or "") + op.value
+    if op.kind == "delete":
+        return True, None
     return op.output == state, state
 
 
@@ -253,7 +255,8 @@ def _search(
     # concurrent appends at once, instead of finding each out a read later (k
     # concurrent appends have k! orders, and the memo cannot merge them: each
     # order is a different value).
-    puts = [i for i, op in enumerate(ops) if op.kind == "put"]
+    # (A delete is a put of nothing here: what follows it starts from "".)
+    puts = [i for i, op in enumerate(ops) if op.kind in ("put", "delete")]
     reads = sorted(
         (i for i, op in enumerate(ops) if op.kind == "get" and op.ret is not None),
         key=lambda i: (ops[i].ret, ops[i].call),
@@ -285,10 +288,15 @@ def _search(
             agrees, after = _apply(state, op)
             if agrees and op.kind != "get" and first_read < len(reads):
                 seen = ops[reads[first_read]].output
-                agrees = seen is not None and (
-                    seen.startswith(after or "")
-                    or any(j != i and not linearized >> j & 1 and seen.startswith(ops[j].value) for j in puts)
-                )
+                if seen is None:
+                    # Only a delete (this one, or one still to place) leaves the key absent.
+                    agrees = after is None or any(
+                        j != i and not linearized >> j & 1 and ops[j].kind == "delete" for j in puts
+                    )
+                else:
+                    agrees = seen.startswith(after or "") or any(
+                        j != i and not linearized >> j & 1 and seen.startswith(ops[j].value) for j in puts
+                    )
             if agrees:
                 marked = linearized | (1 << i)
                 if (marked, after) not in memo:
@@ -437,7 +445,7 @@ def _witness(ops: Sequence[Op]) -> tuple[tuple[Op, ...], str] | None:
     writes = [op for op in ops if op.kind != "get"]
     if last.output is not None and not any(w.value and w.value in seen for w in writes):
         return (last,), f"{last.client}'s get read {_show(last.output)}, which no write could have produced"
-    if any(op.kind == "put" for op in writes):
+    if any(op.kind in ("put", "delete") for op in writes):
         return None
     for w in writes:
         if w.ret is not None and w.ret < last.call and w.value not in seen:

@@ -45,6 +45,10 @@ class LabOptions:
     bugs: tuple[str, ...] = ()
     #: ``hidden-bug=``: the bugs are planted but not named (a find-the-bug lesson's cluster).
     bugs_hidden: bool = False
+    #: Client sessions expire after this many ms of the leaders' entry stamps (0: never,
+    #: the default, so existing lessons keep their transcripts); with expiry on, the
+    #: lab's clients register (RegisterClient) before their first request.
+    sessions: int = 0
 
     def raft_config(self) -> RaftConfig:
         return RaftConfig(
@@ -57,6 +61,7 @@ class LabOptions:
             snapshot_bytes=self.snapshot_bytes,
             snapshot_chunk=self.chunk,
             bugs=self.bugs,
+            session_expiry=self.sessions,
         )
 
 

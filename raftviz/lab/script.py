@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from raftviz.core import bugs
-from raftviz.core.config import MAX_TIMEOUT_MS
+from raftviz.core.config import MAX_SESSION_EXPIRY_MS, MAX_TIMEOUT_MS
 from raftviz.lab.breakpoints import BreakpointError, parse_breakpoint
 from raftviz.lab.conditions import ConditionError, parse_condition
 from raftviz.lab.search import QueryError, parse_query
@@ -185,6 +185,7 @@ CLUSTER_OPTIONS = (
     "chunk",
     "bug",
     "hidden-bug",
+    "sessions",
 )
 
 
@@ -231,7 +232,27 @@ def _p_cluster(args: Args, opts: Opts) -> dict[str, Any]:
         out_of_range = [s for s in params["bugs"] if "@" in s and int(s.partition("@")[2]) > params["nodes"]]
         if out_of_range:
             raise _Bad(f"bug {out_of_range[0]}: the cluster has nodes 1..{params['nodes']}")
+    if "sessions" in opts:
+        params["sessions"] = _seconds_ms(
+            opts["sessions"], "sessions (idle seconds before a session expires; 0 = off)"
+        )
     return params
+
+
+def _seconds_ms(text: str, what: str) -> int:
+    """Seconds with at most three decimals (``2``, ``0.5``), as whole milliseconds."""
+    whole, _, fraction = text.partition(".")
+    if (
+        not whole.isdigit()
+        or not (fraction.isdigit() or fraction == "")
+        or len(fraction) > 3
+        or ("." in text and not fraction)
+    ):
+        raise _Bad(f"{what} must be a number of seconds such as 2 or 0.5, not {text!r}")
+    ms = int(whole) * 1000 + int(fraction.ljust(3, "0") or 0)
+    if ms > MAX_SESSION_EXPIRY_MS:
+        raise _Bad(f"{what} must be at most {MAX_SESSION_EXPIRY_MS // 1000} (a week)")
+    return ms
 
 
 def _p_count(args: Args, opts: Opts) -> dict[str, Any]:

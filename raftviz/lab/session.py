@@ -167,11 +167,12 @@ class Session:
             f"noop={'on' if o.noop else 'off'} batch={o.batch} client-timeout={o.client_timeout} "
             f"snapshot={o.snapshot} snapshot-bytes={o.snapshot_bytes} chunk={o.chunk}"
         )
+        if o.sessions:  # only when on, so the transcripts from before sessions stay as they were
+            line += " sessions=" + f"{o.sessions / 1000:.3f}".rstrip("0").rstrip(".")
         if o.bugs_hidden:
             line += " hidden-bug=? (a bug is planted: find it)"
         elif o.bugs:
             line += f" bug={','.join(o.bugs)} (planted: raftviz bugs says what each breaks)"
-
         out.lines.append(line)
 
     def _event(self, out: Outcome, verbose: bool) -> bool:
@@ -399,6 +400,9 @@ class Session:
     def _client(self, op: str, p: dict, out: Outcome) -> None:
         via = self._node(p["via"]) if p["via"] else 0
         request = self._lab.submit(op, p["key"], p["value"], via=via, client_id=p["client"])
+        if not request.seq:  # sessions expire and the client has none yet: it registers first
+            out.lines.append(f"{request.describe()} waits for a session; {request.client} registers")
+            return
         out.lines.append(f"{request.describe()} sent to node {request.target}")
 
     def _do_put(self, p: dict, out: Outcome) -> None:

@@ -224,6 +224,8 @@ class UdpBackend:
             str(cfg.snapshot_bytes),
             "--chunk",
             str(cfg.snapshot_chunk),
+            "--sessions",
+            repr(cfg.session_expiry / 1000),  # repr round-trips: the node gets the same ms
             "--now",
             str(now),
             *(("--bug", ",".join(cfg.bugs)) if cfg.bugs else ()),

@@ -53,6 +53,11 @@ class NodeView:
     #: The reasons of the latest input for which the node gave any (raftviz.core.reasons):
     #: why it last decided something, for the inspector.
     reasons: tuple[Reason, ...] = ()
+    #: The cluster's session expiry in ms (0: never), which the mirrored state machine needs.
+    expiry: int = 0
+
+    def __post_init__(self) -> None:
+        self.kv.expiry = self.expiry
 
     @property
     def last_index(self) -> int:
@@ -75,7 +80,7 @@ class NodeView:
         """Take in a report: mirror the log change, apply what the node applied."""
         applied = self.applied
         if report.snapshot:
-            snapshot, self.kv = restore_snapshot(report.snapshot)
+            snapshot, self.kv = restore_snapshot(report.snapshot, self.expiry)
             if snapshot.index > self.log.start_index:
                 self.log.compact(snapshot.index, snapshot.term)
             applied = snapshot.index
@@ -84,7 +89,8 @@ class NodeView:
             for entry in report.entries:
                 self.log.append(entry)
         for index in range(applied + 1, report.applied + 1):
-            self.kv.apply(self.log.entry(index).command)
+            entry = self.log.entry(index)
+            self.kv.apply(entry.command, index, entry.stamp)
         if report.start_index > self.log.start_index:
             self.log.compact(report.start_index, report.start_term)
         if report.last_index != self.log.last_index or report.last_term != self.last_term:
@@ -118,7 +124,7 @@ class NodeView:
         self.leader = 0
         self.commit = 0
         self.applied = 0
-        self.kv = KVStore()
+        self.kv = KVStore(self.expiry)
         self.votes = ()
         self.next_index = ()
         self.match_index = ()

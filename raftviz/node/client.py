@@ -1,10 +1,14 @@
 """A key-value client for a free-running raftviz cluster (``raftviz kv``).
 
-It sends a ``ClientRequest`` datagram to the node it believes leads, follows
-leader hints, and on silence tries the next node — always with the same
-client id and sequence number, so a request retried after a lost answer is
-applied only once (dissertation §6.3). It gives up with ``NoLeaderError``
-when no leader has answered within the timeout.
+Before its first request it registers (RegisterClient, dissertation §6.3):
+the cluster answers with a fresh session id, which the client then sends
+under with ``seq`` 1, 2, 3, ... It sends a ``ClientRequest`` datagram to the
+node it believes leads, follows leader hints, and on silence tries the next
+node — always with the same session id and sequence number, so a request
+retried after a lost answer is applied only once. A ``SESSION_EXPIRED``
+answer makes it register again and resend. It gives up with
+``NoLeaderError`` when no leader has answered within the timeout. The rules
+it follows are docs/protocol.md's (ClientRequest, "Client sessions").
 """
 
 from __future__ import annotations
@@ -13,7 +17,14 @@ import os
 import socket
 import time
 
-from raftviz.core.messages import ClientReply, ClientRequest, Command, StatusReply, StatusRequest
+from raftviz.core.messages import (
+    SESSION_EXPIRED,
+    ClientReply,
+    ClientRequest,
+    Command,
+    StatusReply,
+    StatusRequest,
+)
 from raftviz.wire import auth, datagram
 from raftviz.wire.validate import MAX_DATAGRAM, WireError
 
@@ -40,8 +51,10 @@ class KVClient:
             raise ValueError("a client needs at least one node address")
         self.cluster = [(socket.gethostbyname(h), p) for h, p in cluster]
         self.timeout = timeout
-        # Free mode is not reproducible anyway; a random id keeps sessions apart.
-        self.id = client_id or f"kv-{os.urandom(6).hex()}"
+        # Free mode is not reproducible anyway; a random name keeps registrations apart.
+        self.name = client_id or f"kv-{os.urandom(6).hex()}"
+        #: The session id the cluster gave (RegisterClient); "" until the first request.
+        self.id = ""
         self.seq = 0
         self.target = 0  # index into cluster
         #: Where the rotation over the cluster stands: hints move ``target``, never this,
@@ -50,6 +63,8 @@ class KVClient:
         #: Node id -> index into cluster, as learned from who answered from where.
         self.positions: dict[int, int] = {}
         self.secret = secret
+        #: The (client, seq) of the request being sent, whose answer ``_await_reply`` waits for.
+        self.awaited_by, self.seq_awaited = "", 0
         #: Whether any node has answered at all (silence has a likely cause to name).
         self.heard = False
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -88,12 +103,37 @@ class KVClient:
         self.heard = True
         return msg, addr
 
+    def register(self, give_up: float, what: str = "register") -> None:
+        """Open a new session (RegisterClient): ``id`` becomes the cluster's answer.
+
+        ``what`` names, in a NoLeaderError, the request the session is for."""
+        reply = self._call(Command("register", client=self.name), give_up, what)
+        if not reply.ok or reply.error or not reply.value:
+            raise RequestError(reply.error or "the cluster gave no session id")
+        self.id, self.seq = reply.value, 0
+
     def request(self, op: str, key: str, value: str = "") -> str | None:
         """Run one command to completion; its result (the value read, for get)."""
-        self.seq += 1
-        command = Command(op, key, value, self.id, self.seq, self.seq)
-        data = datagram.encode(ClientRequest(src=self.id, dst=1, command=command))
         give_up = time.monotonic() + self.timeout
+        for _ in range(3):  # a session that expires twice in one request: something is wrong
+            if not self.id:
+                self.register(give_up, f"{op} {key}")
+            self.seq += 1
+            # No other request of this client is outstanding, so ``low`` is ``seq``.
+            reply = self._call(Command(op, key, value, self.id, self.seq, self.seq), give_up)
+            if reply.error == SESSION_EXPIRED:
+                self.id = ""
+                continue
+            if reply.error:
+                raise RequestError(reply.error)
+            return reply.value
+        raise RequestError("the session expired again and again")
+
+    def _call(self, command: Command, give_up: float, what: str = "") -> ClientReply:
+        """Send ``command`` until a node answers it (``ok``, or with an error); NoLeaderError if none does."""
+        data = datagram.encode(ClientRequest(src=command.client, dst=1, command=command))
+        self.seq_awaited, self.awaited_by = command.seq, command.client
+        what = what or f"{command.op} {command.key}"
         while time.monotonic() < give_up:
             address = self.cluster[self.target]
             # dst is informational for a node; the address is what routes it.
@@ -102,12 +142,8 @@ class KVClient:
             if reply is None:
                 self.target = self.rotation = (self.rotation + 1) % len(self.cluster)
                 continue
-            if reply.ok:
-                if reply.error:
-                    raise RequestError(reply.error)
-                return reply.value
-            if reply.error:
-                raise RequestError(reply.error)
+            if reply.ok or reply.error:
+                return reply
             hint = self._position(reply.leader_hint)
             if hint is not None and hint != self.target:
                 self.target = hint
@@ -115,13 +151,13 @@ class KVClient:
                 time.sleep(0.05)  # an election is under way: give it a moment
                 self.target = self.rotation = (self.rotation + 1) % len(self.cluster)
         silence = "" if self.heard else f" (no node answered at all: {self.silence_hint()})"
-        raise NoLeaderError(f"no leader answered {op} {key} within {self.timeout:g} s{silence}")
+        raise NoLeaderError(f"no leader answered {what} within {self.timeout:g} s{silence}")
 
     def statuses(self, wait: float = 0.5) -> list[StatusReply | None]:
         """Ask every node for its state; None for a node that did not answer."""
         answers: dict[tuple[str, int], StatusReply] = {}
         for address in self.cluster:
-            self._send(datagram.encode(StatusRequest(src=self.id, dst=1)), address)
+            self._send(datagram.encode(StatusRequest(src=self.name, dst=1)), address)
         until = time.monotonic() + wait
         while len(answers) < len(self.cluster) and time.monotonic() < until:
             self.sock.settimeout(max(until - time.monotonic(), 0.001))
@@ -156,8 +192,8 @@ class KVClient:
             if received is None:
                 continue
             msg, addr = received
-            if isinstance(msg, ClientReply) and msg.dst == self.id:
+            if isinstance(msg, ClientReply) and msg.dst == self.awaited_by:
                 if addr in self.cluster:
                     self.positions[msg.src] = self.cluster.index(addr)
-                if msg.seq == self.seq:
+                if msg.seq == self.seq_awaited:
                     return msg

@@ -12,7 +12,7 @@ as damage rather than read as a record running past the end of the file.
 A payload is one of:
 
 * ``[1, term, voted_for]``: the hard state;
-* ``[2, log_from, [[term, command], ...]]``: truncate the log from the
+* ``[2, log_from, [[term, command, stamp], ...]]``: truncate the log from the
   absolute index ``log_from`` on, then append these entries; valid only if
   ``start_index < log_from <= last_index + 1``;
 * ``[3, index, term]``: the log now starts after ``(index, term)``, by the

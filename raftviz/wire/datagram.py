@@ -112,8 +112,9 @@ _COMMAND_CHECKS: Final[tuple[Validator, ...]] = (
     index_field("low"),
 )
 _COMMAND_SHAPE: Final = "list [op, key, value, client, seq, low]"
-_ENTRY_SHAPE: Final = "list [term, command]"
+_ENTRY_SHAPE: Final = "list [term, command, stamp]"
 _ENTRY_TERM: Final = index_field("term")
+_ENTRY_STAMP: Final = index_field("stamp")
 _CONFIG_VALUE: Final = configuration_field("value")
 
 
@@ -167,25 +168,28 @@ def _command_to_wire(command: Any) -> tuple[Any, ...]:
 
 
 def parse_entry(raw: Any) -> Entry:
-    """Decode ``[term, [op, key, value, client, seq, low]]``; raises Bad with a path relative to it."""
-    if type(raw) is list and len(raw) == 2:
-        term, command = raw
+    """Decode ``[term, [op, key, value, client, seq, low], stamp]``; raises Bad with a path relative to it."""
+    if type(raw) is list and len(raw) == 3:
+        term, command, stamp = raw
         if type(term) is not int or not 0 <= term <= INDEX_MAX:
             _ENTRY_TERM(term)  # raises with the message
+        if type(stamp) is not int or not 0 <= stamp <= INDEX_MAX:
+            _ENTRY_STAMP(stamp)  # raises with the message
         try:
-            return Entry(term, _command_from_wire(command))
+            return Entry(term, _command_from_wire(command), stamp)
         except Bad as bad:
             raise bad.within("command") from None
     raise Bad("", _ENTRY_SHAPE, got(raw, list))
 
 
 def _entry_to_wire(entry: Any) -> list[Any]:
-    """Encode an Entry as ``[term, command]``; raises Bad with a path relative to the entry."""
+    """Encode an Entry as ``[term, command, stamp]``; raises Bad with a path relative to the entry."""
     if type(entry) is not Entry:
         raise Bad("", "Entry", type_name(entry))
     term = _ENTRY_TERM(entry.term)
+    stamp = _ENTRY_STAMP(entry.stamp)
     try:
-        return [term, _command_to_wire(entry.command)]
+        return [term, _command_to_wire(entry.command), stamp]
     except Bad as bad:
         raise bad.within("command") from None
 
@@ -478,16 +482,16 @@ def decode(data: bytes) -> Message:
 
 
 def entry_to_wire(entry: Entry) -> list[Any]:
-    """One log entry in its wire form, ``[term, [op, key, value, client, seq, low]]``.
+    """One log entry in its wire form, ``[term, [op, key, value, client, seq, low], stamp]``.
 
     For storing entries with the same validation and layout as on the wire
     (``raftviz.node.storage``). Raises :class:`WireError` for an invalid entry.
     """
     try:
-        term, command = _entry_to_wire(entry)
+        term, command, stamp = _entry_to_wire(entry)
     except Bad as bad:
         raise bad.error("Entry") from None
-    return [term, list(command)]
+    return [term, list(command), stamp]
 
 
 def entry_from_wire(raw: Any) -> Entry:

@@ -75,6 +75,11 @@ CASES: list[tuple[str, list[str], bytes | None, int, str]] = [
         "--heartbeat (300 ms) must be shorter than the election timeout's minimum (150 ms)",
     ),
     ("heartbeat equal to election", [*NODE, "--heartbeat", "150"], None, 2, "must be shorter"),
+    ("sessions negative", [*NODE, "--sessions", "-1"], None, 2, "--sessions must be 0 (off) or a positive"),
+    ("sessions not a number", [*NODE, "--sessions", "nan"], None, 2, "--sessions must be 0 (off) or"),
+    ("sessions absurd", [*NODE, "--sessions", "1e12"], None, 2, "session expiry must be 0 (off) to"),
+    ("script sessions bad", ["run", "-"], b"cluster 3 sessions=-1\n", 2, "sessions (idle seconds"),
+    ("script sessions absurd", ["run", "-"], b"cluster 3 sessions=99999999\n", 2, "at most 604800 (a week)"),
     # --- tried as a new user would
     ("run a missing file", ["run", "{tmp}/missing.txt"], None, 2, "No such file or directory"),
     ("run a directory", ["run", "{tmp}"], None, 2, "Is a directory"),

@@ -310,7 +310,7 @@ def test_a_detectably_wrong_read_is_found(ops: list[Op], which: int, how: str) -
     assert any(op.id == read.id for op in result.anomalies[0].ops)
 
 
-@pytest.mark.parametrize("kind", ["delete", ""])
+@pytest.mark.parametrize("kind", ["remove", ""])
 def test_an_unknown_operation_is_refused(kind: str) -> None:
     with pytest.raises(ValueError):
         check_history([Op("c1", kind, "x", 0, 1)])

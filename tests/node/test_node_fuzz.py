@@ -130,7 +130,7 @@ def _mutations(rng: random.Random, node: int, cluster: FreeCluster) -> Iterator[
         if rng.random() < 0.5:
             return rng.randbytes(size)
         # A valid-looking AppendEntries whose one entry's value makes it too big.
-        body = [wire.PROTOCOL_VERSION, 3, peers[0], node, 1, 0, 0, [[1, ["put", "k", "", "c", 1, 1]]], 0]
+        body = [wire.PROTOCOL_VERSION, 3, peers[0], node, 1, 0, 0, [[1, ["put", "k", "", "c", 1, 1], 0]], 0]
         # (The value grows from a 1-byte to a 3-byte str header: str16 covers any UDP size.)
         body[7][0][1][2] = "x" * (size - len(msgpack.packb(body)) - 2)
         data = msgpack.packb(body)

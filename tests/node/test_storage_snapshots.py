@@ -128,6 +128,7 @@ def _wire(entries: list[Entry]) -> list:
         [
             e.term,
             [e.command.op, e.command.key, e.command.value, e.command.client, e.command.seq, e.command.low],
+            e.stamp,
         ]
         for e in entries
     ]
@@ -626,7 +627,7 @@ def test_memory_and_file_storage_load_the_same_state(ops: list[Ready | None], re
 def _store_with_sessions() -> KVStore:
     kv = KVStore()
     for seq, op in enumerate(["put", "append", "get", "put", "delete"], 1):
-        kv.apply(Command(op, f"k{seq % 2}", f"v{seq}é", f"c{seq % 3}", seq, 0))
+        kv.apply(Command(op, f"k{seq % 2}", f"v{seq}é", f"c{seq % 3}", seq, 0), seq, 100 * seq)
     return kv
 
 
@@ -634,11 +635,14 @@ def test_snapshot_bytes_are_canonical_and_restore_the_store() -> None:
     kv = _store_with_sessions()
     snapshot = encode_snapshot(7, 3, Configuration.of([1, 2, 3], [5]), kv)
     # The format nodes and files already hold (k1 was deleted; c0's get answered v1é): the
-    # envelope's keys and the store's, sorted together, byte for byte.
+    # envelope's keys and the store's, sorted together, byte for byte. Each session: client,
+    # low, the clock when it was last active, and per remembered seq its result and the
+    # CRC-32 of its command (op, key, value) that tells a retry from a reused seq.
     assert snapshot.data.decode() == (
-        '{"configuration":"1,2,3/5","data":[["k0","v4é"]],"format":"raftviz-snapshot/1","index":7,'
-        '"sessions":[["c0",0,[[3,"v1é",""]]],["c1",0,[[1,null,""],[4,null,""]]],'
-        '["c2",0,[[2,null,""],[5,null,""]]]],"term":3}'
+        '{"clock":500,"configuration":"1,2,3/5","data":[["k0","v4é"]],"format":"raftviz-snapshot/1","index":7,'
+        '"sessions":[["c0",0,300,[[3,"v1é","",3923417317]]],'
+        '["c1",0,400,[[1,null,"",1245518891],[4,null,"",2276068709]]],'
+        '["c2",0,500,[[2,null,"",442006068],[5,null,"",3609551279]]]],"term":3}'
     )
     restored_snapshot, restored = restore_snapshot(snapshot.data)
     assert restored_snapshot == snapshot
@@ -649,10 +653,16 @@ def test_snapshot_bytes_are_canonical_and_restore_the_store() -> None:
 @pytest.mark.parametrize(
     ("body", "message"),
     [
-        ('"data":[["k",1]],"sessions":[]', "expected a string, got int"),
-        ('"data":[],"sessions":[["c1",-1,[]]]', "expected a non-negative integer, got -1"),
-        ('"data":[]', "malformed snapshot: 'sessions'"),
-        ('"data":[["k"]],"sessions":[]', "malformed snapshot"),
+        ('"clock":0,"data":[["k",1]],"sessions":[]', "expected a string, got int"),
+        ('"clock":0,"data":[],"sessions":[["c1",-1,0,[]]]', "expected a non-negative integer, got -1"),
+        (
+            '"clock":0,"data":[],"sessions":[["c1",0,0,[[1,null,"",-5]]]]',
+            "expected a non-negative integer, got -5",
+        ),
+        ('"clock":0,"data":[]', "malformed snapshot: 'sessions'"),
+        ('"data":[],"sessions":[]', "malformed snapshot: 'clock'"),
+        ('"clock":0,"data":[],"sessions":[["c1",0,[]]]', "malformed snapshot"),  # before sessions expired
+        ('"clock":0,"data":[["k"]],"sessions":[]', "malformed snapshot"),
     ],
 )
 def test_a_malformed_store_in_a_snapshot_is_refused(body: str, message: str) -> None:

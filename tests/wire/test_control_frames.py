@@ -102,7 +102,7 @@ commands = st.one_of(
     ),
     configurations.map(Configuration.to_command),
 )
-entries = st.builds(Entry, term=indexes, command=commands)
+entries = st.builds(Entry, term=indexes, command=commands, stamp=indexes)
 # What a node sends: real datagrams usually, but the frame carries any bytes.
 datagrams = st.one_of(
     st.sampled_from([wire.encode(RequestVote(1, 2, 3, 4, 5)), wire.encode(ClientReply(1, "c1", 0, True))]),
@@ -790,8 +790,8 @@ REPORT_FIELDS = [f.name for f in dataclasses.fields(Report)]
         ("leader", MAX_NODE_ID + 1, "expected node id or 0"),
         ("deadline", True, "expected int >= 0 .*, got bool"),
         ("entries", {"a": 1}, "expected lists for entries, sent and votes"),
-        ("entries", [[1]], r"expected list \[term, command\]"),
-        ("entries", [[1, ["frobnicate", "", "", "", 0, 0]]], "field 'command.op' of control frame"),
+        ("entries", [[1]], r"expected list \[term, command, stamp\]"),
+        ("entries", [[1, ["frobnicate", "", "", "", 0, 0], 0]], "field 'command.op' of control frame"),
         ("sent", [[2]], r"expected list of \[destination, bytes\]"),
         ("sent", [[2, "not bytes"]], r"expected list of \[destination, bytes\]"),
         ("sent", [[0, b"x"]], "expected node id"),
@@ -895,7 +895,7 @@ def test_report_of_a_membership_change() -> None:
 def test_reject_report_with_a_bad_config_entry() -> None:
     fields = body_of(EMPTY_REPORT)[2:]
     fields[REPORT_FIELDS.index("log_from")] = 1
-    fields[REPORT_FIELDS.index("entries")] = [[1, ["config", "", "3,2,1", "", 0, 0]]]
+    fields[REPORT_FIELDS.index("entries")] = [[1, ["config", "", "3,2,1", "", 0, 0], 0]]
     with pytest.raises(
         WireError, match=r"^field 'command\.value' of control frame: expected configuration in canonical form"
     ):

@@ -96,7 +96,7 @@ commands = st.one_of(
         low=indexes,
     ),
 )
-entries = st.builds(Entry, term=indexes, command=commands)
+entries = st.builds(Entry, term=indexes, command=commands, stamp=indexes)
 # Snapshot chunks: small random ones, and slices of a random MAX_CHUNK block up to its whole length.
 BIG_CHUNK = random.Random(9).randbytes(MAX_CHUNK)
 chunks = st.one_of(
@@ -286,8 +286,8 @@ GOLDEN = [
     (RequestVote(3, 1, 7, 12, 6), "97 01 01 03 01 07 0c 06"),
     (RequestVoteReply(2, 1, 7, True), "96 01 02 02 01 07 c3"),
     (
-        AppendEntries(1, 2, 5, 10, 4, (Entry(5, PUT_X),), 9),
-        "99 01 03 01 02 05 0a 04 91 92 05 96 a3 70 75 74 a1 78 a1 31 a2 63 31 03 02 09",
+        AppendEntries(1, 2, 5, 10, 4, (Entry(5, PUT_X, 1200),), 9),
+        "99 01 03 01 02 05 0a 04 91 93 05 96 a3 70 75 74 a1 78 a1 31 a2 63 31 03 02 cd 04 b0 09",
     ),
     (AppendEntriesReply(2, 1, 5, False, 0, 8, 4), "99 01 04 02 01 05 c2 00 08 04"),
     (ClientRequest("c1", 1, PUT_X), "95 01 05 a2 63 31 01 96 a3 70 75 74 a1 78 a1 31 a2 63 31 03 02"),
@@ -307,9 +307,21 @@ GOLDEN = [
         "95 01 05 a2 63 31 01 96 a3 61 64 64 a1 34 a0 a2 63 31 06 06",
     ),
     (
-        AppendEntries(1, 2, 5, 10, 4, (Entry(5, Command("config", "", "1,2,3/4", "c1", 6, 6)),), 10),
-        "99 01 03 01 02 05 0a 04 91 92 05 96 a6 63 6f 6e 66 69 67 a0 a7 31 2c 32 2c 33 2f 34 a2 63 31 "
-        "06 06 0a",
+        AppendEntries(1, 2, 5, 10, 4, (Entry(5, Command("config", "", "1,2,3/4", "c1", 6, 6), 1450),), 10),
+        "99 01 03 01 02 05 0a 04 91 93 05 96 a6 63 6f 6e 66 69 67 a0 a7 31 2c 32 2c 33 2f 34 a2 63 31 "
+        "06 06 cd 05 aa 0a",
+    ),
+    (
+        ClientRequest("c1", 1, Command("register", "", "", "c1", 0, 0)),
+        "95 01 05 a2 63 31 01 96 a8 72 65 67 69 73 74 65 72 a0 a0 a2 63 31 00 00",
+    ),
+    (
+        ClientReply(1, "c1", 0, True, "c1@7", 0, ""),
+        "99 01 06 01 a2 63 31 00 c3 a4 63 31 40 37 00 a0",
+    ),
+    (
+        ClientReply(1, "c1@7", 5, False, None, 0, "SESSION_EXPIRED"),
+        "99 01 06 01 a4 63 31 40 37 05 c2 c0 00 af 53 45 53 53 49 4f 4e 5f 45 58 50 49 52 45 44",
     ),
     (
         InstallSnapshot(1, 2, 5, 40, 4, 0, b"\x01\x02\x03", True, zlib.crc32(b"\x01\x02\x03")),
@@ -341,7 +353,7 @@ def test_non_shortest_int_encodings_are_accepted() -> None:
 @given(entry=entries)
 def test_entry_round_trip(entry: Entry) -> None:
     raw = entry_to_wire(entry)
-    assert raw == [entry.term, list(dataclasses.astuple(entry.command))]
+    assert raw == [entry.term, list(dataclasses.astuple(entry.command)), entry.stamp]
     assert entry_from_wire(msgpack.unpackb(msgpack.packb(raw, use_bin_type=True))) == entry
 
 
@@ -356,10 +368,10 @@ def test_entry_from_wire_arbitrary_values(raw: Any) -> None:
 
 
 def test_entry_rejections() -> None:
-    with pytest.raises(WireError, match=r"^Entry: expected list \[term, command\], got int$"):
+    with pytest.raises(WireError, match=r"^Entry: expected list \[term, command, stamp\], got int$"):
         entry_from_wire(5)
     with pytest.raises(WireError, match=r"^field 'command\.seq' of Entry: expected int >= 0"):
-        entry_from_wire([1, ["put", "k", "v", "c1", -2, 0]])
+        entry_from_wire([1, ["put", "k", "v", "c1", -2, 0], 0])
     with pytest.raises(
         WireError, match=r"^field 'term' of Entry: expected int >= 0 and < 2\*\*63, got bool$"
     ):
@@ -512,8 +524,8 @@ def test_reject_bad_client_id(client: str) -> None:
 
 
 def test_reject_unknown_op_with_nested_path() -> None:
-    good = [1, ["put", "k", "v", "c1", 1, 0]]
-    bad = [1, ["frobnicate", "k", "v", "c1", 1, 0]]
+    good = [1, ["put", "k", "v", "c1", 1, 0], 0]
+    bad = [1, ["frobnicate", "k", "v", "c1", 1, 0], 0]
     with pytest.raises(
         WireError, match=r"field 'entries\[1\]\.command\.op' of AppendEntries: expected one of"
     ):
@@ -524,15 +536,19 @@ def test_reject_unknown_op_with_nested_path() -> None:
 
 def test_reject_malformed_entry_shapes() -> None:
     with pytest.raises(
-        WireError, match=r"field 'entries\[0\]' of AppendEntries: expected list \[term, command\]"
+        WireError, match=r"field 'entries\[0\]' of AppendEntries: expected list \[term, command, stamp\]"
     ):
         decode(pack(1, 3, 1, 2, 1, 0, 0, [[1]], 0))
     with pytest.raises(WireError, match=r"field 'entries\[0\]\.term' of AppendEntries"):
-        decode(pack(1, 3, 1, 2, 1, 0, 0, [[-5, ["noop", "", "", "", 0, 0]]], 0))
+        decode(pack(1, 3, 1, 2, 1, 0, 0, [[-5, ["noop", "", "", "", 0, 0], 0]], 0))
+    with pytest.raises(WireError, match=r"field 'entries\[0\]\.stamp' of AppendEntries"):
+        decode(pack(1, 3, 1, 2, 1, 0, 0, [[1, ["noop", "", "", "", 0, 0], -1]], 0))
+    with pytest.raises(WireError, match=r"expected list \[term, command, stamp\], got list of 2 items"):
+        decode(pack(1, 3, 1, 2, 1, 0, 0, [[1, ["noop", "", "", "", 0, 0]]], 0))  # before stamps
     with pytest.raises(
         WireError, match=r"field 'entries\[0\]\.command' of AppendEntries: expected list \[op"
     ):
-        decode(pack(1, 3, 1, 2, 1, 0, 0, [[1, ["noop"]]], 0))
+        decode(pack(1, 3, 1, 2, 1, 0, 0, [[1, ["noop"], 0]], 0))
     with pytest.raises(WireError, match=r"field 'entries' of AppendEntries: expected list of at most"):
         decode(pack(1, 3, 1, 2, 1, 0, 0, {"a": 1}, 0))
     with pytest.raises(
@@ -565,7 +581,7 @@ def test_reject_oversize_entry_batch(monkeypatch: pytest.MonkeyPatch) -> None:
         WireError, match=f"field 'entries' of AppendEntries: expected tuple of at most {MAX_ENTRIES}"
     ):
         encode(AppendEntries(1, 2, 1, 0, 0, (entry,) * (MAX_ENTRIES + 1), 0))
-    raw = pack(1, 3, 1, 2, 1, 0, 0, [[1, ["noop", "", "", "", 0, 0]]] * (MAX_ENTRIES + 1), 0)
+    raw = pack(1, 3, 1, 2, 1, 0, 0, [[1, ["noop", "", "", "", 0, 0], 0]] * (MAX_ENTRIES + 1), 0)
     with pytest.raises(WireError, match="exceeds MAX_DATAGRAM"):
         decode(raw)  # so many entries cannot fit in a datagram anyway
     monkeypatch.setattr(wire.datagram, "MAX_DATAGRAM", 10**6)  # the limit decode reads
@@ -597,7 +613,7 @@ def test_reject_string_over_64_kib() -> None:
 
 def test_reject_int_keyed_map() -> None:
     with pytest.raises(WireError, match="malformed msgpack"):
-        decode(pack(1, 3, 1, 2, 1, 0, 0, {1: [1, ["noop", "", "", "", 0, 0]]}, 0))
+        decode(pack(1, 3, 1, 2, 1, 0, 0, {1: [1, ["noop", "", "", "", 0, 0], 0]}, 0))
 
 
 def test_reject_str_keyed_map_in_a_field() -> None:
@@ -843,18 +859,18 @@ def test_reject_config_command_with_bad_value(value: str, why: str) -> None:
         encode(ClientRequest("c1", 1, command))
     with pytest.raises(WireError, match=rf"^field 'command\.value' of ClientRequest: {message}"):
         decode(pack(1, 5, "c1", 1, raw_command))
-    good = [1, ["noop", "", "", "", 0, 0]]
+    good = [1, ["noop", "", "", "", 0, 0], 0]
     with pytest.raises(
         WireError, match=rf"^field 'entries\[1\]\.command\.value' of AppendEntries: {message}"
     ):
-        decode(pack(1, 3, 1, 2, 1, 0, 0, [good, [1, raw_command]], 0))
+        decode(pack(1, 3, 1, 2, 1, 0, 0, [good, [1, raw_command, 0]], 0))
     with pytest.raises(WireError, match=r"^field 'entries\[0\]\.command\.value' of AppendEntries"):
         encode(AppendEntries(1, 2, 1, 0, 0, (Entry(1, command),), 0))
     # Storage validates entries the same way.
     with pytest.raises(WireError, match=rf"^field 'command\.value' of Entry: {message}"):
         entry_to_wire(Entry(1, command))
     with pytest.raises(WireError, match=rf"^field 'command\.value' of Entry: {message}"):
-        entry_from_wire([1, raw_command])
+        entry_from_wire([1, raw_command, 0])
     # The same text is an ordinary value for any other op.
     for op in ("put", "append", "add", "remove"):
         other = ClientRequest("c1", 1, Command(op, "k", value, "c1", 1, 0))
