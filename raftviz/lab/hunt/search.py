@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -97,6 +98,16 @@ def try_seed(job: tuple[int, int, str | None, str]) -> tuple[int, Found | None, 
     return seed, result.found, result.ran if result.found else []
 
 
+def _worker_start() -> None:
+    """A worker ends quietly when the hunt is over (the pool terminates it) or interrupted.
+
+    Forked workers inherit the command's signal handlers, which turn SIGTERM into an
+    exception meant for the parent's clean-up (lab/exits.py): not what a worker wants.
+    """
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+
+
 def _results(options: HuntOptions) -> Iterator[tuple[int, Found | None, list[str]]]:
     jobs = [(s, options.nodes, options.bug, options.backend) for s in options.seeds()]
     workers = options.workers or os.cpu_count() or 1
@@ -105,7 +116,7 @@ def _results(options: HuntOptions) -> Iterator[tuple[int, Found | None, list[str
         return
     # fork: workers start at once with the parent's imports (spawn would re-import the lab).
     method = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
-    with multiprocessing.get_context(method).Pool(min(workers, len(jobs))) as pool:
+    with multiprocessing.get_context(method).Pool(min(workers, len(jobs)), _worker_start) as pool:
         yield from pool.imap(try_seed, jobs, chunksize=4)
 
 
