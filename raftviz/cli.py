@@ -417,7 +417,10 @@ def _cmd_hunt(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - start
     bug = f"bug {options.bug}" if options.bug else "no planted bug"
     if example is None:
-        print(f"no counterexample in {total} schedules ({bug}, {options.nodes} nodes, seeds from {options.seed})")
+        print(
+            f"no counterexample in {total} schedules "
+            f"({bug}, {options.nodes} nodes, seeds from {options.seed})"
+        )
         return 0
     path = args.out or "FILE"
     text = render(example, options, path)

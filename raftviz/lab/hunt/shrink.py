@@ -10,7 +10,8 @@ is spent):
    smaller values that still fail;
 4. fewer nodes: ``cluster N-1`` (a script that names node N then fails to run, so
    it is kept only when nothing needs node N);
-5. drop cluster options one at a time (``seed`` and ``bug`` stay).
+5. drop cluster options one at a time (``seed`` and ``bug`` stay);
+6. when none of these helps, delete two lines at once (a crash and its restart).
 
 A candidate counts only if a strict run (runner.py: every command must apply, as
 under ``raftviz run``) breaks the same invariant; ``test`` decides, so the unit
@@ -24,6 +25,12 @@ from collections.abc import Callable
 
 #: Options of the cluster line the shrinker never drops: they make the run what it is.
 KEEP_OPTIONS = ("seed", "bug")
+
+#: Scripts up to this many lines also try deleting any two lines at once.
+PAIRS_UP_TO = 60
+
+#: ... the two at most this many lines apart (what goes together is usually close).
+PAIR_SPAN = 12
 
 #: Runs of ``test`` a shrink may spend before it returns what it has.
 MAX_RUNS = 3000
@@ -55,7 +62,14 @@ def shrink(lines: list[str], test: Callable[[list[str]], bool], max_runs: int = 
         current = _shorten_numbers(current, check)
         current = _fewer_nodes(current, check)
         current = _drop_options(current, check)
-        if current == before or check.left <= 0:
+        if current == before:
+            # Stuck: two lines that only go together (a crash and its restart, a cut
+            # and its heal), near each other. Only for short scripts: it costs.
+            if len(current) <= PAIRS_UP_TO:
+                current = _delete_pairs(current, check)
+            if current == before:
+                return current
+        if check.left <= 0:
             return current
 
 
@@ -74,6 +88,18 @@ def _delete_chunks(lines: list[str], test: Callable[[list[str]], bool]) -> list[
             break
         size //= 2
     return head + body
+
+
+def _delete_pairs(lines: list[str], test: Callable[[list[str]], bool]) -> list[str]:
+    for i in range(len(lines) - 1, 0, -1):
+        for j in range(i - 1, max(i - PAIR_SPAN, 0), -1):
+            if i >= len(lines):
+                break
+            candidate = [line for k, line in enumerate(lines) if k not in (i, j)]
+            if test(candidate):
+                lines = candidate
+                break
+    return lines
 
 
 def _merge_advances(lines: list[str], test: Callable[[list[str]], bool]) -> list[str]:
