@@ -381,6 +381,80 @@ def _cmd_torture(args: argparse.Namespace) -> int:
     return 0 if result.passed else 1
 
 
+def _cmd_hunt(args: argparse.Namespace) -> int:
+    """``raftviz hunt``: the search is raftviz.lab.hunt's; here, the options, the bar and the file."""
+    import time
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from raftviz.lab.hunt.search import HuntError, HuntOptions, check_options, hunt, parse_shard, render
+
+    try:
+        shard = parse_shard(args.shard) if args.shard else (0, 1)
+        options = HuntOptions(
+            bug=args.bug,
+            nodes=args.nodes,
+            schedules=args.schedules,
+            seed=args.seed,
+            backend=args.backend,
+            workers=args.workers,
+            shard=shard,
+        )
+        check_options(options)
+    except HuntError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    if args.out and not Path(args.out).resolve().parent.is_dir():
+        print(f"error: --out {args.out}: {Path(args.out).parent} is not a directory", file=sys.stderr)
+        return 2
+    bar = Progress(
+        TextColumn("hunting"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    )
+    total = len(options.seeds())
+    task = bar.add_task("hunt", total=total, rate="")
+    start = time.perf_counter()
+
+    def show(p: object) -> None:
+        done = getattr(p, "done", 0)
+        rate = done / max(time.perf_counter() - start, 1e-9)
+        bar.update(task, completed=done, rate=f"{rate:.0f} schedules/s")
+
+    with bar:
+        example = hunt(options, show)
+    elapsed = time.perf_counter() - start
+    bug = f"bug {options.bug}" if options.bug else "no planted bug"
+    if example is None:
+        print(
+            f"no counterexample in {total} schedules "
+            f"({bug}, {options.nodes} nodes, seeds from {options.seed})"
+        )
+        return 0
+    path = args.out or "FILE"
+    text = render(example, options, path)
+    print(f"seed {example.seed} broke {example.found.invariant}: {example.found.detail}")
+    print(
+        f"shrunk {len(example.original) - 1} commands to {len(example.shrunk) - 1} "
+        f"(hunt and shrink took {elapsed:.1f} s)"
+    )
+    if args.out:
+        try:
+            Path(args.out).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            print(f"error: cannot write {args.out}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
+        print(f"written: {args.out} (raftviz run {args.out}; raftviz --load {args.out})")
+    else:
+        print(text, end="")
+    return 1
+
+
 #: The ``--theme`` names (raftviz.tui.themes.THEMES; not imported here: a node process
 #: parses this command line too and needs no Textual).
 THEME_NAMES = ("dark", "light", "high-contrast")
@@ -406,6 +480,26 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=_cmd_run)
     bugs = sub.add_parser("bugs", help="list the bugs a cluster can be planted with (bug=NAME)")
     bugs.set_defaults(func=_cmd_bugs)
+    hunt = sub.add_parser(
+        "hunt",
+        help="run random fault schedules until an invariant breaks; shrink and write the run",
+        description="Run random fault schedules (crashes and restarts, partitions and one-way cuts, "
+        "drops, late duplicates, latency and loss, client writes, membership changes, snapshots) "
+        "with every invariant checked after every event. At the first violation (by seed order, "
+        "whatever the number of workers) shrink the schedule to a minimal script that breaks the "
+        "same invariant, and print it or write it to --out: `raftviz run FILE` replays it, "
+        "`raftviz --load FILE` steps through it in the app. Exit 1 when a counterexample was found, "
+        "0 when none was within the budget, 2 on bad arguments.",
+    )
+    hunt.add_argument("--bug", help="plant this bug in every node (raftviz bugs lists them); default none")
+    hunt.add_argument("--nodes", type=int, default=3, help="cluster size (default 3)")
+    hunt.add_argument("--schedules", type=int, default=1000, help="how many schedules (seeds) to try")
+    hunt.add_argument("--seed", type=int, default=0, help="seed of the first schedule (then seed+1, ...)")
+    hunt.add_argument("--backend", choices=("inprocess", "udp"), default="inprocess", help="node backend")
+    hunt.add_argument("--out", metavar="FILE", help="write the shrunk script here (default: print it)")
+    hunt.add_argument("--workers", type=int, default=0, help="worker processes (default: one per core)")
+    hunt.add_argument("--shard", metavar="I/N", help="run only the seeds s with s %% N == I")
+    hunt.set_defaults(func=_cmd_hunt)
     demo = sub.add_parser("demo", help="run a short built-in scenario")
     demo.set_defaults(func=_cmd_demo)
 

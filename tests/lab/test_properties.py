@@ -29,6 +29,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from raftviz.lab.backend import InProcessBackend
+from raftviz.lab.hunt.generate import generate
+from raftviz.lab.hunt.runner import run_lines
+from raftviz.lab.hunt.search import minimise
 from raftviz.lab.lab import Lab, LabOptions
 
 #: Fault and client actions; an action listed twice is drawn twice as often.
@@ -431,3 +434,20 @@ def test_long_random_schedule(nodes: int, seed: int, noop: bool, batch: int, sna
         assert committed > 20, "the long history should have committed a fair number of entries"
     finally:
         fuzzer.lab.close()
+
+
+# ---------------------------------------------------------------------- hunt's schedules
+
+
+@pytest.mark.parametrize("nodes", [3, 5])
+def test_hunt_schedules_break_no_invariant(nodes: int) -> None:
+    """``raftviz hunt``'s generator with no bug planted: nothing may break. On a failure
+    the message is the shrunk script itself, ready for ``raftviz run`` (not a seed)."""
+    for seed in range(100):
+        result = run_lines(generate(seed, nodes))
+        if result.found is not None:
+            shrunk = minimise(result.ran, result.found.invariant)
+            pytest.fail(
+                f"seed {seed}: {result.found.detail}\nminimal script (raftviz run FILE):\n"
+                + "\n".join(shrunk)
+            )
