@@ -146,10 +146,16 @@ class Reason:
     def _sentence(self) -> str:  # noqa: PLR0911 - one branch per kind is the point
         k = self.kind
         if k == VOTE_GRANTED:
+            theirs, ours = _last(self.their_term, self.their_index), _last(self.our_term, self.our_index)
+            if (self.their_term, self.their_index) < (self.our_term, self.our_index):
+                # Only a planted bug grants this (vote-any-log): said as it is, not as the rule says.
+                return (
+                    f"vote granted to node {self.peer} in term {self.term}: no other vote in this term, "
+                    f"although its log ({theirs}) is behind ours ({ours}): the up-to-date check was skipped"
+                )
             return (
                 f"vote granted to node {self.peer} in term {self.term}: no other vote in this term, "
-                f"and its log ({_last(self.their_term, self.their_index)}) is at least as up to date "
-                f"as ours ({_last(self.our_term, self.our_index)})"
+                f"and its log ({theirs}) is at least as up to date as ours ({ours})"
             )
         if k == VOTE_DENIED_VOTED:
             return f"vote denied to node {self.peer}: already voted for node {self.other} in term {self.term}"
@@ -200,10 +206,12 @@ class Reason:
                 f"{self.their_term} in the AppendEntries from node {self.peer}"
             )
         if k == COMMIT_ADVANCED:
-            return (
-                f"commit index {self.our_index} -> {self.index}: nodes {self.after} (a majority of "
-                f"{self.count} voters) hold entry {self.index}, and it is of the current term {self.term}"
-            )
+            held = f"commit index {self.our_index} -> {self.index}: nodes {self.after} (a majority of "
+            held += f"{self.count} voters) hold entry {self.index}"
+            if self.their_term and self.their_term != self.term:
+                # Only a planted bug commits this (commit-old-term): said as it is.
+                return f"{held}, although it is of term {self.their_term}, not the current term {self.term}"
+            return f"{held}, and it is of the current term {self.term}"
         if k == COMMIT_LEARNED:
             learned = f"commit index {self.our_index} -> {self.index}: leader {self.peer} has committed"
             if self.index == self.their_index:

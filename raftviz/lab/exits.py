@@ -50,6 +50,37 @@ def _raise_stopped(signum: int) -> None:
     raise Stopped(signum)
 
 
+class _Deferral:
+    """Signals held back while a step that must not be cut in two runs (see :func:`atomic`)."""
+
+    def __init__(self) -> None:
+        self.depth = 0
+        self.pending: list[tuple[Callable[[int], None], int]] = []
+
+
+_deferral = _Deferral()
+
+
+@contextlib.contextmanager
+def atomic() -> Iterator[None]:
+    """Within the block, a stop signal waits; it is acted on when the outermost block ends.
+
+    For a step whose half-done state no clean-up can see: a node process
+    started but not yet recorded (a signal between the two would leave it
+    running, unknown to the lab's clean-up, writing into a directory the
+    clean-up has just removed).
+    """
+    _deferral.depth += 1
+    try:
+        yield
+    finally:
+        _deferral.depth -= 1
+        if not _deferral.depth and _deferral.pending:
+            on_signal, signum = _deferral.pending.pop()
+            _deferral.pending.clear()
+            on_signal(signum)
+
+
 @contextlib.contextmanager
 def stop_signals(on_signal: Callable[[int], None] = _raise_stopped) -> Iterator[None]:
     """Within the block, the first stop signal calls ``on_signal(signum)`` (default: raise Stopped).
@@ -67,6 +98,9 @@ def stop_signals(on_signal: Callable[[int], None] = _raise_stopped) -> Iterator[
         if seen:
             return
         seen.append(signum)
+        if _deferral.depth:
+            _deferral.pending.append((on_signal, signum))
+            return
         on_signal(signum)
 
     previous = {sig: signal.signal(sig, handler) for sig in STOP_SIGNALS}

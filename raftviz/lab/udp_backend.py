@@ -34,6 +34,7 @@ import time
 from dataclasses import dataclass, field
 
 from raftviz.core.config import RaftConfig
+from raftviz.lab import exits
 from raftviz.lab.options import LabError, NodeStopped, StartRefused
 from raftviz.node import storage as node_storage
 from raftviz.node.disk import DiskFault
@@ -113,17 +114,20 @@ class UdpBackend:
         self.config = config
         self.seed = seed
         self._own_root = root is None
-        self.root = root or tempfile.mkdtemp(prefix="raftviz-lab-")
+        with exits.atomic():
+            # Known to the atexit hook from the moment the directory exists.
+            self.root = root or tempfile.mkdtemp(prefix="raftviz-lab-")
+            self.nodes: dict[int, NodeProcess] = {}
+            #: Datagrams received from each node's port and not yet claimed by a report.
+            self._arrived: dict[int, list[bytes]] = {}
+            _live_backends.add(self)
         self.router = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
             self.router.setsockopt(socket.SOL_SOCKET, option, SOCKET_BUFFER)
         self.router.bind(("127.0.0.1", 0))
         self.router_address = self.router.getsockname()
-        self.nodes: dict[int, NodeProcess] = {}
         #: Nodes added to the running cluster: they (re)start with no initial configuration.
         self.joined: set[int] = set()
-        #: Datagrams received from each node's port and not yet claimed by a report.
-        self._arrived: dict[int, list[bytes]] = {}
         #: Datagrams that came from no known node, or without a valid tag (counted, never delivered).
         self.strays = 0
         #: Each node's disk fault (it outlives the node's processes, as a disk would).
@@ -132,7 +136,6 @@ class UdpBackend:
         #: with it, so nothing else on the machine can inject into the cluster. Random, yet
         #: it changes no transcript: tags are added and checked below the lab's view.
         self.secret = os.urandom(32)
-        _live_backends.add(self)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -232,18 +235,20 @@ class UdpBackend:
         ]
         log = open(os.path.join(self.root, f"node{node}.log"), "ab")  # noqa: SIM115 (owned by the child)
         try:
-            proc = subprocess.Popen(
-                command,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=log,
-                # Its own session: a Ctrl-C in the terminal reaches the lab, not
-                # the nodes; the lab decides when they stop.
-                start_new_session=True,
-            )
+            # A stop signal waits until the process is recorded, so that close() kills it.
+            with exits.atomic():
+                proc = subprocess.Popen(
+                    command,
+                    stdin=subprocess.PIPE,
+                    stdout=subprocess.PIPE,
+                    stderr=log,
+                    # Its own session: a Ctrl-C in the terminal reaches the lab, not
+                    # the nodes; the lab decides when they stop.
+                    start_new_session=True,
+                )
+                self.nodes[node] = NodeProcess(node, proc)
         finally:
             log.close()
-        self.nodes[node] = NodeProcess(node, proc)
         self._arrived.pop(node, None)
         # The first frame, before the node even greets: the secret to tag datagrams with.
         # A node that has died already says why in its Failure, which the lab reads next.
@@ -344,7 +349,9 @@ class UdpBackend:
         # backend leaves the live set only once its directory is gone.
         for node in list(self.nodes):
             self.crash(node)
-        self.router.close()
+        router = getattr(self, "router", None)  # None: stopped before __init__ made it
+        if router is not None:
+            router.close()
         if self._own_root:
             shutil.rmtree(self.root, ignore_errors=True)
         _live_backends.discard(self)

@@ -233,3 +233,21 @@ def test_raftviz_run_leaves_nothing_behind(tmp_path: Path, how: str, code: int) 
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_a_stop_signal_waits_for_the_end_of_an_atomic_step() -> None:
+    """A node process started but not yet recorded must not be orphaned by a signal in between."""
+    from raftviz.lab import exits
+
+    done: list[str] = []
+    with pytest.raises(exits.Stopped) as stopped, exits.stop_signals():
+        with exits.atomic():
+            signal.raise_signal(signal.SIGTERM)
+            done.append("the step went on")
+            with exits.atomic():  # nested: still held until the outermost block ends
+                signal.raise_signal(signal.SIGINT)
+                done.append("and its inner part too")
+            done.append("to its end")
+        done.append("never: the signal is acted on here")
+    assert done == ["the step went on", "and its inner part too", "to its end"]
+    assert stopped.value.signum == signal.SIGTERM  # the first signal, as outside a step

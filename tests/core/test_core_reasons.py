@@ -211,3 +211,15 @@ def test_recovery_is_not_news() -> None:
     log = RaftLog([Entry(1, Configuration.of((1, 2)).to_command())])
     node = make(1, log=log)
     assert node.ready().reasons == []
+
+
+def test_a_planted_bug_s_decision_is_said_as_it_is() -> None:
+    """vote-any-log and commit-old-term make decisions the rule forbids; their reasons say so."""
+    from raftviz.core.reasons import COMMIT_ADVANCED, VOTE_GRANTED, Reason
+
+    vote = Reason(VOTE_GRANTED, peer=3, term=2, their_term=0, their_index=0, our_term=1, our_index=2)
+    assert "is behind ours (lastTerm=1 lastIndex=2): the up-to-date check was skipped" in vote.describe()
+    commit = Reason(COMMIT_ADVANCED, term=4, index=2, our_index=1, their_term=2, count=5, after="1,2,3")
+    assert "although it is of term 2, not the current term 4" in commit.describe()
+    fair = Reason(COMMIT_ADVANCED, term=4, index=3, our_index=1, their_term=4, count=5, after="1,2,3")
+    assert fair.describe().endswith("and it is of the current term 4 (Figure 2, Leaders / §5.3)")
