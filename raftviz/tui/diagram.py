@@ -25,8 +25,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from raftviz.lab.events import Event, events_of
+from raftviz.lab.events import _change_events as change_events
+from raftviz.lab.events import _is_refusal as is_refusal
 from raftviz.lab.history import History
 from raftviz.lab.lab import StepRecord
+from raftviz.lab.network import Flight
 from raftviz.lab.timeline import EVENT, ROOT
 
 #: The kinds of rows, by code (the index). Sends are grouped (``send``: one row per sender
@@ -155,6 +158,63 @@ def rows_of(events: Iterable[Event]) -> list[RowTuple]:
     return rows
 
 
+def _flight_row(
+    position: int, time: int, kind: str, flight: Flight, flags: int = 0, cause: str = "", count: int = 1
+) -> RowTuple:
+    """A message's row straight from its flight (what ``rows_of`` makes of its event)."""
+    msg = flight.msg
+    name = type(msg).__name__
+    if name == "AppendEntries" and msg.entries:  # type: ignore[attr-defined]
+        name = "AppendEntries+"
+    term = getattr(msg, "term", None)
+    if is_refusal(msg):
+        flags |= REJECTED
+    other = lane_of(flight.src)
+    lane = lane_of(flight.dst)
+    if kind == "send":
+        lane, other = other, 1 << lane
+    return (position, time, KIND_CODE[kind], lane, other, flight.id, MSG_CODE.get(name, 0),
+            term if isinstance(term, int) else 0, flags, count, cause)  # fmt: skip
+
+
+def record_rows(position: int, record: StepRecord) -> list[RowTuple]:
+    """The rows of one record: ``rows_of(events_of(...))``, made directly for a delivery or a
+    loss (most records), where the events' words (every message described twice) are not needed.
+    Anything rarer goes through the events (tests/tui/test_tui_diagram.py holds both equal)."""
+    flight = record.flight
+    if (
+        record.kind not in ("deliver", "lost")
+        or flight is None
+        or record.answers
+        or record.refused
+        or record.violations
+    ):
+        return rows_of(events_of(position, EVENT, [record]))
+    t = record.time
+    if record.kind == "deliver":
+        refused = any(is_refusal(f.msg) for f in record.sent if f.dst == flight.src)
+        rows = [_flight_row(position, t, "deliver", flight, REJECTED if refused else 0)]
+    else:
+        cause = record.text.partition(": ")[2]
+        rows = [_flight_row(position, t, "lost", flight, AT_SEND if cause == "loss" else 0, cause)]
+    for change in record.changes:
+        rows += rows_of(change_events(position, t, change))
+    group: dict[tuple[int, int], int] = {}  # (sender lane, type) -> index of its send row
+    for sent in record.sent:
+        row = _flight_row(position, t, "send", sent)
+        key = (row[3], row[6])
+        at = group.get(key)
+        if at is None:
+            group[key] = len(rows)
+            rows.append(row)
+        else:
+            old = rows[at]
+            rows[at] = (*old[:4], old[4] | row[4], *old[5:8], old[8] | row[8], old[9] + 1, "")
+    for lost in record.lost:
+        rows.append(_flight_row(position, t, "lost", lost, AT_SEND, "loss"))
+    return rows
+
+
 @dataclass(slots=True)
 class DiagramDelta:
     """What changed in the followed history since the last update.
@@ -178,7 +238,7 @@ class DiagramSource:
 
     def on_record(self, position: int, record: StepRecord) -> None:
         """A history listener: the rows of a record, as it is published."""
-        self._pending += rows_of(events_of(position, EVENT, [record]))
+        self._pending += record_rows(position, record)
 
     def delta(self, history: History) -> DiagramDelta | None:
         """The rows to drop and to add so that the app's rows follow root -> tip of the branch followed."""
@@ -237,7 +297,7 @@ class DiagramSource:
                 self._now = records[-1].time
             # Record by record, as ``on_record`` makes them (sends are grouped within a record).
             for record in records:
-                rows += rows_of(events_of(position, step, [record]))  # type: ignore[arg-type]
+                rows += record_rows(position, record)
             if not records:
                 rows += rows_of(events_of(position, step, [], self._now))  # type: ignore[arg-type]
 

@@ -14,7 +14,7 @@ from raftviz.lab.lab import StepRecord
 from raftviz.lab.session import Session
 from raftviz.lab.timeline import Step
 from raftviz.tui.app import AppOptions, RaftvizApp, message_detail
-from raftviz.tui.diagram import KIND_CODE, KINDS, DiagramRows, DiagramSource, rows_of
+from raftviz.tui.diagram import AT_SEND, KIND_CODE, KINDS, DiagramRows, DiagramSource, rows_of
 from raftviz.tui.testing import run_commands, settle
 from raftviz.tui.widgets.cluster import ClusterView
 from raftviz.tui.widgets.diagram import DiagramView, row_words
@@ -286,7 +286,9 @@ COMMANDS = st.one_of(
     st.integers(1, 30).map(lambda n: f"step {n}"),
     st.integers(1, 25).map(lambda n: f"back {n}"),
     st.integers(1, 25).map(lambda n: f"forward {n}"),
-    st.sampled_from(["crash 1", "restart 1", "partition 1 | 2,3", "heal", "put x 1", "timeout 2"]),
+    st.sampled_from(
+        ["crash 1", "restart 1", "partition 1 | 2,3", "heal", "put x 1", "timeout 2", "loss 0.3", "loss 0"]
+    ),
     st.integers(0, 200).map(lambda n: f"goto {n}"),
 )
 
@@ -330,3 +332,25 @@ def test_a_search_marks_its_positions_and_f3_moves_the_cursor() -> None:
             assert line.startswith("▶") and "◆" in line[: view.layout_for(160).gutter]
 
     asyncio.run(run())
+
+
+def test_losses_at_send_and_on_the_way_are_rows_with_their_cause() -> None:
+    history = History(lambda: Session(backend="inprocess"))
+    source = DiagramSource()
+    history.listeners.append(source.on_record)
+    rows = DiagramRows()
+    try:
+        for command in ["cluster 3 seed=4", "until leader", "loss 0.5", "step 60", "crash 2", "step 20"]:
+            history.run_text(command)
+            delta = source.delta(history)
+            if delta is not None:
+                rows.apply(delta)
+        assert [rows.row(i)[:10] for i in range(len(rows)) if KINDS[rows.kind[i]] != "network"] == full_rows(
+            history
+        )
+    finally:
+        history.close()
+    lost = [i for i in range(len(rows)) if KINDS[rows.kind[i]] == "lost"]
+    causes = {rows.texts.get(i, "") for i in lost}
+    assert "loss" in causes and "node 2 is down" in causes
+    assert any(rows.flags[i] & AT_SEND for i in lost)
