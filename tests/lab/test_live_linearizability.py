@@ -253,3 +253,30 @@ def test_live_check_agrees_with_the_offline_checker(ops, data) -> None:  # noqa:
         assert offline == ANOMALY or live.verdict == OK
     else:
         assert live.verdict == offline
+
+
+def test_clients_whose_sessions_expire_stay_linearizable() -> None:
+    """Sessions of 150 ms while clients pause longer between requests and the leader crashes:
+    sessions expire, clients register again, and every answer is still linearizable."""
+    lab = Lab(LabOptions(nodes=3, seed=11, backend="inprocess", sessions=150))
+    try:
+        ok, _ = lab.run_until(lambda: lab.leader() != 0, 5000)
+        assert ok
+        requests = []
+        for round_ in range(6):
+            for n in range(3):
+                op = ("append", "get", "put")[(round_ + n) % 3]
+                requests.append(
+                    lab.submit(op, "x", "" if op == "get" else f"<{round_}.{n}>", client_id=f"c{n}")
+                )
+            if round_ == 3:
+                lab.crash(lab.leader())
+            lab.advance(400)
+        ok, _ = lab.run_until(lambda: all(r.done for r in requests), 20_000)
+        assert ok
+        assert not lab.violations, lab.violations[0].describe()
+        assert lab.linearizability.checks == len(requests)
+        assert sum(1 for c in lab.clients.values() for r in c.history if r.command.client.count("@")) > 0
+        assert len({r.command.client for r in requests}) > 3  # some clients registered again
+    finally:
+        lab.close()
