@@ -769,9 +769,7 @@ class RaftvizApp(App[None]):
         cluster.snapshot = snap
         cluster.selected = self.selected
         cluster.refresh()
-        logs = screen.query_one(LogsView)
-        logs.snapshot = snap
-        logs.refresh()
+        screen.query_one(LogsView).show(snap)
         screen.query_one(MessagesTable).show(snap)
         screen.query_one(Inspector).show(snap, self.selected)
         self._follow_in_diagram(screen, snap)

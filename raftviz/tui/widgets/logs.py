@@ -422,11 +422,32 @@ class LogsView(Widget):
     #: The first log index shown; None follows the tail.
     offset: reactive[int | None] = reactive(None)
 
+    def __init__(self, *, id: str | None = None) -> None:  # noqa: A002 - Textual's name
+        super().__init__(id=id)
+        #: The last picture made: (snapshot, size, offset) it was made for, and the text.
+        self._made: tuple[Snapshot | None, Size, int | None, Text] | None = None
+        #: The picture on screen.
+        self._painted: Text | None = None
+
+    def _picture(self) -> Text:
+        snap, size, offset = self.snapshot, self.content_size, self.offset
+        made = self._made
+        if made is None or made[0] is not snap or made[1] != size or made[2] != offset:
+            assert snap is not None
+            made = self._made = (snap, size, offset, render_logs(snap, size.width, size.height, offset))
+        return made[3]
+
+    def show(self, snap: Snapshot) -> None:
+        """Show ``snap``; repainted only if the picture changed (a heartbeat step changes no log)."""
+        self.set_reactive(LogsView.snapshot, snap)
+        if self._painted is None or self._picture() != self._painted:
+            self.refresh()
+
     def render(self) -> Text:
         if self.snapshot is None:
             return Text("no cluster yet", style=_DIM)
-        size = self.content_size
-        return drawn(render_logs(self.snapshot, size.width, size.height, self.offset))
+        self._painted = self._picture()
+        return drawn(self._painted)
 
     def get_content_height(self, container: Size, viewport: Size, width: int) -> int:
         """Header, one row per node, a title and three lines of commands."""
