@@ -105,6 +105,41 @@ def _election_race(m: _Model) -> list[str]:
     return [f"timeout {a}", f"timeout {b}", f"step {m.rng.randint(1, 4)}", f"crash {c}", f"restart {c}"]
 
 
+def _write_then_crash_leader(m: _Model) -> list[str]:
+    """A write the leader may not have passed on yet, and the leader crashes: the
+    entry waits in its log for a later term (the Figure 8 situation, §5.4.2)."""
+    m.unknown_down += 1
+    return [*_put(m), *(["step 1"] if m.rng.random() < 0.5 else []), "crash leader"]
+
+
+def _isolated_write(m: _Model) -> list[str]:
+    """The leader is cut off (one ``cut leader-N`` per node: the one that names the leader
+    itself is skipped), takes a write, and crashes: its entry is in its log only, and
+    waits there for a later term (Figure 8: what §5.4.2 is for)."""
+    m.unknown_down += 1
+    m.writes += 1
+    return [
+        *(f"cut leader-{i}" for i in m.ids),
+        f"put k{m.writes} v{m.writes} via=leader",
+        f"advance {m.rng.choice((20, 50))}",
+        "crash leader",
+        "heal",
+    ]
+
+
+def _comeback(m: _Model) -> list[str]:
+    """A node comes back and stands for election until it wins or gives up (twice)."""
+    if m.down and m.rng.random() < 0.5:
+        node = m.rng.choice(sorted(m.down))
+        m.down.discard(node)
+    elif m.unknown_down:
+        m.unknown_down -= 1
+        node = m.node()
+    else:
+        return []
+    return [f"restart {node}", f"timeout {node}", "advance 100", f"timeout {node}", "advance 100"]
+
+
 def _write_then_reboot(m: _Model) -> list[str]:
     """A write, a few events (it is being replicated), and a node that reboots then."""
     up = m.up()
@@ -219,6 +254,9 @@ ACTIONS: tuple[tuple[float, Callable[[_Model], list[str]]], ...] = (
     (1, _crash_leader),
     (2, _election_race),
     (2, _write_then_reboot),
+    (2, _write_then_crash_leader),
+    (2, _isolated_write),
+    (2, _comeback),
     (1, _partition),
     (2, _cut),
     (2, _heal),
@@ -245,6 +283,10 @@ def cluster_line(seed: int, nodes: int, bug: str | None, rng: random.Random) -> 
         line += " noop=off"
     if rng.random() < 0.3:
         line += " batch=1"
+    # Clients that do not retry: a retried write is an entry of the new leader's term,
+    # which hides what a missing no-op would show.
+    if rng.random() < 0.3:
+        line += " client-timeout=600000"
     if bug:
         line += f" bug={bug}"
     return line
