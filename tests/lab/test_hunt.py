@@ -7,6 +7,8 @@ backends; with no bug, the same budget finds nothing.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from raftviz.core.bugs import BUGS
@@ -195,3 +197,19 @@ def test_hunt_writes_a_script_that_raftviz_run_fails_with(tmp_path, capsys) -> N
     assert main(["run", str(out), "--backend", "inprocess"]) == 1
     assert "Term Rule violated" in capsys.readouterr().out
     assert main(["hunt", "--seed", "35", "--schedules", "5", "--workers", "1"]) == 0
+
+
+# ---------------------------------------------------------------------- the committed counterexamples
+
+TESTDATA = Path(__file__).parents[1] / "testdata"
+
+
+@pytest.mark.parametrize("path", sorted(TESTDATA.glob("hunted-*.txt")), ids=lambda p: p.stem)
+def test_a_hunted_script_breaks_nothing_without_its_bug(path: Path) -> None:
+    """tests/testdata/hunted-*.txt are shrunk counterexamples (their transcripts are checked
+    by test_transcripts.py); taken without the bug, the same run breaks no invariant."""
+    lines = [line for line in path.read_text().splitlines() if line and not line.startswith(("#", "expect"))]
+    bug = path.stem.removeprefix("hunted-")
+    assert f" bug={bug}" in lines[0]
+    result = run_lines([lines[0].replace(f" bug={bug}", ""), *lines[1:]], strict=True)
+    assert not result.invalid and result.found is None

@@ -128,7 +128,10 @@ def hunt(options: HuntOptions, progress: Callable[[Progress], None] | None = Non
         if progress is not None:
             progress(Progress(done, total))
         if found is not None:
-            return Counterexample(seed, found, ran, minimise(ran, found.invariant))
+            shrunk = minimise(ran, found.invariant)
+            # Say what the shrunk script shows (its step numbers and times, not the original's).
+            final = run_lines(shrunk, strict=True).found
+            return Counterexample(seed, final or found, ran, shrunk)
     return None
 
 
