@@ -12,7 +12,7 @@ from raftviz.tui.testing import settle
 
 
 def test_a_hunted_script_loads_and_breaks_its_invariant_in_the_app(tmp_path: Path) -> None:
-    options = HuntOptions(bug="forget-vote", seed=61, schedules=5, workers=1)
+    options = HuntOptions(bug="forget-vote", seed=91, schedules=5, workers=1)
     example = hunt(options)
     assert example is not None
     path = tmp_path / "cx.txt"

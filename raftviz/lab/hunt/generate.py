@@ -140,6 +140,18 @@ def _comeback(m: _Model) -> list[str]:
     return [f"restart {node}", f"timeout {node}", "advance 100", f"timeout {node}", "advance 100"]
 
 
+def _churn(m: _Model) -> list[str]:
+    """Leaders in turn: two or three rounds of "the leader, cut off, takes a write and
+    crashes; some node comes back and stands". Entries of several terms end up on
+    minorities, and a later leader finds those of an earlier term in its log: the
+    Figure 8 situation, where only the current-term rule of §5.4.2 keeps commits safe."""
+    lines: list[str] = []
+    for _ in range(m.rng.randint(2, 3)):
+        lines += _isolated_write(m)
+        lines += _comeback(m)
+    return lines
+
+
 def _write_then_reboot(m: _Model) -> list[str]:
     """A write, a few events (it is being replicated), and a node that reboots then."""
     up = m.up()
@@ -257,6 +269,7 @@ ACTIONS: tuple[tuple[float, Callable[[_Model], list[str]]], ...] = (
     (2, _write_then_crash_leader),
     (2, _isolated_write),
     (2, _comeback),
+    (1, _churn),
     (1, _partition),
     (2, _cut),
     (2, _heal),
