@@ -15,7 +15,10 @@ written out keeps only the commands that ran.
 The weights favour what breaks the rules of Figure 2: forced election timeouts
 close together, a crash followed at once by a restart (a node that keeps only
 what it persisted), single messages delivered, dropped or duplicated with a
-long delay (a late copy), one-way cuts, and client writes.
+long delay (a late copy), one-way cuts, and client writes; and a few episodes
+of several lines each (an election with a reboot in it, a cut-off leader that
+takes a write and crashes, leaders in turn: Figure 8), which random single
+commands would almost never line up.
 """
 
 from __future__ import annotations
