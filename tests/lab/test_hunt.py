@@ -87,7 +87,7 @@ def test_shards_split_the_seeds() -> None:
     ("options", "words"),
     [
         (HuntOptions(bug="nope"), "no planted bug"),
-        (HuntOptions(nodes=0), "--nodes"),
+        (HuntOptions(nodes=1), "--nodes"),
         (HuntOptions(schedules=0), "--schedules"),
         (HuntOptions(seed=-1), "--seed"),
         (HuntOptions(workers=-2), "--workers"),
