@@ -493,9 +493,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     hunt.add_argument("--bug", help="plant this bug in every node (raftviz bugs lists them); default none")
     hunt.add_argument("--nodes", type=int, default=3, help="cluster size (default 3)")
-    hunt.add_argument("--schedules", type=int, default=1000, help="how many schedules (seeds) to try")
+    hunt.add_argument(
+        "--schedules", type=int, default=1000, help="how many schedules (seeds) to try (default 1000)"
+    )
     hunt.add_argument("--seed", type=int, default=0, help="seed of the first schedule (then seed+1, ...)")
-    hunt.add_argument("--backend", choices=("inprocess", "udp"), default="inprocess", help="node backend")
+    hunt.add_argument(
+        "--backend",
+        choices=("inprocess", "udp"),
+        default="inprocess",
+        help="backend the schedules run on (default inprocess; shrinking runs inprocess: same runs, faster)",
+    )
     hunt.add_argument("--out", metavar="FILE", help="write the shrunk script here (default: print it)")
     hunt.add_argument("--workers", type=int, default=0, help="worker processes (default: one per core)")
     hunt.add_argument("--shard", metavar="I/N", help="run only the seeds s with s %% N == I")

@@ -15,7 +15,10 @@ written out keeps only the commands that ran.
 The weights favour what breaks the rules of Figure 2: forced election timeouts
 close together, a crash followed at once by a restart (a node that keeps only
 what it persisted), single messages delivered, dropped or duplicated with a
-long delay (a late copy), one-way cuts, and client writes.
+long delay (a late copy), one-way cuts, and client writes; and a few episodes
+of several lines each (an election with a reboot in it, a cut-off leader that
+takes a write and crashes, leaders in turn: Figure 8), which random single
+commands would almost never line up.
 """
 
 from __future__ import annotations
@@ -103,6 +106,53 @@ def _election_race(m: _Model) -> list[str]:
     a, b = m.rng.sample(up, 2)
     c = m.rng.choice(up)
     return [f"timeout {a}", f"timeout {b}", f"step {m.rng.randint(1, 4)}", f"crash {c}", f"restart {c}"]
+
+
+def _write_then_crash_leader(m: _Model) -> list[str]:
+    """A write the leader may not have passed on yet, and the leader crashes: the
+    entry waits in its log for a later term (the Figure 8 situation, §5.4.2)."""
+    m.unknown_down += 1
+    return [*_put(m), *(["step 1"] if m.rng.random() < 0.5 else []), "crash leader"]
+
+
+def _isolated_write(m: _Model) -> list[str]:
+    """The leader is cut off (one ``cut leader-N`` per node: the one that names the leader
+    itself is skipped), takes a write, and crashes: its entry is in its log only, and
+    waits there for a later term (Figure 8: what §5.4.2 is for)."""
+    m.unknown_down += 1
+    m.writes += 1
+    return [
+        *(f"cut leader-{i}" for i in m.ids),
+        f"put k{m.writes} v{m.writes} via=leader",
+        f"advance {m.rng.choice((20, 50))}",
+        "crash leader",
+        "heal",
+    ]
+
+
+def _comeback(m: _Model) -> list[str]:
+    """A node comes back and stands for election until it wins or gives up (twice)."""
+    if m.down and m.rng.random() < 0.5:
+        node = m.rng.choice(sorted(m.down))
+        m.down.discard(node)
+    elif m.unknown_down:
+        m.unknown_down -= 1
+        node = m.node()
+    else:
+        return []
+    return [f"restart {node}", f"timeout {node}", "advance 100", f"timeout {node}", "advance 100"]
+
+
+def _churn(m: _Model) -> list[str]:
+    """Leaders in turn: two or three rounds of "the leader, cut off, takes a write and
+    crashes; some node comes back and stands". Entries of several terms end up on
+    minorities, and a later leader finds those of an earlier term in its log: the
+    Figure 8 situation, where only the current-term rule of §5.4.2 keeps commits safe."""
+    lines: list[str] = []
+    for _ in range(m.rng.randint(2, 3)):
+        lines += _isolated_write(m)
+        lines += _comeback(m)
+    return lines
 
 
 def _write_then_reboot(m: _Model) -> list[str]:
@@ -219,6 +269,10 @@ ACTIONS: tuple[tuple[float, Callable[[_Model], list[str]]], ...] = (
     (1, _crash_leader),
     (2, _election_race),
     (2, _write_then_reboot),
+    (2, _write_then_crash_leader),
+    (2, _isolated_write),
+    (2, _comeback),
+    (1, _churn),
     (1, _partition),
     (2, _cut),
     (2, _heal),
@@ -245,6 +299,10 @@ def cluster_line(seed: int, nodes: int, bug: str | None, rng: random.Random) -> 
         line += " noop=off"
     if rng.random() < 0.3:
         line += " batch=1"
+    # Clients that do not retry: a retried write is an entry of the new leader's term,
+    # which hides what a missing no-op would show.
+    if rng.random() < 0.3:
+        line += " client-timeout=600000"
     if bug:
         line += f" bug={bug}"
     return line

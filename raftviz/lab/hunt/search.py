@@ -65,8 +65,8 @@ def check_options(options: HuntOptions) -> None:
     """Raise HuntError for options no hunt can run with."""
     if options.bug is not None and options.bug not in BUGS:
         raise HuntError(f"no planted bug is called {options.bug!r} (known: {', '.join(BUGS)})")
-    if not 1 <= options.nodes <= 7:
-        raise HuntError("--nodes must be 1..7 (a schedule may add servers, up to 9)")
+    if not 2 <= options.nodes <= 7:
+        raise HuntError("--nodes must be 2..7 (faults need two nodes; a schedule may add servers, up to 9)")
     if options.schedules < 1:
         raise HuntError("--schedules must be at least 1")
     if options.seed < 0:
@@ -128,7 +128,10 @@ def hunt(options: HuntOptions, progress: Callable[[Progress], None] | None = Non
         if progress is not None:
             progress(Progress(done, total))
         if found is not None:
-            return Counterexample(seed, found, ran, minimise(ran, found.invariant))
+            shrunk = minimise(ran, found.invariant)
+            # Say what the shrunk script shows (its step numbers and times, not the original's).
+            final = run_lines(shrunk, strict=True).found
+            return Counterexample(seed, final or found, ran, shrunk)
     return None
 
 
