@@ -100,27 +100,19 @@ class NodeProcess:
     disk: DiskFault = field(default_factory=DiskFault)
 
 
-#: Where the lab's node directories go when nothing says otherwise: memory, when there is
-#: room. The lab kills processes, never the machine, and a killed process's writes are in
-#: the page cache anyway; so what the nodes' fsyncs guard against never happens here,
-#: while on a disk each fsync (one per vote, one per acknowledged append) cost ~1 ms:
-#: lesson 12's 500 writes spent most of their time in them.
-RAM_DIRECTORY = "/dev/shm"
-#: The free space a RAM directory needs to be chosen (long sessions write logs and snapshots).
-RAM_DIRECTORY_ROOM = 512 * 1024 * 1024
+#: Where a udp lab makes its node directories, if set (default: the system's temporary
+#: directory, ``$TMPDIR`` included). A real disk by default: the nodes' files are fsync'd
+#: as a production node's are. On a machine whose disk makes each fsync slow (about 1 ms
+#: here: lesson 12's 500 writes spend most of their time in them), a class may choose RAM,
+#: ``RAFTVIZ_LAB_DIR=/dev/shm``: the lab kills processes, never the machine, so what an
+#: fsync guards against never happens in a lab, though the fsync is then nearly free.
+LAB_DIR_VARIABLE = "RAFTVIZ_LAB_DIR"
 
 
 def lab_directory_parent() -> str | None:
-    """The directory the lab's own directory is made in: ``$TMPDIR`` if it is set (the
-    user's choice), else RAM if there is room, else the system's temporary directory (None)."""
-    if os.environ.get("TMPDIR"):
-        return None
-    try:
-        stat = os.statvfs(RAM_DIRECTORY)
-    except OSError:
-        return None
-    room = stat.f_bavail * stat.f_frsize
-    return RAM_DIRECTORY if room >= RAM_DIRECTORY_ROOM and os.access(RAM_DIRECTORY, os.W_OK) else None
+    """The directory a lab's own directory is made in: ``$RAFTVIZ_LAB_DIR``, else None (the
+    system's temporary directory)."""
+    return os.environ.get(LAB_DIR_VARIABLE) or None
 
 
 class UdpBackend:
