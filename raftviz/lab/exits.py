@@ -70,6 +70,10 @@ def atomic() -> Iterator[None]:
     running, unknown to the lab's clean-up, writing into a directory the
     clean-up has just removed).
     """
+    if threading.current_thread() is not threading.main_thread():
+        # A signal's handler runs on the main thread and cannot cut into this one.
+        yield
+        return
     _deferral.depth += 1
     try:
         yield

@@ -61,7 +61,11 @@ class NodeFailed(LabError):
 
 
 @atexit.register
-def _close_all() -> None:
+def close_all() -> None:
+    """Close every udp lab not closed yet: its node processes and its directory go.
+
+    Run at exit, and by whoever must exit without it (``os._exit`` on a closed terminal).
+    """
     for backend in list(_live_backends):
         backend.close()
 

@@ -640,6 +640,11 @@ class RaftvizApp(App[None]):
             try:
                 self.shutdown()
             finally:
+                # os._exit runs no atexit hook: a lab the shutdown could not close (its
+                # thread still busy past the wait) is closed here, directory and all.
+                from raftviz.lab import udp_backend  # loaded already if a udp lab ran
+
+                udp_backend.close_all()
                 os._exit(exits.exit_code(signum))
         try:
             loop = asyncio.get_running_loop()

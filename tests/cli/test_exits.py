@@ -251,3 +251,28 @@ def test_a_stop_signal_waits_for_the_end_of_an_atomic_step() -> None:
         done.append("never: the signal is acted on here")
     assert done == ["the step went on", "and its inner part too", "to its end"]
     assert stopped.value.signum == signal.SIGTERM  # the first signal, as outside a step
+
+
+def test_an_atomic_step_on_another_thread_holds_nothing_back() -> None:
+    """Only the main thread takes signals: a lab thread's atomic step must not defer them to itself."""
+    import threading
+
+    from raftviz.lab import exits
+
+    inside, release = threading.Event(), threading.Event()
+
+    def lab_thread() -> None:
+        with exits.atomic():
+            inside.set()
+            release.wait(5)
+
+    worker = threading.Thread(target=lab_thread)
+    worker.start()
+    try:
+        inside.wait(5)
+        with pytest.raises(exits.Stopped), exits.stop_signals():
+            signal.raise_signal(signal.SIGTERM)
+            time.sleep(1)  # never reached: the main thread takes the signal at once
+    finally:
+        release.set()
+        worker.join()
