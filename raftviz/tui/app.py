@@ -28,7 +28,10 @@ from raftviz.lab.script import ScriptError, parse_script
 from raftviz.lab.search import QueryError, parse_query
 from raftviz.lab.session import Session
 from raftviz.lessons import Lesson, LessonError, next_lesson, next_lesson_name
+from raftviz.share.client import Stream
+from raftviz.share.server import ShareServer
 from raftviz.tui.controller import LabController, LessonView, Update
+from raftviz.tui.follow import FollowController
 from raftviz.tui.model import Snapshot
 from raftviz.tui.screens.branches import BranchScreen
 from raftviz.tui.screens.dialogs import (
@@ -93,6 +96,10 @@ class AppOptions:
     play: bool = False
     #: A lesson to run beside the cluster (its setup replaces nodes/seed).
     lesson: Lesson | None = None
+    #: ``--share``: publish every command to followers (raftviz/share).
+    share: ShareServer | None = None
+    #: ``--follow``: a joined teacher's stream; the app follows it (f forks).
+    follow: Stream | None = None
 
 
 class LessonProgress(Message):
@@ -219,6 +226,7 @@ KEYS: list[tuple[str, str, str, str, str, bool]] = [
         f"({EXPORT_STEM}.svg, .html) and a trace ({EXPORT_STEM}.json, for Perfetto) in the current directory",
         False,
     ),
+    ("Session", "f", "fork", "fork", "following a teacher (--follow): fork a branch, or follow again", False),
     ("Session", "question_mark", "help", "help", "this help: every key", True),
     ("Session", "q", "quit", "quit", "quit (stops every node process)", True),
 ]
@@ -369,7 +377,13 @@ class RaftvizApp(App[None]):
         self.options = options or AppOptions()
         backend = self.options.backend
         self.make_session = make_session or (lambda: Session(backend=backend))
-        self.controller = LabController(self.make_session, lambda u: self.post_message(LabUpdated(u)))
+        report = lambda u: self.post_message(LabUpdated(u))  # noqa: E731
+        if self.options.follow is not None:
+            self.controller: LabController = FollowController(self.make_session, report, self.options.follow)
+        else:
+            self.controller = LabController(self.make_session, report)
+        if self.options.share is not None:
+            self.controller.on_history = self.options.share.attach
         self.controller.progress = lambda text: self.post_message(LessonProgress(text))
         self.snapshot: Snapshot | None = None
         self.selected = 1
@@ -463,6 +477,10 @@ class RaftvizApp(App[None]):
         else:
             self.controller.start(opening)
         self.set_interval(FRAME_S, self._tick)
+        if self.options.share is not None:
+            self.notify(self.options.share.describe(), title="Sharing", timeout=120)
+        if self.options.follow is not None:
+            self.notify(f"following {self.options.follow.address}: f forks your own branch", timeout=10)
 
     async def action_quit(self) -> None:
         self.quit()
@@ -794,6 +812,13 @@ class RaftvizApp(App[None]):
             self.notify("no search yet: / searches the history, then F filters the feed", severity="warning")
         else:
             feed.set_filter(self.search.matches_item, self.search.text)
+
+    def action_fork(self) -> None:
+        if not isinstance(self.controller, FollowController):
+            self.notify("f forks a followed session (raftviz --follow HOST:PORT)", severity="warning")
+            return
+        self.playing = False
+        self.controller.toggle_fork()
 
     def action_export(self) -> None:
         self.controller.export(EXPORT_STEM)
