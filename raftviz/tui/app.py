@@ -226,7 +226,6 @@ KEYS: list[tuple[str, str, str, str, str, bool]] = [
         f"({EXPORT_STEM}.svg, .html) and a trace ({EXPORT_STEM}.json, for Perfetto) in the current directory",
         False,
     ),
-    ("Session", "f", "fork", "fork", "following a teacher (--follow): fork a branch, or follow again", False),
     ("Session", "question_mark", "help", "help", "this help: every key", True),
     ("Session", "q", "quit", "quit", "quit (stops every node process)", True),
 ]
@@ -368,7 +367,8 @@ class RaftvizApp(App[None]):
 
     CSS_PATH = "raftviz.tcss"
     TITLE = "raftviz"
-    BINDINGS = _bindings()
+    # f: fork a followed session, or follow again (follow mode only: the notices say so).
+    BINDINGS = [*_bindings(), Binding("f", "fork", "fork", show=False)]
 
     def __init__(
         self, options: AppOptions | None = None, make_session: Callable[[], Session] | None = None
@@ -412,6 +412,8 @@ class RaftvizApp(App[None]):
         self.applied = 0
         #: Keys typed while a dialog was closing, for the screen below it (see ``Dialog``).
         self._held_keys: list[events.Key] = []
+        #: Updates that came before the main screen was composed, in order.
+        self._waiting: list[Update] = []
         #: The last search (``/``) and where it matched; what to do once its matches arrive.
         self.search: Search | None = None
         self._search_then = ""
@@ -449,7 +451,8 @@ class RaftvizApp(App[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """While a dialog or the help is open, its keys are its own (a space is typed, not play)."""
-        return not (action in LAB_ACTIONS and not isinstance(self.screen, MainScreen))
+        lab_action = action in LAB_ACTIONS or action == "fork"
+        return not (lab_action and not isinstance(self.screen, MainScreen))
 
     # ------------------------------------------------------------------ start and stop
 
@@ -541,12 +544,15 @@ class RaftvizApp(App[None]):
         self.working = message.text
         self.redraw()
 
-    def apply_update(self, update: Update) -> None:
+    def apply_update(self, update: Update, waited: bool = False) -> None:
         screen = self.get_screen_stack_main()
         feeds = screen.query(EventFeed) if screen is not None else None
-        if not feeds:
-            # The main screen is still being composed: try again after the next refresh.
-            self.call_after_refresh(self.apply_update, update)
+        if not feeds or (self._waiting and not waited):
+            # The main screen is still being composed: try again after the next refresh,
+            # in the order the updates came (a follower's second one may come at once).
+            self._waiting.append(update)
+            if len(self._waiting) == 1:
+                self.call_after_refresh(self._apply_waiting)
             return
         feed = feeds.first()
         self.applied += 1
@@ -597,6 +603,15 @@ class RaftvizApp(App[None]):
             elif update.rewound_to is not None:
                 self._violation_seen = len(update.snapshot.violations)
         self.redraw()
+
+    def _apply_waiting(self) -> None:
+        screen = self.get_screen_stack_main()
+        if screen is None or not screen.query(EventFeed):
+            self.call_after_refresh(self._apply_waiting)
+            return
+        waiting, self._waiting = self._waiting, []
+        for update in waiting:
+            self.apply_update(update, waited=True)
 
     def get_screen_stack_main(self) -> MainScreen | None:
         for screen in self.screen_stack:
