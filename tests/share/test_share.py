@@ -254,3 +254,28 @@ def test_share_addresses(text: str, need_host: bool, wanted: object) -> None:
     else:
         with pytest.raises(ShareError, match=str(wanted)):
             parse_address(text, need_host)
+
+
+def test_a_shared_lesson_and_the_next_one_are_followed(teacher) -> None:  # noqa: ANN001
+    """A lesson's steps, rewinds included, are commands like any other; a new lesson is a new history."""
+    from raftviz.lessons import find_lesson, load_lesson
+
+    controller, share = teacher
+    follower = FollowController(session, lambda _update: None, join(share.host, share.port))
+    try:
+        follower.start([])
+        for name in ("1", "2"):
+            lesson = load_lesson(find_lesson(name))
+            assert not controller.start_lesson(lesson).result(timeout=60).failure
+            runner = controller.runner
+            assert runner is not None
+            for text in runner.step.solution:
+                run_script(controller, [text])
+            if runner.task_done()[0] and len(lesson.steps) > 1:
+                controller.lesson_next().result(timeout=60)
+            controller.lesson_reset().result(timeout=60)  # a rewind inside the lesson
+            wait_for(lambda: caught_up(follower, controller), f"the follower of lesson {name}")
+            assert status_lines(follower) == status_lines(controller)
+        assert not follower.out_of_step
+    finally:
+        follower.close()
