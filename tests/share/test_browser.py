@@ -152,11 +152,11 @@ def test_a_tab_steps_its_own_cluster_to_a_leader_and_closing_it_stops_its_nodes(
     page = open_app(browser, port)
     wait_for(lambda: len(descendants(process.pid)) >= 5, "the tab's app and its node processes")
     for _ in range(200):
-        if re.search(r"\d leader", screen(page)):
+        if re.search(r"\b\d leader\b", screen(page), re.IGNORECASE):
             break
         page.keyboard.press("n")
         page.wait_for_timeout(50)  # lets the app draw; the loop's end is the leader, not a time
-    assert re.search(r"\d leader", screen(page)), screen(page)
+    assert re.search(r"\b\d leader\b", screen(page), re.IGNORECASE), screen(page)
     # A second tab past the limit gets a clear page.
     other = browser.new_page()
     answer = other.goto(f"http://127.0.0.1:{port}/")
@@ -187,7 +187,7 @@ def test_a_tab_follows_a_teacher(serve, browser) -> None:  # noqa: ANN001
             wait_for(lambda wanted=wanted: header(page) == wanted, f"the tab to show {wanted} after {line!r}")
             leader = next((n for n, v in sorted(lab.views.items()) if v.role == "leader"), None)
             if leader is not None:
-                assert re.search(rf"\b{leader} leader", screen(page)), screen(page)
+                assert re.search(rf"\b{leader} leader\b", screen(page), re.IGNORECASE), screen(page)
         # Keys that would change the cluster are refused in the tab too.
         page.keyboard.press("n")
         wait_for(lambda: "press f to fork" in screen(page), "the refusal notice")
