@@ -829,6 +829,10 @@ class RaftvizApp(App[None]):
             feed.set_filter(self.search.matches_item, self.search.text)
 
     def action_fork(self) -> None:
+        if self.options.share is not None:
+            # The teacher's f: the sharing notice again (the join code, for a latecomer).
+            self.notify(self.options.share.describe(), title="Sharing", timeout=60)
+            return
         if not isinstance(self.controller, FollowController):
             self.notify("f forks a followed session (raftviz --follow HOST:PORT)", severity="warning")
             return

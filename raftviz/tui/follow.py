@@ -54,6 +54,7 @@ class FollowController(LabController):
         #: Why the stream ended ("" while it runs).
         self.ended = ""
         self._lock = threading.Lock()
+        self._busy_lock = threading.Lock()
         self._scheduled = False
         self._restart = False
         self._forked: tuple[int, int, int] | None = None  # (position, last position, journal length)
@@ -144,6 +145,26 @@ class FollowController(LabController):
         if jumped:
             return self._update(lines=lines, rewound_to=history.position)
         return self._update(lines=lines)
+
+    def _submit(self, action: Callable[[], Update]) -> Future[Update]:
+        # The stream's thread submits too: keep ``busy`` exact across threads.
+        with self._busy_lock:
+            self.busy += 1
+
+        def run() -> Update:
+            try:
+                update = action()
+            except Exception as exc:  # noqa: BLE001 - shown to the user, never a crash of the app
+                update = self._update(failure=f"internal error: {type(exc).__name__}: {exc}")
+            with self._busy_lock:
+                self.busy -= 1
+                self.reported += 1
+            self._report(update)
+            return update
+
+        with self._busy_lock:
+            self.last = self._executor.submit(run)
+            return self.last
 
     # ------------------------------------------------------------------ fork and follow
 
