@@ -279,3 +279,27 @@ def test_a_shared_lesson_and_the_next_one_are_followed(teacher) -> None:  # noqa
         assert not follower.out_of_step
     finally:
         follower.close()
+
+
+def test_the_teacher_app_shares_what_its_keys_do() -> None:
+    share = ShareServer("127.0.0.1", 0)
+    follower = FollowController(session, lambda _update: None, join(share.host, share.port))
+
+    async def run() -> None:
+        app = RaftvizApp(AppOptions(backend="inprocess", seed=3, share=share))
+        async with app.run_test(size=SIZE) as pilot:
+            await settle(pilot, app)
+            follower.start([])
+            for key in ("n", "n", "n", "C", "n", "b", "k"):
+                await pilot.press(key)
+                await settle(pilot, app)
+            assert share.describe() in [n.message for n in app._notifications]
+            wait_for(lambda: caught_up(follower, app.controller), "the follower of the app")
+            assert status_lines(follower) == status_lines(app.controller)
+            await pilot.press("q")
+
+    try:
+        asyncio.run(run())
+    finally:
+        follower.close()
+        share.close()
