@@ -451,6 +451,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--lesson", metavar="NAME", help="every tab opens this lesson")
     serve.add_argument("--max-sessions", type=int, default=20, help="most tabs running at once (default 20)")
     serve.add_argument("--backend", choices=("udp", "inprocess"), default="udp", help="node backend")
+    serve.add_argument(
+        "--public-url",
+        help="the address browsers use (default http://HOST:PORT; give it with --host 0.0.0.0)",
+    )
     serve.set_defaults(func=_cmd_serve)
     kv = sub.add_parser("kv", help="a key-value client of a free-running cluster")
     kv.add_argument(
@@ -585,9 +589,16 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         except (FileNotFoundError, lessons.LessonError) as exc:
             print(f"error: {exc}", file=sys.stderr)
             return 2
+    if args.host in ("0.0.0.0", "::") and not args.public_url:
+        print(
+            f"error: --host {args.host} listens everywhere, but browsers need a real address: "
+            f"add --public-url http://THIS-MACHINE:{args.port}",
+            file=sys.stderr,
+        )
+        return 2
     command = app_command(args.follow, args.code, args.lesson, args.backend)
     try:
-        server = make_server(command, args.host, args.port, args.max_sessions)
+        server = make_server(command, args.host, args.port, args.max_sessions, args.public_url)
     except ImportError as exc:
         print(f"error: raftviz serve needs textual-serve ({exc}): pip install textual-serve", file=sys.stderr)
         return 2

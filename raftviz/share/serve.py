@@ -36,7 +36,9 @@ def app_command(
     return command
 
 
-def make_server(command: list[str], host: str, port: int, max_sessions: int) -> Any:  # noqa: ANN401
+def make_server(  # noqa: ANN201 - textual-serve's Server, imported lazily
+    command: list[str], host: str, port: int, max_sessions: int, public_url: str | None = None
+):
     """A textual-serve ``Server`` that runs ``command`` per tab, at most ``max_sessions`` at once."""
     from aiohttp import web
     from textual_serve.server import Server
@@ -45,7 +47,9 @@ def make_server(command: list[str], host: str, port: int, max_sessions: int) -> 
         """textual-serve's server with a limit on the apps running at once."""
 
         def __init__(self) -> None:
-            super().__init__(shlex.join(command), host=host, port=port, title="raftviz")
+            super().__init__(
+                shlex.join(command), host=host, port=port, title="raftviz", public_url=public_url
+            )
             self.max_sessions = max_sessions
             self.sessions = 0
 

@@ -46,6 +46,7 @@ def teacher():  # noqa: ANN201
         (["serve", "--max-sessions", "0"], "--max-sessions must be at least 1"),
         (["serve", "--follow", "9000"], "give HOST:PORT"),
         (["serve", "--lesson", "no-such-lesson"], "no-such-lesson"),
+        (["serve", "--host", "0.0.0.0"], "add --public-url"),
     ],
 )
 def test_share_mistakes_exit_2_with_one_clear_line(teacher: ShareServer, args: list[str], said: str) -> None:
