@@ -471,6 +471,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--backend", choices=("udp", "inprocess"), default="udp", help="node backend")
     parser.add_argument("--load", help="a scenario script to load into the app (run with ] and })")
     parser.add_argument("--theme", default="dark", choices=THEME_NAMES, help=THEME_HELP)
+    _share_arguments(parser)
+    parser.add_argument(
+        "--follow", metavar="HOST:PORT", help="follow a teacher's shared session (f forks your own branch)"
+    )
     sub = parser.add_subparsers(dest="command")
     run = sub.add_parser("run", help="run a scenario script headless and print its transcript")
     run.add_argument("file", help="the scenario script ('-' for standard input)")
@@ -565,8 +569,22 @@ def build_parser() -> argparse.ArgumentParser:
     lesson.add_argument("--check", metavar="NAME|all", help="run lessons headless by their solutions")
     lesson.add_argument("--backend", choices=("udp", "inprocess"), help="node backend (default udp)")
     lesson.add_argument("--theme", default=argparse.SUPPRESS, choices=THEME_NAMES, help=THEME_HELP)
+    _share_arguments(lesson)
     lesson.set_defaults(func=_cmd_lesson)
 
+    serve = sub.add_parser("serve", help="serve the app to browsers (a tab: its own app and cluster)")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default loopback)")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on (default 8000)")
+    serve.add_argument("--follow", metavar="HOST:PORT", help="every tab follows this teacher's session")
+    serve.add_argument("--code", default="", help="the teacher's join code (with --follow)")
+    serve.add_argument("--lesson", metavar="NAME", help="every tab opens this lesson")
+    serve.add_argument("--max-sessions", type=int, default=20, help="most tabs running at once (default 20)")
+    serve.add_argument("--backend", choices=("udp", "inprocess"), default="udp", help="node backend")
+    serve.add_argument(
+        "--public-url",
+        help="the address browsers use (default http://HOST:PORT; give it with --host 0.0.0.0)",
+    )
+    serve.set_defaults(func=_cmd_serve)
     kv = sub.add_parser("kv", help="a key-value client of a free-running cluster")
     kv.add_argument(
         "--cluster",
@@ -636,7 +654,85 @@ def _cmd_lesson(args: argparse.Namespace) -> int:
         return 2
     from raftviz.tui.app import AppOptions, RaftvizApp
 
-    return _run_app(RaftvizApp(AppOptions(backend=args.backend or "udp", lesson=lesson, theme=args.theme)))
+    share = _share_server(args)
+    if isinstance(share, int):
+        return share
+    options = AppOptions(backend=args.backend or "udp", lesson=lesson, theme=args.theme, share=share)
+    return _run_shared(RaftvizApp(options), share)
+
+
+def _share_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--share",
+        metavar="[HOST:]PORT",
+        help="publish the session to followers (loopback unless HOST; a LAN HOST prints a join code)",
+    )
+    parser.add_argument("--code", help="the join code (--follow: the teacher's; --share: choose it)")
+
+
+def _share_server(args: argparse.Namespace) -> Any:  # noqa: ANN401 - a ShareServer, None, or an exit code
+    """The ``--share`` server, None without ``--share``, or 2 after saying why it cannot start."""
+    if not args.share:
+        return None
+    from raftviz.share.protocol import ShareError, parse_address
+    from raftviz.share.server import ShareServer
+
+    try:
+        host, port = parse_address(args.share)
+        return ShareServer(host, port, code=args.code or None)
+    except ShareError as exc:
+        print(f"error: --share {exc}", file=sys.stderr)
+        return 2
+
+
+def _run_shared(app: RaftvizApp, share: Any) -> int:  # noqa: ANN401 - a ShareServer or None
+    try:
+        return _run_app(app)
+    finally:
+        if share is not None:
+            share.close()
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from raftviz.share.serve import app_command, make_server
+
+    if args.max_sessions < 1:
+        print("error: --max-sessions must be at least 1", file=sys.stderr)
+        return 2
+    if not 0 < args.port < 65536:
+        print("error: --port must be a number from 1 to 65535", file=sys.stderr)
+        return 2
+    if args.follow:
+        from raftviz.share.protocol import ShareError, parse_address
+
+        try:
+            parse_address(args.follow, need_host=True)
+        except ShareError as exc:
+            print(f"error: --follow {exc}", file=sys.stderr)
+            return 2
+    if args.lesson:
+        from raftviz import lessons
+
+        try:
+            lessons.find_lesson(args.lesson)
+        except (FileNotFoundError, lessons.LessonError) as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 2
+    if args.host in ("0.0.0.0", "::") and not args.public_url:
+        print(
+            f"error: --host {args.host} listens everywhere, but browsers need a real address: "
+            f"add --public-url http://THIS-MACHINE:{args.port}",
+            file=sys.stderr,
+        )
+        return 2
+    command = app_command(args.follow, args.code, args.lesson, args.backend)
+    try:
+        server = make_server(command, args.host, args.port, args.max_sessions, args.public_url)
+    except ImportError as exc:
+        print(f"error: raftviz serve needs textual-serve ({exc}): pip install textual-serve", file=sys.stderr)
+        return 2
+    server.serve()
+    return 0
 
 
 def _cmd_tui(args: argparse.Namespace) -> int:
@@ -650,8 +746,27 @@ def _cmd_tui(args: argparse.Namespace) -> int:
         print(f"error: --load {args.load}: {problem}", file=sys.stderr)
         return 2
     seed = DEFAULT_SEED if args.seed is None else args.seed
-    options = AppOptions(nodes=args.nodes, seed=seed, backend=args.backend, load=args.load, theme=args.theme)
-    return _run_app(RaftvizApp(options))
+    if args.follow:
+        if args.share:
+            print("error: --share and --follow cannot go together", file=sys.stderr)
+            return 2
+        from raftviz.share.client import join
+        from raftviz.share.protocol import ShareError, parse_address
+
+        try:
+            host, port = parse_address(args.follow, need_host=True)
+            stream = join(host, port, args.code or "")
+        except ShareError as exc:
+            print(f"error: --follow {exc}", file=sys.stderr)
+            return 2
+        return _run_app(RaftvizApp(AppOptions(backend=args.backend, theme=args.theme, follow=stream)))
+    share = _share_server(args)
+    if isinstance(share, int):
+        return share
+    options = AppOptions(
+        nodes=args.nodes, seed=seed, backend=args.backend, load=args.load, theme=args.theme, share=share
+    )
+    return _run_shared(RaftvizApp(options), share)
 
 
 def _run_app(app: RaftvizApp) -> int:

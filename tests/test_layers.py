@@ -24,13 +24,14 @@ PACKAGE = ROOT / "raftviz"
 
 #: Layers in order, top to bottom (the TUI shows lessons, so lessons sit below it);
 #: the same order as the layers contract in pyproject.toml (tests/test_import_contracts.py).
-LAYER_ORDER = ["cli", "tui", "lessons", "lab", "node", "wire", "core"]
+LAYER_ORDER = ["cli", "tui", "share", "lessons", "lab", "node", "wire", "core"]
 LAYER_PREFIX = {
     "core": "raftviz.core",
     "wire": "raftviz.wire",
     "node": "raftviz.node",
     "lab": "raftviz.lab",
     "tui": "raftviz.tui",
+    "share": "raftviz.share",
     "lessons": "raftviz.lessons",
     "cli": "raftviz.cli",
 }
@@ -85,8 +86,9 @@ def loaded_after_importing(modules: list[str]) -> set[str]:
         (modules_of("wire"), {"textual", "asyncio"}),
         (modules_of("node"), {"textual"}),
         (modules_of("lab"), {"textual"}),
+        (modules_of("share"), {"textual"}),
     ],
-    ids=["core-raft-kv-log", "core-all", "wire", "node", "lab"],
+    ids=["core-raft-kv-log", "core-all", "wire", "node", "lab", "share"],
 )
 def test_layer_does_not_load_forbidden_modules(modules: list[str], forbidden: set[str]) -> None:
     assert modules, "no modules found for this layer"
@@ -142,6 +144,7 @@ STATIC_FORBIDDEN = {
     "node": {"textual"},
     "lab": {"textual"},
     "lessons": {"textual"},
+    "share": {"textual"},
 }
 
 
@@ -149,7 +152,7 @@ def module_name(path: Path) -> str:
     return ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
 
 
-@pytest.mark.parametrize("layer", ["core", "wire", "node", "lab", "lessons", "tui"])
+@pytest.mark.parametrize("layer", ["core", "wire", "node", "lab", "lessons", "share", "tui"])
 def test_imports_only_go_down_the_layers(layer: str) -> None:
     above = LAYER_ORDER[: LAYER_ORDER.index(layer)]
     forbidden_layers = [LAYER_PREFIX[a] for a in above]

@@ -74,6 +74,9 @@ class History:
         self.journal: list[str] = []
         #: Called with (position, record) for every record, as it happens.
         self.listeners: list[Callable[[int, StepRecord], None]] = []
+        #: Called with (command text, position after it) for every command run, history
+        #: moves included: a session is (seed, commands), so this is all a follower needs.
+        self.commands: list[Callable[[str, int], None]] = []
         #: Whether a backend can capture its state (udp may not): otherwise goto replays from the root.
         self.capturable = True
         self._setup = ""  # the command that made the root's cluster
@@ -201,7 +204,13 @@ class History:
         return self.run(command)
 
     def run(self, command: Command) -> Outcome:
-        """Carry out one command and remember it."""
+        """Carry out one command and remember it (and tell ``commands`` it ran)."""
+        outcome = self._run(command)
+        for listener in self.commands:
+            listener(command.text, self.position)
+        return outcome
+
+    def _run(self, command: Command) -> Outcome:
         if command.name in HISTORY:
             where = (self.position, self.timeline.branch)
             outcome = self._run_history(command)

@@ -30,9 +30,12 @@ from raftviz.lab.script import ScriptError, parse_script
 from raftviz.lab.search import QueryError, parse_query
 from raftviz.lab.session import Session
 from raftviz.lessons import Lesson, LessonError, next_lesson, next_lesson_name
+from raftviz.share.client import Stream
+from raftviz.share.server import ShareServer
 from raftviz.tui.collector import Collector
 from raftviz.tui.controller import LabController, LessonView, Update
 from raftviz.tui.diagram import DiagramRows
+from raftviz.tui.follow import FollowController
 from raftviz.tui.model import Snapshot
 from raftviz.tui.screens.branches import BranchScreen
 from raftviz.tui.screens.dialogs import (
@@ -101,6 +104,10 @@ class AppOptions:
     lesson: Lesson | None = None
     #: ``dark``, ``light`` or ``high-contrast`` (themes.py), or any Textual theme's name.
     theme: str = "dark"
+    #: ``--share``: publish every command to followers (raftviz/share).
+    share: ShareServer | None = None
+    #: ``--follow``: a joined teacher's stream; the app follows it (f forks).
+    follow: Stream | None = None
 
 
 class LessonProgress(Message):
@@ -482,7 +489,8 @@ class RaftvizApp(App[None]):
 
     CSS_PATH = "raftviz.tcss"
     TITLE = "raftviz"
-    BINDINGS = _bindings()
+    # f: fork a followed session, or follow again (follow mode only: the notices say so).
+    BINDINGS = [*_bindings(), Binding("f", "fork", "fork", show=False)]
 
     def __init__(
         self, options: AppOptions | None = None, make_session: Callable[[], Session] | None = None
@@ -491,7 +499,13 @@ class RaftvizApp(App[None]):
         self.options = options or AppOptions()
         backend = self.options.backend
         self.make_session = make_session or (lambda: Session(backend=backend))
-        self.controller = LabController(self.make_session, lambda u: self.post_message(LabUpdated(u)))
+        report = lambda u: self.post_message(LabUpdated(u))  # noqa: E731
+        if self.options.follow is not None:
+            self.controller: LabController = FollowController(self.make_session, report, self.options.follow)
+        else:
+            self.controller = LabController(self.make_session, report)
+        if self.options.share is not None:
+            self.controller.on_history = self.options.share.attach
         self.controller.progress = lambda text: self.post_message(LessonProgress(text))
         self.snapshot: Snapshot | None = None
         self.selected = 1
@@ -520,6 +534,8 @@ class RaftvizApp(App[None]):
         self.applied = 0
         #: Keys typed while a dialog was closing, for the screen below it (see ``Dialog``).
         self._held_keys: list[events.Key] = []
+        #: Updates that came before the main screen was composed, in order.
+        self._waiting: list[Update] = []
         #: The last search (``/``) and where it matched; what to do once its matches arrive.
         self.search: Search | None = None
         self._search_then = ""
@@ -581,7 +597,8 @@ class RaftvizApp(App[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """While a dialog or the help is open, its keys are its own (a space is typed, not play)."""
-        return not (action in LAB_ACTIONS and not isinstance(self.screen, MainScreen))
+        lab_action = action in LAB_ACTIONS or action == "fork"
+        return not (lab_action and not isinstance(self.screen, MainScreen))
 
     # ------------------------------------------------------------------ start and stop
 
@@ -610,6 +627,10 @@ class RaftvizApp(App[None]):
             self.controller.start(opening)
         self.set_interval(FRAME_S, self._tick)
         self.set_interval(1.0, lambda: self.collector.when_idle(self.playing))
+        if self.options.share is not None:
+            self.notify(self.options.share.describe(), title="Sharing", timeout=120)
+        if self.options.follow is not None:
+            self.notify(f"following {self.options.follow.address}: f forks your own branch", timeout=10)
 
     async def action_quit(self) -> None:
         self.quit()
@@ -679,12 +700,15 @@ class RaftvizApp(App[None]):
         # 0.2 s held the interpreter lock against the lab thread, slowing the action.
         self.redraw(status_only=True)
 
-    def apply_update(self, update: Update) -> None:
+    def apply_update(self, update: Update, waited: bool = False) -> None:
         screen = self.get_screen_stack_main()
         feeds = screen.query(EventFeed) if screen is not None else None
-        if not feeds:
-            # The main screen is still being composed: try again after the next refresh.
-            self.call_after_refresh(self.apply_update, update)
+        if not feeds or (self._waiting and not waited):
+            # The main screen is still being composed: try again after the next refresh,
+            # in the order the updates came (a follower's second one may come at once).
+            self._waiting.append(update)
+            if len(self._waiting) == 1:
+                self.call_after_refresh(self._apply_waiting)
             return
         feed = feeds.first()
         self.applied += 1
@@ -740,6 +764,15 @@ class RaftvizApp(App[None]):
         # Once painted: freeze what this update left, so no full collection of the whole
         # history ever lands in the middle of a key press (collector.py).
         self.call_after_refresh(self.collector.after_update)
+
+    def _apply_waiting(self) -> None:
+        screen = self.get_screen_stack_main()
+        if screen is None or not screen.query(EventFeed):
+            self.call_after_refresh(self._apply_waiting)
+            return
+        waiting, self._waiting = self._waiting, []
+        for update in waiting:
+            self.apply_update(update, waited=True)
 
     def get_screen_stack_main(self) -> MainScreen | None:
         for screen in self.screen_stack:
@@ -970,6 +1003,17 @@ class RaftvizApp(App[None]):
             self.notify(f"every panel is shown (i folds them below {NARROW_BELOW} columns)", timeout=3)
             return
         screen.next_tab()
+
+    def action_fork(self) -> None:
+        if self.options.share is not None:
+            # The teacher's f: the sharing notice again (the join code, for a latecomer).
+            self.notify(self.options.share.describe(), title="Sharing", timeout=60)
+            return
+        if not isinstance(self.controller, FollowController):
+            self.notify("f forks a followed session (raftviz --follow HOST:PORT)", severity="warning")
+            return
+        self.playing = False
+        self.controller.toggle_fork()
 
     def action_export(self) -> None:
         self.controller.export(EXPORT_STEM)

@@ -152,6 +152,8 @@ class LabController:
         self.reported = 0
         #: Told, from the lab thread, how a long lesson action is getting on ("1,200 events").
         self.progress: Callable[[str], None] | None = None
+        #: Told of every history this controller makes (``--share`` publishes what it runs).
+        self.on_history: Callable[[History], None] | None = None
 
     # ------------------------------------------------------------------ actions
 
@@ -161,6 +163,8 @@ class LabController:
         def action() -> Update:
             self.history = History(self._make_session)
             self.history.listeners += [self._on_record, self._diagram.on_record]
+            if self.on_history is not None:
+                self.on_history(self.history)
             lines: list[str] = []
             failure = ""
             for text in script_lines:
@@ -183,6 +187,8 @@ class LabController:
                 self.history.close()
             self.history = History(self._make_session)
             self.history.listeners += [self._on_record, self._diagram.on_record]
+            if self.on_history is not None:
+                self.on_history(self.history)
             self.runner = LessonRunner(lesson, self.history)
             with self._progress_of(f"setting up {lesson.title}"):
                 result = self.runner.start()
