@@ -329,8 +329,12 @@ def test_an_invariant_violation_pauses_and_turns_red(monkeypatch: pytest.MonkeyP
             await settle(pilot, app)
             app.run_command("timers align")
             await settle(pilot, app)
+            # At full speed: at the class pace (1/30×) a busy machine plays too little
+            # virtual time in a few seconds for the split vote to come round.
+            while app.speed < len(SPEEDS) - 1:
+                await press(pilot, app, "plus")
             await press(pilot, app, "space")
-            for _ in range(200):
+            for _ in range(500):
                 await pilot.pause(0.02)
                 if app.snapshot and app.snapshot.violations:
                     break
