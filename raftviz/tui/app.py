@@ -233,6 +233,15 @@ KEYS: list[tuple[str, str, str, str, str, bool]] = [
     ("Session", "colon", "command", "command", "command line: any scenario command", True),
     (
         "Session",
+        "f",
+        "fork",
+        "fork",
+        "following a teacher (raftviz --follow): fork your own branch, or follow again; "
+        "sharing (--share): show the join code again",
+        False,
+    ),
+    (
+        "Session",
         "right_square_bracket",
         "next_line",
         "next line",
@@ -490,7 +499,7 @@ class RaftvizApp(App[None]):
     CSS_PATH = "raftviz.tcss"
     TITLE = "raftviz"
     # f: fork a followed session, or follow again (follow mode only: the notices say so).
-    BINDINGS = [*_bindings(), Binding("f", "fork", "fork", show=False)]
+    BINDINGS = _bindings()
 
     def __init__(
         self, options: AppOptions | None = None, make_session: Callable[[], Session] | None = None
