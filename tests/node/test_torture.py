@@ -179,10 +179,8 @@ def test_bad_options_get_one_line_and_exit_2(args: list[str], message: str) -> N
     assert done.stdout == ""
 
 
-def test_disk_faults_are_refused_cleanly_or_run(tmp_path: Path) -> None:
-    """Disk faults need ``raftviz node --disk``: without it, a clear refusal, not a crash; with it, a pass."""
-    from raftviz.lab.torture.cluster import node_supports_disk_option
-
+def test_disk_faults_run_with_no_anomaly(tmp_path: Path) -> None:
+    """``--faults disk`` restarts nodes with ``raftviz node --disk slow=MS|full``: the run passes."""
     done = subprocess.run(
         [*RAFTVIZ, "torture", "--faults", "disk", "--seconds", "4", "--clients", "2", "--seed", "2"],
         capture_output=True,
@@ -193,23 +191,25 @@ def test_disk_faults_are_refused_cleanly_or_run(tmp_path: Path) -> None:
         stdin=subprocess.DEVNULL,
     )
     assert "Traceback" not in done.stderr
-    if node_supports_disk_option():
-        assert done.returncode == 0, done.stdout + done.stderr
-        assert "anomalies: 0" in done.stdout.splitlines()
-    else:
-        assert done.returncode == 2
-        assert done.stderr.startswith("error: --faults disk needs free-mode disk faults")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "anomalies: 0" in done.stdout.splitlines()
     assert list((tmp_path / "tmp").iterdir()) == []
 
 
-def test_a_node_without_the_disk_option_is_a_clear_error(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
-    """Should the option check pass but the node refuse ``--disk`` (another version, say), the run says so."""
-    from raftviz.lab.torture.cluster import node_supports_disk_option
+def test_a_node_that_refuses_its_disk_option_is_a_clear_error(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    """A node that refuses its ``--disk`` (a usage error, exit 2) makes the run say so and stop."""
+    from raftviz.lab.torture.cluster import TortureCluster
 
-    if node_supports_disk_option():
-        pytest.skip("this raftviz's node takes --disk")
+    real_command = TortureCluster.command
+
+    def bad_disk_value(self, node: int, extra: tuple[str, ...] = ()) -> list[str]:  # noqa: ANN001
+        # The nemesis asks for slow=MS or full; a value no node takes makes it refuse.
+        return real_command(
+            self, node, tuple("bogus" if i and extra[i - 1] == "--disk" else a for i, a in enumerate(extra))
+        )
+
     monkeypatch.setenv("TMPDIR", _env(tmp_path / "tmp")["TMPDIR"])
-    monkeypatch.setattr(torture_run, "node_supports_disk_option", lambda: True)
+    monkeypatch.setattr(TortureCluster, "command", bad_disk_value)
     with pytest.raises(torture_run.TortureError, match=r"raftviz node refused --disk (slow=\d+|full)"):
         run_torture(TortureOptions(seconds=60, clients=1, faults=("disk",), seed=4))
     assert list((tmp_path / "tmp").iterdir()) == []

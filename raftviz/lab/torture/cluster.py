@@ -46,22 +46,6 @@ def free_udp_ports(count: int) -> list[int]:
             sock.close()
 
 
-def node_supports_disk_option() -> bool:
-    """Whether this raftviz's ``node`` command has the free-mode ``--disk`` option."""
-    try:
-        done = subprocess.run(
-            [*RAFTVIZ, "node", "--help"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            stdin=subprocess.DEVNULL,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-    return "--disk" in done.stdout
-
-
 class TortureCluster:
     """N free-mode nodes on loopback, each a real OS process, in a temporary directory."""
 

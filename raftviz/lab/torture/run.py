@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from raftviz.lab import linearizability
 from raftviz.lab.exits import stop_signals
-from raftviz.lab.torture.cluster import ClusterError, TortureCluster, node_supports_disk_option
+from raftviz.lab.torture.cluster import ClusterError, TortureCluster
 from raftviz.lab.torture.nemesis import FAULT_KINDS, Fault, Nemesis
 from raftviz.lab.torture.workload import (
     FAILED,
@@ -181,11 +181,6 @@ def summary_lines(result: TortureResult) -> list[str]:
 def check_options(options: TortureOptions) -> None:
     """OptionsError if the run cannot be what was asked for (before anything starts)."""
     options.validate()
-    if "disk" in options.faults and not node_supports_disk_option():
-        raise OptionsError(
-            "--faults disk needs free-mode disk faults (raftviz node --disk slow=MS|full), "
-            "which this raftviz does not have"
-        )
 
 
 def run_torture(
