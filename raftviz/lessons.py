@@ -74,6 +74,8 @@ class Lesson:
     setup: str
     steps: list[Step]
     source: str = ""
+    #: The lesson file's text, as parsed (a shared lesson travels to followers as this).
+    text: str = ""
 
 
 # ---------------------------------------------------------------------- parsing
@@ -128,7 +130,7 @@ def parse_lesson(text: str, name: str, source: str = "") -> Lesson:
             raise LessonError(source, step.line, f"step '{step.title}' has a task but no solution: commands")
         if not step.text and not step.task:
             raise LessonError(source, step.line, f"step '{step.title}' has neither narration nor a task")
-    return Lesson(name, title, setup, steps, source)
+    return Lesson(name, title, setup, steps, source, text)
 
 
 def _command(text: str, source: str, line: int, key: str) -> str:

@@ -5,7 +5,11 @@ A follower opens with ``{"hello": VERSION, "code": CODE}``; the teacher answers
 After a welcome come, in order: ``{"type": "new"}`` (the teacher started a new
 history: a new lesson; followers start one too) and ``{"type": "command",
 "seq": N, "text": "step", "position": P}`` (a command the teacher's history
-ran, and the position it led to, so a follower can check it is in step).
+ran, and the position it led to, so a follower can check it is in step), and
+``{"type": "lesson", "name": NAME, "text": TEXT, "step": I}`` after the
+commands of a lesson action (the teacher is on step I of the lesson whose file
+text is TEXT: followers show its narration and check its task on their own
+cluster; the text travels so a lesson of the teacher's own is followed too).
 JSON lines keep the stream readable with ``nc`` when a class set-up goes wrong.
 """
 

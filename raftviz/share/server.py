@@ -96,6 +96,10 @@ class ShareServer:
         """One command the teacher's history ran (called on the lab thread; never blocks)."""
         self._publish({"type": "command", "text": text, "position": position})
 
+    def lesson(self, name: str, text: str, step: int) -> None:
+        """The lesson step the teacher is on, after the commands that took it there (lab thread)."""
+        self._publish({"type": "lesson", "name": name, "text": text, "step": step})
+
     def _publish(self, message: dict[str, Any], restart: bool = False) -> None:
         with self._lock:
             message["seq"] = self._seq

@@ -423,6 +423,14 @@ class MainScreen(Screen):
             self.query_one(MessagesTable).focus()
         self._show_focus()
 
+    def add_lesson(self) -> None:
+        """Make room for a lesson's narration (a follower's teacher opened a lesson)."""
+        if self.lesson:
+            return
+        self.lesson = True
+        self.mount(LessonPanel(id="lesson"), before=self.query_one(StatusBar))
+        self.show_tab("lesson")  # as a lesson opened from the start shows it first
+
     def compose(self) -> ComposeResult:
         if self.lesson:
             # Docked before the header, so the header docks into the width left beside it.
@@ -514,7 +522,9 @@ class RaftvizApp(App[None]):
         else:
             self.controller = LabController(self.make_session, report)
         if self.options.share is not None:
-            self.controller.on_history = self.options.share.attach
+            share = self.options.share
+            self.controller.on_history = share.attach
+            self.controller.on_lesson = lambda lesson, step: share.lesson(lesson.name, lesson.text, step)
         self.controller.progress = lambda text: self.post_message(LessonProgress(text))
         self.snapshot: Snapshot | None = None
         self.selected = 1
@@ -745,6 +755,9 @@ class RaftvizApp(App[None]):
         if update.found is not None:
             self._search_found(update)
         if update.lesson is not None:
+            main = self.get_screen_stack_main()
+            if main is not None:
+                main.add_lesson()  # a follower's teacher may open a lesson at any time
             previous = self.lesson_view
             same_step = previous is not None and update.lesson.index == previous.index
             if not same_step or previous.title != update.lesson.title:
@@ -1305,7 +1318,17 @@ class RaftvizApp(App[None]):
         self.lesson_busy = self.working = text
         self.redraw()
 
+    @property
+    def _followed_lesson(self) -> bool:
+        """A follower shows its teacher's lesson: its controller answers the lesson keys."""
+        return (
+            self.options.lesson is None and self.lesson_view is not None and self.options.follow is not None
+        )
+
     def action_lesson_back(self) -> None:
+        if self._followed_lesson:
+            self.controller.lesson_back()
+            return
         if self.options.lesson is None:
             self.notify("no lesson is open (raftviz lesson NAME opens one)", severity="warning")
             return
@@ -1313,6 +1336,9 @@ class RaftvizApp(App[None]):
         self.controller.lesson_back()
 
     def action_next_lesson(self) -> None:
+        if self._followed_lesson:
+            self.notify("the teacher chooses the lesson", severity="warning")
+            return
         lesson = self.options.lesson
         if lesson is None:
             self.notify("no lesson is open (raftviz lesson NAME opens one)", severity="warning")
@@ -1334,6 +1360,9 @@ class RaftvizApp(App[None]):
         self.controller.start_lesson(following)
 
     def action_lesson_jump(self) -> None:
+        if self._followed_lesson:
+            self.controller.lesson_jump(0)
+            return
         view = self.lesson_view
         if self.options.lesson is None:
             self.notify("no lesson is open (raftviz lesson NAME opens one)", severity="warning")
@@ -1360,12 +1389,14 @@ class RaftvizApp(App[None]):
         self.redraw()
 
     def action_lesson_reset(self) -> None:
-        if self.options.lesson is not None:
+        if self._followed_lesson:
+            self.controller.lesson_reset()
+        elif self.options.lesson is not None:
             self._lesson_working("back to the start of this step…")
             self.controller.lesson_reset()
 
     def action_next_line(self) -> None:
-        if self.options.lesson is not None:
+        if self.options.lesson is not None or self._followed_lesson:
             self._lesson_working("next step…")
             self.controller.lesson_next()
             return

@@ -97,6 +97,9 @@ class LessonView:
     reset: str = ""
     #: The pace this step asks play to run at ("": the lesson's own).
     pace: str = ""
+    #: Who moves the lesson on: "" (the learner), "teacher" (a follower following its
+    #: teacher's lesson) or "fork" (a follower's fork: ] goes on, nothing goes back).
+    led: str = ""
 
 
 @dataclass(slots=True)
@@ -154,6 +157,9 @@ class LabController:
         self.progress: Callable[[str], None] | None = None
         #: Told of every history this controller makes (``--share`` publishes what it runs).
         self.on_history: Callable[[History], None] | None = None
+        #: Told, on the lab thread, the lesson and step after every lesson action
+        #: (``--share`` publishes it, after the commands that action ran).
+        self.on_lesson: Callable[[Lesson, int], None] | None = None
 
     # ------------------------------------------------------------------ actions
 
@@ -283,6 +289,8 @@ class LabController:
         if self.runner is not None:
             position = self.runner.rewound_to
             self.runner.forget_rewind()
+            if self.on_lesson is not None:
+                self.on_lesson(self.runner.lesson, self.runner.index)
         return self._update(lines=lesson_lines(result.lines), rewound_to=position)
 
     def command(self, text: str) -> Future[Update]:

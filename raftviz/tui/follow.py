@@ -7,6 +7,10 @@ to the lab thread in batches and run on the follower's own ``History`` (own
 node processes), so it shows the same cluster at the same position. ``fork``
 stops applying the stream (it is still received and kept): from then on the
 learner's keys act on the cluster, which starts from the teacher's state.
+A lesson the teacher runs comes as its text and step after the commands of
+each lesson action: the follower shows that step's narration and checks its
+task on its own cluster (which is the teacher's); only the teacher moves the
+lesson, except that in a fork ``]`` enters the next step as the learner's own.
 ``follow`` returns to the teacher: if the fork changed nothing, the stream
 kept meanwhile is applied; otherwise the history is rebuilt by replaying the
 whole stream (position numbers of the fork's branch would clash with the
@@ -18,17 +22,21 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
+from dataclasses import replace
 from typing import Any
 
 from raftviz.lab.history import History
 from raftviz.lab.script import ScriptError, parse_line
 from raftviz.lab.session import Session
-from raftviz.lessons import Lesson
+from raftviz.lessons import Lesson, LessonError, LessonRunner, parse_lesson
 from raftviz.share.client import Stream
-from raftviz.tui.controller import CLOCK_COMMANDS, LabController, Update
+from raftviz.tui.controller import CLOCK_COMMANDS, LabController, LessonView, Update
 
 #: The notice for a key that would change the cluster while following.
 REFUSED = "following the teacher: press f to fork (your own branch from here)"
+#: The notice for a lesson key while following, and in a fork (where only ] works).
+LESSON_REFUSED = "following the teacher: the teacher moves the lesson on (f forks: then ] is yours)"
+LESSON_FORKED = "in a fork the lesson only goes on (]): f follows the teacher again"
 #: Commands run per lab-thread action while catching up (the screen updates between batches).
 BATCH = 400
 #: Commands that move in history: after one, the feed is re-derived rather than appended to.
@@ -76,6 +84,13 @@ class FollowController(LabController):
                 self.received.append(message)
                 if isinstance(message.get("position"), int):
                     self.teacher_position = message["position"]
+            elif (
+                message.get("type") == "lesson"
+                and isinstance(message.get("name"), str)
+                and isinstance(message.get("text"), str)
+                and type(message.get("step")) is int
+            ):
+                self.received.append(message)
             else:
                 return
             if not self.following or self._scheduled:
@@ -101,6 +116,36 @@ class FollowController(LabController):
             self.history.close()
         self.history = History(self._make_session)
         self.history.listeners.append(self._on_record)
+        self.runner = None  # a lesson belongs to the history it ran on
+
+    def _watch_lesson(self, message: dict[str, Any]) -> str:
+        """Show the teacher's lesson step (its task checked on this cluster); a problem, or ""."""
+        history = self.history
+        assert history is not None
+        name, text, step = message["name"], message["text"], message["step"]
+        lesson = self.runner.lesson if self.runner is not None and self.runner.lesson.text == text else None
+        if lesson is None:
+            try:
+                lesson = parse_lesson(text, name, f"the teacher's {name}")
+            except LessonError as exc:
+                self.runner = None
+                return f"cannot show the teacher's lesson: {exc}"
+        if not 0 <= step < len(lesson.steps):
+            return f"the teacher's lesson {name} has no step {step + 1}"
+        if self.runner is None or self.runner.lesson is not lesson or self.runner.history is not history:
+            self.runner = LessonRunner(lesson, history)
+        # The teacher entered this step: its commands came before this message and ran here.
+        self.runner.index = step
+        self.runner.entered_at[step] = history.position
+        self.runner.off_path = False
+        return ""
+
+    def _lesson_view(self) -> LessonView | None:
+        view = super()._lesson_view()
+        # The teacher resets and rebuilds steps; the follower has nothing of its own to reset.
+        if view is None:
+            return None
+        return replace(view, reset="", problems=(), led="teacher" if self.following else "fork")
 
     def _catch_up(self) -> Update:
         """Run the next batch of the teacher's commands (and queue the rest)."""
@@ -118,6 +163,11 @@ class FollowController(LabController):
         lines: list[str] = []
         jumped = restart
         for message in batch:
+            if message.get("type") == "lesson":
+                problem = self._watch_lesson(message)
+                if problem:
+                    lines.append(problem)
+                continue
             text = message["text"]
             try:
                 command = parse_line(text, line=0, source="teacher")
@@ -218,6 +268,23 @@ class FollowController(LabController):
 
     def start_lesson(self, lesson: Lesson) -> Future[Update]:
         return self._refuse() if self.following else super().start_lesson(lesson)
+
+    def _refuse_lesson(self) -> Future[Update]:
+        return self._submit(lambda: self._update(failure=LESSON_REFUSED if self.following else LESSON_FORKED))
+
+    def lesson_next(self) -> Future[Update]:
+        if self.following or self.runner is None:
+            return self._refuse_lesson()
+        return super().lesson_next()
+
+    def lesson_back(self) -> Future[Update]:
+        return self._refuse_lesson()
+
+    def lesson_jump(self, index: int) -> Future[Update]:
+        return self._refuse_lesson()
+
+    def lesson_reset(self) -> Future[Update]:
+        return self._refuse_lesson()
 
     def command(self, text: str) -> Future[Update]:
         return self._refuse() if self.following else super().command(text)

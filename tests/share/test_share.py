@@ -303,3 +303,67 @@ def test_the_teacher_app_shares_what_its_keys_do() -> None:
     finally:
         follower.close()
         share.close()
+
+
+def test_a_follower_shows_the_teacher_lesson_step_and_checks_its_task_on_its_own_cluster(teacher) -> None:  # noqa: ANN001
+    """The lesson panel appears when the teacher opens a lesson and moves only with the teacher;
+    in a fork, ] enters the next step as the learner's own."""
+    from raftviz.lessons import find_lesson, load_lesson
+    from raftviz.tui.follow import LESSON_REFUSED
+    from raftviz.tui.widgets.lesson import LessonPanel
+
+    controller, share = teacher
+    controller.on_lesson = lambda lesson, step: share.lesson(lesson.name, lesson.text, step)
+    lesson = load_lesson(find_lesson("2"))
+
+    async def run() -> None:
+        app = RaftvizApp(AppOptions(backend="inprocess", follow=join(share.host, share.port)))
+        async with app.run_test(size=SIZE) as pilot:
+            follower = app.controller
+            assert isinstance(follower, FollowController)
+
+            async def in_step() -> None:
+                deadline = time.monotonic() + DEADLINE_S
+                while not (caught_up(follower, controller) and app.lesson_view is not None):
+                    assert time.monotonic() < deadline, "the follower did not follow the lesson"
+                    await pilot.pause(0.01)
+                await settle(pilot, app)
+
+            await settle(pilot, app)
+            assert not app.screen.query(LessonPanel)  # no lesson yet: no room taken for one
+            assert not controller.start_lesson(lesson).result(timeout=60).failure
+            await in_step()
+            assert app.screen.query(LessonPanel)
+            view = app.lesson_view
+            assert view is not None and (view.title, view.index) == (lesson.title, 0)
+            runner = controller.runner
+            assert runner is not None
+            for text in runner.step.solution:
+                run_script(controller, [text])
+            assert runner.task_done()[0]
+            await in_step()
+            assert app.lesson_view is not None and app.lesson_view.done  # checked on its own cluster
+            assert not controller.lesson_next().result(timeout=60).failure
+            await in_step()
+            assert app.lesson_view is not None and app.lesson_view.index == 1
+            assert app.lesson_view.step_title == lesson.steps[1].title
+            await pilot.press("right_square_bracket")
+            await settle(pilot, app)
+            assert LESSON_REFUSED in [n.message for n in app._notifications]
+            assert app.lesson_view.index == 1
+            # Fork, do the step's task by its solution, and go on alone.
+            await pilot.press("f")
+            await settle(pilot, app)
+            assert not follower.following
+            step = lesson.steps[1]
+            for text in step.solution:
+                assert not follower.command(text).result(timeout=60).failure
+            await settle(pilot, app)
+            assert app.lesson_view.done and len(lesson.steps) > 2
+            await pilot.press("right_square_bracket")
+            await settle(pilot, app)
+            assert app.lesson_view.index == 2
+            assert controller.runner.index == 1  # the teacher's lesson did not move
+            await pilot.press("q")
+
+    asyncio.run(run())

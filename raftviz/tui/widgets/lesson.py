@@ -26,13 +26,15 @@ def render_lesson(
         head.append(f"   ⏳ {busy}", style="bold black on yellow")
     parts: list[object] = [head, Text(view.step_title, style="bold underline"), Markdown(view.text or " ")]
     last = view.index + 1 >= view.total
+    # A follower's teacher moves the lesson on: it cannot, until it forks.
+    go_on = "the teacher moves the lesson on" if view.led == "teacher" else "press ] for the next step"
     if view.task:
         task = Text()
         task.append("Your task: ", style="bold magenta")
         task.append(view.task)
         parts.append(task)
         if view.done:
-            follow = "press ] for the next step" if not last else _lesson_done(has_next)
+            follow = go_on if not last else _lesson_done(has_next)
             parts.append(Text(f"✔ done — {follow}", style="bold black on green"))
         else:
             # What the check reads now next to what it wants ("3.role now: follower · want: candidate").
@@ -40,7 +42,7 @@ def render_lesson(
         if show_hint and view.hint:
             parts.append(Text(f"Hint: {view.hint}", style="italic cyan"))
     elif not last:
-        parts.append(Text("press ] for the next step", style="bold green"))
+        parts.append(Text(go_on, style="bold green"))
     else:
         parts.append(Text(_lesson_done(has_next), style="bold green"))
     if view.problems:
@@ -60,6 +62,10 @@ def render_lesson(
     reset = RESET_KEYS.get(view.reset, "")
     nxt = "N next lesson   " if last and has_next else ""
     keys = Text(f"[ back   ] next   j jump   h hint   {reset}{nxt}(play freely any time)", style="dim")
+    if view.led == "teacher":
+        keys = Text("h hint   f fork: the cluster and ] become yours", style="dim")
+    elif view.led == "fork":
+        keys = Text("] next   h hint   f follow the teacher again   (play freely any time)", style="dim")
     parts.append(keys)
     return Group(*parts)  # type: ignore[arg-type]
 
