@@ -10,6 +10,7 @@ it sent. A run is therefore a pure function of the seed and the commands.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import random
 from collections.abc import Callable
@@ -82,19 +83,26 @@ Summary = tuple[str, int, int, int, int, str, int]
 
 
 def _configuration_text(view: NodeView) -> str:
-    text = ",".join(map(str, view.voters)) or "-"
-    return text + ("/" + ",".join(map(str, view.learners)) if view.learners else "")
+    return _configuration_words(view.voters, view.learners)
+
+
+@functools.lru_cache(maxsize=64)
+def _configuration_words(voters: tuple[int, ...], learners: tuple[int, ...]) -> str:
+    # Cached: every step summarises its node twice, and configurations rarely change.
+    text = ",".join(map(str, voters)) or "-"
+    return text + ("/" + ",".join(map(str, learners)) if learners else "")
 
 
 def _summary(view: NodeView) -> Summary:
+    log = view.log
     return (
         view.role,
         view.term,
         view.vote,
         view.commit,
-        view.last_index,
-        _configuration_text(view),
-        view.snapshot_index,
+        log.last_index,
+        _configuration_words(view.voters, view.learners),
+        log.start_index,
     )
 
 
@@ -508,16 +516,24 @@ class Lab:
     def _absorb(self, node: int, report: Report, record: StepRecord) -> None:
         view = self.views[node]
         before = Before.of(view)
-        summary = _summary(view) if before.alive else ("down", *_summary(view)[1:3], 0, *_summary(view)[4:])
+        summary = _summary(view)
+        if not before.alive:
+            summary = ("down", summary[1], summary[2], 0, *summary[4:])
         was_leader = view.role == "leader" and before.alive
         # A slow disk (``disk N slow MS``): what the node sent after an fsync leaves MS later.
         # It synced if it made a log change, a snapshot or a term or vote durable.
-        hard_state_changed = (report.term, report.vote) != (view.term, view.vote)
-        synced = bool(report.log_from or report.snapshot) or hard_state_changed
-        delay = parse_fault(report.disk).ms if synced else 0
-        counted = dict(view.violations) if before.alive else {}
+        delay = 0
+        if report.disk != "ok":
+            hard_state_changed = (report.term, report.vote) != (view.term, view.vote)
+            synced = bool(report.log_from or report.snapshot) or hard_state_changed
+            delay = parse_fault(report.disk).ms if synced else 0
+        previous_violations = view.violations
         view.absorb(report)
-        record.protocol = [kind for kind, count in report.violations if count > counted.get(kind, 0)]
+        if report.violations != previous_violations or not before.alive:
+            counted = dict(previous_violations) if before.alive else {}
+            record.protocol = [kind for kind, count in report.violations if count > counted.get(kind, 0)]
+        elif record.protocol:
+            record.protocol = []  # no count grew
         if view.role == "leader" and not (was_leader and before.term == view.term):
             view.leader_since = self.now
         after = _summary(view)
