@@ -160,6 +160,10 @@ class NodeDriver:
         #: Datagrams dropped for a missing or wrong cluster-secret tag (not in ``dropped``).
         self.unauthenticated = 0
         self._loaded = snapshot
+        #: The messages of the latest report's ``sent``, in the same order (each one
+        #: the message its datagram encodes): the in-process backend reuses them
+        #: rather than decoding datagrams it has just seen encoded.
+        self.last_sent: list[Message] = []
 
     def start(self) -> Report:
         """The report of a freshly started node (nothing to persist yet).
@@ -354,6 +358,7 @@ class NodeDriver:
                 # Anything else (EIO above all): what reached the disk is unknown, so stop.
                 raise DiskStopped(stop_reason(exc)) from exc
         sent = [(m.dst, datagram.encode(m)) for m in messages]
+        self.last_sent = messages
         leader = core.role == "leader"
         return Report(
             node=core.id,
