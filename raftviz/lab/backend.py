@@ -79,6 +79,29 @@ class Backend(Protocol):
 DECODED_CACHE = 4096
 
 
+class DecodedMessages:
+    """Datagram -> the message it encodes, for datagrams encoded lately in this process.
+
+    Bounded (the oldest are forgotten), and a pure function of the bytes, so a
+    stale entry is never wrong and it needs no part in a checkpoint.
+    """
+
+    __slots__ = ("_messages",)
+
+    def __init__(self) -> None:
+        self._messages: dict[bytes, Message] = {}
+
+    def get(self, data: bytes) -> Message | None:
+        return self._messages.get(data)
+
+    def put(self, data: bytes, msg: Message) -> None:
+        """Remember that ``data`` is ``datagram.encode(msg)``."""
+        messages = self._messages
+        messages[data] = msg
+        if len(messages) > DECODED_CACHE:
+            del messages[next(iter(messages))]
+
+
 class InProcessBackend:
     """Nodes as drivers inside this process, with storage kept across crashes.
 
@@ -88,7 +111,9 @@ class InProcessBackend:
     the message it encodes, and decoding it would give an equal message
     (the codec round-trips every message exactly: tests/wire/test_wire.py), so
     the receiving node is handed that message. Any other datagram (forged by the
-    lab, or no longer in the bounded cache) is decoded as usual.
+    lab, or no longer in the bounded cache) is decoded as usual. The lab shares
+    the cache (``decoded``): it looks its flights' messages up there, and puts
+    its clients' requests in.
     """
 
     def __init__(self, peers: tuple[int, ...], config: RaftConfig, seed: int) -> None:
@@ -99,9 +124,8 @@ class InProcessBackend:
         self.drivers: dict[int, NodeDriver] = {}
         #: Nodes added to the running cluster: they (re)start with no initial configuration.
         self.joined: set[int] = set()
-        #: Datagram -> the message it encodes, for datagrams nodes sent lately (bounded).
-        #: A pure function of the bytes, so it needs no part in a checkpoint.
-        self.decoded: dict[bytes, Message] = {}
+        #: The messages of the datagrams nodes (and the lab's clients) sent lately.
+        self.decoded = DecodedMessages()
 
     def start_all(self, nodes: list[int], now: int) -> list[Report]:
         return [self.start(node, 0, now) for node in nodes]
@@ -151,11 +175,9 @@ class InProcessBackend:
 
     def _remember(self, driver: NodeDriver, report: Report) -> Report:
         """Keep the messages ``report`` sent by their datagrams, for their delivery."""
-        decoded = self.decoded
+        put = self.decoded.put
         for (_, data), msg in zip(report.sent, driver.last_sent, strict=True):
-            decoded[data] = msg
-        while len(decoded) > DECODED_CACHE:
-            del decoded[next(iter(decoded))]
+            put(data, msg)
         return report
 
     def set_disk(self, node_id: int, fault: DiskFault) -> Report | None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from raftviz.core.messages import SESSION_EXPIRED, Address, ClientReply, ClientRequest
 from raftviz.core.reasons import Reason
-from raftviz.lab.backend import Backend, make_backend
+from raftviz.lab.backend import Backend, DecodedMessages, make_backend
 from raftviz.lab.clients import Client, Request
 from raftviz.lab.invariants import Before, InvariantChecker, Violation, check_term_rule
 from raftviz.lab.linearizability import ANOMALY
@@ -119,6 +119,10 @@ class Lab:
         self.steps = 0
         self.network = Network(random.Random(f"raftviz-net/{options.seed}"), options.latency, options.loss)
         self.backend: Backend = backend if backend is not None else make_backend(options)
+        #: The in-process backend's decoded messages (raftviz.lab.backend): a flight takes
+        #: its message from there, and a client's request goes in, so that neither the lab
+        #: nor a node decodes what this process has just encoded. None on udp.
+        self._decoded: DecodedMessages | None = getattr(self.backend, "decoded", None)
         self.views: dict[int, NodeView] = {
             i: NodeView(i, expiry=self.config.session_expiry) for i in self.ids
         }
@@ -561,7 +565,8 @@ class Lab:
         allow_loss: bool = True,
         delay: int = 0,
     ) -> Flight | None:
-        flight = Flight(self._next_id, src, dst, data, self.now, 0)
+        msg = self._decoded.get(data) if self._decoded is not None else None
+        flight = Flight(self._next_id, src, dst, data, self.now, 0, msg)
         self._next_id += 1
         if allow_loss and self.network.sample_loss():
             record.lost.append(flight)
@@ -614,7 +619,10 @@ class Lab:
     def _send_request(self, request: Request, record: StepRecord) -> None:
         sender = request.command.client
         message = ClientRequest(src=sender, dst=request.target, command=request.command)
-        self._send(sender, request.target, datagram.encode(message), record)
+        data = datagram.encode(message)
+        if self._decoded is not None:
+            self._decoded.put(data, message)
+        self._send(sender, request.target, data, record)
 
     def _deliver_to_client(self, flight: Flight) -> StepRecord:
         reply = flight.msg
