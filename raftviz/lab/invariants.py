@@ -39,6 +39,7 @@ Each violation names the invariant, the step, the time and the nodes.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from raftviz.core.membership import Configuration, configuration_of
 from raftviz.core.messages import Command, RequestVote
@@ -58,9 +59,12 @@ class Violation:
         return f"{self.invariant} violated at step {self.step} (t={self.time}{nodes}): {self.detail}"
 
 
-@dataclass(frozen=True, slots=True)
-class Before:
-    """What the checker needs to remember of a node from before a step."""
+class Before(NamedTuple):
+    """What the checker needs to remember of a node from before a step.
+
+    A named tuple: made once per step, and a frozen dataclass costs several times
+    as much to build.
+    """
 
     alive: bool
     incarnation: int
@@ -71,7 +75,7 @@ class Before:
 
     @staticmethod
     def of(view: NodeView) -> Before:
-        return Before(view.alive, view.incarnation, view.role, view.term, view.commit, view.last_index)
+        return Before(view.alive, view.incarnation, view.role, view.term, view.commit, view.log.last_index)
 
 
 class InvariantChecker:
@@ -164,20 +168,25 @@ class InvariantChecker:
 
         # Log Matching, incrementally over the entries this step wrote.
         if log_from:
-            for index in range(max(log_from, view.log.start_index + 1), view.last_index + 1):
-                entry = view.log.entry(index)
-                prev_term = view.term_at(index - 1)
+            first = max(log_from, view.log.start_index + 1)
+            prev_term = view.term_at(first - 1)
+            entry_at = self.entry_at
+            # One slice, each entry's predecessor term carried along: this runs for
+            # every entry every node writes.
+            for index, entry in enumerate(view.log.slice(first), start=first):
                 if entry.command.op == "config":
                     found.extend(self._check_change(view, index, step, time))
                 key = (index, entry.term)
-                seen = self.entry_at.get(key)
+                seen = entry_at.get(key)
+                written = (entry.command, prev_term)
+                prev_term = entry.term
                 if seen is None:
-                    self.entry_at[key] = (entry.command, prev_term)
-                elif seen != (entry.command, prev_term):
+                    entry_at[key] = written
+                elif seen != written:
                     fail(
                         "Log Matching",
                         f"node {view.id} holds index {index} term {entry.term} as "
-                        f"{entry.command.describe()!r} after term {prev_term}, but it was first seen as "
+                        f"{entry.command.describe()!r} after term {written[1]}, but it was first seen as "
                         f"{seen[0].describe()!r} after term {seen[1]}",
                     )
 

@@ -17,12 +17,26 @@ entry for entry, as applying at once.
 
 from __future__ import annotations
 
+import copy
+import functools
 from dataclasses import dataclass, field
 
 from raftviz.core.kv import KVStore, restore_snapshot
+from raftviz.core.snapshot import Snapshot
 from raftviz.core.log import RaftLog
 from raftviz.core.reasons import Reason
 from raftviz.node.driver import Report
+
+
+@functools.lru_cache(maxsize=4)
+def _restored(data: bytes, expiry: int) -> tuple[Snapshot, KVStore]:
+    """A snapshot's metadata and state, decoded once for every node that reports it.
+
+    Every node of a cluster compacts at the same applied index into the same
+    (canonical) bytes, and decoding is the costly part; the caller copies the
+    store before changing it, so the cached one stays as the bytes say.
+    """
+    return restore_snapshot(data, expiry)
 
 
 @dataclass(slots=True)
@@ -107,7 +121,8 @@ class NodeView:
         """Take in a report: mirror the log change, apply what the node applied."""
         if report.snapshot:
             # The snapshot's state replaces whatever the mirror had still to apply.
-            snapshot, self.mirror = restore_snapshot(report.snapshot, self.expiry)
+            snapshot, restored = _restored(report.snapshot, self.expiry)
+            self.mirror = copy.deepcopy(restored)
             if snapshot.index > self.log.start_index:
                 self.log.compact(snapshot.index, snapshot.term)
             self.applied = self.mirrored = snapshot.index
