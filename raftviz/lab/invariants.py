@@ -143,11 +143,10 @@ class InvariantChecker:
             found.append(Violation(invariant, step, time, tuple(sorted({view.id, *others})), detail))
 
         # Per node: terms never go back, commit never goes back within an incarnation.
-        if view.term < self.max_term.get(view.id, 0):
-            fail(
-                "Term Monotonicity", f"node {view.id} term went from {self.max_term[view.id]} to {view.term}"
-            )
-        self.max_term[view.id] = max(self.max_term.get(view.id, 0), view.term)
+        highest = self.max_term.get(view.id, 0)
+        if view.term < highest:
+            fail("Term Monotonicity", f"node {view.id} term went from {highest} to {view.term}")
+        self.max_term[view.id] = max(highest, view.term)
         same_life = before.alive and view.alive and before.incarnation == view.incarnation
         if same_life and view.commit < before.commit:
             fail(
@@ -198,16 +197,18 @@ class InvariantChecker:
             in_snapshot = min(view.commit, view.log.start_index)
             if in_snapshot >= lo:
                 self._extend_committed(in_snapshot, view.term)
+            known, entry_of = self.known, view.log.entry
             for index in range(max(lo, view.log.start_index + 1), view.commit + 1):
-                entry = view.log.entry(index)
+                entry = entry_of(index)
+                committed = (entry.term, entry.command)
                 if index > self.committed:
                     self._extend_committed(index, view.term)
-                    self.known[index] = (entry.term, entry.command)
+                    known[index] = committed
                     continue
-                seen = self.known.get(index)
+                seen = known.get(index)
                 if seen is None:
-                    self.known[index] = (entry.term, entry.command)
-                elif seen != (entry.term, entry.command):
+                    known[index] = committed
+                elif seen != committed:
                     fail(
                         "State Machine Safety",
                         f"node {view.id} committed {entry.command.describe()!r} (term {entry.term}) "

@@ -544,7 +544,8 @@ class Lab:
         if after != summary:
             record.changes.append(Change(node, summary, after))
         record.refused = report.refused
-        record.reasons.extend((node, reason) for reason in report.reasons)
+        if report.reasons:
+            record.reasons.extend((node, reason) for reason in report.reasons)
         for dst, data in report.sent:
             self._send(node, dst, data, record, delay=delay)
         self._set_timer(node, report.deadline)
@@ -573,7 +574,8 @@ class Lab:
             return None
         flight.deliver_at = self.now + delay + self.network.sample_latency()
         self.flights[flight.id] = flight
-        heapq.heappush(self._queue, (flight.deliver_at, DELIVER, self._key(dst), flight.id))
+        key = dst if isinstance(dst, int) else self._key(dst)
+        heapq.heappush(self._queue, (flight.deliver_at, DELIVER, key, flight.id))
         record.sent.append(flight)
         return flight
 
