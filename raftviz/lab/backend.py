@@ -91,6 +91,12 @@ class DecodedMessages:
     def __init__(self) -> None:
         self._messages: dict[bytes, Message] = {}
 
+    def __deepcopy__(self, memo: dict[int, object]) -> DecodedMessages:
+        # Shared, never copied: a checkpoint of the lab (raftviz.lab.checkpoint) copies
+        # every field of the lab, and what this holds is true of the bytes whatever
+        # the lab's state, so the restored lab keeps using the backend's.
+        return self
+
     def get(self, data: bytes) -> Message | None:
         return self._messages.get(data)
 
