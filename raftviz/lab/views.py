@@ -22,9 +22,9 @@ import functools
 from dataclasses import dataclass, field
 
 from raftviz.core.kv import KVStore, restore_snapshot
-from raftviz.core.snapshot import Snapshot
 from raftviz.core.log import RaftLog
 from raftviz.core.reasons import Reason
+from raftviz.core.snapshot import Snapshot
 from raftviz.node.driver import Report
 
 
