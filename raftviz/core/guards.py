@@ -19,6 +19,7 @@ the network reorders datagrams; what cannot happen is terms going backwards
 
 from __future__ import annotations
 
+from operator import attrgetter
 from typing import Final
 
 from raftviz.core.messages import (
@@ -107,7 +108,35 @@ def _terms_and_indexes(msg: PeerMessage) -> tuple[dict[str, int], dict[str, int]
     return terms, indexes
 
 
+#: Per message class, every term and index field _terms_and_indexes names (bar the
+#: entries' terms and the last entry's index, which ``_within_bounds`` adds).
+_BOUNDED: Final = {
+    RequestVote: attrgetter("term", "last_log_term", "last_log_index"),
+    RequestVoteReply: attrgetter("term", "term"),
+    AppendEntries: attrgetter("term", "prev_log_term", "prev_log_index", "leader_commit"),
+    AppendEntriesReply: attrgetter("term", "conflict_term", "match_index", "conflict_index"),
+    InstallSnapshot: attrgetter("term", "last_included_term", "last_included_index"),
+    InstallSnapshotReply: attrgetter("term", "last_included_index"),
+}
+_BOUND: Final = min(MAX_TERM, MAX_INDEX)
+
+
+def _within_bounds(msg: PeerMessage) -> bool:
+    """True if no term or index of ``msg`` can exceed its limit: the common case, decided
+    without building the field names only a violation's detail needs."""
+    fields = _BOUNDED.get(type(msg))
+    if fields is None or max(fields(msg)) > _BOUND:
+        return False  # (a subclass: the slow path knows it by isinstance)
+    if type(msg) is AppendEntries and msg.entries:
+        if msg.prev_log_index + len(msg.entries) > _BOUND:
+            return False
+        return all(entry.term <= _BOUND for entry in msg.entries)
+    return True
+
+
 def _out_of_bounds(msg: PeerMessage) -> Problem:
+    if _within_bounds(msg):
+        return None
     terms, indexes = _terms_and_indexes(msg)
     for name, value in terms.items():
         if value > MAX_TERM:

@@ -52,17 +52,21 @@ class RaftLog:
     def term_at(self, index: int) -> int | None:
         """The term of the entry at ``index`` (``start_term`` at ``start_index``, so 0
         at index 0 for a log that starts at the beginning); None if unknown."""
-        if index == self.start_index:
+        # Offsets into _entries rather than the last_index property: this and
+        # entry() are the hottest calls of a busy cluster (a property call each costs more).
+        offset = index - self.start_index
+        if offset == 0:
             return self.start_term
-        if self.start_index < index <= self.last_index:
-            return self._entries[index - self.start_index - 1].term
+        if 0 < offset <= len(self._entries):
+            return self._entries[offset - 1].term
         return None
 
     def entry(self, index: int) -> Entry:
         """The entry at ``index`` (which must be held in memory)."""
-        if not self.start_index < index <= self.last_index:
+        offset = index - self.start_index
+        if not 0 < offset <= len(self._entries):
             raise IndexError(index)
-        return self._entries[index - self.start_index - 1]
+        return self._entries[offset - 1]
 
     def slice(self, first: int, limit: int | None = None) -> list[Entry]:
         """Entries from ``first`` on (at most ``limit`` of them)."""
@@ -83,7 +87,7 @@ class RaftLog:
         cmd = entry.command
         size = len(cmd.key) + len(cmd.value) + len(cmd.client) + 24
         self._sizes.append((self._sizes[-1] if self._sizes else self._base) + size)
-        return self.last_index
+        return self.start_index + len(self._entries)
 
     def compact(self, index: int, term: int) -> None:
         """Start the log after (index, term), as installing a snapshot there requires.

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from raftviz.core.config import RaftConfig
+from raftviz.core.messages import Message
 from raftviz.lab.options import LabError, LabOptions, NodeStopped, StartRefused
 from raftviz.node import storage as files
 from raftviz.node.disk import DiskFault, DiskStopped
@@ -74,8 +75,52 @@ class Backend(Protocol):
         ...
 
 
+#: Datagrams whose decoded message the in-process backend keeps (oldest forgotten first).
+DECODED_CACHE = 4096
+
+
+class DecodedMessages:
+    """Datagram -> the message it encodes, for datagrams encoded lately in this process.
+
+    Bounded (the oldest are forgotten), and a pure function of the bytes, so a
+    stale entry is never wrong and it needs no part in a checkpoint.
+    """
+
+    __slots__ = ("_messages",)
+
+    def __init__(self) -> None:
+        self._messages: dict[bytes, Message] = {}
+
+    def __deepcopy__(self, memo: dict[int, object]) -> DecodedMessages:
+        # Shared, never copied: a checkpoint of the lab (raftviz.lab.checkpoint) copies
+        # every field of the lab, and what this holds is true of the bytes whatever
+        # the lab's state, so the restored lab keeps using the backend's.
+        return self
+
+    def get(self, data: bytes) -> Message | None:
+        return self._messages.get(data)
+
+    def put(self, data: bytes, msg: Message) -> None:
+        """Remember that ``data`` is ``datagram.encode(msg)``."""
+        messages = self._messages
+        messages[data] = msg
+        if len(messages) > DECODED_CACHE:
+            del messages[next(iter(messages))]
+
+
 class InProcessBackend:
-    """Nodes as drivers inside this process, with storage kept across crashes."""
+    """Nodes as drivers inside this process, with storage kept across crashes.
+
+    Every message a node sends is encoded by the wire codec (so it is validated,
+    and its bytes are what the lab records and a udp node would receive), but a
+    datagram a node sent is not decoded again on delivery: the backend keeps
+    the message it encodes, and decoding it would give an equal message
+    (the codec round-trips every message exactly: tests/wire/test_wire.py), so
+    the receiving node is handed that message. Any other datagram (forged by the
+    lab, or no longer in the bounded cache) is decoded as usual. The lab shares
+    the cache (``decoded``): it looks its flights' messages up there, and puts
+    its clients' requests in.
+    """
 
     def __init__(self, peers: tuple[int, ...], config: RaftConfig, seed: int) -> None:
         self.peers = peers
@@ -85,6 +130,8 @@ class InProcessBackend:
         self.drivers: dict[int, NodeDriver] = {}
         #: Nodes added to the running cluster: they (re)start with no initial configuration.
         self.joined: set[int] = set()
+        #: The messages of the datagrams nodes (and the lab's clients) sent lately.
+        self.decoded = DecodedMessages()
 
     def start_all(self, nodes: list[int], now: int) -> list[Report]:
         return [self.start(node, 0, now) for node in nodes]
@@ -97,7 +144,7 @@ class InProcessBackend:
         except StorageError as exc:
             raise StartRefused(node_id, str(exc)) from None
         self.drivers[node_id] = driver
-        return driver.start()
+        return self._remember(driver, driver.start())
 
     def add(self, node_id: int, now: int) -> Report:
         self.joined.add(node_id)
@@ -111,7 +158,10 @@ class InProcessBackend:
         self.drivers.pop(node_id, None)
 
     def deliver(self, node_id: int, data: bytes, now: int) -> Report:
-        return self._input(node_id, lambda d: d.deliver(data, now))
+        msg = self.decoded.get(data)
+        if msg is None:
+            return self._input(node_id, lambda d: d.deliver(data, now))
+        return self._input(node_id, lambda d: d.step_many([msg], now))
 
     def fire_timer(self, node_id: int, now: int) -> Report:
         return self._input(node_id, lambda d: d.fire_timer(now))
@@ -121,16 +171,25 @@ class InProcessBackend:
 
     def _input(self, node_id: int, call: Callable[[NodeDriver], Report]) -> Report:
         """One input to a live node; a node whose disk failed under it is stopped, as its process would."""
+        driver = self.drivers[node_id]
         try:
-            return call(self.drivers[node_id])
+            report = call(driver)
         except DiskStopped as exc:
             self.crash(node_id)
             raise NodeStopped(node_id, exc.reason) from None
+        return self._remember(driver, report)
+
+    def _remember(self, driver: NodeDriver, report: Report) -> Report:
+        """Keep the messages ``report`` sent by their datagrams, for their delivery."""
+        put = self.decoded.put
+        for (_, data), msg in zip(report.sent, driver.last_sent, strict=True):
+            put(data, msg)
+        return report
 
     def set_disk(self, node_id: int, fault: DiskFault) -> Report | None:
         self.storage.setdefault(node_id, MemoryStorage()).disk.set(fault)
         driver = self.drivers.get(node_id)
-        return driver.set_disk(fault) if driver is not None else None
+        return self._remember(driver, driver.set_disk(fault)) if driver is not None else None
 
     def corrupt(self, node_id: int, name: str) -> None:
         storage = self.storage.setdefault(node_id, MemoryStorage())
@@ -140,7 +199,8 @@ class InProcessBackend:
         storage.damaged ^= {name}
 
     def set_election_deadline(self, node_id: int, deadline: int) -> Report:
-        return self.drivers[node_id].set_election_deadline(deadline)
+        driver = self.drivers[node_id]
+        return self._remember(driver, driver.set_election_deadline(deadline))
 
     def capture(self) -> object:
         """Every node's driver (core and volatile state) and storage, for a checkpoint."""

@@ -39,6 +39,7 @@ Each violation names the invariant, the step, the time and the nodes.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from raftviz.core.membership import Configuration, configuration_of
 from raftviz.core.messages import Command, RequestVote
@@ -58,9 +59,12 @@ class Violation:
         return f"{self.invariant} violated at step {self.step} (t={self.time}{nodes}): {self.detail}"
 
 
-@dataclass(frozen=True, slots=True)
-class Before:
-    """What the checker needs to remember of a node from before a step."""
+class Before(NamedTuple):
+    """What the checker needs to remember of a node from before a step.
+
+    A named tuple: made once per step, and a frozen dataclass costs several times
+    as much to build.
+    """
 
     alive: bool
     incarnation: int
@@ -71,7 +75,7 @@ class Before:
 
     @staticmethod
     def of(view: NodeView) -> Before:
-        return Before(view.alive, view.incarnation, view.role, view.term, view.commit, view.last_index)
+        return Before(view.alive, view.incarnation, view.role, view.term, view.commit, view.log.last_index)
 
 
 class InvariantChecker:
@@ -139,11 +143,10 @@ class InvariantChecker:
             found.append(Violation(invariant, step, time, tuple(sorted({view.id, *others})), detail))
 
         # Per node: terms never go back, commit never goes back within an incarnation.
-        if view.term < self.max_term.get(view.id, 0):
-            fail(
-                "Term Monotonicity", f"node {view.id} term went from {self.max_term[view.id]} to {view.term}"
-            )
-        self.max_term[view.id] = max(self.max_term.get(view.id, 0), view.term)
+        highest = self.max_term.get(view.id, 0)
+        if view.term < highest:
+            fail("Term Monotonicity", f"node {view.id} term went from {highest} to {view.term}")
+        self.max_term[view.id] = max(highest, view.term)
         same_life = before.alive and view.alive and before.incarnation == view.incarnation
         if same_life and view.commit < before.commit:
             fail(
@@ -164,20 +167,25 @@ class InvariantChecker:
 
         # Log Matching, incrementally over the entries this step wrote.
         if log_from:
-            for index in range(max(log_from, view.log.start_index + 1), view.last_index + 1):
-                entry = view.log.entry(index)
-                prev_term = view.term_at(index - 1)
+            first = max(log_from, view.log.start_index + 1)
+            prev_term = view.term_at(first - 1)
+            entry_at = self.entry_at
+            # One slice, each entry's predecessor term carried along: this runs for
+            # every entry every node writes.
+            for index, entry in enumerate(view.log.slice(first), start=first):
                 if entry.command.op == "config":
                     found.extend(self._check_change(view, index, step, time))
                 key = (index, entry.term)
-                seen = self.entry_at.get(key)
+                seen = entry_at.get(key)
+                written = (entry.command, prev_term)
+                prev_term = entry.term
                 if seen is None:
-                    self.entry_at[key] = (entry.command, prev_term)
-                elif seen != (entry.command, prev_term):
+                    entry_at[key] = written
+                elif seen != written:
                     fail(
                         "Log Matching",
                         f"node {view.id} holds index {index} term {entry.term} as "
-                        f"{entry.command.describe()!r} after term {prev_term}, but it was first seen as "
+                        f"{entry.command.describe()!r} after term {written[1]}, but it was first seen as "
                         f"{seen[0].describe()!r} after term {seen[1]}",
                     )
 
@@ -189,16 +197,18 @@ class InvariantChecker:
             in_snapshot = min(view.commit, view.log.start_index)
             if in_snapshot >= lo:
                 self._extend_committed(in_snapshot, view.term)
+            known, entry_of = self.known, view.log.entry
             for index in range(max(lo, view.log.start_index + 1), view.commit + 1):
-                entry = view.log.entry(index)
+                entry = entry_of(index)
+                committed = (entry.term, entry.command)
                 if index > self.committed:
                     self._extend_committed(index, view.term)
-                    self.known[index] = (entry.term, entry.command)
+                    known[index] = committed
                     continue
-                seen = self.known.get(index)
+                seen = known.get(index)
                 if seen is None:
-                    self.known[index] = (entry.term, entry.command)
-                elif seen != (entry.term, entry.command):
+                    known[index] = committed
+                elif seen != committed:
                     fail(
                         "State Machine Safety",
                         f"node {view.id} committed {entry.command.describe()!r} (term {entry.term}) "

@@ -10,6 +10,7 @@ it sent. A run is therefore a pure function of the seed and the commands.
 
 from __future__ import annotations
 
+import functools
 import heapq
 import random
 from collections.abc import Callable
@@ -17,7 +18,7 @@ from dataclasses import dataclass, field
 
 from raftviz.core.messages import SESSION_EXPIRED, Address, ClientReply, ClientRequest
 from raftviz.core.reasons import Reason
-from raftviz.lab.backend import Backend, make_backend
+from raftviz.lab.backend import Backend, DecodedMessages, make_backend
 from raftviz.lab.clients import Client, Request
 from raftviz.lab.invariants import Before, InvariantChecker, Violation, check_term_rule
 from raftviz.lab.linearizability import ANOMALY
@@ -82,19 +83,26 @@ Summary = tuple[str, int, int, int, int, str, int]
 
 
 def _configuration_text(view: NodeView) -> str:
-    text = ",".join(map(str, view.voters)) or "-"
-    return text + ("/" + ",".join(map(str, view.learners)) if view.learners else "")
+    return _configuration_words(view.voters, view.learners)
+
+
+@functools.lru_cache(maxsize=64)
+def _configuration_words(voters: tuple[int, ...], learners: tuple[int, ...]) -> str:
+    # Cached: every step summarises its node twice, and configurations rarely change.
+    text = ",".join(map(str, voters)) or "-"
+    return text + ("/" + ",".join(map(str, learners)) if learners else "")
 
 
 def _summary(view: NodeView) -> Summary:
+    log = view.log
     return (
         view.role,
         view.term,
         view.vote,
         view.commit,
-        view.last_index,
-        _configuration_text(view),
-        view.snapshot_index,
+        log.last_index,
+        _configuration_words(view.voters, view.learners),
+        log.start_index,
     )
 
 
@@ -111,6 +119,10 @@ class Lab:
         self.steps = 0
         self.network = Network(random.Random(f"raftviz-net/{options.seed}"), options.latency, options.loss)
         self.backend: Backend = backend if backend is not None else make_backend(options)
+        #: The in-process backend's decoded messages (raftviz.lab.backend): a flight takes
+        #: its message from there, and a client's request goes in, so that neither the lab
+        #: nor a node decodes what this process has just encoded. None on udp.
+        self._decoded: DecodedMessages | None = getattr(self.backend, "decoded", None)
         self.views: dict[int, NodeView] = {
             i: NodeView(i, expiry=self.config.session_expiry) for i in self.ids
         }
@@ -508,23 +520,32 @@ class Lab:
     def _absorb(self, node: int, report: Report, record: StepRecord) -> None:
         view = self.views[node]
         before = Before.of(view)
-        summary = _summary(view) if before.alive else ("down", *_summary(view)[1:3], 0, *_summary(view)[4:])
+        summary = _summary(view)
+        if not before.alive:
+            summary = ("down", summary[1], summary[2], 0, *summary[4:])
         was_leader = view.role == "leader" and before.alive
         # A slow disk (``disk N slow MS``): what the node sent after an fsync leaves MS later.
         # It synced if it made a log change, a snapshot or a term or vote durable.
-        hard_state_changed = (report.term, report.vote) != (view.term, view.vote)
-        synced = bool(report.log_from or report.snapshot) or hard_state_changed
-        delay = parse_fault(report.disk).ms if synced else 0
-        counted = dict(view.violations) if before.alive else {}
+        delay = 0
+        if report.disk != "ok":
+            hard_state_changed = (report.term, report.vote) != (view.term, view.vote)
+            synced = bool(report.log_from or report.snapshot) or hard_state_changed
+            delay = parse_fault(report.disk).ms if synced else 0
+        previous_violations = view.violations
         view.absorb(report)
-        record.protocol = [kind for kind, count in report.violations if count > counted.get(kind, 0)]
+        if report.violations != previous_violations or not before.alive:
+            counted = dict(previous_violations) if before.alive else {}
+            record.protocol = [kind for kind, count in report.violations if count > counted.get(kind, 0)]
+        elif record.protocol:
+            record.protocol = []  # no count grew
         if view.role == "leader" and not (was_leader and before.term == view.term):
             view.leader_since = self.now
         after = _summary(view)
         if after != summary:
             record.changes.append(Change(node, summary, after))
         record.refused = report.refused
-        record.reasons.extend((node, reason) for reason in report.reasons)
+        if report.reasons:
+            record.reasons.extend((node, reason) for reason in report.reasons)
         for dst, data in report.sent:
             self._send(node, dst, data, record, delay=delay)
         self._set_timer(node, report.deadline)
@@ -545,14 +566,16 @@ class Lab:
         allow_loss: bool = True,
         delay: int = 0,
     ) -> Flight | None:
-        flight = Flight(self._next_id, src, dst, data, self.now, 0)
+        msg = self._decoded.get(data) if self._decoded is not None else None
+        flight = Flight(self._next_id, src, dst, data, self.now, 0, msg)
         self._next_id += 1
         if allow_loss and self.network.sample_loss():
             record.lost.append(flight)
             return None
         flight.deliver_at = self.now + delay + self.network.sample_latency()
         self.flights[flight.id] = flight
-        heapq.heappush(self._queue, (flight.deliver_at, DELIVER, self._key(dst), flight.id))
+        key = dst if isinstance(dst, int) else self._key(dst)
+        heapq.heappush(self._queue, (flight.deliver_at, DELIVER, key, flight.id))
         record.sent.append(flight)
         return flight
 
@@ -598,7 +621,10 @@ class Lab:
     def _send_request(self, request: Request, record: StepRecord) -> None:
         sender = request.command.client
         message = ClientRequest(src=sender, dst=request.target, command=request.command)
-        self._send(sender, request.target, datagram.encode(message), record)
+        data = datagram.encode(message)
+        if self._decoded is not None:
+            self._decoded.put(data, message)
+        self._send(sender, request.target, data, record)
 
     def _deliver_to_client(self, flight: Flight) -> StepRecord:
         reply = flight.msg

@@ -25,15 +25,23 @@ class Flight:
     __slots__ = ("id", "src", "dst", "data", "sent_at", "deliver_at", "_msg")
 
     def __init__(
-        self, id: int, src: Address, dst: Address, data: bytes, sent_at: int, deliver_at: int
+        self,
+        id: int,
+        src: Address,
+        dst: Address,
+        data: bytes,
+        sent_at: int,
+        deliver_at: int,
+        msg: Message | None = None,
     ) -> None:
+        """``msg``: the message ``data`` encodes, if the sender has it (it is then not decoded)."""
         self.id = id
         self.src = src
         self.dst = dst
         self.data = data
         self.sent_at = sent_at
         self.deliver_at = deliver_at
-        self._msg: Message | None = None
+        self._msg = msg
 
     def __deepcopy__(self, memo: dict[int, object]) -> Flight:
         # Once it is on its way (its delivery time set) a flight never changes, so a

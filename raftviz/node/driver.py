@@ -160,6 +160,10 @@ class NodeDriver:
         #: Datagrams dropped for a missing or wrong cluster-secret tag (not in ``dropped``).
         self.unauthenticated = 0
         self._loaded = snapshot
+        #: The messages of the latest report's ``sent``, in the same order (each one
+        #: the message its datagram encodes): the in-process backend reuses them
+        #: rather than decoding datagrams it has just seen encoded.
+        self.last_sent: list[Message] = []
 
     def start(self) -> Report:
         """The report of a freshly started node (nothing to persist yet).
@@ -353,34 +357,38 @@ class NodeDriver:
                     raise  # the injected full disk: ``_run`` refuses the input instead
                 # Anything else (EIO above all): what reached the disk is unknown, so stop.
                 raise DiskStopped(stop_reason(exc)) from exc
-        sent = [(m.dst, datagram.encode(m)) for m in messages]
-        leader = core.role == "leader"
+        encode = datagram.encode
+        sent = [(m.dst, encode(m)) for m in messages]
+        self.last_sent = messages
+        role, log, configuration = core.role, core.log, core.configuration
+        leader = role == "leader"
+        # Built for every input of every node: the ``if``s below skip sorting what is empty.
         return Report(
             node=core.id,
-            role=core.role,
+            role=role,
             term=core.current_term,
             vote=core.voted_for,
             leader=core.leader_id,
             commit=core.commit_index,
             applied=core.last_applied,
-            last_index=core.log.last_index,
-            last_term=core.log.last_term,
+            last_index=log.last_index,
+            last_term=log.last_term,
             deadline=core.next_deadline(),
             election_timeout=core.election_timeout,
             log_from=ready.log_from,
             entries=ready.entries,
             sent=sent,
-            votes=tuple(sorted(core.votes_granted)) if core.role == "candidate" else (),
+            votes=tuple(sorted(core.votes_granted)) if role == "candidate" else (),
             next_index=tuple(sorted(core.next_index.items())) if leader else (),
             match_index=tuple(sorted(core.match_index.items())) if leader else (),
             dropped=self.dropped,
             refused=refused,
-            start_index=core.log.start_index,
-            start_term=core.log.start_term,
-            voters=core.configuration.voters,
-            learners=core.configuration.learners,
+            start_index=log.start_index,
+            start_term=log.start_term,
+            voters=configuration.voters,
+            learners=configuration.learners,
             snapshot=ready.snapshot.data if ready.snapshot is not None else b"",
             disk=self.storage.disk.fault.text,
-            violations=tuple(sorted(core.violation_counts.items())),
-            reasons=tuple(ready.reasons),
+            violations=tuple(sorted(core.violation_counts.items())) if core.violation_counts else (),
+            reasons=tuple(ready.reasons) if ready.reasons else (),
         )

@@ -194,6 +194,27 @@ def _entry_to_wire(entry: Any) -> list[Any]:
         raise bad.within("command") from None
 
 
+#: Entries encoded lately, by identity: id(entry) -> (entry, its wire form). A leader
+#: sends each new entry to every follower (and again to a slow one), and an entry is
+#: immutable, so its checked wire form is made once. The entry itself is kept with
+#: its form, so its id cannot be reused while cached. Full, it is emptied (at once:
+#: no iteration another thread could disturb) and fills again with the entries in use.
+_ENCODED_ENTRIES: Final[dict[int, tuple[Entry, list[Any]]]] = {}
+_ENCODED_ENTRIES_KEPT: Final = 1024
+
+
+def _entry_to_wire_cached(entry: Any) -> list[Any]:
+    """``_entry_to_wire(entry)``, made once per entry (msgpack only reads the list)."""
+    hit = _ENCODED_ENTRIES.get(id(entry))
+    if hit is not None and hit[0] is entry:
+        return hit[1]
+    wire = _entry_to_wire(entry)
+    if len(_ENCODED_ENTRIES) >= _ENCODED_ENTRIES_KEPT:
+        _ENCODED_ENTRIES.clear()
+    _ENCODED_ENTRIES[id(entry)] = (entry, wire)
+    return wire
+
+
 def _locate(name: str, convert: Validator, items: Any) -> Bad:
     """After a batch failed: find the first bad item again and return its error, path and all.
 
@@ -230,7 +251,7 @@ def _entries(name: str) -> tuple[Validator, Validator]:
         if type(value) is not tuple or len(value) > MAX_ENTRIES:
             raise Bad(name, f"tuple of at most {MAX_ENTRIES} entries", got(value, tuple))
         try:
-            return [_entry_to_wire(entry) for entry in value]
+            return [_entry_to_wire_cached(entry) for entry in value]
         except Bad:
             raise _locate(name, _entry_to_wire, value) from None
 

@@ -8,10 +8,12 @@ is spent):
 2. merge two ``advance`` commands in a row into one;
 3. shorten the numbers: ``advance MS`` and ``step N`` to the smallest of a few
    smaller values that still fail;
-4. fewer nodes: ``cluster N-1`` (a script that names node N then fails to run, so
+4. ``step N`` as a short ``advance`` (which pass 2 can then merge with an
+   ``advance`` beside it);
+5. fewer nodes: ``cluster N-1`` (a script that names node N then fails to run, so
    it is kept only when nothing needs node N);
-5. drop cluster options one at a time (``seed`` and ``bug`` stay);
-6. when none of these helps, delete two lines at once (a crash and its restart).
+6. drop cluster options one at a time (``seed`` and ``bug`` stay);
+7. when none of these helps, delete two lines at once (a crash and its restart).
 
 A candidate counts only if a strict run (runner.py: every command must apply, as
 under ``raftviz run``) breaks the same invariant; ``test`` decides, so the unit
@@ -68,6 +70,7 @@ def shrink(lines: list[str], test: Callable[[list[str]], bool], max_runs: int = 
         current = _delete_chunks(current, check)
         current = _merge_advances(current, check)
         current = _shorten_numbers(current, check)
+        current = _steps_to_advances(current, check)
         current = _fewer_nodes(current, check)
         current = _drop_options(current, check)
         if current == before:
@@ -141,6 +144,23 @@ def _shorten_numbers(lines: list[str], test: Callable[[list[str]], bool]) -> lis
                 if test(candidate):
                     lines = candidate
                     break
+    return lines
+
+
+#: What ``step N`` is tried as instead: a short ``advance`` (which can then merge with
+#: an ``advance`` beside it, one line fewer).
+STEP_AS_ADVANCE = (1, 2, 5, 10, 20, 50)
+
+
+def _steps_to_advances(lines: list[str], test: Callable[[list[str]], bool]) -> list[str]:
+    for i in range(1, len(lines)):
+        if _number(lines[i], "step") is None:
+            continue
+        for ms in STEP_AS_ADVANCE:
+            candidate = [*lines[:i], f"advance {ms}", *lines[i + 1 :]]
+            if test(candidate):
+                lines = candidate
+                break
     return lines
 
 
