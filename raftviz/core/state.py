@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from raftviz.core import bugs
 from raftviz.core.config import RaftConfig
@@ -28,6 +29,9 @@ from raftviz.core.messages import Entry, Message, NodeId
 from raftviz.core.ready import HardState, Ready
 from raftviz.core.reasons import CONFIG_CHANGED, Reason
 from raftviz.core.snapshot import Snapshot
+
+if TYPE_CHECKING:
+    from raftviz.core.reads import PendingRead
 
 FOLLOWER = "follower"
 CANDIDATE = "candidate"
@@ -121,6 +125,19 @@ class ServerState:
         #: The index a leader last explained it could not commit (Figure 8), so that
         #: every reply does not say it again; 0 when there is nothing held back.
         self.commit_held_at = 0
+        # Reads without log writes (dissertation §6.4; raftviz.core.reads), on a leader:
+        #: reads waiting for a heartbeat round or for the read index to be applied, by (client, seq).
+        self.pending_reads: dict[tuple[str, int], PendingRead] = {}
+        #: Whether this leader numbers its heartbeat broadcasts (from its first such read on).
+        self.numbering_rounds = False
+        #: The latest round sent; per round not yet acked by a majority, when it was sent.
+        self.read_round = 0
+        self.round_sent: dict[int, int] = {}
+        #: Per peer, the highest round it acknowledged; the highest a majority acknowledged.
+        self.round_acks: dict[NodeId, int] = {}
+        self.acked_round = 0
+        #: When (this leader's clock) the round ``acked_round`` was sent: the lease runs from there (-1: none).
+        self.lease_start = -1
         self._ready = Ready()
         self._persisted = HardState(self.current_term, self.voted_for)
 

@@ -89,7 +89,9 @@ from raftviz.wire.validate import (
     node_id_field,
     node_id_or_zero_field,
     op_field,
+    read_mode_field,
     role_field,
+    round_field,
     short,
     text_field,
     type_name,
@@ -265,10 +267,14 @@ def _same(check: Validator) -> tuple[Validator, Validator]:
 class _Spec:
     """How one message class travels: its tag and one (encoder, decoder) per field."""
 
-    __slots__ = ("cls", "decoders", "encoders", "fields", "getter", "length", "name", "tag")
+    __slots__ = ("cls", "decoders", "encoders", "fields", "getter", "length", "name", "optional", "tag")
 
     def __init__(
-        self, cls: type, tag: int, fields: tuple[tuple[str, tuple[Validator, Validator]], ...]
+        self,
+        cls: type,
+        tag: int,
+        fields: tuple[tuple[str, tuple[Validator, Validator]], ...],
+        optional: Any = None,
     ) -> None:
         self.cls = cls
         self.tag = tag
@@ -278,6 +284,17 @@ class _Spec:
         self.decoders = tuple(codec[1] for _, codec in fields)
         self.getter = attrgetter(*self.fields)
         self.length = 2 + len(fields)  # version and tag, then the fields (src and dst first)
+        #: Not None: the last field is left off the wire when it holds this default, so a
+        #: message of an older protocol reads the same (ClientRequest.read, the heartbeat
+        #: ``round`` of AppendEntries and its reply: dissertation §6.4 reads). Written
+        #: out, it must differ from the default: decode accepts only what encode writes.
+        self.optional = optional
+
+
+def _optional_spec(
+    cls: type, tag: int, default: Any, *fields: tuple[str, tuple[Validator, Validator]]
+) -> _Spec:
+    return _Spec(cls, tag, fields, default)
 
 
 def _spec(cls: type, tag: int, *fields: tuple[str, tuple[Validator, Validator]]) -> _Spec:
@@ -306,9 +323,10 @@ _SPECS: Final = (
         _f("term", index_field),
         _f("vote_granted", bool_field),
     ),
-    _spec(
+    _optional_spec(
         AppendEntries,
         3,
+        0,
         _f("src", node_id_field),
         _f("dst", node_id_field),
         _f("term", index_field),
@@ -316,10 +334,12 @@ _SPECS: Final = (
         _f("prev_log_term", index_field),
         ("entries", _entries("entries")),
         _f("leader_commit", index_field),
+        _f("round", round_field),
     ),
-    _spec(
+    _optional_spec(
         AppendEntriesReply,
         4,
+        0,
         _f("src", node_id_field),
         _f("dst", node_id_field),
         _f("term", index_field),
@@ -327,13 +347,16 @@ _SPECS: Final = (
         _f("match_index", index_field),
         _f("conflict_index", index_field),
         _f("conflict_term", index_field),
+        _f("round", round_field),
     ),
-    _spec(
+    _optional_spec(
         ClientRequest,
         5,
+        "",
         _f("src", client_id_field),
         _f("dst", node_id_field),
         ("command", _command("command")),
+        _f("read", read_mode_field),
     ),
     _spec(
         ClientReply,
@@ -413,11 +436,15 @@ def encode(msg: Message) -> bytes:
     spec = _BY_CLASS.get(type(msg))
     if spec is None:
         raise WireError(f"cannot encode {type(msg).__name__}: not a message of the wire protocol")
+    values = spec.getter(msg)
+    encoders = spec.encoders
+    if spec.optional is not None and values[-1] == spec.optional and type(values[-1]) is type(spec.optional):
+        values, encoders = values[:-1], encoders[:-1]  # the default stays off the wire
     try:
         body = [
             PROTOCOL_VERSION,
             spec.tag,
-            *[enc(v) for enc, v in zip(spec.encoders, spec.getter(msg))],  # noqa: B905 - same length
+            *[enc(v) for enc, v in zip(encoders, values)],  # noqa: B905 - same length
         ]
     except Bad as bad:
         raise bad.error(spec.name) from None
@@ -470,13 +497,19 @@ def decode(data: bytes) -> Message:
     spec = _BY_TAG.get(tag) if type(tag) is int else None
     if spec is None:
         raise WireError(f"unknown message type tag {short(tag)}")
+    decoders = spec.decoders
     if len(obj) != spec.length:
-        raise WireError(
-            f"{spec.name}: expected {spec.length} items [version, tag, {', '.join(spec.fields)}], "
-            f"got {len(obj)}"
-        )
+        if spec.optional is None or len(obj) != spec.length - 1:
+            shape = f"[version, tag, {', '.join(spec.fields)}]"
+            if spec.optional is None:
+                raise WireError(f"{spec.name}: expected {spec.length} items {shape}, got {len(obj)}")
+            raise WireError(
+                f"{spec.name}: expected {spec.length - 1} or {spec.length} items {shape} "
+                f"({spec.fields[-1]} may be left off), got {len(obj)}"
+            )
+        decoders = decoders[:-1]  # the optional last field left off: its default
     try:
-        return spec.cls(*[dec(v) for dec, v in zip(spec.decoders, obj[2:])])  # noqa: B905 - length checked
+        return spec.cls(*[dec(v) for dec, v in zip(decoders, obj[2:])])  # noqa: B905 - length checked
     except Bad as bad:
         raise bad.error(spec.name) from None
 
