@@ -267,7 +267,8 @@ class Reason:
                 )
             return (
                 f"{what} served at read index {self.index} (applied {self.our_index}): heartbeat "
-                f"round {self.count} was acknowledged by a majority, so this node still leads term {self.term}"
+                f"round {self.count} was acknowledged by a majority, so this node still leads "
+                f"term {self.term}"
             )
         if k == READ_HELD:
             if self.after == "noop":

@@ -136,7 +136,7 @@ class ServerState:
         #: Per peer, the highest round it acknowledged; the highest a majority acknowledged.
         self.round_acks: dict[NodeId, int] = {}
         self.acked_round = 0
-        #: When (this leader's clock) the round ``acked_round`` was sent: the lease runs from there (-1: none).
+        #: When (on this leader's clock) round ``acked_round`` was sent: the lease runs from there (-1: none).
         self.lease_start = -1
         self._ready = Ready()
         self._persisted = HardState(self.current_term, self.voted_for)
