@@ -48,11 +48,9 @@ cannot grow its list without bound.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from raftviz.core.messages import ClientReply, ClientRequest, NodeId
 from raftviz.core.reasons import READ_HELD, READ_REFUSED, READ_SERVED, Reason
-from raftviz.core.state import LEADER, ServerState
+from raftviz.core.state import LEADER, PendingRead, ServerState
 
 #: The lease is cut short by this share of the minimum election timeout: the bound on
 #: clock drift between servers the lease assumes (dissertation §6.4.1).
@@ -62,24 +60,6 @@ MAX_PENDING_READS = 1000
 #: At most this many heartbeat rounds' send times are remembered (rounds older than the
 #: minimum election timeout are forgotten sooner: they can no longer give a lease).
 MAX_ROUNDS_KEPT = 4096
-
-
-@dataclass(slots=True)
-class PendingRead:
-    """A read a leader holds until it may answer it."""
-
-    client: str
-    seq: int
-    key: str
-    mode: str
-    #: The read index: the commit index when the read arrived, or once this leader has
-    #: committed an entry of its term (0 until then).
-    index: int
-    #: The heartbeat round a majority must acknowledge first.
-    round: int
-
-    def describe(self) -> str:
-        return f"{self.client}#{self.seq} get {self.key}"
 
 
 class Reads(ServerState):

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
 from raftviz.core import bugs
 from raftviz.core.config import RaftConfig
@@ -30,12 +30,27 @@ from raftviz.core.ready import HardState, Ready
 from raftviz.core.reasons import CONFIG_CHANGED, Reason
 from raftviz.core.snapshot import Snapshot
 
-if TYPE_CHECKING:
-    from raftviz.core.reads import PendingRead
-
 FOLLOWER = "follower"
 CANDIDATE = "candidate"
 LEADER = "leader"
+
+
+@dataclass(slots=True)
+class PendingRead:
+    """A read a leader holds until it may answer it (raftviz.core.reads, dissertation §6.4)."""
+
+    client: str
+    seq: int
+    key: str
+    mode: str
+    #: The read index: the commit index when the read arrived, or once this leader has
+    #: committed an entry of its term (0 until then).
+    index: int
+    #: The heartbeat round a majority must acknowledge first.
+    round: int
+
+    def describe(self) -> str:
+        return f"{self.client}#{self.seq} get {self.key}"
 
 
 class ServerState:
