@@ -390,7 +390,7 @@ class Lab:
         self.clock_rates[node] = (rate, self.now, local)
         if rate == 1 and local == self.now:
             del self.clock_rates[node]  # back in step with virtual time
-        record = self._record("command", f"clock of node {node} runs at rate {_rate_text(rate)}")
+        record = self._record("command", f"clock of node {node} runs at rate {rate_text(rate)}")
         if view.alive and self._timer_deadline.get(node) is not None and node in self._deadline_on_clock:
             # The deadline the node reported, on its clock, falls at another virtual time now.
             view.deadline = self.virtual_time(node, self._deadline_on_clock[node])
@@ -589,6 +589,7 @@ class Lab:
             # The node's deadline is on its own clock; the queue runs on virtual time.
             view.deadline = self.virtual_time(node, report.deadline)
             view.election_timeout = max(1, math.ceil(report.election_timeout / self.clock_rates[node][0]))
+            view.lease = self.virtual_time(node, report.lease) if report.lease else 0
         self._set_timer(node, view.deadline if node in self.clock_rates else report.deadline)
         found = self.checker.check(view, before, report.log_from, self.steps, self.now)
         if report.snapshot:
@@ -726,7 +727,7 @@ class Lab:
         self.backend.close()
 
 
-def _rate_text(rate: Fraction) -> str:
+def rate_text(rate: Fraction) -> str:
     """A clock rate as the user wrote it: ``2``, ``1.5``, ``0.25``."""
     if rate.denominator == 1:
         return str(rate.numerator)
