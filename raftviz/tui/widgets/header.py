@@ -178,7 +178,8 @@ def header_parts(
     if rates:
         # Clocks off virtual time (``clock N rate=R``): what breaks a lease (dissertation §6.4.1).
         text = " ".join(f"{node}×{rate}" for node, rate in rates)
-        parts.append(Part("clocks", Text(f"· clocks {text}", style="bold yellow"), Text(text, style="yellow")))
+        full = Text(f"· clocks {text}", style="bold yellow")
+        parts.append(Part("clocks", full, Text(text, style="yellow")))
     if snap.pending_requests:
         waiting = snap.pending_requests
         plural = "s" if waiting != 1 else ""
