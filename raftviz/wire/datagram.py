@@ -14,9 +14,11 @@ declares them. The tag table:
 =====  ========================  ==============================================================
    1   ``RequestVote``           term, last_log_index, last_log_term
    2   ``RequestVoteReply``      term, vote_granted
-   3   ``AppendEntries``         term, prev_log_index, prev_log_term, entries, leader_commit
-   4   ``AppendEntriesReply``    term, success, match_index, conflict_index, conflict_term
-   5   ``ClientRequest``         command
+   3   ``AppendEntries``         term, prev_log_index, prev_log_term, entries, leader_commit,
+                                 [round]
+   4   ``AppendEntriesReply``    term, success, match_index, conflict_index, conflict_term,
+                                 [round]
+   5   ``ClientRequest``         command, [read]
    6   ``ClientReply``           seq, ok, value, leader_hint, error
    7   ``StatusRequest``         (none)
    8   ``StatusReply``           role, term, vote, leader, commit, applied, last_index, dropped,
@@ -26,7 +28,10 @@ declares them. The tag table:
   10   ``InstallSnapshotReply``  term, last_included_index, offset, done
 =====  ========================  ==============================================================
 
-Tag 0 is reserved (never valid); tags 11-63 are reserved for future messages;
+A field in brackets is optional and last: left off when it holds its default
+(``round`` 0, ``read`` ""), so that messages without it read as before; written
+out, it must differ from the default (reads without the log, dissertation §6.4:
+:mod:`raftviz.core.reads`). Tag 0 is reserved (never valid); tags 11-63 are reserved for future messages;
 tags 64 and above are the lab/node control
 frames of :mod:`raftviz.wire.control` (they travel over a node's standard
 input and output, never over UDP); field limits and validators are in
