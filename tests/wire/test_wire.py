@@ -16,8 +16,8 @@ from hypothesis import strategies as st
 from raftviz import wire
 from raftviz.core.membership import Configuration
 from raftviz.core.messages import (
-    READ_MODES,
     OPS,
+    READ_MODES,
     AppendEntries,
     AppendEntriesReply,
     ClientReply,
