@@ -88,6 +88,7 @@ class Reads(ServerState):
                     our_index=self.last_applied,
                     their_index=self.lease_expiry(),
                     term=self.current_term,
+                    after="lease",
                 )
             )
             self._send(ClientReply(self.id, msg.src, cmd.seq, ok=True, value=value))
@@ -102,10 +103,12 @@ class Reads(ServerState):
         index = self.commit_index if committed else 0
         read = PendingRead(msg.src, cmd.seq, cmd.key, msg.read, index, self.read_round)
         self.pending_reads[key] = read
-        if msg.read == "lease":
+        if not committed:
+            why = "noop"  # §6.4 step 1 comes first, whatever the mode
+        elif msg.read == "lease":
             why = "lease expired" if self.lease_start >= 0 else "no lease yet"
         else:
-            why = "round" if committed else "noop"
+            why = "round"
         self._explain(
             Reason(
                 READ_HELD,
@@ -189,11 +192,14 @@ class Reads(ServerState):
         for key, read in self.pending_reads.items():
             if not read.index and committed:
                 read.index = self.commit_index
-            if self.acked_round < read.round:
+            # A lease read is confirmed by its own round, or by a lease that holds now.
+            leased = read.mode == "lease" and self.lease_holds(now)
+            if self.acked_round < read.round and not leased:
                 continue
             if not read.index or self.last_applied < read.index:
                 continue
             done.append(key)
+            by_round = self.acked_round >= read.round
             self._explain(
                 Reason(
                     READ_SERVED,
@@ -203,6 +209,8 @@ class Reads(ServerState):
                     our_index=self.last_applied,
                     count=read.round,
                     term=self.current_term,
+                    their_index=0 if by_round else self.lease_expiry(),
+                    after="round" if by_round else "lease",
                 )
             )
             self._send(ClientReply(self.id, read.client, read.seq, ok=True, value=self.kv.data.get(read.key)))

@@ -71,8 +71,9 @@ SNAPSHOT_INSTALLED: Final = "snapshot-installed"
 CONFIG_CHANGED: Final = "config-changed"
 #: A read without a log write (dissertation §6.4) answered by the leader: ``message`` is
 #: the mode (readindex or lease), ``before`` the request; ``index`` the read index,
-#: ``our_index`` the applied index, ``term`` the leader's; readindex: heartbeat round
-#: ``count`` was acknowledged by a majority; lease: it holds until ``their_index`` (leader's clock).
+#: ``our_index`` the applied index, ``term`` the leader's; ``after`` how it was confirmed:
+#: ``round`` (heartbeat round ``count`` acknowledged by a majority) or ``lease`` (the lease
+#: holds until ``their_index``, on the leader's clock).
 READ_SERVED: Final = "read-served"
 #: A read held by the leader (``message`` the mode, ``before`` the request): ``after`` says
 #: what for: ``round`` (heartbeat round ``count`` to reach a majority), ``noop`` (an entry of
@@ -260,7 +261,7 @@ class Reason:
         """The words of the three read kinds (dissertation §6.4)."""
         k, what = self.kind, f"{self.before} ({self.message})"
         if k == READ_SERVED:
-            if self.message == "lease":
+            if self.after == "lease":
                 return (
                     f"{what} served from the lease at applied index {self.our_index}: no other leader "
                     f"can exist before t={self.their_index} on this leader's clock"

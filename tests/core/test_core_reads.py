@@ -216,3 +216,16 @@ def test_6_4_waiting_reads_are_bounded() -> None:
     (reply,) = replies(read(node, "readindex", seq=MAX_PENDING_READS + 2))
     assert not reply.ok and "too many reads" in reply.error
     assert len(node.round_sent) <= 4096
+
+
+def test_6_4_1_a_lease_read_at_a_new_leader_also_waits_for_its_no_op() -> None:
+    node = make(1, 3)
+    elect(node)
+    out = read(node, "lease", seq=1, now=5)
+    assert replies(out) == [] and [r.after for r in out.reasons] == ["noop"]
+    (round_,) = {m.round for m in of(out, AppendEntries)}
+    ack(node, 2, 0, round_=round_, now=6)
+    assert node.lease_expiry() > 6, "the round gave a lease"
+    assert replies(read(node, "lease", seq=2, now=7)) == [], "but no answer before the no-op commits"
+    done = ack(node, 2, 1, now=8)
+    assert sorted((r.seq, r.ok) for r in replies(done)) == [(1, True), (2, True)]
