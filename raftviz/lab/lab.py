@@ -132,8 +132,10 @@ class Lab:
         #: node -> (rate, virtual time it was set, the node's clock then). Absent: rate 1,
         #: the node's clock is virtual time itself, as in every run without the command.
         self.clock_rates: dict[int, tuple[Fraction, int, int]] = {}
-        #: Each node's latest reported deadline, on its own clock (with a rate set, not the queue's).
+        #: Each node's latest reported deadline and lease end, on its own clock (with a rate
+        #: set, not the queue's time): a new rate moves them to other virtual times.
         self._deadline_on_clock: dict[int, int] = {}
+        self._lease_on_clock: dict[int, int] = {}
         self._next_id = 1
         #: Called with every StepRecord (the TUI's event feed listens here).
         self.listeners: list[Callable[[StepRecord], None]] = []
@@ -395,6 +397,8 @@ class Lab:
             # The deadline the node reported, on its clock, falls at another virtual time now.
             view.deadline = self.virtual_time(node, self._deadline_on_clock[node])
             self._set_timer(node, view.deadline)
+            lease = self._lease_on_clock.get(node, 0)
+            view.lease = self.virtual_time(node, lease) if lease else 0
         return self._publish(record)
 
     # ------------------------------------------------------------------ message controls
@@ -585,6 +589,7 @@ class Lab:
         for dst, data in report.sent:
             self._send(node, dst, data, record, delay=delay)
         self._deadline_on_clock[node] = report.deadline
+        self._lease_on_clock[node] = report.lease
         if node in self.clock_rates:
             # The node's deadline is on its own clock; the queue runs on virtual time.
             view.deadline = self.virtual_time(node, report.deadline)
