@@ -4,7 +4,9 @@
 
 1. latency: one write at a time from a client in its own process (p50, p99);
 2. throughput: W writes outstanding at once (commits/s, p50, p99 latency);
-3. fail-over: SIGKILL the leader, time until a new leader answers (T trials).
+3. fail-over: SIGKILL the leader, time until a new leader answers (T trials);
+4. reads: one get at a time, through the log, by ReadIndex and by the leader's
+   lease (dissertation §6.4; p50, p99 per mode).
 
 Three nodes, 150-300 ms election timeouts, 50 ms heartbeats. Figures only.
 Extra node flags can be given in RAFTVIZ_NODE_ARGS, e.g. "--batch 256".
@@ -103,6 +105,21 @@ def sequential_client(cluster_arg: str, writes: int) -> None:
     for i in range(writes):
         t = time.perf_counter()
         client.request("put", f"k{i}", "v")
+        out.append(time.perf_counter() - t)
+    print(" ".join(f"{x:.6f}" for x in out))
+
+
+def sequential_reader(cluster_arg: str, reads: int, mode: str) -> None:
+    """Runs in its own process: one get at a time read by ``mode``, latencies on stdout."""
+    addresses = [(h, int(p)) for h, p in (a.rsplit(":", 1) for a in cluster_arg.split(","))]
+    client = KVClient(addresses, timeout=10)
+    read = "" if mode == "log" else mode
+    client.request("put", "r", "value")
+    client.request("get", "r", read=read)  # warm up (a lease read's first one takes the lease)
+    out = []
+    for _ in range(reads):
+        t = time.perf_counter()
+        assert client.request("get", "r", read=read) == "value"
         out.append(time.perf_counter() - t)
     print(" ".join(f"{x:.6f}" for x in out))
 
@@ -219,11 +236,30 @@ def bench_failover(trials: int) -> None:
         cluster.close()
 
 
+def bench_reads(reads: int) -> None:
+    cluster = Cluster()
+    try:
+        probe = KVClient(list(cluster.addresses.values()))
+        wait_for_leader(cluster, probe)
+        figures = []
+        for mode in ("log", "readindex", "lease"):
+            lat = _spawn_client(["read", cluster.cluster_arg(), str(reads), mode])
+            figures.append(
+                f"{mode} p50 {percentile(lat, 50) * 1000:.2f} ms p99 {percentile(lat, 99) * 1000:.2f} ms"
+            )
+        print(f"4. one read at a time ({reads} reads each, fsync on): " + "; ".join(figures))
+        probe.close()
+    finally:
+        cluster.close()
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--client":
         kind, rest = sys.argv[2], sys.argv[3:]
         if kind == "seq":
             sequential_client(rest[0], int(rest[1]))
+        elif kind == "read":
+            sequential_reader(rest[0], int(rest[1]), rest[2])
         else:
             pipelined_client(rest[0], int(rest[1]), int(rest[2]), int(rest[3]))
         return
@@ -231,7 +267,8 @@ def main() -> None:
     parser.add_argument("--writes", type=int, default=2000)
     parser.add_argument("--window", type=int, default=1000)
     parser.add_argument("--trials", type=int, default=20)
-    parser.add_argument("--only", choices=("latency", "throughput", "failover"))
+    parser.add_argument("--reads", type=int, default=1000)
+    parser.add_argument("--only", choices=("latency", "throughput", "failover", "reads"))
     args = parser.parse_args()
     if args.only in (None, "latency"):
         bench_latency(min(args.writes, 2000))
@@ -239,6 +276,8 @@ def main() -> None:
         bench_throughput(max(args.writes, 20000), args.window)
     if args.only in (None, "failover"):
         bench_failover(args.trials)
+    if args.only in (None, "reads"):
+        bench_reads(args.reads)
 
 
 if __name__ == "__main__":

@@ -260,7 +260,7 @@ def _cmd_kv(args: argparse.Namespace) -> int:
             client.request(args.op, args.key, "")
             print("OK")
         else:
-            value = client.request("get", args.key, "")
+            value = client.request("get", args.key, "", read="" if args.read == "log" else args.read)
             if value is None:
                 print(f"(no value for {args.key})", file=sys.stderr)
                 return 1
@@ -301,6 +301,8 @@ def _kv_usage(args: argparse.Namespace) -> str:
     from raftviz.node import options
 
     wanted = KV_ARGS[args.op]
+    if args.read != "log" and args.op != "get":
+        return f"--read is for get only, not {args.op}"
     given = [a for a in (args.key, args.value) if a is not None]
     if len(given) != len(wanted):
         what = " (ID: a node id)" if "ID" in wanted else ""
@@ -596,6 +598,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--timeout", type=_checked("timeout_seconds"), default=5.0, help="give up after this many seconds"
     )
     kv.add_argument("--secret-file", help="the cluster's secret file, if its nodes use one")
+    kv.add_argument(
+        "--read",
+        choices=("log", "readindex", "lease"),
+        default="log",
+        help="how get reads: through the log (default), ReadIndex or the leader's lease (dissertation §6.4)",
+    )
     kv.add_argument("op", choices=("put", "get", "delete", "append", "add", "remove", "status"))
     kv.add_argument("key", nargs="?")
     kv.add_argument("value", nargs="?")

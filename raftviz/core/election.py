@@ -38,6 +38,7 @@ class Election(ServerState):
         self.leader_id = leader
         self.votes_granted = set()
         if was_leader:
+            self.drop_reads(leader)
             self.next_index, self.match_index, self.inflight, self.snapshot_sent = {}, {}, {}, {}
             self.proposed = {}
             self._reset_election_timer(now)
@@ -51,6 +52,8 @@ class Election(ServerState):
         self._reset_election_timer(now)
         if not self.is_voter or self.current_term >= LAST_TERM:
             return  # (a term that cannot be incremented and encoded: waits for a leader, never crashes)
+        if self.role == LEADER:
+            self.drop_reads(0)  # (only the lab's ``timeout`` makes a leader stand again)
         self.role = CANDIDATE
         self.current_term += 1
         self.voted_for = self.id
@@ -81,6 +84,7 @@ class Election(ServerState):
         self.leader_id = self.id
         self.leader_contact = now
         self.commit_held_at = 0
+        self.reset_reads()
         self.next_index, self.match_index, self.inflight, self.snapshot_sent = {}, {}, {}, {}
         self._track_peers()
         # Only this term's entries: a request left by an earlier leader is

@@ -33,6 +33,8 @@ VALUELESS_OPS = ("get", "delete", "add", "remove", "register")
 #: hold (expired, or never registered while sessions expire). It is the one error
 #: text a client compares: it registers again (RegisterClient) and resends.
 SESSION_EXPIRED = "SESSION_EXPIRED"
+#: How a ``get`` may be read without writing the log (ClientRequest.read); "" is through the log.
+READ_MODES = ("readindex", "lease")
 #: Operations that change the state machine (the others only read it).
 WRITE_OPS = ("put", "delete", "append")
 
@@ -125,6 +127,11 @@ class AppendEntries:
     prev_log_term: int
     entries: tuple[Entry, ...]
     leader_commit: int
+    #: The heartbeat round this message belongs to (0: none). A leader serving
+    #: ReadIndex or lease reads numbers its broadcasts; the reply echoes the
+    #: number, so the leader knows which round a majority has acknowledged
+    #: (dissertation §6.4, raftviz.core.reads). Omitted on the wire when 0.
+    round: int = 0
 
 
 @shared_value
@@ -145,6 +152,8 @@ class AppendEntriesReply:
     match_index: int = 0
     conflict_index: int = 0
     conflict_term: int = 0
+    #: The ``round`` of the AppendEntries this answers, echoed (0: none; omitted on the wire).
+    round: int = 0
 
 
 @shared_value
@@ -189,11 +198,18 @@ class InstallSnapshotReply:
 @shared_value
 @dataclass(frozen=True, slots=True)
 class ClientRequest:
-    """A client's request to a node: ``command`` carries client id and sequence."""
+    """A client's request to a node: ``command`` carries client id and sequence.
+
+    ``read`` says how a ``get`` is served (dissertation §6.4): ``""`` through
+    the log like any command, ``"readindex"`` by the leader once a heartbeat
+    round confirms it still leads, ``"lease"`` by the leader from its state
+    while its lease holds (raftviz.core.reads). Omitted on the wire when ``""``.
+    """
 
     src: ClientId
     dst: NodeId
     command: Command
+    read: str = ""
 
 
 @shared_value

@@ -17,6 +17,7 @@ role. The rules live one concern to a module, as the dissertation orders them:
   Figure 8, applying and answering clients (§3.5);
 - :mod:`~raftviz.core.membership_changes`: single-server changes (chapter 4);
 - :mod:`~raftviz.core.compaction`: snapshots and InstallSnapshot (chapter 5);
+- :mod:`~raftviz.core.reads`: ReadIndex and lease reads (§6.4);
 - :mod:`~raftviz.core.state`: the state they share and its queries.
 """
 
@@ -39,6 +40,7 @@ from raftviz.core.messages import (
     StatusReply,
     StatusRequest,
 )
+from raftviz.core.reads import Reads
 from raftviz.core.ready import Ready
 from raftviz.core.reasons import STEP_DOWN, VOTE_IGNORED, Reason
 from raftviz.core.replication import Replication
@@ -47,7 +49,7 @@ from raftviz.core.state import CANDIDATE, FOLLOWER, LEADER
 __all__ = ["CANDIDATE", "FOLLOWER", "LEADER", "RaftNode"]
 
 
-class RaftNode(Election, Replication, MembershipChanges, Compaction):
+class RaftNode(Election, Replication, MembershipChanges, Compaction, Reads):
     """A Raft server: the state of :class:`ServerState` and every rule, one input at a time."""
 
     def tick(self, now: int) -> None:

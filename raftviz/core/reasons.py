@@ -69,6 +69,20 @@ SNAPSHOT_INSTALLED: Final = "snapshot-installed"
 #: The configuration in use changed from ``before`` to ``after`` because a configuration
 #: entry at ``index`` was ``message`` (``appended`` to the log, or ``undone``: truncated away).
 CONFIG_CHANGED: Final = "config-changed"
+#: A read without a log write (dissertation §6.4) answered by the leader: ``message`` is
+#: the mode (readindex or lease), ``before`` the request; ``index`` the read index,
+#: ``our_index`` the applied index, ``term`` the leader's; ``after`` how it was confirmed:
+#: ``round`` (heartbeat round ``count`` acknowledged by a majority) or ``lease`` (the lease
+#: holds until ``their_index``, on the leader's clock).
+READ_SERVED: Final = "read-served"
+#: A read held by the leader (``message`` the mode, ``before`` the request): ``after`` says
+#: what for: ``round`` (heartbeat round ``count`` to reach a majority), ``noop`` (an entry of
+#: its ``term`` to commit first), ``no lease yet`` / ``lease expired`` (at ``their_index``):
+#: confirmed by round ``count`` instead. ``index`` is the read index (0: not known yet).
+READ_HELD: Final = "read-held"
+#: A read refused (``message`` the mode, ``before`` the request): this node does not lead
+#: (any more); ``peer`` is the leader it knows of (0: none), for the client to try.
+READ_REFUSED: Final = "read-refused"
 
 ReasonKind = Literal[
     "vote-granted",
@@ -88,6 +102,9 @@ ReasonKind = Literal[
     "commit-held",
     "snapshot-installed",
     "config-changed",
+    "read-served",
+    "read-held",
+    "read-refused",
 ]
 
 #: Where in the Raft paper (Ongaro and Ousterhout, 2014) each kind's rule is.
@@ -109,6 +126,9 @@ PLACES: Final[dict[str, str]] = {
     COMMIT_HELD: "Figure 8 / §5.4.2",
     SNAPSHOT_INSTALLED: "§7 (snapshots)",
     CONFIG_CHANGED: "§6 (membership)",
+    READ_SERVED: "dissertation §6.4",
+    READ_HELD: "dissertation §6.4",
+    READ_REFUSED: "dissertation §6.4, §8",
 }
 
 #: Every kind, in the order they are documented (docs/scenario-language.md).
@@ -233,7 +253,42 @@ class Reason:
                 f"configuration {self.before} -> {self.after}: configuration entry {self.index} was "
                 f"{self.message}, and a server uses the latest one in its log, committed or not"
             )
+        if k in (READ_SERVED, READ_HELD, READ_REFUSED):
+            return self._read_sentence()
         return k
+
+    def _read_sentence(self) -> str:
+        """The words of the three read kinds (dissertation §6.4)."""
+        k, what = self.kind, f"{self.before} ({self.message})"
+        if k == READ_SERVED:
+            if self.after == "lease":
+                return (
+                    f"{what} served from the lease at applied index {self.our_index}: no other leader "
+                    f"can exist before t={self.their_index} on this leader's clock"
+                )
+            return (
+                f"{what} served at read index {self.index} (applied {self.our_index}): heartbeat "
+                f"round {self.count} was acknowledged by a majority, so this node still leads "
+                f"term {self.term}"
+            )
+        if k == READ_HELD:
+            if self.after == "noop":
+                return (
+                    f"{what} held: this leader has not committed an entry of its term {self.term} yet, "
+                    f"so its read index is not known; heartbeat round {self.count} sent"
+                )
+            if self.after in ("lease expired", "no lease yet"):
+                when = f" at t={self.their_index}" if self.after == "lease expired" else ""
+                return (
+                    f"{what} held: {self.after}{when}, so it is confirmed like a ReadIndex read, "
+                    f"by heartbeat round {self.count}"
+                )
+            return (
+                f"{what} held at read index {self.index}: waiting for a majority to acknowledge "
+                f"heartbeat round {self.count}"
+            )
+        hint = f"node {self.peer} leads, as far as this node knows" if self.peer else "no leader known"
+        return f"{what} refused: this node does not lead ({hint})"
 
 
 def _last(term: int, index: int) -> str:

@@ -61,6 +61,9 @@ class Replication(ServerState):
         if error:
             self._send(ClientReply(self.id, msg.src, cmd.seq, ok=False, error=error))
             return
+        if msg.read:
+            self.handle_read_request(msg, now)  # raftviz.core.reads: no log write
+            return
         if self.role != LEADER:
             self._send(ClientReply(self.id, msg.src, cmd.seq, ok=False, leader_hint=self.leader_id))
             return
@@ -93,7 +96,10 @@ class Replication(ServerState):
         if msg.term < self.current_term:
             reason = Reason(APPEND_REJECTED_STALE, peer=msg.src, term=self.current_term, their_term=msg.term)
             self._explain(reason)
-            self._send(AppendEntriesReply(src=self.id, dst=msg.src, term=self.current_term, success=False))
+            reply = AppendEntriesReply(
+                src=self.id, dst=msg.src, term=self.current_term, success=False, round=msg.round
+            )
+            self._send(reply)
             return
         self._heard_from_leader(msg.src, msg.term, now, "AppendEntries")
         log = self.log
@@ -166,7 +172,12 @@ class Replication(ServerState):
             self._set_commit_index(learned)
         self._send(
             AppendEntriesReply(
-                src=self.id, dst=msg.src, term=self.current_term, success=True, match_index=match
+                src=self.id,
+                dst=msg.src,
+                term=self.current_term,
+                success=True,
+                match_index=match,
+                round=msg.round,
             )
         )
 
@@ -179,6 +190,7 @@ class Replication(ServerState):
                 success=False,
                 conflict_index=conflict_index,
                 conflict_term=conflict_term,
+                round=msg.round,
             )
         )
 
@@ -186,6 +198,9 @@ class Replication(ServerState):
         if self.role != LEADER or msg.term != self.current_term or msg.src not in self.next_index:
             return
         peer = msg.src
+        if msg.round:
+            # Any current-term answer acknowledges this leader for that round (raftviz.core.reads).
+            self.note_round_ack(peer, msg.round, now)
         if msg.success:
             if msg.match_index > self.match_index[peer]:
                 self.match_index[peer] = msg.match_index
@@ -292,6 +307,8 @@ class Replication(ServerState):
             if self.role == LEADER and cmd.client:
                 self.proposed.pop((cmd.client, cmd.seq), None)
                 self._send(ClientReply(self.id, cmd.client, cmd.seq, ok=applied, value=value, error=error))
+        if self.pending_reads and self.role == LEADER:
+            self._serve_reads(self._now)  # a read may have waited for its read index
 
     def _replicate(self, now: int) -> None:
         """Send new entries to every peer that has no batch in flight."""
@@ -313,6 +330,8 @@ class Replication(ServerState):
                 table.pop(gone, None)
 
     def _broadcast_append(self, now: int, heartbeat: bool) -> None:
+        # A leader serving reads without the log numbers its rounds (raftviz.core.reads).
+        round_ = self.next_round(now)
         for peer in self.peers:
             if peer in self.snapshot_sent:
                 # A chunk is in flight: send it again only if it seems lost.
@@ -325,13 +344,13 @@ class Replication(ServerState):
             # it is presumed lost and sent again.
             sent = self.inflight.get(peer)
             resend = sent is None or now - sent[1] >= RESEND_HEARTBEATS * self.config.heartbeat
-            self._send_append(peer, now, with_entries=resend)
+            self._send_append(peer, now, with_entries=resend, round_=round_)
         if self.configuration.voters == (self.id,):
             self.advance_commit_index()
         if heartbeat:
             self.heartbeat_deadline = now + self.config.heartbeat
 
-    def _send_append(self, peer: NodeId, now: int, with_entries: bool = True) -> None:
+    def _send_append(self, peer: NodeId, now: int, with_entries: bool = True, round_: int = 0) -> None:
         next_index = self.next_index[peer]
         prev = next_index - 1
         prev_term = self.log.term_at(prev)
@@ -352,6 +371,7 @@ class Replication(ServerState):
                 prev_log_term=prev_term,
                 entries=entries,
                 leader_commit=self.commit_index,
+                round=round_,
             )
         )
 
@@ -384,4 +404,6 @@ def _malformed(msg: ClientRequest) -> str:
         return "seq starts at 1"
     if cmd.low > cmd.seq:
         return f"low {cmd.low} is above seq {cmd.seq}"
+    if msg.read and cmd.op != "get":
+        return f"read={msg.read} is for a get, not a {cmd.op}"
     return ""

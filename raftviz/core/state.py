@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from raftviz.core import bugs
 from raftviz.core.config import RaftConfig
@@ -32,6 +33,24 @@ from raftviz.core.snapshot import Snapshot
 FOLLOWER = "follower"
 CANDIDATE = "candidate"
 LEADER = "leader"
+
+
+@dataclass(slots=True)
+class PendingRead:
+    """A read a leader holds until it may answer it (raftviz.core.reads, dissertation §6.4)."""
+
+    client: str
+    seq: int
+    key: str
+    mode: str
+    #: The read index: the commit index when the read arrived, or once this leader has
+    #: committed an entry of its term (0 until then).
+    index: int
+    #: The heartbeat round a majority must acknowledge first.
+    round: int
+
+    def describe(self) -> str:
+        return f"{self.client}#{self.seq} get {self.key}"
 
 
 class ServerState:
@@ -121,6 +140,19 @@ class ServerState:
         #: The index a leader last explained it could not commit (Figure 8), so that
         #: every reply does not say it again; 0 when there is nothing held back.
         self.commit_held_at = 0
+        # Reads without log writes (dissertation §6.4; raftviz.core.reads), on a leader:
+        #: reads waiting for a heartbeat round or for the read index to be applied, by (client, seq).
+        self.pending_reads: dict[tuple[str, int], PendingRead] = {}
+        #: Whether this leader numbers its heartbeat broadcasts (from its first such read on).
+        self.numbering_rounds = False
+        #: The latest round sent; per round not yet acked by a majority, when it was sent.
+        self.read_round = 0
+        self.round_sent: dict[int, int] = {}
+        #: Per peer, the highest round it acknowledged; the highest a majority acknowledged.
+        self.round_acks: dict[NodeId, int] = {}
+        self.acked_round = 0
+        #: When (on this leader's clock) round ``acked_round`` was sent: the lease runs from there (-1: none).
+        self.lease_start = -1
         self._ready = Ready()
         self._persisted = HardState(self.current_term, self.voted_for)
 

@@ -45,6 +45,8 @@ class Request:
     quiet: bool = False
     #: Its number in the live linearizability check (0: not checked).
     checked_as: int = 0
+    #: How a get is read: "" through the log, "readindex" or "lease" (ClientRequest.read).
+    read: str = ""
 
     @property
     def done(self) -> bool:
@@ -62,6 +64,8 @@ class Request:
         text = f"{self.client}{number} {cmd.op} {cmd.key}".rstrip()
         if cmd.op in ("put", "append"):
             text += f" {cmd.value}"
+        if self.read:
+            text += f" read={self.read}"
         return text
 
     def outcome(self) -> str:
@@ -103,15 +107,19 @@ class Client:
         """The lowest sequence number still awaiting an answer."""
         return min((seq for seq in self.outstanding if seq), default=self.next_seq)
 
-    def issue(self, op: str, key: str, value: str, target: int, now: int, timeout: int) -> Request:
-        request = Request(self.id, 0, Command(op, key, value), now, target, now + timeout, rotation=target)
+    def issue(
+        self, op: str, key: str, value: str, target: int, now: int, timeout: int, read: str = ""
+    ) -> Request:
+        request = Request(
+            self.id, 0, Command(op, key, value), now, target, now + timeout, rotation=target, read=read
+        )
         self._bind(request)
         self._remember(request)
         return request
 
-    def hold(self, op: str, key: str, value: str, now: int) -> Request:
+    def hold(self, op: str, key: str, value: str, now: int, read: str = "") -> Request:
         """A request that waits for a session (``release`` sends it)."""
-        request = Request(self.id, 0, Command(op, key, value), now, 0, 0)
+        request = Request(self.id, 0, Command(op, key, value), now, 0, 0, read=read)
         self.held.append(request)
         self._remember(request)
         return request

@@ -32,6 +32,22 @@ def snapshot_progress(msg: InstallSnapshot | InstallSnapshotReply) -> str:
     return "installed" if msg.done else f"next={msg.offset}"
 
 
+def _round(msg: AppendEntries | AppendEntriesReply) -> str:
+    """The heartbeat round a leader serving reads numbers its broadcasts with (raftviz.core.reads)."""
+    return f" round={msg.round}" if msg.round else ""
+
+
+def _append_reply(msg: AppendEntriesReply) -> str:
+    if msg.success:
+        return f"AppendEntriesReply term={msg.term} ok match={msg.match_index}"
+    if msg.conflict_index == 0:
+        return f"AppendEntriesReply term={msg.term} stale"
+    return (
+        f"AppendEntriesReply term={msg.term} reject "
+        f"conflictIndex={msg.conflict_index} conflictTerm={msg.conflict_term}"
+    )
+
+
 def describe_message(msg: Message) -> str:
     """One line for a message, e.g. ``RequestVote term=2 lastIndex=4 lastTerm=1``."""
     if isinstance(msg, RequestVote):
@@ -48,17 +64,10 @@ def describe_message(msg: Message) -> str:
             entries = f"entries={msg.prev_log_index + 1}..{msg.prev_log_index + n}"
         return (
             f"AppendEntries term={msg.term} prevIndex={msg.prev_log_index} prevTerm={msg.prev_log_term} "
-            f"{entries} commit={msg.leader_commit}"
+            f"{entries} commit={msg.leader_commit}{_round(msg)}"
         )
     if isinstance(msg, AppendEntriesReply):
-        if msg.success:
-            return f"AppendEntriesReply term={msg.term} ok match={msg.match_index}"
-        if msg.conflict_index == 0:
-            return f"AppendEntriesReply term={msg.term} stale"
-        return (
-            f"AppendEntriesReply term={msg.term} reject "
-            f"conflictIndex={msg.conflict_index} conflictTerm={msg.conflict_term}"
-        )
+        return _append_reply(msg) + _round(msg)
     if isinstance(msg, InstallSnapshot):
         return (
             f"InstallSnapshot term={msg.term} lastIndex={msg.last_included_index} "
@@ -68,7 +77,8 @@ def describe_message(msg: Message) -> str:
         progress = snapshot_progress(msg)
         return f"InstallSnapshotReply term={msg.term} {progress} lastIndex={msg.last_included_index}"
     if isinstance(msg, ClientRequest):
-        return f"ClientRequest {msg.command.describe()}"
+        read = f" read={msg.read}" if msg.read else ""
+        return f"ClientRequest {msg.command.describe()}{read}"
     if isinstance(msg, ClientReply):
         error = f" error={msg.error!r}" if msg.error else ""
         if msg.ok:

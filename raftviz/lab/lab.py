@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import functools
 import heapq
+import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 from raftviz.core.messages import SESSION_EXPIRED, Address, ClientReply, ClientRequest
 from raftviz.core.reasons import Reason
@@ -138,6 +140,14 @@ class Lab:
         self._client_keys: dict[str, int] = {}
         #: Session id -> the lab client it belongs to (RegisterClient answers).
         self._session_owner: dict[str, str] = {}
+        #: Nodes whose clock runs at another rate than virtual time (``clock N rate=R``):
+        #: node -> (rate, virtual time it was set, the node's clock then). Absent: rate 1,
+        #: the node's clock is virtual time itself, as in every run without the command.
+        self.clock_rates: dict[int, tuple[Fraction, int, int]] = {}
+        #: Each node's latest reported deadline and lease end, on its own clock (with a rate
+        #: set, not the queue's time): a new rate moves them to other virtual times.
+        self._deadline_on_clock: dict[int, int] = {}
+        self._lease_on_clock: dict[int, int] = {}
         self._next_id = 1
         #: Called with every StepRecord (the TUI's event feed listens here).
         self.listeners: list[Callable[[StepRecord], None]] = []
@@ -256,7 +266,7 @@ class Lab:
         view.incarnation += 1
         record = self._record("command", f"restart node {node}")
         try:
-            report = self.backend.start(node, view.incarnation, self.now)
+            report = self.backend.start(node, view.incarnation, self.local_time(node))
         except StartRefused as exc:
             record.stopped = f"node {node} cannot start: {exc.reason}"
             record.text += " (refused: it stays down)"
@@ -312,7 +322,7 @@ class Lab:
         else:
             self.ids = sorted([*self.ids, node])
         self.views[node] = NodeView(node, joined=True, expiry=self.config.session_expiry)
-        report = self.backend.add(node, self.now)
+        report = self.backend.add(node, self.local_time(node))
         record = self._record("command", f"start node {node} (empty, no configuration)")
         self._absorb(node, report, record)
         self._publish(record)
@@ -357,8 +367,51 @@ class Lab:
             node,
             "command",
             f"node {node} election timer set to t={deadline}",
-            lambda n, _now: self.backend.set_election_deadline(n, deadline),
+            lambda n, _now: self.backend.set_election_deadline(n, self.local_time(n, deadline)),
         )
+
+    # ------------------------------------------------------------------ clocks
+
+    def local_time(self, node: int, at: int | None = None) -> int:
+        """Node ``node``'s clock at virtual time ``at`` (default now): what the node is told it is.
+
+        A node with rate R (``clock N rate=R``) sees its clock advance R ms per virtual
+        ms from the moment the rate was set; whole milliseconds, rounded down, so a
+        run stays a pure function of (seed, commands).
+        """
+        at = self.now if at is None else at
+        if node not in self.clock_rates:
+            return at
+        rate, since, local = self.clock_rates[node]
+        return local + math.floor((at - since) * rate)
+
+    def virtual_time(self, node: int, deadline: int) -> int:
+        """The first virtual time at which node ``node``'s clock reads ``deadline`` or more."""
+        if node not in self.clock_rates:
+            return deadline
+        rate, since, local = self.clock_rates[node]
+        return since + max(0, math.ceil((deadline - local) / rate))
+
+    def set_clock_rate(self, node: int, rate: Fraction) -> StepRecord:
+        """``clock N rate=R``: node N's timers run R times as fast as virtual time from now on.
+
+        The node itself is not told: the lab hands every node its own clock's time
+        with each input and turns the deadline it reports back into virtual time,
+        so both backends see the same thing and no control frame is needed.
+        """
+        view = self.view(node)
+        local = self.local_time(node)
+        self.clock_rates[node] = (rate, self.now, local)
+        if rate == 1 and local == self.now:
+            del self.clock_rates[node]  # back in step with virtual time
+        record = self._record("command", f"clock of node {node} runs at rate {rate_text(rate)}")
+        if view.alive and self._timer_deadline.get(node) is not None and node in self._deadline_on_clock:
+            # The deadline the node reported, on its clock, falls at another virtual time now.
+            view.deadline = self.virtual_time(node, self._deadline_on_clock[node])
+            self._set_timer(node, view.deadline)
+            lease = self._lease_on_clock.get(node, 0)
+            view.lease = self.virtual_time(node, lease) if lease else 0
+        return self._publish(record)
 
     # ------------------------------------------------------------------ message controls
 
@@ -412,11 +465,19 @@ class Lab:
         return self.clients[client_id]
 
     def submit(
-        self, op: str, key: str, value: str = "", via: int = 0, client_id: str = "c1", quiet: bool = False
+        self,
+        op: str,
+        key: str,
+        value: str = "",
+        via: int = 0,
+        client_id: str = "c1",
+        quiet: bool = False,
+        read: str = "",
     ) -> Request:
         """Issue a client request; it travels as a message like any other.
 
-        ``quiet`` leaves it out of the listeners' feed (``writes`` sends thousands).
+        ``quiet`` leaves it out of the listeners' feed (``writes`` sends thousands);
+        ``read`` is how a get is read ("", readindex, lease: raftviz.core.reads).
         """
         if via:
             self.view(via)
@@ -424,7 +485,7 @@ class Lab:
         target = via or client.leader_guess or self.ids[0]
         if self.options.sessions and not client.session:
             # Sessions expire: the request waits until the cluster has given the client one.
-            request = client.hold(op, key, value, self.now)
+            request = client.hold(op, key, value, self.now, read=read)
             request.target = request.rotation = target
             request.quiet = quiet
             self.linearizability.invoked(request)
@@ -434,7 +495,7 @@ class Lab:
             if not quiet:
                 self._publish(record)
             return request
-        request = client.issue(op, key, value, target, self.now, self.options.client_timeout)
+        request = client.issue(op, key, value, target, self.now, self.options.client_timeout, read=read)
         self.linearizability.invoked(request)
         record = self._record("command", f"{request.describe()} sent to node {target}")
         self._send_request(request, record)
@@ -500,7 +561,7 @@ class Lab:
     ) -> StepRecord:
         record = self._record(kind, text)
         try:
-            report = call(node, self.now)
+            report = call(node, self.local_time(node))
         except NodeStopped as exc:
             self._stopped(node, exc.reason, record)
         else:
@@ -548,7 +609,14 @@ class Lab:
             record.reasons.extend((node, reason) for reason in report.reasons)
         for dst, data in report.sent:
             self._send(node, dst, data, record, delay=delay)
-        self._set_timer(node, report.deadline)
+        self._deadline_on_clock[node] = report.deadline
+        self._lease_on_clock[node] = report.lease
+        if node in self.clock_rates:
+            # The node's deadline is on its own clock; the queue runs on virtual time.
+            view.deadline = self.virtual_time(node, report.deadline)
+            view.election_timeout = max(1, math.ceil(report.election_timeout / self.clock_rates[node][0]))
+            view.lease = self.virtual_time(node, report.lease) if report.lease else 0
+        self._set_timer(node, view.deadline if node in self.clock_rates else report.deadline)
         found = self.checker.check(view, before, report.log_from, self.steps, self.now)
         if report.snapshot:
             # Indexes every node has compacted away can never be written again.
@@ -620,7 +688,7 @@ class Lab:
 
     def _send_request(self, request: Request, record: StepRecord) -> None:
         sender = request.command.client
-        message = ClientRequest(src=sender, dst=request.target, command=request.command)
+        message = ClientRequest(src=sender, dst=request.target, command=request.command, read=request.read)
         data = datagram.encode(message)
         if self._decoded is not None:
             self._decoded.put(data, message)
@@ -688,3 +756,10 @@ class Lab:
 
     def close(self) -> None:
         self.backend.close()
+
+
+def rate_text(rate: Fraction) -> str:
+    """A clock rate as the user wrote it: ``2``, ``1.5``, ``0.25``."""
+    if rate.denominator == 1:
+        return str(rate.numerator)
+    return f"{float(rate):g}"

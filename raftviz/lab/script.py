@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from fractions import Fraction
 from typing import Any
 
 from raftviz.core import bugs
@@ -430,6 +431,42 @@ def _p_read(args: Args, opts: Opts) -> dict[str, Any]:
     return _client_opts(opts, {"key": _token(args[0], "key"), "value": ""})
 
 
+#: ``get KEY read=MODE``: how the read is served (raftviz.core.reads). ``via=`` already names
+#: the node a request is sent to, so the mode has its own option; ``log`` is the default.
+GET_READ_MODES = ("log", "readindex", "lease")
+
+
+def _p_get(args: Args, opts: Opts) -> dict[str, Any]:
+    """``get KEY [read=log|readindex|lease] [via=N] [client=ID]``."""
+    _arity(args, 1, 1, "get KEY [read=log|readindex|lease] [via=N] [client=ID]")
+    read = opts.pop("read", "log")
+    if read not in GET_READ_MODES:
+        raise _Bad(f"read= is log, readindex or lease, not {read!r}")
+    params = _client_opts(opts, {"key": _token(args[0], "key"), "value": ""})
+    params["read"] = "" if read == "log" else read
+    return params
+
+
+#: The clock rates ``clock N rate=R`` accepts: a node's clock may run 100 times slower or faster.
+CLOCK_RATE_MIN, CLOCK_RATE_MAX = Fraction(1, 100), Fraction(100)
+
+
+def _p_clock(args: Args, opts: Opts) -> dict[str, Any]:
+    """``clock N rate=R``: node N's timers run R times as fast as virtual time (R a decimal)."""
+    usage = "clock N rate=R (R a decimal such as 2, 1.5 or 0.5)"
+    _arity(args, 1, 1, usage)
+    if "rate" not in opts:
+        raise _Bad(f"usage: {usage}")
+    text = opts.pop("rate")
+    _no_opts(opts)
+    if not re.fullmatch(r"\d{1,3}(\.\d{1,3})?", text):
+        raise _Bad(f"a clock rate is a decimal such as 2, 1.5 or 0.5, not {text!r}")
+    rate = Fraction(text)
+    if not CLOCK_RATE_MIN <= rate <= CLOCK_RATE_MAX:
+        raise _Bad(f"a clock rate must be 0.01 to 100, not {text}")
+    return {"node": _node(args[0]), "rate": rate}
+
+
 def _p_none(args: Args, opts: Opts) -> dict[str, Any]:
     _arity(args, 0, 0, "takes no arguments")
     _no_opts(opts)
@@ -528,7 +565,8 @@ PARSERS: dict[str, Callable[[Args, Opts], dict[str, Any]]] = {
     "put": _p_write,
     "append": _p_write,
     "writes": _p_writes,
-    "get": _p_read,
+    "get": _p_get,
+    "clock": _p_clock,
     "delete": _p_read,
     "status": _p_none,
     "log": _p_node,

@@ -429,7 +429,19 @@ class Session:
         self._client("append", p, out)
 
     def _do_get(self, p: dict, out: Outcome) -> None:
-        self._client("get", p, out)
+        """A read: through the log, or ``read=readindex|lease`` without writing it (raftviz.core.reads)."""
+        via = self._node(p["via"]) if p["via"] else 0
+        request = self._lab.submit("get", p["key"], "", via=via, client_id=p["client"], read=p["read"])
+        if not request.seq:
+            out.lines.append(f"{request.describe()} waits for a session; {request.client} registers")
+            return
+        out.lines.append(f"{request.describe()} sent to node {request.target}")
+
+    def _do_clock(self, p: dict, out: Outcome) -> None:
+        """``clock N rate=R``: node N's clock runs R times as fast (the lease's drift assumption broken)."""
+        node = self._node(p["node"])
+        record = self._lab.set_clock_rate(node, p["rate"])
+        out.lines.append(record.text)
 
     def _do_delete(self, p: dict, out: Outcome) -> None:
         self._client("delete", p, out)

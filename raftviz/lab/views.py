@@ -80,6 +80,11 @@ class NodeView:
     reasons: tuple[Reason, ...] = ()
     #: The cluster's session expiry in ms (0: never), which the mirrored state machine needs.
     expiry: int = 0
+    #: Reads a leader holds without the log (raftviz.core.reads): how many, and the first few in words.
+    reads_waiting: int = 0
+    reads: tuple[str, ...] = ()
+    #: When its lease as leader ends, in virtual time (0: none; the lab converts the node's clock).
+    lease: int = 0
 
     def __post_init__(self) -> None:
         self.mirror.expiry = self.expiry
@@ -162,6 +167,7 @@ class NodeView:
         self.voters = report.voters
         self.learners = report.learners
         self.disk = report.disk
+        self.reads_waiting, self.reads, self.lease = report.reads_waiting, report.reads, report.lease
         if report.reasons:
             self.reasons = report.reasons
 
@@ -177,6 +183,7 @@ class NodeView:
         self.votes = ()
         self.next_index = ()
         self.match_index = ()
+        self.reads_waiting, self.reads, self.lease = 0, (), 0
 
     def status_fields(self) -> dict[str, str]:
         """The keys of the ``status`` line (docs/scenario-language.md), in order."""

@@ -112,15 +112,19 @@ class KVClient:
             raise RequestError(reply.error or "the cluster gave no session id")
         self.id, self.seq = reply.value, 0
 
-    def request(self, op: str, key: str, value: str = "") -> str | None:
-        """Run one command to completion; its result (the value read, for get)."""
+    def request(self, op: str, key: str, value: str = "", read: str = "") -> str | None:
+        """Run one command to completion; its result (the value read, for get).
+
+        ``read`` (a get only): ``"readindex"`` or ``"lease"`` reads without a log entry
+        (docs/protocol.md, "Reads without the log"); ``""`` reads through the log.
+        """
         give_up = time.monotonic() + self.timeout
         for _ in range(3):  # a session that expires twice in one request: something is wrong
             if not self.id:
                 self.register(give_up, f"{op} {key}")
             self.seq += 1
             # No other request of this client is outstanding, so ``low`` is ``seq``.
-            reply = self._call(Command(op, key, value, self.id, self.seq, self.seq), give_up)
+            reply = self._call(Command(op, key, value, self.id, self.seq, self.seq), give_up, read=read)
             if reply.error == SESSION_EXPIRED:
                 self.id = ""
                 continue
@@ -129,9 +133,9 @@ class KVClient:
             return reply.value
         raise RequestError("the session expired again and again")
 
-    def _call(self, command: Command, give_up: float, what: str = "") -> ClientReply:
+    def _call(self, command: Command, give_up: float, what: str = "", read: str = "") -> ClientReply:
         """Send ``command`` until a node answers it (``ok``, or with an error); NoLeaderError if none does."""
-        data = datagram.encode(ClientRequest(src=command.client, dst=1, command=command))
+        data = datagram.encode(ClientRequest(src=command.client, dst=1, command=command, read=read))
         self.seq_awaited, self.awaited_by = command.seq, command.client
         what = what or f"{command.op} {command.key}"
         while time.monotonic() < give_up:

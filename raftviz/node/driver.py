@@ -14,6 +14,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import errno
+import itertools
 import random
 from collections.abc import Callable
 from typing import Protocol
@@ -32,7 +33,7 @@ from raftviz.node import storage
 from raftviz.node.disk import Disk, DiskFault, DiskStopped, stop_reason
 from raftviz.node.state import DurableState, NodeState
 from raftviz.wire import datagram
-from raftviz.wire.control import Report
+from raftviz.wire.control import MAX_REPORTED_READS, Report
 from raftviz.wire.validate import WireError
 
 #: Sends encoded datagrams at once: [(destination, datagram), ...].
@@ -391,4 +392,13 @@ class NodeDriver:
             disk=self.storage.disk.fault.text,
             violations=tuple(sorted(core.violation_counts.items())) if core.violation_counts else (),
             reasons=tuple(ready.reasons) if ready.reasons else (),
+            reads_waiting=len(core.pending_reads) if leader else 0,
+            reads=_waiting_reads(core) if leader and core.pending_reads else (),
+            lease=max(0, core.lease_expiry()) if leader else 0,
         )
+
+
+def _waiting_reads(core: RaftNode) -> tuple[str, ...]:
+    """The first reads a leader holds, in words, for the lab's inspector (raftviz.core.reads)."""
+    reads = itertools.islice(core.pending_reads.values(), MAX_REPORTED_READS)
+    return tuple(f"{r.describe()} ({r.mode}, round {r.round}, index {r.index or '?'})" for r in reads)

@@ -15,6 +15,7 @@ the picture measures membership against (the leader's).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from fractions import Fraction
 
 from raftviz.core.membership import Configuration
 from raftviz.core.messages import (
@@ -30,6 +31,7 @@ from raftviz.core.messages import (
 )
 from raftviz.lab.describe import describe_message, snapshot_progress
 from raftviz.lab.history import History
+from raftviz.lab.lab import rate_text
 from raftviz.lab.network import Flight
 
 
@@ -74,6 +76,13 @@ class NodeSnap:
     #: Why it last decided something: the reasons of its latest input that gave any
     #: (``Reason.describe``, raftviz.core.reasons).
     reasons: tuple[str, ...] = ()
+    #: Reads it holds as leader without the log (raftviz.core.reads): how many, the first few.
+    reads_waiting: int = 0
+    reads: tuple[str, ...] = ()
+    #: When its lease as leader ends, virtual time (0: none).
+    lease: int = 0
+    #: Its clock's rate when not 1 (``clock N rate=R``), as written: ``4``, ``0.25``; else "".
+    clock_rate: str = ""
 
     @property
     def last_index(self) -> int:
@@ -301,6 +310,10 @@ def take_snapshot(history: History) -> Snapshot | None:
             disk=v.disk,
             violations=v.violations,
             reasons=tuple(r.describe() for r in v.reasons),
+            reads_waiting=v.reads_waiting,
+            reads=v.reads,
+            lease=v.lease,
+            clock_rate=_clock_rate(lab.clock_rates.get(v.id)),
         )
         for v in sorted(lab.views.values(), key=lambda v: v.id)
     )
@@ -332,3 +345,8 @@ def take_snapshot(history: History) -> Snapshot | None:
             if a != b and not lab.network.connected(a, b)
         ),
     )
+
+
+def _clock_rate(entry: tuple[Fraction, int, int] | None) -> str:
+    """A node's clock rate for the screen: "" at rate 1 (the usual case shows nothing)."""
+    return "" if entry is None or entry[0] == 1 else rate_text(entry[0])

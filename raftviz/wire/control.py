@@ -93,6 +93,12 @@ class Report:
     #: Why the rules decided as they did during this input, in the order they
     #: decided (raftviz.core.reasons; docs/protocol.md section 7).
     reasons: tuple[Reason, ...] = ()
+    #: Reads a leader holds without writing the log (raftviz.core.reads): how many, and
+    #: the first :data:`MAX_REPORTED_READS` of them in words (``c1#2 get x (readindex, round 3)``).
+    reads_waiting: int = 0
+    reads: tuple[str, ...] = ()
+    #: When a leader's lease ends, on the node's own clock (0: it holds none).
+    lease: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,7 +279,9 @@ def _disk_text(value: Any) -> str:
 
 
 _VIOLATIONS: Final = counters_field("violations")
-_REPORT_FIELDS: Final = 27
+_REPORT_FIELDS: Final = 30
+#: At most this many waiting reads are described in a Report (the count is always whole).
+MAX_REPORTED_READS: Final = 8
 #: A reason on the wire: [kind, peer, other, term, index, our_term, our_index,
 #: their_term, their_index, count, message, before, after].
 _REASON_FIELDS: Final = 13
@@ -338,6 +346,7 @@ def _report_to_wire(r: Report) -> list[Any]:
         [list(p) for p in r.next_index], [list(p) for p in r.match_index], r.dropped, r.refused,
         r.start_index, r.start_term, list(r.voters), list(r.learners), r.snapshot, r.disk,
         [list(p) for p in r.violations], [_reason_to_wire(x) for x in r.reasons],
+        r.reads_waiting, list(r.reads), r.lease,
     ]  # fmt: skip
 
 
@@ -346,7 +355,8 @@ def _report_from_wire(raw: Any) -> Report:
         raise Bad("report", f"list of {_REPORT_FIELDS} report fields", got(raw, list))
     (node, role, term, vote, leader, commit, applied, last_index, last_term, deadline, timeout,
      log_from, entries, sent, votes, next_index, match_index, dropped, refused,
-     start_index, start_term, voters, learners, snapshot, disk, violations, reasons) = raw  # fmt: skip
+     start_index, start_term, voters, learners, snapshot, disk, violations, reasons,
+     reads_waiting, reads, lease) = raw  # fmt: skip
     if type(role) is not str or role not in _ROLES:
         raise Bad("role", "follower, candidate or leader", got(role, str))
     if type(entries) is not list or type(sent) is not list or type(votes) is not list:
@@ -396,7 +406,17 @@ def _report_from_wire(raw: Any) -> Report:
         disk=_disk_text(disk),
         violations=_VIOLATIONS(violations),
         reasons=_reasons(reasons),
+        reads_waiting=_INDEX(reads_waiting),
+        reads=_read_lines(reads),
+        lease=_INDEX(lease),
     )
+
+
+def _read_lines(value: Any) -> tuple[str, ...]:
+    """A Report's waiting reads in words: at most MAX_REPORTED_READS texts."""
+    if type(value) is not list or len(value) > MAX_REPORTED_READS:
+        raise Bad("reads", f"list of at most {MAX_REPORTED_READS} texts", got(value, list))
+    return tuple(_TEXT(text) for text in value)
 
 
 def _frame_fields(frame: ControlFrame) -> tuple[int, list[Any]]:

@@ -14,9 +14,11 @@ declares them. The tag table:
 =====  ========================  ==============================================================
    1   ``RequestVote``           term, last_log_index, last_log_term
    2   ``RequestVoteReply``      term, vote_granted
-   3   ``AppendEntries``         term, prev_log_index, prev_log_term, entries, leader_commit
-   4   ``AppendEntriesReply``    term, success, match_index, conflict_index, conflict_term
-   5   ``ClientRequest``         command
+   3   ``AppendEntries``         term, prev_log_index, prev_log_term, entries, leader_commit,
+                                 [round]
+   4   ``AppendEntriesReply``    term, success, match_index, conflict_index, conflict_term,
+                                 [round]
+   5   ``ClientRequest``         command, [read]
    6   ``ClientReply``           seq, ok, value, leader_hint, error
    7   ``StatusRequest``         (none)
    8   ``StatusReply``           role, term, vote, leader, commit, applied, last_index, dropped,
@@ -26,7 +28,10 @@ declares them. The tag table:
   10   ``InstallSnapshotReply``  term, last_included_index, offset, done
 =====  ========================  ==============================================================
 
-Tag 0 is reserved (never valid); tags 11-63 are reserved for future messages;
+A field in brackets is optional and last: left off when it holds its default
+(``round`` 0, ``read`` ""), so that messages without it read as before; written
+out, it must differ from the default (reads without the log, dissertation §6.4:
+:mod:`raftviz.core.reads`). Tag 0 is reserved (never valid); tags 11-63 are reserved for future messages;
 tags 64 and above are the lab/node control
 frames of :mod:`raftviz.wire.control` (they travel over a node's standard
 input and output, never over UDP); field limits and validators are in
@@ -89,7 +94,9 @@ from raftviz.wire.validate import (
     node_id_field,
     node_id_or_zero_field,
     op_field,
+    read_mode_field,
     role_field,
+    round_field,
     short,
     text_field,
     type_name,
@@ -286,10 +293,14 @@ def _same(check: Validator) -> tuple[Validator, Validator]:
 class _Spec:
     """How one message class travels: its tag and one (encoder, decoder) per field."""
 
-    __slots__ = ("cls", "decoders", "encoders", "fields", "getter", "length", "name", "tag")
+    __slots__ = ("cls", "decoders", "encoders", "fields", "getter", "length", "name", "optional", "tag")
 
     def __init__(
-        self, cls: type, tag: int, fields: tuple[tuple[str, tuple[Validator, Validator]], ...]
+        self,
+        cls: type,
+        tag: int,
+        fields: tuple[tuple[str, tuple[Validator, Validator]], ...],
+        optional: Any = None,
     ) -> None:
         self.cls = cls
         self.tag = tag
@@ -299,6 +310,17 @@ class _Spec:
         self.decoders = tuple(codec[1] for _, codec in fields)
         self.getter = attrgetter(*self.fields)
         self.length = 2 + len(fields)  # version and tag, then the fields (src and dst first)
+        #: Not None: the last field is left off the wire when it holds this default, so a
+        #: message of an older protocol reads the same (ClientRequest.read, the heartbeat
+        #: ``round`` of AppendEntries and its reply: dissertation §6.4 reads). Written
+        #: out, it must differ from the default: decode accepts only what encode writes.
+        self.optional = optional
+
+
+def _optional_spec(
+    cls: type, tag: int, default: Any, *fields: tuple[str, tuple[Validator, Validator]]
+) -> _Spec:
+    return _Spec(cls, tag, fields, default)
 
 
 def _spec(cls: type, tag: int, *fields: tuple[str, tuple[Validator, Validator]]) -> _Spec:
@@ -327,9 +349,10 @@ _SPECS: Final = (
         _f("term", index_field),
         _f("vote_granted", bool_field),
     ),
-    _spec(
+    _optional_spec(
         AppendEntries,
         3,
+        0,
         _f("src", node_id_field),
         _f("dst", node_id_field),
         _f("term", index_field),
@@ -337,10 +360,12 @@ _SPECS: Final = (
         _f("prev_log_term", index_field),
         ("entries", _entries("entries")),
         _f("leader_commit", index_field),
+        _f("round", round_field),
     ),
-    _spec(
+    _optional_spec(
         AppendEntriesReply,
         4,
+        0,
         _f("src", node_id_field),
         _f("dst", node_id_field),
         _f("term", index_field),
@@ -348,13 +373,16 @@ _SPECS: Final = (
         _f("match_index", index_field),
         _f("conflict_index", index_field),
         _f("conflict_term", index_field),
+        _f("round", round_field),
     ),
-    _spec(
+    _optional_spec(
         ClientRequest,
         5,
+        "",
         _f("src", client_id_field),
         _f("dst", node_id_field),
         ("command", _command("command")),
+        _f("read", read_mode_field),
     ),
     _spec(
         ClientReply,
@@ -434,11 +462,15 @@ def encode(msg: Message) -> bytes:
     spec = _BY_CLASS.get(type(msg))
     if spec is None:
         raise WireError(f"cannot encode {type(msg).__name__}: not a message of the wire protocol")
+    values = spec.getter(msg)
+    encoders = spec.encoders
+    if spec.optional is not None and values[-1] == spec.optional and type(values[-1]) is type(spec.optional):
+        values, encoders = values[:-1], encoders[:-1]  # the default stays off the wire
     try:
         body = [
             PROTOCOL_VERSION,
             spec.tag,
-            *[enc(v) for enc, v in zip(spec.encoders, spec.getter(msg))],  # noqa: B905 - same length
+            *[enc(v) for enc, v in zip(encoders, values)],  # noqa: B905 - same length
         ]
     except Bad as bad:
         raise bad.error(spec.name) from None
@@ -491,13 +523,19 @@ def decode(data: bytes) -> Message:
     spec = _BY_TAG.get(tag) if type(tag) is int else None
     if spec is None:
         raise WireError(f"unknown message type tag {short(tag)}")
+    decoders = spec.decoders
     if len(obj) != spec.length:
-        raise WireError(
-            f"{spec.name}: expected {spec.length} items [version, tag, {', '.join(spec.fields)}], "
-            f"got {len(obj)}"
-        )
+        if spec.optional is None or len(obj) != spec.length - 1:
+            shape = f"[version, tag, {', '.join(spec.fields)}]"
+            if spec.optional is None:
+                raise WireError(f"{spec.name}: expected {spec.length} items {shape}, got {len(obj)}")
+            raise WireError(
+                f"{spec.name}: expected {spec.length - 1} or {spec.length} items {shape} "
+                f"({spec.fields[-1]} may be left off), got {len(obj)}"
+            )
+        decoders = decoders[:-1]  # the optional last field left off: its default
     try:
-        return spec.cls(*[dec(v) for dec, v in zip(spec.decoders, obj[2:])])  # noqa: B905 - length checked
+        return spec.cls(*[dec(v) for dec, v in zip(decoders, obj[2:])])  # noqa: B905 - length checked
     except Bad as bad:
         raise bad.error(spec.name) from None
 

@@ -188,6 +188,23 @@ def role_field(name: str) -> Validator:
     return check
 
 
+def read_mode_field(name: str) -> Validator:
+    """ClientRequest.read when written out: ``"readindex"`` or ``"lease"`` (a log read leaves it off)."""
+    expected = "one of 'readindex', 'lease' (a read through the log leaves the field off)"
+
+    def check(value: Any) -> str:
+        if type(value) is str and value in ("readindex", "lease"):
+            return value
+        raise Bad(name, expected, got(value, str))
+
+    return check
+
+
+def round_field(name: str) -> Validator:
+    """A heartbeat round when written out: ``1 <= x < 2**63`` (round 0 leaves the field off)."""
+    return int_field(name, 1, INDEX_MAX, "int >= 1 and < 2**63 (round 0 leaves the field off)")
+
+
 def checksum_field(name: str) -> Validator:
     """A CRC-32: ``0 <= x < 2**32``."""
     return int_field(name, 0, CHECKSUM_MAX, "int >= 0 and < 2**32")

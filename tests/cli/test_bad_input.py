@@ -128,6 +128,13 @@ CASES: list[tuple[str, list[str], bytes | None, int, str]] = [
         "usage: raftviz kv --cluster HOST:PORT,... status",
     ),
     ("kv add not a number", [*KV, "add", "x"], None, 2, "add takes a node id"),
+    ("kv --read on a put", [*KV, "--read", "lease", "put", "a", "b"], None, 2, "--read is for get only"),
+    ("kv --read unknown", [*KV, "--read", "fast", "get", "a"], None, 2, "invalid choice: 'fast'"),
+    ("script get read= unknown", ["run", "-"], b"cluster 3\nget x read=fast\n", 2, "read= is log, readindex"),
+    ("script clock without rate", ["run", "-"], b"cluster 3\nclock 1\n", 2, "usage: clock N rate=R"),
+    ("script clock rate zero", ["run", "-"], b"cluster 3\nclock 1 rate=0\n", 2, "must be 0.01 to 100"),
+    ("script clock rate text", ["run", "-"], b"cluster 3\nclock 1 rate=fast\n", 2, "a decimal such as 2"),
+    ("script clock no such node", ["run", "-"], b"cluster 3\nclock 7 rate=2\n", 1, "no node 7"),
     ("kv remove node 0", [*KV, "remove", "0"], None, 2, "remove takes a node id"),
     ("kv put without value", [*KV, "put", "a"], None, 2, "put KEY VALUE"),
     (

@@ -16,7 +16,7 @@ def _state(history: History) -> tuple:
     assert lab is not None
     nodes = tuple(
         (
-            (v.alive, v.role, v.term, v.vote, v.commit, v.applied, v.deadline),
+            (v.alive, v.role, v.term, v.vote, v.commit, v.applied, v.deadline, v.reads_waiting, v.lease),
             (v.log.start_index, tuple(v.log), tuple(sorted(v.kv.data.items()))),
         )
         for v in lab.views.values()
@@ -44,6 +44,12 @@ ACTIONS = [
     "writes 5",
     "loss 0.2",
     "loss 0",
+    # Reads without the log and clock rates (dissertation §6.4): the leader's rounds, lease
+    # and held reads, and the lab's per-node clocks, are part of the state too.
+    "get a read=readindex",
+    "get a read=lease",
+    "clock 2 rate=3",
+    "clock 2 rate=1",
 ]
 
 

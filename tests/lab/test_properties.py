@@ -178,8 +178,11 @@ class Fuzzer:
         elif kind == "read" and self.writes:
             key = f"k{1 + a % self.writes}"
             client = f"c{1 + b % 2}"
-            lab.submit("get", key, client_id=client)
-            text = f"get {key} {client}"
+            # Every third read by ReadIndex (dissertation §6.4): linearizable whatever the faults.
+            # (Not by lease: without leader stickiness a lease assumes more than these schedules keep.)
+            read = "readindex" if b % 3 == 1 else ""
+            lab.submit("get", key, client_id=client, read=read)
+            text = f"get {key} {client}" + (f" read={read}" if read else "")
         else:
             text = f"{kind} (nothing to do)"
         self.trace.append(f"t={lab.now} {text}")

@@ -76,6 +76,20 @@ EXPECTED: dict[str, tuple[str, str]] = {
         "membership",
         "configuration voters 1,2,3 -> voters 1,2,3 learners 4: configuration entry 2 was appended",
     ),
+    "read-refused": (
+        "reads",
+        "c1#2 get x (readindex) refused: this node does not lead (node 2 leads, as far as this node knows)",
+    ),
+    "read-held": (
+        "reads",
+        "c1#2 get x (readindex) held at read index 2: waiting for a majority to acknowledge heartbeat "
+        "round 1",
+    ),
+    "read-served": (
+        "reads",
+        "c1#2 get x (readindex) served at read index 2 (applied 2): heartbeat round 1 was acknowledged by a "
+        "majority",
+    ),
 }
 
 BACKENDS = ["inprocess", pytest.param("udp", marks=pytest.mark.udp)]

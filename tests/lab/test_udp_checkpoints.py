@@ -127,6 +127,10 @@ ACTIONS = [
     "snapshot 1",
     "loss 0.2",
     "loss 0",
+    # Held reads, rounds and leases live in the node processes' state blobs (raftviz.core.reads).
+    "get a read=readindex",
+    "get a read=lease",
+    "clock 2 rate=3",
 ]
 
 

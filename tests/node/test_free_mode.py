@@ -56,6 +56,23 @@ def test_kv_cli_put_get_append_delete(free_cluster) -> None:  # noqa: F811
     assert sum("role=leader" in line for line in status) == 1
 
 
+def test_kv_get_reads_without_the_log_with_readindex_and_lease(free_cluster) -> None:  # noqa: F811
+    """``raftviz kv get --read readindex|lease`` against real processes (dissertation §6.4)."""
+    cluster = free_cluster(3)
+    assert _kv_ok(cluster, "put", "colour", "blue") == "OK\n"
+    for mode in ("readindex", "lease", "log"):
+        leader = cluster.wait_agreed_leader(timeout=10.0)
+        assert _kv_ok(cluster, "--read", mode, "get", "colour") == "blue\n"
+        after = cluster.statuses()[leader.src]
+        # Each kv command registers a session (one entry); a log read appends its get too.
+        grown = after.last_index - leader.last_index
+        assert grown == (2 if mode == "log" else 1), (mode, leader, after)
+    done, _ = run_kv(cluster, "--read", "readindex", "get", "never-written")
+    assert done.returncode == 1 and "never-written" in done.stderr
+    done, _ = run_kv(cluster, "--read", "lease", "put", "colour", "red")
+    assert done.returncode == 2 and "--read is for get only" in done.stderr
+
+
 def test_kv_get_of_a_missing_key_exits_nonzero(free_cluster) -> None:  # noqa: F811
     cluster = free_cluster(3)
     done, _ = run_kv(cluster, "get", "never-written")

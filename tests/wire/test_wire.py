@@ -17,6 +17,7 @@ from raftviz import wire
 from raftviz.core.membership import Configuration
 from raftviz.core.messages import (
     OPS,
+    READ_MODES,
     AppendEntries,
     AppendEntriesReply,
     ClientReply,
@@ -106,6 +107,9 @@ chunks = st.one_of(
 )
 checksums = st.one_of(st.integers(0, 2**32 - 1), st.sampled_from([0, 2**32 - 1]))
 
+#: A heartbeat round: 0 (left off the wire) or a number (raftviz.core.reads).
+rounds = st.one_of(st.just(0), st.integers(1, 2**63 - 1))
+
 STRATEGIES: dict[type, st.SearchStrategy[Any]] = {
     RequestVote: st.builds(
         RequestVote,
@@ -127,6 +131,7 @@ STRATEGIES: dict[type, st.SearchStrategy[Any]] = {
         prev_log_term=indexes,
         entries=st.lists(entries, max_size=8).map(tuple),
         leader_commit=indexes,
+        round=rounds,
     ),
     AppendEntriesReply: st.builds(
         AppendEntriesReply,
@@ -137,8 +142,11 @@ STRATEGIES: dict[type, st.SearchStrategy[Any]] = {
         match_index=indexes,
         conflict_index=indexes,
         conflict_term=indexes,
+        round=rounds,
     ),
-    ClientRequest: st.builds(ClientRequest, src=client_ids, dst=node_ids, command=commands),
+    ClientRequest: st.builds(
+        ClientRequest, src=client_ids, dst=node_ids, command=commands, read=st.sampled_from(["", *READ_MODES])
+    ),
     ClientReply: st.builds(
         ClientReply,
         src=node_ids,
@@ -1067,3 +1075,27 @@ def test_reject_bin_where_text_expected_and_text_where_bin_expected() -> None:
         decode(pack(1, 5, "c1", 1, ["put", b"k", "v", "c1", 1, 0]))
     with pytest.raises(WireError, match=r"field 'data' of InstallSnapshot: expected bytes .*, got str"):
         decode(pack(1, 9, 1, 2, 5, 40, 4, 0, "abc", True, 0))
+
+
+def test_optional_last_fields_are_left_off_at_their_default_and_refused_written_out() -> None:
+    """ClientRequest.read and the heartbeat round (dissertation §6.4 reads): an older peer's
+    messages, without them, read the same; written out, the default is not canonical."""
+    cmd = Command("get", "x", "", "c1", 1, 1)
+    plain = encode(ClientRequest("c1", 1, cmd))
+    assert msgpack.unpackb(plain)[-1] == ["get", "x", "", "c1", 1, 1]
+    assert decode(encode(ClientRequest("c1", 1, cmd, read="lease"))).read == "lease"
+    with pytest.raises(WireError, match="field 'read' of ClientRequest"):
+        decode(msgpack.packb([1, 5, "c1", 1, ["get", "x", "", "c1", 1, 1], ""]))
+    with pytest.raises(WireError, match="field 'read' of ClientRequest"):
+        encode(ClientRequest("c1", 1, cmd, read="log"))
+    heartbeat = AppendEntries(1, 2, 5, 10, 4, (), 9)
+    assert encode(heartbeat).hex(" ") == "99 01 03 01 02 05 0a 04 90 09"
+    assert (
+        encode(AppendEntries(1, 2, 5, 10, 4, (), 9, round=3)).hex(" ") == "9a 01 03 01 02 05 0a 04 90 09 03"
+    )
+    with pytest.raises(WireError, match="field 'round' of AppendEntries"):
+        decode(msgpack.packb([1, 3, 1, 2, 5, 10, 4, [], 9, 0]))
+    with pytest.raises(WireError, match="expected 9 or 10 items"):
+        decode(msgpack.packb([1, 3, 1, 2, 5, 10, 4, []]))
+    reply = AppendEntriesReply(2, 1, 5, True, 10, round=3)
+    assert decode(encode(reply)) == reply

@@ -30,6 +30,7 @@ PRIORITY = {
     "record": 2,
     "script": 2,
     "config": 3,
+    "clocks": 2,
     "busy": 4,
     "working": 1,
     "loss": 4,
@@ -173,6 +174,12 @@ def header_parts(
         if learners:
             config.append("/" + ",".join(map(str, learners)), style="bold orchid1")
         parts.append(Part("config", config, config[2:]))
+    rates = [(n.id, n.clock_rate) for n in snap.nodes if n.clock_rate]
+    if rates:
+        # Clocks off virtual time (``clock N rate=R``): what breaks a lease (dissertation §6.4.1).
+        text = " ".join(f"{node}×{rate}" for node, rate in rates)
+        full = Text(f"· clocks {text}", style="bold yellow")
+        parts.append(Part("clocks", full, Text(text, style="yellow")))
     if snap.pending_requests:
         waiting = snap.pending_requests
         plural = "s" if waiting != 1 else ""

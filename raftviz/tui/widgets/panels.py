@@ -164,6 +164,8 @@ def inspect_node(node: NodeSnap, snap: Snapshot) -> Group:
         title.append(f" pid {node.pid}", style="dim")
     if node.incarnation:
         title.append(f" restart #{node.incarnation}", style="dim")
+    if node.clock_rate:
+        title.append(f" clock ×{node.clock_rate}", style="bold yellow")
     if node.joined:
         title.append(" added", style="dim")
 
@@ -178,6 +180,7 @@ def inspect_node(node: NodeSnap, snap: Snapshot) -> Group:
         grid.add_row("volatile", f"commit={node.commit} applied={node.applied} leader={node.leader or '?'}")
         if node.role == "leader":
             grid.add_row("timer", f"heartbeat at t={node.deadline}")
+            _read_rows(grid, node, snap.now)
         else:
             left = node.deadline - snap.now
             grid.add_row("timer", f"election in {left} ms (t={node.deadline}, of {node.election_timeout})")
@@ -231,6 +234,21 @@ def inspect_node(node: NodeSnap, snap: Snapshot) -> Group:
     if not tail and node.log_start:
         grid.add_row("log", Text(f"every entry is in the snapshot (≤{node.log_start})", style="dim"))
     return Group(title, grid)
+
+
+def _read_rows(grid: Table, node: NodeSnap, now: int) -> None:
+    """A leader's lease and the reads it holds without the log (raftviz.core.reads, §6.4)."""
+    if node.lease:
+        if node.lease > now:
+            grid.add_row("lease", f"holds until t={node.lease} ({node.lease - now} ms left)")
+        else:
+            grid.add_row("lease", Text(f"expired at t={node.lease}", style="dim"))
+    if node.reads_waiting:
+        more = node.reads_waiting - len(node.reads)
+        for i, text in enumerate(node.reads):
+            grid.add_row("reads held" if i == 0 else "", Text(text, style="yellow"))
+        if more > 0:
+            grid.add_row("", Text(f"… {more} more", style="yellow"))
 
 
 def _config_line(node: NodeSnap, snap: Snapshot) -> Text:
@@ -331,6 +349,9 @@ def inspect_message(f: FlightSnap) -> Group:
         if cmd.op in ("put", "append"):
             grid.add_row("value", cmd.value)
         grid.add_row("client", f"{cmd.client} request #{cmd.seq} (lowest unanswered #{cmd.low})")
+        if cmd.op == "get":
+            how = {"": "through the log", "readindex": "ReadIndex (§6.4)", "lease": "lease (§6.4.1)"}
+            grid.add_row("read", how.get(msg.read, msg.read))
     elif isinstance(msg, ClientReply):
         grid.add_row("request", f"#{msg.seq}")
         grid.add_row("ok", verdict(msg.ok, "applied", "not taken"))

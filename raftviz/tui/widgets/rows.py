@@ -219,9 +219,11 @@ def message_segs(f: FlightSnap) -> tuple[Seg, list[Seg]]:
     if isinstance(msg, ClientRequest):
         cmd = msg.command
         words = " ".join(p for p in (cmd.op, cmd.key, cmd.value if cmd.op in ("put", "append") else "") if p)
-        return seg(f"ClientRequest {words}", words, f"{cmd.op} {cmd.key}", style=style), [
-            seg(f"({cmd.client}#{cmd.seq})", style="dim")
-        ]
+        # How a get is read (raftviz.core.reads) is part of what the request is: a log read says nothing.
+        read = f" read={msg.read}" if msg.read else ""
+        details = [seg(f"({cmd.client}#{cmd.seq})", style="dim")]
+        short = f"{cmd.op} {cmd.key}" + (f" {msg.read[:5]}" if msg.read else "")
+        return seg(f"ClientRequest {words}{read}", words + read, short, style=style), details
     if isinstance(msg, ClientReply):
         if msg.ok:
             value = "" if msg.value is None else f" value={msg.value}"

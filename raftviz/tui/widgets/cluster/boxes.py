@@ -58,7 +58,13 @@ def _title(node: NodeSnap, role: str, room: int) -> str:
     word = ROLE_WORD[role]
     short = {"outside": "out", "learner": "lrnr"}.get(role, word[:4])
     mid = ["non-member", "outside"] if role == "outside" else []
+    # A clock off virtual time (``clock N rate=R``) is said in the title while it fits.
+    rate = f"×{node.clock_rate}" if node.clock_rate else ""
+    timed = []
+    if rate:
+        timed = [f" {node.id} {word} {rate} ", f"{node.id} {word} {rate}", f"{node.id} {short} {rate}"]
     for text in (
+        *timed,
         f" {node.id} {word} ",
         f"{node.id} {word}",
         *(f"{node.id} {m}" for m in mid),
