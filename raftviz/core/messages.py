@@ -136,6 +136,7 @@ class AppendEntriesReply:
     holds that matches the leader. On failure ``conflict_term`` is the term of
     the follower's entry at ``prev_log_index`` (0 if it has none) and
     ``conflict_index`` the first index the leader should try next (§5.3).
+    ``recovering`` is raftviz's addition for protocol-aware recovery.
     """
 
     src: NodeId
@@ -145,6 +146,10 @@ class AppendEntriesReply:
     match_index: int = 0
     conflict_index: int = 0
     conflict_term: int = 0
+    #: The follower is recovering from damaged storage (it may have lost entries it
+    #: acknowledged): the leader takes ``match_index`` (on success) as all it holds,
+    #: even if lower than before, and counts nothing older of it. Not in Figure 2.
+    recovering: bool = False
 
 
 @shared_value

@@ -35,6 +35,7 @@ from raftviz.core.reasons import (
     COMMIT_HELD,
     COMMIT_LEARNED,
     LOG_TRUNCATED,
+    RECOVERED,
     Reason,
 )
 from raftviz.core.state import LEADER, ServerState
@@ -164,9 +165,26 @@ class Replication(ServerState):
                 )
             )
             self._set_commit_index(learned)
+        if self.recovering and msg.leader_commit <= match and log.term_at(msg.leader_commit) == msg.term:
+            # Caught up: the leader has committed an entry of its own term, so everything
+            # committed before it is below it (Leader Completeness), and our log matches the
+            # leader's up to there. Whatever was lost is held again.
+            self._explain(
+                Reason(RECOVERED, peer=msg.src, term=msg.term, index=msg.leader_commit, message=self.recovering)
+            )
+            self.recovering = ""
+            if self.voted_for == 0:
+                # Our vote in this term may be lost; the only vote that cannot clash with
+                # what happened is one for the leader the term already has.
+                self.voted_for = msg.src
         self._send(
             AppendEntriesReply(
-                src=self.id, dst=msg.src, term=self.current_term, success=True, match_index=match
+                src=self.id,
+                dst=msg.src,
+                term=self.current_term,
+                success=True,
+                match_index=match,
+                recovering=bool(self.recovering),
             )
         )
 
@@ -179,6 +197,7 @@ class Replication(ServerState):
                 success=False,
                 conflict_index=conflict_index,
                 conflict_term=conflict_term,
+                recovering=bool(self.recovering),
             )
         )
 
@@ -186,6 +205,17 @@ class Replication(ServerState):
         if self.role != LEADER or msg.term != self.current_term or msg.src not in self.next_index:
             return
         peer = msg.src
+        if msg.recovering:
+            # The follower lost storage: what it acknowledged before may be gone, so its
+            # matchIndex falls back to what this reply shows it holds (0 on a rejection).
+            # Lowering matchIndex only delays commits; what it stores from now on is
+            # durable again and counts.
+            if peer not in self.recovering_peers:
+                self.recovering_peers.add(peer)
+                self.inflight.pop(peer, None)
+            self.match_index[peer] = msg.match_index if msg.success else 0
+        else:
+            self.recovering_peers.discard(peer)
         if msg.success:
             if msg.match_index > self.match_index[peer]:
                 self.match_index[peer] = msg.match_index

@@ -55,6 +55,8 @@ class NodeView:
     reasons: tuple[Reason, ...] = ()
     #: The cluster's session expiry in ms (0: never), which the mirrored state machine needs.
     expiry: int = 0
+    #: What the node lost to damaged storage while it is recovering ("" when it is not).
+    recovering: str = ""
 
     def __post_init__(self) -> None:
         self.kv.expiry = self.expiry
@@ -114,6 +116,7 @@ class NodeView:
         self.voters = report.voters
         self.learners = report.learners
         self.disk = report.disk
+        self.recovering = report.recovering
         if report.reasons:
             self.reasons = report.reasons
 
@@ -146,4 +149,5 @@ class NodeView:
             "learners": ",".join(map(str, self.learners)) or "-",
             "snap": str(self.snapshot_index),
             "disk": self.disk,
+            "recovering": "yes" if self.recovering else "no",
         }

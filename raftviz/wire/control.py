@@ -93,6 +93,10 @@ class Report:
     #: Why the rules decided as they did during this input, in the order they
     #: decided (raftviz.core.reasons; docs/protocol.md section 7).
     reasons: tuple[Reason, ...] = ()
+    #: Non-empty while the node is recovering from damaged storage: what it lost
+    #: (``lost entries 5..7 and its vote in term 3``); it neither votes nor campaigns
+    #: until a leader has caught it up (raftviz.node.storage, "Recovery").
+    recovering: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -273,7 +277,7 @@ def _disk_text(value: Any) -> str:
 
 
 _VIOLATIONS: Final = counters_field("violations")
-_REPORT_FIELDS: Final = 27
+_REPORT_FIELDS: Final = 28
 #: A reason on the wire: [kind, peer, other, term, index, our_term, our_index,
 #: their_term, their_index, count, message, before, after].
 _REASON_FIELDS: Final = 13
@@ -337,7 +341,7 @@ def _report_to_wire(r: Report) -> list[Any]:
         [[dst, data] for dst, data in r.sent], list(r.votes),
         [list(p) for p in r.next_index], [list(p) for p in r.match_index], r.dropped, r.refused,
         r.start_index, r.start_term, list(r.voters), list(r.learners), r.snapshot, r.disk,
-        [list(p) for p in r.violations], [_reason_to_wire(x) for x in r.reasons],
+        [list(p) for p in r.violations], [_reason_to_wire(x) for x in r.reasons], r.recovering,
     ]  # fmt: skip
 
 
@@ -346,7 +350,7 @@ def _report_from_wire(raw: Any) -> Report:
         raise Bad("report", f"list of {_REPORT_FIELDS} report fields", got(raw, list))
     (node, role, term, vote, leader, commit, applied, last_index, last_term, deadline, timeout,
      log_from, entries, sent, votes, next_index, match_index, dropped, refused,
-     start_index, start_term, voters, learners, snapshot, disk, violations, reasons) = raw  # fmt: skip
+     start_index, start_term, voters, learners, snapshot, disk, violations, reasons, recovering) = raw  # fmt: skip
     if type(role) is not str or role not in _ROLES:
         raise Bad("role", "follower, candidate or leader", got(role, str))
     if type(entries) is not list or type(sent) is not list or type(votes) is not list:
@@ -396,6 +400,7 @@ def _report_from_wire(raw: Any) -> Report:
         disk=_disk_text(disk),
         violations=_VIOLATIONS(violations),
         reasons=_reasons(reasons),
+        recovering=_TEXT(recovering),
     )
 
 

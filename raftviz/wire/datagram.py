@@ -16,6 +16,7 @@ declares them. The tag table:
    2   ``RequestVoteReply``      term, vote_granted
    3   ``AppendEntries``         term, prev_log_index, prev_log_term, entries, leader_commit
    4   ``AppendEntriesReply``    term, success, match_index, conflict_index, conflict_term
+                                 [, recovering: left off when false]
    5   ``ClientRequest``         command
    6   ``ClientReply``           seq, ok, value, leader_hint, error
    7   ``StatusRequest``         (none)
@@ -265,10 +266,14 @@ def _same(check: Validator) -> tuple[Validator, Validator]:
 class _Spec:
     """How one message class travels: its tag and one (encoder, decoder) per field."""
 
-    __slots__ = ("cls", "decoders", "encoders", "fields", "getter", "length", "name", "tag")
+    __slots__ = ("cls", "decoders", "encoders", "fields", "getter", "length", "name", "optional", "tag")
 
     def __init__(
-        self, cls: type, tag: int, fields: tuple[tuple[str, tuple[Validator, Validator]], ...]
+        self,
+        cls: type,
+        tag: int,
+        fields: tuple[tuple[str, tuple[Validator, Validator]], ...],
+        optional: tuple[tuple[str, Any], ...] = (),
     ) -> None:
         self.cls = cls
         self.tag = tag
@@ -278,10 +283,18 @@ class _Spec:
         self.decoders = tuple(codec[1] for _, codec in fields)
         self.getter = attrgetter(*self.fields)
         self.length = 2 + len(fields)  # version and tag, then the fields (src and dst first)
+        #: Trailing fields left off when they hold their default, as (name, default):
+        #: a message that does not use them is byte for byte what it was before them.
+        self.optional = optional
 
 
-def _spec(cls: type, tag: int, *fields: tuple[str, tuple[Validator, Validator]]) -> _Spec:
-    return _Spec(cls, tag, fields)
+def _spec(
+    cls: type,
+    tag: int,
+    *fields: tuple[str, tuple[Validator, Validator]],
+    optional: tuple[tuple[str, Any], ...] = (),
+) -> _Spec:
+    return _Spec(cls, tag, fields, optional)
 
 
 def _f(name: str, factory: Callable[[str], Validator]) -> tuple[str, tuple[Validator, Validator]]:
@@ -327,6 +340,8 @@ _SPECS: Final = (
         _f("match_index", index_field),
         _f("conflict_index", index_field),
         _f("conflict_term", index_field),
+        _f("recovering", bool_field),
+        optional=(("recovering", False),),
     ),
     _spec(
         ClientRequest,
@@ -421,6 +436,10 @@ def encode(msg: Message) -> bytes:
         ]
     except Bad as bad:
         raise bad.error(spec.name) from None
+    for name, default in reversed(spec.optional):
+        if getattr(msg, name) != default:
+            break
+        body.pop()
     try:
         data: bytes = _packb(body, use_bin_type=True)
     except (ValueError, TypeError, OverflowError) as exc:  # e.g. a lone surrogate in a str
@@ -470,15 +489,22 @@ def decode(data: bytes) -> Message:
     spec = _BY_TAG.get(tag) if type(tag) is int else None
     if spec is None:
         raise WireError(f"unknown message type tag {short(tag)}")
-    if len(obj) != spec.length:
+    if not spec.length - len(spec.optional) <= len(obj) <= spec.length:
         raise WireError(
-            f"{spec.name}: expected {spec.length} items [version, tag, {', '.join(spec.fields)}], "
+            f"{spec.name}: expected {_items(spec)} items [version, tag, {', '.join(spec.fields)}], "
             f"got {len(obj)}"
         )
     try:
         return spec.cls(*[dec(v) for dec, v in zip(spec.decoders, obj[2:])])  # noqa: B905 - length checked
     except Bad as bad:
         raise bad.error(spec.name) from None
+
+
+def _items(spec: _Spec) -> str:
+    """How many items ``spec``'s messages have: ``9``, or ``9 or 10`` with an optional field."""
+    if not spec.optional:
+        return str(spec.length)
+    return " to ".join(str(n) for n in (spec.length - len(spec.optional), spec.length))
 
 
 def entry_to_wire(entry: Entry) -> list[Any]:
