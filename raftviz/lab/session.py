@@ -319,9 +319,9 @@ class Session:
             "snapshot": "flipped a byte of snapshot.dat",
             "last": "flipped a byte in the last complete record of raft.dat",
             "cut": "cut the middle third out of raft.dat",
-            "zeros": f"appended {ZEROS} zero bytes to raft.dat (what a power loss can leave)",
+            "zeros": f"appended {ZEROS} zero bytes to raft.dat, as a power loss can leave",
             "lose-log": "removed raft.dat",
-            "id": f"identity.dat now says the directory is node {p['id']}'s",
+            "id": f"made identity.dat name node {p['id']}",
         }[kind]
         out.lines.append(f"node {node}: {did} on disk (it finds out when it starts)")
 

@@ -278,8 +278,15 @@ def _torn(data: bytes, pos: int) -> str:
             f" after {nonzero} bytes of an incomplete header" if nonzero else ""
         )
     length, _, head_crc = _HEADER.unpack_from(data, pos)
-    if zlib.crc32(data[pos : pos + 8]) == head_crc and length <= MAX_RECORD and pos + 12 + length > len(data):
+    if zlib.crc32(data[pos : pos + 8]) != head_crc or length > MAX_RECORD:
+        return ""
+    if pos + _HEADER.size + length > len(data):
         return f"a record of {length} bytes of which {len(rest) - _HEADER.size} were written"
+    if pos + _HEADER.size + length < len(data) and pos + nonzero < pos + _HEADER.size + length:
+        # Zeros from inside the record's body to past its end: the blocks were allocated
+        # but the write never reached them. (A damaged record with nothing after it is not
+        # this: every byte of it was written.)
+        return f"a record of {length} bytes whose end, and {len(data) - pos - _HEADER.size - length} bytes after it, are zeros"
     return ""
 
 
@@ -382,9 +389,13 @@ def recover(
                 "final write; refusing to start rather than guess (move the directory aside to start empty)"
             )
         lost = f"record {number} at byte {pos} of {name} damaged ({found.damage})"
-    elif not data and (snapshot is not None or had_state):
-        where = f"beside {snapshot_name}" if snapshot is not None else f"although {IDENTITY_FILENAME} says it held state"
-        lost = f"{name} {'empty' if log is not None else 'missing'} {where}"
+    elif not data and snapshot is not None:
+        lost = f"{name} missing or empty beside {snapshot_name}"
+    elif not data and had_state:
+        raise StorageError(
+            f"{name} is missing or empty although {IDENTITY_FILENAME} says this directory held state: "
+            "nothing is left to trust; refusing to start (move the directory aside to start empty)"
+        )
     state = DurableState(found.hard, found.start_index, found.start_term, found.entries, snapshot)
     reconciled = _reconcile(state, name, snapshot_name)
     if reconciled and not lost:
