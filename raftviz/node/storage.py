@@ -11,7 +11,8 @@ as damage rather than read as a record running past the end of the file.
 
 A payload is one of:
 
-* ``[1, term, voted_for]``: the hard state;
+* ``[1, term, voted_for]``: the hard state; ``[1, term, voted_for, note]``
+  while the node is *recovering* (``note`` says what it lost, see below);
 * ``[2, log_from, [[term, command, stamp], ...]]``: truncate the log from the
   absolute index ``log_from`` on, then append these entries; valid only if
   ``start_index < log_from <= last_index + 1``;
@@ -20,13 +21,37 @@ A payload is one of:
   ``term``, it and everything before it are dropped, otherwise the whole log
   is; ``index`` may not be below the current start.
 
-Recovery replays every record. What a crash in the middle of a write leaves
-behind (a torn tail) is an incomplete header, or an intact header whose body
-is short or fails its checksum and ends the file: it is truncated with a
-warning, since its write never completed and nothing that depended on it was
-sent. Anything else — a damaged header, a damaged record followed by more
-data — cannot come from a torn write, so the node refuses to start rather
-than guess (docs/architecture.md, "Durability").
+Recovery (protocol-aware: Alagappan et al., FAST 2018) replays every record,
+by :func:`recover`, a pure function of the files' bytes that the in-process
+backend runs too. What a crash in the middle of a write leaves behind (a
+*torn* tail) is an incomplete header, an intact header whose body runs past
+the end of the file, or zeros to the end of the file, starting after at most
+an incomplete header or inside the last record's body and reaching past its
+end (blocks allocated, never written): it is truncated with a warning, since
+its write never completed and nothing that depended on it was sent.
+
+Anything else may have lost what the node acknowledged: a complete record
+whose checksum fails (the last one too: every byte of it was written), a part
+cut out of the middle (intact records follow the damage), raft.dat missing
+or empty beside a snapshot. The node keeps the intact records before the
+damage and starts *recovering*: the hard state's note says what was lost
+(``lost entries 5..7``; ``5..?`` when nothing after the damage names the end;
+``and its vote in term 3`` when the vote is unsure), its term is the highest
+that anything left names, and raft.dat is rewritten to hold just that, so the
+note survives a restart. The core then grants no vote and does not campaign
+until a leader has caught it up (:mod:`raftviz.core.replication`). When
+nothing at all is left to trust (the first record damaged, or raft.dat
+missing or empty although identity.dat says the directory held state, with
+no snapshot), the node refuses to start rather than guess.
+
+A file cut short at an arbitrary byte is, in its bytes, a torn final write:
+nothing outside the file records its length, so it is truncated like one.
+
+``identity.dat`` (one record ``[cluster, node id]``) says whose directory this
+is. It is written once, after the first record reaches raft.dat (so its
+presence means raft.dat held state); a directory of another node or cluster is
+refused. It is written when missing beside a non-empty raft.dat (a directory
+from before it existed).
 
 The latest snapshot lives in ``snapshot.dat``: a single record in the same
 frame whose body is the snapshot's bytes (``Snapshot.data``, which carries its
@@ -46,15 +71,23 @@ shrank; this keeps it bounded however many compactions it goes through.
 ``load`` proceeds in this order:
 
 1. delete a leftover ``snapshot.tmp`` (with a warning);
-2. read and check ``snapshot.dat``, if there is one;
-3. replay ``raft.dat``, truncating a torn tail;
-4. reconcile the two: a log that starts before the snapshot is what a crash
+2. check ``identity.dat``, if the store was given an identity;
+3. read and check ``snapshot.dat``, if there is one;
+4. replay ``raft.dat`` by the rules above (:func:`recover`), truncating a
+   torn tail, or rewriting the file around damage;
+5. reconcile the two: a log that starts before the snapshot is what a crash
    between ``snapshot.dat`` and its ``[3]`` record leaves, so the compaction
    is finished then, with a warning, and made durable (records saved later
    number the log from the snapshot); a log that starts after the snapshot,
    or after 0 with no snapshot at all, is corruption.
 
 The log it returns starts at the snapshot.
+
+``corrupt N KIND`` (the lab) damages a stopped node's files
+(:func:`damage_directory`; :func:`damage` is the pure part, which
+``MemoryStorage`` uses on the bytes the files would hold). A whole raft.dat is
+first laid out afresh, one entry per record, so that both backends damage
+the same bytes however the node happened to write them.
 
 ``replace`` makes the files hold a given state outright (the lab restoring a
 checkpoint, docs/protocol.md §7.3 LoadState): ``snapshot.dat`` first if it
