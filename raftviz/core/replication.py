@@ -205,16 +205,15 @@ class Replication(ServerState):
         if self.role != LEADER or msg.term != self.current_term or msg.src not in self.next_index:
             return
         peer = msg.src
-        if msg.recovering:
+        if msg.recovering and peer not in self.recovering_peers:
             # The follower lost storage: what it acknowledged before may be gone, so its
-            # matchIndex falls back to what this reply shows it holds (0 on a rejection).
-            # Lowering matchIndex only delays commits; what it stores from now on is
-            # durable again and counts.
-            if peer not in self.recovering_peers:
-                self.recovering_peers.add(peer)
-                self.inflight.pop(peer, None)
+            # matchIndex falls back to what this first reply shows it holds (0 on a
+            # rejection). Lowering matchIndex only delays commits; what it stores from
+            # now on is durable again and counts, by the usual rule.
+            self.recovering_peers.add(peer)
+            self.inflight.pop(peer, None)
             self.match_index[peer] = msg.match_index if msg.success else 0
-        else:
+        elif not msg.recovering:
             self.recovering_peers.discard(peer)
         if msg.success:
             if msg.match_index > self.match_index[peer]:

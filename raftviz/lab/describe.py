@@ -51,13 +51,15 @@ def describe_message(msg: Message) -> str:
             f"{entries} commit={msg.leader_commit}"
         )
     if isinstance(msg, AppendEntriesReply):
+        # Said only when set, so that the replies of healthy followers read as they always did.
+        recovering = " recovering" if msg.recovering else ""
         if msg.success:
-            return f"AppendEntriesReply term={msg.term} ok match={msg.match_index}"
+            return f"AppendEntriesReply term={msg.term} ok match={msg.match_index}{recovering}"
         if msg.conflict_index == 0:
-            return f"AppendEntriesReply term={msg.term} stale"
+            return f"AppendEntriesReply term={msg.term} stale{recovering}"
         return (
             f"AppendEntriesReply term={msg.term} reject "
-            f"conflictIndex={msg.conflict_index} conflictTerm={msg.conflict_term}"
+            f"conflictIndex={msg.conflict_index} conflictTerm={msg.conflict_term}{recovering}"
         )
     if isinstance(msg, InstallSnapshot):
         return (
