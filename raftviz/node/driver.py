@@ -98,9 +98,8 @@ class MemoryStorage:
             storage.refuse_damaged_snapshot(self.durable())
         written = storage.holds_file(self.durable(), storage.FILENAME)
         if self.raw is not None:
-            found = storage.recover(
-                self.raw, self.snapshot, self.identity is not None, storage.FILENAME, storage.SNAPSHOT_FILENAME
-            )
+            had_state = None if self.owner is None else self.identity is not None
+            found = storage.recover(self.raw, self.snapshot, had_state, storage.FILENAME, storage.SNAPSHOT_FILENAME)
             self.raw = None  # FileStorage rewrote or truncated the file: it holds the state again
             self.replace(found.state)
             written = found.keep != 0

@@ -395,13 +395,14 @@ class Recovered:
 
 
 def recover(
-    log: bytes | None, snapshot: Snapshot | None, had_state: bool, name: str, snapshot_name: str
+    log: bytes | None, snapshot: Snapshot | None, had_state: bool | None, name: str, snapshot_name: str
 ) -> Recovered:
     """The recovery rules (module docstring, "Recovery"): what a node keeps of raft.dat's bytes ``log``.
 
     ``log`` is None when raft.dat is missing; ``snapshot`` is snapshot.dat's
-    (already checked); ``had_state``: identity.dat says the directory has
-    held state before (it is written after the first record). ``name`` and
+    (already checked); ``had_state``: whether identity.dat says the directory
+    has held state before (it is written after the first record; None: not
+    known, as for a store without an identity). ``name`` and
     ``snapshot_name`` are the files, for messages. Raises StorageError when
     nothing at all can be trusted.
     """
@@ -422,7 +423,10 @@ def recover(
                 "final write; refusing to start rather than guess (move the directory aside to start empty)"
             )
         lost = f"record {number} at byte {pos} of {name} damaged ({found.damage})"
-    elif not data and snapshot is not None:
+    elif not data and snapshot is not None and had_state is not False:
+        # (Without identity.dat, raft.dat never held a record: the node's first save, an
+        # InstallSnapshot, was cut short after snapshot.dat. Nothing was acknowledged yet,
+        # and the interrupted compaction is finished below.)
         lost = f"{name} missing or empty beside {snapshot_name}"
     elif not data and had_state:
         raise StorageError(
@@ -723,10 +727,10 @@ class FileStorage:
         self._fsync_dir()
         return self.hard.copy(), RaftLog(self.entries, self.start_index, self.start_term), self.snapshot
 
-    def _check_identity(self) -> bool:
-        """Refuse another node's directory; whether identity.dat is there (so the directory held state)."""
+    def _check_identity(self) -> bool | None:
+        """Refuse another node's directory; whether identity.dat is there (None: no identity to check)."""
         if self.identity is None:
-            return False
+            return None
         path = self.dir / IDENTITY_FILENAME
         data = path.read_bytes() if path.exists() else None
         self._identified = check_identity(data, *self.identity, str(path))
