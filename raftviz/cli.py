@@ -172,7 +172,15 @@ def _cmd_node(args: argparse.Namespace) -> int:
             print("error: --lab needs --router, --members (or --join) and --data", file=sys.stderr)
             return 2
         lab_args = process.LabModeArgs(
-            args.id, members, config, args.seed, args.incarnation, args.data, args.router, args.now, args.cluster
+            args.id,
+            members,
+            config,
+            args.seed,
+            args.incarnation,
+            args.data,
+            args.router,
+            args.now,
+            args.cluster,
         )
         return process.run_lab_mode(lab_args, sys.stdin.buffer, sys.stdout.buffer)
     if not args.peers or args.id not in args.peers:

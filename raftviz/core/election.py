@@ -143,7 +143,9 @@ class Election(ServerState):
         elif self.recovering:
             # It may have voted in this term already (a lost vote), or lost entries a
             # majority needed: its vote could elect a second leader, or one lacking them.
-            reason = Reason(VOTE_DENIED_RECOVERING, peer=msg.src, term=self.current_term, message=self.recovering)
+            reason = Reason(
+                VOTE_DENIED_RECOVERING, peer=msg.src, term=self.current_term, message=self.recovering
+            )
         elif self.voted_for not in (0, msg.src):
             reason = Reason(VOTE_DENIED_VOTED, peer=msg.src, other=self.voted_for, term=self.current_term)
         else:

@@ -170,7 +170,9 @@ class Replication(ServerState):
             # committed before it is below it (Leader Completeness), and our log matches the
             # leader's up to there. Whatever was lost is held again.
             self._explain(
-                Reason(RECOVERED, peer=msg.src, term=msg.term, index=msg.leader_commit, message=self.recovering)
+                Reason(
+                    RECOVERED, peer=msg.src, term=msg.term, index=msg.leader_commit, message=self.recovering
+                )
             )
             self.recovering = ""
             if self.voted_for == 0:

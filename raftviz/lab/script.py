@@ -352,7 +352,7 @@ _CORRUPT_USAGE = "corrupt N [log|last|cut|zeros|lose-log|snapshot|id=M]"
 
 
 def _p_corrupt(args: Args, opts: Opts) -> dict[str, Any]:
-    """``corrupt N [KIND | id=M]``: damage a stopped node's files at rest (default: flip raft.dat's first byte)."""
+    """``corrupt N [KIND | id=M]``: damage a stopped node's files at rest (default: raft.dat's first byte)."""
     _arity(args, 1, 2, _CORRUPT_USAGE)
     _no_opts(opts, ("id",))
     if "id" in opts:

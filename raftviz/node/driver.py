@@ -99,7 +99,9 @@ class MemoryStorage:
         written = storage.holds_file(self.durable(), storage.FILENAME)
         if self.raw is not None:
             had_state = None if self.owner is None else self.identity is not None
-            found = storage.recover(self.raw, self.snapshot, had_state, storage.FILENAME, storage.SNAPSHOT_FILENAME)
+            found = storage.recover(
+                self.raw, self.snapshot, had_state, storage.FILENAME, storage.SNAPSHOT_FILENAME
+            )
             self.raw = None  # FileStorage rewrote or truncated the file: it holds the state again
             self.replace(found.state)
             written = found.keep != 0
@@ -111,7 +113,9 @@ class MemoryStorage:
         """``corrupt N KIND`` on what the files would hold (raftviz.node.storage.damage_directory)."""
         if kind == "snapshot":
             if not storage.holds_file(self.durable(), storage.SNAPSHOT_FILENAME):
-                raise storage.StorageError(f"{storage.SNAPSHOT_FILENAME} is empty or missing: nothing to corrupt")
+                raise storage.StorageError(
+                    f"{storage.SNAPSHOT_FILENAME} is empty or missing: nothing to corrupt"
+                )
             self.damaged ^= {storage.SNAPSHOT_FILENAME}  # flipping the same byte twice puts it back
             return
         if kind == "id":
@@ -121,7 +125,11 @@ class MemoryStorage:
             return
         log = self.raw
         if log is None:
-            log = storage.state_records(self.durable(), 1) if storage.holds_file(self.durable(), storage.FILENAME) else b""
+            log = (
+                storage.state_records(self.durable(), 1)
+                if storage.holds_file(self.durable(), storage.FILENAME)
+                else b""
+            )
         self.raw = storage.damage(kind, log)
 
     def save(self, ready: Ready) -> None:

@@ -266,7 +266,9 @@ def _apply(state: Replayed, payload: Any) -> None:
             _, log_from, raw = payload
             last = state.last_index
             if not _nat(log_from) or not state.start_index < log_from <= last + 1:
-                raise ValueError(f"log change from index {log_from} to a log of {state.start_index + 1}..{last}")
+                raise ValueError(
+                    f"log change from index {log_from} to a log of {state.start_index + 1}..{last}"
+                )
             del state.entries[log_from - state.start_index - 1 :]
             state.entries.extend(datagram.entry_from_wire(e) for e in raw)
         elif kind == _COMPACT:
@@ -319,7 +321,8 @@ def _torn(data: bytes, pos: int) -> str:
         # Zeros from inside the record's body to past its end: the blocks were allocated
         # but the write never reached them. (A damaged record with nothing after it is not
         # this: every byte of it was written.)
-        return f"a record of {length} bytes whose end, and {len(data) - pos - _HEADER.size - length} bytes after it, are zeros"
+        after = len(data) - pos - _HEADER.size - length
+        return f"a record of {length} bytes whose end, and {after} bytes after it, are zeros"
     return ""
 
 
@@ -342,7 +345,9 @@ def replay(data: bytes, name: str) -> Replayed:
         try:
             _apply(state, msgpack.unpackb(data[pos + _HEADER.size : end], raw=False))
         except (_Invalid, ValueError, msgpack.UnpackException) as exc:
-            raise StorageError(f"{name}: record {state.records + 1} at byte {pos} is invalid: {exc}") from None
+            raise StorageError(
+                f"{name}: record {state.records + 1} at byte {pos} is invalid: {exc}"
+            ) from None
         state.records += 1
         pos = state.good = end
     return state
@@ -412,8 +417,10 @@ def recover(
     keep = len(data)
     lost = ""
     if found.torn:
-        warnings.append(f"{name}: torn tail of {len(data) - found.good} bytes after the last complete record "
-                        f"({found.torn}); truncated")
+        warnings.append(
+            f"{name}: torn tail of {len(data) - found.good} bytes after the last complete record "
+            f"({found.torn}); truncated"
+        )
         keep = found.good
     elif found.damage:
         number, pos = found.records + 1, found.good
@@ -495,7 +502,9 @@ def _reconcile(state: DurableState, name: str, snapshot_name: str) -> str:
     # the compaction, durably: the records saved from now on number the log from
     # the snapshot, and would not replay onto the uncompacted log.
     before = state.start_index
-    state.entries = _compacted(state.start_index, state.start_term, state.entries, snapshot.index, snapshot.term)
+    state.entries = _compacted(
+        state.start_index, state.start_term, state.entries, snapshot.index, snapshot.term
+    )
     state.start_index, state.start_term = snapshot.index, snapshot.term
     return (
         f"{name}: compaction to the snapshot at index {snapshot.index} was interrupted "
@@ -575,7 +584,7 @@ def is_clean(log: bytes) -> bool:
 
 
 def damage(kind: str, log: bytes) -> bytes:
-    """raft.dat's bytes after ``corrupt N KIND`` (``b""``: the file is gone); StorageError if there is nothing to damage.
+    """raft.dat's bytes after ``corrupt N KIND`` (``b""``: the file is gone); StorageError: nothing to damage.
 
     ``log`` is what the file holds: laid out by ``state_records(state, 1)``
     (one entry per record) when it was whole, so that both backends damage

@@ -350,7 +350,9 @@ def _flip_each(tmp_path: Path, offsets: range, data: bytes, kept: tuple[HardStat
             assert str(directory / FILENAME) in text and "record 1 at byte 0" in text, text
             assert kept == (HardState(), []), f"byte {offset}: refused although records before it were intact"
             continue
-        reported = hard.recovering.startswith("lost entries") and len(warnings) == 1 and "recovering" in warnings[0]
+        reported = (
+            hard.recovering.startswith("lost entries") and len(warnings) == 1 and "recovering" in warnings[0]
+        )
         if not reported or log != kept[1] or hard.current_term < kept[0].current_term:
             silent.append(f"byte {offset}: loaded {hard}, {len(log)} entries, warnings {warnings}")
         # The damage is gone from the file, and the node still knows it is recovering.

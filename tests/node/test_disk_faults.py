@@ -171,7 +171,10 @@ def test_damage_at_rest_has_the_same_outcome_on_files_and_in_memory(
     state.entries = [_entry(1, f"e{i}") for i in range(4)]
     files, memory = _both(tmp_path, state)
     errors = []
-    for damage in (lambda: storage_module.damage_directory(tmp_path, kind, 2), lambda: memory.corrupt(kind, 2)):
+    for damage in (
+        lambda: storage_module.damage_directory(tmp_path, kind, 2),
+        lambda: memory.corrupt(kind, 2),
+    ):
         try:
             damage()
         except StorageError as exc:
