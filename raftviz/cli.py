@@ -256,8 +256,12 @@ def _cmd_kv(args: argparse.Namespace) -> int:
                     f"voters={status.configuration.partition('/')[0] or '-'} "
                     f"learners={status.configuration.partition('/')[2] or '-'} "
                     f"snap={status.snapshot_index} unauthenticated={status.unauthenticated} "
-                    f"violations={_counters(status.violations)} ({where})"
+                    f"violations={_counters(status.violations)}"
+                    # Only when set, as the lab's status does: the usual line is unchanged.
+                    f"{' recovering=yes' if status.recovering else ''} ({where})"
                 )
+                if status.recovering:
+                    print(f"  node {status.src} is recovering: {status.recovering} (no vote until caught up)")
             if not any(statuses):
                 print(f"error: no node answered; {client.silence_hint()}", file=sys.stderr)
                 return 3

@@ -254,6 +254,8 @@ class StatusReply:
     unauthenticated: int = 0
     #: Peer messages it dropped as protocol violations, as (kind, count) sorted by kind.
     violations: tuple[tuple[str, int], ...] = ()
+    #: What it lost to damaged storage while it is recovering ("" when it is not).
+    recovering: str = ""
 
 
 Message = (

@@ -388,6 +388,7 @@ def _answer_status(
         snapshot_index=core.log.start_index,
         unauthenticated=driver.unauthenticated,
         violations=tuple(sorted(core.violation_counts.items())),
+        recovering=core.recovering,
     )
     data = datagram.encode(reply)
     try:

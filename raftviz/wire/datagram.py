@@ -22,6 +22,7 @@ declares them. The tag table:
    7   ``StatusRequest``         (none)
    8   ``StatusReply``           role, term, vote, leader, commit, applied, last_index, dropped,
                                  configuration, snapshot_index, unauthenticated, violations
+                                 [, recovering: left off when empty]
    9   ``InstallSnapshot``       term, last_included_index, last_included_term, offset, data,
                                  done, checksum
   10   ``InstallSnapshotReply``  term, last_included_index, offset, done
@@ -384,6 +385,8 @@ _SPECS: Final = (
         _f("snapshot_index", index_field),
         _f("unauthenticated", index_field),
         ("violations", (_counters_to_wire, counters_field("violations"))),
+        _f("recovering", text_field),
+        optional=(("recovering", ""),),
     ),
     _spec(
         InstallSnapshot,
