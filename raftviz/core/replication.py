@@ -215,6 +215,9 @@ class Replication(ServerState):
             self.recovering_peers.add(peer)
             self.inflight.pop(peer, None)
             self.match_index[peer] = msg.match_index if msg.success else 0
+        elif msg.recovering and not msg.success:
+            # It does not hold what the rejected message assumed: nor anything from the hint on.
+            self.match_index[peer] = min(self.match_index[peer], max(msg.conflict_index - 1, 0))
         elif not msg.recovering:
             self.recovering_peers.discard(peer)
         if msg.success:
