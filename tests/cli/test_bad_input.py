@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from raftviz.lab.torture.cluster import free_udp_ports, pid_running
 from raftviz.core.ready import HardState, Ready
+from raftviz.lab.torture.cluster import free_udp_ports, pid_running
 from raftviz.node.client import KVClient
 from raftviz.node.storage import DEFAULT_CLUSTER, FileStorage
 
