@@ -17,6 +17,7 @@ from raftviz.core.reasons import (
     CAMPAIGN_HELD,
     ELECTED,
     LEADER_SEEN,
+    RECOVERED,
     VOTE_DENIED_LOG,
     VOTE_DENIED_RECOVERING,
     VOTE_DENIED_STALE,
@@ -53,6 +54,11 @@ class Election(ServerState):
         self._reset_election_timer(now)
         if not self.is_voter or self.current_term >= LAST_TERM:
             return  # (a term that cannot be incremented and encoded: waits for a leader, never crashes)
+        if self.recovering and self.configuration.voters == (self.id,):
+            # The only voter: there is no one to catch up from, and no other vote to clash
+            # with. What it lost is lost; waiting would only stop the cluster for good.
+            self._explain(Reason(RECOVERED, term=self.current_term, message=self.recovering))
+            self.recovering = ""
         if self.recovering:
             # Its log may lack entries it acknowledged: as leader it could lose committed
             # entries (and its own vote in this term is unknown). It waits for a leader.

@@ -49,7 +49,8 @@ ELECTED: Final = "elected"
 CAMPAIGN_HELD: Final = "campaign-held"
 #: No longer recovering: leader ``peer`` of ``term`` has committed up to ``index``, an
 #: entry of its own term, and this node's log now matches it up to there (so it holds
-#: every committed entry again); ``message`` is what it had lost.
+#: every committed entry again); ``message`` is what it had lost. ``peer`` 0: this node
+#: is the only voter, with no one to catch up from (what it lost is lost).
 RECOVERED: Final = "recovered"
 #: Stepped down to follower (or a follower moved term): ``term`` seen in a ``message``
 #: from ``peer``, our term was ``our_term`` and our role ``before``.
@@ -195,6 +196,11 @@ class Reason:
             return (
                 f"election timeout in term {self.term} but no campaign: this node is recovering "
                 f"({self.message}) and waits for a leader to catch it up"
+            )
+        if k == RECOVERED and not self.peer:
+            return (
+                f"recovered ({self.message}) in term {self.term}: the only voter of its configuration, "
+                "it has no one to catch up from, so what it lost is lost"
             )
         if k == RECOVERED:
             return (

@@ -110,3 +110,13 @@ def test_the_recovering_note_is_durable_until_it_has_caught_up() -> None:
     node.step(RequestVote(1, 3, 4, last_log_index=9, last_log_term=2), 0)
     # A new term is persisted with the note: a restart does not end recovery.
     assert node.ready().hard_state == HardState(4, 0, LOST)
+
+
+def test_the_only_voter_has_no_one_to_wait_for() -> None:
+    """A one-server cluster that lost entries: they are lost; waiting would stop it for good."""
+    node = RaftNode(1, (1,), CFG, random.Random(7), 0, HardState(2, 0, LOST), RaftLog(entries(1, 1)))
+    node.timeout_now(0)
+    ready = node.ready()
+    assert node.role == "leader" and not node.recovering and node.current_term == 3
+    found = [r for r in ready.reasons if r.kind == reasons.RECOVERED]
+    assert len(found) == 1 and "the only voter" in found[0].describe()
