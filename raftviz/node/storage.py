@@ -447,11 +447,9 @@ def recover(
         keep = -1
     if lost:
         note = _lost(found, state)
-        warnings.append(f"{lost}: kept what came before it, {note}; recovering (no vote until caught up)")
+        warnings.append(f"{lost}: kept what it could trust, {note}; recovering (no vote until caught up)")
         state.hard = _unsure_hard(found, state, note)
         keep = -1
-    elif found.hard.recovering:
-        state.hard = found.hard.copy()
     return Recovered(state, warnings, keep)
 
 
