@@ -172,7 +172,15 @@ def _cmd_node(args: argparse.Namespace) -> int:
             print("error: --lab needs --router, --members (or --join) and --data", file=sys.stderr)
             return 2
         lab_args = process.LabModeArgs(
-            args.id, members, config, args.seed, args.incarnation, args.data, args.router, args.now
+            args.id,
+            members,
+            config,
+            args.seed,
+            args.incarnation,
+            args.data,
+            args.router,
+            args.now,
+            args.cluster,
         )
         return process.run_lab_mode(lab_args, sys.stdin.buffer, sys.stdout.buffer)
     if not args.peers or args.id not in args.peers:
@@ -203,6 +211,7 @@ def _cmd_node(args: argparse.Namespace) -> int:
         members,
         disk=args.disk,
         secret=secret,
+        cluster=args.cluster,
     )
     return process.run_free_mode(free)
 
@@ -247,8 +256,12 @@ def _cmd_kv(args: argparse.Namespace) -> int:
                     f"voters={status.configuration.partition('/')[0] or '-'} "
                     f"learners={status.configuration.partition('/')[2] or '-'} "
                     f"snap={status.snapshot_index} unauthenticated={status.unauthenticated} "
-                    f"violations={_counters(status.violations)} ({where})"
+                    f"violations={_counters(status.violations)}"
+                    # Only when set, as the lab's status does: the usual line is unchanged.
+                    f"{' recovering=yes' if status.recovering else ''} ({where})"
                 )
+                if status.recovering:
+                    print(f"  node {status.src} is recovering: {status.recovering} (no vote until caught up)")
             if not any(statuses):
                 print(f"error: no node answered; {client.silence_hint()}", file=sys.stderr)
                 return 3
@@ -521,6 +534,13 @@ def build_parser() -> argparse.ArgumentParser:
     node.add_argument("--peers", type=_checked("peers"), help="every node as ID=HOST:PORT,... (free mode)")
     node.add_argument(
         "--data", type=_checked("data_directory"), help="data directory (default: ./raftviz-nodeID)"
+    )
+    node.add_argument(
+        "--cluster",
+        default="raftviz",
+        metavar="NAME",
+        help="the cluster's name, kept in the data directory with the node id: another cluster's "
+        "or node's directory is refused (default raftviz)",
     )
     node.add_argument("--election", type=_range, default=(150, 300), help="election timeout MIN-MAX ms")
     node.add_argument("--heartbeat", type=int, default=50, help="heartbeat interval, ms")

@@ -14,9 +14,12 @@ from __future__ import annotations
 from raftviz.core.guards import LAST_TERM
 from raftviz.core.messages import NOOP, Entry, NodeId, RequestVote, RequestVoteReply
 from raftviz.core.reasons import (
+    CAMPAIGN_HELD,
     ELECTED,
     LEADER_SEEN,
+    RECOVERED,
     VOTE_DENIED_LOG,
+    VOTE_DENIED_RECOVERING,
     VOTE_DENIED_STALE,
     VOTE_DENIED_VOTED,
     VOTE_GRANTED,
@@ -52,6 +55,16 @@ class Election(ServerState):
         self._reset_election_timer(now)
         if not self.is_voter or self.current_term >= LAST_TERM:
             return  # (a term that cannot be incremented and encoded: waits for a leader, never crashes)
+        if self.recovering and self.configuration.voters == (self.id,):
+            # The only voter: there is no one to catch up from, and no other vote to clash
+            # with. What it lost is lost; waiting would only stop the cluster for good.
+            self._explain(Reason(RECOVERED, term=self.current_term, message=self.recovering))
+            self.recovering = ""
+        if self.recovering:
+            # Its log may lack entries it acknowledged: as leader it could lose committed
+            # entries (and its own vote in this term is unknown). It waits for a leader.
+            self._explain(Reason(CAMPAIGN_HELD, term=self.current_term, message=self.recovering))
+            return
         if self.role == LEADER:
             self.drop_reads(0)  # (only the lab's ``timeout`` makes a leader stand again)
         self.role = CANDIDATE
@@ -86,6 +99,7 @@ class Election(ServerState):
         self.commit_held_at = 0
         self.reset_reads()
         self.next_index, self.match_index, self.inflight, self.snapshot_sent = {}, {}, {}, {}
+        self.recovering_peers = set()
         self._track_peers()
         # Only this term's entries: a request left by an earlier leader is
         # appended again, because with the no-op off a current-term entry is
@@ -103,7 +117,12 @@ class Election(ServerState):
         up_to_date = self.log.is_up_to_date(msg.last_log_index, msg.last_log_term)
         # (The planted bug vote-any-log skips the election restriction.)
         restriction = up_to_date or "vote-any-log" in self.bugs
-        granted = msg.term == self.current_term and self.voted_for in (0, msg.src) and restriction
+        granted = (
+            msg.term == self.current_term
+            and not self.recovering
+            and self.voted_for in (0, msg.src)
+            and restriction
+        )
         self._explain_vote(msg, granted, up_to_date)
         if granted:
             self.voted_for = msg.src
@@ -131,6 +150,12 @@ class Election(ServerState):
             reason = Reason(VOTE_GRANTED, peer=msg.src, term=msg.term, **logs)
         elif msg.term < self.current_term:
             reason = Reason(VOTE_DENIED_STALE, peer=msg.src, term=self.current_term, their_term=msg.term)
+        elif self.recovering:
+            # It may have voted in this term already (a lost vote), or lost entries a
+            # majority needed: its vote could elect a second leader, or one lacking them.
+            reason = Reason(
+                VOTE_DENIED_RECOVERING, peer=msg.src, term=self.current_term, message=self.recovering
+            )
         elif self.voted_for not in (0, msg.src):
             reason = Reason(VOTE_DENIED_VOTED, peer=msg.src, other=self.voted_for, term=self.current_term)
         else:

@@ -143,6 +143,7 @@ class AppendEntriesReply:
     holds that matches the leader. On failure ``conflict_term`` is the term of
     the follower's entry at ``prev_log_index`` (0 if it has none) and
     ``conflict_index`` the first index the leader should try next (§5.3).
+    ``recovering`` is raftviz's addition for protocol-aware recovery.
     """
 
     src: NodeId
@@ -154,6 +155,10 @@ class AppendEntriesReply:
     conflict_term: int = 0
     #: The ``round`` of the AppendEntries this answers, echoed (0: none; omitted on the wire).
     round: int = 0
+    #: The follower is recovering from damaged storage (it may have lost entries it
+    #: acknowledged): the leader takes ``match_index`` (on success) as all it holds,
+    #: even if lower than before, and counts nothing older of it. Not in Figure 2.
+    recovering: bool = False
 
 
 @shared_value
@@ -265,6 +270,8 @@ class StatusReply:
     unauthenticated: int = 0
     #: Peer messages it dropped as protocol violations, as (kind, count) sorted by kind.
     violations: tuple[tuple[str, int], ...] = ()
+    #: What it lost to damaged storage while it is recovering ("" when it is not).
+    recovering: str = ""
 
 
 Message = (

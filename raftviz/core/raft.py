@@ -129,7 +129,7 @@ class RaftNode(Election, Replication, MembershipChanges, Compaction, Reads):
         hard = self.hard_state()
         if "forget-vote" in self.bugs:
             hard.voted_for = 0  # planted bug: the vote lives in memory only
-        if hard.current_term != self._persisted.current_term or hard.voted_for != self._persisted.voted_for:
+        if hard != self._persisted:
             out.hard_state = hard
             self._persisted = hard.copy()
         if out.log_from:

@@ -22,9 +22,14 @@ class HardState:
 
     current_term: int = 0
     voted_for: NodeId = 0  # 0 means "none"
+    #: Not Figure 2: non-empty while this server is *recovering*: its storage was
+    #: damaged and it may have lost what it acknowledged (the text says what, e.g.
+    #: "lost entries 5..7 and its vote"). Durable, so a restart does not forget it;
+    #: cleared once it has caught up from a leader (raftviz.core.replication).
+    recovering: str = ""
 
     def copy(self) -> HardState:
-        return HardState(self.current_term, self.voted_for)
+        return HardState(self.current_term, self.voted_for, self.recovering)
 
 
 @dataclass(slots=True)

@@ -34,11 +34,24 @@ VOTE_DENIED_VOTED: Final = "vote-denied-voted"
 VOTE_DENIED_LOG: Final = "vote-denied-log"
 #: A vote denied because the candidate's term (``their_term``) is older than ours (``term``).
 VOTE_DENIED_STALE: Final = "vote-denied-stale"
+#: A vote denied to ``peer`` in ``term`` because this node is recovering from damaged
+#: storage (``message`` says what it lost): it may already have voted in this term, or
+#: hold less than it acknowledged, so it votes again only once a leader has caught it up.
+VOTE_DENIED_RECOVERING: Final = "vote-denied-recovering"
 #: A RequestVote from ``peer``, not a voter here, ignored while a leader is known:
 #: this node's role ``before`` is leader, or it heard its leader ``count`` ms ago.
 VOTE_IGNORED: Final = "vote-ignored"
 #: Elected leader of ``term``: votes from the nodes in ``after`` out of ``count`` voters.
 ELECTED: Final = "elected"
+#: The election timer fired in ``term`` but this node is recovering from damaged storage
+#: (``message`` says what it lost): it waits for a leader instead of standing, since its
+#: log may lack entries it acknowledged.
+CAMPAIGN_HELD: Final = "campaign-held"
+#: No longer recovering: leader ``peer`` of ``term`` has committed up to ``index``, an
+#: entry of its own term, and this node's log now matches it up to there (so it holds
+#: every committed entry again); ``message`` is what it had lost. ``peer`` 0: this node
+#: is the only voter, with no one to catch up from (what it lost is lost).
+RECOVERED: Final = "recovered"
 #: Stepped down to follower (or a follower moved term): ``term`` seen in a ``message``
 #: from ``peer``, our term was ``our_term`` and our role ``before``.
 STEP_DOWN: Final = "step-down"
@@ -89,8 +102,11 @@ ReasonKind = Literal[
     "vote-denied-voted",
     "vote-denied-log",
     "vote-denied-stale",
+    "vote-denied-recovering",
     "vote-ignored",
     "elected",
+    "campaign-held",
+    "recovered",
     "step-down",
     "leader-seen",
     "append-rejected-stale",
@@ -113,8 +129,11 @@ PLACES: Final[dict[str, str]] = {
     VOTE_DENIED_VOTED: "Figure 2, RequestVote receiver 2",
     VOTE_DENIED_LOG: "§5.4.1",
     VOTE_DENIED_STALE: "Figure 2, RequestVote receiver 1",
+    VOTE_DENIED_RECOVERING: "protocol-aware recovery",
     VOTE_IGNORED: "§6 (membership)",
     ELECTED: "Figure 2, Candidates / §5.2",
+    CAMPAIGN_HELD: "protocol-aware recovery",
+    RECOVERED: "protocol-aware recovery",
     STEP_DOWN: "Figure 2, All Servers",
     LEADER_SEEN: "Figure 2, Candidates / §5.2",
     APPEND_REJECTED_STALE: "Figure 2, AppendEntries receiver 1",
@@ -188,6 +207,26 @@ class Reason:
         if k == VOTE_DENIED_STALE:
             older = f"its term {self.their_term} is older than ours ({self.term})"
             return f"vote denied to node {self.peer}: {older}"
+        if k == VOTE_DENIED_RECOVERING:
+            return (
+                f"vote denied to node {self.peer} in term {self.term}: this node is recovering "
+                f"({self.message}) and votes only once a leader has caught it up"
+            )
+        if k == CAMPAIGN_HELD:
+            return (
+                f"election timeout in term {self.term} but no campaign: this node is recovering "
+                f"({self.message}) and waits for a leader to catch it up"
+            )
+        if k == RECOVERED and not self.peer:
+            return (
+                f"recovered ({self.message}) in term {self.term}: the only voter of its configuration, "
+                "it has no one to catch up from, so what it lost is lost"
+            )
+        if k == RECOVERED:
+            return (
+                f"recovered ({self.message}): leader {self.peer} of term {self.term} has committed up to "
+                f"{self.index}, an entry of its term, and our log matches it up to there"
+            )
         if k == VOTE_IGNORED:
             why = "this node leads" if self.before == "leader" else f"a leader was heard {self.count} ms ago"
             return f"RequestVote from node {self.peer} ignored: it is not a voter here and {why}"

@@ -35,6 +35,7 @@ from raftviz.core.reasons import (
     COMMIT_HELD,
     COMMIT_LEARNED,
     LOG_TRUNCATED,
+    RECOVERED,
     Reason,
 )
 from raftviz.core.state import LEADER, ServerState
@@ -170,6 +171,20 @@ class Replication(ServerState):
                 )
             )
             self._set_commit_index(learned)
+        if self.recovering and msg.leader_commit <= match and log.term_at(msg.leader_commit) == msg.term:
+            # Caught up: the leader has committed an entry of its own term, so everything
+            # committed before it is below it (Leader Completeness), and our log matches the
+            # leader's up to there. Whatever was lost is held again.
+            self._explain(
+                Reason(
+                    RECOVERED, peer=msg.src, term=msg.term, index=msg.leader_commit, message=self.recovering
+                )
+            )
+            self.recovering = ""
+            if self.voted_for == 0:
+                # Our vote in this term may be lost; the only vote that cannot clash with
+                # what happened is one for the leader the term already has.
+                self.voted_for = msg.src
         self._send(
             AppendEntriesReply(
                 src=self.id,
@@ -178,6 +193,7 @@ class Replication(ServerState):
                 success=True,
                 match_index=match,
                 round=msg.round,
+                recovering=bool(self.recovering),
             )
         )
 
@@ -191,6 +207,7 @@ class Replication(ServerState):
                 conflict_index=conflict_index,
                 conflict_term=conflict_term,
                 round=msg.round,
+                recovering=bool(self.recovering),
             )
         )
 
@@ -201,6 +218,19 @@ class Replication(ServerState):
         if msg.round:
             # Any current-term answer acknowledges this leader for that round (raftviz.core.reads).
             self.note_round_ack(peer, msg.round, now)
+        if msg.recovering and peer not in self.recovering_peers:
+            # The follower lost storage: what it acknowledged before may be gone, so its
+            # matchIndex falls back to what this first reply shows it holds (0 on a
+            # rejection). Lowering matchIndex only delays commits; what it stores from
+            # now on is durable again and counts, by the usual rule.
+            self.recovering_peers.add(peer)
+            self.inflight.pop(peer, None)
+            self.match_index[peer] = msg.match_index if msg.success else 0
+        elif msg.recovering and not msg.success:
+            # It does not hold what the rejected message assumed: nor anything from the hint on.
+            self.match_index[peer] = min(self.match_index[peer], max(msg.conflict_index - 1, 0))
+        elif not msg.recovering:
+            self.recovering_peers.discard(peer)
         if msg.success:
             if msg.match_index > self.match_index[peer]:
                 self.match_index[peer] = msg.match_index

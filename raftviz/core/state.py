@@ -81,6 +81,9 @@ class ServerState:
         hard = hard_state if hard_state is not None else HardState()
         self.current_term = hard.current_term
         self.voted_for = hard.voted_for
+        #: Why this server is recovering from damaged storage ("" when it is not): it
+        #: neither votes nor campaigns until a leader has caught it up (HardState.recovering).
+        self.recovering = hard.recovering
         # Not "log or ...": an empty in-memory log may still start after index 0.
         self.log = log if log is not None else RaftLog()
         self.kv = KVStore(config.session_expiry)
@@ -154,7 +157,10 @@ class ServerState:
         #: When (on this leader's clock) round ``acked_round`` was sent: the lease runs from there (-1: none).
         self.lease_start = -1
         self._ready = Ready()
-        self._persisted = HardState(self.current_term, self.voted_for)
+        #: Leader only: followers whose latest reply said they are recovering (their
+        #: earlier acknowledgements no longer count: raftviz.core.replication).
+        self.recovering_peers: set[NodeId] = set()
+        self._persisted = HardState(self.current_term, self.voted_for, self.recovering)
 
     @property
     def configuration(self) -> Configuration:
@@ -197,7 +203,7 @@ class ServerState:
         return self.heartbeat_deadline if self.role == LEADER else self.election_deadline
 
     def hard_state(self) -> HardState:
-        return HardState(self.current_term, self.voted_for)
+        return HardState(self.current_term, self.voted_for, self.recovering)
 
     def _send(self, msg: Message) -> None:
         self._ready.messages.append(msg)

@@ -66,8 +66,8 @@ class Backend(Protocol):
         """Give a node's disk this fault (it outlives restarts): a live node's report, else None."""
         ...
 
-    def corrupt(self, node_id: int, name: str) -> None:
-        """Flip a byte at rest in a stopped node's file ``name`` (raft.dat or snapshot.dat)."""
+    def corrupt(self, node_id: int, kind: str, node: int = 0) -> None:
+        """Damage a stopped node's files at rest: ``kind`` as ``corrupt N KIND`` (``id``: name ``node``)."""
         ...
 
     def close(self) -> None:
@@ -137,7 +137,7 @@ class InProcessBackend:
         return [self.start(node, 0, now) for node in nodes]
 
     def start(self, node_id: int, incarnation: int, now: int) -> Report:
-        storage = self.storage.setdefault(node_id, MemoryStorage())
+        storage = self._storage(node_id)
         members = () if node_id in self.joined else self.peers
         try:
             driver = NodeDriver(node_id, members, self.config, self.seed, incarnation, storage, now)
@@ -148,7 +148,7 @@ class InProcessBackend:
 
     def add(self, node_id: int, now: int) -> Report:
         self.joined.add(node_id)
-        self.storage[node_id] = MemoryStorage()
+        self.storage[node_id] = MemoryStorage((files.DEFAULT_CLUSTER, node_id))
         return self.start(node_id, 0, now)
 
     def take_snapshot(self, node_id: int, now: int) -> Report:
@@ -187,16 +187,20 @@ class InProcessBackend:
         return report
 
     def set_disk(self, node_id: int, fault: DiskFault) -> Report | None:
-        self.storage.setdefault(node_id, MemoryStorage()).disk.set(fault)
+        self._storage(node_id).disk.set(fault)
         driver = self.drivers.get(node_id)
         return self._remember(driver, driver.set_disk(fault)) if driver is not None else None
 
-    def corrupt(self, node_id: int, name: str) -> None:
-        storage = self.storage.setdefault(node_id, MemoryStorage())
-        if not files.holds_file(storage.durable(), name):
-            raise LabError(f"node {node_id}: {name} is empty or missing: nothing to corrupt")
-        # Flipping the same byte twice puts it back, as on files.
-        storage.damaged ^= {name}
+    def corrupt(self, node_id: int, kind: str, node: int = 0) -> None:
+        try:
+            self._storage(node_id).corrupt(kind, node)
+        except StorageError as exc:
+            raise LabError(f"node {node_id}: {exc}") from None
+
+    def _storage(self, node_id: int) -> MemoryStorage:
+        if node_id not in self.storage:
+            self.storage[node_id] = MemoryStorage((files.DEFAULT_CLUSTER, node_id))
+        return self.storage[node_id]
 
     def set_election_deadline(self, node_id: int, deadline: int) -> Report:
         driver = self.drivers[node_id]

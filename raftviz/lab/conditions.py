@@ -50,9 +50,10 @@ FIELDS = (
     "learners",
     "snap",
     "disk",
+    "recovering",
 )
 #: Fields whose values are words or lists, never numbers.
-TEXT_FIELDS = ("role", "alive", "voters", "learners", "disk")
+TEXT_FIELDS = ("role", "alive", "voters", "learners", "disk", "recovering")
 OPS: dict[str, Callable[[object, object], bool]] = {
     "=": operator.eq,
     "!=": operator.ne,

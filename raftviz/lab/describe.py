@@ -67,7 +67,8 @@ def describe_message(msg: Message) -> str:
             f"{entries} commit={msg.leader_commit}{_round(msg)}"
         )
     if isinstance(msg, AppendEntriesReply):
-        return _append_reply(msg) + _round(msg)
+        # ``recovering`` is said only when set, so that healthy followers' replies read as they always did.
+        return _append_reply(msg) + (" recovering" if msg.recovering else "") + _round(msg)
     if isinstance(msg, InstallSnapshot):
         return (
             f"InstallSnapshot term={msg.term} lastIndex={msg.last_included_index} "

@@ -286,13 +286,14 @@ class Lab:
             self._absorb(node, report, record)
         return self._publish(record)
 
-    def corrupt(self, node: int, name: str) -> StepRecord:
-        """Flip a byte at rest in a stopped node's ``name`` (raft.dat or snapshot.dat)."""
+    def corrupt(self, node: int, kind: str = "log", target: int = 0) -> StepRecord:
+        """Damage a stopped node's files at rest (``corrupt N KIND``; ``id``: name node ``target``)."""
         view = self.view(node)
         if view.alive:
             raise LabError(f"node {node} is running: crash it first (corrupt damages its files at rest)")
-        self.backend.corrupt(node, name)
-        return self._publish(self._record("command", f"node {node}: a byte of {name} flipped on disk"))
+        self.backend.corrupt(node, kind, target)
+        what = f"identity.dat names node {target}" if kind == "id" else f"damage ({kind})"
+        return self._publish(self._record("command", f"node {node}: {what} on disk"))
 
     def add(self, node: int, via: int = 0) -> Request:
         """Start node ``node`` with empty storage and ask the leader to add it (§4.1).

@@ -340,18 +340,30 @@ def _p_disk(args: Args, opts: Opts) -> dict[str, Any]:
     return {"node": _node(args[0]), "mode": mode, "ms": ms}
 
 
-#: What ``corrupt N`` may name, and the file each is.
-CORRUPT_TARGETS = {"log": "raft.dat", "snapshot": "snapshot.dat"}
+#: What ``corrupt N KIND`` may do (raftviz.node.storage.damage_directory), and the file it damages.
+CORRUPT_KINDS = {
+    "log": "raft.dat",
+    "last": "raft.dat",
+    "cut": "raft.dat",
+    "zeros": "raft.dat",
+    "lose-log": "raft.dat",
+    "snapshot": "snapshot.dat",
+}
+_CORRUPT_USAGE = "corrupt N [log|last|cut|zeros|lose-log|snapshot|id=M]"
 
 
 def _p_corrupt(args: Args, opts: Opts) -> dict[str, Any]:
-    """``corrupt N [log|snapshot]``: flip a byte at rest in the node's log (default) or snapshot."""
-    _arity(args, 1, 2, "corrupt N [log|snapshot]")
-    _no_opts(opts)
-    target = args[1] if len(args) == 2 else "log"
-    if target not in CORRUPT_TARGETS:
-        raise _Bad(f"corrupt damages the log or the snapshot, not {target!r}")
-    return {"node": _node(args[0]), "file": CORRUPT_TARGETS[target]}
+    """``corrupt N [KIND | id=M]``: damage a stopped node's files at rest (default: raft.dat's first byte)."""
+    _arity(args, 1, 2, _CORRUPT_USAGE)
+    _no_opts(opts, ("id",))
+    if "id" in opts:
+        if len(args) == 2:
+            raise _Bad(f"usage: {_CORRUPT_USAGE}")
+        return {"node": _node(args[0]), "kind": "id", "id": _int(opts["id"], "node id", lo=1, hi=9)}
+    kind = args[1] if len(args) == 2 else "log"
+    if kind not in CORRUPT_KINDS:
+        raise _Bad(f"corrupt does log, last, cut, zeros, lose-log, snapshot or id=M, not {kind!r}")
+    return {"node": _node(args[0]), "kind": kind, "id": 0}
 
 
 def _p_member(args: Args, opts: Opts, add: bool) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from raftviz.lab.describe import describe_answer_run, describe_flight, describe_
 from raftviz.lab.lab import Lab, LabError, LabOptions, StepRecord
 from raftviz.lab.script import Command, NodeRef
 from raftviz.node.disk import DiskFault
+from raftviz.node.storage import ZEROS
 
 DEFAULT_UNTIL_MS = 10_000
 
@@ -299,6 +300,8 @@ class Session:
             f"node {node} restarted (recovered: term={v.term} vote={v.vote or '-'} last={v.last_index}; "
             f"commit={v.commit})"
         )
+        if v.recovering:
+            out.lines.append(f"node {node} came back recovering: {v.recovering} (no vote until caught up)")
         self._records([record], out, verbose=False)
 
     def _do_disk(self, p: dict, out: Outcome) -> None:
@@ -309,8 +312,18 @@ class Session:
 
     def _do_corrupt(self, p: dict, out: Outcome) -> None:
         node = self._node(p["node"])
-        self._lab.corrupt(node, p["file"])
-        out.lines.append(f"node {node}: flipped a byte of {p['file']} on disk (it finds out when it starts)")
+        kind = p["kind"]
+        self._lab.corrupt(node, kind, p["id"])
+        did = {
+            "log": "flipped a byte of raft.dat",
+            "snapshot": "flipped a byte of snapshot.dat",
+            "last": "flipped a byte in the last complete record of raft.dat",
+            "cut": "cut the middle third out of raft.dat",
+            "zeros": f"appended {ZEROS} zero bytes to raft.dat, as a power loss can leave",
+            "lose-log": "removed raft.dat",
+            "id": f"made identity.dat name node {p['id']}",
+        }[kind]
+        out.lines.append(f"node {node}: {did} on disk (it finds out when it starts)")
 
     def _do_timeout(self, p: dict, out: Outcome) -> None:
         self._records([self._lab.timeout(self._node(p["node"]))], out, verbose=True)
@@ -449,8 +462,10 @@ class Session:
     def _do_status(self, p: dict, out: Outcome) -> None:
         for node in sorted(self._lab.views):
             view = self._lab.views[node]
-            # disk=ok is left out: it is the usual case, and status lines stay as they were.
-            fields = {k: v for k, v in view.status_fields().items() if not (k == "disk" and v == "ok")}
+            # disk=ok and recovering=no are left out: they are the usual case, and status
+            # lines stay as they were.
+            usual = {("disk", "ok"), ("recovering", "no")}
+            fields = {k: v for k, v in view.status_fields().items() if (k, v) not in usual}
             out.lines.append(" ".join(f"{k}={v}" for k, v in fields.items()))
 
     def _do_log(self, p: dict, out: Outcome) -> None:

@@ -199,10 +199,10 @@ class UdpBackend:
         handle.disk = fault
         return report
 
-    def corrupt(self, node_id: int, name: str) -> None:
-        """Flip the byte on disk: the node process meets it, by its own checks, when it starts."""
+    def corrupt(self, node_id: int, kind: str, node: int = 0) -> None:
+        """Damage the files on disk: the node process meets it, by its own checks, when it starts."""
         try:
-            node_storage.damage_file(self.data_dir(node_id), name)
+            node_storage.damage_directory(self.data_dir(node_id), kind, node)
         except StorageError as exc:
             raise LabError(f"node {node_id}: {exc}") from None
 

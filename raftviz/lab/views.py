@@ -85,6 +85,8 @@ class NodeView:
     reads: tuple[str, ...] = ()
     #: When its lease as leader ends, in virtual time (0: none; the lab converts the node's clock).
     lease: int = 0
+    #: What the node lost to damaged storage while it is recovering ("" when it is not).
+    recovering: str = ""
 
     def __post_init__(self) -> None:
         self.mirror.expiry = self.expiry
@@ -168,6 +170,7 @@ class NodeView:
         self.learners = report.learners
         self.disk = report.disk
         self.reads_waiting, self.reads, self.lease = report.reads_waiting, report.reads, report.lease
+        self.recovering = report.recovering
         if report.reasons:
             self.reasons = report.reasons
 
@@ -202,4 +205,5 @@ class NodeView:
             "learners": ",".join(map(str, self.learners)) or "-",
             "snap": str(self.snapshot_index),
             "disk": self.disk,
+            "recovering": "yes" if self.recovering else "no",
         }

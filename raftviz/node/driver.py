@@ -64,12 +64,25 @@ class Storage(Protocol):
 
 
 class MemoryStorage:
-    """Storage that survives a simulated crash because the lab keeps it."""
+    """Storage that survives a simulated crash because the lab keeps it.
 
-    def __init__(self) -> None:
+    It keeps no bytes while nothing is wrong. ``corrupt N`` makes it hold the
+    bytes FileStorage's files would hold, damaged the same way
+    (:func:`raftviz.node.storage.damage`), and its next ``load`` runs the same
+    recovery rules on them (:func:`raftviz.node.storage.recover`): both
+    backends reach the same decision.
+    """
+
+    def __init__(self, identity: tuple[str, int] | None = None) -> None:
         self.disk = Disk()
-        #: ``corrupt N`` while the node was down: the files whose bytes were damaged.
+        #: ``corrupt N snapshot`` while the node was down.
         self.damaged: set[str] = set()
+        #: raft.dat's bytes after ``corrupt N`` (None: the files hold just the state below).
+        self.raw: bytes | None = None
+        #: (cluster, node) this storage must belong to, and what its identity.dat says
+        #: (written with the first save, as FileStorage does; None until then).
+        self.owner = identity
+        self.identity: tuple[str, int] | None = None
         self.hard = HardState()
         #: The log: ``entries`` are indexes start_index+1 .. start_index+len(entries).
         self.start_index = 0
@@ -78,12 +91,47 @@ class MemoryStorage:
         self.snapshot: Snapshot | None = None
 
     def load(self) -> tuple[HardState, RaftLog, Snapshot | None]:
-        # The bytes FileStorage would find, damaged the same way: the same refusal,
-        # in the order FileStorage reads its files.
-        for name in (storage.SNAPSHOT_FILENAME, storage.FILENAME):
-            if name in self.damaged:
-                storage.refuse_damaged(self.durable(), name)
+        # FileStorage's order: identity.dat, snapshot.dat, raft.dat.
+        if self.owner is not None:
+            wire = storage.identity_record(*self.identity) if self.identity is not None else None
+            storage.check_identity(wire, *self.owner, storage.IDENTITY_FILENAME)
+        if storage.SNAPSHOT_FILENAME in self.damaged:
+            storage.refuse_damaged_snapshot(self.durable())
+        written = storage.holds_file(self.durable(), storage.FILENAME)
+        if self.raw is not None:
+            had_state = None if self.owner is None else self.identity is not None
+            found = storage.recover(
+                self.raw, self.snapshot, had_state, storage.FILENAME, storage.SNAPSHOT_FILENAME
+            )
+            self.raw = None  # FileStorage rewrote or truncated the file: it holds the state again
+            self.replace(found.state)
+            written = found.keep != 0
+        if self.identity is None and written:
+            self.identity = self.owner  # as FileStorage: identity.dat once raft.dat holds a record
         return self.hard.copy(), RaftLog(self.entries, self.start_index, self.start_term), self.snapshot
+
+    def corrupt(self, kind: str, node: int = 0) -> None:
+        """``corrupt N KIND`` on what the files would hold (raftviz.node.storage.damage_directory)."""
+        if kind == "snapshot":
+            if not storage.holds_file(self.durable(), storage.SNAPSHOT_FILENAME):
+                raise storage.StorageError(
+                    f"{storage.SNAPSHOT_FILENAME} is empty or missing: nothing to corrupt"
+                )
+            self.damaged ^= {storage.SNAPSHOT_FILENAME}  # flipping the same byte twice puts it back
+            return
+        if kind == "id":
+            if self.identity is None:
+                raise storage.StorageError(f"{storage.IDENTITY_FILENAME} is missing: nothing to corrupt")
+            self.identity = (self.identity[0], node)
+            return
+        log = self.raw
+        if log is None:
+            log = (
+                storage.state_records(self.durable(), 1)
+                if storage.holds_file(self.durable(), storage.FILENAME)
+                else b""
+            )
+        self.raw = storage.damage(kind, log)
 
     def save(self, ready: Ready) -> None:
         """Ready's persistence order: snapshot and compaction, hard state, log change.
@@ -114,6 +162,8 @@ class MemoryStorage:
                 raise ValueError(f"log change from index {ready.log_from} outside the log")
             del self.entries[ready.log_from - self.start_index - 1 :]
             self.entries.extend(ready.entries)
+        if self.identity is None:
+            self.identity = self.owner  # FileStorage writes identity.dat after the first record
 
     def durable(self) -> DurableState:
         return DurableState(
@@ -173,9 +223,9 @@ class NodeDriver:
         mirrors the node's state machine starts from the same state.
         """
         report = self._finish()
-        if "ack-before-persist" in self.core.bugs:
-            # What the planted bug lost in a crash is not a suffix the lab can guess:
-            # the recovered log is reported whole, for the lab's mirror to take as it is.
+        if "ack-before-persist" in self.core.bugs or self.core.recovering:
+            # What the planted bug (or damaged storage) lost in a crash is not a suffix the
+            # lab can guess: the recovered log is reported whole, for the lab's mirror to take.
             log = self.core.log
             report.log_from, report.entries = log.start_index + 1, log.slice(log.start_index + 1)
         if self._loaded is not None:
@@ -395,6 +445,7 @@ class NodeDriver:
             reads_waiting=len(core.pending_reads) if leader else 0,
             reads=_waiting_reads(core) if leader and core.pending_reads else (),
             lease=max(0, core.lease_expiry()) if leader else 0,
+            recovering=core.recovering,
         )
 
 

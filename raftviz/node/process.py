@@ -39,7 +39,7 @@ from raftviz.node.addresses import unaddressed_member
 from raftviz.node.disk import EXIT_DISK_FAILED, Disk, DiskFault, DiskStopped
 from raftviz.node.driver import NodeDriver
 from raftviz.node.state import StateBlobError
-from raftviz.node.storage import FileStorage, StorageError
+from raftviz.node.storage import DEFAULT_CLUSTER, FileStorage, StorageError
 from raftviz.wire import auth, control, datagram
 from raftviz.wire.validate import MAX_DATAGRAM, WireError
 
@@ -106,6 +106,8 @@ class LabModeArgs:
     router: tuple[str, int]
     #: The lab's virtual time at start-up (a restart happens mid-run).
     now: int = 0
+    #: The cluster's name, recorded in the data directory's identity.dat.
+    cluster: str = DEFAULT_CLUSTER
 
 
 def run_lab_mode(args: LabModeArgs, stdin: BinaryIO, stdout: BinaryIO) -> int:
@@ -124,7 +126,7 @@ def run_lab_mode(args: LabModeArgs, stdin: BinaryIO, stdout: BinaryIO) -> int:
 
 def _serve_lab(args: LabModeArgs, stdin: BinaryIO, stdout: BinaryIO) -> int:
     try:
-        storage = FileStorage(args.data, warn=_warn)
+        storage = FileStorage(args.data, warn=_warn, identity=(args.cluster, args.node_id))
         driver = NodeDriver(
             args.node_id, args.peers, args.config, args.seed, args.incarnation, storage, args.now
         )
@@ -249,6 +251,8 @@ class FreeModeArgs:
     disk: DiskFault | None = None
     #: The cluster secret (``--secret-file``): b"" for none, else every datagram is tagged.
     secret: bytes = b""
+    #: The cluster's name, recorded in the data directory's identity.dat.
+    cluster: str = DEFAULT_CLUSTER
 
 
 def run_free_mode(args: FreeModeArgs) -> int:
@@ -269,7 +273,9 @@ def _serve_free(args: FreeModeArgs) -> int:
         _warn(f"refusing to bind {host}: only loopback unless --allow-public is given")
         return 2
     try:
-        storage = FileStorage(args.data, warn=_warn, disk=Disk(sleep=True))
+        storage = FileStorage(
+            args.data, warn=_warn, disk=Disk(sleep=True), identity=(args.cluster, args.node_id)
+        )
         start = time.monotonic()
         # Free mode runs on the wall clock and is not reproducible anyway; a
         # fresh incarnation per start keeps a restarted node's timers fresh.
@@ -382,6 +388,7 @@ def _answer_status(
         snapshot_index=core.log.start_index,
         unauthenticated=driver.unauthenticated,
         violations=tuple(sorted(core.violation_counts.items())),
+        recovering=core.recovering,
     )
     data = datagram.encode(reply)
     try:

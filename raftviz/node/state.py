@@ -66,7 +66,7 @@ class DurableState:
         """Whether the two describe the same storage (so nothing needs writing)."""
         mine, theirs = self.snapshot, other.snapshot
         return (
-            (self.hard.current_term, self.hard.voted_for) == (other.hard.current_term, other.hard.voted_for)
+            self.hard == other.hard  # term, vote, and the recovering note
             and (self.start_index, self.start_term) == (other.start_index, other.start_term)
             and (mine.data if mine else None) == (theirs.data if theirs else None)
             and self.entries == other.entries

@@ -11,7 +11,8 @@ as damage rather than read as a record running past the end of the file.
 
 A payload is one of:
 
-* ``[1, term, voted_for]``: the hard state;
+* ``[1, term, voted_for]``: the hard state; ``[1, term, voted_for, note]``
+  while the node is *recovering* (``note`` says what it lost, see below);
 * ``[2, log_from, [[term, command, stamp], ...]]``: truncate the log from the
   absolute index ``log_from`` on, then append these entries; valid only if
   ``start_index < log_from <= last_index + 1``;
@@ -20,13 +21,37 @@ A payload is one of:
   ``term``, it and everything before it are dropped, otherwise the whole log
   is; ``index`` may not be below the current start.
 
-Recovery replays every record. What a crash in the middle of a write leaves
-behind (a torn tail) is an incomplete header, or an intact header whose body
-is short or fails its checksum and ends the file: it is truncated with a
-warning, since its write never completed and nothing that depended on it was
-sent. Anything else — a damaged header, a damaged record followed by more
-data — cannot come from a torn write, so the node refuses to start rather
-than guess (docs/architecture.md, "Durability").
+Recovery (protocol-aware: Alagappan et al., FAST 2018) replays every record,
+by :func:`recover`, a pure function of the files' bytes that the in-process
+backend runs too. What a crash in the middle of a write leaves behind (a
+*torn* tail) is an incomplete header, an intact header whose body runs past
+the end of the file, or zeros to the end of the file, starting after at most
+an incomplete header or inside the last record's body and reaching past its
+end (blocks allocated, never written): it is truncated with a warning, since
+its write never completed and nothing that depended on it was sent.
+
+Anything else may have lost what the node acknowledged: a complete record
+whose checksum fails (the last one too: every byte of it was written), a part
+cut out of the middle (intact records follow the damage), raft.dat missing
+or empty beside a snapshot. The node keeps the intact records before the
+damage and starts *recovering*: the hard state's note says what was lost
+(``lost entries 5..7``; ``5..?`` when nothing after the damage names the end;
+``and its vote in term 3`` when the vote is unsure), its term is the highest
+that anything left names, and raft.dat is rewritten to hold just that, so the
+note survives a restart. The core then grants no vote and does not campaign
+until a leader has caught it up (:mod:`raftviz.core.replication`). When
+nothing at all is left to trust (the first record damaged, or raft.dat
+missing or empty although identity.dat says the directory held state, with
+no snapshot), the node refuses to start rather than guess.
+
+A file cut short at an arbitrary byte is, in its bytes, a torn final write:
+nothing outside the file records its length, so it is truncated like one.
+
+``identity.dat`` (one record ``[cluster, node id]``) says whose directory this
+is. It is written once, after the first record reaches raft.dat (so its
+presence means raft.dat held state); a directory of another node or cluster is
+refused. It is written when missing beside a non-empty raft.dat (a directory
+from before it existed).
 
 The latest snapshot lives in ``snapshot.dat``: a single record in the same
 frame whose body is the snapshot's bytes (``Snapshot.data``, which carries its
@@ -46,15 +71,23 @@ shrank; this keeps it bounded however many compactions it goes through.
 ``load`` proceeds in this order:
 
 1. delete a leftover ``snapshot.tmp`` (with a warning);
-2. read and check ``snapshot.dat``, if there is one;
-3. replay ``raft.dat``, truncating a torn tail;
-4. reconcile the two: a log that starts before the snapshot is what a crash
+2. check ``identity.dat``, if the store was given an identity;
+3. read and check ``snapshot.dat``, if there is one;
+4. replay ``raft.dat`` by the rules above (:func:`recover`), truncating a
+   torn tail, or rewriting the file around damage;
+5. reconcile the two: a log that starts before the snapshot is what a crash
    between ``snapshot.dat`` and its ``[3]`` record leaves, so the compaction
    is finished then, with a warning, and made durable (records saved later
    number the log from the snapshot); a log that starts after the snapshot,
    or after 0 with no snapshot at all, is corruption.
 
 The log it returns starts at the snapshot.
+
+``corrupt N KIND`` (the lab) damages a stopped node's files
+(:func:`damage_directory`; :func:`damage` is the pure part, which
+``MemoryStorage`` uses on the bytes the files would hold). A whole raft.dat is
+first laid out afresh, one entry per record, so that both backends damage
+the same bytes however the node happened to write them.
 
 ``replace`` makes the files hold a given state outright (the lab restoring a
 checkpoint, docs/protocol.md §7.3 LoadState): ``snapshot.dat`` first if it
@@ -81,6 +114,7 @@ import os
 import struct
 import zlib
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +133,9 @@ from raftviz.wire.validate import WireError
 FILENAME = "raft.dat"
 SNAPSHOT_FILENAME = "snapshot.dat"
 SNAPSHOT_TMP = "snapshot.tmp"
+IDENTITY_FILENAME = "identity.dat"
+#: The cluster name a node uses unless told another (``raftviz node --cluster``; the lab's nodes).
+DEFAULT_CLUSTER = "raftviz"
 _HEADER = struct.Struct(">III")
 _HARD = 1
 _LOG = 2
@@ -131,14 +168,21 @@ def _entries_out(entries: list[Entry]) -> list:
     return [datagram.entry_to_wire(e) for e in entries]
 
 
-def _log_records(log_from: int, entries: list[Entry]) -> bytes:
+def _log_records(log_from: int, entries: list[Entry], per_record: int = _ENTRIES_PER_RECORD) -> bytes:
     """``[2, ...]`` records that truncate from ``log_from`` and append ``entries``."""
     if not entries:
         return _record([_LOG, log_from, []])
     return b"".join(
-        _record([_LOG, log_from + i, _entries_out(entries[i : i + _ENTRIES_PER_RECORD])])
-        for i in range(0, len(entries), _ENTRIES_PER_RECORD)
+        _record([_LOG, log_from + i, _entries_out(entries[i : i + per_record])])
+        for i in range(0, len(entries), per_record)
     )
+
+
+def _hard_record(hard: HardState) -> bytes:
+    """``[1, term, vote]``, or ``[1, term, vote, note]`` while the node is recovering."""
+    if hard.recovering:
+        return _record([_HARD, hard.current_term, hard.voted_for, hard.recovering])
+    return _record([_HARD, hard.current_term, hard.voted_for])
 
 
 def _nat(value: Any) -> bool:
@@ -158,23 +202,362 @@ def _compacted(start: int, start_term: int, entries: list[Entry], index: int, te
     return entries[index - start :] if held == term else []
 
 
-def state_records(state: DurableState) -> bytes:
-    """Records holding just ``state``: hard state, log start, entries after it (a rewrite's raft.dat)."""
-    blob = _record([_HARD, state.hard.current_term, state.hard.voted_for])
+def state_records(state: DurableState, per_record: int = _ENTRIES_PER_RECORD) -> bytes:
+    """Records holding just ``state``: hard state, log start, entries after it (a rewrite's raft.dat).
+
+    ``per_record`` entries to a record; ``corrupt N`` lays the log out one
+    entry per record (:func:`damage`), so that damage to a record is damage
+    to one entry.
+    """
+    blob = _hard_record(state.hard)
     if (state.start_index, state.start_term) != (0, 0):
         blob += _record([_COMPACT, state.start_index, state.start_term])
     if state.entries:
-        blob += _log_records(state.start_index + 1, state.entries)
+        blob += _log_records(state.start_index + 1, state.entries, per_record)
     return blob
 
 
-#: The files ``corrupt N`` can damage.
-DAMAGEABLE = (FILENAME, SNAPSHOT_FILENAME)
+# =========================================================================== recovery rules
+#
+# Pure functions of the files' bytes, shared by FileStorage (which reads them from
+# disk) and MemoryStorage (which, after ``corrupt N``, holds the bytes the files
+# would hold): both backends reach the same decision from the same bytes.
 
 
-def _flip(data: bytes) -> bytes:
-    """Flip every bit of the first byte: a damaged record header, which no torn write explains."""
-    return bytes([data[0] ^ 0xFF]) + data[1:]
+class _Invalid(Exception):
+    """A record whose checksums hold but whose payload is not a valid record (a bug, not the disk)."""
+
+
+@dataclass(slots=True)
+class Replayed:
+    """What replaying raft.dat found: the state of its intact prefix, and what follows it."""
+
+    hard: HardState = field(default_factory=HardState)
+    start_index: int = 0
+    start_term: int = 0
+    entries: list[Entry] = field(default_factory=list)
+    #: Bytes of intact records at the start of the file, and how many records.
+    good: int = 0
+    records: int = 0
+    #: Why the bytes after ``good`` are a torn final write ("" if they are not, or there are none).
+    torn: str = ""
+    #: What is wrong at ``good`` when it is *not* a torn write ("": nothing).
+    damage: str = ""
+    #: The highest log index and term that intact records after the damage name (0: none).
+    later_index: int = 0
+    later_term: int = 0
+
+    @property
+    def last_index(self) -> int:
+        return self.start_index + len(self.entries)
+
+
+def _apply(state: Replayed, payload: Any) -> None:
+    """Apply one record's payload to ``state``; ``_Invalid`` if it is not a valid record."""
+    try:
+        kind = payload[0]
+        if kind == _HARD:
+            term, vote = payload[1], payload[2]
+            note = payload[3] if len(payload) == 4 else ""
+            if not (_nat(term) and _nat(vote) and isinstance(note, str)) or len(payload) > 4:
+                raise ValueError("bad hard state")
+            state.hard = HardState(term, vote, note)
+        elif kind == _LOG:
+            _, log_from, raw = payload
+            last = state.last_index
+            if not _nat(log_from) or not state.start_index < log_from <= last + 1:
+                raise ValueError(
+                    f"log change from index {log_from} to a log of {state.start_index + 1}..{last}"
+                )
+            del state.entries[log_from - state.start_index - 1 :]
+            state.entries.extend(datagram.entry_from_wire(e) for e in raw)
+        elif kind == _COMPACT:
+            _, index, term = payload
+            if not _nat(index) or not _nat(term):
+                raise ValueError("bad compaction point")
+            state.entries = _compacted(state.start_index, state.start_term, state.entries, index, term)
+            state.start_index, state.start_term = index, term
+        else:
+            raise ValueError(f"unknown record type {kind!r}")
+    except (ValueError, TypeError, IndexError, KeyError, WireError) as exc:
+        raise _Invalid(str(exc)) from None
+
+
+def _intact_at(data: bytes, pos: int) -> int:
+    """The end of the intact record at ``pos`` (both checksums hold), or 0 if there is none."""
+    if len(data) - pos < _HEADER.size:
+        return 0
+    length, body_crc, head_crc = _HEADER.unpack_from(data, pos)
+    end = pos + _HEADER.size + length
+    if zlib.crc32(data[pos : pos + 8]) != head_crc or length > MAX_RECORD or end > len(data):
+        return 0
+    return end if zlib.crc32(data[pos + _HEADER.size : end]) == body_crc else 0
+
+
+def _torn(data: bytes, pos: int) -> str:
+    """Why the bytes from ``pos`` (a record boundary) are a torn final write, or "" if they are not.
+
+    A write that did not complete leaves the start of its record and nothing
+    after: an incomplete header, or an intact header whose body runs past the
+    end of the file. Some file systems also leave zeros where the unfinished
+    write's blocks were allocated: zeros to the end, after at most an
+    incomplete header, are torn too. A *complete* record whose checksum fails
+    is not: every byte of it reached the disk, so the disk changed it later.
+    """
+    rest = data[pos:]
+    nonzero = len(rest.rstrip(b"\0"))
+    if nonzero < _HEADER.size:
+        if nonzero == len(rest):
+            return f"an incomplete record header ({len(rest)} bytes)"
+        return f"{len(rest) - nonzero} zero bytes at the end" + (
+            f" after {nonzero} bytes of an incomplete header" if nonzero else ""
+        )
+    length, _, head_crc = _HEADER.unpack_from(data, pos)
+    if zlib.crc32(data[pos : pos + 8]) != head_crc or length > MAX_RECORD:
+        return ""
+    if pos + _HEADER.size + length > len(data):
+        return f"a record of {length} bytes of which {len(rest) - _HEADER.size} were written"
+    if pos + _HEADER.size + length < len(data) and pos + nonzero < pos + _HEADER.size + length:
+        # Zeros from inside the record's body to past its end: the blocks were allocated
+        # but the write never reached them. (A damaged record with nothing after it is not
+        # this: every byte of it was written.)
+        after = len(data) - pos - _HEADER.size - length
+        return f"a record of {length} bytes whose end, and {after} bytes after it, are zeros"
+    return ""
+
+
+def replay(data: bytes, name: str) -> Replayed:
+    """Replay raft.dat's bytes (``name`` is the file, for messages): its intact prefix, and what follows.
+
+    Raises StorageError for a record whose checksums hold but whose payload is
+    invalid: the disk did not do that, the program that wrote it did.
+    """
+    state = Replayed()
+    pos = 0
+    while pos < len(data):
+        end = _intact_at(data, pos)
+        if not end:
+            state.torn = _torn(data, pos)
+            if not state.torn:
+                state.damage = _damage_at(data, pos)
+                _scan_later(state, data, pos + 1)
+            break
+        try:
+            _apply(state, msgpack.unpackb(data[pos + _HEADER.size : end], raw=False))
+        except (_Invalid, ValueError, msgpack.UnpackException) as exc:
+            raise StorageError(
+                f"{name}: record {state.records + 1} at byte {pos} is invalid: {exc}"
+            ) from None
+        state.records += 1
+        pos = state.good = end
+    return state
+
+
+def _damage_at(data: bytes, pos: int) -> str:
+    length, _, head_crc = _HEADER.unpack_from(data, pos)
+    if zlib.crc32(data[pos : pos + 8]) != head_crc or length > MAX_RECORD:
+        return "damaged record header"
+    return "checksum mismatch"
+
+
+def _scan_later(state: Replayed, data: bytes, pos: int) -> None:
+    """Find the intact records after damage (a part cut out of the file leaves some): what they name.
+
+    They are not applied (what they changed depended on what is lost); the
+    highest index and term they name say how much was lost.
+    """
+    while pos < len(data) - _HEADER.size:
+        end = _intact_at(data, pos)
+        if not end:
+            pos += 1
+            continue
+        try:
+            payload = msgpack.unpackb(data[pos + _HEADER.size : end], raw=False)
+            kind = payload[0]
+            if kind == _HARD:
+                state.later_term = max(state.later_term, int(payload[1]))
+            elif kind == _LOG and payload[2]:
+                entries = [datagram.entry_from_wire(e) for e in payload[2]]
+                state.later_index = max(state.later_index, int(payload[1]) + len(entries) - 1)
+                state.later_term = max(state.later_term, max(e.term for e in entries))
+            elif kind == _COMPACT:
+                state.later_index = max(state.later_index, int(payload[1]))
+                state.later_term = max(state.later_term, int(payload[2]))
+        except (ValueError, TypeError, IndexError, KeyError, WireError, msgpack.UnpackException):
+            pass  # intact checksums over a payload that is not a record: nothing learnt from it
+        pos = end
+
+
+@dataclass(slots=True)
+class Recovered:
+    """What a node starts with after recovery, and what recovery did to get there."""
+
+    state: DurableState
+    #: What to tell the operator (each also means raft.dat changed).
+    warnings: list[str] = field(default_factory=list)
+    #: raft.dat: ``-1`` rewrite it whole from ``state``; else keep this many bytes (truncate the rest).
+    keep: int = -1
+
+
+def recover(
+    log: bytes | None, snapshot: Snapshot | None, had_state: bool | None, name: str, snapshot_name: str
+) -> Recovered:
+    """The recovery rules (module docstring, "Recovery"): what a node keeps of raft.dat's bytes ``log``.
+
+    ``log`` is None when raft.dat is missing; ``snapshot`` is snapshot.dat's
+    (already checked); ``had_state``: whether identity.dat says the directory
+    has held state before (it is written after the first record; None: not
+    known, as for a store without an identity). ``name`` and
+    ``snapshot_name`` are the files, for messages. Raises StorageError when
+    nothing at all can be trusted.
+    """
+    data = log or b""
+    found = replay(data, name)
+    warnings: list[str] = []
+    keep = len(data)
+    lost = ""
+    if found.torn:
+        warnings.append(
+            f"{name}: torn tail of {len(data) - found.good} bytes after the last complete record "
+            f"({found.torn}); truncated"
+        )
+        keep = found.good
+    elif found.damage:
+        number, pos = found.records + 1, found.good
+        if not found.records and snapshot is None:
+            raise StorageError(
+                f"{name}: record {number} at byte {pos} is corrupt ({found.damage}) and it is not a torn "
+                "final write; refusing to start rather than guess (move the directory aside to start empty)"
+            )
+        lost = f"record {number} at byte {pos} of {name} damaged ({found.damage})"
+    elif not data and snapshot is not None and had_state is not False:
+        # (Without identity.dat, raft.dat never held a record: the node's first save, an
+        # InstallSnapshot, was cut short after snapshot.dat. Nothing was acknowledged yet,
+        # and the interrupted compaction is finished below.)
+        lost = f"{name} missing or empty beside {snapshot_name}"
+    elif not data and had_state:
+        raise StorageError(
+            f"{name} is missing or empty although {IDENTITY_FILENAME} says this directory held state: "
+            "nothing is left to trust; refusing to start (move the directory aside to start empty)"
+        )
+    state = DurableState(found.hard, found.start_index, found.start_term, found.entries, snapshot)
+    reconciled = _reconcile(state, name, snapshot_name)
+    if reconciled and not lost:
+        warnings.append(reconciled)
+        keep = -1
+    if lost:
+        note = _lost(found, state)
+        warnings.append(f"{lost}: kept what it could trust, {note}; recovering (no vote until caught up)")
+        state.hard = _unsure_hard(found, state, note)
+        keep = -1
+    return Recovered(state, warnings, keep)
+
+
+def _lost(found: Replayed, state: DurableState) -> str:
+    """What a damaged or missing raft.dat lost: ``lost entries 5..7 and its vote in term 3``."""
+    first = state.start_index + len(state.entries) + 1
+    span = f"{first}..{found.later_index}" if found.later_index >= first else f"{first}..?"
+    return f"lost entries {span}"
+
+
+def _unsure_hard(found: Replayed, state: DurableState, note: str) -> HardState:
+    """Term and vote when records may be lost: the highest term anything left names; the vote only if sure.
+
+    A vote is never changed within a term, so the vote of the intact prefix
+    still holds if no later term is seen; otherwise it is unknown (0), and the
+    recovering node votes in no term until caught up.
+    """
+    terms = [found.hard.current_term, found.later_term, state.start_term]
+    terms += [state.snapshot.term] if state.snapshot is not None else []
+    terms += [state.entries[-1].term] if state.entries else []
+    term = max(terms)
+    vote = found.hard.voted_for if term == found.hard.current_term else 0
+    if not vote:
+        note += f" and its vote in term {term}"
+    return HardState(term, vote, note)
+
+
+def _reconcile(state: DurableState, name: str, snapshot_name: str) -> str:
+    """Make the replayed log start at the snapshot (a warning if it had to), or refuse if it cannot."""
+    snapshot = state.snapshot
+    if snapshot is None:
+        if state.start_index:
+            raise StorageError(
+                f"{name}: the log starts after index {state.start_index} but there is no "
+                f"{snapshot_name} holding the entries before it; refusing to start "
+                "(move the directory aside to start empty)"
+            )
+        return ""
+    if state.start_index > snapshot.index:
+        raise StorageError(
+            f"{name}: the log starts after index {state.start_index}, beyond the snapshot in "
+            f"{snapshot_name} (index {snapshot.index}): entries in between are lost; refusing "
+            "to start (move the directory aside to start empty)"
+        )
+    if (state.start_index, state.start_term) == (snapshot.index, snapshot.term):
+        return ""
+    # A crash between replacing snapshot.dat and appending its [3] record. Finish
+    # the compaction, durably: the records saved from now on number the log from
+    # the snapshot, and would not replay onto the uncompacted log.
+    before = state.start_index
+    state.entries = _compacted(
+        state.start_index, state.start_term, state.entries, snapshot.index, snapshot.term
+    )
+    state.start_index, state.start_term = snapshot.index, snapshot.term
+    return (
+        f"{name}: compaction to the snapshot at index {snapshot.index} was interrupted "
+        f"(the log started after {before}); finished it"
+    )
+
+
+# =========================================================================== identity
+
+
+def identity_record(cluster: str, node: int) -> bytes:
+    """identity.dat's bytes: one record ``[cluster, node id]``."""
+    return _record([cluster, node])
+
+
+def check_identity(data: bytes | None, cluster: str, node: int, name: str) -> bool:
+    """Whether identity.dat (its bytes, None if missing) is there; StorageError unless it names this node.
+
+    A data directory belongs to one node of one cluster: another node started
+    on it would take that node's votes and log for its own.
+    """
+    if data is None:
+        return False
+    end = _intact_at(data, 0)
+    try:
+        if end != len(data):
+            raise ValueError("damaged")
+        owner, owner_node = msgpack.unpackb(data[_HEADER.size :], raw=False)
+        if not isinstance(owner, str) or type(owner_node) is not int:
+            raise ValueError("not an identity")
+    except (ValueError, TypeError, msgpack.UnpackException):
+        raise StorageError(
+            f"{name}: damaged: cannot tell whose data directory this is; refusing to start "
+            "(move the directory aside to start empty)"
+        ) from None
+    if (owner, owner_node) != (cluster, node):
+        raise StorageError(
+            f"{name}: this data directory is node {owner_node}'s of cluster {owner!r}, not node {node}'s "
+            f"of cluster {cluster!r}: refusing to start (check --data and --id)"
+        )
+    return True
+
+
+#: What ``corrupt N KIND`` does to a stopped node's raft.dat (docs/scenario-language.md):
+#: ``log`` flips the first byte (nothing before it to trust: refused); ``last`` flips a
+#: byte in the last complete record; ``cut`` cuts the middle third out of the file;
+#: ``zeros`` appends ZEROS zero bytes (a torn write); ``lose-log`` removes the file.
+LOG_DAMAGE = ("log", "last", "cut", "zeros", "lose-log")
+#: How many zero bytes ``corrupt N zeros`` appends: a file system block, as after a power loss.
+ZEROS = 4096
+
+
+def _flip(data: bytes, at: int = 0) -> bytes:
+    """Flip every bit of the byte at ``at`` (by default a record header, which no torn write explains)."""
+    return data[:at] + bytes([data[at] ^ 0xFF]) + data[at + 1 :]
 
 
 def holds_file(state: DurableState, name: str) -> bool:
@@ -185,36 +568,101 @@ def holds_file(state: DurableState, name: str) -> bool:
     """
     if name == SNAPSHOT_FILENAME:
         return state.snapshot is not None
-    initial = state.hard.current_term == 0 and state.hard.voted_for == 0
+    initial = state.hard == HardState()
     return not (initial and state.start_index == 0 and not state.entries and state.snapshot is None)
 
 
-def damage_file(directory: str | os.PathLike[str], name: str) -> None:
-    """Flip a byte at rest in ``name`` of a stopped node's data directory (the lab's ``corrupt N``)."""
-    path = Path(directory) / name
-    data = path.read_bytes() if path.exists() else b""
-    if not data:
-        raise StorageError(f"{name} is empty or missing: nothing to corrupt")
-    with open(path, "r+b") as f:
-        f.write(_flip(data)[:1])
+def is_clean(log: bytes) -> bool:
+    """Whether raft.dat's bytes replay whole (no torn tail, no damage)."""
+    try:
+        found = replay(log, FILENAME)
+    except StorageError:
+        return False
+    return not (found.torn or found.damage)
+
+
+def damage(kind: str, log: bytes) -> bytes:
+    """raft.dat's bytes after ``corrupt N KIND`` (``b""``: the file is gone); StorageError: nothing to damage.
+
+    ``log`` is what the file holds: laid out by ``state_records(state, 1)``
+    (one entry per record) when it was whole, so that both backends damage
+    the same bytes however the node happened to write them.
+    """
+    if not log:
+        raise StorageError(f"{FILENAME} is empty or missing: nothing to corrupt")
+    if kind == "log":
+        return _flip(log)
+    if kind == "zeros":
+        return log + bytes(ZEROS)
+    if kind == "lose-log":
+        return b""
+    if kind == "cut":
+        third = len(log) // 3
+        return log[:third] + log[2 * third :]
+    if kind == "last":
+        pos, last = 0, -1
+        while end := _intact_at(log, pos):
+            last, pos = pos, end
+        if last < 0:
+            raise StorageError(f"{FILENAME} holds no complete record: nothing to corrupt")
+        return _flip(log, pos - 1)  # the last byte of its body: the body checksum fails
+    raise ValueError(f"unknown damage {kind!r}")
+
+
+def damage_directory(directory: str | os.PathLike[str], kind: str, node: int = 0) -> None:
+    """Damage a stopped node's files at rest (the lab's ``corrupt N KIND`` on files); fsync'd.
+
+    ``kind`` is one of LOG_DAMAGE, ``snapshot`` (flip snapshot.dat's first
+    byte) or ``id`` (identity.dat names node ``node`` instead).
+    """
+    base = Path(directory)
+    if kind == "snapshot":
+        path = base / SNAPSHOT_FILENAME
+        data = path.read_bytes() if path.exists() else b""
+        if not data:
+            raise StorageError(f"{SNAPSHOT_FILENAME} is empty or missing: nothing to corrupt")
+        _write_synced(path, _flip(data))
+        return
+    if kind == "id":
+        path = base / IDENTITY_FILENAME
+        if not path.exists():
+            raise StorageError(f"{IDENTITY_FILENAME} is missing: nothing to corrupt")
+        cluster, _ = msgpack.unpackb(path.read_bytes()[_HEADER.size :], raw=False)
+        _write_synced(path, identity_record(cluster, node))
+        return
+    path = base / FILENAME
+    log = path.read_bytes() if path.exists() else b""
+    if log and is_clean(log):
+        snap_path = base / SNAPSHOT_FILENAME
+        snapshot = None
+        if snap_path.exists():
+            snapshot = FileStorage(base)._check_snapshot(snap_path.read_bytes())
+        state = recover(log, snapshot, True, FILENAME, SNAPSHOT_FILENAME).state
+        log = state_records(state, 1)
+    damaged = damage(kind, log)
+    if damaged:
+        _write_synced(path, damaged)
+    else:
+        path.unlink()
+
+
+def _write_synced(path: Path, data: bytes) -> None:
+    with open(path, "wb") as f:
+        f.write(data)
         f.flush()
         os.fsync(f.fileno())
 
 
-def refuse_damaged(state: DurableState, name: str) -> None:
-    """Raise the StorageError that loading files holding ``state``, damaged by ``damage_file``, raises.
+def refuse_damaged_snapshot(state: DurableState) -> None:
+    """Raise the StorageError that loading snapshot.dat holding ``state``'s snapshot, flipped, raises.
 
-    The in-process backend keeps no bytes; it builds the ones FileStorage
-    would find and runs the same checks on them, so both backends refuse
-    with the same words (files named relative to the data directory).
+    The in-process backend keeps no snapshot bytes; it builds the ones
+    FileStorage would find and runs the same checks on them, so both backends
+    refuse with the same words (files named relative to the data directory).
     """
-    probe = FileStorage(".")
-    if name == SNAPSHOT_FILENAME:
-        assert state.snapshot is not None
-        probe._check_snapshot(_flip(_frame(state.snapshot.data)))
-    else:
-        probe._replay(_flip(state_records(state)))
-    raise StorageError(f"{name}: damaged")  # not reached: the first header no longer checks
+    assert state.snapshot is not None
+    FileStorage(".")._check_snapshot(_flip(_frame(state.snapshot.data)))
+    raise StorageError(f"{SNAPSHOT_FILENAME}: damaged")  # not reached: the first header no longer checks
 
 
 class FileStorage:
@@ -225,8 +673,13 @@ class FileStorage:
         directory: str | os.PathLike[str],
         warn: Callable[[str], None] | None = None,
         disk: Disk | None = None,
+        identity: tuple[str, int] | None = None,
     ) -> None:
+        """``identity``: (cluster, node id) this directory must belong to (None: not checked)."""
         self.dir = Path(directory)
+        self.identity = identity
+        #: identity.dat is written (it is, once the node has saved anything).
+        self._identified = identity is None
         #: Every write and fsync goes through it (faults are injected there).
         self.disk = disk or Disk()
         self.path = self.dir / FILENAME
@@ -245,7 +698,11 @@ class FileStorage:
     # ------------------------------------------------------------------ recovery
 
     def load(self) -> tuple[HardState, RaftLog, Snapshot | None]:
-        """Recover the state from disk (creating an empty store if there is none)."""
+        """Recover the state from disk (creating an empty store if there is none).
+
+        The rules are :func:`recover`'s; ``recovering`` then says what was lost,
+        if anything (the hard state's note, as the core will see it).
+        """
         self.dir.mkdir(parents=True, exist_ok=True)
         tmp = self.dir / SNAPSHOT_TMP
         if tmp.exists():
@@ -253,23 +710,50 @@ class FileStorage:
             # one never took effect: whatever it holds, it is not part of the state.
             tmp.unlink()
             self.warn(f"{tmp}: left by an interrupted snapshot write; deleted")
+        had_state = self._check_identity()
         self.snapshot = self._read_snapshot()
-        data = self.path.read_bytes() if self.path.exists() else b""
-        good = self._replay(data)
-        if good < len(data):
-            self.warn(
-                f"{self.path}: torn tail of {len(data) - good} bytes after the last complete record; "
-                "truncated"
-            )
-            with open(self.path, "r+b") as f:
-                f.truncate(good)
-                f.flush()
-                self.disk.fsync(f.fileno(), FILENAME)
+        data = self.path.read_bytes() if self.path.exists() else None
+        found = recover(data, self.snapshot, had_state, str(self.path), str(self.snapshot_path))
+        for warning in found.warnings:
+            self.warn(warning)
+        state = found.state
+        self.hard, self.start_index, self.start_term = state.hard, state.start_index, state.start_term
+        self.entries = state.entries
         self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        self._size = good
-        self._reconcile()
+        if found.keep < 0:
+            self._rewrite()
+        else:
+            if found.keep < len(data or b""):
+                with open(self.path, "r+b") as f:
+                    f.truncate(found.keep)
+                    f.flush()
+                    self.disk.fsync(f.fileno(), FILENAME)
+            self._size = found.keep
+        if not self._identified and self._size:
+            self._write_identity()  # a directory from before identity.dat, or a crash before it was written
         self._fsync_dir()
         return self.hard.copy(), RaftLog(self.entries, self.start_index, self.start_term), self.snapshot
+
+    def _check_identity(self) -> bool | None:
+        """Refuse another node's directory; whether identity.dat is there (None: no identity to check)."""
+        if self.identity is None:
+            return None
+        path = self.dir / IDENTITY_FILENAME
+        data = path.read_bytes() if path.exists() else None
+        self._identified = check_identity(data, *self.identity, str(path))
+        return self._identified
+
+    def _write_identity(self) -> None:
+        """identity.dat, written once: after the first record, so that its presence means raft.dat had one."""
+        assert self.identity is not None
+        tmp = self.dir / (IDENTITY_FILENAME + ".tmp")
+        # Written once, tiny, and not part of the run's state: no injected fault applies
+        # (a full disk must not turn the save that triggered it into a refusal).
+        with self.disk.suspended():
+            self._write_whole(tmp, identity_record(*self.identity))
+            os.replace(tmp, self.dir / IDENTITY_FILENAME)
+            self._fsync_dir()
+        self._identified = True
 
     def _read_snapshot(self) -> Snapshot | None:
         """The snapshot in snapshot.dat, if any; StorageError for any damage at all."""
@@ -304,95 +788,6 @@ class FileStorage:
             raise damaged(f"not a valid snapshot: {exc}") from None
         return snapshot
 
-    def _replay(self, data: bytes) -> int:
-        """Apply every intact record; return the length of the intact prefix."""
-        self.hard, self.start_index, self.start_term, self.entries = HardState(), 0, 0, []
-        pos = 0
-        number = 0
-        size = len(data)
-        while pos < size:
-            number += 1
-            if size - pos < _HEADER.size:
-                return pos  # torn: the header itself was not finished
-            length, body_crc, head_crc = _HEADER.unpack_from(data, pos)
-            if zlib.crc32(data[pos : pos + 8]) != head_crc or length > MAX_RECORD:
-                raise self._corrupt(number, pos, "damaged record header")
-            start, end = pos + _HEADER.size, pos + _HEADER.size + length
-            if end > size:
-                return pos  # torn: the body was not finished
-            if zlib.crc32(data[start:end]) != body_crc:
-                if end == size:
-                    return pos  # torn: the last write did not reach the disk whole
-                raise self._corrupt(number, pos, "checksum mismatch")
-            try:
-                self._apply(msgpack.unpackb(data[start:end], raw=False))
-            except (ValueError, TypeError, IndexError, WireError, msgpack.UnpackException) as exc:
-                raise StorageError(f"{self.path}: record {number} at byte {pos} is invalid: {exc}") from None
-            pos = end
-        return pos
-
-    def _corrupt(self, number: int, pos: int, problem: str) -> StorageError:
-        return StorageError(
-            f"{self.path}: record {number} at byte {pos} is corrupt ({problem}) and it is not a torn "
-            "final write; refusing to start rather than guess (move the directory aside to start empty)"
-        )
-
-    def _apply(self, payload: list) -> None:
-        kind = payload[0]
-        if kind == _HARD:
-            _, term, vote = payload
-            if not isinstance(term, int) or not isinstance(vote, int) or term < 0 or vote < 0:
-                raise ValueError("bad hard state")
-            self.hard = HardState(term, vote)
-        elif kind == _LOG:
-            _, log_from, raw = payload
-            last = self.start_index + len(self.entries)
-            if not _nat(log_from) or not self.start_index < log_from <= last + 1:
-                raise ValueError(
-                    f"log change from index {log_from} to a log of {self.start_index + 1}..{last}"
-                )
-            del self.entries[log_from - self.start_index - 1 :]
-            self.entries.extend(datagram.entry_from_wire(e) for e in raw)
-        elif kind == _COMPACT:
-            _, index, term = payload
-            if not _nat(index) or not _nat(term):
-                raise ValueError("bad compaction point")
-            self.entries = _compacted(self.start_index, self.start_term, self.entries, index, term)
-            self.start_index, self.start_term = index, term
-        else:
-            raise ValueError(f"unknown record type {kind!r}")
-
-    def _reconcile(self) -> None:
-        """Make the replayed log start at the snapshot, or refuse if it cannot be made to."""
-        snapshot = self.snapshot
-        if snapshot is None:
-            if self.start_index:
-                raise StorageError(
-                    f"{self.path}: the log starts after index {self.start_index} but there is no "
-                    f"{self.snapshot_path} holding the entries before it; refusing to start "
-                    "(move the directory aside to start empty)"
-                )
-            return
-        if self.start_index > snapshot.index:
-            raise StorageError(
-                f"{self.path}: the log starts after index {self.start_index}, beyond the snapshot in "
-                f"{self.snapshot_path} (index {snapshot.index}): entries in between are lost; refusing "
-                "to start (move the directory aside to start empty)"
-            )
-        if (self.start_index, self.start_term) != (snapshot.index, snapshot.term):
-            # A crash between replacing snapshot.dat and appending its [3] record. Finish
-            # the compaction, durably: the records saved from now on number the log from
-            # the snapshot, and would not replay onto the uncompacted log.
-            self.warn(
-                f"{self.path}: compaction to the snapshot at index {snapshot.index} was interrupted "
-                f"(the log started after {self.start_index}); finished it"
-            )
-            self.entries = _compacted(
-                self.start_index, self.start_term, self.entries, snapshot.index, snapshot.term
-            )
-            self.start_index, self.start_term = snapshot.index, snapshot.term
-            self._rewrite()
-
     # ------------------------------------------------------------------ writing
 
     def save(self, ready: Ready) -> None:
@@ -408,7 +803,7 @@ class FileStorage:
             chunks.append(_record([_COMPACT, start, start_term]))
         if ready.hard_state is not None:
             hard = ready.hard_state
-            chunks.append(_record([_HARD, hard.current_term, hard.voted_for]))
+            chunks.append(_hard_record(hard))
         if ready.log_from:
             if not start < ready.log_from <= start + len(entries) + 1:
                 raise ValueError(
@@ -424,6 +819,8 @@ class FileStorage:
         self.disk.write(self._fd, blob, FILENAME, needs_space=bool(ready.entries) or snapshot is not None)
         self.disk.fsync(self._fd, FILENAME)
         self._size += len(blob)
+        if not self._identified:
+            self._write_identity()
         self.start_index, self.start_term, self.entries = start, start_term, entries
         if ready.hard_state is not None:
             self.hard = ready.hard_state.copy()

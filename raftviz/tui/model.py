@@ -71,6 +71,8 @@ class NodeSnap:
     joined: bool = False
     #: Its disk: ok, fail, full or slow:MS (the lab's ``disk N ...``).
     disk: str = "ok"
+    #: What it lost to damaged storage while it is recovering ("" when it is not).
+    recovering: str = ""
     #: Peer messages it dropped as protocol violations, as (kind, count).
     violations: tuple[tuple[str, int], ...] = ()
     #: Why it last decided something: the reasons of its latest input that gave any
@@ -308,6 +310,7 @@ def take_snapshot(history: History) -> Snapshot | None:
             learners=tuple(v.learners),
             joined=v.joined,
             disk=v.disk,
+            recovering=v.recovering,
             violations=v.violations,
             reasons=tuple(r.describe() for r in v.reasons),
             reads_waiting=v.reads_waiting,

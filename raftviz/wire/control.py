@@ -99,6 +99,10 @@ class Report:
     reads: tuple[str, ...] = ()
     #: When a leader's lease ends, on the node's own clock (0: it holds none).
     lease: int = 0
+    #: Non-empty while the node is recovering from damaged storage: what it lost
+    #: (``lost entries 5..7 and its vote in term 3``); it neither votes nor campaigns
+    #: until a leader has caught it up (raftviz.node.storage, "Recovery").
+    recovering: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,7 +283,7 @@ def _disk_text(value: Any) -> str:
 
 
 _VIOLATIONS: Final = counters_field("violations")
-_REPORT_FIELDS: Final = 30
+_REPORT_FIELDS: Final = 31
 #: At most this many waiting reads are described in a Report (the count is always whole).
 MAX_REPORTED_READS: Final = 8
 #: A reason on the wire: [kind, peer, other, term, index, our_term, our_index,
@@ -346,7 +350,7 @@ def _report_to_wire(r: Report) -> list[Any]:
         [list(p) for p in r.next_index], [list(p) for p in r.match_index], r.dropped, r.refused,
         r.start_index, r.start_term, list(r.voters), list(r.learners), r.snapshot, r.disk,
         [list(p) for p in r.violations], [_reason_to_wire(x) for x in r.reasons],
-        r.reads_waiting, list(r.reads), r.lease,
+        r.reads_waiting, list(r.reads), r.lease, r.recovering,
     ]  # fmt: skip
 
 
@@ -356,7 +360,7 @@ def _report_from_wire(raw: Any) -> Report:
     (node, role, term, vote, leader, commit, applied, last_index, last_term, deadline, timeout,
      log_from, entries, sent, votes, next_index, match_index, dropped, refused,
      start_index, start_term, voters, learners, snapshot, disk, violations, reasons,
-     reads_waiting, reads, lease) = raw  # fmt: skip
+     reads_waiting, reads, lease, recovering) = raw  # fmt: skip
     if type(role) is not str or role not in _ROLES:
         raise Bad("role", "follower, candidate or leader", got(role, str))
     if type(entries) is not list or type(sent) is not list or type(votes) is not list:
@@ -409,6 +413,7 @@ def _report_from_wire(raw: Any) -> Report:
         reads_waiting=_INDEX(reads_waiting),
         reads=_read_lines(reads),
         lease=_INDEX(lease),
+        recovering=_TEXT(recovering),
     )
 
 

@@ -17,21 +17,24 @@ declares them. The tag table:
    3   ``AppendEntries``         term, prev_log_index, prev_log_term, entries, leader_commit,
                                  [round]
    4   ``AppendEntriesReply``    term, success, match_index, conflict_index, conflict_term,
-                                 [round]
+                                 [round, [recovering]]
    5   ``ClientRequest``         command, [read]
    6   ``ClientReply``           seq, ok, value, leader_hint, error
    7   ``StatusRequest``         (none)
    8   ``StatusReply``           role, term, vote, leader, commit, applied, last_index, dropped,
                                  configuration, snapshot_index, unauthenticated, violations
+                                 [, recovering: left off when empty]
    9   ``InstallSnapshot``       term, last_included_index, last_included_term, offset, data,
                                  done, checksum
   10   ``InstallSnapshotReply``  term, last_included_index, offset, done
 =====  ========================  ==============================================================
 
-A field in brackets is optional and last: left off when it holds its default
-(``round`` 0, ``read`` ""), so that messages without it read as before; written
-out, it must differ from the default (reads without the log, dissertation §6.4:
-:mod:`raftviz.core.reads`). Tag 0 is reserved (never valid); tags 11-63 are reserved for future messages;
+Fields in brackets are optional and last: left off while they hold their
+default (``round`` 0, ``read`` "", ``recovering`` false or ""), so that messages
+without them read as before; the last one written out must differ from its
+default (reads without the log, dissertation §6.4: :mod:`raftviz.core.reads`;
+``recovering``: a follower with damaged storage, docs/architecture.md).
+Tag 0 is reserved (never valid); tags 11-63 are reserved for future messages;
 tags 64 and above are the lab/node control
 frames of :mod:`raftviz.wire.control` (they travel over a node's standard
 input and output, never over UDP); field limits and validators are in
@@ -300,7 +303,7 @@ class _Spec:
         cls: type,
         tag: int,
         fields: tuple[tuple[str, tuple[Validator, Validator]], ...],
-        optional: Any = None,
+        optional: tuple[tuple[str, Any], ...] = (),
     ) -> None:
         self.cls = cls
         self.tag = tag
@@ -310,21 +313,22 @@ class _Spec:
         self.decoders = tuple(codec[1] for _, codec in fields)
         self.getter = attrgetter(*self.fields)
         self.length = 2 + len(fields)  # version and tag, then the fields (src and dst first)
-        #: Not None: the last field is left off the wire when it holds this default, so a
-        #: message of an older protocol reads the same (ClientRequest.read, the heartbeat
-        #: ``round`` of AppendEntries and its reply: dissertation §6.4 reads). Written
-        #: out, it must differ from the default: decode accepts only what encode writes.
+        #: Trailing fields left off the wire while they hold their default, as (name,
+        #: default): a message that does not use them is byte for byte what it was
+        #: before them (ClientRequest.read and the heartbeat ``round``, dissertation
+        #: §6.4 reads; ``recovering`` of a follower with damaged storage). The last
+        #: one written out must differ from its default: decode accepts only what
+        #: encode writes, so every message has one encoding.
         self.optional = optional
 
 
-def _optional_spec(
-    cls: type, tag: int, default: Any, *fields: tuple[str, tuple[Validator, Validator]]
+def _spec(
+    cls: type,
+    tag: int,
+    *fields: tuple[str, tuple[Validator, Validator]],
+    optional: tuple[tuple[str, Any], ...] = (),
 ) -> _Spec:
-    return _Spec(cls, tag, fields, default)
-
-
-def _spec(cls: type, tag: int, *fields: tuple[str, tuple[Validator, Validator]]) -> _Spec:
-    return _Spec(cls, tag, fields)
+    return _Spec(cls, tag, fields, optional)
 
 
 def _f(name: str, factory: Callable[[str], Validator]) -> tuple[str, tuple[Validator, Validator]]:
@@ -349,10 +353,9 @@ _SPECS: Final = (
         _f("term", index_field),
         _f("vote_granted", bool_field),
     ),
-    _optional_spec(
+    _spec(
         AppendEntries,
         3,
-        0,
         _f("src", node_id_field),
         _f("dst", node_id_field),
         _f("term", index_field),
@@ -361,11 +364,11 @@ _SPECS: Final = (
         ("entries", _entries("entries")),
         _f("leader_commit", index_field),
         _f("round", round_field),
+        optional=(("round", 0),),
     ),
-    _optional_spec(
+    _spec(
         AppendEntriesReply,
         4,
-        0,
         _f("src", node_id_field),
         _f("dst", node_id_field),
         _f("term", index_field),
@@ -374,15 +377,17 @@ _SPECS: Final = (
         _f("conflict_index", index_field),
         _f("conflict_term", index_field),
         _f("round", round_field),
+        _f("recovering", bool_field),
+        optional=(("round", 0), ("recovering", False)),
     ),
-    _optional_spec(
+    _spec(
         ClientRequest,
         5,
-        "",
         _f("src", client_id_field),
         _f("dst", node_id_field),
         ("command", _command("command")),
         _f("read", read_mode_field),
+        optional=(("read", ""),),
     ),
     _spec(
         ClientReply,
@@ -418,6 +423,8 @@ _SPECS: Final = (
         _f("snapshot_index", index_field),
         _f("unauthenticated", index_field),
         ("violations", (_counters_to_wire, counters_field("violations"))),
+        _f("recovering", text_field),
+        optional=(("recovering", ""),),
     ),
     _spec(
         InstallSnapshot,
@@ -462,18 +469,18 @@ def encode(msg: Message) -> bytes:
     spec = _BY_CLASS.get(type(msg))
     if spec is None:
         raise WireError(f"cannot encode {type(msg).__name__}: not a message of the wire protocol")
-    values = spec.getter(msg)
-    encoders = spec.encoders
-    if spec.optional is not None and values[-1] == spec.optional and type(values[-1]) is type(spec.optional):
-        values, encoders = values[:-1], encoders[:-1]  # the default stays off the wire
     try:
         body = [
             PROTOCOL_VERSION,
             spec.tag,
-            *[enc(v) for enc, v in zip(encoders, values)],  # noqa: B905 - same length
+            *[enc(v) for enc, v in zip(spec.encoders, spec.getter(msg))],  # noqa: B905 - same length
         ]
     except Bad as bad:
         raise bad.error(spec.name) from None
+    for name, default in reversed(spec.optional):
+        if getattr(msg, name) != default:
+            break
+        body.pop()
     try:
         data: bytes = _packb(body, use_bin_type=True)
     except (ValueError, TypeError, OverflowError) as exc:  # e.g. a lone surrogate in a str
@@ -523,21 +530,29 @@ def decode(data: bytes) -> Message:
     spec = _BY_TAG.get(tag) if type(tag) is int else None
     if spec is None:
         raise WireError(f"unknown message type tag {short(tag)}")
-    decoders = spec.decoders
-    if len(obj) != spec.length:
-        if spec.optional is None or len(obj) != spec.length - 1:
-            shape = f"[version, tag, {', '.join(spec.fields)}]"
-            if spec.optional is None:
-                raise WireError(f"{spec.name}: expected {spec.length} items {shape}, got {len(obj)}")
-            raise WireError(
-                f"{spec.name}: expected {spec.length - 1} or {spec.length} items {shape} "
-                f"({spec.fields[-1]} may be left off), got {len(obj)}"
-            )
-        decoders = decoders[:-1]  # the optional last field left off: its default
+    if not spec.length - len(spec.optional) <= len(obj) <= spec.length:
+        raise WireError(
+            f"{spec.name}: expected {_items(spec)} items [version, tag, {', '.join(spec.fields)}], "
+            f"got {len(obj)}"
+        )
     try:
-        return spec.cls(*[dec(v) for dec, v in zip(decoders, obj[2:])])  # noqa: B905 - length checked
+        msg = spec.cls(*[dec(v) for dec, v in zip(spec.decoders, obj[2:])])  # noqa: B905 - length checked
     except Bad as bad:
         raise bad.error(spec.name) from None
+    written = len(obj) - (spec.length - len(spec.optional))
+    if written:
+        name, default = spec.optional[written - 1]
+        if getattr(msg, name) == default:
+            raise WireError(f"{spec.name}: {name} holds its default {default!r}: it is left off the wire")
+    return msg
+
+
+def _items(spec: _Spec) -> str:
+    """How many items ``spec``'s messages have: ``9``, or ``9 or 10`` with an optional field."""
+    if not spec.optional:
+        return str(spec.length)
+    low = spec.length - len(spec.optional)
+    return f"{low} or {spec.length}" if len(spec.optional) == 1 else f"{low} to {spec.length}"
 
 
 def entry_to_wire(entry: Entry) -> list[Any]:

@@ -201,8 +201,8 @@ def read_mode_field(name: str) -> Validator:
 
 
 def round_field(name: str) -> Validator:
-    """A heartbeat round when written out: ``1 <= x < 2**63`` (round 0 leaves the field off)."""
-    return int_field(name, 1, INDEX_MAX, "int >= 1 and < 2**63 (round 0 leaves the field off)")
+    """A heartbeat round: ``0 <= x < 2**63`` (0: none; written out only before a later field)."""
+    return int_field(name, 0, INDEX_MAX, "int >= 0 and < 2**63")
 
 
 def checksum_field(name: str) -> Validator:

@@ -19,8 +19,10 @@ from pathlib import Path
 
 import pytest
 
+from raftviz.core.ready import HardState, Ready
 from raftviz.lab.torture.cluster import free_udp_ports, pid_running
 from raftviz.node.client import KVClient
+from raftviz.node.storage import DEFAULT_CLUSTER, FileStorage
 
 RAFTVIZ = [sys.executable, "-m", "raftviz"]
 HUGE = str(10**23)
@@ -38,6 +40,21 @@ CASES: list[tuple[str, list[str], bytes | None, int, str]] = [
     ("data dir under a file", [*NODE, "--data", "{tmp}/afile/sub"], None, 3, "Not a directory"),
     ("data dir not writable", [*NODE, "--data", "{tmp}/readonly/sub"], None, 3, "Permission denied"),
     ("raft.dat a directory", [*NODE, "--data", "{tmp}/dirdat"], None, 3, "raft.dat: Is a directory"),
+    # Issue 14 item 6 (d): a data directory records whose it is.
+    (
+        "another node's data",
+        [*NODE, "--data", "{tmp}/node2"],
+        None,
+        3,
+        "is node 2's of cluster 'raftviz', not node 1's",
+    ),
+    (
+        "another cluster's data",
+        [*NODE, "--cluster", "b", "--data", "{tmp}/node1"],
+        None,
+        3,
+        "not node 1's of cluster 'b'",
+    ),
     (
         "kv host does not resolve",
         ["kv", "--cluster", "no.such.host.invalid:47551", "put", "a", "1"],
@@ -154,6 +171,11 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     tmp = tmp_path_factory.mktemp("bad-input")
     (tmp / "afile").write_text("not a directory\n")
     (tmp / "dirdat" / "raft.dat").mkdir(parents=True)
+    for node in (1, 2):  # the data directories of nodes 1 and 2 of cluster "raftviz"
+        store = FileStorage(tmp / f"node{node}", identity=(DEFAULT_CLUSTER, node))
+        store.load()
+        store.save(Ready(hard_state=HardState(1, node)))
+        store.close()
     (tmp / "readonly").mkdir()
     (tmp / "readonly").chmod(0o555)
     (tmp / "binary").write_bytes(b"\x7fELF\x02\x01\x01\x00" + bytes(range(256)))

@@ -72,6 +72,20 @@ EXPECTED: dict[str, tuple[str, str]] = {
         "repair",
         "snapshot from node 2 installed: state machine and log replaced up to index 24 (term 2)",
     ),
+    "vote-denied-recovering": (
+        "recovery",
+        "vote denied to node 2 in term 2: this node is recovering (lost entries 3..?) and votes only once "
+        "a leader has caught it up",
+    ),
+    "campaign-held": (
+        "recovery",
+        "election timeout in term 1 but no campaign: this node is recovering (lost entries 3..?)",
+    ),
+    "recovered": (
+        "recovery",
+        "recovered (lost entries 3..?): leader 2 of term 3 has committed up to 4, an entry of its term, "
+        "and our log matches it up to there",
+    ),
     "config-changed": (
         "membership",
         "configuration voters 1,2,3 -> voters 1,2,3 learners 4: configuration entry 2 was appended",

@@ -132,30 +132,77 @@ def _state(with_snapshot: bool) -> DurableState:
     return DurableState(HardState(1, 1), start, 1 if with_snapshot else 0, [_entry(1, "c")], snapshot)
 
 
-@pytest.mark.parametrize("name", [storage_module.FILENAME, storage_module.SNAPSHOT_FILENAME])
-def test_damage_at_rest_is_refused_alike_on_files_and_in_memory(tmp_path: Path, name: str) -> None:
-    state = _state(with_snapshot=True)
-    files = FileStorage(tmp_path)
+OWNER = (storage_module.DEFAULT_CLUSTER, 1)
+
+
+def _both(tmp_path: Path, state: DurableState) -> tuple[FileStorage, MemoryStorage]:
+    """The same state in a data directory (identity.dat written) and in memory; both stopped."""
+    files = FileStorage(tmp_path, identity=OWNER)
     files.load()
     files.replace(state)
     files.close()
-    storage_module.damage_file(tmp_path, name)
-    with pytest.raises(StorageError) as on_files:
-        FileStorage(tmp_path).load()
-    memory = MemoryStorage()
+    again = FileStorage(tmp_path, identity=OWNER)
+    again.load()  # a directory holding state without identity.dat gets one
+    again.close()
+    memory = MemoryStorage(OWNER)
     memory.replace(state)
-    memory.damaged.add(name)
-    with pytest.raises(StorageError) as in_memory:
-        memory.load()
-    assert str(on_files.value).replace(f"{tmp_path}{os.sep}", "") == str(in_memory.value)
-    assert "refusing to start" in str(in_memory.value)
+    memory.load()
+    return FileStorage(tmp_path, identity=OWNER), memory
+
+
+def _outcome(storage: FileStorage | MemoryStorage, directory: Path) -> object:
+    try:
+        hard, log, snapshot = storage.load()
+    except StorageError as exc:
+        return str(exc).replace(f"{directory}{os.sep}", "")
+    finally:
+        if isinstance(storage, FileStorage):
+            storage.close()
+    return hard, log.start_index, log.slice(log.start_index + 1), snapshot.index if snapshot else None
+
+
+@pytest.mark.parametrize("with_snapshot", [False, True])
+@pytest.mark.parametrize("kind", [*storage_module.LOG_DAMAGE, "snapshot", "id"])
+def test_damage_at_rest_has_the_same_outcome_on_files_and_in_memory(
+    tmp_path: Path, kind: str, with_snapshot: bool
+) -> None:
+    """``corrupt N KIND`` on either backend: the same refusal, or the same recovered state."""
+    state = _state(with_snapshot=with_snapshot)
+    state.entries = [_entry(1, f"e{i}") for i in range(4)]
+    files, memory = _both(tmp_path, state)
+    errors = []
+    for damage in (
+        lambda: storage_module.damage_directory(tmp_path, kind, 2),
+        lambda: memory.corrupt(kind, 2),
+    ):
+        try:
+            damage()
+        except StorageError as exc:
+            errors.append(str(exc))
+    if errors:
+        assert kind == "snapshot" and not with_snapshot and len(errors) == 2 and errors[0] == errors[1]
+        return
+    on_files, in_memory = _outcome(files, tmp_path), _outcome(memory, tmp_path)
+    assert on_files == in_memory
+    if kind in ("snapshot", "id") or (kind in ("log", "lose-log") and not with_snapshot):
+        assert isinstance(on_files, str) and "refusing to start" in on_files
+    elif kind == "zeros":
+        assert on_files[0] == state.hard and len(on_files[2]) == 4  # a torn write: nothing lost
+    else:
+        assert on_files[0].recovering.startswith("lost entries")
+    # A second start finds the same (what recovery decided is durable).
+    if not isinstance(on_files, str):
+        assert _outcome(FileStorage(tmp_path, identity=OWNER), tmp_path) == on_files
+        assert _outcome(memory, tmp_path) == on_files
 
 
 def test_nothing_to_damage_in_an_empty_directory(tmp_path: Path) -> None:
     FileStorage(tmp_path).load()
     assert not storage_module.holds_file(MemoryStorage().durable(), storage_module.FILENAME)
     with pytest.raises(StorageError, match="nothing to corrupt"):
-        storage_module.damage_file(tmp_path, storage_module.FILENAME)
+        storage_module.damage_directory(tmp_path, "log")
+    with pytest.raises(StorageError, match="nothing to corrupt"):
+        MemoryStorage(OWNER).corrupt("log")
 
 
 # =========================================================================== the driver

@@ -670,3 +670,76 @@ def test_a_malformed_store_in_a_snapshot_is_refused(body: str, message: str) -> 
     decode_snapshot(data)  # the envelope is fine: only the store's part is wrong
     with pytest.raises(SnapshotError, match=message):
         restore_snapshot(data)
+
+
+# =========================================================================== protocol-aware recovery
+
+OWNER = (storage_module.DEFAULT_CLUSTER, 1)
+
+
+def _load_as(directory: Path, owner: tuple[str, int] = OWNER) -> tuple[HardState, RaftLog, list[str]]:
+    warnings: list[str] = []
+    storage = FileStorage(directory, warn=warnings.append, identity=owner)
+    try:
+        hard, log, _ = storage.load()
+    finally:
+        storage.close()
+    return hard, log, warnings
+
+
+@pytest.mark.parametrize("how", ["missing", "empty"])
+def test_a_lost_log_beside_a_snapshot_comes_back_recovering_not_at_term_0(tmp_path: Path, how: str) -> None:
+    """Issue 14 item 6 (a): it used to start as after an interrupted compaction, at term 0 with its
+    vote forgotten, and could vote twice in one term."""
+    storage = FileStorage(tmp_path, identity=OWNER)
+    storage.load()
+    storage.save(Ready(hard_state=HardState(2, 3), log_from=1, entries=_entries(2, 8)))
+    storage.save(Ready(snapshot=_snap(6, 2)))
+    storage.close()
+    if how == "missing":
+        (tmp_path / FILENAME).unlink()
+    else:
+        (tmp_path / FILENAME).write_bytes(b"")
+    hard, log, warnings = _load_as(tmp_path)
+    assert hard == HardState(2, 0, "lost entries 7..? and its vote in term 2")
+    assert (log.start_index, log.last_index) == (6, 6)
+    assert len(warnings) == 1 and "missing or empty beside" in warnings[0]
+    # Durable: a second start is still recovering, and says nothing new.
+    assert _load_as(tmp_path)[0] == hard and _load_as(tmp_path)[2] == []
+
+
+def test_a_first_save_cut_short_after_its_snapshot_is_an_interrupted_compaction(tmp_path: Path) -> None:
+    """No identity.dat: raft.dat never held a record, so nothing was acknowledged yet."""
+    (tmp_path / SNAPSHOT_FILENAME).write_bytes(_frame(_snap(6, 2).data))
+    hard, log, warnings = _load_as(tmp_path)
+    assert hard == HardState() and log.start_index == 6
+    assert len(warnings) == 1 and "interrupted" in warnings[0]
+
+
+def test_a_directory_records_its_owner_and_refuses_another(tmp_path: Path) -> None:
+    """Issue 14 item 6 (d): ``--id 1`` used to start on node 2's directory."""
+    _load_as(tmp_path, ("c", 2))
+    assert not (tmp_path / storage_module.IDENTITY_FILENAME).exists()  # nothing held yet: nothing to own
+    storage = FileStorage(tmp_path, identity=("c", 2))
+    storage.load()
+    storage.save(Ready(hard_state=HardState(1, 2)))
+    storage.close()
+    assert (tmp_path / storage_module.IDENTITY_FILENAME).exists()
+    with pytest.raises(StorageError, match=r"node 2's of cluster 'c', not node 1's of cluster 'c'"):
+        _load_as(tmp_path, ("c", 1))
+    with pytest.raises(StorageError, match=r"not node 2's of cluster 'other'"):
+        _load_as(tmp_path, ("other", 2))
+    assert _load_as(tmp_path, ("c", 2))[0] == HardState(1, 2)
+    # A damaged identity.dat cannot tell whose the directory is: refused too.
+    path = tmp_path / storage_module.IDENTITY_FILENAME
+    path.write_bytes(path.read_bytes()[:-1])
+    with pytest.raises(StorageError, match="cannot tell whose data directory"):
+        _load_as(tmp_path, ("c", 2))
+
+
+def test_a_directory_from_before_identity_dat_gets_one(tmp_path: Path) -> None:
+    _save_all(tmp_path, BASE)
+    assert not (tmp_path / storage_module.IDENTITY_FILENAME).exists()
+    _load_as(tmp_path)
+    with pytest.raises(StorageError, match="not node 2's"):
+        _load_as(tmp_path, (storage_module.DEFAULT_CLUSTER, 2))

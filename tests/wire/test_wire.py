@@ -775,13 +775,13 @@ def test_reject_bad_status_reply_field(position: int, value: Any, message: str) 
 
 def test_reject_status_reply_wrong_length() -> None:
     items = (
-        r"StatusReply: expected 16 items \[version, tag, src, dst, role, .*, snapshot_index, "
-        r"unauthenticated, violations\]"
+        r"StatusReply: expected 16 to 17 items \[version, tag, src, dst, role, .*, snapshot_index, "
+        r"unauthenticated, violations, recovering\]"
     )
     with pytest.raises(WireError, match=f"^{items}, got 15$"):
         decode(pack(1, 8, *STATUS_REPLY[:-1]))
-    with pytest.raises(WireError, match=f"^{items}, got 17$"):
-        decode(pack(1, 8, *STATUS_REPLY, 0))
+    with pytest.raises(WireError, match=f"^{items}, got 18$"):
+        decode(pack(1, 8, *STATUS_REPLY, "lost entries 3..?", 0))
     with pytest.raises(WireError, match=f"^{items}, got 14$"):
         decode(pack(1, 8, *STATUS_REPLY[:-2]))  # the layout of before the cluster secret
     with pytest.raises(WireError, match=f"^{items}, got 12$"):
@@ -1093,9 +1093,25 @@ def test_optional_last_fields_are_left_off_at_their_default_and_refused_written_
     assert (
         encode(AppendEntries(1, 2, 5, 10, 4, (), 9, round=3)).hex(" ") == "9a 01 03 01 02 05 0a 04 90 09 03"
     )
-    with pytest.raises(WireError, match="field 'round' of AppendEntries"):
+    with pytest.raises(WireError, match="AppendEntries: round holds its default"):
         decode(msgpack.packb([1, 3, 1, 2, 5, 10, 4, [], 9, 0]))
     with pytest.raises(WireError, match="expected 9 or 10 items"):
         decode(msgpack.packb([1, 3, 1, 2, 5, 10, 4, []]))
     reply = AppendEntriesReply(2, 1, 5, True, 10, round=3)
     assert decode(encode(reply)) == reply
+
+
+def test_an_optional_last_field_is_left_off_when_it_holds_its_default() -> None:
+    """AppendEntriesReply.recovering and StatusReply.recovering (protocol-aware recovery): a
+    healthy node's messages are byte for byte what they were before the fields existed."""
+    healthy = AppendEntriesReply(1, 2, 3, True, 4)
+    assert encode(healthy) == pack(1, 4, 1, 2, 3, True, 4, 0, 0)
+    assert decode(pack(1, 4, 1, 2, 3, True, 4, 0, 0)) == healthy
+    recovering = AppendEntriesReply(1, 2, 3, False, 0, 5, 1, recovering=True)
+    assert encode(recovering) == pack(1, 4, 1, 2, 3, False, 0, 5, 1, 0, True)
+    assert decode(encode(recovering)) == recovering
+    status = decode(pack(1, 8, *STATUS_REPLY, "lost entries 3..?"))
+    assert isinstance(status, StatusReply) and status.recovering == "lost entries 3..?"
+    assert encode(status) == pack(1, 8, *STATUS_REPLY, "lost entries 3..?")
+    with pytest.raises(WireError, match="recovering"):
+        decode(pack(1, 4, 1, 2, 3, True, 4, 0, 0, 0, 1))  # not a bool

@@ -176,6 +176,11 @@ def inspect_node(node: NodeSnap, snap: Snapshot) -> Group:
     grid.add_row("on disk", on_disk)
     if node.disk != "ok":
         grid.add_row("disk", Text(f" {_disk_text(node.disk)} ", style="bold black on bright_magenta"))
+    if node.recovering:
+        # Damaged storage: it grants no vote and does not stand until a leader has caught it up.
+        badge = Text(" recovering ", style="bold black on bright_yellow")
+        badge.append(f" {node.recovering}; no vote until caught up", style="")
+        grid.add_row("storage", badge)
     if node.alive:
         grid.add_row("volatile", f"commit={node.commit} applied={node.applied} leader={node.leader or '?'}")
         if node.role == "leader":

@@ -135,6 +135,12 @@ def _line_timer(node: NodeSnap, role: str, now: int, iw: int) -> list[tuple[str,
         return fit([[("✕ disk failed", "bold red")], [("✕ disk", "bold red")], [("✕", "bold red")]], iw)
     if role == "down":
         return fit([[("✕ crashed", "bold red")], [("✕", "bold red")]], iw)
+    if node.recovering:
+        # It will not stand when its timer fires: the badge says so instead of the timer.
+        badge = "bold black on bright_yellow"
+        return fit(
+            [[("recovering", badge), (" no vote", DIM_TEXT)], [("recovering", badge)], [("rcv", badge)]], iw
+        )
     fraction = node.timer_fraction(now)
     if iw >= 13:
         return [("timer ", DIM_TEXT), *_timer_bar(fraction, iw - 6)]
