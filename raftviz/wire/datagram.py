@@ -469,18 +469,21 @@ def encode(msg: Message) -> bytes:
     spec = _BY_CLASS.get(type(msg))
     if spec is None:
         raise WireError(f"cannot encode {type(msg).__name__}: not a message of the wire protocol")
+    values = spec.getter(msg)
+    kept = len(values)
+    for name, default in reversed(spec.optional):
+        value = getattr(msg, name)
+        if value != default or type(value) is not type(default):
+            break
+        kept -= 1  # a trailing default stays off the wire (its validator may refuse it)
     try:
         body = [
             PROTOCOL_VERSION,
             spec.tag,
-            *[enc(v) for enc, v in zip(spec.encoders, spec.getter(msg))],  # noqa: B905 - same length
+            *[enc(v) for enc, v in zip(spec.encoders[:kept], values[:kept])],  # noqa: B905 - same length
         ]
     except Bad as bad:
         raise bad.error(spec.name) from None
-    for name, default in reversed(spec.optional):
-        if getattr(msg, name) != default:
-            break
-        body.pop()
     try:
         data: bytes = _packb(body, use_bin_type=True)
     except (ValueError, TypeError, OverflowError) as exc:  # e.g. a lone surrogate in a str

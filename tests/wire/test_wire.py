@@ -775,7 +775,7 @@ def test_reject_bad_status_reply_field(position: int, value: Any, message: str) 
 
 def test_reject_status_reply_wrong_length() -> None:
     items = (
-        r"StatusReply: expected 16 to 17 items \[version, tag, src, dst, role, .*, snapshot_index, "
+        r"StatusReply: expected 16 or 17 items \[version, tag, src, dst, role, .*, snapshot_index, "
         r"unauthenticated, violations, recovering\]"
     )
     with pytest.raises(WireError, match=f"^{items}, got 15$"):
