@@ -47,6 +47,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         source,
         write,
         backend=args.backend,
+        node=args.node,
         diagram=args.diagram,
         trace=args.trace,
         note=lambda line: print(line, file=sys.stderr),
@@ -470,6 +471,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--backend", choices=("udp", "inprocess"), default="udp", help="node backend")
     parser.add_argument("--load", help="a scenario script to load into the app (run with ] and })")
+    parser.add_argument("--node", metavar="CMD", help="run every node as CMD (your own Raft)")
     parser.add_argument("--theme", default="dark", choices=THEME_NAMES, help=THEME_HELP)
     _share_arguments(parser)
     parser.add_argument(
@@ -479,6 +481,7 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a scenario script headless and print its transcript")
     run.add_argument("file", help="the scenario script ('-' for standard input)")
     run.add_argument("--backend", choices=("udp", "inprocess"), help="override the script's backend")
+    run.add_argument("--node", metavar="CMD", help="run every node as CMD (your own Raft)")
     run.add_argument("--diagram", metavar="OUT.svg|OUT.html", help="draw the run as a space-time diagram")
     run.add_argument("--trace", metavar="OUT.json", help="write the run as a Chrome trace (Perfetto)")
     run.set_defaults(func=_cmd_run)
@@ -764,7 +767,13 @@ def _cmd_tui(args: argparse.Namespace) -> int:
     if isinstance(share, int):
         return share
     options = AppOptions(
-        nodes=args.nodes, seed=seed, backend=args.backend, load=args.load, theme=args.theme, share=share
+        nodes=args.nodes,
+        seed=seed,
+        backend=args.backend,
+        load=args.load,
+        theme=args.theme,
+        share=share,
+        node=args.node or "",
     )
     return _run_shared(RaftvizApp(options), share)
 

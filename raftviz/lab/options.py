@@ -49,6 +49,17 @@ class LabOptions:
     #: the default, so existing lessons keep their transcripts); with expiry on, the
     #: lab's clients register (RegisterClient) before their first request.
     sessions: int = 0
+    #: A node command (``node="CMD ARGS"``): every node runs CMD with the lab-mode arguments
+    #: of docs/protocol.md §7.1 instead of raftviz's own node ("": raftviz's node). udp only.
+    node: str = ""
+    #: Per-node commands (``node@3="CMD"``), overriding ``node`` for those nodes: a mixed cluster.
+    node_at: tuple[tuple[int, str], ...] = ()
+
+    def node_commands(self) -> dict[int, str]:
+        """Each node that runs a foreign command, with its command (docs/protocol.md §7)."""
+        commands = {i: self.node for i in range(1, self.nodes + 1)} if self.node else {}
+        commands.update(self.node_at)
+        return {i: c for i, c in sorted(commands.items()) if c}
 
     def raft_config(self) -> RaftConfig:
         return RaftConfig(
@@ -63,6 +74,10 @@ class LabOptions:
             bugs=self.bugs,
             session_expiry=self.sessions,
         )
+
+
+class NotCapturable(Exception):
+    """This lab's backend cannot hand over its nodes' state (history falls back to replay)."""
 
 
 class NodeStopped(LabError):
