@@ -150,6 +150,9 @@ class UdpBackend:
         self.commands: dict[int, str] = dict(commands or {})
         #: How long the lab waits for a node's frame or datagrams (s).
         self.timeout = NODE_TIMEOUT
+        #: Each foreign node's log as its reports describe it (the terms of its entries), to
+        #: check every Report against the last one: the lab's picture must stay consistent.
+        self._terms: dict[int, list[int]] = {}
         self.config = config
         self.seed = seed
         self._own_root = root is None
@@ -207,6 +210,7 @@ class UdpBackend:
         """A new process with a new, empty data directory (and a disk with no fault) and no configuration."""
         self.joined.add(node_id)
         self.disks.pop(node_id, None)
+        self._terms.pop(node_id, None)
         shutil.rmtree(self.data_dir(node_id), ignore_errors=True)
         return self.start(node_id, 0, now)
 
@@ -345,6 +349,8 @@ class UdpBackend:
                 "docs/protocol.md §7.3 (Hello: node is the node's id, --id)",
                 f"node {node} greeted as node {frame.node} (report of node {frame.report.node})",
             )
+        if node in self.commands:
+            self._check_log(node, frame.report, hello=True)
         handle = self.nodes[node]
         handle.port, handle.pid = frame.port, frame.pid
         return frame.report
@@ -531,6 +537,7 @@ class UdpBackend:
                 "docs/protocol.md §7.3 (Report field 0, node, is the reporting node)",
                 f"node {handle.node} reported as node {frame.node}",
             )
+        self._check_log(handle.node, frame, hello=False)
         for position, (dst, data) in enumerate(frame.sent):
             try:
                 message = datagram.decode(data)
@@ -553,6 +560,38 @@ class UdpBackend:
                 str(exc),
             ) from None
         return frame
+
+    def _check_log(self, node: int, report: Report, hello: bool) -> None:
+        """A foreign node's report must describe the log its earlier reports built (§7.3).
+
+        ``log_from`` and ``entries`` are the change; ``last_index``/``last_term`` and
+        ``applied`` must agree with the log they give. A node that snapshots is
+        trusted on the compacted part (its ``start_index``).
+        """
+        terms = self._terms.setdefault(node, [])
+        rule = "docs/protocol.md §7.3 (Report: log_from and entries change the log the node reported before)"
+        if hello and report.log_from:
+            raise ProtocolBroken(rule, "a Hello's report has log_from 0")
+        if report.log_from:
+            if not 1 <= report.log_from <= len(terms) + 1 and report.start_index == 0:
+                raise ProtocolBroken(rule, f"log_from {report.log_from} is beyond its log end ({len(terms)})")
+            terms = terms[: report.log_from - 1] + [entry.term for entry in report.entries]
+        if report.start_index or report.snapshot:
+            self._terms[node] = terms  # its log starts after a snapshot: the lab mirrors it as it says
+            return
+        last_term = terms[-1] if terms else 0
+        if (report.last_index, report.last_term) != (len(terms), last_term):
+            raise ProtocolBroken(
+                rule,
+                f"last_index/last_term {report.last_index}/{report.last_term} but its reported log "
+                f"gives {len(terms)}/{last_term}",
+            )
+        if report.applied > report.last_index:
+            raise ProtocolBroken(
+                "docs/protocol.md §7.3 (Report: applied is an entry of its log)",
+                f"applied {report.applied} is beyond its last index {report.last_index}",
+            )
+        self._terms[node] = terms
 
     def _broken(self, node: int, exc: ProtocolBroken, step: str) -> str:
         """Stop a foreign node that broke the protocol; the words the lab shows for it."""
