@@ -382,6 +382,25 @@ def _cmd_torture(args: argparse.Namespace) -> int:
     return 0 if result.passed else 1
 
 
+def _cmd_conform(args: argparse.Namespace) -> int:
+    from raftviz.lab import conform
+
+    if args.seeds < 0 or args.shrink_runs < 1:
+        print("error: --seeds must be 0 or more and --shrink-runs at least 1", file=sys.stderr)
+        return 2
+    command = args.node or conform.own_node()
+    print(f"raftviz conform: nodes run as {command!r}", flush=True)
+    results = conform.conform(
+        command,
+        seeds=range(args.seed, args.seed + args.seeds),
+        mixed=not args.no_mixed,
+        shrink_runs=args.shrink_runs,
+        progress=lambda r: print(conform.render([r]).rsplit("\n", 1)[0], flush=True),
+    )
+    print(conform.render(results).rsplit("\n", 1)[1])
+    return 1 if any(r.verdict == "fail" for r in results) else 0
+
+
 def _cmd_hunt(args: argparse.Namespace) -> int:
     """``raftviz hunt``: the search is raftviz.lab.hunt's; here, the options, the bar and the file."""
     import time
@@ -485,6 +504,24 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--diagram", metavar="OUT.svg|OUT.html", help="draw the run as a space-time diagram")
     run.add_argument("--trace", metavar="OUT.json", help="write the run as a Chrome trace (Perfetto)")
     run.set_defaults(func=_cmd_run)
+    conform = sub.add_parser(
+        "conform",
+        help="check a Raft node of your own (any language) against the protocol and Raft's rules",
+        description="Run a battery of scenarios (handshake and framing, elections, the election "
+        "restriction, log repair, persistence, partitions, client retries, each message's encoding) "
+        "against a cluster of CMD nodes, and mixed with raftviz's own, then random fault schedules, "
+        "with every invariant checked after every event. Prints PASS/FAIL/SKIP per rule, each "
+        "failure with a minimal script (raftviz run FILE replays it, raftviz --load FILE steps "
+        "through it). Exit 1 on any failure. See docs/protocol.md §7 for what a node must implement.",
+    )
+    conform.add_argument("--node", metavar="CMD", help="the node command (default: raftviz's own node)")
+    conform.add_argument("--seeds", type=int, default=10, help="random fault schedules to run (default 10)")
+    conform.add_argument("--seed", type=int, default=0, help="the first schedule's seed (default 0)")
+    conform.add_argument("--no-mixed", action="store_true", help="skip the runs mixed with raftviz's nodes")
+    conform.add_argument(
+        "--shrink-runs", type=int, default=150, help="most runs spent shrinking one failure (default 150)"
+    )
+    conform.set_defaults(func=_cmd_conform)
     bugs = sub.add_parser("bugs", help="list the bugs a cluster can be planted with (bug=NAME)")
     bugs.set_defaults(func=_cmd_bugs)
     hunt = sub.add_parser(
