@@ -190,7 +190,7 @@ CLUSTER_OPTIONS = (
 )
 
 
-def _node_commands(opts: Opts, nodes: int) -> dict[str, Any]:
+def _node_commands(opts: Opts) -> dict[str, Any]:
     """``node="CMD ARGS"`` and ``node@N="CMD"``: foreign node commands (docs/protocol.md §7.1).
 
     Taken out of ``opts`` (``node@N`` is not a fixed option name).
@@ -205,8 +205,9 @@ def _node_commands(opts: Opts, nodes: int) -> dict[str, Any]:
             params["node"] = command
             continue
         number = key.partition("@")[2]
-        if not number.isdigit() or not 1 <= int(number) <= nodes:
-            raise _Bad(f"{key}: the cluster has nodes 1..{nodes}")
+        # Up to 9, not just N: a node added later (add 4) runs its node@4 command.
+        if not number.isdigit() or not 1 <= int(number) <= 9:
+            raise _Bad(f"{key}: node ids are 1..9")
         per_node.append((int(number), command))
     if per_node:
         params["node_at"] = tuple(sorted(per_node))
@@ -217,7 +218,7 @@ def _p_cluster(args: Args, opts: Opts) -> dict[str, Any]:
     _arity(args, 0, 1, "cluster [N] [seed=S election=MIN-MAX heartbeat=MS latency=MIN-MAX ...]")
     nodes = _int(args[0], "cluster size", 1, 9) if args else 5
     opts = dict(opts)
-    foreign = _node_commands(opts, nodes)
+    foreign = _node_commands(opts)
     _no_opts(opts, CLUSTER_OPTIONS)
     params: dict[str, Any] = {"nodes": nodes, **foreign}
     if "seed" in opts:

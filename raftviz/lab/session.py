@@ -178,7 +178,9 @@ class Session:
         )
         if o.sessions:  # only when on, so the transcripts from before sessions stay as they were
             line += " sessions=" + f"{o.sessions / 1000:.3f}".rstrip("0").rstrip(".")
-        for node, command in sorted(o.node_commands().items()):
+        if o.node:
+            line += f' node="{o.node}"'
+        for node, command in o.node_at:
             line += f' node@{node}="{command}"'
         if o.bugs_hidden:
             line += " hidden-bug=? (a bug is planted: find it)"

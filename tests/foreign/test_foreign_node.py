@@ -123,15 +123,11 @@ def test_node_options_parse() -> None:
     assert command.params["node"] == "node a.js --x"
     assert command.params["node_at"] == ((4, "python3 b.py"),)
     options = LabOptions(**command.params)
-    assert options.node_commands() == {
-        1: "node a.js --x",
-        2: "node a.js --x",
-        3: "node a.js --x",
-        4: "python3 b.py",
-        5: "node a.js --x",
-    }
+    # Every id a node may have: a node added later (add 6) runs the cluster's command too.
+    assert options.node_commands() == {i: "python3 b.py" if i == 4 else "node a.js --x" for i in range(1, 10)}
+    assert LabOptions(nodes=3, node_at=((2, "y"),)).node_commands() == {2: "y"}
     for bad, words in (
-        ('cluster 3 node@4="x"', "nodes 1..3"),
+        ('cluster 3 node@10="x"', "node ids are 1..9"),
         ('cluster 3 node=""', "needs a command"),
         ('cluster 3 node="x', "unbalanced quotes"),
     ):

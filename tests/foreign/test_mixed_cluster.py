@@ -71,3 +71,28 @@ def test_random_schedules_hold_every_invariant_with_javascript_nodes(seed: int) 
     violations, broken = run_schedule(lines)
     assert violations == []
     assert broken == []
+
+
+def test_time_travel_with_a_javascript_node_replays_the_same_run() -> None:
+    # The JavaScript node has no GetState/LoadState: going back starts a fresh cluster and
+    # replays from the start (docs/protocol.md §7.8), and must land on the same states.
+    script = f"""cluster 3 seed=1 node@2="{JS}"
+until leader
+mark a
+put x 1
+until idle
+status
+goto a
+put x 1
+until idle
+status
+back 3
+status
+"""
+    lines: list[str] = []
+    code = run_script(script, "tt.txt", lines.append)
+    assert code == 0, lines
+    statuses = [i for i, line in enumerate(lines) if line == "> status"]
+    first, second, third = [lines[i + 1 : i + 4] for i in statuses]
+    assert first == second == third
+    assert any(line.startswith("at position") for line in lines)
