@@ -296,6 +296,7 @@ class Raft {
     this.inflight = new Map(); // peer -> [last index sent, time]
     this.proposed = new Map(); // "client/seq" -> digest of a request in the log, not applied yet
     this.heartbeatDeadline = 0;
+    this.commitHeldAt = 0; // the index a leader last said it could not commit (Figure 8)
     this.resetElectionTimer(args.now);
     this.begin(args.now);
   }
@@ -305,6 +306,14 @@ class Raft {
     this.now = now;
     this.sent = [];
     this.logFrom = 0;
+    this.reasons = [];
+  }
+
+  // Why a rule decided as it did: a reason of docs/protocol.md §7.3 (kinds of raftviz/core/reasons.py).
+  explain(kind, f) {
+    this.reasons.push([kind, f.peer || 0, f.other || 0, f.term || 0, f.index || 0, f.ourTerm || 0,
+      f.ourIndex || 0, f.theirTerm || 0, f.theirIndex || 0, f.count || 0, f.message || '', f.before || '',
+      f.after || '']);
   }
 
   send(message) {
@@ -384,6 +393,7 @@ class Raft {
     this.matchIndex = new Map();
     this.inflight = new Map();
     if (this.hasQuorum(this.votes)) {
+      this.explainElected();
       this.becomeLeader(now);
       return;
     }
@@ -394,8 +404,15 @@ class Raft {
     }
   }
 
+  explainElected() {
+    const { voters } = this.configuration();
+    const votes = [...this.votes].filter((v) => voters.includes(v)).sort((a, b) => a - b);
+    this.explain('elected', { term: this.term, count: voters.length, after: votes.join(',') });
+  }
+
   becomeLeader(now) {
     this.role = 'leader';
+    this.commitHeldAt = 0;
     this.leader = this.id;
     this.nextIndex = new Map();
     this.matchIndex = new Map();
@@ -439,6 +456,7 @@ class Raft {
     if (m.type === 'ClientRequest') return this.handleClientRequest(m);
     if (m.type === 'ClientReply' || m.type === 'StatusRequest' || m.type === 'StatusReply' || m.dst !== this.id) return;
     if (m.term > this.term) {
+      this.explain('step-down', { peer: m.src, term: m.term, ourTerm: this.term, message: m.type, before: this.role });
       this.becomeFollower(m.term, m.type === 'AppendEntries' ? m.src : 0, now);
     }
     switch (m.type) {
@@ -454,6 +472,12 @@ class Raft {
   handleRequestVote(m, now) {
     const upToDate = m.lastLogTerm > this.lastTerm || (m.lastLogTerm === this.lastTerm && m.lastLogIndex >= this.lastIndex);
     const granted = m.term === this.term && (this.vote === 0 || this.vote === m.src) && upToDate;
+    const logs = { theirTerm: m.lastLogTerm, theirIndex: m.lastLogIndex, ourTerm: this.lastTerm, ourIndex: this.lastIndex };
+    if (granted) this.explain('vote-granted', { peer: m.src, term: m.term, ...logs });
+    else if (m.term < this.term) this.explain('vote-denied-stale', { peer: m.src, term: this.term, theirTerm: m.term });
+    else if (this.vote !== 0 && this.vote !== m.src) {
+      this.explain('vote-denied-voted', { peer: m.src, other: this.vote, term: this.term });
+    } else this.explain('vote-denied-log', { peer: m.src, term: this.term, ...logs });
     if (granted) {
       this.vote = m.src;
       this.resetElectionTimer(now);
@@ -464,18 +488,32 @@ class Raft {
   handleRequestVoteReply(m, now) {
     if (this.role !== 'candidate' || m.term !== this.term || !m.voteGranted) return;
     this.votes.add(m.src);
-    if (this.hasQuorum(this.votes)) this.becomeLeader(now);
+    if (this.hasQuorum(this.votes)) {
+      this.explainElected();
+      this.becomeLeader(now);
+    }
   }
 
   handleAppendEntries(m, now) {
     const reply = (fields) => this.send({ type: 'AppendEntriesReply', src: this.id, dst: m.src, term: this.term,
       success: false, matchIndex: 0, conflictIndex: 0, conflictTerm: 0, ...fields });
-    if (m.term < this.term) return reply({});
-    if (this.role !== 'follower' || this.leader !== m.src) this.becomeFollower(m.term, m.src, now);
+    if (m.term < this.term) {
+      this.explain('append-rejected-stale', { peer: m.src, term: this.term, theirTerm: m.term });
+      return reply({});
+    }
+    if (this.role !== 'follower' || this.leader !== m.src) {
+      if (this.role === 'candidate') this.explain('leader-seen', { peer: m.src, term: m.term, message: 'AppendEntries' });
+      this.becomeFollower(m.term, m.src, now);
+    }
     this.resetElectionTimer(now);
-    if (m.prevLogIndex > this.lastIndex) return reply({ conflictIndex: this.lastIndex + 1 });
+    if (m.prevLogIndex > this.lastIndex) {
+      this.explain('append-rejected-missing', { peer: m.src, index: m.prevLogIndex, ourIndex: this.lastIndex });
+      return reply({ conflictIndex: this.lastIndex + 1 });
+    }
     const prevTerm = this.termAt(m.prevLogIndex);
     if (prevTerm !== m.prevLogTerm) {
+      this.explain('append-rejected-mismatch', { peer: m.src, index: m.prevLogIndex, ourTerm: prevTerm,
+        theirTerm: m.prevLogTerm });
       // Fast back-up: the first index of the conflicting term.
       let first = m.prevLogIndex;
       while (first > 1 && this.termAt(first - 1) === prevTerm) first--;
@@ -492,13 +530,19 @@ class Raft {
           log(`refusing to overwrite committed entry ${index}`);
           return undefined;
         }
+        const last = this.lastIndex;
+        this.explain('log-truncated', { peer: m.src, index, ourIndex: last, count: last - index + 1,
+          ourTerm: existing, theirTerm: entry.term });
         this.truncateFrom(index);
         this.appendLocal(entry);
       }
     }
     const match = m.prevLogIndex + m.entries.length;
     const learned = Math.min(m.leaderCommit, match);
-    if (learned > this.commit) this.setCommit(learned);
+    if (learned > this.commit) {
+      this.explain('commit-learned', { peer: m.src, index: learned, ourIndex: this.commit, theirIndex: m.leaderCommit });
+      this.setCommit(learned);
+    }
     return reply({ success: true, matchIndex: match });
   }
 
@@ -534,7 +578,22 @@ class Raft {
     const matches = voters.map((v) => (v === this.id ? this.lastIndex : this.matchIndex.get(v) || 0)).sort((a, b) => b - a);
     if (!matches.length) return;
     const n = matches[Math.floor(voters.length / 2)];
-    if (n > this.commit && this.termAt(n) === this.term) this.setCommit(n);
+    if (n <= this.commit) return;
+    const term = this.termAt(n);
+    const explain = (kind) => {
+      const holders = voters.filter((v) => (v === this.id ? this.lastIndex : this.matchIndex.get(v) || 0) >= n);
+      this.explain(kind, { term: this.term, index: n, ourIndex: this.commit, theirTerm: term,
+        count: voters.length, after: holders.join(',') });
+    };
+    if (term === this.term) {
+      explain('commit-advanced');
+      this.commitHeldAt = 0;
+      this.setCommit(n);
+    } else if (n !== this.commitHeldAt) {
+      // Figure 8: an entry of an earlier term is not committed by counting replicas.
+      this.commitHeldAt = n;
+      explain('commit-held');
+    }
   }
 
   setCommit(index) {
@@ -678,7 +737,7 @@ class Raft {
       this.sent.map(([dst, data]) => [dst, data]),
       this.role === 'candidate' ? [...this.votes].sort((a, b) => a - b) : [],
       table(this.nextIndex), table(this.matchIndex),
-      DROPPED.count, REFUSED.text, 0, 0, cfg.voters, cfg.learners, Buffer.alloc(0), 'ok', [], [],
+      DROPPED.count, REFUSED.text, 0, 0, cfg.voters, cfg.learners, Buffer.alloc(0), 'ok', [], this.reasons,
     ];
   }
 }

@@ -96,3 +96,27 @@ status
     first, second, third = [lines[i + 1 : i + 4] for i in statuses]
     assert first == second == third
     assert any(line.startswith("at position") for line in lines)
+
+
+#: All-Python transcripts whose scripts choose every election (timeout N, long election
+#: timeouts): the JavaScript node, all or mixed, must give them byte for byte.
+IDENTICAL = ("reasons_votes", "reasons_figure8", "duplicated_reordered_messages")
+
+
+@pytest.mark.parametrize("mixed", [True, False], ids=["mixed", "all-js"])
+@pytest.mark.parametrize("name", IDENTICAL)
+def test_the_javascript_node_gives_the_all_python_transcript(name: str, mixed: bool) -> None:
+    path = ROOT / "tests" / "testdata" / f"{name}.txt"
+    extra = f' node@2="{JS}" node@4="{JS}"' if mixed else f' node="{JS}"'
+    script = "\n".join(
+        line + extra if line.startswith("cluster") else line for line in path.read_text().splitlines()
+    )
+    lines: list[str] = []
+    code = run_script(script + "\n", path.name, lines.append)
+    assert code == 0, lines[-20:]
+
+    def without_cluster(text: list[str]) -> list[str]:
+        return [line for line in text if not line.startswith(("cluster: ", "> cluster"))]
+
+    expected = path.with_suffix(".out").read_text().splitlines()
+    assert without_cluster(lines) == without_cluster(expected)
