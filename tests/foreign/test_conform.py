@@ -27,10 +27,27 @@ def _verdicts(results: list[conform.Result]) -> dict[str, str]:
     return {r.name: r.verdict for r in results}
 
 
-def test_raftviz_own_node_passes(capsys: pytest.CaptureFixture[str]) -> None:
+def _leftovers(root: Path) -> list[str]:
+    """Lab directories left in ``root``, and live processes that were started in one."""
+    left = [p.name for p in root.iterdir()]
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and str(root) in (proc / "cmdline").read_bytes().decode(errors="replace"):
+                left.append(f"pid {proc.name}")
+        except OSError:
+            pass
+    return left
+
+
+def test_raftviz_own_node_passes(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every lab directory in tmp_path: after the whole battery, nothing may be left.
+    monkeypatch.setenv("RAFTVIZ_LAB_DIR", str(tmp_path))
     # Through the command line, as a user runs it: its own node as a node command.
     code = main(["conform", "--seeds", "2", "--no-mixed"])
     out = capsys.readouterr().out
+    assert _leftovers(tmp_path) == []
     assert code == 0, out
     assert "FAIL" not in out
     assert "PASS  votedFor survives a restart" in out
@@ -39,8 +56,10 @@ def test_raftviz_own_node_passes(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 @needs_node
-def test_the_javascript_node_passes() -> None:
+def test_the_javascript_node_passes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RAFTVIZ_LAB_DIR", str(tmp_path))
     results = conform.conform(JS, seeds=range(2))
+    assert _leftovers(tmp_path) == []
     failed = [conform.render([r]) for r in results if r.verdict == "fail"]
     assert not failed, "\n".join(failed)
     verdicts = _verdicts(results)

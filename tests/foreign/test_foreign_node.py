@@ -47,7 +47,10 @@ def _alive(pid: int) -> bool:
         ("silent", "§7.4 (the lab waits for each answer a limited time)"),
     ],
 )
-def test_a_node_that_breaks_the_protocol_is_stopped_and_the_lab_goes_on(mode: str, rule: str) -> None:
+def test_a_node_that_breaks_the_protocol_is_stopped_and_the_lab_goes_on(
+    mode: str, rule: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RAFTVIZ_LAB_DIR", str(tmp_path))
     backends = []
 
     def factory(options: LabOptions):  # noqa: ANN202 - a UdpBackend
@@ -84,6 +87,7 @@ def test_a_node_that_breaks_the_protocol_is_stopped_and_the_lab_goes_on(mode: st
         session.close()
     assert not os.path.exists(root)
     assert not any(_alive(pid) for pid in pids)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_node_command_needs_the_udp_backend() -> None:
@@ -94,16 +98,17 @@ def test_a_node_command_needs_the_udp_backend() -> None:
     assert code == 1 and "needs the udp backend" in lines[-1]
 
 
-def test_a_missing_command_is_a_clear_error_and_leaves_nothing() -> None:
-    before = set(os.listdir(os.environ.get("TMPDIR", "/tmp")))
+def test_a_missing_command_is_a_clear_error_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RAFTVIZ_LAB_DIR", str(tmp_path))
     lines: list[str] = []
     code = run_script("cluster 3\n", "s.txt", lines.append, node="no-such-raft --fast")
     assert code == 1
     assert lines[-1] == "FAILED s.txt:1: cluster: node 1 cannot start: cannot run 'no-such-raft --fast': " + (
         "No such file or directory"
     )
-    after = set(os.listdir(os.environ.get("TMPDIR", "/tmp")))
-    assert not {name for name in after - before if name.startswith("raftviz-lab-")}
+    assert list(tmp_path.iterdir()) == []  # the two nodes started before the third failed are gone
 
 
 def test_a_node_that_breaks_its_hello_refuses_the_cluster_with_the_rule() -> None:
