@@ -417,9 +417,11 @@ def _cmd_hunt(args: argparse.Namespace) -> int:
             nodes=args.nodes,
             schedules=args.schedules,
             seed=args.seed,
-            backend=args.backend,
+            # Your own node runs as real processes: udp.
+            backend="udp" if args.node else args.backend,
             workers=args.workers,
             shard=shard,
+            node=args.node or "",
         )
         check_options(options)
     except HuntError as exc:
@@ -537,6 +539,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     hunt.add_argument("--bug", help="plant this bug in every node (raftviz bugs lists them); default none")
     hunt.add_argument("--nodes", type=int, default=3, help="cluster size (default 3)")
+    hunt.add_argument("--node", metavar="CMD", help="hunt in your own node: every node runs CMD (udp)")
     hunt.add_argument(
         "--schedules", type=int, default=1000, help="how many schedules (seeds) to try (default 1000)"
     )

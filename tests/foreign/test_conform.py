@@ -82,3 +82,18 @@ def test_a_planted_bug_is_found_and_shrunk() -> None:
     assert failed.script[0].startswith("cluster 3 seed=1") and buggy in failed.script[0]
     # The minimal script replays the violation as it is printed.
     assert conform.run(failed.script).signature == "violation:Election Safety"
+
+
+def test_hunt_runs_schedules_on_a_node_command() -> None:
+    from raftviz.lab.hunt.search import HuntError, HuntOptions, check_options, schedule
+
+    lines = schedule(3, 3, None, JS)
+    assert lines[0].startswith("cluster 3 seed=3") and lines[0].endswith(f' node="{JS}"')
+    assert schedule(3, 3, None)[1:] == lines[1:]  # the same faults, on the other nodes
+    check_options(HuntOptions(node=JS, backend="udp"))
+    for bad in (
+        HuntOptions(node=JS, backend="inprocess"),
+        HuntOptions(node=JS, backend="udp", bug="forget-vote"),
+    ):
+        with pytest.raises(HuntError, match="--node"):
+            check_options(bad)
