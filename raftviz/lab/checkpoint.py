@@ -20,11 +20,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-# Defined below both backends (one raises it), re-exported here where the history catches it.
-from raftviz.lab.options import NotCapturable
-
 if TYPE_CHECKING:
     from raftviz.lab.lab import Lab
+
+
+class NotCapturable(Exception):
+    """This lab's backend cannot hand over its nodes' state (history falls back to replay)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -83,10 +83,6 @@ class LabOptions:
         )
 
 
-class NotCapturable(Exception):
-    """This lab's backend cannot hand over its nodes' state (history falls back to replay)."""
-
-
 class NodeStopped(LabError):
     """The node stopped by itself during an input (its disk failed): it is down now.
 

@@ -36,7 +36,8 @@ from dataclasses import dataclass, field
 
 from raftviz.core.config import RaftConfig
 from raftviz.lab import exits
-from raftviz.lab.options import LabError, NodeStopped, NotCapturable, StartRefused
+from raftviz.lab.foreign import Lifetime, Replay, frame_of
+from raftviz.lab.options import LabError, NodeStopped, StartRefused
 from raftviz.node import storage as node_storage
 from raftviz.node.disk import DiskFault
 from raftviz.node.driver import Report
@@ -98,12 +99,18 @@ class UdpCheckpoint:
     joined: frozenset[int]
     #: Every node's disk fault that is not ok.
     disks: tuple[tuple[int, DiskFault], ...] = ()
+    #: Each running foreign node: rebuilt by restarting it and replaying (lab/foreign.py).
+    replayed: tuple[tuple[int, Replay], ...] = ()
+    #: The lab's mirror of each foreign node's log terms (UdpBackend._terms).
+    terms: tuple[tuple[int, tuple[int, ...]], ...] = ()
 
     @property
     def weight(self) -> int:
         """Bytes it holds (the blobs and files): counted against the history's checkpoint budget."""
-        return sum(len(blob) for _, blob in self.running) + sum(
-            len(data) for _, files in self.stopped for _, data in files
+        return (
+            sum(len(blob) for _, blob in self.running)
+            + sum(len(data) for _, files in self.stopped for _, data in files)
+            + sum(replay.weight for _, replay in self.replayed)
         )
 
 
@@ -153,6 +160,8 @@ class UdpBackend:
         #: Each foreign node's log as its reports describe it (the terms of its entries), to
         #: check every Report against the last one: the lab's picture must stay consistent.
         self._terms: dict[int, list[int]] = {}
+        #: Each running foreign process since its start, to rebuild it at a restore.
+        self._lives: dict[int, Lifetime] = {}
         self.config = config
         self.seed = seed
         self._own_root = root is None
@@ -286,6 +295,9 @@ class UdpBackend:
             *(("--bug", ",".join(cfg.bugs)) if cfg.bugs else ()),
         ]
         foreign = self.commands.get(node)
+        if foreign:
+            terms = tuple(self._terms.get(node, ()))
+            self._lives[node] = Lifetime(_read_files(self.data_dir(node)), incarnation, now, terms)
         # A foreign node gets the same lab-mode arguments (docs/protocol.md §7.1).
         command = (
             [*shlex.split(foreign), *arguments]
@@ -362,6 +374,7 @@ class UdpBackend:
     def crash(self, node_id: int) -> None:
         """SIGKILL, for real; the data directory stays."""
         handle = self.nodes.pop(node_id, None)
+        self._lives.pop(node_id, None)
         if handle is None:
             return
         _kill(handle.proc)
@@ -371,12 +384,11 @@ class UdpBackend:
 
     def capture(self) -> UdpCheckpoint:
         """Every node as it is now: a running node tells its state, a stopped one's files are read."""
-        if self.commands:
-            # GetState/State/LoadState are optional for a foreign node (docs/protocol.md §7.3):
-            # the history goes back by starting a fresh cluster and replaying from the start.
-            raise NotCapturable("a foreign node command need not implement GetState/LoadState")
         running = []
         for node in sorted(self.nodes):
+            if node in self._lives:
+                # GetState/State/LoadState are optional for a foreign node (docs/protocol.md §7.8).
+                continue
             handle = self.nodes[node]
             self._write(handle, control.GetState())
             frame = self._read(handle)
@@ -387,7 +399,9 @@ class UdpBackend:
             (node, _read_files(self.data_dir(node))) for node in self.data_nodes() if node not in self.nodes
         ]
         disks = tuple((node, fault) for node, fault in sorted(self.disks.items()) if fault != DiskFault())
-        return UdpCheckpoint(tuple(running), tuple(stopped), frozenset(self.joined), disks)
+        replayed = tuple((node, life.replay()) for node, life in sorted(self._lives.items()))
+        terms = tuple((node, tuple(t)) for node, t in sorted(self._terms.items()))
+        return UdpCheckpoint(tuple(running), tuple(stopped), frozenset(self.joined), disks, replayed, terms)
 
     def restore(self, state: object) -> None:
         """Put every node back as ``capture`` found it, keeping the processes alive at both ends.
@@ -400,12 +414,15 @@ class UdpBackend:
         assert isinstance(state, UdpCheckpoint)
         running = dict(state.running)
         stopped = dict(state.stopped)
+        replayed = dict(state.replayed)
         self.joined = set(state.joined)
+        self._terms = {node: list(t) for node, t in state.terms}
         for node in sorted(self.nodes):
-            if node not in running:
+            # A foreign node cannot load a state: it is always rebuilt (below).
+            if node not in running or node in replayed:
                 self.crash(node)
         for node in self.data_nodes():
-            if node not in running and node not in stopped:
+            if node not in running and node not in stopped and node not in replayed:
                 shutil.rmtree(self.data_dir(node))
         for node, files in sorted(stopped.items()):
             _write_files(self.data_dir(node), files)
@@ -418,6 +435,8 @@ class UdpBackend:
         for node in starting:
             self._hello(node)
         self.disks = dict(state.disks)
+        for node, replay in sorted(replayed.items()):
+            self._rebuild(node, replay)
         for node, blob in sorted(running.items()):
             handle = self.nodes[node]
             self._write(handle, control.LoadState(blob))
@@ -425,6 +444,33 @@ class UdpBackend:
             fault = self.disks.get(node, DiskFault())
             if handle.disk != fault:
                 self._tell_disk(handle, fault)
+
+    def _rebuild(self, node: int, replay: Replay) -> None:
+        """Restart a foreign node on a copy of its data directory as it started, and hand it the
+        same inputs again (docs/protocol.md §7.8): what it sends was routed the first time."""
+        _write_files(self.data_dir(node), replay.files)
+        self._terms[node] = list(replay.terms)
+        self._spawn(node, replay.incarnation, replay.now)
+        try:
+            self._hello(node)
+            handle = self.nodes[node]
+            for kind, at, data in replay.inputs[: replay.count]:
+                self._write(handle, frame_of(kind, at, data))
+                if kind == "deliver":
+                    self.router.sendto(auth.seal(self.secret, data), ("127.0.0.1", handle.port))
+                self._finish(handle, f"the replay of a {kind} at t={at}")
+        except (StartRefused, NodeStopped) as exc:
+            raise LabError(
+                f"node {node} did not run again as it ran the first time (a lab-mode node must be a pure "
+                f"function of its directory, arguments and inputs: docs/protocol.md §7.5): {exc}"
+            ) from None
+        self._lives[node] = replay.life()
+
+    def _note(self, node: int, kind: str, at: int, data: bytes = b"") -> None:
+        """Keep a foreign node's input, to hand it again at a restore (lab/foreign.py)."""
+        life = self._lives.get(node)
+        if life is not None:
+            life.inputs.append((kind, at, data))
 
     def data_nodes(self) -> list[int]:
         """The nodes that have a data directory, ascending."""
@@ -452,22 +498,26 @@ class UdpBackend:
 
     def deliver(self, node_id: int, data: bytes, now: int) -> Report:
         handle = self._handle(node_id)
+        self._note(node_id, "deliver", now, data)
         self._write(handle, control.Deliver(now, control.digest(data)))
         self.router.sendto(auth.seal(self.secret, data), ("127.0.0.1", handle.port))
         return self._finish(handle, f"a Deliver at t={now}")
 
     def fire_timer(self, node_id: int, now: int) -> Report:
         handle = self._handle(node_id)
+        self._note(node_id, "fire", now)
         self._write(handle, control.Fire(now))
         return self._finish(handle, f"a Fire at t={now}")
 
     def timeout_now(self, node_id: int, now: int) -> Report:
         handle = self._handle(node_id)
+        self._note(node_id, "timeout", now)
         self._write(handle, control.ForceTimeout(now))
         return self._finish(handle, f"a ForceTimeout at t={now}")
 
     def set_election_deadline(self, node_id: int, deadline: int) -> Report:
         handle = self._handle(node_id)
+        self._note(node_id, "election", deadline)
         self._write(handle, control.SetElection(deadline))
         return self._finish(handle, f"a SetElection to t={deadline}")
 
