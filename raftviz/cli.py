@@ -47,6 +47,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
         source,
         write,
         backend=args.backend,
+        node=args.node,
         diagram=args.diagram,
         trace=args.trace,
         note=lambda line: print(line, file=sys.stderr),
@@ -396,6 +397,25 @@ def _cmd_torture(args: argparse.Namespace) -> int:
     return 0 if result.passed else 1
 
 
+def _cmd_conform(args: argparse.Namespace) -> int:
+    from raftviz.lab import conform
+
+    if args.seeds < 0 or args.shrink_runs < 1:
+        print("error: --seeds must be 0 or more and --shrink-runs at least 1", file=sys.stderr)
+        return 2
+    command = args.node or conform.own_node()
+    print(f"raftviz conform: nodes run as {command!r}", flush=True)
+    results = conform.conform(
+        command,
+        seeds=range(args.seed, args.seed + args.seeds),
+        mixed=not args.no_mixed,
+        shrink_runs=args.shrink_runs,
+        progress=lambda r: print(conform.render([r]).rsplit("\n", 1)[0], flush=True),
+    )
+    print(conform.render(results).rsplit("\n", 1)[1])
+    return 1 if any(r.verdict == "fail" for r in results) else 0
+
+
 def _cmd_hunt(args: argparse.Namespace) -> int:
     """``raftviz hunt``: the search is raftviz.lab.hunt's; here, the options, the bar and the file."""
     import time
@@ -412,9 +432,11 @@ def _cmd_hunt(args: argparse.Namespace) -> int:
             nodes=args.nodes,
             schedules=args.schedules,
             seed=args.seed,
-            backend=args.backend,
+            # Your own node runs as real processes: udp.
+            backend="udp" if args.node else args.backend,
             workers=args.workers,
             shard=shard,
+            node=args.node or "",
         )
         check_options(options)
     except HuntError as exc:
@@ -485,6 +507,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--backend", choices=("udp", "inprocess"), default="udp", help="node backend")
     parser.add_argument("--load", help="a scenario script to load into the app (run with ] and })")
+    parser.add_argument("--node", metavar="CMD", help="run every node as CMD (your own Raft)")
     parser.add_argument("--theme", default="dark", choices=THEME_NAMES, help=THEME_HELP)
     _share_arguments(parser)
     parser.add_argument(
@@ -494,9 +517,28 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="run a scenario script headless and print its transcript")
     run.add_argument("file", help="the scenario script ('-' for standard input)")
     run.add_argument("--backend", choices=("udp", "inprocess"), help="override the script's backend")
+    run.add_argument("--node", metavar="CMD", help="run every node as CMD (your own Raft)")
     run.add_argument("--diagram", metavar="OUT.svg|OUT.html", help="draw the run as a space-time diagram")
     run.add_argument("--trace", metavar="OUT.json", help="write the run as a Chrome trace (Perfetto)")
     run.set_defaults(func=_cmd_run)
+    conform = sub.add_parser(
+        "conform",
+        help="check a Raft node of your own (any language) against the protocol and Raft's rules",
+        description="Run a battery of scenarios (handshake and framing, elections, the election "
+        "restriction, log repair, persistence, partitions, client retries, each message's encoding) "
+        "against a cluster of CMD nodes, and mixed with raftviz's own, then random fault schedules, "
+        "with every invariant checked after every event. Prints PASS/FAIL/SKIP per rule, each "
+        "failure with a minimal script (raftviz run FILE replays it, raftviz --load FILE steps "
+        "through it). Exit 1 on any failure. See docs/protocol.md §7 for what a node must implement.",
+    )
+    conform.add_argument("--node", metavar="CMD", help="the node command (default: raftviz's own node)")
+    conform.add_argument("--seeds", type=int, default=10, help="random fault schedules to run (default 10)")
+    conform.add_argument("--seed", type=int, default=0, help="the first schedule's seed (default 0)")
+    conform.add_argument("--no-mixed", action="store_true", help="skip the runs mixed with raftviz's nodes")
+    conform.add_argument(
+        "--shrink-runs", type=int, default=150, help="most runs spent shrinking one failure (default 150)"
+    )
+    conform.set_defaults(func=_cmd_conform)
     bugs = sub.add_parser("bugs", help="list the bugs a cluster can be planted with (bug=NAME)")
     bugs.set_defaults(func=_cmd_bugs)
     hunt = sub.add_parser(
@@ -512,6 +554,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     hunt.add_argument("--bug", help="plant this bug in every node (raftviz bugs lists them); default none")
     hunt.add_argument("--nodes", type=int, default=3, help="cluster size (default 3)")
+    hunt.add_argument("--node", metavar="CMD", help="hunt in your own node: every node runs CMD (udp)")
     hunt.add_argument(
         "--schedules", type=int, default=1000, help="how many schedules (seeds) to try (default 1000)"
     )
@@ -792,7 +835,13 @@ def _cmd_tui(args: argparse.Namespace) -> int:
     if isinstance(share, int):
         return share
     options = AppOptions(
-        nodes=args.nodes, seed=seed, backend=args.backend, load=args.load, theme=args.theme, share=share
+        nodes=args.nodes,
+        seed=seed,
+        backend=args.backend,
+        load=args.load,
+        theme=args.theme,
+        share=share,
+        node=args.node or "",
     )
     return _run_shared(RaftvizApp(options), share)
 

@@ -222,10 +222,16 @@ class InProcessBackend:
 def make_backend(options: LabOptions) -> Backend:
     """The backend ``options.backend`` names, for a fresh cluster of ``options.nodes``."""
     ids = tuple(range(1, options.nodes + 1))
+    foreign = options.node_commands()
     if options.backend == "inprocess":
+        if foreign:
+            raise LabError(
+                "node= runs a node command as a real process: it needs the udp backend "
+                "(backend=udp, or drop --backend inprocess)"
+            )
         return InProcessBackend(ids, options.raft_config(), options.seed)
     if options.backend == "udp":
         from raftviz.lab.udp_backend import UdpBackend  # real processes: only when asked for
 
-        return UdpBackend(ids, options.raft_config(), options.seed)
+        return UdpBackend(ids, options.raft_config(), options.seed, commands=foreign)
     raise ValueError(f"unknown backend {options.backend!r}")

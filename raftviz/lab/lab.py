@@ -26,7 +26,7 @@ from raftviz.lab.invariants import Before, InvariantChecker, Violation, check_te
 from raftviz.lab.linearizability import ANOMALY
 from raftviz.lab.live_linearizability import LiveLinearizability
 from raftviz.lab.network import Flight, Network
-from raftviz.lab.options import LabError, LabOptions, NodeStopped, StartRefused
+from raftviz.lab.options import MAX_NODE_ID, LabError, LabOptions, NodeStopped, StartRefused
 from raftviz.lab.views import NodeView
 from raftviz.node.disk import DiskFault, parse_fault
 from raftviz.node.driver import Report
@@ -41,7 +41,7 @@ CLIENT_TIMER = 2
 #: Client ids sort after node ids in the tie-breaking key.
 CLIENT_KEY_BASE = 1_000_000
 #: Node ids the lab (and the TUI's ring) can show.
-MAX_NODES = 9
+MAX_NODES = MAX_NODE_ID
 #: The client that asks for membership changes.
 ADMIN = "admin"
 

@@ -12,6 +12,9 @@ from dataclasses import dataclass
 
 from raftviz.core.config import RaftConfig
 
+#: The highest node id a lab cluster has (lab.MAX_NODES, which ``add`` enforces).
+MAX_NODE_ID = 9
+
 
 class LabError(Exception):
     """A command the lab cannot carry out (unknown node, no such message...)."""
@@ -49,6 +52,21 @@ class LabOptions:
     #: the default, so existing lessons keep their transcripts); with expiry on, the
     #: lab's clients register (RegisterClient) before their first request.
     sessions: int = 0
+    #: A node command (``node="CMD ARGS"``): every node runs CMD with the lab-mode arguments
+    #: of docs/protocol.md §7.1 instead of raftviz's own node ("": raftviz's node). udp only.
+    node: str = ""
+    #: Per-node commands (``node@3="CMD"``), overriding ``node`` for those nodes: a mixed cluster.
+    node_at: tuple[tuple[int, str], ...] = ()
+
+    def node_commands(self) -> dict[int, str]:
+        """Each node id that runs a foreign command, with its command (docs/protocol.md §7).
+
+        Every id a node may have (``add`` starts nodes beyond the first ``nodes``): a
+        node added to a cluster of foreign nodes runs the same command.
+        """
+        commands = {i: self.node for i in range(1, MAX_NODE_ID + 1)} if self.node else {}
+        commands.update(self.node_at)
+        return {i: c for i, c in sorted(commands.items()) if c}
 
     def raft_config(self) -> RaftConfig:
         return RaftConfig(

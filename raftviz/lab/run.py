@@ -25,9 +25,11 @@ def run_script(
     diagram: str | None = None,
     trace: str | None = None,
     note: Callable[[str], None] | None = None,
+    node: str | None = None,
 ) -> int:
     """Run a whole script, writing its transcript; the exit code of ``raftviz run``.
 
+    ``node`` is a node command every cluster runs (``--node``, docs/protocol.md §7.1).
     ``diagram`` and ``trace`` name files to export the run to once it ends (lab/exports.py),
     whether it succeeded or failed; ``note`` is told what was written (not the transcript).
     """
@@ -43,9 +45,9 @@ def run_script(
     # does not needs none of that and runs on a bare session. Exports read the history.
     runner: Session | History
     if any(c.name in HISTORY for c in commands) or diagram or trace:
-        runner = History(lambda: Session(backend, backend_factory))
+        runner = History(lambda: Session(backend, backend_factory, node))
     else:
-        runner = Session(backend, backend_factory)
+        runner = Session(backend, backend_factory, node)
     try:
         for command in commands:
             write(f"> {command.text}")

@@ -187,13 +187,41 @@ CLUSTER_OPTIONS = (
     "bug",
     "hidden-bug",
     "sessions",
+    "node",
 )
+
+
+def _node_commands(opts: Opts) -> dict[str, Any]:
+    """``node="CMD ARGS"`` and ``node@N="CMD"``: foreign node commands (docs/protocol.md §7.1).
+
+    Taken out of ``opts`` (``node@N`` is not a fixed option name).
+    """
+    params: dict[str, Any] = {}
+    per_node = []
+    for key in [k for k in opts if k == "node" or k.startswith("node@")]:
+        command = opts.pop(key).strip()
+        if not command:
+            raise _Bad(f'{key}= needs a command, e.g. {key}="node examples/js-node/node.js"')
+        if key == "node":
+            params["node"] = command
+            continue
+        number = key.partition("@")[2]
+        # Up to 9, not just N: a node added later (add 4) runs its node@4 command.
+        if not number.isdigit() or not 1 <= int(number) <= 9:
+            raise _Bad(f"{key}: node ids are 1..9")
+        per_node.append((int(number), command))
+    if per_node:
+        params["node_at"] = tuple(sorted(per_node))
+    return params
 
 
 def _p_cluster(args: Args, opts: Opts) -> dict[str, Any]:
     _arity(args, 0, 1, "cluster [N] [seed=S election=MIN-MAX heartbeat=MS latency=MIN-MAX ...]")
+    nodes = _int(args[0], "cluster size", 1, 9) if args else 5
+    opts = dict(opts)
+    foreign = _node_commands(opts)
     _no_opts(opts, CLUSTER_OPTIONS)
-    params: dict[str, Any] = {"nodes": _int(args[0], "cluster size", 1, 9) if args else 5}
+    params: dict[str, Any] = {"nodes": nodes, **foreign}
     if "seed" in opts:
         params["seed"] = _int(opts["seed"], "seed")
     if "election" in opts:
@@ -623,8 +651,31 @@ def parse_line(text: str, line: int = 0, source: str = "") -> Command | None:
         raise
 
 
+#: A word, or ``key="several words"`` (a node command: ``node="node my-raft.js"``).
+_WORD = re.compile(r'[^\s"=]+="[^"]*"(?=\s|$)|\S+')
+
+
+def _words(stripped: str, line: int, source: str) -> list[str]:
+    """The line's words; an option's value may be quoted to hold spaces (the quotes go)."""
+    if '"' not in stripped:
+        return stripped.split()
+    words = []
+    for word in _WORD.findall(stripped):
+        if '"' in word:
+            key, _, value = word.partition("=")
+            if not (value.startswith('"') and value.endswith('"') and len(value) >= 2) or '"' in key:
+                raise ScriptError(
+                    f'unbalanced quotes in {word!r}: write key="value with spaces"', line, source
+                )
+            word = f"{key}={value[1:-1]}"
+        words.append(word)
+    return words
+
+
 def _parse_command(stripped: str, line: int, source: str) -> Command:
     words = stripped.split()
+    if words[0] not in _RAW:
+        words = _words(stripped, line, source)
     name, rest = words[0], words[1:]
     parser = PARSERS.get(name)
     if parser is None:

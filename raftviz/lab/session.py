@@ -49,8 +49,15 @@ class Outcome:
 class Session:
     """The state a sequence of commands runs against."""
 
-    def __init__(self, backend: str | None = None, backend_factory: BackendFactory = make_backend) -> None:
+    def __init__(
+        self,
+        backend: str | None = None,
+        backend_factory: BackendFactory = make_backend,
+        node: str | None = None,
+    ) -> None:
         self.backend_override = backend
+        #: ``--node "CMD"``: every cluster runs this node command (docs/protocol.md §7.1).
+        self.node_override = node
         self.backend_factory = backend_factory
         self.lab: Lab | None = None
         self.history: list[str] = []
@@ -155,7 +162,9 @@ class Session:
         self.close()
         # Real processes unless the script or the caller says otherwise (DESIGN.md §1).
         backend = self.backend_override or p.get("backend", "udp")
-        options = LabOptions(**{**p, "backend": backend})
+        options = LabOptions(
+            **{**p, "backend": backend, **({"node": self.node_override} if self.node_override else {})}
+        )
         self.lab = Lab(options, self.backend_factory(options))
         self.lab.listeners.append(self._publish)
         o = options
@@ -170,6 +179,10 @@ class Session:
         )
         if o.sessions:  # only when on, so the transcripts from before sessions stay as they were
             line += " sessions=" + f"{o.sessions / 1000:.3f}".rstrip("0").rstrip(".")
+        if o.node:
+            line += f' node="{o.node}"'
+        for node, command in o.node_at:
+            line += f' node@{node}="{command}"'
         if o.bugs_hidden:
             line += " hidden-bug=? (a bug is planted: find it)"
         elif o.bugs:

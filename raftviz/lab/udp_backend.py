@@ -24,6 +24,7 @@ from __future__ import annotations
 import atexit
 import os
 import select
+import shlex
 import shutil
 import signal
 import socket
@@ -35,12 +36,13 @@ from dataclasses import dataclass, field
 
 from raftviz.core.config import RaftConfig
 from raftviz.lab import exits
+from raftviz.lab.foreign import Lifetime, Replay, frame_of
 from raftviz.lab.options import LabError, NodeStopped, StartRefused
 from raftviz.node import storage as node_storage
 from raftviz.node.disk import DiskFault
 from raftviz.node.driver import Report
 from raftviz.node.storage import StorageError
-from raftviz.wire import auth, control
+from raftviz.wire import auth, control, datagram
 from raftviz.wire.validate import MAX_DATAGRAM, WireError
 
 #: How long the lab waits for a node to answer before declaring it hung.
@@ -50,6 +52,19 @@ SOCKET_BUFFER = 8 * 1024 * 1024
 #: Every backend not closed yet. Strong references: a backend dropped without
 #: close() still has processes and a directory, which the atexit hook removes.
 _live_backends: set[UdpBackend] = set()
+
+
+class ProtocolBroken(LabError):
+    """A foreign node broke a rule of docs/protocol.md (``rule``, with its section); ``detail`` says how."""
+
+    def __init__(self, rule: str, detail: str) -> None:
+        super().__init__(f"{rule}: {detail}")
+        self.rule = rule
+        self.detail = detail
+
+
+#: How many of a stopped foreign node's last standard-error lines its stop message quotes.
+STDERR_LINES = 3
 
 
 class NodeFailed(LabError):
@@ -84,12 +99,18 @@ class UdpCheckpoint:
     joined: frozenset[int]
     #: Every node's disk fault that is not ok.
     disks: tuple[tuple[int, DiskFault], ...] = ()
+    #: Each running foreign node: rebuilt by restarting it and replaying (lab/foreign.py).
+    replayed: tuple[tuple[int, Replay], ...] = ()
+    #: The lab's mirror of each foreign node's log terms (UdpBackend._terms).
+    terms: tuple[tuple[int, tuple[int, ...]], ...] = ()
 
     @property
     def weight(self) -> int:
         """Bytes it holds (the blobs and files): counted against the history's checkpoint budget."""
-        return sum(len(blob) for _, blob in self.running) + sum(
-            len(data) for _, files in self.stopped for _, data in files
+        return (
+            sum(len(blob) for _, blob in self.running)
+            + sum(len(data) for _, files in self.stopped for _, data in files)
+            + sum(replay.weight for _, replay in self.replayed)
         )
 
 
@@ -128,8 +149,19 @@ class UdpBackend:
         config: RaftConfig,
         seed: int,
         root: str | None = None,
+        commands: dict[int, str] | None = None,
     ) -> None:
         self.peers = peers
+        #: Nodes that run a foreign command (``node=``), with it: docs/protocol.md §7 is all
+        #: the lab assumes of them, and a node that breaks it is stopped, not trusted.
+        self.commands: dict[int, str] = dict(commands or {})
+        #: How long the lab waits for a node's frame or datagrams (s).
+        self.timeout = NODE_TIMEOUT
+        #: Each foreign node's log as its reports describe it (the terms of its entries), to
+        #: check every Report against the last one: the lab's picture must stay consistent.
+        self._terms: dict[int, list[int]] = {}
+        #: Each running foreign process since its start, to rebuild it at a restore.
+        self._lives: dict[int, Lifetime] = {}
         self.config = config
         self.seed = seed
         self._own_root = root is None
@@ -171,6 +203,8 @@ class UdpBackend:
         self._spawn(node_id, incarnation, now)
         try:
             report = self._hello(node_id)
+        except StartRefused:
+            raise
         except NodeFailed as exc:
             self.crash(node_id)  # it exits by itself; reap it
             raise StartRefused(node_id, self._relative(node_id, exc.reason)) from None
@@ -185,10 +219,20 @@ class UdpBackend:
         """A new process with a new, empty data directory (and a disk with no fault) and no configuration."""
         self.joined.add(node_id)
         self.disks.pop(node_id, None)
+        self._terms.pop(node_id, None)
         shutil.rmtree(self.data_dir(node_id), ignore_errors=True)
         return self.start(node_id, 0, now)
 
+    def _own(self, node_id: int, what: str, frame: str) -> None:
+        """Refuse ``what`` on a foreign node: ``frame`` is optional for it (docs/protocol.md §7)."""
+        if node_id in self.commands:
+            raise LabError(
+                f"node {node_id} runs {self.commands[node_id]!r}: {what} needs the {frame} control frame, "
+                "which a foreign node need not implement (docs/protocol.md §7.3)"
+            )
+
     def set_disk(self, node_id: int, fault: DiskFault) -> Report | None:
+        self._own(node_id, "a disk fault", "SetDisk")
         self.disks[node_id] = fault
         handle = self.nodes.get(node_id)
         return self._tell_disk(handle, fault) if handle is not None else None
@@ -201,6 +245,8 @@ class UdpBackend:
 
     def corrupt(self, node_id: int, kind: str, node: int = 0) -> None:
         """Damage the files on disk: the node process meets it, by its own checks, when it starts."""
+        if node_id in self.commands:
+            raise LabError(f"node {node_id} runs {self.commands[node_id]!r}: its files are its own format")
         try:
             node_storage.damage_directory(self.data_dir(node_id), kind, node)
         except StorageError as exc:
@@ -215,11 +261,7 @@ class UdpBackend:
             raise LabError(f"node {node} is already running")
         cfg = self.config
         os.makedirs(self.data_dir(node), exist_ok=True)
-        command = [
-            sys.executable,
-            "-m",
-            "raftviz",
-            "node",
+        arguments = [
             "--lab",
             "--id",
             str(node),
@@ -252,19 +294,32 @@ class UdpBackend:
             str(now),
             *(("--bug", ",".join(cfg.bugs)) if cfg.bugs else ()),
         ]
+        foreign = self.commands.get(node)
+        if foreign:
+            terms = tuple(self._terms.get(node, ()))
+            self._lives[node] = Lifetime(_read_files(self.data_dir(node)), incarnation, now, terms)
+        # A foreign node gets the same lab-mode arguments (docs/protocol.md §7.1).
+        command = (
+            [*shlex.split(foreign), *arguments]
+            if foreign
+            else [sys.executable, "-m", "raftviz", "node", *arguments]
+        )
         log = open(os.path.join(self.root, f"node{node}.log"), "ab")  # noqa: SIM115 (owned by the child)
         try:
             # A stop signal waits until the process is recorded, so that close() kills it.
             with exits.atomic():
-                proc = subprocess.Popen(
-                    command,
-                    stdin=subprocess.PIPE,
-                    stdout=subprocess.PIPE,
-                    stderr=log,
-                    # Its own session: a Ctrl-C in the terminal reaches the lab, not
-                    # the nodes; the lab decides when they stop.
-                    start_new_session=True,
-                )
+                try:
+                    proc = subprocess.Popen(
+                        command,
+                        stdin=subprocess.PIPE,
+                        stdout=subprocess.PIPE,
+                        stderr=log,
+                        # Its own session: a Ctrl-C in the terminal reaches the lab, not
+                        # the nodes; the lab decides when they stop.
+                        start_new_session=True,
+                    )
+                except OSError as exc:  # only a foreign command can be missing
+                    raise StartRefused(node, f"cannot run {foreign!r}: {exc.strerror or exc}") from None
                 self.nodes[node] = NodeProcess(node, proc)
         finally:
             log.close()
@@ -279,9 +334,35 @@ class UdpBackend:
             pass
 
     def _hello(self, node: int) -> Report:
-        frame = self._read(self.nodes[node])
+        if node in self.commands:
+            try:
+                return self._checked_hello(node)
+            except ProtocolBroken as exc:
+                reason = self._broken(node, exc, "its start-up")
+                raise StartRefused(node, reason) from None
+        return self._checked_hello(node)
+
+    def _checked_hello(self, node: int) -> Report:
+        try:
+            frame = self._read(self.nodes[node])
+        except NodeFailed:
+            raise
+        except LabError as exc:
+            if node not in self.commands:
+                raise
+            raise ProtocolBroken(*_rule_of(str(exc))) from None
         if not isinstance(frame, control.Hello):
-            raise LabError(f"node {node} did not greet the lab: {frame!r}")
+            raise ProtocolBroken(
+                "docs/protocol.md §7.4 (start-up: the first frame a node writes is a Hello)",
+                f"it wrote {type(frame).__name__}",
+            )
+        if frame.node != node or frame.report.node != node:
+            raise ProtocolBroken(
+                "docs/protocol.md §7.3 (Hello: node is the node's id, --id)",
+                f"node {node} greeted as node {frame.node} (report of node {frame.report.node})",
+            )
+        if node in self.commands:
+            self._check_log(node, frame.report, hello=True)
         handle = self.nodes[node]
         handle.port, handle.pid = frame.port, frame.pid
         return frame.report
@@ -293,6 +374,7 @@ class UdpBackend:
     def crash(self, node_id: int) -> None:
         """SIGKILL, for real; the data directory stays."""
         handle = self.nodes.pop(node_id, None)
+        self._lives.pop(node_id, None)
         if handle is None:
             return
         _kill(handle.proc)
@@ -304,6 +386,9 @@ class UdpBackend:
         """Every node as it is now: a running node tells its state, a stopped one's files are read."""
         running = []
         for node in sorted(self.nodes):
+            if node in self._lives:
+                # GetState/State/LoadState are optional for a foreign node (docs/protocol.md §7.8).
+                continue
             handle = self.nodes[node]
             self._write(handle, control.GetState())
             frame = self._read(handle)
@@ -314,7 +399,9 @@ class UdpBackend:
             (node, _read_files(self.data_dir(node))) for node in self.data_nodes() if node not in self.nodes
         ]
         disks = tuple((node, fault) for node, fault in sorted(self.disks.items()) if fault != DiskFault())
-        return UdpCheckpoint(tuple(running), tuple(stopped), frozenset(self.joined), disks)
+        replayed = tuple((node, life.replay()) for node, life in sorted(self._lives.items()))
+        terms = tuple((node, tuple(t)) for node, t in sorted(self._terms.items()))
+        return UdpCheckpoint(tuple(running), tuple(stopped), frozenset(self.joined), disks, replayed, terms)
 
     def restore(self, state: object) -> None:
         """Put every node back as ``capture`` found it, keeping the processes alive at both ends.
@@ -327,12 +414,15 @@ class UdpBackend:
         assert isinstance(state, UdpCheckpoint)
         running = dict(state.running)
         stopped = dict(state.stopped)
+        replayed = dict(state.replayed)
         self.joined = set(state.joined)
+        self._terms = {node: list(t) for node, t in state.terms}
         for node in sorted(self.nodes):
-            if node not in running:
+            # A foreign node cannot load a state: it is always rebuilt (below).
+            if node not in running or node in replayed:
                 self.crash(node)
         for node in self.data_nodes():
-            if node not in running and node not in stopped:
+            if node not in running and node not in stopped and node not in replayed:
                 shutil.rmtree(self.data_dir(node))
         for node, files in sorted(stopped.items()):
             _write_files(self.data_dir(node), files)
@@ -345,6 +435,8 @@ class UdpBackend:
         for node in starting:
             self._hello(node)
         self.disks = dict(state.disks)
+        for node, replay in sorted(replayed.items()):
+            self._rebuild(node, replay)
         for node, blob in sorted(running.items()):
             handle = self.nodes[node]
             self._write(handle, control.LoadState(blob))
@@ -352,6 +444,33 @@ class UdpBackend:
             fault = self.disks.get(node, DiskFault())
             if handle.disk != fault:
                 self._tell_disk(handle, fault)
+
+    def _rebuild(self, node: int, replay: Replay) -> None:
+        """Restart a foreign node on a copy of its data directory as it started, and hand it the
+        same inputs again (docs/protocol.md §7.8): what it sends was routed the first time."""
+        _write_files(self.data_dir(node), replay.files)
+        self._terms[node] = list(replay.terms)
+        self._spawn(node, replay.incarnation, replay.now)
+        try:
+            self._hello(node)
+            handle = self.nodes[node]
+            for kind, at, data in replay.inputs[: replay.count]:
+                self._write(handle, frame_of(kind, at, data))
+                if kind == "deliver":
+                    self.router.sendto(auth.seal(self.secret, data), ("127.0.0.1", handle.port))
+                self._finish(handle, f"the replay of a {kind} at t={at}")
+        except (StartRefused, NodeStopped) as exc:
+            raise LabError(
+                f"node {node} did not run again as it ran the first time (a lab-mode node must be a pure "
+                f"function of its directory, arguments and inputs: docs/protocol.md §7.5): {exc}"
+            ) from None
+        self._lives[node] = replay.life()
+
+    def _note(self, node: int, kind: str, at: int, data: bytes = b"") -> None:
+        """Keep a foreign node's input, to hand it again at a restore (lab/foreign.py)."""
+        life = self._lives.get(node)
+        if life is not None:
+            life.inputs.append((kind, at, data))
 
     def data_nodes(self) -> list[int]:
         """The nodes that have a data directory, ascending."""
@@ -379,26 +498,31 @@ class UdpBackend:
 
     def deliver(self, node_id: int, data: bytes, now: int) -> Report:
         handle = self._handle(node_id)
+        self._note(node_id, "deliver", now, data)
         self._write(handle, control.Deliver(now, control.digest(data)))
         self.router.sendto(auth.seal(self.secret, data), ("127.0.0.1", handle.port))
-        return self._finish(handle)
+        return self._finish(handle, f"a Deliver at t={now}")
 
     def fire_timer(self, node_id: int, now: int) -> Report:
         handle = self._handle(node_id)
+        self._note(node_id, "fire", now)
         self._write(handle, control.Fire(now))
-        return self._finish(handle)
+        return self._finish(handle, f"a Fire at t={now}")
 
     def timeout_now(self, node_id: int, now: int) -> Report:
         handle = self._handle(node_id)
+        self._note(node_id, "timeout", now)
         self._write(handle, control.ForceTimeout(now))
-        return self._finish(handle)
+        return self._finish(handle, f"a ForceTimeout at t={now}")
 
     def set_election_deadline(self, node_id: int, deadline: int) -> Report:
         handle = self._handle(node_id)
+        self._note(node_id, "election", deadline)
         self._write(handle, control.SetElection(deadline))
-        return self._finish(handle)
+        return self._finish(handle, f"a SetElection to t={deadline}")
 
     def take_snapshot(self, node_id: int, now: int) -> Report:
+        self._own(node_id, "a snapshot on command", "TakeSnapshot")
         handle = self._handle(node_id)
         self._write(handle, control.TakeSnapshot(now))
         return self._finish(handle)
@@ -417,25 +541,125 @@ class UdpBackend:
             handle.proc.stdin.write(control.encode_frame(frame))
             handle.proc.stdin.flush()
         except (BrokenPipeError, OSError):
+            if handle.node in self.commands:
+                # Found out at the next read, which stops the node with its last words.
+                return
             raise LabError(self._death_notice(handle)) from None
 
-    def _finish(self, handle: NodeProcess) -> Report:
+    def _finish(self, handle: NodeProcess, step: str = "an input") -> Report:
         try:
+            if handle.node in self.commands:
+                return self._checked_report(handle)
             frame = self._read(handle)
         except NodeFailed as exc:
             # Its disk failed under this input: it has stopped (and exits); reap it.
             self.crash(handle.node)
             raise NodeStopped(handle.node, self._relative(handle.node, exc.reason)) from None
+        except ProtocolBroken as exc:
+            # A foreign node that broke the protocol is stopped; the lab goes on without it.
+            raise NodeStopped(handle.node, self._broken(handle.node, exc, step)) from None
         if not isinstance(frame, Report):
             raise LabError(f"node {handle.node} answered with {type(frame).__name__} instead of a report")
         self._collect(handle, [data for _dst, data in frame.sent])
         return frame
 
+    def _checked_report(self, handle: NodeProcess) -> Report:
+        """A foreign node's Report, checked against docs/protocol.md before the lab believes it.
+
+        Anything its own node cannot get wrong is checked here: the frame is a Report, of
+        this node, and every datagram it lists is a valid message from this node to the
+        destination it names, which reached the router. A LabError of the plumbing (a
+        timeout, a closed pipe) becomes the rule it broke.
+        """
+        try:
+            frame = self._read(handle)
+        except NodeFailed:
+            raise
+        except LabError as exc:
+            raise ProtocolBroken(*_rule_of(str(exc))) from None
+        if not isinstance(frame, Report):
+            raise ProtocolBroken(
+                "docs/protocol.md §7.5 (each input is answered with exactly one Report)",
+                f"it answered with {type(frame).__name__}",
+            )
+        if frame.node != handle.node:
+            raise ProtocolBroken(
+                "docs/protocol.md §7.3 (Report field 0, node, is the reporting node)",
+                f"node {handle.node} reported as node {frame.node}",
+            )
+        self._check_log(handle.node, frame, hello=False)
+        for position, (dst, data) in enumerate(frame.sent):
+            try:
+                message = datagram.decode(data)
+            except WireError as exc:
+                raise ProtocolBroken(
+                    "docs/protocol.md §3-§5 (every datagram in a Report's sent is a valid message)",
+                    f"sent item {position}: {exc}",
+                ) from None
+            if message.src != handle.node or message.dst != dst:
+                raise ProtocolBroken(
+                    "docs/protocol.md §7.3 (sent: the addressee and the datagram, src the node itself)",
+                    f"sent item {position} is addressed to {dst!r} but its datagram goes "
+                    f"from {message.src!r} to {message.dst!r}",
+                )
+        try:
+            self._collect(handle, [data for _dst, data in frame.sent])
+        except LabError as exc:
+            raise ProtocolBroken(
+                "docs/protocol.md §7.4 step 5 (every datagram in sent reaches the router before the Report)",
+                str(exc),
+            ) from None
+        return frame
+
+    def _check_log(self, node: int, report: Report, hello: bool) -> None:
+        """A foreign node's report must describe the log its earlier reports built (§7.3).
+
+        ``log_from`` and ``entries`` are the change; ``last_index``/``last_term`` and
+        ``applied`` must agree with the log they give. A node that snapshots is
+        trusted on the compacted part (its ``start_index``).
+        """
+        terms = self._terms.setdefault(node, [])
+        rule = "docs/protocol.md §7.3 (Report: log_from and entries change the log the node reported before)"
+        if hello and report.log_from:
+            raise ProtocolBroken(rule, "a Hello's report has log_from 0")
+        if report.log_from:
+            if not 1 <= report.log_from <= len(terms) + 1 and report.start_index == 0:
+                raise ProtocolBroken(rule, f"log_from {report.log_from} is beyond its log end ({len(terms)})")
+            terms = terms[: report.log_from - 1] + [entry.term for entry in report.entries]
+        if report.start_index or report.snapshot:
+            self._terms[node] = terms  # its log starts after a snapshot: the lab mirrors it as it says
+            return
+        last_term = terms[-1] if terms else 0
+        if (report.last_index, report.last_term) != (len(terms), last_term):
+            raise ProtocolBroken(
+                rule,
+                f"last_index/last_term {report.last_index}/{report.last_term} but its reported log "
+                f"gives {len(terms)}/{last_term}",
+            )
+        if report.applied > report.last_index:
+            raise ProtocolBroken(
+                "docs/protocol.md §7.3 (Report: applied is an entry of its log)",
+                f"applied {report.applied} is beyond its last index {report.last_index}",
+            )
+        self._terms[node] = terms
+
+    def _broken(self, node: int, exc: ProtocolBroken, step: str) -> str:
+        """Stop a foreign node that broke the protocol; the words the lab shows for it."""
+        handle = self.nodes.get(node)
+        pid = handle.pid if handle else 0
+        self.crash(node)
+        tail = self._stderr_tail(node, STDERR_LINES)
+        words = f"broke {exc.rule} during {step}: {exc.detail}"
+        if tail:
+            words += "; its last stderr lines: " + " | ".join(tail)
+        # The pid changes from run to run: never in the transcript.
+        return self._relative(node, words.replace(f"(pid {pid}) ", ""))
+
     def _read(self, handle: NodeProcess) -> control.ControlFrame:
         """Read one frame from a node's stdout, within NODE_TIMEOUT."""
         assert handle.proc.stdout is not None
         fd = handle.proc.stdout.fileno()
-        deadline = time.monotonic() + NODE_TIMEOUT
+        deadline = time.monotonic() + self.timeout
         while True:
             try:
                 frame, used = control.parse_frame(handle.buffer)
@@ -449,7 +673,7 @@ class UdpBackend:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise LabError(
-                    f"node {handle.node} (pid {handle.pid}) did not answer within {NODE_TIMEOUT:.0f} s"
+                    f"node {handle.node} (pid {handle.pid}) did not answer within {self.timeout:g} s"
                 )
             ready, _, _ = select.select([fd], [], [], remaining)
             if ready:
@@ -462,7 +686,7 @@ class UdpBackend:
         """Receive, from the router socket, every datagram the node says it sent."""
         waiting = list(expected)
         arrived = self._arrived.setdefault(handle.node, [])
-        deadline = time.monotonic() + NODE_TIMEOUT
+        deadline = time.monotonic() + self.timeout
         while waiting:
             for data in list(waiting):
                 if data in arrived:
@@ -493,6 +717,15 @@ class UdpBackend:
                 return node
         return None
 
+    def _stderr_tail(self, node: int, count: int) -> list[str]:
+        """The last ``count`` non-empty lines the node wrote to its standard error (its log)."""
+        try:
+            with open(os.path.join(self.root, f"node{node}.log"), encoding="utf-8", errors="replace") as f:
+                lines = [line.strip() for line in f.read().splitlines() if line.strip()]
+        except OSError:
+            return []
+        return [line[:200] for line in lines[-count:]]
+
     def _death_notice(self, handle: NodeProcess) -> str:
         code = handle.proc.poll()
         log_path = os.path.join(self.root, f"node{handle.node}.log")
@@ -505,6 +738,15 @@ class UdpBackend:
             pass
         status = f"exited with code {code}" if code is not None else "closed its control channel"
         return f"node {handle.node} {status}" + (f": {tail}" if tail else "")
+
+
+def _rule_of(problem: str) -> tuple[str, str]:
+    """The rule of docs/protocol.md a plumbing error (``_read``'s LabError) says was broken."""
+    if "malformed control frame" in problem:
+        return "docs/protocol.md §7.2 (framing)", problem.partition(": ")[2] or problem
+    if "did not answer within" in problem:
+        return "docs/protocol.md §7.4 (the lab waits for each answer a limited time)", problem
+    return "docs/protocol.md §7.5 (each input is answered with exactly one frame)", problem
 
 
 def _read_files(directory: str) -> tuple[tuple[str, bytes], ...]:

@@ -108,6 +108,8 @@ class AppOptions:
     share: ShareServer | None = None
     #: ``--follow``: a joined teacher's stream; the app follows it (f forks).
     follow: Stream | None = None
+    #: ``--node "CMD"``: every cluster's nodes run this command (docs/protocol.md §7.1).
+    node: str = ""
 
 
 class LessonProgress(Message):
@@ -514,8 +516,8 @@ class RaftvizApp(App[None]):
     ) -> None:
         super().__init__()
         self.options = options or AppOptions()
-        backend = self.options.backend
-        self.make_session = make_session or (lambda: Session(backend=backend))
+        backend, node = self.options.backend, self.options.node or None
+        self.make_session = make_session or (lambda: Session(backend=backend, node=node))
         report = lambda u: self.post_message(LabUpdated(u))  # noqa: E731
         if self.options.follow is not None:
             self.controller: LabController = FollowController(self.make_session, report, self.options.follow)

@@ -58,10 +58,13 @@ class QuietSession(Session):
                 outcome.failure = record.violations[0].describe()
 
 
-def run_lines(lines: list[str], backend: str = "inprocess", strict: bool = False) -> RunResult:
-    """Run a schedule; stop at the first violation. ``backend`` overrides the script's."""
+def run_lines(
+    lines: list[str], backend: str = "inprocess", strict: bool = False, node: str | None = None
+) -> RunResult:
+    """Run a schedule; stop at the first violation. ``backend`` overrides the script's;
+    ``node`` is a node command every node runs (``raftviz conform``)."""
     result = RunResult()
-    session = QuietSession(backend)
+    session = QuietSession(backend, node=node)
     try:
         for index, text in enumerate(lines):
             try:
@@ -93,7 +96,7 @@ def run_lines(lines: list[str], backend: str = "inprocess", strict: bool = False
         session.close()
 
 
-def fails_with(lines: list[str], invariant: str, backend: str = "inprocess") -> bool:
+def fails_with(lines: list[str], invariant: str, backend: str = "inprocess", node: str | None = None) -> bool:
     """Whether a strict run of ``lines`` breaks ``invariant`` first."""
-    result = run_lines(lines, backend, strict=True)
+    result = run_lines(lines, backend, strict=True, node=node)
     return not result.invalid and result.found is not None and result.found.invariant == invariant

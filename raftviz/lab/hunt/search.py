@@ -39,6 +39,8 @@ class HuntOptions:
     backend: str = "inprocess"
     workers: int = 0  # 0: os.cpu_count()
     shard: tuple[int, int] = (0, 1)
+    #: ``--node CMD``: every schedule runs CMD's nodes (``node=`` on its cluster line; udp only).
+    node: str = ""
 
     def seeds(self) -> list[int]:
         index, count = self.shard
@@ -71,6 +73,8 @@ def check_options(options: HuntOptions) -> None:
         raise HuntError("--schedules must be at least 1")
     if options.seed < 0:
         raise HuntError("--seed must be 0 or more")
+    if options.node and (options.bug or options.backend != "udp"):
+        raise HuntError("--node runs your own node: on the udp backend, and without --bug (raftviz's bugs)")
     if options.backend not in ("inprocess", "udp"):
         raise HuntError(f"--backend must be inprocess or udp, not {options.backend!r}")
     if options.workers < 0:
@@ -91,10 +95,18 @@ def parse_shard(text: str) -> tuple[int, int]:
     return shard
 
 
-def try_seed(job: tuple[int, int, str | None, str]) -> tuple[int, Found | None, list[str]]:
+def schedule(seed: int, nodes: int, bug: str | None, node: str = "") -> list[str]:
+    """The schedule of ``seed``; with ``node``, its cluster runs that node command."""
+    lines = generate(seed, nodes, bug)
+    if node:
+        lines[0] += f' node="{node}"'
+    return lines
+
+
+def try_seed(job: tuple[int, int, str | None, str, str]) -> tuple[int, Found | None, list[str]]:
     """Run one schedule (in a worker): its seed, the violation it found, the lines that ran."""
-    seed, nodes, bug, backend = job
-    result = run_lines(generate(seed, nodes, bug), backend)
+    seed, nodes, bug, backend, node = job
+    result = run_lines(schedule(seed, nodes, bug, node), backend)
     return seed, result.found, result.ran if result.found else []
 
 
@@ -109,7 +121,7 @@ def _worker_start() -> None:
 
 
 def _results(options: HuntOptions) -> Iterator[tuple[int, Found | None, list[str]]]:
-    jobs = [(s, options.nodes, options.bug, options.backend) for s in options.seeds()]
+    jobs = [(s, options.nodes, options.bug, options.backend, options.node) for s in options.seeds()]
     workers = options.workers or os.cpu_count() or 1
     if workers == 1 or len(jobs) == 1:
         yield from map(try_seed, jobs)
@@ -128,20 +140,22 @@ def hunt(options: HuntOptions, progress: Callable[[Progress], None] | None = Non
         if progress is not None:
             progress(Progress(done, total))
         if found is not None:
-            shrunk = minimise(ran, found.invariant)
+            # A foreign node runs on udp only; raftviz's own shrink in-process (same runs, faster).
+            backend = "udp" if options.node else "inprocess"
+            shrunk = minimise(ran, found.invariant, backend)
             # Say what the shrunk script shows (its step numbers and times, not the original's).
-            final = run_lines(shrunk, strict=True).found
+            final = run_lines(shrunk, backend, strict=True).found
             return Counterexample(seed, final or found, ran, shrunk)
     return None
 
 
-def minimise(lines: list[str], invariant: str) -> list[str]:
-    """Shrink a schedule that breaks ``invariant`` (on the in-process backend: it is the fast one
-    and both give the same runs)."""
-    if not fails_with(lines, invariant):
+def minimise(lines: list[str], invariant: str, backend: str = "inprocess") -> list[str]:
+    """Shrink a schedule that breaks ``invariant`` (on the in-process backend by default: it is
+    the fast one and both give the same runs; a foreign node's schedule needs udp)."""
+    if not fails_with(lines, invariant, backend):
         # Cannot happen if a skipped command changes nothing; if it did, keep the run as it was.
         return lines
-    return shrink(lines, lambda candidate: fails_with(candidate, invariant))
+    return shrink(lines, lambda candidate: fails_with(candidate, invariant, backend))
 
 
 def render(example: Counterexample, options: HuntOptions, path: str = "FILE") -> str:
