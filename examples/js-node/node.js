@@ -137,13 +137,16 @@ function checkEntry(e) {
   return { term: e[0], command: checkCommand(e[1]), stamp: e[2] };
 }
 
-// tag -> [name, array length, field checks after src/dst]
+const isReadMode = (x) => x === 'readindex' || x === 'lease';
+// tag -> [name, array length, field checks after src/dst, optional trailing fields' checks and defaults].
+// Optional fields (protocol.md §2) are left off while they hold their default; the last one
+// written must differ from it.
 const MESSAGES = {
   1: ['RequestVote', 7, [isIndex, isIndex, isIndex]],
   2: ['RequestVoteReply', 6, [isIndex, isBool]],
-  3: ['AppendEntries', 9, [isIndex, isIndex, isIndex, Array.isArray, isIndex]],
-  4: ['AppendEntriesReply', 9, [isIndex, isBool, isIndex, isIndex, isIndex]],
-  5: ['ClientRequest', 5, [Array.isArray]],
+  3: ['AppendEntries', 9, [isIndex, isIndex, isIndex, Array.isArray, isIndex], [[isIndex, 0]]],
+  4: ['AppendEntriesReply', 9, [isIndex, isBool, isIndex, isIndex, isIndex], [[isIndex, 0], [isBool, false]]],
+  5: ['ClientRequest', 5, [Array.isArray], [[isReadMode, '']]],
   6: ['ClientReply', 9, [isIndex, isBool, (x) => x === null || isText(x), isNodeOr0, isText]],
   7: ['StatusRequest', 4, []],
   8: ['StatusReply', 16, null],
@@ -160,8 +163,16 @@ function decodeDatagram(buf) {
   if (a[0] !== VERSION) throw new WireError(`unsupported protocol version ${a[0]}`);
   const spec = MESSAGES[a[1]];
   if (!spec) throw new WireError(`unknown message tag ${a[1]}`);
-  const [name, length, checks] = spec;
-  if (a.length !== length) throw new WireError(`${name}: expected ${length} items, got ${a.length}`);
+  const [name, length, checks, optional = []] = spec;
+  if (a.length < length || a.length > length + optional.length) {
+    throw new WireError(`${name}: expected ${length} to ${length + optional.length} items, got ${a.length}`);
+  }
+  optional.slice(0, a.length - length).forEach(([check], i) => {
+    if (!check(a[length + i])) throw new WireError(`${name}: optional field ${length + i} has the wrong type or range`);
+  });
+  if (a.length > length && a[a.length - 1] === optional[a.length - length - 1][1]) {
+    throw new WireError(`${name}: an optional last field holds its default: it is left off`);
+  }
   const src = a[2];
   const dst = a[3];
   if (FROM_CLIENT.has(a[1]) ? !isClient(src) : !isNode(src)) throw new WireError(`${name}: bad src`);
@@ -180,13 +191,14 @@ function decodeDatagram(buf) {
       if (f[3].length > 10000) throw new WireError('AppendEntries: too many entries');
       return {
         type: name, src, dst, term: f[0], prevLogIndex: f[1], prevLogTerm: f[2],
-        entries: f[3].map(checkEntry), leaderCommit: f[4],
+        entries: f[3].map(checkEntry), leaderCommit: f[4], round: f[5] || 0,
       };
     case 'AppendEntriesReply':
       return {
         type: name, src, dst, term: f[0], success: f[1], matchIndex: f[2], conflictIndex: f[3], conflictTerm: f[4],
       };
     case 'ClientRequest':
+      // A ReadIndex or lease read (f[1]) is served through the log here: slower, never stale.
       return { type: name, src, dst, command: checkCommand(f[0]) };
     default:
       return { type: name, src, dst };
@@ -204,7 +216,9 @@ function encodeMessage(m) {
       return encode([VERSION, 3, m.src, m.dst, m.term, m.prevLogIndex, m.prevLogTerm,
         m.entries.map(entryArray), m.leaderCommit]);
     case 'AppendEntriesReply':
-      return encode([VERSION, 4, m.src, m.dst, m.term, m.success, m.matchIndex, m.conflictIndex, m.conflictTerm]);
+      // The heartbeat round is echoed (the leader's ReadIndex counts it), left off when 0.
+      return encode([VERSION, 4, m.src, m.dst, m.term, m.success, m.matchIndex, m.conflictIndex, m.conflictTerm,
+        ...(m.round ? [m.round] : [])]);
     case 'ClientReply':
       return encode([VERSION, 6, m.src, m.dst, m.seq, m.ok, m.value, m.leaderHint, m.error]);
     default: throw new Error(`cannot send ${m.type}`);
@@ -496,7 +510,7 @@ class Raft {
 
   handleAppendEntries(m, now) {
     const reply = (fields) => this.send({ type: 'AppendEntriesReply', src: this.id, dst: m.src, term: this.term,
-      success: false, matchIndex: 0, conflictIndex: 0, conflictTerm: 0, ...fields });
+      success: false, matchIndex: 0, conflictIndex: 0, conflictTerm: 0, round: m.round, ...fields });
     if (m.term < this.term) {
       this.explain('append-rejected-stale', { peer: m.src, term: this.term, theirTerm: m.term });
       return reply({});
@@ -738,6 +752,7 @@ class Raft {
       this.role === 'candidate' ? [...this.votes].sort((a, b) => a - b) : [],
       table(this.nextIndex), table(this.matchIndex),
       DROPPED.count, REFUSED.text, 0, 0, cfg.voters, cfg.learners, Buffer.alloc(0), 'ok', [], this.reasons,
+      0, [], 0, '', // no reads held without the log, no lease, not recovering (Report fields 27-30)
     ];
   }
 }
