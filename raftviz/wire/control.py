@@ -41,7 +41,7 @@ from raftviz.wire.validate import (
 _packb = msgpack.packb
 _unpackb = msgpack.unpackb
 
-_ROLES: Final = frozenset({"follower", "candidate", "leader"})
+_ROLES: Final = frozenset({"follower", "pre-candidate", "candidate", "leader"})
 _FRAME_HEADER: Final = 4
 #: Largest control frame accepted (a report can carry a large batch of entries).
 MAX_FRAME: Final = 64 * 1024 * 1024
@@ -93,6 +93,8 @@ class Report:
     #: Why the rules decided as they did during this input, in the order they
     #: decided (raftviz.core.reasons; docs/protocol.md section 7).
     reasons: tuple[Reason, ...] = ()
+    #: A leader handing over leadership: the target (0: no transfer in progress).
+    transfer: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -191,6 +193,17 @@ class Secret:
 
 
 @dataclass(frozen=True, slots=True)
+class Transfer:
+    """Lab -> node (the leader): hand leadership to node ``target`` at ``now`` (tag 81).
+
+    Answered by a :class:`Report`; a refusal is one of its reasons (transfer-refused).
+    """
+
+    now: int
+    target: int
+
+
+@dataclass(frozen=True, slots=True)
 class Shutdown:
     """Lab -> node: exit cleanly (tag 69)."""
 
@@ -217,6 +230,7 @@ ControlFrame = (
     | LoadState
     | SetDisk
     | Secret
+    | Transfer
 )
 
 
@@ -273,7 +287,7 @@ def _disk_text(value: Any) -> str:
 
 
 _VIOLATIONS: Final = counters_field("violations")
-_REPORT_FIELDS: Final = 27
+_REPORT_FIELDS: Final = 28
 #: A reason on the wire: [kind, peer, other, term, index, our_term, our_index,
 #: their_term, their_index, count, message, before, after].
 _REASON_FIELDS: Final = 13
@@ -337,7 +351,7 @@ def _report_to_wire(r: Report) -> list[Any]:
         [[dst, data] for dst, data in r.sent], list(r.votes),
         [list(p) for p in r.next_index], [list(p) for p in r.match_index], r.dropped, r.refused,
         r.start_index, r.start_term, list(r.voters), list(r.learners), r.snapshot, r.disk,
-        [list(p) for p in r.violations], [_reason_to_wire(x) for x in r.reasons],
+        [list(p) for p in r.violations], [_reason_to_wire(x) for x in r.reasons], r.transfer,
     ]  # fmt: skip
 
 
@@ -346,9 +360,9 @@ def _report_from_wire(raw: Any) -> Report:
         raise Bad("report", f"list of {_REPORT_FIELDS} report fields", got(raw, list))
     (node, role, term, vote, leader, commit, applied, last_index, last_term, deadline, timeout,
      log_from, entries, sent, votes, next_index, match_index, dropped, refused,
-     start_index, start_term, voters, learners, snapshot, disk, violations, reasons) = raw  # fmt: skip
+     start_index, start_term, voters, learners, snapshot, disk, violations, reasons, transfer) = raw  # fmt: skip
     if type(role) is not str or role not in _ROLES:
-        raise Bad("role", "follower, candidate or leader", got(role, str))
+        raise Bad("role", "follower, pre-candidate, candidate or leader", got(role, str))
     if type(entries) is not list or type(sent) is not list or type(votes) is not list:
         raise Bad("report", "lists for entries, sent and votes", "other types")
     out_sent: list[tuple[int | str, bytes]] = []
@@ -396,6 +410,7 @@ def _report_from_wire(raw: Any) -> Report:
         disk=_disk_text(disk),
         violations=_VIOLATIONS(violations),
         reasons=_reasons(reasons),
+        transfer=_NODE0(transfer),
     )
 
 
@@ -428,6 +443,8 @@ def _frame_fields(frame: ControlFrame) -> tuple[int, list[Any]]:
         return 80, [frame.mode, frame.ms]
     if isinstance(frame, Secret):
         return 76, [frame.secret]
+    if isinstance(frame, Transfer):
+        return 81, [frame.now, frame.target]
     raise WireError(f"cannot encode {type(frame).__name__}: not a control frame")
 
 
@@ -461,6 +478,8 @@ def _frame_from_fields(tag: Any, fields: list[Any]) -> ControlFrame:
         return LoadState(_blob(fields[0]))
     if tag == 80 and n == 2:
         return SetDisk(*_disk_mode(fields[0], fields[1]))
+    if tag == 81 and n == 2:
+        return Transfer(_INDEX(fields[0]), _NODE(fields[1]))
     if tag == 76 and n == 1:
         if type(fields[0]) is not bytes or not fields[0]:
             raise Bad(

@@ -24,9 +24,13 @@ declares them. The tag table:
    9   ``InstallSnapshot``       term, last_included_index, last_included_term, offset, data,
                                  done, checksum
   10   ``InstallSnapshotReply``  term, last_included_index, offset, done
+  11   ``PreVote``               term, last_log_index, last_log_term
+  12   ``PreVoteReply``          term, vote_granted
+  13   ``TimeoutNow``            term
+  14   ``TransferRequest``       target
 =====  ========================  ==============================================================
 
-Tag 0 is reserved (never valid); tags 11-63 are reserved for future messages;
+Tag 0 is reserved (never valid); tags 15-63 are reserved for future messages;
 tags 64 and above are the lab/node control
 frames of :mod:`raftviz.wire.control` (they travel over a node's standard
 input and output, never over UDP); field limits and validators are in
@@ -62,10 +66,14 @@ from raftviz.core.messages import (
     InstallSnapshot,
     InstallSnapshotReply,
     Message,
+    PreVote,
+    PreVoteReply,
     RequestVote,
     RequestVoteReply,
     StatusReply,
     StatusRequest,
+    TimeoutNow,
+    TransferRequest,
 )
 from raftviz.wire.validate import (
     FAST_STR,
@@ -392,6 +400,37 @@ _SPECS: Final = (
         _f("last_included_index", index_field),
         _f("offset", index_field),
         _f("done", bool_field),
+    ),
+    _spec(
+        PreVote,
+        11,
+        _f("src", node_id_field),
+        _f("dst", node_id_field),
+        _f("term", index_field),
+        _f("last_log_index", index_field),
+        _f("last_log_term", index_field),
+    ),
+    _spec(
+        PreVoteReply,
+        12,
+        _f("src", node_id_field),
+        _f("dst", node_id_field),
+        _f("term", index_field),
+        _f("vote_granted", bool_field),
+    ),
+    _spec(
+        TimeoutNow,
+        13,
+        _f("src", node_id_field),
+        _f("dst", node_id_field),
+        _f("term", index_field),
+    ),
+    _spec(
+        TransferRequest,
+        14,
+        _f("src", client_id_field),
+        _f("dst", node_id_field),
+        _f("target", node_id_field),
     ),
 )
 _BY_CLASS: Final[dict[type, _Spec]] = {spec.cls: spec for spec in _SPECS}
