@@ -103,6 +103,8 @@ def _raft_config(args: argparse.Namespace):  # noqa: ANN202 - keeps the import l
         snapshot_chunk=args.chunk,
         bugs=args.bug,
         session_expiry=_session_ms(args),
+        prevote=args.prevote,
+        check_quorum=args.checkquorum,
     )
 
 
@@ -534,6 +536,12 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         metavar="SECONDS",
         help=f"idle seconds before a client session expires (0: never; default {FREE_SESSIONS_SECONDS:g})",
+    )
+    node.add_argument(
+        "--prevote", action="store_true", help="Pre-Vote with leader stickiness (dissertation §9.6)"
+    )
+    node.add_argument(
+        "--checkquorum", action="store_true", help="a leader cut off from a majority steps down (§6.2)"
     )
     node.add_argument(
         "--members",

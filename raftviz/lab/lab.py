@@ -339,6 +339,30 @@ class Lab:
             node, "timeout", f"election timeout forced on node {node}", self.backend.timeout_now
         )
 
+    def transfer(self, target: int) -> StepRecord:
+        """Ask the leader to hand leadership to ``target`` (dissertation §3.10).
+
+        Refused here, with the reason, when no node leads, or the target is the
+        leader, down, or not a voter of the leader's configuration (a learner or
+        a stranger cannot lead); the leader checks again and may refuse too.
+        """
+        self.view(target)
+        leader = self.leader()
+        if not leader:
+            raise LabError("no leader: there is no leadership to transfer")
+        if target == leader:
+            raise LabError(f"node {target} leads already")
+        if not self.views[target].alive:
+            raise LabError(f"node {target} is down: it cannot take over")
+        if target not in self.views[leader].voters:
+            raise LabError(f"node {target} is not a voter (only a voter may lead)")
+        return self._node_input(
+            leader,
+            "command",
+            f"leader {leader} asked to transfer leadership to node {target}",
+            lambda n, now: self.backend.transfer(n, target, now),
+        )
+
     def set_election_deadline(self, node: int, deadline: int) -> StepRecord:
         self.live_view(node)
         return self._node_input(

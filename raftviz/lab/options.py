@@ -49,6 +49,10 @@ class LabOptions:
     #: the default, so existing lessons keep their transcripts); with expiry on, the
     #: lab's clients register (RegisterClient) before their first request.
     sessions: int = 0
+    #: Pre-Vote with leader stickiness and CheckQuorum (dissertation §9.6, §6.2): off by
+    #: default, so the lessons of Figure 2 and their transcripts stay the paper's.
+    prevote: bool = False
+    checkquorum: bool = False
 
     def raft_config(self) -> RaftConfig:
         return RaftConfig(
@@ -62,6 +66,8 @@ class LabOptions:
             snapshot_chunk=self.chunk,
             bugs=self.bugs,
             session_expiry=self.sessions,
+            prevote=self.prevote,
+            check_quorum=self.checkquorum,
         )
 
 

@@ -169,6 +169,10 @@ class Session:
         )
         if o.sessions:  # only when on, so the transcripts from before sessions stay as they were
             line += " sessions=" + f"{o.sessions / 1000:.3f}".rstrip("0").rstrip(".")
+        if o.prevote:  # only when on, like sessions
+            line += " prevote=on"
+        if o.checkquorum:
+            line += " checkquorum=on"
         if o.bugs_hidden:
             line += " hidden-bug=? (a bug is planted: find it)"
         elif o.bugs:
@@ -314,6 +318,9 @@ class Session:
 
     def _do_timeout(self, p: dict, out: Outcome) -> None:
         self._records([self._lab.timeout(self._node(p["node"]))], out, verbose=True)
+
+    def _do_transfer(self, p: dict, out: Outcome) -> None:
+        self._records([self._lab.transfer(self._node(p["node"]))], out, verbose=True)
 
     def _do_add(self, p: dict, out: Outcome) -> None:
         via = self._node(p["via"]) if p["via"] else 0

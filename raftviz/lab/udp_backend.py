@@ -251,6 +251,8 @@ class UdpBackend:
             "--now",
             str(now),
             *(("--bug", ",".join(cfg.bugs)) if cfg.bugs else ()),
+            *(("--prevote",) if cfg.prevote else ()),
+            *(("--checkquorum",) if cfg.check_quorum else ()),
         ]
         log = open(os.path.join(self.root, f"node{node}.log"), "ab")  # noqa: SIM115 (owned by the child)
         try:
@@ -391,6 +393,11 @@ class UdpBackend:
     def timeout_now(self, node_id: int, now: int) -> Report:
         handle = self._handle(node_id)
         self._write(handle, control.ForceTimeout(now))
+        return self._finish(handle)
+
+    def transfer(self, node_id: int, target: int, now: int) -> Report:
+        handle = self._handle(node_id)
+        self._write(handle, control.Transfer(now, target))
         return self._finish(handle)
 
     def set_election_deadline(self, node_id: int, deadline: int) -> Report:

@@ -55,6 +55,8 @@ class NodeView:
     reasons: tuple[Reason, ...] = ()
     #: The cluster's session expiry in ms (0: never), which the mirrored state machine needs.
     expiry: int = 0
+    #: A leader handing over leadership: the target (0: none; dissertation §3.10).
+    transfer: int = 0
 
     def __post_init__(self) -> None:
         self.kv.expiry = self.expiry
@@ -114,6 +116,7 @@ class NodeView:
         self.voters = report.voters
         self.learners = report.learners
         self.disk = report.disk
+        self.transfer = report.transfer
         if report.reasons:
             self.reasons = report.reasons
 
@@ -128,10 +131,11 @@ class NodeView:
         self.votes = ()
         self.next_index = ()
         self.match_index = ()
+        self.transfer = 0
 
     def status_fields(self) -> dict[str, str]:
         """The keys of the ``status`` line (docs/scenario-language.md), in order."""
-        return {
+        fields = {
             "node": str(self.id),
             "role": self.role,
             "term": str(self.term),
@@ -147,3 +151,6 @@ class NodeView:
             "snap": str(self.snapshot_index),
             "disk": self.disk,
         }
+        if self.transfer:  # only while a leader hands over, so status lines before it stay as they were
+            fields["transfer"] = str(self.transfer)
+        return fields

@@ -164,6 +164,8 @@ def _serve_lab(args: LabModeArgs, stdin: BinaryIO, stdout: BinaryIO) -> int:
             report = driver.fire_timer(frame.now)
         elif isinstance(frame, control.ForceTimeout):
             report = driver.timeout_now(frame.now)
+        elif isinstance(frame, control.Transfer):
+            report = driver.transfer(frame.target, frame.now)
         elif isinstance(frame, control.SetElection):
             report = driver.set_election_deadline(frame.deadline)
         elif isinstance(frame, control.TakeSnapshot):
