@@ -113,7 +113,7 @@ class Leadership(ServerState):
                 TRANSFER_ABORTED,
                 peer=self.transfer_target,
                 count=self.config.election_max,
-                message=f"no new leader within {self.config.election_max} ms; this node takes requests again",
+                message=f"no new leader within {self.config.election_max} ms, so this node takes requests again",
             )
         )
         self.transfer_target, self.transfer_sent = 0, False

@@ -297,8 +297,8 @@ class Reason:
         if k == PREVOTE_GRANTED:
             return (
                 f"pre-vote granted to node {self.peer} for term {self.term}: its log ({theirs}) is at least "
-                f"as up to date as ours ({ours}) and no leader was heard within the election timeout; "
-                "our term and vote stay as they were"
+                f"as up to date as ours ({ours}), no leader was heard within the election timeout, "
+                "and our term and vote stay as they were"
             )
         if k == PREVOTE_DENIED_LOG:
             return f"pre-vote for term {self.term} denied to node {self.peer}: its log ({theirs}) is behind ours ({ours})"
@@ -316,7 +316,7 @@ class Reason:
         if k == PREVOTE_WON:
             return (
                 f"pre-vote won: nodes {self.after}, a majority of {self.count} voters, would vote "
-                f"in term {self.term}; the real election starts"
+                f"in term {self.term}, so the real election starts"
             )
         if k == QUORUM_LOST:
             return (
@@ -325,7 +325,7 @@ class Reason:
             )
         if k == TRANSFER_STARTED:
             return (
-                f"leadership transfer to node {self.peer} started: no new client requests; its log "
+                f"leadership transfer to node {self.peer} started: no new client requests, and its log "
                 f"matches ours up to {self.their_index}, ours ends at {self.our_index}"
             )
         if k == TRANSFER_TIMEOUT_NOW:

@@ -23,7 +23,7 @@ from raftviz.lab.invariants import Before, InvariantChecker, Violation, check_te
 from raftviz.lab.linearizability import ANOMALY
 from raftviz.lab.live_linearizability import LiveLinearizability
 from raftviz.lab.network import Flight, Network
-from raftviz.lab.options import LabError, LabOptions, NodeStopped, StartRefused
+from raftviz.lab.options import LabError, LabOptions, NodeStopped, StartRefused, TransferRefused
 from raftviz.lab.views import NodeView
 from raftviz.node.disk import DiskFault, parse_fault
 from raftviz.node.driver import Report
@@ -349,13 +349,13 @@ class Lab:
         self.view(target)
         leader = self.leader()
         if not leader:
-            raise LabError("no leader: there is no leadership to transfer")
+            raise TransferRefused("no leader: there is no leadership to transfer")
         if target == leader:
-            raise LabError(f"node {target} leads already")
+            raise TransferRefused(f"node {target} leads already")
         if not self.views[target].alive:
-            raise LabError(f"node {target} is down: it cannot take over")
+            raise TransferRefused(f"node {target} is down: it cannot take over")
         if target not in self.views[leader].voters:
-            raise LabError(f"node {target} is not a voter (only a voter may lead)")
+            raise TransferRefused(f"node {target} is not a voter (only a voter may lead)")
         return self._node_input(
             leader,
             "command",

@@ -71,6 +71,13 @@ class LabOptions:
         )
 
 
+class TransferRefused(LabError):
+    """A leadership transfer the lab will not ask for (no leader, target down or not a voter).
+
+    An answer, not a mistake in the script: ``transfer N`` prints it and the run goes on.
+    """
+
+
 class NodeStopped(LabError):
     """The node stopped by itself during an input (its disk failed): it is down now.
 
