@@ -70,9 +70,7 @@ class Leadership(ServerState):
         self.transfer_deadline = now + self.config.election_max
         self.transfer_sent = False
         match = self.match_index.get(target, 0)
-        self._explain(
-            Reason(TRANSFER_STARTED, peer=target, their_index=match, our_index=self.log.last_index)
-        )
+        self._explain(Reason(TRANSFER_STARTED, peer=target, their_index=match, our_index=self.log.last_index))
         if match >= self.log.last_index:
             self.send_timeout_now()
         elif target not in self.inflight and target not in self.snapshot_sent:
@@ -81,7 +79,9 @@ class Leadership(ServerState):
 
     def _transfer_refusal(self, target: NodeId) -> str:
         if self.role != LEADER:
-            return f"node {self.id} is not the leader" + (f" (node {self.leader_id} is)" if self.leader_id else "")
+            return f"node {self.id} is not the leader" + (
+                f" (node {self.leader_id} is)" if self.leader_id else ""
+            )
         if target == self.id:
             return f"node {target} leads already"
         if target not in self.configuration.voters:
@@ -113,7 +113,8 @@ class Leadership(ServerState):
                 TRANSFER_ABORTED,
                 peer=self.transfer_target,
                 count=self.config.election_max,
-                message=f"no new leader within {self.config.election_max} ms, so this node takes requests again",
+                message=f"no new leader within {self.config.election_max} ms, "
+                "so this node takes requests again",
             )
         )
         self.transfer_target, self.transfer_sent = 0, False

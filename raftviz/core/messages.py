@@ -319,7 +319,14 @@ Message = (
 )
 
 #: Message classes that answer a request (drawn differently by the UI).
-REPLY_TYPES = (RequestVoteReply, AppendEntriesReply, InstallSnapshotReply, ClientReply, StatusReply, PreVoteReply)
+REPLY_TYPES = (
+    RequestVoteReply,
+    AppendEntriesReply,
+    InstallSnapshotReply,
+    ClientReply,
+    StatusReply,
+    PreVoteReply,
+)
 
 #: Limits on what a client may store (a command must fit a datagram with room to spare).
 MAX_KEY = 1024

@@ -301,7 +301,8 @@ class Reason:
                 "and our term and vote stay as they were"
             )
         if k == PREVOTE_DENIED_LOG:
-            return f"pre-vote for term {self.term} denied to node {self.peer}: its log ({theirs}) is behind ours ({ours})"
+            denied = f"pre-vote for term {self.term} denied to node {self.peer}"
+            return f"{denied}: its log ({theirs}) is behind ours ({ours})"
         if k == PREVOTE_DENIED_LEADER:
             if self.before == "leader":
                 alive = "this node leads"

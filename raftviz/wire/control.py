@@ -360,7 +360,8 @@ def _report_from_wire(raw: Any) -> Report:
         raise Bad("report", f"list of {_REPORT_FIELDS} report fields", got(raw, list))
     (node, role, term, vote, leader, commit, applied, last_index, last_term, deadline, timeout,
      log_from, entries, sent, votes, next_index, match_index, dropped, refused,
-     start_index, start_term, voters, learners, snapshot, disk, violations, reasons, transfer) = raw  # fmt: skip
+     start_index, start_term, voters, learners, snapshot, disk, violations, reasons,
+     transfer) = raw  # fmt: skip
     if type(role) is not str or role not in _ROLES:
         raise Bad("role", "follower, pre-candidate, candidate or leader", got(role, str))
     if type(entries) is not list or type(sent) is not list or type(votes) is not list:

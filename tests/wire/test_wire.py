@@ -197,7 +197,9 @@ STRATEGIES: dict[type, st.SearchStrategy[Any]] = {
     PreVote: st.builds(
         PreVote, src=node_ids, dst=node_ids, term=indexes, last_log_index=indexes, last_log_term=indexes
     ),
-    PreVoteReply: st.builds(PreVoteReply, src=node_ids, dst=node_ids, term=indexes, vote_granted=st.booleans()),
+    PreVoteReply: st.builds(
+        PreVoteReply, src=node_ids, dst=node_ids, term=indexes, vote_granted=st.booleans()
+    ),
     TimeoutNow: st.builds(TimeoutNow, src=node_ids, dst=node_ids, term=indexes),
     TransferRequest: st.builds(TransferRequest, src=client_ids, dst=node_ids, target=node_ids),
 }
@@ -716,7 +718,8 @@ def test_status_messages_at_their_limits() -> None:
     ids=repr,
 )
 def test_reject_bad_role(role: Any, got: str) -> None:
-    message = f"^field 'role' of StatusReply: expected one of 'follower', 'pre-candidate', 'candidate', 'leader', got {got}$"
+    roles = "'follower', 'pre-candidate', 'candidate', 'leader'"
+    message = f"^field 'role' of StatusReply: expected one of {roles}, got {got}$"
     with pytest.raises(WireError, match=message):
         decode(pack(1, 8, 2, "c1", role, 7, 2, 2, 12, 11, 12, 0, "1,2,3", 0, 0, []))
     with pytest.raises(WireError, match=message):
