@@ -255,7 +255,10 @@ def _cmd_kv(args: argparse.Namespace) -> int:
                 print(f"error: no node answered; {client.silence_hint()}", file=sys.stderr)
                 return 3
             return 0
-        if args.op in ("put", "append"):
+        if args.op == "transfer":
+            client.transfer(int(args.key))
+            print(f"OK: the leader is handing over to node {args.key} (kv status shows when it leads)")
+        elif args.op in ("put", "append"):
             client.request(args.op, args.key, args.value)
             print("OK")
         elif args.op in ("delete", "add", "remove"):
@@ -294,6 +297,7 @@ KV_ARGS = {
     "delete": ("KEY",),
     "add": ("ID",),
     "remove": ("ID",),
+    "transfer": ("ID",),
     "status": (),
 }
 
@@ -604,7 +608,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--timeout", type=_checked("timeout_seconds"), default=5.0, help="give up after this many seconds"
     )
     kv.add_argument("--secret-file", help="the cluster's secret file, if its nodes use one")
-    kv.add_argument("op", choices=("put", "get", "delete", "append", "add", "remove", "status"))
+    kv.add_argument("op", choices=("put", "get", "delete", "append", "add", "remove", "transfer", "status"))
     kv.add_argument("key", nargs="?")
     kv.add_argument("value", nargs="?")
     kv.set_defaults(func=_cmd_kv)

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from raftviz.core.config import RaftConfig
-from raftviz.core.messages import ClientRequest, StatusReply, StatusRequest
+from raftviz.core.messages import ClientRequest, StatusReply, StatusRequest, TransferRequest
 from raftviz.node.addresses import unaddressed_member
 from raftviz.node.disk import EXIT_DISK_FAILED, Disk, DiskFault, DiskStopped
 from raftviz.node.driver import NodeDriver
@@ -405,7 +405,7 @@ def _admit(
     except WireError as exc:
         driver.refuse(str(exc))
         return None
-    if isinstance(msg, ClientRequest | StatusRequest):
+    if isinstance(msg, ClientRequest | StatusRequest | TransferRequest):
         clients[msg.src] = addr
         if len(clients) > 10_000:
             clients.pop(next(iter(clients)))
