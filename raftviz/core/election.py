@@ -270,7 +270,9 @@ class Election(ServerState):
         """A current-term AppendEntries or InstallSnapshot comes from the one legitimate leader."""
         if self.role != FOLLOWER or self.leader_id != leader:
             if self.role in (CANDIDATE, PRECANDIDATE):
-                self._explain(Reason(LEADER_SEEN, peer=leader, term=term, message=message, before=self.role))
+                # ``before`` only for a pre-candidate: a candidate's reason stays as it always was.
+                before = PRECANDIDATE if self.role == PRECANDIDATE else ""
+                self._explain(Reason(LEADER_SEEN, peer=leader, term=term, message=message, before=before))
             self.become_follower(term, leader, now)
         self.leader_contact = now
         self._reset_election_timer(now)
