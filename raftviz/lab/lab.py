@@ -359,7 +359,7 @@ class Lab:
         return self._node_input(
             leader,
             "command",
-            f"leader {leader} asked to transfer leadership to node {target}",
+            f"leadership transfer to node {target} asked of leader {leader}",
             lambda n, now: self.backend.transfer(n, target, now),
         )
 

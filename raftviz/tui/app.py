@@ -157,6 +157,14 @@ KEYS: list[tuple[str, str, str, str, str, bool]] = [
     ("Nodes", "r", "restart", "restart", "restart the selected node from its disk", True),
     ("Nodes", "t", "timeout", "timeout", "fire the selected node's election timer now", True),
     ("Nodes", "R", "restart_leader", "restart leader", "restart the leader (crash, then restart)", False),
+    (
+        "Nodes",
+        "l",
+        "transfer",
+        "lead",
+        "leadership transfer: the leader hands over to the selected node (TimeoutNow)",
+        False,
+    ),
     ("Nodes", "T", "spread", "spread timers", "spread election timers (one node clearly first)", False),
     ("Nodes", "A", "align", "align timers", "align election timers (cause a split vote)", False),
     ("Members", "a", "add_node", "add", "add a node (dialog: a free id 1-9); it joins as a learner", True),
@@ -1153,6 +1161,9 @@ class RaftvizApp(App[None]):
 
     def action_timeout(self) -> None:
         self.run_command(f"timeout {self.selected}")
+
+    def action_transfer(self) -> None:
+        self.run_command(f"transfer {self.selected}")
 
     def action_restart_leader(self) -> None:
         leader = self.snapshot.leader if self.snapshot else 0

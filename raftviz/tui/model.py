@@ -26,6 +26,7 @@ from raftviz.core.messages import (
     InstallSnapshot,
     InstallSnapshotReply,
     Message,
+    PreVoteReply,
     RequestVoteReply,
 )
 from raftviz.lab.describe import describe_message, snapshot_progress
@@ -39,7 +40,7 @@ class NodeSnap:
 
     id: int
     alive: bool
-    role: str  # follower, candidate, leader, down
+    role: str  # follower, pre-candidate, candidate, leader, down
     term: int
     vote: int
     leader: int
@@ -74,6 +75,8 @@ class NodeSnap:
     #: Why it last decided something: the reasons of its latest input that gave any
     #: (``Reason.describe``, raftviz.core.reasons).
     reasons: tuple[str, ...] = ()
+    #: A leader handing over leadership: the target (0: none; dissertation §3.10).
+    transfer: int = 0
 
     @property
     def last_index(self) -> int:
@@ -161,6 +164,9 @@ class Snapshot:
     blocked: tuple[tuple[int, int], ...] = ()
     #: The cluster's planted bugs (raftviz.core.bugs), as ``bug=`` writes them; "" for Raft itself.
     bugs: str = ""
+    #: Pre-Vote and CheckQuorum (``cluster ... prevote=on checkquorum=on``): the header says them.
+    prevote: bool = False
+    checkquorum: bool = False
     #: History: the branch being followed, how many branches there are, and how many
     #: recorded positions lie ahead on it (0 at its tip: a step runs a new event).
     #: Where the session stands in its history, not part of the world's picture.
@@ -241,7 +247,7 @@ def flight_snap(flight: Flight) -> FlightSnap:
     msg = flight.msg
     ok: bool | None = None
     term = getattr(msg, "term", 0)
-    if isinstance(msg, RequestVoteReply):
+    if isinstance(msg, RequestVoteReply | PreVoteReply):
         ok = msg.vote_granted
     elif isinstance(msg, AppendEntriesReply):
         ok = msg.success
@@ -301,6 +307,7 @@ def take_snapshot(history: History) -> Snapshot | None:
             disk=v.disk,
             violations=v.violations,
             reasons=tuple(r.describe() for r in v.reasons),
+            transfer=v.transfer,
         )
         for v in sorted(lab.views.values(), key=lambda v: v.id)
     )
@@ -316,6 +323,8 @@ def take_snapshot(history: History) -> Snapshot | None:
         seed=lab.options.seed,
         backend=lab.options.backend,
         bugs="?" if lab.options.bugs_hidden else ",".join(lab.options.bugs),
+        prevote=lab.options.prevote,
+        checkquorum=lab.options.checkquorum,
         nodes=nodes,
         flights=flights,
         network=lab.network.describe(),
