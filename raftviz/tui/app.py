@@ -740,6 +740,9 @@ class RaftvizApp(App[None]):
         position = update.snapshot.position if update.snapshot else 0
         for line in update.lines:
             feed.add_note(line, position, now)
+            if line.startswith("transfer to node ") and " refused: " in line:
+                # An answer, not a failure, but the feed may be folded away: say it where it shows.
+                self.notify(line, severity="warning", timeout=6)
         if update.failure:
             feed.add_note(update.failure, position, now, failure=True)
             self.notify(update.failure, severity="error", timeout=6)
