@@ -318,4 +318,23 @@ def generate(seed: int, nodes: int = 3, bug: str | None = None, length: int = LE
     while len(lines) <= length:
         (maker,) = rng.choices(makers, weights)
         lines.extend(maker(model))
+    if bug is None:
+        _beyond_figure_2(lines, seed, nodes)
     return lines
+
+
+def _beyond_figure_2(lines: list[str], seed: int, nodes: int) -> None:
+    """Without a planted bug, half the schedules run Pre-Vote and CheckQuorum (dissertation
+    §9.6, §6.2) and a few leadership transfers (§3.10) are mixed in.
+
+    From a generator of their own, so the schedules of a bug hunt (and the counterexamples
+    already found from them) stay exactly what they were.
+    """
+    extra = random.Random(f"raftviz-hunt-beyond/{seed}/{nodes}")
+    if extra.random() < 0.5:
+        lines[0] += " prevote=on"
+    if extra.random() < 0.5:
+        lines[0] += " checkquorum=on"
+    for _ in range(extra.randint(0, 3)):
+        # A transfer to any node: refused (down, not a voter, no leader) is an answer too.
+        lines.insert(extra.randint(1, len(lines)), f"transfer {extra.randint(1, nodes)}")
