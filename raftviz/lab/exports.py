@@ -50,6 +50,7 @@ LOSS_AT_SEND_REACH = 0.3
 ROLE_STYLE = {
     "follower": 'stroke="#888" stroke-width="1.5"',
     "candidate": 'stroke="#d98a00" stroke-width="3"',
+    "pre-candidate": 'stroke="#d98a00" stroke-width="2" stroke-dasharray="6 3"',
     "leader": 'stroke="#1f5fbf" stroke-width="5"',
     "down": 'stroke="#bbb" stroke-width="1.5" stroke-dasharray="3 4"',
 }
@@ -62,6 +63,9 @@ MESSAGE_COLOUR = {
     "InstallSnapshotReply": "#a77fd0",
     "ClientRequest": "#2a8a3a",
     "ClientReply": "#5fb86f",
+    "PreVote": "#c9a25a",
+    "PreVoteReply": "#e0c890",
+    "TimeoutNow": "#c03fa0",
 }
 
 
