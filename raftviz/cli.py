@@ -104,6 +104,8 @@ def _raft_config(args: argparse.Namespace):  # noqa: ANN202 - keeps the import l
         snapshot_chunk=args.chunk,
         bugs=args.bug,
         session_expiry=_session_ms(args),
+        prevote=args.prevote,
+        check_quorum=args.checkquorum,
     )
 
 
@@ -267,7 +269,10 @@ def _cmd_kv(args: argparse.Namespace) -> int:
                 print(f"error: no node answered; {client.silence_hint()}", file=sys.stderr)
                 return 3
             return 0
-        if args.op in ("put", "append"):
+        if args.op == "transfer":
+            client.transfer(int(args.key))
+            print(f"OK: the leader is handing over to node {args.key} (kv status shows when it leads)")
+        elif args.op in ("put", "append"):
             client.request(args.op, args.key, args.value)
             print("OK")
         elif args.op in ("delete", "add", "remove"):
@@ -306,6 +311,7 @@ KV_ARGS = {
     "delete": ("KEY",),
     "add": ("ID",),
     "remove": ("ID",),
+    "transfer": ("ID",),
     "status": (),
 }
 
@@ -601,6 +607,12 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"idle seconds before a client session expires (0: never; default {FREE_SESSIONS_SECONDS:g})",
     )
     node.add_argument(
+        "--prevote", action="store_true", help="Pre-Vote with leader stickiness (dissertation §9.6)"
+    )
+    node.add_argument(
+        "--checkquorum", action="store_true", help="a leader cut off from a majority steps down (§6.2)"
+    )
+    node.add_argument(
         "--members",
         type=_checked("members"),
         help="the initial voters, ID,ID,... (default: every node in --peers)",
@@ -667,7 +679,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="log",
         help="how get reads: through the log (default), ReadIndex or the leader's lease (dissertation §6.4)",
     )
-    kv.add_argument("op", choices=("put", "get", "delete", "append", "add", "remove", "status"))
+    kv.add_argument("op", choices=("put", "get", "delete", "append", "add", "remove", "transfer", "status"))
     kv.add_argument("key", nargs="?")
     kv.add_argument("value", nargs="?")
     kv.set_defaults(func=_cmd_kv)

@@ -40,6 +40,12 @@ class RaftConfig:
     #: request must then come from a registered session (0: sessions never expire).
     #: Every node of a cluster must use the same value: it decides the state machine.
     session_expiry: int = 0
+    #: Pre-Vote with leader stickiness (dissertation §9.6): an election starts only
+    #: after a majority said it would vote. Off by default: the paper's Raft.
+    prevote: bool = False
+    #: CheckQuorum (dissertation §6.2): a leader that has not heard from a majority
+    #: of voters within an election timeout (``election_min``) steps down.
+    check_quorum: bool = False
 
     def __post_init__(self) -> None:
         if not 0 < self.election_min <= self.election_max:

@@ -12,12 +12,27 @@ ignore a removed server's vote requests. The election timer itself is drawn in
 from __future__ import annotations
 
 from raftviz.core.guards import LAST_TERM
-from raftviz.core.messages import NOOP, Entry, NodeId, RequestVote, RequestVoteReply
+from raftviz.core.messages import (
+    NOOP,
+    Entry,
+    NodeId,
+    PreVote,
+    PreVoteReply,
+    RequestVote,
+    RequestVoteReply,
+    TimeoutNow,
+)
 from raftviz.core.reasons import (
     CAMPAIGN_HELD,
     ELECTED,
     LEADER_SEEN,
+    PREVOTE_DENIED_LEADER,
+    PREVOTE_DENIED_LOG,
+    PREVOTE_DENIED_STALE,
+    PREVOTE_GRANTED,
+    PREVOTE_WON,
     RECOVERED,
+    TIMEOUT_NOW,
     VOTE_DENIED_LOG,
     VOTE_DENIED_RECOVERING,
     VOTE_DENIED_STALE,
@@ -25,7 +40,7 @@ from raftviz.core.reasons import (
     VOTE_GRANTED,
     Reason,
 )
-from raftviz.core.state import CANDIDATE, FOLLOWER, LEADER, ServerState
+from raftviz.core.state import CANDIDATE, FOLLOWER, LEADER, PRECANDIDATE, ServerState
 
 
 class Election(ServerState):
@@ -44,7 +59,101 @@ class Election(ServerState):
             self.drop_reads(leader)
             self.next_index, self.match_index, self.inflight, self.snapshot_sent = {}, {}, {}, {}
             self.proposed = {}
+            self.heard_from = {}
+            # A transfer ends with the leadership (usually the target's higher term is why).
+            self.transfer_target, self.transfer_sent = 0, False
             self._reset_election_timer(now)
+
+    def election_timer_fired(self, now: int) -> None:
+        """A follower's or candidate's election timer fired: with Pre-Vote on, ask first (§9.6)."""
+        if self.config.prevote:
+            self.become_pre_candidate(now)
+        else:
+            self.become_candidate(now)
+
+    def become_pre_candidate(self, now: int) -> None:
+        """Dissertation §9.6: ask the voters whether they would vote for us in term+1.
+
+        Neither the term nor the vote changes, so a server that cannot win (cut
+        off, or with a stale log) never raises the cluster's term: when it comes
+        back it cannot depose a working leader.
+        """
+        self._reset_election_timer(now)
+        if not self.is_voter or self.current_term >= LAST_TERM - 1:
+            return
+        self.role = PRECANDIDATE
+        self.leader_id = 0
+        self.votes_granted = {self.id}
+        if self._has_quorum(self.votes_granted):
+            self._explain_prevote_won()
+            self.become_candidate(now)
+            return
+        for peer in self.configuration.voters:
+            if peer != self.id:
+                self._send(
+                    PreVote(
+                        src=self.id,
+                        dst=peer,
+                        term=self.current_term + 1,
+                        last_log_index=self.log.last_index,
+                        last_log_term=self.log.last_term,
+                    )
+                )
+
+    def handle_pre_vote(self, msg: PreVote, now: int) -> None:
+        """Grant if the log is up to date and no live leader is known; change nothing (§9.6)."""
+        up_to_date = self.log.is_up_to_date(msg.last_log_index, msg.last_log_term)
+        logs = {
+            "their_term": msg.last_log_term,
+            "their_index": msg.last_log_index,
+            "our_term": self.log.last_term,
+            "our_index": self.log.last_index,
+        }
+        heard = now - self.leader_contact
+        # Leader stickiness: a leader heard within the minimum election timeout is alive.
+        leader_alive = self.role == LEADER or (
+            self.leader_contact >= 0 and self.leader_id != 0 and heard < self.config.election_min
+        )
+        if msg.term <= self.current_term:
+            reason = Reason(PREVOTE_DENIED_STALE, peer=msg.src, term=self.current_term, their_term=msg.term)
+        elif leader_alive:
+            reason = Reason(
+                PREVOTE_DENIED_LEADER,
+                peer=msg.src,
+                term=msg.term,
+                other=self.leader_id,
+                count=0 if self.role == LEADER else heard,
+                index=self.config.election_min,
+                before=self.role,
+            )
+        elif not up_to_date:
+            reason = Reason(PREVOTE_DENIED_LOG, peer=msg.src, term=msg.term, **logs)
+        else:
+            reason = Reason(PREVOTE_GRANTED, peer=msg.src, term=msg.term, **logs)
+        self._explain(reason)
+        granted = reason.kind == PREVOTE_GRANTED
+        term = msg.term if granted else self.current_term
+        self._send(PreVoteReply(src=self.id, dst=msg.src, term=term, vote_granted=granted))
+
+    def handle_pre_vote_reply(self, msg: PreVoteReply, now: int) -> None:
+        if self.role != PRECANDIDATE or msg.term != self.current_term + 1 or not msg.vote_granted:
+            return
+        self.votes_granted.add(msg.src)
+        if self._has_quorum(self.votes_granted):
+            self._explain_prevote_won()
+            self.become_candidate(now)
+
+    def _explain_prevote_won(self) -> None:
+        voters = self.configuration.voters
+        votes = ",".join(str(v) for v in sorted(self.votes_granted.intersection(voters)))
+        self._explain(Reason(PREVOTE_WON, term=self.current_term + 1, count=len(voters), after=votes))
+
+    def handle_timeout_now(self, msg: TimeoutNow, now: int) -> None:
+        """§3.10: the leader hands over: start an election at once, skipping Pre-Vote."""
+        if msg.term != self.current_term or self.role == LEADER or not self.is_voter:
+            return
+        self._explain(Reason(TIMEOUT_NOW, peer=msg.src, term=msg.term))
+        self.become_candidate(now)
 
     def become_candidate(self, now: int) -> None:
         """§5.2: increment the term, vote for self, ask every voter for a vote.
@@ -105,6 +214,8 @@ class Election(ServerState):
         # appended again, because with the no-op off a current-term entry is
         # what lets the earlier ones commit (Figure 8); applying dedups it.
         self.proposed = {}
+        self.transfer_target, self.transfer_sent = 0, False
+        self.start_quorum_check(now)
         # Stamps carry on from the log's last one even if this leader's clock is behind it.
         last = self.log.entry(self.log.last_index).stamp if self.log.last_index > self.log.start_index else 0
         self.stamp_skew = max(0, max(last, self.kv.clock) - now)
@@ -187,8 +298,10 @@ class Election(ServerState):
     def _heard_from_leader(self, leader: NodeId, term: int, now: int, message: str) -> None:
         """A current-term AppendEntries or InstallSnapshot comes from the one legitimate leader."""
         if self.role != FOLLOWER or self.leader_id != leader:
-            if self.role == CANDIDATE:
-                self._explain(Reason(LEADER_SEEN, peer=leader, term=term, message=message))
+            if self.role in (CANDIDATE, PRECANDIDATE):
+                # ``before`` only for a pre-candidate: a candidate's reason stays as it always was.
+                before = PRECANDIDATE if self.role == PRECANDIDATE else ""
+                self._explain(Reason(LEADER_SEEN, peer=leader, term=term, message=message, before=before))
             self.become_follower(term, leader, now)
         self.leader_contact = now
         self._reset_election_timer(now)

@@ -28,8 +28,11 @@ from raftviz.core.messages import (
     InstallSnapshot,
     InstallSnapshotReply,
     Message,
+    PreVote,
+    PreVoteReply,
     RequestVote,
     RequestVoteReply,
+    TimeoutNow,
 )
 from raftviz.core.state import LEADER, ServerState
 from raftviz.core.violations import (
@@ -65,6 +68,9 @@ PeerMessage = (
     | AppendEntriesReply
     | InstallSnapshot
     | InstallSnapshotReply
+    | PreVote
+    | PreVoteReply
+    | TimeoutNow
 )
 
 
@@ -86,7 +92,7 @@ def _terms_and_indexes(msg: PeerMessage) -> tuple[dict[str, int], dict[str, int]
     """The message's terms and log indexes by field name (entries' terms as ``entries[i].term``)."""
     terms = {"term": msg.term}
     indexes: dict[str, int] = {}
-    if isinstance(msg, RequestVote):
+    if isinstance(msg, RequestVote | PreVote):
         terms["last_log_term"] = msg.last_log_term
         indexes["last_log_index"] = msg.last_log_index
     elif isinstance(msg, AppendEntries):
@@ -149,7 +155,7 @@ def _out_of_bounds(msg: PeerMessage) -> Problem:
 
 def _terms_backwards(msg: PeerMessage) -> Problem:
     """A log's terms never decrease, and no server holds an entry newer than its own term."""
-    if isinstance(msg, RequestVote) and msg.last_log_term > msg.term:
+    if isinstance(msg, RequestVote | PreVote) and msg.last_log_term > msg.term:
         return TERM_BACKWARDS, f"last_log_term {msg.last_log_term} > term {msg.term}"
     if isinstance(msg, InstallSnapshot) and msg.last_included_term > msg.term:
         return TERM_BACKWARDS, f"last_included_term {msg.last_included_term} > term {msg.term}"

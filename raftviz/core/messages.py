@@ -117,6 +117,56 @@ class RequestVoteReply:
 
 @shared_value
 @dataclass(frozen=True, slots=True)
+class PreVote:
+    """Pre-Vote request (dissertation §9.6): "would you vote for me in ``term``?".
+
+    ``term`` is the term the sender would stand in (its own term plus one); the
+    sender has not moved to it, and the receiver changes neither its term nor
+    its vote by answering.
+    """
+
+    src: NodeId
+    dst: NodeId
+    term: int
+    last_log_index: int
+    last_log_term: int
+
+
+@shared_value
+@dataclass(frozen=True, slots=True)
+class PreVoteReply:
+    """Pre-Vote answer: ``term`` is the asked term when granted, else the voter's own term."""
+
+    src: NodeId
+    dst: NodeId
+    term: int
+    vote_granted: bool
+
+
+@shared_value
+@dataclass(frozen=True, slots=True)
+class TimeoutNow:
+    """Leadership transfer (dissertation §3.10): the leader of ``term`` tells ``dst`` to start an
+    election at once, skipping Pre-Vote; sent once ``dst``'s log matches the leader's."""
+
+    src: NodeId
+    dst: NodeId
+    term: int
+
+
+@shared_value
+@dataclass(frozen=True, slots=True)
+class TransferRequest:
+    """A tool asks the leader ``dst`` to hand leadership to node ``target`` (free mode's
+    ``raftviz kv transfer``); answered by a ClientReply with seq 0 (not part of Raft)."""
+
+    src: ClientId
+    dst: NodeId
+    target: NodeId
+
+
+@shared_value
+@dataclass(frozen=True, slots=True)
 class AppendEntries:
     """AppendEntries RPC arguments (Figure 2); ``src`` is the leader."""
 
@@ -285,10 +335,21 @@ Message = (
     | ClientReply
     | StatusRequest
     | StatusReply
+    | PreVote
+    | PreVoteReply
+    | TimeoutNow
+    | TransferRequest
 )
 
 #: Message classes that answer a request (drawn differently by the UI).
-REPLY_TYPES = (RequestVoteReply, AppendEntriesReply, InstallSnapshotReply, ClientReply, StatusReply)
+REPLY_TYPES = (
+    RequestVoteReply,
+    AppendEntriesReply,
+    InstallSnapshotReply,
+    ClientReply,
+    StatusReply,
+    PreVoteReply,
+)
 
 #: Limits on what a client may store (a command must fit a datagram with room to spare).
 MAX_KEY = 1024

@@ -18,6 +18,8 @@ role. The rules live one concern to a module, as the dissertation orders them:
 - :mod:`~raftviz.core.membership_changes`: single-server changes (chapter 4);
 - :mod:`~raftviz.core.compaction`: snapshots and InstallSnapshot (chapter 5);
 - :mod:`~raftviz.core.reads`: ReadIndex and lease reads (§6.4);
+- :mod:`~raftviz.core.leadership`: CheckQuorum (§6.2) and leadership transfer (§3.10);
+  Pre-Vote (§9.6) is election's;
 - :mod:`~raftviz.core.state`: the state they share and its queries.
 """
 
@@ -26,6 +28,7 @@ from __future__ import annotations
 from raftviz.core import guards
 from raftviz.core.compaction import Compaction
 from raftviz.core.election import Election
+from raftviz.core.leadership import Leadership
 from raftviz.core.membership_changes import MembershipChanges
 from raftviz.core.messages import (
     AppendEntries,
@@ -35,10 +38,14 @@ from raftviz.core.messages import (
     InstallSnapshot,
     InstallSnapshotReply,
     Message,
+    PreVote,
+    PreVoteReply,
     RequestVote,
     RequestVoteReply,
     StatusReply,
     StatusRequest,
+    TimeoutNow,
+    TransferRequest,
 )
 from raftviz.core.reads import Reads
 from raftviz.core.ready import Ready
@@ -49,20 +56,30 @@ from raftviz.core.state import CANDIDATE, FOLLOWER, LEADER
 __all__ = ["CANDIDATE", "FOLLOWER", "LEADER", "RaftNode"]
 
 
-class RaftNode(Election, Replication, MembershipChanges, Compaction, Reads):
+class RaftNode(Election, Replication, MembershipChanges, Compaction, Reads, Leadership):
     """A Raft server: the state of :class:`ServerState` and every rule, one input at a time."""
 
     def tick(self, now: int) -> None:
         """Fire whichever timer is due at ``now``."""
         self._now = now
         if self.role == LEADER:
+            if self.transfer_target and now >= self.transfer_deadline:
+                self.abort_transfer(now)
+            if self.config.check_quorum and now >= self.quorum_deadline:
+                self.check_quorum(now)
+                if self.role != LEADER:
+                    return
             if now >= self.heartbeat_deadline:
                 self._broadcast_append(now, heartbeat=True)
         elif now >= self.election_deadline:
-            self.become_candidate(now)
+            self.election_timer_fired(now)
 
     def timeout_now(self, now: int) -> None:
-        """Fire the election timer at once, whatever the role (a lab control)."""
+        """Start an election at once, whatever the role (a lab control).
+
+        Always a real election, Pre-Vote or not: the lab's ``timeout N`` forces
+        one, as etcd's forced campaign does (docs/scenario-language.md).
+        """
         self._now = now
         self.become_candidate(now)
 
@@ -76,6 +93,9 @@ class RaftNode(Election, Replication, MembershipChanges, Compaction, Reads):
         self._now = now
         if isinstance(msg, ClientRequest):
             self.handle_client_request(msg, now)
+            return
+        if isinstance(msg, TransferRequest):
+            self.handle_transfer_request(msg, now)
             return
         if isinstance(msg, ClientReply | StatusRequest | StatusReply) or msg.dst != self.id:
             return
@@ -91,7 +111,10 @@ class RaftNode(Election, Replication, MembershipChanges, Compaction, Reads):
             self._explain(Reason(VOTE_IGNORED, peer=msg.src, count=heard, before=self.role))
             return
         # All servers (Figure 2): a higher term means we are out of date.
-        if msg.term > self.current_term and not self._ignores_term(msg):
+        # A pre-vote asks about a term nobody is in yet, and a granted answer
+        # echoes it: neither makes anyone move to it (dissertation §9.6).
+        hypothetical = isinstance(msg, PreVote) or (isinstance(msg, PreVoteReply) and msg.vote_granted)
+        if msg.term > self.current_term and not self._ignores_term(msg) and not hypothetical:
             message = type(msg).__name__
             self._explain(
                 Reason(
@@ -105,6 +128,8 @@ class RaftNode(Election, Replication, MembershipChanges, Compaction, Reads):
             )
             leader = msg.src if isinstance(msg, AppendEntries | InstallSnapshot) else 0
             self.become_follower(msg.term, leader, now)
+        if msg.term == self.current_term and isinstance(msg, AppendEntriesReply | InstallSnapshotReply):
+            self.heard_from_peer(msg.src, now)
         if isinstance(msg, RequestVote):
             self.handle_request_vote(msg, now)
         elif isinstance(msg, RequestVoteReply):
@@ -117,10 +142,25 @@ class RaftNode(Election, Replication, MembershipChanges, Compaction, Reads):
             self.handle_install_snapshot(msg, now)
         elif isinstance(msg, InstallSnapshotReply):
             self.handle_install_snapshot_reply(msg, now)
+        elif isinstance(msg, PreVote):
+            self.handle_pre_vote(msg, now)
+        elif isinstance(msg, PreVoteReply):
+            self.handle_pre_vote_reply(msg, now)
+        elif isinstance(msg, TimeoutNow):
+            self.handle_timeout_now(msg, now)
+
+    def handle_transfer_request(self, msg: TransferRequest, now: int) -> None:
+        """A tool asks for a leadership transfer: the leader starts it; others redirect (seq 0)."""
+        if self.role != LEADER:
+            error = "" if self.leader_id else "no leader known: nothing to transfer"
+            self._send(ClientReply(self.id, msg.src, 0, ok=False, leader_hint=self.leader_id, error=error))
+            return
+        refusal = self.transfer_leadership(msg.target, now)
+        self._send(ClientReply(self.id, msg.src, 0, ok=not refusal, leader_hint=self.id, error=refusal))
 
     def _ignores_term(self, msg: Message) -> bool:
         """The planted bug no-step-down: a leader deaf to the higher terms of replies."""
-        replies = RequestVoteReply | AppendEntriesReply | InstallSnapshotReply
+        replies = RequestVoteReply | AppendEntriesReply | InstallSnapshotReply | PreVoteReply
         return "no-step-down" in self.bugs and self.role == LEADER and isinstance(msg, replies)
 
     def ready(self) -> Ready:

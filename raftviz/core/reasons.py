@@ -97,6 +97,39 @@ READ_HELD: Final = "read-held"
 #: (any more); ``peer`` is the leader it knows of (0: none), for the client to try.
 READ_REFUSED: Final = "read-refused"
 
+#: A pre-vote granted to ``peer`` for ``term`` (the term it would stand in): its log
+#: (``their_term``, ``their_index``) is at least as up to date as ours, and no leader was
+#: heard within the minimum election timeout. Neither our term nor our vote changed.
+PREVOTE_GRANTED: Final = "prevote-granted"
+#: A pre-vote for ``term`` denied to ``peer``: its log (``their_term``/``their_index``) is
+#: behind ours (``our_term``/``our_index``).
+PREVOTE_DENIED_LOG: Final = "prevote-denied-log"
+#: A pre-vote for ``term`` denied to ``peer`` because a leader is alive (leader stickiness):
+#: this node's role ``before`` is leader, or it heard leader ``other`` ``count`` ms ago,
+#: less than the minimum election timeout ``index`` ms.
+PREVOTE_DENIED_LEADER: Final = "prevote-denied-leader"
+#: A pre-vote denied to ``peer``: the term it asks for (``their_term``) is not above ours (``term``).
+PREVOTE_DENIED_STALE: Final = "prevote-denied-stale"
+#: A pre-candidate won the pre-vote for ``term``: nodes ``after`` of ``count`` voters said
+#: yes, so it starts the real election.
+PREVOTE_WON: Final = "prevote-won"
+#: A leader of ``term`` steps down (CheckQuorum): in the last ``index`` ms it heard only from
+#: nodes ``after`` (itself included), fewer than a majority of ``count`` voters.
+QUORUM_LOST: Final = "quorum-lost"
+#: A leader of ``term`` starts handing leadership to ``peer``: it takes no new client requests;
+#: ``peer``'s log matches up to ``their_index``, the leader's ends at ``our_index``.
+TRANSFER_STARTED: Final = "transfer-started"
+#: ``peer``'s log matches the leader's up to its last entry ``index``: TimeoutNow sent.
+TRANSFER_TIMEOUT_NOW: Final = "transfer-timeout-now"
+#: A transfer to ``peer`` given up (``message`` says why: no new leader within ``count`` ms,
+#: or this node stopped leading); the leader (if still one) takes client requests again.
+TRANSFER_ABORTED: Final = "transfer-aborted"
+#: A transfer to ``peer`` refused: ``message`` says why.
+TRANSFER_REFUSED: Final = "transfer-refused"
+#: A TimeoutNow from leader ``peer`` of ``term``: this node starts an election at once,
+#: skipping Pre-Vote.
+TIMEOUT_NOW: Final = "timeout-now"
+
 ReasonKind = Literal[
     "vote-granted",
     "vote-denied-voted",
@@ -121,6 +154,17 @@ ReasonKind = Literal[
     "read-served",
     "read-held",
     "read-refused",
+    "prevote-granted",
+    "prevote-denied-log",
+    "prevote-denied-leader",
+    "prevote-denied-stale",
+    "prevote-won",
+    "quorum-lost",
+    "transfer-started",
+    "transfer-timeout-now",
+    "transfer-aborted",
+    "transfer-refused",
+    "timeout-now",
 ]
 
 #: Where in the Raft paper (Ongaro and Ousterhout, 2014) each kind's rule is.
@@ -148,6 +192,17 @@ PLACES: Final[dict[str, str]] = {
     READ_SERVED: "dissertation §6.4",
     READ_HELD: "dissertation §6.4",
     READ_REFUSED: "dissertation §6.4, §8",
+    PREVOTE_GRANTED: "dissertation §9.6, Pre-Vote",
+    PREVOTE_DENIED_LOG: "dissertation §9.6, Pre-Vote / §5.4.1",
+    PREVOTE_DENIED_LEADER: "dissertation §9.6 / §4.2.3, leader stickiness",
+    PREVOTE_DENIED_STALE: "dissertation §9.6, Pre-Vote",
+    PREVOTE_WON: "dissertation §9.6, Pre-Vote",
+    QUORUM_LOST: "dissertation §6.2, CheckQuorum",
+    TRANSFER_STARTED: "dissertation §3.10, leadership transfer",
+    TRANSFER_TIMEOUT_NOW: "dissertation §3.10, leadership transfer",
+    TRANSFER_ABORTED: "dissertation §3.10, leadership transfer",
+    TRANSFER_REFUSED: "dissertation §3.10, leadership transfer",
+    TIMEOUT_NOW: "dissertation §3.10, leadership transfer",
 }
 
 #: Every kind, in the order they are documented (docs/scenario-language.md).
@@ -242,7 +297,7 @@ class Reason:
             return f"{self.before} steps down to follower, term {self.our_term} -> {self.term}: {seen}"
         if k == LEADER_SEEN:
             leads = f"node {self.peer} leads term {self.term} ({self.message})"
-            return f"candidate steps down to follower: {leads}"
+            return f"{self.before or 'candidate'} steps down to follower: {leads}"
         if k == APPEND_REJECTED_STALE:
             return (
                 f"AppendEntries from node {self.peer} rejected: its term {self.their_term} "
@@ -294,6 +349,58 @@ class Reason:
             )
         if k in (READ_SERVED, READ_HELD, READ_REFUSED):
             return self._read_sentence()
+        return self._extension_sentence()
+
+    def _extension_sentence(self) -> str:  # noqa: PLR0911 - one branch per kind is the point
+        """Pre-Vote, CheckQuorum and leadership transfer (the dissertation's additions to Figure 2)."""
+        k = self.kind
+        theirs, ours = _last(self.their_term, self.their_index), _last(self.our_term, self.our_index)
+        if k == PREVOTE_GRANTED:
+            return (
+                f"pre-vote granted to node {self.peer} for term {self.term}: its log ({theirs}) is at least "
+                f"as up to date as ours ({ours}), no leader was heard within the election timeout, "
+                "and our term and vote stay as they were"
+            )
+        if k == PREVOTE_DENIED_LOG:
+            denied = f"pre-vote for term {self.term} denied to node {self.peer}"
+            return f"{denied}: its log ({theirs}) is behind ours ({ours})"
+        if k == PREVOTE_DENIED_LEADER:
+            if self.before == "leader":
+                alive = "this node leads"
+            else:
+                alive = f"leader {self.other} was heard {self.count} ms ago (< {self.index} ms)"
+            return f"pre-vote for term {self.term} denied to node {self.peer}: {alive}"
+        if k == PREVOTE_DENIED_STALE:
+            return (
+                f"pre-vote denied to node {self.peer}: the term it asks for ({self.their_term}) "
+                f"is not above ours ({self.term})"
+            )
+        if k == PREVOTE_WON:
+            return (
+                f"pre-vote won: nodes {self.after}, a majority of {self.count} voters, would vote "
+                f"in term {self.term}, so the real election starts"
+            )
+        if k == QUORUM_LOST:
+            return (
+                f"leader of term {self.term} steps down: in the last {self.index} ms it heard only from "
+                f"nodes {self.after}, not a majority of {self.count} voters"
+            )
+        if k == TRANSFER_STARTED:
+            return (
+                f"leadership transfer to node {self.peer} started: no new client requests, and its log "
+                f"matches ours up to {self.their_index}, ours ends at {self.our_index}"
+            )
+        if k == TRANSFER_TIMEOUT_NOW:
+            return f"node {self.peer}'s log matches ours up to its last entry {self.index}: TimeoutNow sent"
+        if k == TRANSFER_ABORTED:
+            return f"leadership transfer to node {self.peer} aborted: {self.message}"
+        if k == TRANSFER_REFUSED:
+            return f"leadership transfer to node {self.peer} refused: {self.message}"
+        if k == TIMEOUT_NOW:
+            return (
+                f"TimeoutNow from leader {self.peer} of term {self.term}: election starts at once "
+                "(no pre-vote)"
+            )
         return k
 
     def _read_sentence(self) -> str:

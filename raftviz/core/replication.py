@@ -68,6 +68,10 @@ class Replication(ServerState):
         if self.role != LEADER:
             self._send(ClientReply(self.id, msg.src, cmd.seq, ok=False, leader_hint=self.leader_id))
             return
+        if self.transfer_target:
+            # §3.10: a leader handing over takes no new requests; no leader to name yet.
+            self._send(ClientReply(self.id, msg.src, cmd.seq, ok=False, leader_hint=0))
+            return
         answer = self.kv.lookup(cmd)
         # A missing session is left to the log: this leader may not have applied
         # the register entry that opened it yet, and applying decides the same everywhere.
@@ -241,6 +245,7 @@ class Replication(ServerState):
             if self.role != LEADER:
                 return  # it removed itself, and that change just committed
             self._maybe_promote()
+            self.transfer_progress(peer)
         else:
             # Fast back-up (§5.3): jump over a whole conflicting term at once.
             hint = msg.conflict_index

@@ -33,6 +33,9 @@ from raftviz.core.snapshot import Snapshot
 FOLLOWER = "follower"
 CANDIDATE = "candidate"
 LEADER = "leader"
+#: A follower whose election timer fired with Pre-Vote on (dissertation §9.6): it asks
+#: whether it could win before it changes its term.
+PRECANDIDATE = "pre-candidate"
 
 
 @dataclass(slots=True)
@@ -125,6 +128,15 @@ class ServerState:
         #: again, so clients retrying against a slow cluster cannot grow the log
         #: without bound.
         self.proposed: dict[tuple[str, int], int] = {}
+        #: CheckQuorum (a leader's): when each peer last answered in this term, and
+        #: when the leader next checks that a majority did within ``election_min``.
+        self.heard_from: dict[NodeId, int] = {}
+        self.quorum_deadline = 0
+        #: Leadership transfer (a leader's): the target (0: none), when it is given
+        #: up, and whether TimeoutNow went out already.
+        self.transfer_target: NodeId = 0
+        self.transfer_deadline = 0
+        self.transfer_sent = False
         #: Added to this leader's clock for entry stamps (see ``_stamp``).
         self.stamp_skew = 0
         #: Per peer being sent a snapshot: (offset of the chunk in flight, time sent).
@@ -200,7 +212,14 @@ class ServerState:
 
     def next_deadline(self) -> int:
         """The virtual time at which ``tick`` next has work to do."""
-        return self.heartbeat_deadline if self.role == LEADER else self.election_deadline
+        if self.role != LEADER:
+            return self.election_deadline
+        deadline = self.heartbeat_deadline
+        if self.config.check_quorum:
+            deadline = min(deadline, self.quorum_deadline)
+        if self.transfer_target:
+            deadline = min(deadline, self.transfer_deadline)
+        return deadline
 
     def hard_state(self) -> HardState:
         return HardState(self.current_term, self.voted_for, self.recovering)

@@ -58,6 +58,10 @@ class Backend(Protocol):
         """Move a live node's election timer."""
         ...
 
+    def transfer(self, node_id: int, target: int, now: int) -> Report:
+        """Ask a live node (the leader) to hand leadership to ``target``."""
+        ...
+
     def take_snapshot(self, node_id: int, now: int) -> Report:
         """Make a live node snapshot its state machine and compact its log now."""
         ...
@@ -168,6 +172,9 @@ class InProcessBackend:
 
     def timeout_now(self, node_id: int, now: int) -> Report:
         return self._input(node_id, lambda d: d.timeout_now(now))
+
+    def transfer(self, node_id: int, target: int, now: int) -> Report:
+        return self._input(node_id, lambda d: d.transfer(target, now))
 
     def _input(self, node_id: int, call: Callable[[NodeDriver], Report]) -> Report:
         """One input to a live node; a node whose disk failed under it is stopped, as its process would."""

@@ -18,7 +18,8 @@ Grammar (DESIGN.md §4)::
     not COND                the opposite of COND
 
 FIELD is a key of the ``status`` line (role, term, vote, commit, applied,
-last, alive, leader, dropped, voters, learners, snap); OP is one of
+last, alive, leader, dropped, voters, learners, snap; and transfer, the
+node a leader is handing over to, 0 when none); OP is one of
 ``= != < <= > >=``. Numbers compare as numbers; anything else compares as
 text (only ``=`` and ``!=``): ``2.voters = 1,2,3,4`` (ids in order),
 ``all.learners = -`` (none), ``3.snap >= 100`` (snapshot index). VALUE may
@@ -51,6 +52,7 @@ FIELDS = (
     "snap",
     "disk",
     "recovering",
+    "transfer",
 )
 #: Fields whose values are words or lists, never numbers.
 TEXT_FIELDS = ("role", "alive", "voters", "learners", "disk", "recovering")
@@ -194,14 +196,19 @@ def evaluate(cond: Condition, lab: Lab) -> tuple[bool, str]:
         ref_views, missing = _views(lab, cond.ref[0])
         if not ref_views:
             return False, f"{cond.value}: {missing}"
-        expected = ref_views[0].status_fields()[cond.ref[1]]
+        expected = _field(ref_views[0], cond.ref[1])
         seen.append(f"{cond.value}={expected}")
     ok = True
     for v in views:
-        actual = v.status_fields()[cond.field]
+        actual = _field(v, cond.field)
         seen.append(f"{v.id}.{cond.field}={actual}")
         ok = ok and _compare(actual, cond.op, expected)
     return ok, " ".join(seen)
+
+
+def _field(view: NodeView, name: str) -> str:
+    """A status field; ``transfer`` (shown only while a leader hands over) is 0 otherwise."""
+    return view.status_fields().get(name, "0")
 
 
 def _views(lab: Lab, node: str) -> tuple[list[NodeView], str]:

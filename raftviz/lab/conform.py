@@ -367,7 +367,7 @@ def conform(
         )
     )
     for seed in seeds:
-        lines = generate(seed, nodes=3)
+        lines = generate(seed, nodes=3, beyond=False)  # Figure 2: a node need not have Pre-Vote
         lines[0] = with_node(lines[0], command, mixed=mixed and seed % 2 == 1)
         judge(f"random fault schedule, seed {seed}", "every invariant (hunt)", lines, strict=False)
     for kind in ENCODED:

@@ -14,10 +14,14 @@ from raftviz.core.messages import (
     InstallSnapshot,
     InstallSnapshotReply,
     Message,
+    PreVote,
+    PreVoteReply,
     RequestVote,
     RequestVoteReply,
     StatusReply,
     StatusRequest,
+    TimeoutNow,
+    TransferRequest,
 )
 from raftviz.lab.clients import Request
 from raftviz.lab.lab import Change, StepRecord
@@ -89,6 +93,14 @@ def describe_message(msg: Message) -> str:
             return f"ClientReply #{msg.seq} refused{error}"
         hint = msg.leader_hint or "?"
         return f"ClientReply #{msg.seq} redirect leader={hint}"
+    if isinstance(msg, PreVote):
+        return f"PreVote term={msg.term} lastIndex={msg.last_log_index} lastTerm={msg.last_log_term}"
+    if isinstance(msg, PreVoteReply):
+        return f"PreVoteReply term={msg.term} {'granted' if msg.vote_granted else 'denied'}"
+    if isinstance(msg, TimeoutNow):
+        return f"TimeoutNow term={msg.term}"
+    if isinstance(msg, TransferRequest):
+        return f"TransferRequest target={msg.target}"
     if isinstance(msg, StatusRequest):
         return "StatusRequest"
     if isinstance(msg, StatusReply):

@@ -31,6 +31,7 @@ from raftviz.core.messages import (
     AppendEntriesReply,
     ClientReply,
     Message,
+    PreVoteReply,
     RequestVoteReply,
 )
 from raftviz.core.reasons import (
@@ -43,8 +44,15 @@ from raftviz.core.reasons import (
     ELECTED,
     LEADER_SEEN,
     LOG_TRUNCATED,
+    PREVOTE_DENIED_LEADER,
+    PREVOTE_DENIED_LOG,
+    PREVOTE_DENIED_STALE,
+    PREVOTE_GRANTED,
+    PREVOTE_WON,
+    QUORUM_LOST,
     SNAPSHOT_INSTALLED,
     STEP_DOWN,
+    TIMEOUT_NOW,
     VOTE_DENIED_LOG,
     VOTE_DENIED_STALE,
     VOTE_DENIED_VOTED,
@@ -134,12 +142,13 @@ class Event:
 
 #: The kinds of reason that explain an event of each kind (headlines take all their node's).
 _EXPLAINS: dict[str, tuple[str, ...]] = {
-    "role": (STEP_DOWN, LEADER_SEEN, ELECTED),
+    "role": (STEP_DOWN, LEADER_SEEN, ELECTED, PREVOTE_WON, QUORUM_LOST, TIMEOUT_NOW),
     "term": (STEP_DOWN,),
     "commit": (COMMIT_ADVANCED, COMMIT_LEARNED),
     "config": (CONFIG_CHANGED,),
     "snapshot": (SNAPSHOT_INSTALLED,),
     "RequestVoteReply": (VOTE_GRANTED, VOTE_DENIED_VOTED, VOTE_DENIED_LOG, VOTE_DENIED_STALE),
+    "PreVoteReply": (PREVOTE_GRANTED, PREVOTE_DENIED_LOG, PREVOTE_DENIED_LEADER, PREVOTE_DENIED_STALE),
     "AppendEntriesReply": (
         APPEND_REJECTED_STALE,
         APPEND_REJECTED_MISSING,
@@ -171,7 +180,7 @@ def _msg_term(msg: Message) -> int | None:
 def _is_refusal(msg: Message) -> bool:
     if isinstance(msg, AppendEntriesReply):
         return not msg.success
-    if isinstance(msg, RequestVoteReply):
+    if isinstance(msg, RequestVoteReply | PreVoteReply):
         return not msg.vote_granted
     if isinstance(msg, ClientReply):
         return not msg.ok
@@ -275,9 +284,11 @@ def _headline(position: int, record: StepRecord) -> list[Event]:
         return [_message_event(position, t, "duplicate", copy, copy.src, text)]
     if record.kind in ("timer", "timeout"):
         node = _event_node(record)
-        started = any(c.node == node and c.after[0] in ("candidate", "leader") for c in record.changes)
+        started = any(
+            c.node == node and c.after[0] in ("pre-candidate", "candidate", "leader") for c in record.changes
+        )
         sent = {type(f.msg).__name__ for f in record.sent}
-        if record.kind == "timeout" or started or "RequestVote" in sent:
+        if record.kind == "timeout" or started or sent & {"RequestVote", "PreVote"}:
             forced = " (forced)" if record.kind == "timeout" else ""
             return [Event(position, t, "timeout", f"election timeout on node {node}{forced}", node=node)]
         if sent & {"AppendEntries", "InstallSnapshot"}:

@@ -50,6 +50,7 @@ LOSS_AT_SEND_REACH = 0.3
 ROLE_STYLE = {
     "follower": 'stroke="#888" stroke-width="1.5"',
     "candidate": 'stroke="#d98a00" stroke-width="3"',
+    "pre-candidate": 'stroke="#d98a00" stroke-width="2" stroke-dasharray="6 3"',
     "leader": 'stroke="#1f5fbf" stroke-width="5"',
     "down": 'stroke="#bbb" stroke-width="1.5" stroke-dasharray="3 4"',
 }
@@ -63,6 +64,19 @@ MESSAGE_COLOUR = {
     "ClientRequest": "#2a8a3a",
     "ClientReply": "#5fb86f",
 }
+#: Pre-Vote and leadership transfer (dissertation §9.6, §3.10): drawn, and given an arrowhead
+#: and a legend entry, only in a run that has them, so exports of Figure 2's Raft stay as they were.
+EXTENSION_COLOUR = {
+    "PreVote": "#c9a25a",
+    "PreVoteReply": "#e0c890",
+    "TimeoutNow": "#c03fa0",
+}
+
+
+def _colours(events: list[Event]) -> dict[str, str]:
+    """Every message type's colour: Figure 2's, then the extensions' that occur in ``events``."""
+    used = {e.msg_type for e in events}
+    return {**MESSAGE_COLOUR, **{k: v for k, v in EXTENSION_COLOUR.items() if k in used}}
 
 
 class ExportError(Exception):
@@ -165,7 +179,7 @@ def svg(events: list[Event], nodes: Iterable[int] = (), title: str = "raftviz ru
             f'<marker id="head-{name}" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" '
             f'markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="{colour}"/>'
             "</marker>"
-            for name, colour in [*MESSAGE_COLOUR.items(), ("other", "#444")]
+            for name, colour in [*_colours(events).items(), ("other", "#444")]
         )
         + "</defs>",
         f'<rect width="{width}" height="{height}" fill="white"/>',
@@ -213,14 +227,15 @@ def svg(events: list[Event], nodes: Iterable[int] = (), title: str = "raftviz ru
             )
     # Messages.
     sent, _fate = _ids(events)
+    colours = _colours(events)
     for event in events:
         if event.kind not in ("deliver", "lost", "drop") or event.src not in x or event.dst not in x:
             continue
         x1, x2 = x[event.src], x[event.dst]
         y1 = y.get(sent.get(event.msg_id, event.position), y[event.position])
         y2 = y[event.position]
-        colour = MESSAGE_COLOUR.get(event.msg_type, "#444")
-        head = event.msg_type if event.msg_type in MESSAGE_COLOUR else "other"
+        colour = colours.get(event.msg_type, "#444")
+        head = event.msg_type if event.msg_type in colours else "other"
         title = escape(message_title(event))
         dash = ' stroke-dasharray="4 3"' if event.rejected else ""
         if event.kind == "deliver":
@@ -343,7 +358,7 @@ def html(events: list[Event], nodes: Iterable[int] = (), title: str = "raftviz r
     picture = svg(events, nodes, title)
     legend = " ".join(
         f'<span style="color:{colour}">&#9472;&#9654; {name}</span>'
-        for name, colour in MESSAGE_COLOUR.items()
+        for name, colour in _colours(events).items()
     )
     legend += ' <span style="color:#c0392b">&#10005; lost or dropped</span>'
     legend += " <span>lanes: thin follower, orange candidate, thick blue leader, dashed down</span>"

@@ -27,7 +27,9 @@ mirror of every node, both on the current state and against what came before
   message of a higher term adopts that term. Checked after each delivery that
   reached the core (not one the node refused or its guard dropped), for every
   message but RequestVote: a server may ignore a vote request of a server
-  outside its configuration (§4.2.3).
+  outside its configuration (§4.2.3); nor for a PreVote or a granted
+  PreVoteReply, whose term is the one a pre-candidate would stand in, which
+  nobody adopts (dissertation §9.6).
 
 Entries below a node's snapshot are gone from its log; they were committed,
 so what they held was already checked when it was written and committed. The
@@ -42,7 +44,7 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 from raftviz.core.membership import Configuration, configuration_of
-from raftviz.core.messages import Command, RequestVote
+from raftviz.core.messages import Command, PreVote, PreVoteReply, RequestVote
 from raftviz.lab.views import NodeView
 
 
@@ -307,7 +309,9 @@ class InvariantChecker:
 def check_term_rule(view: NodeView, msg: object, step: int, time: int) -> Violation | None:
     """Figure 2, Rules for All Servers: after taking in ``msg``, the node's term is at least its term."""
     term = getattr(msg, "term", None)
-    if term is None or isinstance(msg, RequestVote) or not view.alive or view.term >= term:
+    if term is None or isinstance(msg, RequestVote | PreVote) or not view.alive or view.term >= term:
+        return None
+    if isinstance(msg, PreVoteReply) and msg.vote_granted:
         return None
     return Violation(
         "Term Rule",

@@ -26,7 +26,7 @@ from raftviz.lab.invariants import Before, InvariantChecker, Violation, check_te
 from raftviz.lab.linearizability import ANOMALY
 from raftviz.lab.live_linearizability import LiveLinearizability
 from raftviz.lab.network import Flight, Network
-from raftviz.lab.options import MAX_NODE_ID, LabError, LabOptions, NodeStopped, StartRefused
+from raftviz.lab.options import MAX_NODE_ID, LabError, LabOptions, NodeStopped, StartRefused, TransferRefused
 from raftviz.lab.views import NodeView
 from raftviz.node.disk import DiskFault, parse_fault
 from raftviz.node.driver import Report
@@ -360,6 +360,30 @@ class Lab:
         self.live_view(node)
         return self._node_input(
             node, "timeout", f"election timeout forced on node {node}", self.backend.timeout_now
+        )
+
+    def transfer(self, target: int) -> StepRecord:
+        """Ask the leader to hand leadership to ``target`` (dissertation §3.10).
+
+        Refused here, with the reason, when no node leads, or the target is the
+        leader, down, or not a voter of the leader's configuration (a learner or
+        a stranger cannot lead); the leader checks again and may refuse too.
+        """
+        self.view(target)
+        leader = self.leader()
+        if not leader:
+            raise TransferRefused("no leader: there is no leadership to transfer")
+        if target == leader:
+            raise TransferRefused(f"node {target} leads already")
+        if not self.views[target].alive:
+            raise TransferRefused(f"node {target} is down: it cannot take over")
+        if target not in self.views[leader].voters:
+            raise TransferRefused(f"node {target} is not a voter (only a voter may lead)")
+        return self._node_input(
+            leader,
+            "command",
+            f"leadership transfer to node {target} asked of leader {leader}",
+            lambda n, now: self.backend.transfer(n, target, now),
         )
 
     def set_election_deadline(self, node: int, deadline: int) -> StepRecord:

@@ -52,6 +52,10 @@ class LabOptions:
     #: the default, so existing lessons keep their transcripts); with expiry on, the
     #: lab's clients register (RegisterClient) before their first request.
     sessions: int = 0
+    #: Pre-Vote with leader stickiness and CheckQuorum (dissertation §9.6, §6.2): off by
+    #: default, so the lessons of Figure 2 and their transcripts stay the paper's.
+    prevote: bool = False
+    checkquorum: bool = False
     #: A node command (``node="CMD ARGS"``): every node runs CMD with the lab-mode arguments
     #: of docs/protocol.md §7.1 instead of raftviz's own node ("": raftviz's node). udp only.
     node: str = ""
@@ -80,7 +84,16 @@ class LabOptions:
             snapshot_chunk=self.chunk,
             bugs=self.bugs,
             session_expiry=self.sessions,
+            prevote=self.prevote,
+            check_quorum=self.checkquorum,
         )
+
+
+class TransferRefused(LabError):
+    """A leadership transfer the lab will not ask for (no leader, target down or not a voter).
+
+    An answer, not a mistake in the script: ``transfer N`` prints it and the run goes on.
+    """
 
 
 class NodeStopped(LabError):

@@ -188,6 +188,8 @@ CLUSTER_OPTIONS = (
     "hidden-bug",
     "sessions",
     "node",
+    "prevote",
+    "checkquorum",
 )
 
 
@@ -261,6 +263,10 @@ def _p_cluster(args: Args, opts: Opts) -> dict[str, Any]:
         out_of_range = [s for s in params["bugs"] if "@" in s and int(s.partition("@")[2]) > params["nodes"]]
         if out_of_range:
             raise _Bad(f"bug {out_of_range[0]}: the cluster has nodes 1..{params['nodes']}")
+    if "prevote" in opts:
+        params["prevote"] = _onoff(opts["prevote"], "prevote")
+    if "checkquorum" in opts:
+        params["checkquorum"] = _onoff(opts["checkquorum"], "checkquorum")
     if "sessions" in opts:
         params["sessions"] = _seconds_ms(
             opts["sessions"], "sessions (idle seconds before a session expires; 0 = off)"
@@ -325,6 +331,9 @@ MESSAGE_TYPES = (
     "InstallSnapshotReply",
     "ClientRequest",
     "ClientReply",
+    "PreVote",
+    "PreVoteReply",
+    "TimeoutNow",
 )
 
 
@@ -592,6 +601,7 @@ PARSERS: dict[str, Callable[[Args, Opts], dict[str, Any]]] = {
     "crash": _p_node,
     "restart": _p_node,
     "timeout": _p_node,
+    "transfer": _p_node,
     "add": lambda a, o: _p_member(a, o, add=True),
     "remove": lambda a, o: _p_member(a, o, add=False),
     "snapshot": _p_node,

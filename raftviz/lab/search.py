@@ -41,6 +41,9 @@ MESSAGE_TYPES = (
     "InstallSnapshotReply",
     "ClientRequest",
     "ClientReply",
+    "PreVote",
+    "PreVoteReply",
+    "TimeoutNow",
 )
 
 FIELDS = ("type", "from", "to", "node", "term", "id", "kind", "reason")

@@ -18,6 +18,7 @@ from raftviz.lab.clients import Request
 from raftviz.lab.conditions import evaluate
 from raftviz.lab.describe import describe_answer_run, describe_flight, describe_record
 from raftviz.lab.lab import Lab, LabError, LabOptions, StepRecord
+from raftviz.lab.options import TransferRefused
 from raftviz.lab.script import Command, NodeRef
 from raftviz.node.disk import DiskFault
 from raftviz.node.storage import ZEROS
@@ -179,6 +180,10 @@ class Session:
         )
         if o.sessions:  # only when on, so the transcripts from before sessions stay as they were
             line += " sessions=" + f"{o.sessions / 1000:.3f}".rstrip("0").rstrip(".")
+        if o.prevote:  # only when on, like sessions
+            line += " prevote=on"
+        if o.checkquorum:
+            line += " checkquorum=on"
         if o.node:
             line += f' node="{o.node}"'
         for node, command in o.node_at:
@@ -340,6 +345,16 @@ class Session:
 
     def _do_timeout(self, p: dict, out: Outcome) -> None:
         self._records([self._lab.timeout(self._node(p["node"]))], out, verbose=True)
+
+    def _do_transfer(self, p: dict, out: Outcome) -> None:
+        node = self._node(p["node"])
+        try:
+            record = self._lab.transfer(node)
+        except TransferRefused as exc:
+            # A refusal is the answer to the command, not a broken script.
+            out.lines.append(f"transfer to node {node} refused: {exc}")
+            return
+        self._records([record], out, verbose=True)
 
     def _do_add(self, p: dict, out: Outcome) -> None:
         via = self._node(p["via"]) if p["via"] else 0

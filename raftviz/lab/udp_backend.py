@@ -293,6 +293,8 @@ class UdpBackend:
             "--now",
             str(now),
             *(("--bug", ",".join(cfg.bugs)) if cfg.bugs else ()),
+            *(("--prevote",) if cfg.prevote else ()),
+            *(("--checkquorum",) if cfg.check_quorum else ()),
         ]
         foreign = self.commands.get(node)
         if foreign:
@@ -514,6 +516,11 @@ class UdpBackend:
         self._note(node_id, "timeout", now)
         self._write(handle, control.ForceTimeout(now))
         return self._finish(handle, f"a ForceTimeout at t={now}")
+
+    def transfer(self, node_id: int, target: int, now: int) -> Report:
+        handle = self._handle(node_id)
+        self._write(handle, control.Transfer(now, target))
+        return self._finish(handle)
 
     def set_election_deadline(self, node_id: int, deadline: int) -> Report:
         handle = self._handle(node_id)

@@ -87,6 +87,8 @@ class NodeView:
     lease: int = 0
     #: What the node lost to damaged storage while it is recovering ("" when it is not).
     recovering: str = ""
+    #: A leader handing over leadership: the target (0: none; dissertation §3.10).
+    transfer: int = 0
 
     def __post_init__(self) -> None:
         self.mirror.expiry = self.expiry
@@ -171,6 +173,7 @@ class NodeView:
         self.disk = report.disk
         self.reads_waiting, self.reads, self.lease = report.reads_waiting, report.reads, report.lease
         self.recovering = report.recovering
+        self.transfer = report.transfer
         if report.reasons:
             self.reasons = report.reasons
 
@@ -187,10 +190,11 @@ class NodeView:
         self.next_index = ()
         self.match_index = ()
         self.reads_waiting, self.reads, self.lease = 0, (), 0
+        self.transfer = 0
 
     def status_fields(self) -> dict[str, str]:
         """The keys of the ``status`` line (docs/scenario-language.md), in order."""
-        return {
+        fields = {
             "node": str(self.id),
             "role": self.role,
             "term": str(self.term),
@@ -207,3 +211,6 @@ class NodeView:
             "disk": self.disk,
             "recovering": "yes" if self.recovering else "no",
         }
+        if self.transfer:  # only while a leader hands over, so status lines before it stay as they were
+            fields["transfer"] = str(self.transfer)
+        return fields

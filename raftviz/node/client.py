@@ -24,6 +24,7 @@ from raftviz.core.messages import (
     Command,
     StatusReply,
     StatusRequest,
+    TransferRequest,
 )
 from raftviz.wire import auth, datagram
 from raftviz.wire.validate import MAX_DATAGRAM, WireError
@@ -133,11 +134,28 @@ class KVClient:
             return reply.value
         raise RequestError("the session expired again and again")
 
+    def transfer(self, target: int) -> None:
+        """Ask the leader to hand leadership to node ``target`` (dissertation §3.10).
+
+        Returns once the leader has started the transfer (it completes, or aborts,
+        within an election timeout: ``kv status`` shows which); RequestError if refused.
+        """
+        give_up = time.monotonic() + self.timeout
+        data = datagram.encode(TransferRequest(src=self.name, dst=1, target=target))
+        reply = self._exchange(data, self.name, 0, f"transfer {target}", give_up)
+        if not reply.ok:
+            raise RequestError(reply.error)
+
     def _call(self, command: Command, give_up: float, what: str = "", read: str = "") -> ClientReply:
         """Send ``command`` until a node answers it (``ok``, or with an error); NoLeaderError if none does."""
         data = datagram.encode(ClientRequest(src=command.client, dst=1, command=command, read=read))
-        self.seq_awaited, self.awaited_by = command.seq, command.client
-        what = what or f"{command.op} {command.key}"
+        return self._exchange(
+            data, command.client, command.seq, what or f"{command.op} {command.key}", give_up
+        )
+
+    def _exchange(self, data: bytes, client: str, seq: int, what: str, give_up: float) -> ClientReply:
+        """Send ``data`` until a node answers (``ok``, or with an error), following leader hints."""
+        self.seq_awaited, self.awaited_by = seq, client
         while time.monotonic() < give_up:
             address = self.cluster[self.target]
             # dst is informational for a node; the address is what routes it.

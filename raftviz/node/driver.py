@@ -370,6 +370,10 @@ class NodeDriver:
         """Force an election timeout (the lab's ``timeout N``)."""
         return self._run(lambda: self.core.timeout_now(now), now, "the forced timeout")
 
+    def transfer(self, target: int, now: int) -> Report:
+        """Hand leadership to ``target`` (the lab's ``transfer N``); a refusal is a reason in the report."""
+        return self._run(lambda: self.core.transfer_leadership(target, now), now, "the leadership transfer")
+
     def set_election_deadline(self, deadline: int) -> Report:
         """Move the election timer (the lab's timer presets)."""
         self.core.set_election_deadline(deadline)
@@ -429,7 +433,8 @@ class NodeDriver:
             log_from=ready.log_from,
             entries=ready.entries,
             sent=sent,
-            votes=tuple(sorted(core.votes_granted)) if role == "candidate" else (),
+            # A candidate's votes, or a pre-candidate's pre-votes.
+            votes=tuple(sorted(core.votes_granted)) if core.role in ("candidate", "pre-candidate") else (),
             next_index=tuple(sorted(core.next_index.items())) if leader else (),
             match_index=tuple(sorted(core.match_index.items())) if leader else (),
             dropped=self.dropped,
@@ -446,6 +451,7 @@ class NodeDriver:
             reads=_waiting_reads(core) if leader and core.pending_reads else (),
             lease=max(0, core.lease_expiry()) if leader else 0,
             recovering=core.recovering,
+            transfer=core.transfer_target if leader else 0,
         )
 
 

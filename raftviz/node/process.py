@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import BinaryIO
 
 from raftviz.core.config import RaftConfig
-from raftviz.core.messages import ClientRequest, StatusReply, StatusRequest
+from raftviz.core.messages import ClientRequest, StatusReply, StatusRequest, TransferRequest
 from raftviz.node.addresses import unaddressed_member
 from raftviz.node.disk import EXIT_DISK_FAILED, Disk, DiskFault, DiskStopped
 from raftviz.node.driver import NodeDriver
@@ -166,6 +166,8 @@ def _serve_lab(args: LabModeArgs, stdin: BinaryIO, stdout: BinaryIO) -> int:
             report = driver.fire_timer(frame.now)
         elif isinstance(frame, control.ForceTimeout):
             report = driver.timeout_now(frame.now)
+        elif isinstance(frame, control.Transfer):
+            report = driver.transfer(frame.target, frame.now)
         elif isinstance(frame, control.SetElection):
             report = driver.set_election_deadline(frame.deadline)
         elif isinstance(frame, control.TakeSnapshot):
@@ -410,7 +412,7 @@ def _admit(
     except WireError as exc:
         driver.refuse(str(exc))
         return None
-    if isinstance(msg, ClientRequest | StatusRequest):
+    if isinstance(msg, ClientRequest | StatusRequest | TransferRequest):
         clients[msg.src] = addr
         if len(clients) > 10_000:
             clients.pop(next(iter(clients)))

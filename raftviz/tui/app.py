@@ -159,6 +159,14 @@ KEYS: list[tuple[str, str, str, str, str, bool]] = [
     ("Nodes", "r", "restart", "restart", "restart the selected node from its disk", True),
     ("Nodes", "t", "timeout", "timeout", "fire the selected node's election timer now", True),
     ("Nodes", "R", "restart_leader", "restart leader", "restart the leader (crash, then restart)", False),
+    (
+        "Nodes",
+        "l",
+        "transfer",
+        "lead",
+        "leadership transfer: the leader hands over to the selected node (TimeoutNow)",
+        False,
+    ),
     ("Nodes", "T", "spread", "spread timers", "spread election timers (one node clearly first)", False),
     ("Nodes", "A", "align", "align timers", "align election timers (cause a split vote)", False),
     ("Members", "a", "add_node", "add", "add a node (dialog: a free id 1-9); it joins as a learner", True),
@@ -744,6 +752,9 @@ class RaftvizApp(App[None]):
         position = update.snapshot.position if update.snapshot else 0
         for line in update.lines:
             feed.add_note(line, position, now)
+            if line.startswith("transfer to node ") and " refused: " in line:
+                # An answer, not a failure, but the feed may be folded away: say it where it shows.
+                self.notify(line, severity="warning", timeout=6)
         if update.failure:
             feed.add_note(update.failure, position, now, failure=True)
             self.notify(update.failure, severity="error", timeout=6)
@@ -1168,6 +1179,9 @@ class RaftvizApp(App[None]):
 
     def action_timeout(self) -> None:
         self.run_command(f"timeout {self.selected}")
+
+    def action_transfer(self) -> None:
+        self.run_command(f"transfer {self.selected}")
 
     def action_restart_leader(self) -> None:
         leader = self.snapshot.leader if self.snapshot else 0

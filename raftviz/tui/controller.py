@@ -32,7 +32,7 @@ from raftviz.tui.model import Snapshot, take_snapshot
 __all__ = ["FeedItem", "LabController", "LessonView", "Update", "feed_item"]
 
 #: Commands whose output repeats the events the feed already shows.
-CLOCK_COMMANDS = ("step", "advance", "until", "deliver", "timeout", "restart")
+CLOCK_COMMANDS = ("step", "advance", "until", "deliver", "timeout", "restart", "transfer")
 #: Rows of history the feed shows after a jump (older ones are re-derived by jumping there).
 JUMP_FEED_ROWS = 200
 #: Wall-clock interval between progress reports of a long lesson action.
@@ -43,6 +43,7 @@ SAID_BY_RECORDS = (
     "step",
     "deliver",
     "timeout",
+    "transfer",
     "drop",
     "duplicate",
     "crash",

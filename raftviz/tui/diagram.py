@@ -80,11 +80,24 @@ MSG_TYPES: tuple[str, ...] = (
     "InstallSnapshotReply",
     "ClientRequest",
     "ClientReply",
+    # Pre-Vote and leadership transfer (dissertation §9.6, §3.10): after the others, so codes stay.
+    "PreVote",
+    "PreVoteReply",
+    "TimeoutNow",
 )
 MSG_CODE = {name: code for code, name in enumerate(MSG_TYPES)}
 
 #: Roles by code, for role rows and the lanes' look.
-ROLES: tuple[str, ...] = ("follower", "candidate", "leader", "down", "learner", "outside", "absent")
+ROLES: tuple[str, ...] = (
+    "follower",
+    "candidate",
+    "leader",
+    "down",
+    "learner",
+    "outside",
+    "absent",
+    "pre-candidate",
+)
 ROLE_CODE = {role: code for code, role in enumerate(ROLES)}
 ABSENT = ROLE_CODE["absent"]
 

@@ -27,6 +27,7 @@ from raftviz.core.messages import (
     InstallSnapshot,
     InstallSnapshotReply,
     Message,
+    PreVoteReply,
     RequestVoteReply,
 )
 from raftviz.lab.describe import describe_message, snapshot_progress
@@ -41,7 +42,7 @@ class NodeSnap:
 
     id: int
     alive: bool
-    role: str  # follower, candidate, leader, down
+    role: str  # follower, pre-candidate, candidate, leader, down
     term: int
     vote: int
     leader: int
@@ -85,6 +86,8 @@ class NodeSnap:
     lease: int = 0
     #: Its clock's rate when not 1 (``clock N rate=R``), as written: ``4``, ``0.25``; else "".
     clock_rate: str = ""
+    #: A leader handing over leadership: the target (0: none; dissertation §3.10).
+    transfer: int = 0
 
     @property
     def last_index(self) -> int:
@@ -172,6 +175,9 @@ class Snapshot:
     blocked: tuple[tuple[int, int], ...] = ()
     #: The cluster's planted bugs (raftviz.core.bugs), as ``bug=`` writes them; "" for Raft itself.
     bugs: str = ""
+    #: Pre-Vote and CheckQuorum (``cluster ... prevote=on checkquorum=on``): the header says them.
+    prevote: bool = False
+    checkquorum: bool = False
     #: History: the branch being followed, how many branches there are, and how many
     #: recorded positions lie ahead on it (0 at its tip: a step runs a new event).
     #: Where the session stands in its history, not part of the world's picture.
@@ -252,7 +258,7 @@ def flight_snap(flight: Flight) -> FlightSnap:
     msg = flight.msg
     ok: bool | None = None
     term = getattr(msg, "term", 0)
-    if isinstance(msg, RequestVoteReply):
+    if isinstance(msg, RequestVoteReply | PreVoteReply):
         ok = msg.vote_granted
     elif isinstance(msg, AppendEntriesReply):
         ok = msg.success
@@ -317,6 +323,7 @@ def take_snapshot(history: History) -> Snapshot | None:
             reads=v.reads,
             lease=v.lease,
             clock_rate=_clock_rate(lab.clock_rates.get(v.id)),
+            transfer=v.transfer,
         )
         for v in sorted(lab.views.values(), key=lambda v: v.id)
     )
@@ -332,6 +339,8 @@ def take_snapshot(history: History) -> Snapshot | None:
         seed=lab.options.seed,
         backend=lab.options.backend,
         bugs="?" if lab.options.bugs_hidden else ",".join(lab.options.bugs),
+        prevote=lab.options.prevote,
+        checkquorum=lab.options.checkquorum,
         nodes=nodes,
         flights=flights,
         network=lab.network.describe(),

@@ -41,7 +41,7 @@ from raftviz.wire.validate import (
 _packb = msgpack.packb
 _unpackb = msgpack.unpackb
 
-_ROLES: Final = frozenset({"follower", "candidate", "leader"})
+_ROLES: Final = frozenset({"follower", "pre-candidate", "candidate", "leader"})
 _FRAME_HEADER: Final = 4
 #: Largest control frame accepted (a report can carry a large batch of entries).
 MAX_FRAME: Final = 64 * 1024 * 1024
@@ -103,6 +103,8 @@ class Report:
     #: (``lost entries 5..7 and its vote in term 3``); it neither votes nor campaigns
     #: until a leader has caught it up (raftviz.node.storage, "Recovery").
     recovering: str = ""
+    #: A leader handing over leadership: the target (0: no transfer in progress).
+    transfer: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +203,17 @@ class Secret:
 
 
 @dataclass(frozen=True, slots=True)
+class Transfer:
+    """Lab -> node (the leader): hand leadership to node ``target`` at ``now`` (tag 81).
+
+    Answered by a :class:`Report`; a refusal is one of its reasons (transfer-refused).
+    """
+
+    now: int
+    target: int
+
+
+@dataclass(frozen=True, slots=True)
 class Shutdown:
     """Lab -> node: exit cleanly (tag 69)."""
 
@@ -227,6 +240,7 @@ ControlFrame = (
     | LoadState
     | SetDisk
     | Secret
+    | Transfer
 )
 
 
@@ -283,7 +297,7 @@ def _disk_text(value: Any) -> str:
 
 
 _VIOLATIONS: Final = counters_field("violations")
-_REPORT_FIELDS: Final = 31
+_REPORT_FIELDS: Final = 32
 #: At most this many waiting reads are described in a Report (the count is always whole).
 MAX_REPORTED_READS: Final = 8
 #: A reason on the wire: [kind, peer, other, term, index, our_term, our_index,
@@ -350,7 +364,7 @@ def _report_to_wire(r: Report) -> list[Any]:
         [list(p) for p in r.next_index], [list(p) for p in r.match_index], r.dropped, r.refused,
         r.start_index, r.start_term, list(r.voters), list(r.learners), r.snapshot, r.disk,
         [list(p) for p in r.violations], [_reason_to_wire(x) for x in r.reasons],
-        r.reads_waiting, list(r.reads), r.lease, r.recovering,
+        r.reads_waiting, list(r.reads), r.lease, r.recovering, r.transfer,
     ]  # fmt: skip
 
 
@@ -360,9 +374,9 @@ def _report_from_wire(raw: Any) -> Report:
     (node, role, term, vote, leader, commit, applied, last_index, last_term, deadline, timeout,
      log_from, entries, sent, votes, next_index, match_index, dropped, refused,
      start_index, start_term, voters, learners, snapshot, disk, violations, reasons,
-     reads_waiting, reads, lease, recovering) = raw  # fmt: skip
+     reads_waiting, reads, lease, recovering, transfer) = raw  # fmt: skip
     if type(role) is not str or role not in _ROLES:
-        raise Bad("role", "follower, candidate or leader", got(role, str))
+        raise Bad("role", "follower, pre-candidate, candidate or leader", got(role, str))
     if type(entries) is not list or type(sent) is not list or type(votes) is not list:
         raise Bad("report", "lists for entries, sent and votes", "other types")
     out_sent: list[tuple[int | str, bytes]] = []
@@ -414,6 +428,7 @@ def _report_from_wire(raw: Any) -> Report:
         reads=_read_lines(reads),
         lease=_INDEX(lease),
         recovering=_TEXT(recovering),
+        transfer=_NODE0(transfer),
     )
 
 
@@ -453,6 +468,8 @@ def _frame_fields(frame: ControlFrame) -> tuple[int, list[Any]]:
         return 80, [frame.mode, frame.ms]
     if isinstance(frame, Secret):
         return 76, [frame.secret]
+    if isinstance(frame, Transfer):
+        return 81, [frame.now, frame.target]
     raise WireError(f"cannot encode {type(frame).__name__}: not a control frame")
 
 
@@ -486,6 +503,8 @@ def _frame_from_fields(tag: Any, fields: list[Any]) -> ControlFrame:
         return LoadState(_blob(fields[0]))
     if tag == 80 and n == 2:
         return SetDisk(*_disk_mode(fields[0], fields[1]))
+    if tag == 81 and n == 2:
+        return Transfer(_INDEX(fields[0]), _NODE(fields[1]))
     if tag == 76 and n == 1:
         if type(fields[0]) is not bytes or not fields[0]:
             raise Bad(

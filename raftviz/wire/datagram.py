@@ -27,6 +27,10 @@ declares them. The tag table:
    9   ``InstallSnapshot``       term, last_included_index, last_included_term, offset, data,
                                  done, checksum
   10   ``InstallSnapshotReply``  term, last_included_index, offset, done
+  11   ``PreVote``               term, last_log_index, last_log_term
+  12   ``PreVoteReply``          term, vote_granted
+  13   ``TimeoutNow``            term
+  14   ``TransferRequest``       target
 =====  ========================  ==============================================================
 
 Fields in brackets are optional and last: left off while they hold their
@@ -34,7 +38,7 @@ default (``round`` 0, ``read`` "", ``recovering`` false or ""), so that messages
 without them read as before; the last one written out must differ from its
 default (reads without the log, dissertation §6.4: :mod:`raftviz.core.reads`;
 ``recovering``: a follower with damaged storage, docs/architecture.md).
-Tag 0 is reserved (never valid); tags 11-63 are reserved for future messages;
+Tag 0 is reserved (never valid); tags 15-63 are reserved for future messages;
 tags 64 and above are the lab/node control
 frames of :mod:`raftviz.wire.control` (they travel over a node's standard
 input and output, never over UDP); field limits and validators are in
@@ -70,10 +74,14 @@ from raftviz.core.messages import (
     InstallSnapshot,
     InstallSnapshotReply,
     Message,
+    PreVote,
+    PreVoteReply,
     RequestVote,
     RequestVoteReply,
     StatusReply,
     StatusRequest,
+    TimeoutNow,
+    TransferRequest,
 )
 from raftviz.wire.validate import (
     FAST_STR,
@@ -448,6 +456,37 @@ _SPECS: Final = (
         _f("last_included_index", index_field),
         _f("offset", index_field),
         _f("done", bool_field),
+    ),
+    _spec(
+        PreVote,
+        11,
+        _f("src", node_id_field),
+        _f("dst", node_id_field),
+        _f("term", index_field),
+        _f("last_log_index", index_field),
+        _f("last_log_term", index_field),
+    ),
+    _spec(
+        PreVoteReply,
+        12,
+        _f("src", node_id_field),
+        _f("dst", node_id_field),
+        _f("term", index_field),
+        _f("vote_granted", bool_field),
+    ),
+    _spec(
+        TimeoutNow,
+        13,
+        _f("src", node_id_field),
+        _f("dst", node_id_field),
+        _f("term", index_field),
+    ),
+    _spec(
+        TransferRequest,
+        14,
+        _f("src", client_id_field),
+        _f("dst", node_id_field),
+        _f("target", node_id_field),
     ),
 )
 _BY_CLASS: Final[dict[type, _Spec]] = {spec.cls: spec for spec in _SPECS}

@@ -178,10 +178,10 @@ def op_field(name: str) -> Validator:
 
 
 def role_field(name: str) -> Validator:
-    expected = "one of 'follower', 'candidate', 'leader'"
+    expected = "one of 'follower', 'pre-candidate', 'candidate', 'leader'"
 
     def check(value: Any) -> str:
-        if type(value) is str and value in ("follower", "candidate", "leader"):
+        if type(value) is str and value in ("follower", "pre-candidate", "candidate", "leader"):
             return value
         raise Bad(name, expected, got(value, str))
 

@@ -39,7 +39,7 @@ def test_every_kind_has_a_place_in_the_paper_and_words() -> None:
         assert text.endswith(f"({PLACES[kind]})")
         # Events join several reasons with "; " and find splits them there again.
         assert "; " not in text
-        assert text[0].islower() or text.startswith(("AppendEntries", "RequestVote"))
+        assert text[0].islower() or text.startswith(("AppendEntries", "RequestVote", "TimeoutNow"))
 
 
 def test_vote_granted_names_both_logs() -> None:

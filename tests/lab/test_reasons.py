@@ -104,6 +104,32 @@ EXPECTED: dict[str, tuple[str, str]] = {
         "c1#2 get x (readindex) served at read index 2 (applied 2): heartbeat round 1 was acknowledged by a "
         "majority",
     ),
+    "prevote-granted": (
+        "prevote",
+        "pre-vote granted to node 1 for term 1: its log (lastTerm=0 lastIndex=0) is at least as up to date",
+    ),
+    "prevote-won": ("prevote", "pre-vote won: nodes 1,4,5, a majority of 5 voters, would vote in term 1"),
+    "prevote-denied-leader": (
+        "prevote",
+        "pre-vote for term 2 denied to node 5: leader 1 was heard 45 ms ago",
+    ),
+    "prevote-denied-log": (
+        "prevote",
+        "pre-vote for term 3 denied to node 4: its log (lastTerm=2 lastIndex=3) is behind ours",
+    ),
+    "prevote-denied-stale": (
+        "prevote",
+        "pre-vote denied to node 2: the term it asks for (1) is not above ours",
+    ),
+    "quorum-lost": ("prevote", "leader of term 2 steps down: in the last 150 ms it heard only from nodes 3,"),
+    "transfer-started": ("prevote", "leadership transfer to node 3 started: no new client requests"),
+    "transfer-timeout-now": ("prevote", "node 3's log matches ours up to its last entry 1: TimeoutNow sent"),
+    "transfer-refused": (
+        "prevote",
+        "leadership transfer to node 4 refused: a transfer to node 3 is in progress",
+    ),
+    "transfer-aborted": ("prevote", "leadership transfer to node 4 aborted: no new leader within 300 ms"),
+    "timeout-now": ("prevote", "TimeoutNow from leader 1 of term 1: election starts at once (no pre-vote)"),
 }
 
 BACKENDS = ["inprocess", pytest.param("udp", marks=pytest.mark.udp)]

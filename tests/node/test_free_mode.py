@@ -212,3 +212,19 @@ def test_add_a_server_that_catches_up_by_snapshot_then_remove_the_leader(free_cl
     wait_for(agreed, 10.0, lambda: f"the rest agree on {rest}\n{cluster.describe()}")
     removed = cluster.statuses([old.src])[old.src]
     assert removed is not None and removed.role == "follower", "a removed leader steps down"
+
+
+def test_kv_transfer_hands_leadership_over_with_prevote_and_checkquorum(free_cluster) -> None:  # noqa: F811
+    """``raftviz kv transfer ID`` (dissertation §3.10) on nodes started with ``--prevote --checkquorum``."""
+    cluster = free_cluster(3, extra_args=["--prevote", "--checkquorum"])
+    leader = cluster.wait_agreed_leader(timeout=10.0).src
+    target = leader % 3 + 1
+    out = _kv_ok(cluster, "transfer", str(target))
+    assert out.startswith(f"OK: the leader is handing over to node {target}")
+    wait_for(
+        lambda: cluster.leader() is not None and cluster.leader().src == target, 10.0, f"node {target} leads"
+    )
+    done, _ = run_kv(cluster, "transfer", "9")
+    assert done.returncode == 4
+    assert "node 9 is not a voter" in done.stderr
+    assert _kv_ok(cluster, "put", "x", "1") == "OK\n"

@@ -43,7 +43,7 @@ from raftviz.wire import (
     read_frame,
     write_frame,
 )
-from raftviz.wire.control import GetState, LoadState, Secret, SetDisk, State
+from raftviz.wire.control import GetState, LoadState, Secret, SetDisk, State, Transfer
 
 FAST = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 FRAME_CLASSES: tuple[type, ...] = (
@@ -61,6 +61,7 @@ FRAME_CLASSES: tuple[type, ...] = (
     LoadState,
     SetDisk,
     Secret,
+    Transfer,
 )
 TAGS = {
     Hello: 64,
@@ -77,8 +78,9 @@ TAGS = {
     LoadState: 75,
     SetDisk: 80,
     Secret: 76,
+    Transfer: 81,
 }
-ROLES = ("follower", "candidate", "leader")
+ROLES = ("follower", "pre-candidate", "candidate", "leader")
 HEADER = 4
 
 # --------------------------------------------------------------------------- strategies
@@ -159,6 +161,7 @@ reports_without_configuration = st.builds(
     reads=st.lists(texts, max_size=8).map(tuple),
     lease=indexes,
     recovering=texts,
+    transfer=node_ids_or_zero,
 )
 # voters and learners: sorted, without duplicates, disjoint (a Configuration's).
 reports = st.builds(
@@ -187,6 +190,7 @@ STRATEGIES: dict[type, st.SearchStrategy[Any]] = {
         st.builds(SetDisk, mode=st.just("slow"), ms=st.integers(1, 60_000)),
     ),
     Secret: st.builds(Secret, secret=st.binary(min_size=1, max_size=64)),
+    Transfer: st.builds(Transfer, now=indexes, target=node_ids),
 }
 frames = st.one_of(*STRATEGIES.values())
 
@@ -263,18 +267,18 @@ def test_tag_and_field_order(cls: type, data: st.DataObject) -> None:
     fields = body[2:]
     names = [f.name for f in dataclasses.fields(cls)]
     if cls is Hello:
-        # Hello nests its report as an array of the 31 report fields.
+        # Hello nests its report as an array of the 32 report fields.
         assert fields[:3] == [frame.node, frame.pid, frame.port]
         assert fields[3] == body_of(frame.report)[2:]
     elif cls is Report:
-        assert len(fields) == 31
+        assert len(fields) == 32
         nested = (
             *("entries", "sent", "votes", "next_index", "match_index", "voters", "learners"),
             *("violations", "reasons", "reads"),
         )
         plain = [n for n in names if n not in nested]
         assert [fields[names.index(n)] for n in plain] == [getattr(frame, n) for n in plain]
-        assert names[-12:] == [
+        assert names[-13:] == [
             "start_index",
             "start_term",
             "voters",
@@ -287,6 +291,7 @@ def test_tag_and_field_order(cls: type, data: st.DataObject) -> None:
             "reads",
             "lease",
             "recovering",
+            "transfer",
         ]
         assert fields[names.index("reads")] == list(frame.reads)
         assert fields[names.index("violations")] == [list(p) for p in frame.violations]
@@ -448,15 +453,15 @@ GOLDEN = [
     (Secret(b"RV"), "00 00 00 07 93 01 4c c4 02 52 56"),
     (
         Hello(1, 4242, 40001, EMPTY_REPORT),
-        "00 00 00 3c 96 01 40 01 cd 10 92 cd 9c 41 dc 00 1f 01 a8 66 6f 6c 6c 6f 77 65 72 00 00 00 00 00 "
-        "00 00 cc b7 cc b7 00 90 90 90 90 90 00 a0 00 00 93 01 02 03 90 c4 00 a2 6f 6b 90 90 00 90 00 a0",
+        "00 00 00 3d 96 01 40 01 cd 10 92 cd 9c 41 dc 00 20 01 a8 66 6f 6c 6c 6f 77 65 72 00 00 00 00 00 "
+        "00 00 cc b7 cc b7 00 90 90 90 90 90 00 a0 00 00 93 01 02 03 90 c4 00 a2 6f 6b 90 90 00 90 00 a0 00",
     ),
     (
         VOTING_REPORT,
-        "00 00 00 6b dc 00 21 01 47 01 a8 66 6f 6c 6c 6f 77 65 72 07 03 00 00 00 0c 06 cd 06 97 cc bb 00 "
+        "00 00 00 6c dc 00 22 01 47 01 a8 66 6f 6c 6c 6f 77 65 72 07 03 00 00 00 0c 06 cd 06 97 cc bb 00 "
         "90 91 92 03 c4 07 96 01 02 01 03 07 c3 90 90 90 00 a0 00 00 93 01 02 03 90 c4 00 a2 6f 6b 91 92 "
         "ae 74 65 72 6d 2d 74 6f 6f 2d 6c 61 72 67 65 01 91 9d ac 76 6f 74 65 2d 67 72 61 6e 74 65 64 03 "
-        "00 07 00 06 0c 06 0c 00 a0 a0 a0 00 90 00 a0",
+        "00 07 00 06 0c 06 0c 00 a0 a0 a0 00 90 00 a0 00",
     ),
 ]
 
@@ -583,6 +588,7 @@ def test_decode_frame_arbitrary_fields_for_each_tag(tag: int, data: st.DataObjec
         75: 1,
         76: 1,
         80: 2,
+        81: 2,
     }[tag]
     count = data.draw(st.sampled_from([length, length, length, 0, max(0, length - 1), length + 1]))
     fields = data.draw(st.lists(values, min_size=count, max_size=count))
@@ -712,9 +718,9 @@ def test_reject_wrong_field_count(tag: int, fields: list[Any]) -> None:
 def test_reject_report_of_wrong_length() -> None:
     fields = body_of(EMPTY_REPORT)[2:]
     for bad in (fields[:-1], [*fields, 0], []):
-        with pytest.raises(WireError, match="expected list of 31 report fields"):
+        with pytest.raises(WireError, match="expected list of 32 report fields"):
             decode_frame(pack(1, 71, *bad))
-    with pytest.raises(WireError, match="expected list of 31 report fields, got dict"):
+    with pytest.raises(WireError, match="expected list of 32 report fields, got dict"):
         decode_frame(pack(1, 64, 1, 2, 3, {"report": 1}))
 
 
@@ -792,8 +798,8 @@ REPORT_FIELDS = [f.name for f in dataclasses.fields(Report)]
     ("name", "value", "message"),
     [
         ("node", 0, "expected node id"),
-        ("role", "Leader", "expected follower, candidate or leader, got 'Leader'"),
-        ("role", 1, "expected follower, candidate or leader, got int"),
+        ("role", "Leader", "expected follower, pre-candidate, candidate or leader, got 'Leader'"),
+        ("role", 1, "expected follower, pre-candidate, candidate or leader, got int"),
         ("term", -1, "expected int >= 0"),
         ("vote", -1, "expected node id or 0"),
         ("leader", MAX_NODE_ID + 1, "expected node id or 0"),
@@ -914,7 +920,7 @@ def test_reject_report_with_a_bad_config_entry() -> None:
 def test_report_before_membership_changes_is_refused() -> None:
     # The 19-field report of before: refused, not read with defaults.
     fields = body_of(EMPTY_REPORT)[2:]
-    with pytest.raises(WireError, match="expected list of 31 report fields, got list of 19 items"):
+    with pytest.raises(WireError, match="expected list of 32 report fields, got list of 19 items"):
         decode_frame(pack(1, 71, *fields[:19]))
 
 

@@ -27,10 +27,14 @@ from raftviz.core.messages import (
     InstallSnapshot,
     InstallSnapshotReply,
     Message,
+    PreVote,
+    PreVoteReply,
     RequestVote,
     RequestVoteReply,
     StatusReply,
     StatusRequest,
+    TimeoutNow,
+    TransferRequest,
 )
 from raftviz.wire import (
     MAX_CHUNK,
@@ -59,8 +63,12 @@ MESSAGE_CLASSES = (
     StatusReply,
     InstallSnapshot,
     InstallSnapshotReply,
+    PreVote,
+    PreVoteReply,
+    TimeoutNow,
+    TransferRequest,
 )
-ROLES = ("follower", "candidate", "leader")
+ROLES = ("follower", "pre-candidate", "candidate", "leader")
 
 # --------------------------------------------------------------------------- strategies
 
@@ -194,6 +202,14 @@ STRATEGIES: dict[type, st.SearchStrategy[Any]] = {
         offset=indexes,
         done=st.booleans(),
     ),
+    PreVote: st.builds(
+        PreVote, src=node_ids, dst=node_ids, term=indexes, last_log_index=indexes, last_log_term=indexes
+    ),
+    PreVoteReply: st.builds(
+        PreVoteReply, src=node_ids, dst=node_ids, term=indexes, vote_granted=st.booleans()
+    ),
+    TimeoutNow: st.builds(TimeoutNow, src=node_ids, dst=node_ids, term=indexes),
+    TransferRequest: st.builds(TransferRequest, src=client_ids, dst=node_ids, target=node_ids),
 }
 messages = st.one_of(*STRATEGIES.values())
 
@@ -466,7 +482,7 @@ def test_reject_wrong_version() -> None:
         decode(pack(True, 1, 1, 2, 3, 4, 5))
 
 
-@pytest.mark.parametrize("tag", [0, 11, 63, 64, 65, 71, -1, 2**40])
+@pytest.mark.parametrize("tag", [0, 15, 19, 63, 64, 65, 71, -1, 2**40])
 def test_reject_unknown_tag(tag: int) -> None:
     with pytest.raises(WireError, match="unknown message type tag"):
         decode(pack(1, tag, 1, 2, 3, 4, 5))
@@ -710,7 +726,8 @@ def test_status_messages_at_their_limits() -> None:
     ids=repr,
 )
 def test_reject_bad_role(role: Any, got: str) -> None:
-    message = f"^field 'role' of StatusReply: expected one of 'follower', 'candidate', 'leader', got {got}$"
+    roles = "'follower', 'pre-candidate', 'candidate', 'leader'"
+    message = f"^field 'role' of StatusReply: expected one of {roles}, got {got}$"
     with pytest.raises(WireError, match=message):
         decode(pack(1, 8, 2, "c1", role, 7, 2, 2, 12, 11, 12, 0, "1,2,3", 0, 0, []))
     with pytest.raises(WireError, match=message):

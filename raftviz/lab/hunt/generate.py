@@ -308,8 +308,14 @@ def cluster_line(seed: int, nodes: int, bug: str | None, rng: random.Random) -> 
     return line
 
 
-def generate(seed: int, nodes: int = 3, bug: str | None = None, length: int = LENGTH) -> list[str]:
-    """A schedule: a ``cluster`` line, then about ``length`` commands, all from ``seed``."""
+def generate(
+    seed: int, nodes: int = 3, bug: str | None = None, length: int = LENGTH, beyond: bool = True
+) -> list[str]:
+    """A schedule: a ``cluster`` line, then about ``length`` commands, all from ``seed``.
+
+    ``beyond`` False keeps to Figure 2 (no Pre-Vote, CheckQuorum or transfers): for a
+    foreign node (``node=``), which need not implement the dissertation's additions.
+    """
     rng = random.Random(f"raftviz-hunt/{seed}/{nodes}/{bug or ''}")
     model = _Model(rng, nodes)
     lines = [cluster_line(seed, nodes, bug, rng)]
@@ -318,4 +324,23 @@ def generate(seed: int, nodes: int = 3, bug: str | None = None, length: int = LE
     while len(lines) <= length:
         (maker,) = rng.choices(makers, weights)
         lines.extend(maker(model))
+    if bug is None and beyond:
+        _beyond_figure_2(lines, seed, nodes)
     return lines
+
+
+def _beyond_figure_2(lines: list[str], seed: int, nodes: int) -> None:
+    """Without a planted bug, half the schedules run Pre-Vote and CheckQuorum (dissertation
+    §9.6, §6.2) and a few leadership transfers (§3.10) are mixed in.
+
+    From a generator of their own, so the schedules of a bug hunt (and the counterexamples
+    already found from them) stay exactly what they were.
+    """
+    extra = random.Random(f"raftviz-hunt-beyond/{seed}/{nodes}")
+    if extra.random() < 0.5:
+        lines[0] += " prevote=on"
+    if extra.random() < 0.5:
+        lines[0] += " checkquorum=on"
+    for _ in range(extra.randint(0, 3)):
+        # A transfer to any node: refused (down, not a voter, no leader) is an answer too.
+        lines.insert(extra.randint(1, len(lines)), f"transfer {extra.randint(1, nodes)}")

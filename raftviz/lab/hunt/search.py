@@ -97,7 +97,7 @@ def parse_shard(text: str) -> tuple[int, int]:
 
 def schedule(seed: int, nodes: int, bug: str | None, node: str = "") -> list[str]:
     """The schedule of ``seed``; with ``node``, its cluster runs that node command."""
-    lines = generate(seed, nodes, bug)
+    lines = generate(seed, nodes, bug, beyond=not node)
     if node:
         lines[0] += f' node="{node}"'
     return lines

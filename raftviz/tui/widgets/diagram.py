@@ -48,6 +48,7 @@ from raftviz.tui.widgets.cluster.palette import CUT_STYLE, NO_STYLE, OK_STYLE, S
 LANE: dict[str, tuple[str, str]] = {
     "follower": ("│", "grey50"),
     "candidate": ("┆", "bold bright_cyan"),
+    "pre-candidate": ("╎", "cyan"),
     "leader": ("┃", "bold bright_yellow"),
     "down": ("┊", "red3"),
     "learner": ("│", "orchid1"),
@@ -65,6 +66,9 @@ MSG_GLYPH: dict[str, tuple[str, str]] = {
     "InstallSnapshotReply": ("▢", ""),
     "ClientRequest": ("◆", "bold magenta"),
     "ClientReply": ("◇", ""),
+    "PreVote": ("◐", "cyan"),
+    "PreVoteReply": ("◌", ""),
+    "TimeoutNow": ("◎", "bold bright_magenta"),
     "": ("•", "white"),
 }
 #: The colour of an arrow's run by message type.
@@ -78,6 +82,9 @@ RUN_STYLE: dict[str, str] = {
     "InstallSnapshotReply": "orange3",
     "ClientRequest": "magenta",
     "ClientReply": "magenta",
+    "PreVote": "cyan",
+    "PreVoteReply": "dark_cyan",
+    "TimeoutNow": "bright_magenta",
     "": "white",
 }
 #: What a message type is called on its row.
@@ -102,6 +109,7 @@ MARK: dict[str, tuple[str, str]] = {
 ROLE_MARK: dict[str, tuple[str, str]] = {
     "leader": ("L", "bold black on bright_yellow"),
     "candidate": ("C", "bold black on bright_cyan"),
+    "pre-candidate": ("P", "bold black on cyan"),
     "follower": ("F", "bold black on grey85"),
     "down": ("✖", "bold bright_red"),
     "learner": ("l", "bold black on orchid1"),
@@ -155,9 +163,10 @@ def _address(lane: int) -> str:
 
 
 def _outcome(mtype: str, rejected: bool) -> str:
+    votes = ("RequestVoteReply", "PreVoteReply")
     if not rejected:
-        return "granted" if mtype == "RequestVoteReply" else "ok"
-    return "denied" if mtype == "RequestVoteReply" else "rejected"
+        return "granted" if mtype in votes else "ok"
+    return "denied" if mtype in votes else "rejected"
 
 
 def row_words(rows: DiagramRows, i: int) -> str:

@@ -25,6 +25,7 @@ PRIORITY = {
     "play": 0,
     "invariants": 1,
     "bugs": 1,
+    "options": 3,
     "net": 2,
     "clients": 2,
     "record": 2,
@@ -161,6 +162,12 @@ def header_parts(
                 Text(" bug ", style="bold white on dark_magenta"),
             )
         )
+    options = [name for name, on in (("prevote", snap.prevote), ("checkquorum", snap.checkquorum)) if on]
+    if options:
+        # The dissertation's additions to Figure 2 change what the class will see: said, always.
+        words = " · ".join(options)
+        short = "+".join({"prevote": "PV", "checkquorum": "CQ"}[o] for o in options)
+        parts.append(Part("options", Text(f"· {words}", style="bold cyan"), Text(short, style="bold cyan")))
     parts.append(Part("net", Text(f"· net: {snap.network}"), Text(snap.network)))
     if snap.loss:
         parts.append(Part("loss", Text(f"loss={snap.loss:g}")))

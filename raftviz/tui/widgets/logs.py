@@ -69,6 +69,7 @@ _SNAPSHOT_LABEL_STYLE = "bold grey85 on grey19"
 _ROLE_STYLE: dict[str, str] = {
     "leader": "bold black on bright_yellow",
     "candidate": "bold bright_cyan",
+    "pre-candidate": "bold cyan",
     "follower": "bold white",
     "down": "dim red strike",
 }

@@ -17,8 +17,11 @@ from raftviz.core.messages import (
     ClientRequest,
     InstallSnapshot,
     InstallSnapshotReply,
+    PreVote,
+    PreVoteReply,
     RequestVote,
     RequestVoteReply,
+    TimeoutNow,
 )
 from raftviz.tui.model import FlightSnap, NodeSnap, Snapshot, config_text
 from raftviz.tui.widgets.drawn import drawn
@@ -38,6 +41,7 @@ __all__ = [
 ROLE_STYLE = {
     "leader": "bold black on bright_green",
     "candidate": "bold black on bright_cyan",
+    "pre-candidate": "bold black on cyan",
     "follower": "bold",
     "down": "bold white on red",
 }
@@ -186,12 +190,21 @@ def inspect_node(node: NodeSnap, snap: Snapshot) -> Group:
         if node.role == "leader":
             grid.add_row("timer", f"heartbeat at t={node.deadline}")
             _read_rows(grid, node, snap.now)
+            if node.transfer:
+                # §3.10: the leader hands over and takes no client request meanwhile.
+                text = f"handing leadership to node {node.transfer}: no new client requests"
+                grid.add_row("transfer", Text(text, style="bold bright_magenta"))
         else:
             left = node.deadline - snap.now
             grid.add_row("timer", f"election in {left} ms (t={node.deadline}, of {node.election_timeout})")
         if node.role == "candidate":
             voters = len(node.voters) or len(snap.nodes)
             grid.add_row("votes", f"from {', '.join(map(str, node.votes))} ({len(node.votes)}/{voters})")
+        if node.role == "pre-candidate":
+            # §9.6: asking, for term+1, without having moved to it.
+            voters = len(node.voters) or len(snap.nodes)
+            got = f"from {', '.join(map(str, node.votes))} ({len(node.votes)}/{voters})"
+            grid.add_row("pre-votes", f"{got} for term {node.term + 1}; term and vote unchanged")
     else:
         grid.add_row("volatile", Text("lost in the crash; restart recovers the disk", style="red"))
     grid.add_row("config", _config_line(node, snap))
@@ -304,6 +317,18 @@ def inspect_message(f: FlightSnap) -> Group:
     elif isinstance(msg, RequestVoteReply):
         grid.add_row("term", str(msg.term))
         grid.add_row("voteGranted", verdict(msg.vote_granted, "granted", "denied"))
+    elif isinstance(msg, PreVote):
+        grid.add_row("term", f"{msg.term} (the term it would stand in; it has not moved to it)")
+        grid.add_row("candidateId", str(msg.src))
+        grid.add_row("lastLogIndex", str(msg.last_log_index))
+        grid.add_row("lastLogTerm", str(msg.last_log_term))
+    elif isinstance(msg, PreVoteReply):
+        grid.add_row("term", str(msg.term))
+        grid.add_row("voteGranted", verdict(msg.vote_granted, "would vote", "denied"))
+    elif isinstance(msg, TimeoutNow):
+        grid.add_row("term", str(msg.term))
+        grid.add_row("leaderId", str(msg.src))
+        grid.add_row("means", "start an election now, skipping Pre-Vote (leadership transfer)")
     elif isinstance(msg, AppendEntries):
         grid.add_row("term", str(msg.term))
         grid.add_row("leaderId", str(msg.src))

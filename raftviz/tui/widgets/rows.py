@@ -26,8 +26,11 @@ from raftviz.core.messages import (
     ClientRequest,
     InstallSnapshot,
     InstallSnapshotReply,
+    PreVote,
+    PreVoteReply,
     RequestVote,
     RequestVoteReply,
+    TimeoutNow,
 )
 from raftviz.tui.feed import FeedItem
 from raftviz.tui.model import FlightSnap
@@ -135,8 +138,10 @@ def choose_level(rows: list[RowParts], width: int) -> int:
 def flight_style(f: FlightSnap) -> str:
     if f.ok is False:
         return "red"
-    if f.kind.startswith("RequestVote"):
+    if f.kind.startswith(("RequestVote", "PreVote")):
         return "cyan" if not f.is_reply else "green"
+    if f.kind == "TimeoutNow":
+        return "bright_magenta"
     if f.kind.startswith("AppendEntries"):
         return ("yellow" if f.carries_entries else "dim") if not f.is_reply else "green"
     if f.is_snapshot:
@@ -165,6 +170,22 @@ def message_segs(f: FlightSnap) -> tuple[Seg, list[Seg]]:
         if msg.vote_granted:
             return seg(f"RequestVoteReply {OK} granted", f"RV {OK} granted", f"RV{OK}", style=style), [term]
         return seg(f"RequestVoteReply {NO} denied", f"RV {NO} denied", f"RV{NO}", style=style), [term]
+    if isinstance(msg, PreVote):
+        last = seg(
+            f"lastLogIndex={msg.last_log_index} lastLogTerm={msg.last_log_term}",
+            f"last={msg.last_log_index}/T{msg.last_log_term}",
+            style="dim",
+        )
+        return seg("PreVote", "PV", style=style), [
+            seg(f"for term={f.term}", f"for T{f.term}", style="dim"),
+            last,
+        ]
+    if isinstance(msg, PreVoteReply):
+        if msg.vote_granted:
+            return seg(f"PreVoteReply {OK} granted", f"PV {OK} granted", f"PV{OK}", style=style), [term]
+        return seg(f"PreVoteReply {NO} denied", f"PV {NO} denied", f"PV{NO}", style=style), [term]
+    if isinstance(msg, TimeoutNow):
+        return seg("TimeoutNow: campaign now", "TimeoutNow", "TN", style=style), [term]
     if isinstance(msg, AppendEntries):
         n = len(msg.entries)
         if n == 0:
@@ -284,7 +305,13 @@ def messages_header(width: int, level: int) -> str:
 
 # ------------------------------------------------------------------ the event feed
 
-ROLE_STYLE = {"leader": "bold green", "candidate": "bold cyan", "follower": "bold", "down": "bold red"}
+ROLE_STYLE = {
+    "leader": "bold green",
+    "candidate": "bold cyan",
+    "pre-candidate": "cyan",
+    "follower": "bold",
+    "down": "bold red",
+}
 #: Short names of message types, for "sent" summaries.
 _SHORT = {
     "RequestVote": "RV",
@@ -295,6 +322,9 @@ _SHORT = {
     "InstallSnapshotReply": "IS reply",
     "ClientRequest": "request",
     "ClientReply": "CR",
+    "PreVote": "PV",
+    "PreVoteReply": "PV reply",
+    "TimeoutNow": "TimeoutNow",
 }
 
 

@@ -22,7 +22,7 @@ from raftviz.tui.widgets.cluster.palette import (
 def role_of(node: NodeSnap) -> str:
     if not node.alive or node.role == "down":
         return "down"
-    return node.role if node.role in ("leader", "candidate", "follower") else "follower"
+    return node.role if node.role in ("leader", "pre-candidate", "candidate", "follower") else "follower"
 
 
 def look_of(node: NodeSnap, snap: Snapshot | None) -> str:
@@ -56,8 +56,9 @@ def _timer_bar(fraction: float, width: int) -> list[tuple[str, str]]:
 
 def _title(node: NodeSnap, role: str, room: int) -> str:
     word = ROLE_WORD[role]
-    short = {"outside": "out", "learner": "lrnr"}.get(role, word[:4])
-    mid = ["non-member", "outside"] if role == "outside" else []
+    short = {"outside": "out", "learner": "lrnr", "pre-candidate": "pre"}.get(role, word[:4])
+    mid = ["pre-cand", "precand"] if role == "pre-candidate" else []
+    mid = ["non-member", "outside"] if role == "outside" else mid
     # A clock off virtual time (``clock N rate=R``) is said in the title while it fits.
     rate = f"×{node.clock_rate}" if node.clock_rate else ""
     timed = []
@@ -87,6 +88,17 @@ def _line_term(node: NodeSnap, role: str, n_nodes: int, iw: int, dim: bool = Fal
                 [term, (f" votes {got}", "bold bright_cyan")],
                 [term, (f" ✓{got}", "bold bright_cyan")],
                 [term, (f" {got}", "bold bright_cyan")],
+            ],
+            iw,
+        )
+    if role == "pre-candidate":
+        # Pre-votes for term+1; its own term and vote have not moved.
+        got = f"{len(node.votes)}/{len(node.voters) or n_nodes}"
+        return fit(
+            [
+                [term, (f" pre-votes {got}", "bold cyan")],
+                [term, (f" pre {got}", "bold cyan")],
+                [term, (f" {got}", "bold cyan")],
             ],
             iw,
         )
@@ -129,6 +141,13 @@ def _line_log(node: NodeSnap, role: str, iw: int, dim: bool = False) -> list[tup
 
 
 def _line_timer(node: NodeSnap, role: str, now: int, iw: int) -> list[tuple[str, str]]:
+    if role == "leader" and node.transfer:
+        # Handing over (dissertation §3.10): no new client requests until it ends.
+        target = node.transfer
+        style = "bold bright_magenta"
+        return fit(
+            [[(f"⇢ handing to {target}", style)], [(f"⇢ to {target}", style)], [(f"⇢{target}", style)]], iw
+        )
     if role == "leader":
         return fit([[("♥ heartbeat", "bold bright_red")], [("♥ beat", "bold bright_red")]], iw)
     if role == "down" and node.disk == "fail":

@@ -34,6 +34,13 @@ def flight_glyph(flight: FlightSnap) -> tuple[str, str]:
         return "◆", "bold magenta"
     if kind == "ClientReply":
         return ("◇" if flight.ok else "◈"), outcome
+    # Pre-Vote (§9.6): a half-filled circle, a vote only asked about; TimeoutNow (§3.10).
+    if kind == "PreVote":
+        return "◐", "cyan"
+    if kind == "PreVoteReply":
+        return ("◌" if flight.ok else "⊗"), outcome
+    if kind == "TimeoutNow":
+        return "◎", "bold bright_magenta"
     return "•", "white"
 
 

@@ -14,9 +14,12 @@ from raftviz.tui.widgets.cluster.palette import (
 )
 
 
-def legend(width: int, snapshots: bool = False, cut: bool = False) -> list[tuple[str, str]]:
+def legend(
+    width: int, snapshots: bool = False, cut: bool = False, prevote: bool = False
+) -> list[tuple[str, str]]:
     """The glyphs explained; ``snapshots`` adds InstallSnapshot's (once a log has been compacted),
-    ``cut`` the marks of a cut (a partition or a cut link: ✗, a message lost at the cut)."""
+    ``cut`` the marks of a cut (a partition or a cut link: ✗, a message lost at the cut),
+    ``prevote`` PreVote's (``cluster ... prevote=on``)."""
 
     def g(glyph: str, style: str, label: str) -> list[tuple[str, str]]:
         return [(glyph, style), (f" {label}  ", DIM_TEXT)]
@@ -41,6 +44,7 @@ def legend(width: int, snapshots: bool = False, cut: bool = False) -> list[tuple
 
     long = [
         *g("●", "bold bright_cyan", "RequestVote"),
+        *(g("◐", "cyan", "PreVote") if prevote else []),
         *g("■", "bold bright_white", "AppendEntries"),
         *g("▪", "grey62", "heartbeat"),
         *snap_long,
@@ -50,6 +54,7 @@ def legend(width: int, snapshots: bool = False, cut: bool = False) -> list[tuple
     ]
     medium = [
         *g("●", "bold bright_cyan", "vote"),
+        *(g("◐", "cyan", "pre-vote") if prevote else []),
         *g("■", "bold bright_white", "append"),
         *g("▪", "grey62", "heartbeat"),
         *snap_medium,
@@ -62,6 +67,7 @@ def legend(width: int, snapshots: bool = False, cut: bool = False) -> list[tuple
         *(cut_marks("", "cut ", "lost ") if cut else []),
         ("●", "bold bright_cyan"),
         ("vote ", DIM_TEXT),
+        *([("◐", "cyan"), ("pre ", DIM_TEXT)] if prevote else []),
         ("■", "bold bright_white"),
         ("append ", DIM_TEXT),
         ("▪", "grey62"),

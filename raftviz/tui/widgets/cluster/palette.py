@@ -58,6 +58,11 @@ TITLE_STYLE: dict[str, str] = {
     "learner": "bold orchid1",
     "outside": "grey58",
 }
+# A pre-candidate (Pre-Vote, dissertation §9.6): a candidate's heavy border, dashed: it only asks.
+BORDERS["pre-candidate"] = "┏╍┓╏┗╍┛"
+BORDER_STYLE["pre-candidate"] = "bold cyan"
+ROLE_WORD["pre-candidate"] = "pre-candidate"
+TITLE_STYLE["pre-candidate"] = "bold cyan"
 # Membership looks: a learner (receives the log, does not vote) and a node in no configuration.
 BORDERS["learner"] = "╭┄╮┆╰┄╯"
 BORDERS["outside"] = "┌┈┐┊└┈┘"

@@ -91,5 +91,5 @@ def render_cluster(snap: Snapshot, width: int, height: int, selected: int = 0, p
         canvas.write(max((width - 10) // 2, 0), area_h // 2, "no cluster", DIM_TEXT)
     if area_h < height:
         snapshots = any(f.is_snapshot for f in snap.flights) or any(n.log_start for n in snap.nodes)
-        canvas.spans(0, height - 1, legend(width, snapshots, cut=bool(snap.blocked)))
+        canvas.spans(0, height - 1, legend(width, snapshots, cut=bool(snap.blocked), prevote=snap.prevote))
     return canvas.to_text()
