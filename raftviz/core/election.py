@@ -79,7 +79,7 @@ class Election(ServerState):
         back it cannot depose a working leader.
         """
         self._reset_election_timer(now)
-        if not self.is_voter or self.current_term >= LAST_TERM - 1:
+        if not self.is_voter or self.current_term >= LAST_TERM - 1 or self._campaign_held():
             return
         self.role = PRECANDIDATE
         self.leader_id = 0
@@ -155,15 +155,8 @@ class Election(ServerState):
         self._explain(Reason(TIMEOUT_NOW, peer=msg.src, term=msg.term))
         self.become_candidate(now)
 
-    def become_candidate(self, now: int) -> None:
-        """§5.2: increment the term, vote for self, ask every voter for a vote.
-
-        Only a voter of its own configuration may stand: a learner, or a server
-        that was removed or has not joined yet, just waits to hear from a leader.
-        """
-        self._reset_election_timer(now)
-        if not self.is_voter or self.current_term >= LAST_TERM:
-            return  # (a term that cannot be incremented and encoded: waits for a leader, never crashes)
+    def _campaign_held(self) -> bool:
+        """Whether a recovering node must wait for a leader instead of standing (or pre-voting)."""
         if self.recovering and self.configuration.voters == (self.id,):
             # The only voter: there is no one to catch up from, and no other vote to clash
             # with. What it lost is lost; waiting would only stop the cluster for good.
@@ -173,6 +166,19 @@ class Election(ServerState):
             # Its log may lack entries it acknowledged: as leader it could lose committed
             # entries (and its own vote in this term is unknown). It waits for a leader.
             self._explain(Reason(CAMPAIGN_HELD, term=self.current_term, message=self.recovering))
+            return True
+        return False
+
+    def become_candidate(self, now: int) -> None:
+        """§5.2: increment the term, vote for self, ask every voter for a vote.
+
+        Only a voter of its own configuration may stand: a learner, or a server
+        that was removed or has not joined yet, just waits to hear from a leader.
+        """
+        self._reset_election_timer(now)
+        if not self.is_voter or self.current_term >= LAST_TERM:
+            return  # (a term that cannot be incremented and encoded: waits for a leader, never crashes)
+        if self._campaign_held():
             return
         if self.role == LEADER:
             self.drop_reads(0)  # (only the lab's ``timeout`` makes a leader stand again)
