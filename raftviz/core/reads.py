@@ -31,9 +31,14 @@ until ``sent + election_min - drift`` no other leader can exist, and the
 leader answers at once from its state, with no message at all. ``drift`` is
 :data:`LEASE_DRIFT_PERCENT` of ``election_min``: the bound on how much faster
 another server's clock may run. The lease is only as good as that
-assumption, and one more: a server that acked the round must not vote for
-another candidate within the lease (leader stickiness, as Pre-Vote with
-CheckQuorum gives; plain Raft votes at once). The lab's ``clock N rate=R``
+assumption, and one more: a server that acked the round must not help elect
+another candidate within the lease. Plain Raft votes at once, so a leader
+holds a lease only with Pre-Vote's leader stickiness on (``prevote=on``: a
+server that heard from its leader within the minimum election timeout grants
+no pre-vote), as etcd takes leases only with CheckQuorum; without it a lease
+read is confirmed by a round like a ReadIndex read. An election forced past
+the pre-vote (the lab's ``timeout N``, a TimeoutNow) breaks stickiness as a
+drifting clock does. The lab's ``clock N rate=R``
 breaks the first assumption on purpose, and a lease read then returns a
 stale value (``expect linearizable`` fails); ReadIndex stays right, since it
 relies on no clock. When the lease does not hold (not yet taken, or run
@@ -106,7 +111,10 @@ class Reads(ServerState):
         if not committed:
             why = "noop"  # §6.4 step 1 comes first, whatever the mode
         elif msg.read == "lease":
-            why = "lease expired" if self.lease_start >= 0 else "no lease yet"
+            if not self.config.prevote:
+                why = "no stickiness"  # plain Raft votes at once: no lease is safe
+            else:
+                why = "lease expired" if self.lease_start >= 0 else "no lease yet"
         else:
             why = "round"
         self._explain(
@@ -169,8 +177,9 @@ class Reads(ServerState):
                 del self.round_sent[old]
 
     def lease_expiry(self) -> int:
-        """When this leader's lease runs out, on its own clock (-1: it holds none)."""
-        if self.role != LEADER or self.lease_start < 0:
+        """When this leader's lease runs out, on its own clock (-1: it holds none; never
+        without Pre-Vote's leader stickiness, which the lease's safety rests on)."""
+        if self.role != LEADER or self.lease_start < 0 or not self.config.prevote:
             return -1
         drift = self.config.election_min * LEASE_DRIFT_PERCENT // 100
         return self.lease_start + self.config.election_min - drift

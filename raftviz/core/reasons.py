@@ -90,8 +90,9 @@ CONFIG_CHANGED: Final = "config-changed"
 READ_SERVED: Final = "read-served"
 #: A read held by the leader (``message`` the mode, ``before`` the request): ``after`` says
 #: what for: ``round`` (heartbeat round ``count`` to reach a majority), ``noop`` (an entry of
-#: its ``term`` to commit first), ``no lease yet`` / ``lease expired`` (at ``their_index``):
-#: confirmed by round ``count`` instead. ``index`` is the read index (0: not known yet).
+#: its ``term`` to commit first), ``no lease yet`` / ``lease expired`` (at ``their_index``) /
+#: ``no stickiness`` (``prevote`` off: no lease is safe): confirmed by round ``count`` instead.
+#: ``index`` is the read index (0: not known yet).
 READ_HELD: Final = "read-held"
 #: A read refused (``message`` the mode, ``before`` the request): this node does not lead
 #: (any more); ``peer`` is the leader it knows of (0: none), for the client to try.
@@ -422,6 +423,12 @@ class Reason:
                 return (
                     f"{what} held: this leader has not committed an entry of its term {self.term} yet, "
                     f"so its read index is not known; heartbeat round {self.count} sent"
+                )
+            if self.after == "no stickiness":
+                return (
+                    f"{what} held: no lease without leader stickiness (prevote=on: a server that "
+                    f"heard from its leader grants no pre-vote), so it is confirmed like a ReadIndex "
+                    f"read, by heartbeat round {self.count}"
                 )
             if self.after in ("lease expired", "no lease yet"):
                 when = f" at t={self.their_index}" if self.after == "lease expired" else ""

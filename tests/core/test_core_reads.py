@@ -7,6 +7,9 @@ and outputs are read from ``ready()``.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from raftviz.core.config import RaftConfig
 from raftviz.core.messages import (
     AppendEntries,
     AppendEntriesReply,
@@ -38,9 +41,13 @@ def ack(leader: RaftNode, peer: int, match: int, round_: int = 0, now: int = 0) 
     return leader.ready()
 
 
-def leader_with_x(value: str = "1", now: int = 0) -> RaftNode:
-    """A 3-node leader of term 1 that has committed its no-op and ``put x value``."""
-    node = make(1, 3)
+#: Leases need Pre-Vote's leader stickiness (without it, no lease: raftviz.core.reads).
+STICKY = replace(CFG, prevote=True)
+
+
+def leader_with_x(value: str = "1", now: int = 0, config: RaftConfig = STICKY) -> RaftNode:
+    """A 3-node leader of term 1 (Pre-Vote on) that has committed its no-op and ``put x value``."""
+    node = make(1, 3, config=config)
     elect(node, now)
     ack(node, 2, 1, now=now)  # the no-op commits
     put(node, value, 1, now)
@@ -219,7 +226,7 @@ def test_6_4_waiting_reads_are_bounded() -> None:
 
 
 def test_6_4_1_a_lease_read_at_a_new_leader_also_waits_for_its_no_op() -> None:
-    node = make(1, 3)
+    node = make(1, 3, config=STICKY)
     elect(node)
     out = read(node, "lease", seq=1, now=5)
     assert replies(out) == [] and [r.after for r in out.reasons] == ["noop"]
@@ -229,3 +236,17 @@ def test_6_4_1_a_lease_read_at_a_new_leader_also_waits_for_its_no_op() -> None:
     assert replies(read(node, "lease", seq=2, now=7)) == [], "but no answer before the no-op commits"
     done = ack(node, 2, 1, now=8)
     assert sorted((r.seq, r.ok) for r in replies(done)) == [(1, True), (2, True)]
+
+
+def test_6_4_1_without_leader_stickiness_a_leader_holds_no_lease() -> None:
+    """Plain Raft grants a vote at once: a lease would not keep another leader out, so a lease
+    read is confirmed by a heartbeat round, as a ReadIndex read is."""
+    node = leader_with_x(config=CFG)
+    out = read(node, "readindex", seq=2, now=10)
+    (round_,) = {m.round for m in of(out, AppendEntries)}
+    ack(node, 2, 2, round_=round_, now=15)
+    assert node.lease_expiry() == -1
+    out = read(node, "lease", seq=3, now=20)
+    assert replies(out) == [] and [r.after for r in out.reasons] == ["no stickiness"]
+    (fresh,) = {m.round for m in of(out, AppendEntries)}
+    assert [(r.seq, r.value) for r in replies(ack(node, 3, 2, round_=fresh, now=25))] == [(3, "1")]

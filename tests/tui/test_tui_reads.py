@@ -28,7 +28,15 @@ def test_lease_reads_held_clock_rates_and_read_modes_are_shown() -> None:
         app = RaftvizApp(AppOptions(backend="inprocess", seed=1, nodes=3))
         async with app.run_test(size=SIZE) as pilot:
             await settle(pilot, app)
-            for command in ["until leader=2", "put x 1", "until kv x=1", "get x read=lease", "advance 60"]:
+            # A lease needs Pre-Vote's leader stickiness (raftviz.core.reads).
+            for command in [
+                "cluster 3 seed=1 prevote=on",
+                "until leader=2",
+                "put x 1",
+                "until kv x=1",
+                "get x read=lease",
+                "advance 60",
+            ]:
                 app.run_command(command)
                 await settle(pilot, app)
             snap = app.snapshot
