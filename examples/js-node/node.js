@@ -752,7 +752,7 @@ class Raft {
       this.role === 'candidate' ? [...this.votes].sort((a, b) => a - b) : [],
       table(this.nextIndex), table(this.matchIndex),
       DROPPED.count, REFUSED.text, 0, 0, cfg.voters, cfg.learners, Buffer.alloc(0), 'ok', [], this.reasons,
-      0, [], 0, '', 0, // no reads held without the log, no lease, not recovering, no transfer (fields 27-31)
+      0, [], 0, '', 0, 0, [], // no reads held, no lease, not recovering, no transfer, no CheckQuorum (fields 27-33)
     ];
   }
 }

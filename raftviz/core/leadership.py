@@ -39,6 +39,12 @@ class Leadership(ServerState):
         if self.role == LEADER:
             self.heard_from[peer] = now
 
+    def quorum_heard(self) -> tuple[int, ...]:
+        """The voters the next check will count (itself included), sorted: those heard in its window."""
+        since = self.quorum_deadline - self.config.election_min
+        voters = self.configuration.voters
+        return tuple(v for v in voters if v == self.id or self.heard_from.get(v, -1) > since)
+
     def check_quorum(self, now: int) -> None:
         """§6.2: step down unless a majority of voters answered within the last window."""
         window = self.config.election_min

@@ -641,6 +641,7 @@ class Lab:
             view.deadline = self.virtual_time(node, report.deadline)
             view.election_timeout = max(1, math.ceil(report.election_timeout / self.clock_rates[node][0]))
             view.lease = self.virtual_time(node, report.lease) if report.lease else 0
+            view.quorum_check = self.virtual_time(node, report.quorum_check) if report.quorum_check else 0
         self._set_timer(node, view.deadline if node in self.clock_rates else report.deadline)
         found = self.checker.check(view, before, report.log_from, self.steps, self.now)
         if report.snapshot:

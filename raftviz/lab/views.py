@@ -89,6 +89,9 @@ class NodeView:
     recovering: str = ""
     #: A leader handing over leadership: the target (0: none; dissertation §3.10).
     transfer: int = 0
+    #: CheckQuorum as a leader: its next check (virtual time; 0: none) and the voters it counts so far.
+    quorum_check: int = 0
+    quorum_heard: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         self.mirror.expiry = self.expiry
@@ -174,6 +177,7 @@ class NodeView:
         self.reads_waiting, self.reads, self.lease = report.reads_waiting, report.reads, report.lease
         self.recovering = report.recovering
         self.transfer = report.transfer
+        self.quorum_check, self.quorum_heard = report.quorum_check, report.quorum_heard
         if report.reasons:
             self.reasons = report.reasons
 
@@ -191,6 +195,7 @@ class NodeView:
         self.match_index = ()
         self.reads_waiting, self.reads, self.lease = 0, (), 0
         self.transfer = 0
+        self.quorum_check, self.quorum_heard = 0, ()
 
     def status_fields(self) -> dict[str, str]:
         """The keys of the ``status`` line (docs/scenario-language.md), in order."""

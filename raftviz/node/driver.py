@@ -452,6 +452,8 @@ class NodeDriver:
             lease=max(0, core.lease_expiry()) if leader else 0,
             recovering=core.recovering,
             transfer=core.transfer_target if leader else 0,
+            quorum_check=core.quorum_deadline if leader and core.config.check_quorum else 0,
+            quorum_heard=core.quorum_heard() if leader and core.config.check_quorum else (),
         )
 
 

@@ -88,6 +88,9 @@ class NodeSnap:
     clock_rate: str = ""
     #: A leader handing over leadership: the target (0: none; dissertation §3.10).
     transfer: int = 0
+    #: CheckQuorum as a leader: when its next check is due (0: none) and whom it has heard.
+    quorum_check: int = 0
+    quorum_heard: tuple[int, ...] = ()
 
     @property
     def last_index(self) -> int:
@@ -324,6 +327,8 @@ def take_snapshot(history: History) -> Snapshot | None:
             lease=v.lease,
             clock_rate=_clock_rate(lab.clock_rates.get(v.id)),
             transfer=v.transfer,
+            quorum_check=v.quorum_check,
+            quorum_heard=v.quorum_heard,
         )
         for v in sorted(lab.views.values(), key=lambda v: v.id)
     )

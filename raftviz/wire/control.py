@@ -105,6 +105,10 @@ class Report:
     recovering: str = ""
     #: A leader handing over leadership: the target (0: no transfer in progress).
     transfer: int = 0
+    #: CheckQuorum (``checkquorum=on``, a leader): when its next check is due, on its own
+    #: clock (0: no check), and the voters that check counts so far, itself included.
+    quorum_check: int = 0
+    quorum_heard: tuple[int, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,7 +301,7 @@ def _disk_text(value: Any) -> str:
 
 
 _VIOLATIONS: Final = counters_field("violations")
-_REPORT_FIELDS: Final = 32
+_REPORT_FIELDS: Final = 34
 #: At most this many waiting reads are described in a Report (the count is always whole).
 MAX_REPORTED_READS: Final = 8
 #: A reason on the wire: [kind, peer, other, term, index, our_term, our_index,
@@ -365,6 +369,7 @@ def _report_to_wire(r: Report) -> list[Any]:
         r.start_index, r.start_term, list(r.voters), list(r.learners), r.snapshot, r.disk,
         [list(p) for p in r.violations], [_reason_to_wire(x) for x in r.reasons],
         r.reads_waiting, list(r.reads), r.lease, r.recovering, r.transfer,
+        r.quorum_check, list(r.quorum_heard),
     ]  # fmt: skip
 
 
@@ -374,7 +379,7 @@ def _report_from_wire(raw: Any) -> Report:
     (node, role, term, vote, leader, commit, applied, last_index, last_term, deadline, timeout,
      log_from, entries, sent, votes, next_index, match_index, dropped, refused,
      start_index, start_term, voters, learners, snapshot, disk, violations, reasons,
-     reads_waiting, reads, lease, recovering, transfer) = raw  # fmt: skip
+     reads_waiting, reads, lease, recovering, transfer, quorum_check, quorum_heard) = raw  # fmt: skip
     if type(role) is not str or role not in _ROLES:
         raise Bad("role", "follower, pre-candidate, candidate or leader", got(role, str))
     if type(entries) is not list or type(sent) is not list or type(votes) is not list:
@@ -429,6 +434,8 @@ def _report_from_wire(raw: Any) -> Report:
         lease=_INDEX(lease),
         recovering=_TEXT(recovering),
         transfer=_NODE0(transfer),
+        quorum_check=_INDEX(quorum_check),
+        quorum_heard=_members(quorum_heard, "quorum_heard"),
     )
 
 

@@ -162,6 +162,8 @@ reports_without_configuration = st.builds(
     lease=indexes,
     recovering=texts,
     transfer=node_ids_or_zero,
+    quorum_check=indexes,
+    quorum_heard=st.sets(node_ids, max_size=5).map(lambda ids: tuple(sorted(ids))),
 )
 # voters and learners: sorted, without duplicates, disjoint (a Configuration's).
 reports = st.builds(
@@ -267,18 +269,18 @@ def test_tag_and_field_order(cls: type, data: st.DataObject) -> None:
     fields = body[2:]
     names = [f.name for f in dataclasses.fields(cls)]
     if cls is Hello:
-        # Hello nests its report as an array of the 32 report fields.
+        # Hello nests its report as an array of the 34 report fields.
         assert fields[:3] == [frame.node, frame.pid, frame.port]
         assert fields[3] == body_of(frame.report)[2:]
     elif cls is Report:
-        assert len(fields) == 32
+        assert len(fields) == 34
         nested = (
             *("entries", "sent", "votes", "next_index", "match_index", "voters", "learners"),
-            *("violations", "reasons", "reads"),
+            *("violations", "reasons", "reads", "quorum_heard"),
         )
         plain = [n for n in names if n not in nested]
         assert [fields[names.index(n)] for n in plain] == [getattr(frame, n) for n in plain]
-        assert names[-13:] == [
+        assert names[-15:] == [
             "start_index",
             "start_term",
             "voters",
@@ -292,8 +294,11 @@ def test_tag_and_field_order(cls: type, data: st.DataObject) -> None:
             "lease",
             "recovering",
             "transfer",
+            "quorum_check",
+            "quorum_heard",
         ]
         assert fields[names.index("reads")] == list(frame.reads)
+        assert fields[names.index("quorum_heard")] == list(frame.quorum_heard)
         assert fields[names.index("violations")] == [list(p) for p in frame.violations]
         assert fields[names.index("reasons")] == [
             [getattr(r, f.name) for f in dataclasses.fields(Reason)] for r in frame.reasons
@@ -453,15 +458,16 @@ GOLDEN = [
     (Secret(b"RV"), "00 00 00 07 93 01 4c c4 02 52 56"),
     (
         Hello(1, 4242, 40001, EMPTY_REPORT),
-        "00 00 00 3d 96 01 40 01 cd 10 92 cd 9c 41 dc 00 20 01 a8 66 6f 6c 6c 6f 77 65 72 00 00 00 00 00 "
-        "00 00 cc b7 cc b7 00 90 90 90 90 90 00 a0 00 00 93 01 02 03 90 c4 00 a2 6f 6b 90 90 00 90 00 a0 00",
+        "00 00 00 3f 96 01 40 01 cd 10 92 cd 9c 41 dc 00 22 01 a8 66 6f 6c 6c 6f 77 65 72 00 00 00 00 00 "
+        "00 00 cc b7 cc b7 00 90 90 90 90 90 00 a0 00 00 93 01 02 03 90 c4 00 a2 6f 6b 90 90 00 90 00 a0 00 "
+        "00 90",
     ),
     (
         VOTING_REPORT,
-        "00 00 00 6c dc 00 22 01 47 01 a8 66 6f 6c 6c 6f 77 65 72 07 03 00 00 00 0c 06 cd 06 97 cc bb 00 "
+        "00 00 00 6e dc 00 24 01 47 01 a8 66 6f 6c 6c 6f 77 65 72 07 03 00 00 00 0c 06 cd 06 97 cc bb 00 "
         "90 91 92 03 c4 07 96 01 02 01 03 07 c3 90 90 90 00 a0 00 00 93 01 02 03 90 c4 00 a2 6f 6b 91 92 "
         "ae 74 65 72 6d 2d 74 6f 6f 2d 6c 61 72 67 65 01 91 9d ac 76 6f 74 65 2d 67 72 61 6e 74 65 64 03 "
-        "00 07 00 06 0c 06 0c 00 a0 a0 a0 00 90 00 a0 00",
+        "00 07 00 06 0c 06 0c 00 a0 a0 a0 00 90 00 a0 00 00 90",
     ),
 ]
 
@@ -718,9 +724,9 @@ def test_reject_wrong_field_count(tag: int, fields: list[Any]) -> None:
 def test_reject_report_of_wrong_length() -> None:
     fields = body_of(EMPTY_REPORT)[2:]
     for bad in (fields[:-1], [*fields, 0], []):
-        with pytest.raises(WireError, match="expected list of 32 report fields"):
+        with pytest.raises(WireError, match="expected list of 34 report fields"):
             decode_frame(pack(1, 71, *bad))
-    with pytest.raises(WireError, match="expected list of 32 report fields, got dict"):
+    with pytest.raises(WireError, match="expected list of 34 report fields, got dict"):
         decode_frame(pack(1, 64, 1, 2, 3, {"report": 1}))
 
 
@@ -920,7 +926,7 @@ def test_reject_report_with_a_bad_config_entry() -> None:
 def test_report_before_membership_changes_is_refused() -> None:
     # The 19-field report of before: refused, not read with defaults.
     fields = body_of(EMPTY_REPORT)[2:]
-    with pytest.raises(WireError, match="expected list of 32 report fields, got list of 19 items"):
+    with pytest.raises(WireError, match="expected list of 34 report fields, got list of 19 items"):
         decode_frame(pack(1, 71, *fields[:19]))
 
 

@@ -190,6 +190,8 @@ def inspect_node(node: NodeSnap, snap: Snapshot) -> Group:
         if node.role == "leader":
             grid.add_row("timer", f"heartbeat at t={node.deadline}")
             _read_rows(grid, node, snap.now)
+            if node.quorum_check:
+                grid.add_row("checkquorum", _quorum_text(node))
             if node.transfer:
                 # §3.10: the leader hands over and takes no client request meanwhile.
                 text = f"handing leadership to node {node.transfer}: no new client requests"
@@ -252,6 +254,17 @@ def inspect_node(node: NodeSnap, snap: Snapshot) -> Group:
     if not tail and node.log_start:
         grid.add_row("log", Text(f"every entry is in the snapshot (≤{node.log_start})", style="dim"))
     return Group(title, grid)
+
+
+def _quorum_text(node: NodeSnap) -> Text:
+    """CheckQuorum (§6.2): whom the next check counts so far, and what it will do."""
+    heard, voters = node.quorum_heard, node.voters
+    majority = len(voters) // 2 + 1
+    counted = f"heard {','.join(map(str, heard)) or 'none'} of {','.join(map(str, voters))}"
+    if len(heard) >= majority:
+        return Text(f"{counted}: a majority; next check t={node.quorum_check}")
+    return Text(f"{counted}: no majority yet; steps down at t={node.quorum_check} unless more answer",
+                style="bold yellow")  # fmt: skip
 
 
 def _read_rows(grid: Table, node: NodeSnap, now: int) -> None:
