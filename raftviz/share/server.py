@@ -151,7 +151,7 @@ class ShareServer:
                 if not follower.live and not follower.closing and now - follower.joined > HELLO_S:
                     self._drop(follower, "said no hello")
                 elif follower.outbox and now - follower.last_progress > STALL_S:
-                    self._drop(follower, f"took nothing for {STALL_S:.0f} s")
+                    self._drop(follower, f"took nothing for {STALL_S:g} s")
                 else:
                     self._watch(follower)
 
@@ -243,10 +243,11 @@ class ShareServer:
             self._selector.modify(follower.sock, events)
 
     def _drop(self, follower: _Follower, why: str) -> None:
+        if why:
+            # Said before the follower leaves the count: whoever sees it gone finds why.
+            self.dropped.append(f"{follower.address}: {why}")
         with self._lock:
             self._followers.pop(follower.sock, None)
         with contextlib.suppress(KeyError, ValueError):
             self._selector.unregister(follower.sock)
         follower.sock.close()
-        if why:
-            self.dropped.append(f"{follower.address}: {why}")

@@ -85,11 +85,14 @@ def test_a_planted_bug_is_found_and_shrunk() -> None:
 
 
 def test_hunt_runs_schedules_on_a_node_command() -> None:
+    from raftviz.lab.hunt.generate import generate
     from raftviz.lab.hunt.search import HuntError, HuntOptions, check_options, schedule
 
     lines = schedule(3, 3, None, JS)
     assert lines[0].startswith("cluster 3 seed=3") and lines[0].endswith(f' node="{JS}"')
-    assert schedule(3, 3, None)[1:] == lines[1:]  # the same faults, on the other nodes
+    # The same faults as on raftviz's nodes, kept to Figure 2 (no Pre-Vote options, no transfers).
+    assert generate(3, 3, None, beyond=False)[1:] == lines[1:]
+    assert all(not line.startswith("transfer") for line in lines)
     check_options(HuntOptions(node=JS, backend="udp"))
     for bad in (
         HuntOptions(node=JS, backend="inprocess"),
