@@ -6,7 +6,8 @@
 2. throughput: W writes outstanding at once (commits/s, p50, p99 latency);
 3. fail-over: SIGKILL the leader, time until a new leader answers (T trials);
 4. reads: one get at a time, through the log, by ReadIndex and by the leader's
-   lease (dissertation §6.4; p50, p99 per mode).
+   lease (dissertation §6.4; p50, p99 per mode; the nodes run --prevote, which a
+   lease needs).
 
 Three nodes, 150-300 ms election timeouts, 50 ms heartbeats. Figures only.
 Extra node flags can be given in RAFTVIZ_NODE_ARGS, e.g. "--batch 256".
@@ -43,7 +44,9 @@ def free_ports(n: int) -> list[int]:
 
 
 class Cluster:
-    def __init__(self, n: int = 3) -> None:
+    def __init__(self, n: int = 3, extra: tuple[str, ...] = ()) -> None:
+        #: Node flags of this cluster's own, after RAFTVIZ_NODE_ARGS.
+        self.extra = extra
         self.root = tempfile.mkdtemp(prefix="raftviz-bench-")
         ports = free_ports(n)
         self.addresses = {i + 1: ("127.0.0.1", p) for i, p in enumerate(ports)}
@@ -54,7 +57,7 @@ class Cluster:
 
     def start(self, node: int) -> None:
         command = [sys.executable, "-m", "raftviz", "node", "--id", str(node), "--peers", self.peers,
-                   "--data", os.path.join(self.root, f"n{node}"), *EXTRA]  # fmt: skip
+                   "--data", os.path.join(self.root, f"n{node}"), *EXTRA, *self.extra]  # fmt: skip
         log = open(os.path.join(self.root, f"n{node}.log"), "ab")  # noqa: SIM115
         self.procs[node] = subprocess.Popen(command, stderr=log, stdout=subprocess.DEVNULL)
         log.close()
@@ -237,7 +240,8 @@ def bench_failover(trials: int) -> None:
 
 
 def bench_reads(reads: int) -> None:
-    cluster = Cluster()
+    # A leader holds a lease only with Pre-Vote's leader stickiness (raftviz.core.reads).
+    cluster = Cluster(extra=("--prevote",))
     try:
         probe = KVClient(list(cluster.addresses.values()))
         wait_for_leader(cluster, probe)
