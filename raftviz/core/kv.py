@@ -151,30 +151,37 @@ class KVStore:
             self.sessions[client] = Session(active=self.clock)
             self._note_active(self.clock)
             return True, (client, "")
-        if command.client:
+        client = command.client
+        if not client:
+            return True, self._execute(command)
+        seq, low = command.seq, command.low
+        session = self.sessions.get(client)
+        # A new seq of a known session is the common case, and lookup says None for it
+        # (without digesting anything): ask lookup only when it may say something else.
+        if session is None or seq in session.results or seq < session.low:
             answer = self.lookup(command)
             if answer is not None:
                 return answer
-            if command.low > command.seq:
-                # The leader refuses these; a log written by any leader is checked the same way.
-                return False, (None, f"low {command.low} is above seq {command.seq}")
+        if low > seq:
+            # The leader refuses these; a log written by any leader is checked the same way.
+            return False, (None, f"low {low} is above seq {seq}")
         result = self._execute(command)
-        if command.client:
-            session = self.sessions.get(command.client)
-            if session is None:
-                session = self.sessions[command.client] = Session()
-            session.active = self.clock
+        if session is None:
+            session = self.sessions[client] = Session()
+        session.active = self.clock
+        if self.expiry:
             self._note_active(self.clock)
-            if command.low > session.low:
-                session.low = command.low
-                while session.order and session.order[0] < command.low:
-                    seq = heapq.heappop(session.order)
-                    session.results.pop(seq, None)
-                    session.digests.pop(seq, None)
-            if command.seq >= session.low:
-                session.results[command.seq] = result
-                session.digests[command.seq] = digest(command)
-                heapq.heappush(session.order, command.seq)
+        if low > session.low:
+            session.low = low
+            order = session.order
+            while order and order[0] < low:
+                old = heapq.heappop(order)
+                session.results.pop(old, None)
+                session.digests.pop(old, None)
+        if seq >= session.low:
+            session.results[seq] = result
+            session.digests[seq] = digest(command)
+            heapq.heappush(session.order, seq)
         return True, result
 
     def _tick(self, stamp: int) -> None:

@@ -9,7 +9,7 @@ compact by size as well as by count.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 from raftviz.core.messages import Entry
 
@@ -17,11 +17,15 @@ from raftviz.core.messages import Entry
 class RaftLog:
     """Entries ``start_index+1 .. last_index`` in memory, with O(1) access."""
 
-    __slots__ = ("start_index", "start_term", "_entries", "_sizes", "_base")
+    __slots__ = ("start_index", "start_term", "last_index", "_entries", "_sizes", "_base")
 
     def __init__(self, entries: Iterable[Entry] = (), start_index: int = 0, start_term: int = 0) -> None:
         self.start_index = start_index
         self.start_term = start_term
+        #: The index of the last entry (``start_index`` when none is held). A plain
+        #: attribute every change keeps equal to ``start_index + len(_entries)``,
+        #: not a property: it is read some ten times per message, by the core and the lab.
+        self.last_index = start_index
         self._entries: list[Entry] = []
         #: _sizes[i] is the estimated size of entries[0..i] plus _base.
         self._sizes: list[int] = []
@@ -33,6 +37,7 @@ class RaftLog:
         """A copy for a checkpoint: new lists holding the same (immutable) entries."""
         copy = RaftLog.__new__(RaftLog)
         copy.start_index, copy.start_term, copy._base = self.start_index, self.start_term, self._base
+        copy.last_index = self.last_index
         copy._entries, copy._sizes = list(self._entries), list(self._sizes)
         return copy
 
@@ -42,18 +47,13 @@ class RaftLog:
         return self._sizes[-1] - self._base if self._sizes else 0
 
     @property
-    def last_index(self) -> int:
-        return self.start_index + len(self._entries)
-
-    @property
     def last_term(self) -> int:
         return self._entries[-1].term if self._entries else self.start_term
 
     def term_at(self, index: int) -> int | None:
         """The term of the entry at ``index`` (``start_term`` at ``start_index``, so 0
         at index 0 for a log that starts at the beginning); None if unknown."""
-        # Offsets into _entries rather than the last_index property: this and
-        # entry() are the hottest calls of a busy cluster (a property call each costs more).
+        # Offsets into _entries: this and entry() are the hottest calls of a busy cluster.
         offset = index - self.start_index
         if offset == 0:
             return self.start_term
@@ -80,14 +80,28 @@ class RaftLog:
             raise ValueError("cannot truncate below the start of the log")
         del self._entries[index - self.start_index - 1 :]
         del self._sizes[index - self.start_index - 1 :]
+        self.last_index = self.start_index + len(self._entries)
 
     def append(self, entry: Entry) -> int:
         """Append one entry and return its index."""
         self._entries.append(entry)
         cmd = entry.command
-        size = len(cmd.key) + len(cmd.value) + len(cmd.client) + 24
-        self._sizes.append((self._sizes[-1] if self._sizes else self._base) + size)
-        return self.start_index + len(self._entries)
+        sizes = self._sizes
+        sizes.append((sizes[-1] if sizes else self._base) + len(cmd.key) + len(cmd.value) + len(cmd.client) + 24)
+        self.last_index += 1
+        return self.last_index
+
+    def extend(self, entries: Sequence[Entry]) -> int:
+        """Append entries in order, as ``append`` each would; return the new last index."""
+        sizes = self._sizes
+        size = sizes[-1] if sizes else self._base
+        for entry in entries:
+            cmd = entry.command
+            size += len(cmd.key) + len(cmd.value) + len(cmd.client) + 24  # as in append
+            sizes.append(size)
+        self._entries.extend(entries)
+        self.last_index += len(entries)
+        return self.last_index
 
     def compact(self, index: int, term: int) -> None:
         """Start the log after (index, term), as installing a snapshot there requires.
@@ -110,6 +124,7 @@ class RaftLog:
             self._base = 0
         self.start_index = index
         self.start_term = term
+        self.last_index = index + len(self._entries)
 
     def first_index_of_term(self, index: int) -> int:
         """The first index of the run of entries sharing ``term_at(index)``."""

@@ -139,12 +139,14 @@ class Replication(ServerState):
             # Planted bug: everything after prevLogIndex goes, matching or not.
             self._truncate_from(prev + 1)
         index = prev
-        for entry in entries:
+        for position, entry in enumerate(entries):
             index += 1
             existing = log.term_at(index)
             if existing is None:
-                self._append_local(entry)
-            elif existing != entry.term:
+                # Past the end of our log: this entry and all after it are new.
+                self._append_all(entries[position:])
+                break
+            if existing != entry.term:
                 # §5.3: a conflicting entry and all that follow it are deleted.
                 # Never a committed one: the guard drops such a message first.
                 assert index > self.commit_index, "the guard lets no committed entry be overwritten"
@@ -161,7 +163,8 @@ class Replication(ServerState):
                     )
                 )
                 self._truncate_from(index)
-                self._append_local(entry)
+                self._append_all(entries[position:])  # our log now ends before ``index``
+                break
         match = prev + len(entries)
         learned = min(msg.leader_commit, match)
         if learned > self.commit_index:
@@ -273,14 +276,14 @@ class Replication(ServerState):
         voter: a leader removing itself leads without counting itself, §4.2.2),
         which costs O(voters) however long the uncommitted tail is.
         """
-        configuration = self.configuration
-        own = self.log.last_index
-        matches = sorted(
-            (own if v == self.id else self.match_index.get(v, 0) for v in configuration.voters), reverse=True
-        )
-        if not matches:
+        voters = self.configuration.voters
+        if not voters:
             return
-        n = matches[configuration.quorum - 1]
+        own, me, match = self.log.last_index, self.id, self.match_index.get
+        # Locals and an in-place sort: this runs at every successful AppendEntries reply.
+        matches = [own if v == me else match(v, 0) for v in voters]
+        matches.sort(reverse=True)
+        n = matches[len(voters) // 2]  # the quorum-th largest (Configuration.quorum: a majority)
         if n <= self.commit_index:
             return
         # Entries of earlier terms are only committed indirectly (Figure 8).
@@ -333,13 +336,20 @@ class Replication(ServerState):
 
     def _apply_committed(self) -> None:
         """Apply committed entries in log order; a leader answers their clients."""
-        while self.last_applied < self.commit_index:
+        log = self.log
+        if self.last_applied < self.commit_index and not (
+            log.start_index <= self.last_applied and self.commit_index <= log.last_index
+        ):
+            raise IndexError(self.last_applied + 1)  # as log.entry: a committed entry is held until applied
+        # One slice and locals for what applying does not change (the log, the store, the
+        # role, the outputs): this loop runs once per entry on every node.
+        execute, done, answers = self.kv.execute, self._ready.applied, self.role == LEADER
+        for entry in log.slice(self.last_applied + 1, self.commit_index - self.last_applied):
             self.last_applied += 1
-            entry = self.log.entry(self.last_applied)
-            applied, (value, error) = self.kv.execute(entry.command, self.last_applied, entry.stamp)
-            self._ready.applied.append(self.last_applied)
             cmd = entry.command
-            if self.role == LEADER and cmd.client:
+            applied, (value, error) = execute(cmd, self.last_applied, entry.stamp)
+            done.append(self.last_applied)
+            if answers and cmd.client:
                 self.proposed.pop((cmd.client, cmd.seq), None)
                 self._send(ClientReply(self.id, cmd.client, cmd.seq, ok=applied, value=value, error=error))
         if self.pending_reads and self.role == LEADER:

@@ -17,7 +17,7 @@ name a method of another concern: ``RaftNode`` has them all.
 from __future__ import annotations
 
 import random
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from raftviz.core import bugs
@@ -247,6 +247,21 @@ class ServerState:
         self._note_entry(index, entry)
         if self.role == LEADER and entry.command.client:
             self.proposed[entry.command.client, entry.command.seq] = digest(entry.command)
+
+    def _append_all(self, entries: Sequence[Entry]) -> None:
+        """``_append_local`` each of ``entries`` in order, in one go on a follower (a batch
+        from the leader): the log change is marked once, at its first index, and only a
+        configuration entry needs noting (``_note_entry`` ignores the others)."""
+        if self.role == LEADER:
+            for entry in entries:
+                self._append_local(entry)
+            return
+        first = self.log.last_index + 1
+        self.log.extend(entries)
+        self._mark_log_changed(first)
+        for index, entry in enumerate(entries, first):
+            if entry.command.op == "config":
+                self._note_entry(index, entry)
 
     def _stamp(self) -> int:
         """The leader's time for a new entry: never below the stamp before it.
