@@ -87,7 +87,8 @@ class RaftLog:
         self._entries.append(entry)
         cmd = entry.command
         sizes = self._sizes
-        sizes.append((sizes[-1] if sizes else self._base) + len(cmd.key) + len(cmd.value) + len(cmd.client) + 24)
+        size = len(cmd.key) + len(cmd.value) + len(cmd.client) + 24
+        sizes.append((sizes[-1] if sizes else self._base) + size)
         self.last_index += 1
         return self.last_index
 
