@@ -86,6 +86,8 @@ def check(state: ServerState, msg: Message) -> Violation | None:
 
 
 Problem = tuple[str, str] | None
+#: The messages only a leader sends (a tuple: isinstance takes it without building a union).
+_FROM_LEADER: Final = (AppendEntries, InstallSnapshot)
 
 
 def _terms_and_indexes(msg: PeerMessage) -> tuple[dict[str, int], dict[str, int]]:
@@ -155,37 +157,49 @@ def _out_of_bounds(msg: PeerMessage) -> Problem:
 
 def _terms_backwards(msg: PeerMessage) -> Problem:
     """A log's terms never decrease, and no server holds an entry newer than its own term."""
+    # The commonest messages are tested first; a message is of one class only.
+    if isinstance(msg, AppendEntries):
+        return _entry_terms_backwards(msg)
+    if isinstance(msg, AppendEntriesReply):
+        if msg.conflict_term > msg.term:
+            return TERM_BACKWARDS, f"conflict_term {msg.conflict_term} > term {msg.term}"
+        return None
     if isinstance(msg, RequestVote | PreVote) and msg.last_log_term > msg.term:
         return TERM_BACKWARDS, f"last_log_term {msg.last_log_term} > term {msg.term}"
     if isinstance(msg, InstallSnapshot) and msg.last_included_term > msg.term:
         return TERM_BACKWARDS, f"last_included_term {msg.last_included_term} > term {msg.term}"
-    if isinstance(msg, AppendEntriesReply) and msg.conflict_term > msg.term:
-        return TERM_BACKWARDS, f"conflict_term {msg.conflict_term} > term {msg.term}"
-    if isinstance(msg, AppendEntries):
-        previous, name = msg.prev_log_term, "prev_log_term"
-        for i, entry in enumerate(msg.entries):
-            if entry.term < previous:
-                return TERM_BACKWARDS, f"entries[{i}].term {entry.term} < {name} {previous}"
-            previous, name = entry.term, f"entries[{i}].term"
-        if previous > msg.term:
-            return TERM_BACKWARDS, f"{name} {previous} > term {msg.term}"
     return None
+
+
+def _entry_terms_backwards(msg: AppendEntries) -> Problem:
+    """prev_log_term, then each entry's term, never decrease, and none is above the message's term."""
+    previous = msg.prev_log_term
+    for i, entry in enumerate(msg.entries):
+        if entry.term < previous:
+            return TERM_BACKWARDS, f"entries[{i}].term {entry.term} < {_entry_term_name(i - 1)} {previous}"
+        previous = entry.term
+    if previous > msg.term:
+        return TERM_BACKWARDS, f"{_entry_term_name(len(msg.entries) - 1)} {previous} > term {msg.term}"
+    return None
+
+
+def _entry_term_name(i: int) -> str:
+    """The field holding term ``i`` of an AppendEntries's run of terms (-1: the one before the entries)."""
+    return f"entries[{i}].term" if i >= 0 else "prev_log_term"
 
 
 def _against_state(state: ServerState, msg: PeerMessage) -> Problem:
     """Checks of a current-or-newer message against what this node knows is committed."""
     if msg.term < state.current_term:
         return None  # stale: the rules reject it by term
-    leads = state.id if state.role == LEADER else state.leader_id
-    if (
-        isinstance(msg, AppendEntries | InstallSnapshot)
-        and msg.term == state.current_term
-        and leads not in (0, msg.src)
-    ):
-        # Election Safety (§5.2): at most one leader per term.
-        return SECOND_LEADER, f"node {leads} already leads term {msg.term}"
-    if isinstance(msg, AppendEntries):
-        return _against_log(state, msg)
+    if isinstance(msg, _FROM_LEADER):
+        leads = state.id if state.role == LEADER else state.leader_id
+        if msg.term == state.current_term and leads not in (0, msg.src):
+            # Election Safety (§5.2): at most one leader per term.
+            return SECOND_LEADER, f"node {leads} already leads term {msg.term}"
+        if isinstance(msg, AppendEntries):
+            return _against_log(state, msg)
+        return None  # InstallSnapshot: nothing more to compare
     if msg.term != state.current_term or state.role != LEADER:
         return None  # a reply the rules ignore (or that makes this node a follower)
     last = state.log.last_index

@@ -48,12 +48,43 @@ from raftviz.core.messages import (
     TransferRequest,
 )
 from raftviz.core.reads import Reads
-from raftviz.core.ready import Ready
+from raftviz.core.ready import HardState, Ready
 from raftviz.core.reasons import STEP_DOWN, VOTE_IGNORED, Reason
 from raftviz.core.replication import Replication
 from raftviz.core.state import CANDIDATE, FOLLOWER, LEADER
 
 __all__ = ["CANDIDATE", "FOLLOWER", "LEADER", "RaftNode"]
+
+
+#: Messages for clients and tools, which a node does not step on.
+_NOT_PEER = (ClientReply, StatusRequest, StatusReply)
+#: Messages only a leader sends (a higher term in one names its sender leader).
+_FROM_LEADER = (AppendEntries, InstallSnapshot)
+#: Answers that show a peer heard this leader (CheckQuorum counts them).
+_ACKS = (AppendEntriesReply, InstallSnapshotReply)
+#: Each peer message class and the name of the rule that handles it.
+_HANDLERS: dict[type, str] = {
+    RequestVote: "handle_request_vote",
+    RequestVoteReply: "handle_request_vote_reply",
+    AppendEntries: "handle_append_entries",
+    AppendEntriesReply: "handle_append_entries_reply",
+    InstallSnapshot: "handle_install_snapshot",
+    InstallSnapshotReply: "handle_install_snapshot_reply",
+    PreVote: "handle_pre_vote",
+    PreVoteReply: "handle_pre_vote_reply",
+    TimeoutNow: "handle_timeout_now",
+}
+
+
+def _handler_of(msg: Message) -> str:
+    """The handler of a message whose class is not a key of ``_HANDLERS`` (a subclass), "" if none."""
+    return next((name for cls, name in _HANDLERS.items() if isinstance(msg, cls)), "")
+
+
+def _hypothetical(msg: Message) -> bool:
+    """A pre-vote asks about a term nobody is in yet, and a granted answer
+    echoes it: neither makes anyone move to it (dissertation §9.6)."""
+    return isinstance(msg, PreVote) or (isinstance(msg, PreVoteReply) and msg.vote_granted)
 
 
 class RaftNode(Election, Replication, MembershipChanges, Compaction, Reads, Leadership):
@@ -97,7 +128,7 @@ class RaftNode(Election, Replication, MembershipChanges, Compaction, Reads, Lead
         if isinstance(msg, TransferRequest):
             self.handle_transfer_request(msg, now)
             return
-        if isinstance(msg, ClientReply | StatusRequest | StatusReply) or msg.dst != self.id:
+        if isinstance(msg, _NOT_PEER) or msg.dst != self.id:
             return
         # Before any rule, the higher-term one included: a message no correct
         # peer could send is dropped whole and counted, so it moves nothing.
@@ -111,10 +142,7 @@ class RaftNode(Election, Replication, MembershipChanges, Compaction, Reads, Lead
             self._explain(Reason(VOTE_IGNORED, peer=msg.src, count=heard, before=self.role))
             return
         # All servers (Figure 2): a higher term means we are out of date.
-        # A pre-vote asks about a term nobody is in yet, and a granted answer
-        # echoes it: neither makes anyone move to it (dissertation §9.6).
-        hypothetical = isinstance(msg, PreVote) or (isinstance(msg, PreVoteReply) and msg.vote_granted)
-        if msg.term > self.current_term and not self._ignores_term(msg) and not hypothetical:
+        if msg.term > self.current_term and not self._ignores_term(msg) and not _hypothetical(msg):
             message = type(msg).__name__
             self._explain(
                 Reason(
@@ -126,28 +154,13 @@ class RaftNode(Election, Replication, MembershipChanges, Compaction, Reads, Lead
                     before=self.role,
                 )
             )
-            leader = msg.src if isinstance(msg, AppendEntries | InstallSnapshot) else 0
+            leader = msg.src if isinstance(msg, _FROM_LEADER) else 0
             self.become_follower(msg.term, leader, now)
-        if msg.term == self.current_term and isinstance(msg, AppendEntriesReply | InstallSnapshotReply):
+        if msg.term == self.current_term and isinstance(msg, _ACKS):
             self.heard_from_peer(msg.src, now)
-        if isinstance(msg, RequestVote):
-            self.handle_request_vote(msg, now)
-        elif isinstance(msg, RequestVoteReply):
-            self.handle_request_vote_reply(msg, now)
-        elif isinstance(msg, AppendEntries):
-            self.handle_append_entries(msg, now)
-        elif isinstance(msg, AppendEntriesReply):
-            self.handle_append_entries_reply(msg, now)
-        elif isinstance(msg, InstallSnapshot):
-            self.handle_install_snapshot(msg, now)
-        elif isinstance(msg, InstallSnapshotReply):
-            self.handle_install_snapshot_reply(msg, now)
-        elif isinstance(msg, PreVote):
-            self.handle_pre_vote(msg, now)
-        elif isinstance(msg, PreVoteReply):
-            self.handle_pre_vote_reply(msg, now)
-        elif isinstance(msg, TimeoutNow):
-            self.handle_timeout_now(msg, now)
+        handler = _HANDLERS.get(type(msg)) or _handler_of(msg)
+        if handler:
+            getattr(self, handler)(msg, now)
 
     def handle_transfer_request(self, msg: TransferRequest, now: int) -> None:
         """A tool asks for a leadership transfer: the leader starts it; others redirect (seq 0)."""
@@ -166,12 +179,18 @@ class RaftNode(Election, Replication, MembershipChanges, Compaction, Reads, Lead
     def ready(self) -> Ready:
         """Collect the outputs accumulated since the last call."""
         out = self._ready
-        hard = self.hard_state()
-        if "forget-vote" in self.bugs:
-            hard.voted_for = 0  # planted bug: the vote lives in memory only
-        if hard != self._persisted:
-            out.hard_state = hard
-            self._persisted = hard.copy()
+        voted_for = (
+            0 if "forget-vote" in self.bugs else self.voted_for
+        )  # planted bug: the vote lives in memory only
+        persisted = self._persisted
+        # Compared field by field: most inputs change no hard state, and then none is built.
+        if (
+            self.current_term != persisted.current_term
+            or voted_for != persisted.voted_for
+            or self.recovering != persisted.recovering
+        ):
+            out.hard_state = HardState(self.current_term, voted_for, self.recovering)
+            self._persisted = out.hard_state.copy()
         if out.log_from:
             out.entries = self.log.slice(out.log_from)
         out.durable_from = out.log_from

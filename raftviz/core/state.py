@@ -232,7 +232,10 @@ class ServerState:
         self._ready.reasons.append(reason)
 
     def _reset_election_timer(self, now: int) -> None:
-        self.election_timeout = self.rng.randint(self.config.election_min, self.config.election_max)
+        # randrange(a, b + 1) is what randint(a, b) calls: the same draw, one call fewer
+        # (this runs at every AppendEntries a follower takes).
+        config = self.config
+        self.election_timeout = self.rng.randrange(config.election_min, config.election_max + 1)
         self.election_deadline = now + self.election_timeout
 
     def _mark_log_changed(self, index: int) -> None:
