@@ -78,7 +78,10 @@ def check(state: ServerState, msg: Message) -> Violation | None:
     """The invariant ``msg`` would break if ``state``'s node obeyed it; None if it is safe to handle."""
     if not isinstance(msg, PeerMessage):
         return None
-    problem = _out_of_bounds(msg) or _terms_backwards(msg) or _against_state(state, msg)
+    in_bounds = _within_bounds(msg)  # the common case, decided without naming any field
+    problem = (
+        (None if in_bounds else _out_of_bounds(msg)) or _terms_backwards(msg) or _against_state(state, msg)
+    )
     if problem is None:
         return None
     kind, detail = problem
@@ -127,6 +130,7 @@ _BOUNDED: Final = {
     InstallSnapshotReply: attrgetter("term", "last_included_index"),
 }
 _BOUND: Final = min(MAX_TERM, MAX_INDEX)
+_TERM: Final = attrgetter("term")
 
 
 def _within_bounds(msg: PeerMessage) -> bool:
@@ -138,13 +142,12 @@ def _within_bounds(msg: PeerMessage) -> bool:
     if type(msg) is AppendEntries and msg.entries:
         if msg.prev_log_index + len(msg.entries) > _BOUND:
             return False
-        return all(entry.term <= _BOUND for entry in msg.entries)
+        return max(map(_TERM, msg.entries)) <= _BOUND
     return True
 
 
 def _out_of_bounds(msg: PeerMessage) -> Problem:
-    if _within_bounds(msg):
-        return None
+    """The first term or index of ``msg`` above its limit (once ``_within_bounds`` doubts it)."""
     terms, indexes = _terms_and_indexes(msg)
     for name, value in terms.items():
         if value > MAX_TERM:

@@ -17,15 +17,16 @@ from raftviz.core.messages import Entry
 class RaftLog:
     """Entries ``start_index+1 .. last_index`` in memory, with O(1) access."""
 
-    __slots__ = ("start_index", "start_term", "last_index", "_entries", "_sizes", "_base")
+    __slots__ = ("start_index", "start_term", "last_index", "last_term", "_entries", "_sizes", "_base")
 
     def __init__(self, entries: Iterable[Entry] = (), start_index: int = 0, start_term: int = 0) -> None:
         self.start_index = start_index
         self.start_term = start_term
-        #: The index of the last entry (``start_index`` when none is held). A plain
-        #: attribute every change keeps equal to ``start_index + len(_entries)``,
-        #: not a property: it is read some ten times per message, by the core and the lab.
+        #: The index and term of the last entry (``start_index`` and ``start_term`` when
+        #: none is held). Plain attributes that every change of the log keeps up to date,
+        #: not properties: they are read many times per message, by the core and the lab.
         self.last_index = start_index
+        self.last_term = start_term
         self._entries: list[Entry] = []
         #: _sizes[i] is the estimated size of entries[0..i] plus _base.
         self._sizes: list[int] = []
@@ -37,7 +38,7 @@ class RaftLog:
         """A copy for a checkpoint: new lists holding the same (immutable) entries."""
         copy = RaftLog.__new__(RaftLog)
         copy.start_index, copy.start_term, copy._base = self.start_index, self.start_term, self._base
-        copy.last_index = self.last_index
+        copy.last_index, copy.last_term = self.last_index, self.last_term
         copy._entries, copy._sizes = list(self._entries), list(self._sizes)
         return copy
 
@@ -45,10 +46,6 @@ class RaftLog:
     def bytes(self) -> int:
         """Estimated encoded size of the entries held."""
         return self._sizes[-1] - self._base if self._sizes else 0
-
-    @property
-    def last_term(self) -> int:
-        return self._entries[-1].term if self._entries else self.start_term
 
     def term_at(self, index: int) -> int | None:
         """The term of the entry at ``index`` (``start_term`` at ``start_index``, so 0
@@ -78,9 +75,11 @@ class RaftLog:
         """Delete the entry at ``index`` and all that follow it (§5.3)."""
         if index <= self.start_index:
             raise ValueError("cannot truncate below the start of the log")
+        if index > self.last_index:
+            return  # nothing held there: the usual case of a driver mirroring a log change
         del self._entries[index - self.start_index - 1 :]
         del self._sizes[index - self.start_index - 1 :]
-        self.last_index = self.start_index + len(self._entries)
+        self._ends_changed()
 
     def append(self, entry: Entry) -> int:
         """Append one entry and return its index."""
@@ -90,6 +89,7 @@ class RaftLog:
         size = len(cmd.key) + len(cmd.value) + len(cmd.client) + 24
         sizes.append((sizes[-1] if sizes else self._base) + size)
         self.last_index += 1
+        self.last_term = entry.term
         return self.last_index
 
     def extend(self, entries: Sequence[Entry]) -> int:
@@ -101,7 +101,7 @@ class RaftLog:
             size += len(cmd.key) + len(cmd.value) + len(cmd.client) + 24  # as in append
             sizes.append(size)
         self._entries.extend(entries)
-        self.last_index += len(entries)
+        self._ends_changed()
         return self.last_index
 
     def compact(self, index: int, term: int) -> None:
@@ -125,7 +125,12 @@ class RaftLog:
             self._base = 0
         self.start_index = index
         self.start_term = term
-        self.last_index = index + len(self._entries)
+        self._ends_changed()
+
+    def _ends_changed(self) -> None:
+        """Set ``last_index`` and ``last_term`` again after a change of the log's ends."""
+        self.last_index = self.start_index + len(self._entries)
+        self.last_term = self._entries[-1].term if self._entries else self.start_term
 
     def first_index_of_term(self, index: int) -> int:
         """The first index of the run of entries sharing ``term_at(index)``."""

@@ -179,9 +179,8 @@ class RaftNode(Election, Replication, MembershipChanges, Compaction, Reads, Lead
     def ready(self) -> Ready:
         """Collect the outputs accumulated since the last call."""
         out = self._ready
-        voted_for = (
-            0 if "forget-vote" in self.bugs else self.voted_for
-        )  # planted bug: the vote lives in memory only
+        # The planted bug forget-vote: the vote lives in memory only.
+        voted_for = 0 if "forget-vote" in self.bugs else self.voted_for
         persisted = self._persisted
         # Compared field by field: most inputs change no hard state, and then none is built.
         if (
