@@ -241,14 +241,18 @@ class Replication(ServerState):
         if msg.success:
             if msg.match_index > self.match_index[peer]:
                 self.match_index[peer] = msg.match_index
-            self.next_index[peer] = max(self.next_index[peer], self.match_index[peer] + 1)
-            if peer in self.inflight and self.match_index[peer] >= self.inflight[peer][0]:
+            matched = self.match_index[peer]
+            if matched >= self.next_index[peer]:
+                self.next_index[peer] = matched + 1  # nextIndex never below matchIndex + 1
+            sent = self.inflight.get(peer)
+            if sent is not None and matched >= sent[0]:
                 del self.inflight[peer]  # the batch in flight arrived
             self.advance_commit_index()
             if self.role != LEADER:
                 return  # it removed itself, and that change just committed
             self._maybe_promote()
-            self.transfer_progress(peer)
+            if self.transfer_target == peer:
+                self.transfer_progress(peer)
         else:
             # Fast back-up (§5.3): jump over a whole conflicting term at once.
             hint = msg.conflict_index
@@ -300,11 +304,9 @@ class Replication(ServerState):
 
     def _explain_commit(self, kind: str, n: int, term: int) -> None:
         """Which voters hold entry ``n`` (their matchIndex, or the leader's own log), and its term."""
-        holders = [
-            v
-            for v in self.configuration.voters
-            if (self.log.last_index if v == self.id else self.match_index.get(v, 0)) >= n
-        ]
+        voters = self.configuration.voters
+        own, me, match = self.log.last_index, self.id, self.match_index.get
+        holders = [v for v in voters if (own if v == me else match(v, 0)) >= n]
         self._explain(
             Reason(
                 kind,
@@ -312,7 +314,7 @@ class Replication(ServerState):
                 index=n,
                 our_index=self.commit_index,
                 their_term=term,
-                count=len(self.configuration.voters),
+                count=len(voters),
                 after=",".join(map(str, holders)),
             )
         )
