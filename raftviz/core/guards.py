@@ -78,10 +78,10 @@ def check(state: ServerState, msg: Message) -> Violation | None:
     """The invariant ``msg`` would break if ``state``'s node obeyed it; None if it is safe to handle."""
     if not isinstance(msg, PeerMessage):
         return None
-    in_bounds = _within_bounds(msg)  # the common case, decided without naming any field
-    problem = (
-        (None if in_bounds else _out_of_bounds(msg)) or _terms_backwards(msg) or _against_state(state, msg)
-    )
+    if _plainly_well_formed(msg):
+        problem = _against_state(state, msg)  # the common case: one call for the first two checks
+    else:
+        problem = _out_of_bounds(msg) or _terms_backwards(msg) or _against_state(state, msg)
     if problem is None:
         return None
     kind, detail = problem
@@ -146,8 +146,37 @@ def _within_bounds(msg: PeerMessage) -> bool:
     return True
 
 
+def _plainly_well_formed(msg: PeerMessage) -> bool:
+    """True if an AppendEntries or its reply is within bounds and its terms do not go
+    backwards, so that ``_out_of_bounds`` and ``_terms_backwards`` would find nothing;
+    False if it is not, or for any other message (those two then look for themselves).
+
+    The two commonest messages, checked by their own fields in one call: a run of
+    terms that never decreases and ends at most at ``term`` (itself within bounds)
+    holds no term above the bound either.
+    """
+    kind = type(msg)
+    if kind is AppendEntries:
+        if max(msg.term, msg.prev_log_term, msg.prev_log_index, msg.leader_commit) > _BOUND:
+            return False
+        if msg.prev_log_index + len(msg.entries) > _BOUND:
+            return False
+        previous = msg.prev_log_term
+        for entry in msg.entries:
+            if entry.term < previous:
+                return False
+            previous = entry.term
+        return previous <= msg.term
+    if kind is AppendEntriesReply:
+        if max(msg.term, msg.match_index, msg.conflict_index) > _BOUND:
+            return False
+        return msg.conflict_term <= msg.term
+    return False
+
+
 def _out_of_bounds(msg: PeerMessage) -> Problem:
-    """The first term or index of ``msg`` above its limit (once ``_within_bounds`` doubts it)."""
+    if _within_bounds(msg):
+        return None
     terms, indexes = _terms_and_indexes(msg)
     for name, value in terms.items():
         if value > MAX_TERM:
