@@ -318,8 +318,7 @@ class Lab:
             self._timer_version[node] = self._timer_version.get(node, 0) + 1
             self._timer_deadline[node] = None
             # A new server under an old id: its term starts again from 0.
-            self.checker.max_term.pop(node, None)
-            self.checker.leader_configs.pop(node, None)
+            self.checker.forget(node)
         else:
             self.ids = sorted([*self.ids, node])
         self.views[node] = NodeView(node, joined=True, expiry=self.config.session_expiry)
@@ -567,7 +566,7 @@ class Lab:
             )
             # No message carries a term above the highest any node has had: only a node
             # behind that needs its message decoded (so a steady cluster decodes nothing here).
-            behind = self.views[dst].term < max(self.checker.max_term.values(), default=0)
+            behind = self.views[dst].term < self.checker.top_term
             if behind and not (record.refused or record.protocol or record.stopped):
                 broken = check_term_rule(self.views[dst], flight.msg, self.steps, self.now)
                 if broken is not None:
@@ -605,30 +604,54 @@ class Lab:
 
     def _absorb(self, node: int, report: Report, record: StepRecord) -> None:
         view = self.views[node]
-        before = Before.of(view)
-        summary = _summary(view)
-        if not before.alive:
-            summary = ("down", summary[1], summary[2], 0, *summary[4:])
-        was_leader = view.role == "leader" and before.alive
+        log = view.log
+        # The fields of the node's summary (and of Before) as they were, read once: the
+        # summaries themselves are built only when one of them changed (most steps change none).
+        alive, role, term, vote, commit = view.alive, view.role, view.term, view.vote, view.commit
+        last_index, start_index, voters, learners = (
+            log.last_index,
+            log.start_index,
+            view.voters,
+            view.learners,
+        )
+        before = Before(alive, view.incarnation, role, term, commit, last_index)
+        was_leader = role == "leader" and alive
         # A slow disk (``disk N slow MS``): what the node sent after an fsync leaves MS later.
         # It synced if it made a log change, a snapshot or a term or vote durable.
         delay = 0
         if report.disk != "ok":
-            hard_state_changed = (report.term, report.vote) != (view.term, view.vote)
+            hard_state_changed = (report.term, report.vote) != (term, vote)
             synced = bool(report.log_from or report.snapshot) or hard_state_changed
             delay = parse_fault(report.disk).ms if synced else 0
         previous_violations = view.violations
         view.absorb(report)
-        if report.violations != previous_violations or not before.alive:
-            counted = dict(previous_violations) if before.alive else {}
+        if report.violations != previous_violations or not alive:
+            counted = dict(previous_violations) if alive else {}
             record.protocol = [kind for kind, count in report.violations if count > counted.get(kind, 0)]
         elif record.protocol:
             record.protocol = []  # no count grew
-        if view.role == "leader" and not (was_leader and before.term == view.term):
+        if view.role == "leader" and not (was_leader and term == view.term):
             view.leader_since = self.now
-        after = _summary(view)
-        if after != summary:
-            record.changes.append(Change(node, summary, after))
+        log = view.log
+        if (
+            not alive
+            or view.role != role
+            or view.term != term
+            or view.vote != vote
+            or view.commit != commit
+            or log.last_index != last_index
+            or log.start_index != start_index
+            or view.voters != voters
+            or view.learners != learners
+        ):
+            words = _configuration_words(voters, learners)
+            if alive:
+                summary = (role, term, vote, commit, last_index, words, start_index)
+            else:
+                summary = ("down", term, vote, 0, last_index, words, start_index)
+            after = _summary(view)
+            if after != summary:
+                record.changes.append(Change(node, summary, after))
         record.refused = report.refused
         if report.reasons:
             record.reasons.extend((node, reason) for reason in report.reasons)
@@ -642,7 +665,9 @@ class Lab:
             view.election_timeout = max(1, math.ceil(report.election_timeout / self.clock_rates[node][0]))
             view.lease = self.virtual_time(node, report.lease) if report.lease else 0
             view.quorum_check = self.virtual_time(node, report.quorum_check) if report.quorum_check else 0
-        self._set_timer(node, view.deadline if node in self.clock_rates else report.deadline)
+            self._set_timer(node, view.deadline)
+        elif self._timer_deadline.get(node) != report.deadline:  # else _set_timer would do nothing
+            self._set_timer(node, report.deadline)
         found = self.checker.check(view, before, report.log_from, self.steps, self.now)
         if report.snapshot:
             # Indexes every node has compacted away can never be written again.
@@ -660,16 +685,17 @@ class Lab:
         allow_loss: bool = True,
         delay: int = 0,
     ) -> Flight | None:
-        msg = self._decoded.get(data) if self._decoded is not None else None
-        flight = Flight(self._next_id, src, dst, data, self.now, 0, msg)
-        self._next_id += 1
-        if allow_loss and self.network.sample_loss():
+        decoded, network, now, flight_id = self._decoded, self.network, self.now, self._next_id
+        msg = decoded.get(data) if decoded is not None else None
+        flight = Flight(flight_id, src, dst, data, now, 0, msg)
+        self._next_id = flight_id + 1
+        if allow_loss and network.sample_loss():
             record.lost.append(flight)
             return None
-        flight.deliver_at = self.now + delay + self.network.sample_latency()
-        self.flights[flight.id] = flight
+        flight.deliver_at = deliver_at = now + delay + network.sample_latency()
+        self.flights[flight_id] = flight
         key = dst if isinstance(dst, int) else self._key(dst)
-        heapq.heappush(self._queue, (flight.deliver_at, DELIVER, key, flight.id))
+        heapq.heappush(self._queue, (deliver_at, DELIVER, key, flight_id))
         record.sent.append(flight)
         return flight
 
