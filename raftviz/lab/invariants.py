@@ -206,7 +206,11 @@ class InvariantChecker:
 
         # Election Safety and Leader Completeness, for a node that is leader now.
         if alive and role == "leader":
-            self._check_leader(view, before, same_life, log_from, step, time, found)
+            newly = not same_life or before.role != "leader" or before.term != term
+            # A leader that has led this term since its last check, with no log change, has
+            # nothing new to check (the common case: it took in a reply).
+            if newly or log_from or self.leader_of_term.get(term) != node:
+                self._check_leader(view, newly, log_from, step, time, found)
         return found
 
     def _check_matching(
@@ -279,15 +283,14 @@ class InvariantChecker:
     def _check_leader(
         self,
         view: NodeView,
-        before: Before,
-        same_life: bool,
+        newly: bool,
         log_from: int,
         step: int,
         time: int,
         found: list[Violation],
     ) -> None:
         """Election Safety, Leader Completeness, Leader Is Voter and One Change At A Time
-        for ``view``, a live leader."""
+        for ``view``, a live leader (``newly``: it was not leader in this term and life before the step)."""
         holder = self.leader_of_term.setdefault(view.term, view.id)
         if holder != view.id:
             found.append(
@@ -300,7 +303,6 @@ class InvariantChecker:
                     holder,
                 )
             )
-        newly = not same_life or before.role != "leader" or before.term != view.term
         if newly:
             found.extend(self._check_completeness(view, step, time))
             if view.id not in view.voters:

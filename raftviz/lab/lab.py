@@ -558,11 +558,7 @@ class Lab:
             record = self._record("lost", f"#{flight.id} {flight.src}->{dst} lost: node {dst} is down")
         else:
             record = self._node_input(
-                dst,
-                "deliver",
-                f"deliver #{flight.id}",
-                lambda n, now: self.backend.deliver(n, flight.data, now),
-                publish=False,
+                dst, "deliver", f"deliver #{flight.id}", self.backend.deliver, flight.data, publish=False
             )
             # No message carries a term above the highest any node has had: only a node
             # behind that needs its message decoded (so a steady cluster decodes nothing here).
@@ -580,12 +576,14 @@ class Lab:
         node: int,
         kind: str,
         text: str,
-        call: Callable[[int, int], Report],
+        call: Callable[..., Report],
+        *args: object,
         publish: bool = True,
     ) -> StepRecord:
+        """Hand ``node`` one input, ``call(node, *args, now)`` (``now`` on its clock); take in its report."""
         record = self._record(kind, text)
         try:
-            report = call(node, self.local_time(node))
+            report = call(node, *args, self.local_time(node))
         except NodeStopped as exc:
             self._stopped(node, exc.reason, record)
         else:
@@ -655,8 +653,8 @@ class Lab:
         record.refused = report.refused
         if report.reasons:
             record.reasons.extend((node, reason) for reason in report.reasons)
-        for dst, data in report.sent:
-            self._send(node, dst, data, record, delay=delay)
+        if report.sent:
+            self._send_all(node, report.sent, record, delay)
         self._deadline_on_clock[node] = report.deadline
         self._lease_on_clock[node] = report.lease
         if node in self.clock_rates:
@@ -698,6 +696,27 @@ class Lab:
         heapq.heappush(self._queue, (deliver_at, DELIVER, key, flight_id))
         record.sent.append(flight)
         return flight
+
+    def _send_all(self, src: int, sent: list[tuple[Address, bytes]], record: StepRecord, delay: int) -> None:
+        """``_send`` for each datagram a node's report lists, in order (the same draws, the
+        same flights): one loop with the lab's and network's fields read once, since
+        every step sends a message or more."""
+        decoded, network, now = self._decoded, self.network, self.now
+        flights, queue, sent_list = self.flights, self._queue, record.sent
+        for dst, data in sent:
+            flight_id = self._next_id
+            self._next_id = flight_id + 1
+            flight = Flight(
+                flight_id, src, dst, data, now, 0, decoded.get(data) if decoded is not None else None
+            )
+            if network.sample_loss():
+                record.lost.append(flight)
+                continue
+            flight.deliver_at = deliver_at = now + delay + network.sample_latency()
+            flights[flight_id] = flight
+            key = dst if isinstance(dst, int) else self._key(dst)
+            heapq.heappush(queue, (deliver_at, DELIVER, key, flight_id))
+            sent_list.append(flight)
 
     def _set_timer(self, node: int, deadline: int) -> None:
         if self._timer_deadline.get(node) == deadline:
