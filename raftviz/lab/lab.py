@@ -79,6 +79,38 @@ class StepRecord:
     #: What happened to client sessions (a RegisterClient answer, an expiry), as sentences.
     sessions: list[str] = field(default_factory=list)
 
+    def __init__(  # noqa: PLR0913 (every field, as the generated __init__ took them)
+        self,
+        step: int,
+        time: int,
+        kind: str,
+        text: str,
+        flight: Flight | None = None,
+        changes: list[Change] | None = None,
+        sent: list[Flight] | None = None,
+        lost: list[Flight] | None = None,
+        answers: list[Request] | None = None,
+        violations: list[Violation] | None = None,
+        refused: str = "",
+        stopped: str = "",
+        protocol: list[str] | None = None,
+        reasons: list[tuple[int, Reason]] | None = None,
+        sessions: list[str] | None = None,
+    ) -> None:
+        # Written out rather than generated: one record is made per event, and the
+        # generated __init__ calls a factory for each of the eight lists; a list left
+        # out (None) is a new empty one, as the factory gave.
+        self.step, self.time, self.kind, self.text, self.flight = step, time, kind, text, flight
+        self.changes = [] if changes is None else changes
+        self.sent = [] if sent is None else sent
+        self.lost = [] if lost is None else lost
+        self.answers = [] if answers is None else answers
+        self.violations = [] if violations is None else violations
+        self.refused, self.stopped = refused, stopped
+        self.protocol = [] if protocol is None else protocol
+        self.reasons = [] if reasons is None else reasons
+        self.sessions = [] if sessions is None else sessions
+
 
 #: role, term, vote, commit, last index, configuration (text), snapshot index
 Summary = tuple[str, int, int, int, int, str, int]
