@@ -99,7 +99,10 @@ class InvariantChecker:
         self.commit_runs: list[tuple[int, int]] = []
         #: Indexes up to ``base`` have been forgotten (every node compacted them).
         self.base = 0
+        #: Each node's highest term so far, and the highest of them (kept as they grow: the
+        #: lab asks after every delivery whether the receiver is behind it).
         self.max_term: dict[int, int] = {}
+        self.top_term = 0
         #: Per leader (while it leads, in one life and term): the indexes of the
         #: configuration entries in its log found so far, and the last index
         #: scanned, so each entry is looked at once, not once per append.
@@ -113,6 +116,12 @@ class InvariantChecker:
             setattr(copy, name, value.copy() if isinstance(value, (list, dict)) else value)
         copy.leader_configs = {n: (list(found), upto) for n, (found, upto) in self.leader_configs.items()}
         return copy
+
+    def forget(self, node: int) -> None:
+        """Forget what was seen of ``node``: a new server under its id starts again from term 0."""
+        self.max_term.pop(node, None)
+        self.leader_configs.pop(node, None)
+        self.top_term = max(self.max_term.values(), default=0)
 
     def prune(self, below: int) -> None:
         """Forget indexes up to ``below``: no node holds them in its log any more."""
@@ -139,121 +148,198 @@ class InvariantChecker:
 
     def check(self, view: NodeView, before: Before, log_from: int, step: int, time: int) -> list[Violation]:
         """Check one node's change during a step; ``log_from`` is its reported log change."""
+        # This runs after every step: the common case (no log change, nothing newly
+        # committed, not a leader) does little more than the term check, and the fields
+        # are read into locals once.
         found: list[Violation] = []
-
-        def fail(invariant: str, detail: str, *others: int) -> None:
-            found.append(Violation(invariant, step, time, tuple(sorted({view.id, *others})), detail))
+        node, term, alive, role = view.id, view.term, view.alive, view.role
 
         # Per node: terms never go back, commit never goes back within an incarnation.
-        highest = self.max_term.get(view.id, 0)
-        if view.term < highest:
-            fail("Term Monotonicity", f"node {view.id} term went from {highest} to {view.term}")
-        self.max_term[view.id] = max(highest, view.term)
-        same_life = before.alive and view.alive and before.incarnation == view.incarnation
-        if same_life and view.commit < before.commit:
-            fail(
-                "Commit Monotonicity",
-                f"node {view.id} commit index went from {before.commit} to {view.commit}",
+        highest = self.max_term.get(node, 0)
+        if term < highest:
+            found.append(
+                _violation(
+                    view, step, time, "Term Monotonicity", f"node {node} term went from {highest} to {term}"
+                )
+            )
+        else:
+            self.max_term[node] = term
+            if term > self.top_term:
+                self.top_term = term
+        same_life = before.alive and alive and before.incarnation == view.incarnation
+        commit_before = before.commit if same_life else 0
+        if same_life and view.commit < commit_before:
+            found.append(
+                _violation(
+                    view,
+                    step,
+                    time,
+                    "Commit Monotonicity",
+                    f"node {node} commit index went from {before.commit} to {view.commit}",
+                )
             )
 
-        # Leader Append-Only.
-        if (
-            same_life
-            and before.role == "leader"
-            and view.role == "leader"
-            and before.term == view.term
-            and log_from
-            and log_from <= before.last_index
-        ):
-            fail("Leader Append-Only", f"leader {view.id} rewrote its log from index {log_from}")
-
-        # Log Matching, incrementally over the entries this step wrote.
         if log_from:
-            first = max(log_from, view.log.start_index + 1)
-            prev_term = view.term_at(first - 1)
-            entry_at = self.entry_at
-            # One slice, each entry's predecessor term carried along: this runs for
-            # every entry every node writes.
-            for index, entry in enumerate(view.log.slice(first), start=first):
-                if entry.command.op == "config":
-                    found.extend(self._check_change(view, index, step, time))
-                key = (index, entry.term)
-                seen = entry_at.get(key)
-                written = (entry.command, prev_term)
-                prev_term = entry.term
-                if seen is None:
-                    entry_at[key] = written
-                elif seen != written:
-                    fail(
+            # Leader Append-Only.
+            if (
+                same_life
+                and before.role == "leader"
+                and role == "leader"
+                and before.term == term
+                and log_from <= before.last_index
+            ):
+                found.append(
+                    _violation(
+                        view,
+                        step,
+                        time,
+                        "Leader Append-Only",
+                        f"leader {node} rewrote its log from index {log_from}",
+                    )
+                )
+            # Log Matching, incrementally over the entries this step wrote.
+            self._check_matching(view, log_from, step, time, found)
+
+        # State Machine Safety: what this node commits agrees with what anyone committed.
+        if alive and view.commit > commit_before:
+            self._check_commits(view, commit_before, step, time, found)
+
+        # Election Safety and Leader Completeness, for a node that is leader now.
+        if alive and role == "leader":
+            newly = not same_life or before.role != "leader" or before.term != term
+            # A leader that has led this term since its last check, with no log change, has
+            # nothing new to check (the common case: it took in a reply).
+            if newly or log_from or self.leader_of_term.get(term) != node:
+                self._check_leader(view, newly, log_from, step, time, found)
+        return found
+
+    def _check_matching(
+        self, view: NodeView, log_from: int, step: int, time: int, found: list[Violation]
+    ) -> None:
+        """Log Matching for the entries from ``log_from`` on (each compared with the first one
+        ever seen at its index and term); configuration entries also for Single-Server Change."""
+        first = max(log_from, view.log.start_index + 1)
+        prev_term = view.term_at(first - 1)
+        entry_at = self.entry_at
+        # One slice, each entry's predecessor term carried along: this runs for
+        # every entry every node writes.
+        for index, entry in enumerate(view.log.slice(first), start=first):
+            if entry.command.op == "config":
+                found.extend(self._check_change(view, index, step, time))
+            key = (index, entry.term)
+            seen = entry_at.get(key)
+            written = (entry.command, prev_term)
+            prev_term = entry.term
+            if seen is None:
+                entry_at[key] = written
+            elif seen != written:
+                found.append(
+                    _violation(
+                        view,
+                        step,
+                        time,
                         "Log Matching",
                         f"node {view.id} holds index {index} term {entry.term} as "
                         f"{entry.command.describe()!r} after term {written[1]}, but it was first seen as "
                         f"{seen[0].describe()!r} after term {seen[1]}",
                     )
+                )
 
-        # State Machine Safety: what this node commits agrees with what anyone committed.
-        if view.alive and view.commit > (before.commit if same_life else 0):
-            lo = max((before.commit if same_life else 0), self.base) + 1
-            # Indexes inside the snapshot have no entry to compare (an entry committed
-            # and compacted in the same step is known only as committed): one step for all.
-            in_snapshot = min(view.commit, view.log.start_index)
-            if in_snapshot >= lo:
-                self._extend_committed(in_snapshot, view.term)
-            known, entry_of = self.known, view.log.entry
-            for index in range(max(lo, view.log.start_index + 1), view.commit + 1):
-                entry = entry_of(index)
-                committed = (entry.term, entry.command)
-                if index > self.committed:
-                    self._extend_committed(index, view.term)
-                    known[index] = committed
-                    continue
-                seen = known.get(index)
-                if seen is None:
-                    known[index] = committed
-                elif seen != committed:
-                    fail(
+    def _check_commits(
+        self, view: NodeView, commit_before: int, step: int, time: int, found: list[Violation]
+    ) -> None:
+        """State Machine Safety for the indexes ``view`` committed above ``commit_before``."""
+        lo = max(commit_before, self.base) + 1
+        # Indexes inside the snapshot have no entry to compare (an entry committed
+        # and compacted in the same step is known only as committed): one step for all.
+        in_snapshot = min(view.commit, view.log.start_index)
+        if in_snapshot >= lo:
+            self._extend_committed(in_snapshot, view.term)
+        known, entry_of = self.known, view.log.entry
+        for index in range(max(lo, view.log.start_index + 1), view.commit + 1):
+            entry = entry_of(index)
+            committed = (entry.term, entry.command)
+            if index > self.committed:
+                self._extend_committed(index, view.term)
+                known[index] = committed
+                continue
+            seen = known.get(index)
+            if seen is None:
+                known[index] = committed
+            elif seen != committed:
+                found.append(
+                    _violation(
+                        view,
+                        step,
+                        time,
                         "State Machine Safety",
                         f"node {view.id} committed {entry.command.describe()!r} (term {entry.term}) "
                         f"at index {index}, where {seen[1].describe()!r} "
                         f"(term {seen[0]}) was committed before",
                     )
-                    break
+                )
+                break
 
-        # Election Safety and Leader Completeness, for a node that is leader now.
-        if view.alive and view.role == "leader":
-            holder = self.leader_of_term.setdefault(view.term, view.id)
-            if holder != view.id:
-                fail(
+    def _check_leader(
+        self,
+        view: NodeView,
+        newly: bool,
+        log_from: int,
+        step: int,
+        time: int,
+        found: list[Violation],
+    ) -> None:
+        """Election Safety, Leader Completeness, Leader Is Voter and One Change At A Time
+        for ``view``, a live leader (``newly``: it was not leader in this term and life before the step)."""
+        holder = self.leader_of_term.setdefault(view.term, view.id)
+        if holder != view.id:
+            found.append(
+                _violation(
+                    view,
+                    step,
+                    time,
                     "Election Safety",
                     f"nodes {holder} and {view.id} are both leader in term {view.term}",
                     holder,
                 )
-            newly = not same_life or before.role != "leader" or before.term != view.term
-            if newly:
-                found.extend(self._check_completeness(view, step, time))
-                if view.id not in view.voters:
-                    fail("Leader Is Voter", f"node {view.id} became leader but the voters are {view.voters}")
-            if log_from or newly:
-                # Beyond what any node has committed, not this leader's own commit
-                # index: a restarted leader has forgotten which changes committed.
-                settled = max(view.commit, self.committed, view.log.start_index)
-                found_so_far, scanned = ([], 0) if newly else self.leader_configs.get(view.id, ([], 0))
-                # A leader only appends (Leader Append-Only is checked above), so
-                # only the entries past what was scanned, or from ``log_from``, can be new.
-                if log_from:
-                    scanned = min(scanned, log_from - 1)
-                start = max(settled, scanned) + 1
-                pending = [i for i in found_so_far if settled < i < start]
-                pending += [
-                    i for i in range(start, view.last_index + 1) if view.log.entry(i).command.op == "config"
-                ]
-                self.leader_configs[view.id] = (pending, view.last_index)
-                if len(pending) > 1:
-                    fail(
+            )
+        if newly:
+            found.extend(self._check_completeness(view, step, time))
+            if view.id not in view.voters:
+                found.append(
+                    _violation(
+                        view,
+                        step,
+                        time,
+                        "Leader Is Voter",
+                        f"node {view.id} became leader but the voters are {view.voters}",
+                    )
+                )
+        if log_from or newly:
+            # Beyond what any node has committed, not this leader's own commit
+            # index: a restarted leader has forgotten which changes committed.
+            settled = max(view.commit, self.committed, view.log.start_index)
+            found_so_far, scanned = ([], 0) if newly else self.leader_configs.get(view.id, ([], 0))
+            # A leader only appends (Leader Append-Only is checked above), so
+            # only the entries past what was scanned, or from ``log_from``, can be new.
+            if log_from:
+                scanned = min(scanned, log_from - 1)
+            start = max(settled, scanned) + 1
+            pending = [i for i in found_so_far if settled < i < start]
+            pending += [
+                i for i in range(start, view.last_index + 1) if view.log.entry(i).command.op == "config"
+            ]
+            self.leader_configs[view.id] = (pending, view.last_index)
+            if len(pending) > 1:
+                found.append(
+                    _violation(
+                        view,
+                        step,
+                        time,
                         "One Change At A Time",
                         f"leader {view.id} holds uncommitted configuration entries at {pending}",
                     )
-        return found
+                )
 
     def _check_change(self, view: NodeView, index: int, step: int, time: int) -> list[Violation]:
         """A configuration entry changes the voters by at most one server from the one before it."""
@@ -304,6 +390,11 @@ class InvariantChecker:
                 )
             ]
         return []
+
+
+def _violation(view: NodeView, step: int, time: int, invariant: str, detail: str, *others: int) -> Violation:
+    """A violation of ``invariant`` found at ``view``'s node (and ``others``)."""
+    return Violation(invariant, step, time, tuple(sorted({view.id, *others})), detail)
 
 
 def check_term_rule(view: NodeView, msg: object, step: int, time: int) -> Violation | None:

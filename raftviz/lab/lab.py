@@ -79,6 +79,38 @@ class StepRecord:
     #: What happened to client sessions (a RegisterClient answer, an expiry), as sentences.
     sessions: list[str] = field(default_factory=list)
 
+    def __init__(  # noqa: PLR0913 (every field, as the generated __init__ took them)
+        self,
+        step: int,
+        time: int,
+        kind: str,
+        text: str,
+        flight: Flight | None = None,
+        changes: list[Change] | None = None,
+        sent: list[Flight] | None = None,
+        lost: list[Flight] | None = None,
+        answers: list[Request] | None = None,
+        violations: list[Violation] | None = None,
+        refused: str = "",
+        stopped: str = "",
+        protocol: list[str] | None = None,
+        reasons: list[tuple[int, Reason]] | None = None,
+        sessions: list[str] | None = None,
+    ) -> None:
+        # Written out rather than generated: one record is made per event, and the
+        # generated __init__ calls a factory for each of the eight lists; a list left
+        # out (None) is a new empty one, as the factory gave.
+        self.step, self.time, self.kind, self.text, self.flight = step, time, kind, text, flight
+        self.changes = [] if changes is None else changes
+        self.sent = [] if sent is None else sent
+        self.lost = [] if lost is None else lost
+        self.answers = [] if answers is None else answers
+        self.violations = [] if violations is None else violations
+        self.refused, self.stopped = refused, stopped
+        self.protocol = [] if protocol is None else protocol
+        self.reasons = [] if reasons is None else reasons
+        self.sessions = [] if sessions is None else sessions
+
 
 #: role, term, vote, commit, last index, configuration (text), snapshot index
 Summary = tuple[str, int, int, int, int, str, int]
@@ -318,8 +350,7 @@ class Lab:
             self._timer_version[node] = self._timer_version.get(node, 0) + 1
             self._timer_deadline[node] = None
             # A new server under an old id: its term starts again from 0.
-            self.checker.max_term.pop(node, None)
-            self.checker.leader_configs.pop(node, None)
+            self.checker.forget(node)
         else:
             self.ids = sorted([*self.ids, node])
         self.views[node] = NodeView(node, joined=True, expiry=self.config.session_expiry)
@@ -559,15 +590,11 @@ class Lab:
             record = self._record("lost", f"#{flight.id} {flight.src}->{dst} lost: node {dst} is down")
         else:
             record = self._node_input(
-                dst,
-                "deliver",
-                f"deliver #{flight.id}",
-                lambda n, now: self.backend.deliver(n, flight.data, now),
-                publish=False,
+                dst, "deliver", f"deliver #{flight.id}", self.backend.deliver, flight.data, publish=False
             )
             # No message carries a term above the highest any node has had: only a node
             # behind that needs its message decoded (so a steady cluster decodes nothing here).
-            behind = self.views[dst].term < max(self.checker.max_term.values(), default=0)
+            behind = self.views[dst].term < self.checker.top_term
             if behind and not (record.refused or record.protocol or record.stopped):
                 broken = check_term_rule(self.views[dst], flight.msg, self.steps, self.now)
                 if broken is not None:
@@ -581,12 +608,14 @@ class Lab:
         node: int,
         kind: str,
         text: str,
-        call: Callable[[int, int], Report],
+        call: Callable[..., Report],
+        *args: object,
         publish: bool = True,
     ) -> StepRecord:
+        """Hand ``node`` one input, ``call(node, *args, now)`` (``now`` on its clock); take in its report."""
         record = self._record(kind, text)
         try:
-            report = call(node, self.local_time(node))
+            report = call(node, *args, self.local_time(node))
         except NodeStopped as exc:
             self._stopped(node, exc.reason, record)
         else:
@@ -605,35 +634,59 @@ class Lab:
 
     def _absorb(self, node: int, report: Report, record: StepRecord) -> None:
         view = self.views[node]
-        before = Before.of(view)
-        summary = _summary(view)
-        if not before.alive:
-            summary = ("down", summary[1], summary[2], 0, *summary[4:])
-        was_leader = view.role == "leader" and before.alive
+        log = view.log
+        # The fields of the node's summary (and of Before) as they were, read once: the
+        # summaries themselves are built only when one of them changed (most steps change none).
+        alive, role, term, vote, commit = view.alive, view.role, view.term, view.vote, view.commit
+        last_index, start_index, voters, learners = (
+            log.last_index,
+            log.start_index,
+            view.voters,
+            view.learners,
+        )
+        before = Before(alive, view.incarnation, role, term, commit, last_index)
+        was_leader = role == "leader" and alive
         # A slow disk (``disk N slow MS``): what the node sent after an fsync leaves MS later.
         # It synced if it made a log change, a snapshot or a term or vote durable.
         delay = 0
         if report.disk != "ok":
-            hard_state_changed = (report.term, report.vote) != (view.term, view.vote)
+            hard_state_changed = (report.term, report.vote) != (term, vote)
             synced = bool(report.log_from or report.snapshot) or hard_state_changed
             delay = parse_fault(report.disk).ms if synced else 0
         previous_violations = view.violations
         view.absorb(report)
-        if report.violations != previous_violations or not before.alive:
-            counted = dict(previous_violations) if before.alive else {}
+        if report.violations != previous_violations or not alive:
+            counted = dict(previous_violations) if alive else {}
             record.protocol = [kind for kind, count in report.violations if count > counted.get(kind, 0)]
         elif record.protocol:
             record.protocol = []  # no count grew
-        if view.role == "leader" and not (was_leader and before.term == view.term):
+        if view.role == "leader" and not (was_leader and term == view.term):
             view.leader_since = self.now
-        after = _summary(view)
-        if after != summary:
-            record.changes.append(Change(node, summary, after))
+        log = view.log
+        if (
+            not alive
+            or view.role != role
+            or view.term != term
+            or view.vote != vote
+            or view.commit != commit
+            or log.last_index != last_index
+            or log.start_index != start_index
+            or view.voters != voters
+            or view.learners != learners
+        ):
+            words = _configuration_words(voters, learners)
+            if alive:
+                summary = (role, term, vote, commit, last_index, words, start_index)
+            else:
+                summary = ("down", term, vote, 0, last_index, words, start_index)
+            after = _summary(view)
+            if after != summary:
+                record.changes.append(Change(node, summary, after))
         record.refused = report.refused
         if report.reasons:
             record.reasons.extend((node, reason) for reason in report.reasons)
-        for dst, data in report.sent:
-            self._send(node, dst, data, record, delay=delay)
+        if report.sent:
+            self._send_all(node, report.sent, record, delay)
         self._deadline_on_clock[node] = report.deadline
         self._lease_on_clock[node] = report.lease
         if node in self.clock_rates:
@@ -642,7 +695,9 @@ class Lab:
             view.election_timeout = max(1, math.ceil(report.election_timeout / self.clock_rates[node][0]))
             view.lease = self.virtual_time(node, report.lease) if report.lease else 0
             view.quorum_check = self.virtual_time(node, report.quorum_check) if report.quorum_check else 0
-        self._set_timer(node, view.deadline if node in self.clock_rates else report.deadline)
+            self._set_timer(node, view.deadline)
+        elif self._timer_deadline.get(node) != report.deadline:  # else _set_timer would do nothing
+            self._set_timer(node, report.deadline)
         found = self.checker.check(view, before, report.log_from, self.steps, self.now)
         if report.snapshot:
             # Indexes every node has compacted away can never be written again.
@@ -660,18 +715,40 @@ class Lab:
         allow_loss: bool = True,
         delay: int = 0,
     ) -> Flight | None:
-        msg = self._decoded.get(data) if self._decoded is not None else None
-        flight = Flight(self._next_id, src, dst, data, self.now, 0, msg)
-        self._next_id += 1
-        if allow_loss and self.network.sample_loss():
+        decoded, network, now, flight_id = self._decoded, self.network, self.now, self._next_id
+        msg = decoded.get(data) if decoded is not None else None
+        flight = Flight(flight_id, src, dst, data, now, 0, msg)
+        self._next_id = flight_id + 1
+        if allow_loss and network.sample_loss():
             record.lost.append(flight)
             return None
-        flight.deliver_at = self.now + delay + self.network.sample_latency()
-        self.flights[flight.id] = flight
+        flight.deliver_at = deliver_at = now + delay + network.sample_latency()
+        self.flights[flight_id] = flight
         key = dst if isinstance(dst, int) else self._key(dst)
-        heapq.heappush(self._queue, (flight.deliver_at, DELIVER, key, flight.id))
+        heapq.heappush(self._queue, (deliver_at, DELIVER, key, flight_id))
         record.sent.append(flight)
         return flight
+
+    def _send_all(self, src: int, sent: list[tuple[Address, bytes]], record: StepRecord, delay: int) -> None:
+        """``_send`` for each datagram a node's report lists, in order (the same draws, the
+        same flights): one loop with the lab's and network's fields read once, since
+        every step sends a message or more."""
+        decoded, network, now = self._decoded, self.network, self.now
+        flights, queue, sent_list = self.flights, self._queue, record.sent
+        for dst, data in sent:
+            flight_id = self._next_id
+            self._next_id = flight_id + 1
+            flight = Flight(
+                flight_id, src, dst, data, now, 0, decoded.get(data) if decoded is not None else None
+            )
+            if network.sample_loss():
+                record.lost.append(flight)
+                continue
+            flight.deliver_at = deliver_at = now + delay + network.sample_latency()
+            flights[flight_id] = flight
+            key = dst if isinstance(dst, int) else self._key(dst)
+            heapq.heappush(queue, (deliver_at, DELIVER, key, flight_id))
+            sent_list.append(flight)
 
     def _set_timer(self, node: int, deadline: int) -> None:
         if self._timer_deadline.get(node) == deadline:

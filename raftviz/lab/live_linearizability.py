@@ -191,6 +191,9 @@ class LiveLinearizability:
         """The configurations after ``op`` returned ``answer``: every way to have placed it by now
         (None if there are more than MAX_CONFIGS)."""
         pending, ghosts = history.pending, history.ghosts
+        # The operation as answered, made once (not once per configuration); an answer
+        # of None is what ``op`` already says (issued with no output), so it is ``op`` itself.
+        answered = op if answer is None else _with_output(op, answer)
         result: set[Config] = set()
         frontier = list(configs)
         seen = set(configs)
@@ -203,7 +206,7 @@ class LiveLinearizability:
                 if op.kind != "get" or mine[0] is UNKNOWN_VALUE or mine[0] == answer:
                     result.add((state, tuple(p for p in placed if p[0] != number)))
                 continue
-            agrees, after = _step(state, _with_output(op, answer), ghost)
+            agrees, after = _step(state, answered, ghost)
             if agrees:
                 result.add((after, placed))
             # Or another outstanding operation took effect first.

@@ -131,32 +131,34 @@ class NodeView:
 
     def absorb(self, report: Report) -> None:
         """Take in a report: mirror the log change, apply what the node applied."""
+        log = self.log  # compacted and truncated in place, never replaced
         if report.snapshot:
             # The snapshot's state replaces whatever the mirror had still to apply.
             snapshot, restored = _restored(report.snapshot, self.expiry)
             self.mirror = copy.deepcopy(restored)
-            if snapshot.index > self.log.start_index:
-                self.log.compact(snapshot.index, snapshot.term)
+            if snapshot.index > log.start_index:
+                log.compact(snapshot.index, snapshot.term)
             self.applied = self.mirrored = snapshot.index
         if report.log_from:
             if report.log_from <= self.applied:
                 self._catch_up()  # what was applied is about to leave the log (a planted bug)
-            self.log.truncate_from(report.log_from)
+            log.truncate_from(report.log_from)
+            append = log.append
             for entry in report.entries:
-                self.log.append(entry)
+                append(entry)
         if report.applied < self.applied:
             # Never for a correct node; kept as the eager mirror had it: the state as
             # applied so far, and the entries above report.applied applied again later.
             self._catch_up()
             self.mirrored = report.applied
         self.applied = report.applied  # the mirror applies up to it when read
-        if report.start_index > self.log.start_index:
+        if report.start_index > log.start_index:
             self._catch_up()  # before the compaction drops entries it has still to apply
-            self.log.compact(report.start_index, report.start_term)
-        if report.last_index != self.log.last_index or report.last_term != self.last_term:
+            log.compact(report.start_index, report.start_term)
+        if report.last_index != log.last_index or report.last_term != log.last_term:
             raise RuntimeError(
                 f"node {self.id} reports last={report.last_index}/{report.last_term} "
-                f"but its reported log changes give {self.log.last_index}/{self.last_term}"
+                f"but its reported log changes give {log.last_index}/{log.last_term}"
             )
         self.role = report.role
         self.term = report.term
