@@ -143,9 +143,7 @@ class NodeView:
             if report.log_from <= self.applied:
                 self._catch_up()  # what was applied is about to leave the log (a planted bug)
             log.truncate_from(report.log_from)
-            append = log.append
-            for entry in report.entries:
-                append(entry)
+            log.extend(report.entries)
         if report.applied < self.applied:
             # Never for a correct node; kept as the eager mirror had it: the state as
             # applied so far, and the entries above report.applied applied again later.
