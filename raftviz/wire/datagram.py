@@ -58,7 +58,6 @@ other languages.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from operator import attrgetter
 from typing import Any, Final
@@ -116,22 +115,8 @@ from raftviz.wire.validate import (
 
 _COMMAND_FIELDS: Final = ("op", "key", "value", "client", "seq", "low")
 
+_packb = msgpack.packb
 _unpackb = msgpack.unpackb
-#: Each thread's msgpack Packer. ``msgpack.packb`` makes (and frees) a Packer and its
-#: buffer for every call; one kept per thread gives the same bytes (a Packer keeps
-#: nothing between calls but its emptied buffer, emptied on an error too) for less
-#: work. Per thread, because a Packer's buffer must not be shared by two packs at once.
-_packers = threading.local()
-
-
-def _pack(body: list[Any]) -> bytes:
-    """``msgpack.packb(body, use_bin_type=True)``, with this thread's Packer."""
-    try:
-        packer = _packers.packer
-    except AttributeError:
-        packer = _packers.packer = msgpack.Packer(use_bin_type=True)
-    data: bytes = packer.pack(body)
-    return data
 
 
 # --------------------------------------------------------------------------- commands and entries
@@ -555,7 +540,7 @@ def encode(msg: Message) -> bytes:
     except Bad as bad:
         raise bad.error(spec.name) from None
     try:
-        data = _pack(body)
+        data: bytes = _packb(body, use_bin_type=True)
     except (ValueError, TypeError, OverflowError) as exc:  # e.g. a lone surrogate in a str
         raise WireError(f"cannot encode {spec.name}: {exc}") from None
     if len(data) > MAX_DATAGRAM:
