@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from raftviz.core.config import RaftConfig
-from raftviz.core.messages import Message
+from raftviz.core.messages import Address, Message
 from raftviz.lab.options import LabError, LabOptions, NodeStopped, StartRefused
 from raftviz.node import storage as files
 from raftviz.node.disk import DiskFault, DiskStopped
@@ -111,6 +111,15 @@ class DecodedMessages:
         if len(messages) > DECODED_CACHE:
             del messages[next(iter(messages))]
 
+    def put_sent(self, sent: list[tuple[Address, bytes]], sent_messages: list[Message]) -> None:
+        """``put`` each datagram of a report's ``sent`` with its message (the same order)."""
+        # put's body, once per datagram, inlined: this runs for every message any node sends.
+        messages = self._messages
+        for (_, data), msg in zip(sent, sent_messages, strict=True):
+            messages[data] = msg
+            if len(messages) > DECODED_CACHE:
+                del messages[next(iter(messages))]
+
 
 class InProcessBackend:
     """Nodes as drivers inside this process, with storage kept across crashes.
@@ -156,7 +165,7 @@ class InProcessBackend:
         return self.start(node_id, 0, now)
 
     def take_snapshot(self, node_id: int, now: int) -> Report:
-        return self._input(node_id, lambda d: d.take_snapshot(now))
+        return self._input(node_id, NodeDriver.take_snapshot, now)
 
     def crash(self, node_id: int) -> None:
         self.drivers.pop(node_id, None)
@@ -164,23 +173,25 @@ class InProcessBackend:
     def deliver(self, node_id: int, data: bytes, now: int) -> Report:
         msg = self.decoded.get(data)
         if msg is None:
-            return self._input(node_id, lambda d: d.deliver(data, now))
-        return self._input(node_id, lambda d: d.step_many([msg], now))
+            return self._input(node_id, NodeDriver.deliver, data, now)
+        return self._input(node_id, NodeDriver.step_many, [msg], now)
 
     def fire_timer(self, node_id: int, now: int) -> Report:
-        return self._input(node_id, lambda d: d.fire_timer(now))
+        return self._input(node_id, NodeDriver.fire_timer, now)
 
     def timeout_now(self, node_id: int, now: int) -> Report:
-        return self._input(node_id, lambda d: d.timeout_now(now))
+        return self._input(node_id, NodeDriver.timeout_now, now)
 
     def transfer(self, node_id: int, target: int, now: int) -> Report:
-        return self._input(node_id, lambda d: d.transfer(target, now))
+        return self._input(node_id, NodeDriver.transfer, target, now)
 
-    def _input(self, node_id: int, call: Callable[[NodeDriver], Report]) -> Report:
-        """One input to a live node; a node whose disk failed under it is stopped, as its process would."""
+    def _input(self, node_id: int, call: Callable[..., Report], *args: object) -> Report:
+        """One input to a live node, ``call(driver, *args)`` (a NodeDriver method: no closure
+        to make for each of the lab's events); a node whose disk failed under it is stopped,
+        as its process would."""
         driver = self.drivers[node_id]
         try:
-            report = call(driver)
+            report = call(driver, *args)
         except DiskStopped as exc:
             self.crash(node_id)
             raise NodeStopped(node_id, exc.reason) from None
@@ -188,9 +199,7 @@ class InProcessBackend:
 
     def _remember(self, driver: NodeDriver, report: Report) -> Report:
         """Keep the messages ``report`` sent by their datagrams, for their delivery."""
-        put = self.decoded.put
-        for (_, data), msg in zip(report.sent, driver.last_sent, strict=True):
-            put(data, msg)
+        self.decoded.put_sent(report.sent, driver.last_sent)
         return report
 
     def set_disk(self, node_id: int, fault: DiskFault) -> Report | None:

@@ -304,7 +304,18 @@ def _same(check: Validator) -> tuple[Validator, Validator]:
 class _Spec:
     """How one message class travels: its tag and one (encoder, decoder) per field."""
 
-    __slots__ = ("cls", "decoders", "encoders", "fields", "getter", "length", "name", "optional", "tag")
+    __slots__ = (
+        "cls",
+        "decoders",
+        "defaults_last_first",
+        "encoders",
+        "fields",
+        "getter",
+        "length",
+        "name",
+        "optional",
+        "tag",
+    )
 
     def __init__(
         self,
@@ -328,6 +339,8 @@ class _Spec:
         #: one written out must differ from its default: decode accepts only what
         #: encode writes, so every message has one encoding.
         self.optional = optional
+        #: The optional fields' defaults, the last field's first (what encode checks, in its order).
+        self.defaults_last_first = tuple(default for _, default in reversed(optional))
 
 
 def _spec(
@@ -510,16 +523,19 @@ def encode(msg: Message) -> bytes:
         raise WireError(f"cannot encode {type(msg).__name__}: not a message of the wire protocol")
     values = spec.getter(msg)
     kept = len(values)
-    for name, default in reversed(spec.optional):
-        value = getattr(msg, name)
+    for default in spec.defaults_last_first:  # the optional fields are the last ones
+        value = values[kept - 1]
         if value != default or type(value) is not type(default):
             break
         kept -= 1  # a trailing default stays off the wire (its validator may refuse it)
+    encoders = spec.encoders
+    if kept < len(values):
+        values, encoders = values[:kept], encoders[:kept]
     try:
         body = [
             PROTOCOL_VERSION,
             spec.tag,
-            *[enc(v) for enc, v in zip(spec.encoders[:kept], values[:kept])],  # noqa: B905 - same length
+            *[enc(v) for enc, v in zip(encoders, values)],  # noqa: B905 - same length
         ]
     except Bad as bad:
         raise bad.error(spec.name) from None
