@@ -17,7 +17,7 @@ from raftviz.core.messages import Entry
 class RaftLog:
     """Entries ``start_index+1 .. last_index`` in memory, with O(1) access."""
 
-    __slots__ = ("start_index", "start_term", "last_index", "last_term", "_entries", "_sizes", "_base")
+    __slots__ = ("start_index", "start_term", "last_index", "last_term", "_entries", "_bytes", "_sized")
 
     def __init__(self, entries: Iterable[Entry] = (), start_index: int = 0, start_term: int = 0) -> None:
         self.start_index = start_index
@@ -27,25 +27,41 @@ class RaftLog:
         #: not properties: they are read many times per message, by the core and the lab.
         self.last_index = start_index
         self.last_term = start_term
-        self._entries: list[Entry] = []
-        #: _sizes[i] is the estimated size of entries[0..i] plus _base.
-        self._sizes: list[int] = []
-        self._base = 0
-        for entry in entries:
-            self.append(entry)
+        self._entries: list[Entry] = list(entries)
+        #: The estimated size of _entries[:_sized]. Counted lazily, when ``bytes`` is read
+        #: (only a node that compacts by size reads it): every follower and every lab view
+        #: appends each entry, and most never ask the size of their log.
+        self._bytes = 0
+        self._sized = 0
+        self._ends_changed()
 
     def __deepcopy__(self, memo: dict[int, object]) -> RaftLog:
         """A copy for a checkpoint: new lists holding the same (immutable) entries."""
         copy = RaftLog.__new__(RaftLog)
-        copy.start_index, copy.start_term, copy._base = self.start_index, self.start_term, self._base
+        copy.start_index, copy.start_term = self.start_index, self.start_term
         copy.last_index, copy.last_term = self.last_index, self.last_term
-        copy._entries, copy._sizes = list(self._entries), list(self._sizes)
+        copy._entries, copy._bytes, copy._sized = list(self._entries), self._bytes, self._sized
         return copy
+
+    def __getstate__(self) -> tuple[int, int, list[Entry]]:
+        """What a pickle of the log holds: its start and entries, not the lazy size count
+        (so two equal logs pickle alike whether or not their size was read)."""
+        return self.start_index, self.start_term, self._entries
+
+    def __setstate__(self, state: tuple[int, int, list[Entry]]) -> None:
+        self.start_index, self.start_term, entries = state
+        self._entries = list(entries)
+        self._bytes = self._sized = 0
+        self._ends_changed()
 
     @property
     def bytes(self) -> int:
         """Estimated encoded size of the entries held."""
-        return self._sizes[-1] - self._base if self._sizes else 0
+        entries = self._entries
+        if self._sized < len(entries):
+            self._bytes += _size_of(entries[self._sized :])
+            self._sized = len(entries)
+        return self._bytes
 
     def term_at(self, index: int) -> int | None:
         """The term of the entry at ``index`` (``start_term`` at ``start_index``, so 0
@@ -77,29 +93,20 @@ class RaftLog:
             raise ValueError("cannot truncate below the start of the log")
         if index > self.last_index:
             return  # nothing held there: the usual case of a driver mirroring a log change
-        del self._entries[index - self.start_index - 1 :]
-        del self._sizes[index - self.start_index - 1 :]
+        kept = index - self.start_index - 1
+        self._uncount(kept, self._sized)
+        del self._entries[kept:]
         self._ends_changed()
 
     def append(self, entry: Entry) -> int:
         """Append one entry and return its index."""
         self._entries.append(entry)
-        cmd = entry.command
-        sizes = self._sizes
-        size = len(cmd.key) + len(cmd.value) + len(cmd.client) + 24
-        sizes.append((sizes[-1] if sizes else self._base) + size)
         self.last_index += 1
         self.last_term = entry.term
         return self.last_index
 
     def extend(self, entries: Sequence[Entry]) -> int:
         """Append entries in order, as ``append`` each would; return the new last index."""
-        sizes = self._sizes
-        size = sizes[-1] if sizes else self._base
-        for entry in entries:
-            cmd = entry.command
-            size += len(cmd.key) + len(cmd.value) + len(cmd.client) + 24  # as in append
-            sizes.append(size)
         self._entries.extend(entries)
         self._ends_changed()
         return self.last_index
@@ -115,17 +122,21 @@ class RaftLog:
             raise ValueError(f"cannot compact to {index}: the log already starts after {self.start_index}")
         if self.term_at(index) == term and index <= self.last_index:
             drop = index - self.start_index
-            if drop:
-                self._base = self._sizes[drop - 1]
+            self._uncount(0, drop)
             del self._entries[:drop]
-            del self._sizes[:drop]
         else:
             self._entries.clear()
-            self._sizes.clear()
-            self._base = 0
+            self._bytes = self._sized = 0
         self.start_index = index
         self.start_term = term
         self._ends_changed()
+
+    def _uncount(self, lo: int, hi: int) -> None:
+        """Take the entries _entries[lo:hi], about to be deleted, out of the counted size."""
+        hi = min(hi, self._sized)
+        if lo < hi:
+            self._bytes -= _size_of(self._entries[lo:hi])
+            self._sized -= hi - lo
 
     def _ends_changed(self) -> None:
         """Set ``last_index`` and ``last_term`` again after a change of the log's ends."""
@@ -162,3 +173,8 @@ class RaftLog:
     def __iter__(self) -> Iterator[Entry]:
         """The entries held, from ``start_index + 1`` on."""
         return iter(self._entries)
+
+
+def _size_of(entries: Iterable[Entry]) -> int:
+    """The estimated encoded size of ``entries``: the command's strings and 24 bytes of the rest."""
+    return sum(len(e.command.key) + len(e.command.value) + len(e.command.client) + 24 for e in entries)
