@@ -15,7 +15,7 @@ from collections.abc import Callable
 from typing import Protocol
 
 from raftviz.core.config import RaftConfig
-from raftviz.core.messages import Address, Message
+from raftviz.core.messages import Message
 from raftviz.lab.options import LabError, LabOptions, NodeStopped, StartRefused
 from raftviz.node import storage as files
 from raftviz.node.disk import DiskFault, DiskStopped
@@ -42,8 +42,8 @@ class Backend(Protocol):
         """Stop a node at once; its persistent state stays."""
         ...
 
-    def deliver(self, node_id: int, data: bytes, now: int) -> Report:
-        """Hand one datagram to a live node."""
+    def deliver(self, node_id: int, data: bytes | Message, now: int) -> Report:
+        """Hand one datagram to a live node (or, in-process, the message a node sent: ``Flight.payload``)."""
         ...
 
     def fire_timer(self, node_id: int, now: int) -> Report:
@@ -111,28 +111,18 @@ class DecodedMessages:
         if len(messages) > DECODED_CACHE:
             del messages[next(iter(messages))]
 
-    def put_sent(self, sent: list[tuple[Address, bytes]], sent_messages: list[Message]) -> None:
-        """``put`` each datagram of a report's ``sent`` with its message (the same order)."""
-        # put's body, once per datagram, inlined: this runs for every message any node sends.
-        messages = self._messages
-        for (_, data), msg in zip(sent, sent_messages, strict=True):
-            messages[data] = msg
-            if len(messages) > DECODED_CACHE:
-                del messages[next(iter(messages))]
-
 
 class InProcessBackend:
     """Nodes as drivers inside this process, with storage kept across crashes.
 
-    Every message a node sends is encoded by the wire codec (so it is validated,
-    and its bytes are what the lab records and a udp node would receive), but a
-    datagram a node sent is not decoded again on delivery: the backend keeps
-    the message it encodes, and decoding it would give an equal message
-    (the codec round-trips every message exactly: tests/wire/test_wire.py), so
-    the receiving node is handed that message. Any other datagram (forged by the
-    lab, or no longer in the bounded cache) is decoded as usual. The lab shares
-    the cache (``decoded``): it looks its flights' messages up there, and puts
-    its clients' requests in.
+    A node's messages are handed on as they are, not encoded and decoded again
+    (its drivers' ``encode_sent`` is off): the codec round-trips every message
+    exactly (tests/wire/test_wire.py), so the receiver gets what a udp node
+    would decode, and the lab encodes a message only when its bytes are asked
+    for (``Flight.data``). On the udp backend every one is encoded, and the
+    transcript tests run on both. A datagram (a client's request, or one forged
+    by the lab) is decoded, unless it is in ``decoded``: the lab puts its
+    clients' requests there with their messages.
     """
 
     def __init__(self, peers: tuple[int, ...], config: RaftConfig, seed: int) -> None:
@@ -156,8 +146,9 @@ class InProcessBackend:
             driver = NodeDriver(node_id, members, self.config, self.seed, incarnation, storage, now)
         except StorageError as exc:
             raise StartRefused(node_id, str(exc)) from None
+        driver.encode_sent = False
         self.drivers[node_id] = driver
-        return self._remember(driver, driver.start())
+        return driver.start()
 
     def add(self, node_id: int, now: int) -> Report:
         self.joined.add(node_id)
@@ -170,7 +161,9 @@ class InProcessBackend:
     def crash(self, node_id: int) -> None:
         self.drivers.pop(node_id, None)
 
-    def deliver(self, node_id: int, data: bytes, now: int) -> Report:
+    def deliver(self, node_id: int, data: bytes | Message, now: int) -> Report:
+        if type(data) is not bytes:
+            return self._input(node_id, NodeDriver.step_many, [data], now)
         msg = self.decoded.get(data)
         if msg is None:
             return self._input(node_id, NodeDriver.deliver, data, now)
@@ -195,17 +188,12 @@ class InProcessBackend:
         except DiskStopped as exc:
             self.crash(node_id)
             raise NodeStopped(node_id, exc.reason) from None
-        return self._remember(driver, report)
-
-    def _remember(self, driver: NodeDriver, report: Report) -> Report:
-        """Keep the messages ``report`` sent by their datagrams, for their delivery."""
-        self.decoded.put_sent(report.sent, driver.last_sent)
         return report
 
     def set_disk(self, node_id: int, fault: DiskFault) -> Report | None:
         self._storage(node_id).disk.set(fault)
         driver = self.drivers.get(node_id)
-        return self._remember(driver, driver.set_disk(fault)) if driver is not None else None
+        return driver.set_disk(fault) if driver is not None else None
 
     def corrupt(self, node_id: int, kind: str, node: int = 0) -> None:
         try:
@@ -219,8 +207,7 @@ class InProcessBackend:
         return self.storage[node_id]
 
     def set_election_deadline(self, node_id: int, deadline: int) -> Report:
-        driver = self.drivers[node_id]
-        return self._remember(driver, driver.set_election_deadline(deadline))
+        return self.drivers[node_id].set_election_deadline(deadline)
 
     def capture(self) -> object:
         """Every node's driver (core and volatile state) and storage, for a checkpoint."""

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from raftviz.core.messages import SESSION_EXPIRED, Address, ClientReply, ClientRequest
+from raftviz.core.messages import SESSION_EXPIRED, Address, ClientReply, ClientRequest, Message
 from raftviz.core.reasons import Reason
 from raftviz.lab.backend import Backend, DecodedMessages, make_backend
 from raftviz.lab.clients import Client, Request
@@ -489,7 +489,7 @@ class Lab:
     def duplicate(self, flight_id: int) -> StepRecord:
         original = self.flight(flight_id)
         record = self._record("command", f"duplicate #{original.id}")
-        copy = self._send(original.src, original.dst, original.data, record, allow_loss=False)
+        copy = self._send(original.src, original.dst, original.payload, record, allow_loss=False)
         if copy is not None:
             record.text += f" as #{copy.id}"
         return self._publish(record)
@@ -590,7 +590,7 @@ class Lab:
             record = self._record("lost", f"#{flight.id} {flight.src}->{dst} lost: node {dst} is down")
         else:
             record = self._node_input(
-                dst, "deliver", f"deliver #{flight.id}", self.backend.deliver, flight.data, publish=False
+                dst, "deliver", f"deliver #{flight.id}", self.backend.deliver, flight.payload, publish=False
             )
             # No message carries a term above the highest any node has had: only a node
             # behind that needs its message decoded (so a steady cluster decodes nothing here).
@@ -710,14 +710,18 @@ class Lab:
         self,
         src: Address,
         dst: Address,
-        data: bytes,
+        data: bytes | Message,
         record: StepRecord,
         allow_loss: bool = True,
         delay: int = 0,
     ) -> Flight | None:
+        """Put a datagram (or an in-process node's message: raftviz.lab.backend) on its way."""
         decoded, network, now, flight_id = self._decoded, self.network, self.now, self._next_id
-        msg = decoded.get(data) if decoded is not None else None
-        flight = Flight(flight_id, src, dst, data, now, 0, msg)
+        if type(data) is bytes:
+            msg = decoded.get(data) if decoded is not None else None
+            flight = Flight(flight_id, src, dst, data, now, 0, msg)
+        else:
+            flight = Flight(flight_id, src, dst, None, now, 0, data)
         self._next_id = flight_id + 1
         if allow_loss and network.sample_loss():
             record.lost.append(flight)
@@ -729,7 +733,9 @@ class Lab:
         record.sent.append(flight)
         return flight
 
-    def _send_all(self, src: int, sent: list[tuple[Address, bytes]], record: StepRecord, delay: int) -> None:
+    def _send_all(
+        self, src: int, sent: list[tuple[Address, bytes | Message]], record: StepRecord, delay: int
+    ) -> None:
         """``_send`` for each datagram a node's report lists, in order (the same draws, the
         same flights): one loop with the lab's and network's fields read once, since
         every step sends a message or more."""
@@ -738,9 +744,12 @@ class Lab:
         for dst, data in sent:
             flight_id = self._next_id
             self._next_id = flight_id + 1
-            flight = Flight(
-                flight_id, src, dst, data, now, 0, decoded.get(data) if decoded is not None else None
-            )
+            if type(data) is bytes:
+                flight = Flight(
+                    flight_id, src, dst, data, now, 0, decoded.get(data) if decoded is not None else None
+                )
+            else:  # an in-process node's message, encoded only if its bytes are asked for
+                flight = Flight(flight_id, src, dst, None, now, 0, data)
             if network.sample_loss():
                 record.lost.append(flight)
                 continue

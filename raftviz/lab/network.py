@@ -18,27 +18,31 @@ from raftviz.wire import datagram
 class Flight:
     """One message in flight from ``src`` to ``dst``.
 
-    The datagram is decoded only when someone looks at it (the transcript, the
-    UI, a client): most messages are simply handed on as bytes.
+    A flight holds its datagram, its message, or both. The datagram is decoded
+    only when someone looks at the message (the transcript, the UI, a client);
+    a message an in-process node sent (raftviz.lab.backend) is encoded only when
+    someone asks for its bytes (``payload`` hands it on without either).
     """
 
-    __slots__ = ("id", "src", "dst", "data", "sent_at", "deliver_at", "_msg")
+    __slots__ = ("id", "src", "dst", "_data", "sent_at", "deliver_at", "_msg")
 
     def __init__(
         self,
         id: int,
         src: Address,
         dst: Address,
-        data: bytes,
+        data: bytes | None,
         sent_at: int,
         deliver_at: int,
         msg: Message | None = None,
     ) -> None:
-        """``msg``: the message ``data`` encodes, if the sender has it (it is then not decoded)."""
+        """``msg``: the message ``data`` encodes, if the sender has it (it is then not decoded);
+        ``data`` None: only the message is known (it is then encoded if its bytes are asked for)."""
+        assert data is not None or msg is not None, "a flight carries a datagram or a message"
         self.id = id
         self.src = src
         self.dst = dst
-        self.data = data
+        self._data = data
         self.sent_at = sent_at
         self.deliver_at = deliver_at
         self._msg = msg
@@ -51,8 +55,22 @@ class Flight:
     @property
     def msg(self) -> Message:
         if self._msg is None:
-            self._msg = datagram.decode(self.data)
+            assert self._data is not None
+            self._msg = datagram.decode(self._data)
         return self._msg
+
+    @property
+    def data(self) -> bytes:
+        """The datagram (encoded from the message, the first time, if the sender kept only that)."""
+        if self._data is None:
+            assert self._msg is not None
+            self._data = datagram.encode(self._msg)
+        return self._data
+
+    @property
+    def payload(self) -> bytes | Message:
+        """What a backend's ``deliver`` takes: the datagram, or the message if no datagram was made."""
+        return self._data if self._data is not None else self._msg  # type: ignore[return-value]
 
 
 class Network:

@@ -35,6 +35,7 @@ import time
 from dataclasses import dataclass, field
 
 from raftviz.core.config import RaftConfig
+from raftviz.core.messages import Message
 from raftviz.lab import exits
 from raftviz.lab.foreign import Lifetime, Replay, frame_of
 from raftviz.lab.options import LabError, NodeStopped, StartRefused
@@ -498,7 +499,9 @@ class UdpBackend:
 
     # ------------------------------------------------------------------ inputs
 
-    def deliver(self, node_id: int, data: bytes, now: int) -> Report:
+    def deliver(self, node_id: int, data: bytes | Message, now: int) -> Report:
+        if type(data) is not bytes:  # only in-process nodes send bare messages; never here
+            data = datagram.encode(data)
         handle = self._handle(node_id)
         self._note(node_id, "deliver", now, data)
         self._write(handle, control.Deliver(now, control.digest(data)))

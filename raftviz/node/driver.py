@@ -212,10 +212,11 @@ class NodeDriver:
         #: Datagrams dropped for a missing or wrong cluster-secret tag (not in ``dropped``).
         self.unauthenticated = 0
         self._loaded = snapshot
-        #: The messages of the latest report's ``sent``, in the same order (each one
-        #: the message its datagram encodes): the in-process backend reuses them
-        #: rather than decoding datagrams it has just seen encoded.
-        self.last_sent: list[Message] = []
+        #: Whether a report's ``sent`` holds datagrams (a node process, free mode) or, for a
+        #: driver in the lab's own process (raftviz.lab.backend), the messages themselves:
+        #: the lab then encodes a message only if its bytes are asked for, since encoding
+        #: every message the cluster sends was a tenth of an in-process lab's time.
+        self.encode_sent = True
 
     def start(self) -> Report:
         """The report of a freshly started node (nothing to persist yet).
@@ -418,9 +419,11 @@ class NodeDriver:
                     raise  # the injected full disk: ``_run`` refuses the input instead
                 # Anything else (EIO above all): what reached the disk is unknown, so stop.
                 raise DiskStopped(stop_reason(exc)) from exc
-        encode = datagram.encode
-        sent = [(m.dst, encode(m)) for m in messages]
-        self.last_sent = messages
+        if self.encode_sent:
+            encode = datagram.encode
+            sent: list[tuple[Address, bytes | Message]] = [(m.dst, encode(m)) for m in messages]
+        else:
+            sent = [(m.dst, m) for m in messages]
         return self._report(ready, sent, refused)
 
     def _report(self, ready: Ready, sent: list[tuple[Address, bytes]], refused: str) -> Report:

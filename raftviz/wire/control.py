@@ -18,7 +18,7 @@ from typing import Any, BinaryIO, Final
 
 import msgpack
 
-from raftviz.core.messages import Entry
+from raftviz.core.messages import Entry, Message
 from raftviz.core.reasons import KINDS as REASON_KINDS
 from raftviz.core.reasons import Reason
 from raftviz.wire.datagram import entry_to_wire, parse_entry
@@ -66,8 +66,10 @@ class Report:
     #: were replaced by ``entries`` (``log_from`` 0: no change).
     log_from: int = 0
     entries: list[Entry] = field(default_factory=list)
-    #: Outgoing datagrams as (destination, encoded message), in send order.
-    sent: list[tuple[int | str, bytes]] = field(default_factory=list)
+    #: Outgoing datagrams as (destination, encoded message), in send order. A node
+    #: driver inside the lab's own process hands the message itself instead, to be
+    #: encoded only if its bytes are asked for (such a report is never framed).
+    sent: list[tuple[int | str, bytes | Message]] = field(default_factory=list)
     votes: tuple[int, ...] = ()
     next_index: tuple[tuple[int, int], ...] = ()
     match_index: tuple[tuple[int, int], ...] = ()
