@@ -5,7 +5,9 @@
 Five nodes by default; ten clients each keep one request outstanding (a new
 one is issued as soon as the last is answered), so the cluster elects,
 replicates, commits and answers the whole time. Prints events per second of
-wall time, and how many requests were answered. Figures only: nothing is asserted.
+wall time, in all and in each fifth of the run (every write is to a new key, so
+the state machine, and every snapshot of it, grows as the run goes on), and how
+many requests were answered. Figures only: nothing is asserted.
 
 It also reports the cost of the live linearizability invariant (checked after
 every answer, raftviz.lab.live_linearizability): the wall time spent in it and
@@ -58,19 +60,27 @@ def run(backend: str, nodes: int, events: int, clients: int = 10, shared: int = 
             submit(name)
         done = 0
         start = time.perf_counter()
-        for _ in range(events):
+        # The rate in each fifth of the run: with a key per write the state machine grows
+        # all along, and so does each snapshot every node takes (and the lab's views decode).
+        fifth, marks = max(events // 5, 1), []
+        for n in range(1, events + 1):
             record = lab.step()
             if record is None:
                 break
             for request in record.answers:
                 done += 1
                 submit(request.client)
+            if n % fifth == 0:
+                marks.append(time.perf_counter())
         elapsed = time.perf_counter() - start
+        edges = [start, *marks]
+        by_fifth = [fifth / (b - a) for a, b in zip(edges, edges[1:], strict=False)]
         assert not lab.violations, lab.violations[0].describe()
         return {
             "events": events,
             "seconds": elapsed,
             "events_per_s": events / elapsed,
+            "by_fifth": by_fifth,  # type: ignore[dict-item]
             "writes": done,
             "writes_per_s": done / elapsed,
             "virtual_ms": lab.now,
@@ -102,6 +112,8 @@ def main() -> None:
             f"{r['events_per_s']:,.0f} events/s; {r['writes']:.0f} requests answered "
             f"({r['writes_per_s']:,.0f}/s wall, {r['virtual_ms']:.0f} virtual ms)"
         )
+        fifths = " ".join(f"{rate:,.0f}" for rate in r["by_fifth"])  # type: ignore[attr-defined]
+        print(f"{'':>9}  events/s in each fifth of the run: {fifths}")
         per = 1e6 * r["check_s"] / max(r["checks"], 1)
         print(
             f"{'':>9}  linearizable ({r['verdict']}, {r['resets']:.0f} resets): "
