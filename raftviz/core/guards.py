@@ -23,6 +23,7 @@ from operator import attrgetter
 from typing import Final
 
 from raftviz.core.messages import (
+    LEADER_MESSAGES,
     AppendEntries,
     AppendEntriesReply,
     InstallSnapshot,
@@ -89,8 +90,6 @@ def check(state: ServerState, msg: Message) -> Violation | None:
 
 
 Problem = tuple[str, str] | None
-#: The messages only a leader sends (a tuple: isinstance takes it without building a union).
-_FROM_LEADER: Final = (AppendEntries, InstallSnapshot)
 
 
 def _terms_and_indexes(msg: PeerMessage) -> tuple[dict[str, int], dict[str, int]]:
@@ -224,7 +223,7 @@ def _against_state(state: ServerState, msg: PeerMessage) -> Problem:
     """Checks of a current-or-newer message against what this node knows is committed."""
     if msg.term < state.current_term:
         return None  # stale: the rules reject it by term
-    if isinstance(msg, _FROM_LEADER):
+    if isinstance(msg, LEADER_MESSAGES):
         leads = state.id if state.role == LEADER else state.leader_id
         if msg.term == state.current_term and leads not in (0, msg.src):
             # Election Safety (§5.2): at most one leader per term.

@@ -143,11 +143,7 @@ class KVStore:
 
     def execute(self, command: Command, index: int = 0, stamp: int = 0) -> Answer:
         """Apply the command of the entry at ``index`` stamped ``stamp``: (applied, result)."""
-        # _tick's first step here: without expiry it has nothing else to do (this runs per entry).
-        if stamp > self.clock:
-            self.clock = stamp
-        if self.expiry:
-            self._tick(stamp)
+        self._tick(stamp)
         if command.op == "noop":
             return True, NO_RESULT
         if command.op == "register":
@@ -173,8 +169,7 @@ class KVStore:
         if session is None:
             session = self.sessions[client] = Session()
         session.active = self.clock
-        if self.expiry:
-            self._note_active(self.clock)
+        self._note_active(self.clock)
         if low > session.low:
             session.low = low
             order = session.order

@@ -351,6 +351,9 @@ REPLY_TYPES = (
     PreVoteReply,
 )
 
+#: Message classes only a leader sends (a tuple, for isinstance: no union built per call).
+LEADER_MESSAGES = (AppendEntries, InstallSnapshot)
+
 #: Limits on what a client may store (a command must fit a datagram with room to spare).
 MAX_KEY = 1024
 MAX_VALUE = 16 * 1024

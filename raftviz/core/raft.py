@@ -31,6 +31,7 @@ from raftviz.core.election import Election
 from raftviz.core.leadership import Leadership
 from raftviz.core.membership_changes import MembershipChanges
 from raftviz.core.messages import (
+    LEADER_MESSAGES,
     AppendEntries,
     AppendEntriesReply,
     ClientReply,
@@ -58,8 +59,6 @@ __all__ = ["CANDIDATE", "FOLLOWER", "LEADER", "RaftNode"]
 
 #: Messages for clients and tools, which a node does not step on.
 _NOT_PEER = (ClientReply, StatusRequest, StatusReply)
-#: Messages only a leader sends (a higher term in one names its sender leader).
-_FROM_LEADER = (AppendEntries, InstallSnapshot)
 #: Answers that show a peer heard this leader (CheckQuorum counts them).
 _ACKS = (AppendEntriesReply, InstallSnapshotReply)
 #: Each peer message class and the name of the rule that handles it.
@@ -154,7 +153,8 @@ class RaftNode(Election, Replication, MembershipChanges, Compaction, Reads, Lead
                     before=self.role,
                 )
             )
-            leader = msg.src if isinstance(msg, _FROM_LEADER) else 0
+            # A higher term in a message only a leader sends names its sender leader.
+            leader = msg.src if isinstance(msg, LEADER_MESSAGES) else 0
             self.become_follower(msg.term, leader, now)
         if msg.term == self.current_term and isinstance(msg, _ACKS):
             self.heard_from_peer(msg.src, now)

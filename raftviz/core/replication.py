@@ -280,14 +280,14 @@ class Replication(ServerState):
         voter: a leader removing itself leads without counting itself, §4.2.2),
         which costs O(voters) however long the uncommitted tail is.
         """
-        voters = self.configuration.voters
-        if not voters:
+        configuration = self.configuration
+        if not configuration.voters:
             return
         own, me, match = self.log.last_index, self.id, self.match_index.get
         # Locals and an in-place sort: this runs at every successful AppendEntries reply.
-        matches = [own if v == me else match(v, 0) for v in voters]
+        matches = [own if v == me else match(v, 0) for v in configuration.voters]
         matches.sort(reverse=True)
-        n = matches[len(voters) // 2]  # the quorum-th largest (Configuration.quorum: a majority)
+        n = matches[configuration.quorum - 1]
         if n <= self.commit_index:
             return
         # Entries of earlier terms are only committed indirectly (Figure 8).

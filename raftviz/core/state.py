@@ -253,8 +253,7 @@ class ServerState:
 
     def _append_all(self, entries: Sequence[Entry]) -> None:
         """``_append_local`` each of ``entries`` in order, in one go on a follower (a batch
-        from the leader): the log change is marked once, at its first index, and only a
-        configuration entry needs noting (``_note_entry`` ignores the others)."""
+        from the leader): the log change is marked once, at its first index."""
         if self.role == LEADER:
             for entry in entries:
                 self._append_local(entry)
@@ -263,8 +262,7 @@ class ServerState:
         self.log.extend(entries)
         self._mark_log_changed(first)
         for index, entry in enumerate(entries, first):
-            if entry.command.op == "config":
-                self._note_entry(index, entry)
+            self._note_entry(index, entry)
 
     def _stamp(self) -> int:
         """The leader's time for a new entry: never below the stamp before it.

@@ -92,12 +92,9 @@ class Network:
 
     def sample_latency(self) -> int:
         lo, hi = self.latency
-        if lo < hi:
-            # For integer bounds CPython's ``randint(lo, hi)`` is ``randrange(lo, hi + 1)``,
-            # which returns ``lo + _randbelow(hi - lo + 1)``: the same single draw, without
-            # two layers of argument checks that cost more than the draw (one per message).
-            return lo + self.rng._randbelow(hi - lo + 1)
-        return lo if lo == hi else self.rng.randint(lo, hi)
+        # randrange(lo, hi + 1) is what randint(lo, hi) calls: the same draw, one call
+        # fewer (one per message), as ServerState._reset_election_timer draws its timeout.
+        return lo if lo == hi else self.rng.randrange(lo, hi + 1)
 
     def sample_loss(self) -> bool:
         """Decide (deterministically, from the seeded generator) whether a send is lost."""
