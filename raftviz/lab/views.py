@@ -11,8 +11,11 @@ The state machine mirror is brought up to date lazily, when something reads
 on every node, and applying each once more in the lab, step by step, cost
 a tenth of the lab's time although nothing looks at most of those states.
 Entries the mirror has still to apply are applied before the log could lose
-or replace them (a truncation, a compaction), so the result is the same state,
-entry for entry, as applying at once.
+or replace them (a truncation), so the result is the same state, entry for
+entry, as applying at once. When the node compacts its log and nobody has read
+the mirror since the last compaction, the view keeps the node's snapshot
+instead of applying the entries the compaction drops, and decodes it only if
+the state is read after all (a headless run or a hunt never reads it).
 """
 
 from __future__ import annotations
@@ -60,6 +63,11 @@ class NodeView:
     #: it through ``kv``, which applies the entries up to ``applied`` first.
     mirror: KVStore = field(default_factory=KVStore)
     mirrored: int = 0
+    #: The node's snapshot the mirror starts from when next read (b"": none): the
+    #: state at ``mirrored``, still encoded. See ``_keep_snapshot``.
+    pending: bytes = b""
+    #: Whether ``kv`` was read since the node's last snapshot (then the mirror stays applied).
+    watched: bool = False
     votes: tuple[int, ...] = ()
     next_index: tuple[tuple[int, int], ...] = ()
     match_index: tuple[tuple[int, int], ...] = ()
@@ -99,11 +107,15 @@ class NodeView:
     @property
     def kv(self) -> KVStore:
         """The node's state machine as of its applied index (as the node reported it)."""
+        self.watched = True
         self._catch_up()
         return self.mirror
 
     def _catch_up(self) -> None:
         """Apply the entries the node has applied that the mirror has not, from the log."""
+        if self.pending:
+            _, restored = _restored(self.pending, self.expiry)
+            self.mirror, self.pending = copy.deepcopy(restored), b""
         if self.mirrored >= self.applied:
             return
         log, kv = self.log, self.mirror
@@ -132,13 +144,17 @@ class NodeView:
     def absorb(self, report: Report) -> None:
         """Take in a report: mirror the log change, apply what the node applied."""
         log = self.log  # compacted and truncated in place, never replaced
-        if report.snapshot and not self._reaches(report):
-            # The snapshot's state replaces whatever the mirror had still to apply.
-            snapshot, restored = _restored(report.snapshot, self.expiry)
-            self.mirror = copy.deepcopy(restored)
-            if snapshot.index > log.start_index:
-                log.compact(snapshot.index, snapshot.term)
-            self.applied = self.mirrored = snapshot.index
+        if report.snapshot:
+            if not self._reaches(report):
+                # The snapshot's state replaces whatever the mirror had still to apply.
+                snapshot, restored = _restored(report.snapshot, self.expiry)
+                self.mirror, self.pending = copy.deepcopy(restored), b""
+                if snapshot.index > log.start_index:
+                    log.compact(snapshot.index, snapshot.term)
+                self.applied = self.mirrored = snapshot.index
+            elif not self.watched:
+                self._keep_snapshot(report)
+            self.watched = False
         if report.log_from:
             if report.log_from <= self.applied:
                 self._catch_up()  # what was applied is about to leave the log (a planted bug)
@@ -151,7 +167,8 @@ class NodeView:
             self.mirrored = report.applied
         self.applied = report.applied  # the mirror applies up to it when read
         if report.start_index > log.start_index:
-            self._catch_up()  # before the compaction drops entries it has still to apply
+            if self.mirrored < report.start_index:
+                self._catch_up()  # before the compaction drops entries it has still to apply
             log.compact(report.start_index, report.start_term)
         if report.last_index != log.last_index or report.last_term != log.last_term:
             raise RuntimeError(
@@ -180,6 +197,19 @@ class NodeView:
         self.quorum_check, self.quorum_heard = report.quorum_check, report.quorum_heard
         if report.reasons:
             self.reasons = report.reasons
+
+    def _keep_snapshot(self, report: Report) -> None:
+        """Take the node's own snapshot (``_reaches``) as the mirror's state at its index, undecoded.
+
+        Nobody read the mirror since the node's last snapshot, so nobody may ever
+        read it: applying the entries up to the snapshot would be work for nothing,
+        as applying them on every node's view was a tenth of a long run. The stale
+        mirror goes (a view holds no copy of a state machine nobody reads); the
+        entries after the snapshot are applied on top of it when ``kv`` is read.
+        """
+        self.pending = report.snapshot
+        self.mirror = KVStore(self.expiry)
+        self.mirrored = report.start_index
 
     def _reaches(self, report: Report) -> bool:
         """Whether the snapshot in ``report`` is of state this view's mirror reaches by itself.
@@ -211,6 +241,7 @@ class NodeView:
         self.applied = 0
         self.mirror = KVStore(self.expiry)
         self.mirrored = 0
+        self.pending = b""
         self.votes = ()
         self.next_index = ()
         self.match_index = ()
