@@ -39,10 +39,18 @@ from __future__ import annotations
 import heapq
 import zlib
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring
 from typing import Any
 
 from raftviz.core.messages import MAX_VALUE, SESSION_EXPIRED, Command
-from raftviz.core.snapshot import Snapshot, SnapshotError, checked_int, checked_str, decode_snapshot
+from raftviz.core.snapshot import (
+    Snapshot,
+    SnapshotError,
+    checked_int,
+    checked_str,
+    decode_snapshot,
+    json_text,
+)
 
 #: The result of applying a command: (value read or None, error or "").
 Result = tuple[str | None, str]
@@ -89,9 +97,15 @@ class Session:
 
 
 class KVStore:
-    """A dict of strings plus the client session table."""
+    """A dict of strings plus the client session table.
 
-    __slots__ = ("data", "sessions", "expiry", "clock", "_next_expiry")
+    ``data`` changes only through ``execute`` (and a restore): ``execute`` notes
+    each key it writes, so a snapshot encodes only what changed since the one
+    before (``snapshot_json``). Code that edits ``data`` by hand must call
+    ``forget_encoding`` before the next snapshot.
+    """
+
+    __slots__ = ("data", "sessions", "expiry", "clock", "_next_expiry", "_keys", "_encoded", "_touched")
 
     def __init__(self, expiry: int = 0) -> None:
         self.data: dict[str, str] = {}
@@ -103,14 +117,34 @@ class KVStore:
         self.clock = 0
         #: No session can expire before the clock reaches this (a cheap lower bound).
         self._next_expiry = 0
+        #: The data as the last snapshot encoded it: its keys in order (None: encode
+        #: everything next time), each pair's JSON text, and the keys written since.
+        self._keys: list[str] | None = None
+        self._encoded: dict[str, str] = {}
+        self._touched: set[str] = set()
 
     def __deepcopy__(self, memo: dict[int, object]) -> KVStore:
-        """A copy for a checkpoint (keys, values and results are immutable: only the tables are new)."""
+        """A copy for a checkpoint (keys, values and results are immutable: only the tables are new).
+
+        The copy encodes its first snapshot from scratch: a checkpoint holds no second copy of the data.
+        """
         copy = KVStore(self.expiry)
         copy.data = dict(self.data)
         copy.sessions = {client: s.copy() for client, s in self.sessions.items()}
         copy.clock, copy._next_expiry = self.clock, self._next_expiry
         return copy
+
+    def __getstate__(self) -> tuple[Any, ...]:
+        """What a pickle holds: the state, not the snapshot encoding (equal stores pickle alike)."""
+        return self.data, self.sessions, self.expiry, self.clock, self._next_expiry
+
+    def __setstate__(self, state: tuple[Any, ...]) -> None:
+        self.data, self.sessions, self.expiry, self.clock, self._next_expiry = state
+        self.forget_encoding()
+
+    def forget_encoding(self) -> None:
+        """Encode the whole data at the next snapshot (after ``data`` was changed by hand)."""
+        self._keys, self._encoded, self._touched = None, {}, set()
 
     def lookup(self, command: Command) -> Answer | None:
         """What the session table says of a client request; None if it is new and may run."""
@@ -202,11 +236,18 @@ class KVStore:
         op, key = command.op, command.key
         if op == "put":
             self.data[key] = command.value
+            self._touched.add(key)
             return NO_RESULT
         if op == "get":
             return self.data.get(key), ""
         if op == "delete":
             self.data.pop(key, None)
+            touched = self._touched
+            touched.add(key)
+            if len(touched) > 2 * len(self.data) + 64:
+                # Keys written and deleted again between snapshots (or with none taken):
+                # encoding everything at the next snapshot is cheaper than remembering them.
+                self.forget_encoding()
             return NO_RESULT
         if op == "config":
             return NO_RESULT  # the node acts on configurations; the data is untouched
@@ -216,10 +257,55 @@ class KVStore:
                 # Deterministic on every node: the append is refused everywhere.
                 return None, f"value of {key} would exceed {MAX_VALUE} bytes"
             self.data[key] = value
+            self._touched.add(key)
             return NO_RESULT
         raise ValueError(f"unknown operation {op!r}")
 
-    def snapshot_state(self) -> dict[str, Any]:
+    def snapshot_json(self) -> dict[str, str]:
+        """``snapshot_state`` with each member as canonical JSON text (``json_text`` of it).
+
+        The data is most of a snapshot, and it grows with every new key while
+        a snapshot is taken every so many entries: encoding all of it each time
+        (sorting the keys, then JSON) was a tenth of a long run. So the store
+        keeps each pair's text and the keys in order from the last snapshot, and
+        encodes again only the keys written since; the text is the same as
+        ``json_text(snapshot_state()[...])`` (tests/core/test_kv_snapshot.py).
+        """
+        state = self.snapshot_state(with_data=False)
+        return {name: json_text(value) for name, value in state.items()} | {"data": self._data_json()}
+
+    def _data_json(self) -> str:
+        data, encoded, keys = self.data, self._encoded, self._keys
+        if keys is None or len(keys) != len(encoded):
+            keys = sorted(data)
+            encoded.clear()
+            encoded.update(zip(keys, map(_pair_json, keys, map(data.__getitem__, keys)), strict=True))
+        else:
+            added, removed = [], False
+            for key in self._touched:
+                value = data.get(key)
+                if value is None:
+                    removed = encoded.pop(key, None) is not None or removed
+                    continue
+                if key not in encoded:
+                    added.append(key)
+                encoded[key] = _pair_json(key, value)
+            if removed:
+                keys = [key for key in keys if key in encoded]
+            if added:
+                # Two sorted runs: the sort merges them in one pass.
+                added.sort()
+                keys = keys + added
+                keys.sort()
+        self._touched.clear()
+        if len(keys) != len(data):
+            # ``data`` was changed by hand (see the class): encode all of it after all.
+            self.forget_encoding()
+            return self._data_json()
+        self._keys = keys
+        return "[" + ",".join(map(encoded.__getitem__, keys)) + "]"
+
+    def snapshot_state(self, with_data: bool = True) -> dict[str, Any]:
         """The store's part of a snapshot: its data, clock and sessions, in a canonical order."""
         sessions = [
             [
@@ -230,7 +316,10 @@ class KVStore:
             ]
             for client, s in sorted(self.sessions.items())
         ]
-        return {"data": sorted(self.data.items()), "sessions": sessions, "clock": self.clock}
+        state: dict[str, Any] = {"sessions": sessions, "clock": self.clock}
+        if with_data:
+            state["data"] = sorted(self.data.items())
+        return state
 
     @classmethod
     def from_snapshot_state(cls, body: dict[str, Any], expiry: int = 0) -> KVStore:
@@ -256,6 +345,11 @@ class KVStore:
         oldest = min((s.active for s in kv.sessions.values()), default=kv.clock)
         kv._next_expiry = oldest + expiry + 1
         return kv
+
+
+def _pair_json(key: str, value: str) -> str:
+    """``json_text([key, value])``: one item of a snapshot's data."""
+    return f"[{encode_basestring(key)},{encode_basestring(value)}]"
 
 
 def restore_snapshot(data: bytes, expiry: int = 0) -> tuple[Snapshot, KVStore]:

@@ -49,22 +49,33 @@ class Snapshot:
 
 
 class StateMachine(Protocol):
-    """What a state machine offers a snapshot: its whole state as JSON-ready values."""
+    """What a state machine offers a snapshot: its whole state, each member as ``json_text``."""
 
-    def snapshot_state(self) -> dict[str, Any]: ...
+    def snapshot_json(self) -> dict[str, str]: ...
+
+
+def json_text(value: Any) -> str:
+    """``value`` as a snapshot writes it: canonical JSON (no spaces, keys sorted, not escaped to ASCII)."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, sort_keys=True)
 
 
 def encode_snapshot(index: int, term: int, configuration: Configuration, machine: StateMachine) -> Snapshot:
-    """Capture ``machine`` as the state after applying the log up to ``index``."""
-    body = {
-        "format": FORMAT,
-        "index": index,
-        "term": term,
-        "configuration": configuration.to_value(),
-        **machine.snapshot_state(),
+    """Capture ``machine`` as the state after applying the log up to ``index``.
+
+    The bytes are ``json_text`` of one object: the envelope's members and the
+    machine's. The machine hands its members encoded already (it may keep what
+    it encoded for the last snapshot), so the object is put together here, in
+    the order ``json_text`` would write it.
+    """
+    members = {
+        "format": json_text(FORMAT),
+        "index": json_text(index),
+        "term": json_text(term),
+        "configuration": json_text(configuration.to_value()),
+        **machine.snapshot_json(),
     }
-    data = json.dumps(body, separators=(",", ":"), ensure_ascii=False, sort_keys=True).encode()
-    return Snapshot(index, term, configuration, data)
+    text = ",".join(f"{json_text(name)}:{members[name]}" for name in sorted(members))
+    return Snapshot(index, term, configuration, ("{" + text + "}").encode())
 
 
 def decode_snapshot(data: bytes) -> tuple[Snapshot, dict[str, Any]]:
