@@ -86,7 +86,8 @@ class Client:
     outstanding: dict[int, Request] = field(default_factory=dict)
     history: list[Request] = field(default_factory=list)
     #: Keep only the latest ``keep`` to ``2 * keep`` requests in ``history`` (0: keep all),
-    #: so a long run's memory stays flat. A linearizability check needs them all.
+    #: so a long run's memory stays flat (LabOptions.client_history). A check of a whole
+    #: history after the run (tests/lab/test_lab_linearizability.py) needs them all.
     keep: int = 0
     #: The session id the cluster gave this client (RegisterClient); "" while it has none.
     session: str = ""

@@ -41,9 +41,11 @@ class LabOptions:
     snapshot_bytes: int = 4_000_000
     #: Bytes of snapshot per InstallSnapshot message.
     chunk: int = 16_384
-    #: Requests each client remembers in its history (0: all, for a linearizability check);
-    #: a long run sets a limit to keep the lab's memory flat.
-    client_history: int = 0
+    #: Requests each client remembers in its history (0: all, as a test that checks a whole
+    #: history asks). Nothing in raftviz reads past the latest; a session that runs for hours
+    #: must not keep every request it ever sent (the live linearizability check keeps what
+    #: it needs itself).
+    client_history: int = 1000
     #: Planted bugs (raftviz.core.bugs): ``NAME`` on every node, ``NAME@N`` on node N.
     bugs: tuple[str, ...] = ()
     #: ``hidden-bug=``: the bugs are planted but not named (a find-the-bug lesson's cluster).

@@ -51,7 +51,7 @@ def ops_from_requests(requests: list[Request]) -> list[Op]:
 
 
 def run(seed: int, schedule: list[tuple[str, int, int, int]]) -> Lab:
-    lab = Lab(LabOptions(nodes=3, seed=seed, backend="inprocess"))
+    lab = Lab(LabOptions(nodes=3, seed=seed, backend="inprocess", client_history=0))  # every request checked
     writes = 0
     for kind, a, b, ms in schedule:
         ids = lab.ids
