@@ -9,6 +9,7 @@ makes a checkpoint cost the containers, not every entry ever written.
 from __future__ import annotations
 
 import dataclasses
+import sys
 from typing import Any, TypeVar
 
 T = TypeVar("T", bound=type)
@@ -36,29 +37,51 @@ def _quick_init(cls: type) -> None:
     assignment), which costs twice as much, and messages and entries are made
     for every event of a busy cluster. Same parameters, same defaults, the same
     object; a class with anything more (``__post_init__``, a default factory, a
-    field left out of ``__init__`` or keyword-only) keeps the generated one.
+    field left out of ``__init__``, keyword-only or init-only fields, slots of a
+    base class, an ``__init__`` of its own) keeps the one it has.
     """
     params = getattr(cls, "__dataclass_params__", None)
-    slotted = "__slots__" in cls.__dict__
-    if params is None or not params.frozen or not slotted or hasattr(cls, "__post_init__"):
+    if params is None or not params.frozen or not params.init or hasattr(cls, "__post_init__"):
         return
+    original = cls.__init__
+    code = getattr(original, "__code__", None)
     fields = dataclasses.fields(cls)
-    if any(f.default_factory is not dataclasses.MISSING or not f.init or f.kw_only for f in fields):
+    if (
+        code is None
+        or code.co_filename != "<string>"
+        or code.co_varnames[1 : code.co_argcount] != tuple(f.name for f in fields)
+    ):
+        return  # not the plain generated __init__ (an InitVar, a keyword-only field, one of its own)
+    if any(f.default_factory is not dataclasses.MISSING or not f.init for f in fields):
         return
-    namespace: dict[str, Any] = {}
-    arguments, body = [], []
+    slots = [cls.__dict__.get(f.name) for f in fields]
+    if not all(hasattr(slot, "__set__") for slot in slots):
+        return  # not slotted here (a field of a slotted base class)
+    arguments, body, closed = [], [], []
     for f in fields:
-        namespace[f"_set_{f.name}"] = cls.__dict__[f.name].__set__
+        closed.append(f"_set_{f.name}")
         if f.default is dataclasses.MISSING:
             arguments.append(f.name)
         else:
-            namespace[f"_default_{f.name}"] = f.default
+            closed.append(f"_default_{f.name}")
             arguments.append(f"{f.name}=_default_{f.name}")
-        body.append(f"    _set_{f.name}(self, {f.name})")
-    source = f"def __init__(self, {', '.join(arguments)}):\n" + "\n".join(body or ["    pass"]) + "\n"
-    exec(source, namespace)  # noqa: S102 - code made here from the class's own field names
-    init = namespace["__init__"]
+        body.append(f"        _set_{f.name}(self, {f.name})")
+    source = (
+        f"def _make({', '.join(closed)}):\n"
+        f"    def __init__(self, {', '.join(arguments)}):\n" + "\n".join(body or ["        pass"]) + "\n"
+        "    return __init__\n"
+    )
+    # Made in the class's module, so the function's globals are the module's (its
+    # annotations resolve there, for typing.get_type_hints), without adding names to it.
+    made: dict[str, Any] = {}
+    exec(source, vars(sys.modules[cls.__module__]), made)  # noqa: S102 - from the class's own field names
+    values: list[Any] = []
+    for f, slot in zip(fields, slots, strict=True):
+        values.append(slot.__set__)  # type: ignore[union-attr]
+        if f.default is not dataclasses.MISSING:
+            values.append(f.default)
+    init = made["_make"](*values)
     init.__qualname__ = f"{cls.__qualname__}.__init__"
-    init.__doc__ = cls.__init__.__doc__
-    init.__annotations__ = dict(cls.__init__.__annotations__)  # the same signature for whoever reads it
+    init.__doc__ = original.__doc__
+    init.__annotations__ = dict(original.__annotations__)  # the same signature for whoever reads it
     cls.__init__ = init  # type: ignore[misc]

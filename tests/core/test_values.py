@@ -11,6 +11,7 @@ import copy
 import dataclasses
 import inspect
 import pickle
+import typing
 
 import pytest
 
@@ -55,6 +56,9 @@ def test_the_quick_init_builds_the_same_object(cls: type) -> None:
         setattr(built, dataclasses.fields(cls)[0].name, "changed")
     assert copy.deepcopy(built) is built
     assert pickle.loads(pickle.dumps(built)) == built
+    # Its annotations resolve in the class's module, as the generated one's did.
+    hints, fields = typing.get_type_hints(cls.__init__), typing.get_type_hints(cls)
+    assert hints == {**{f.name: fields[f.name] for f in dataclasses.fields(cls)}, "return": type(None)}
 
 
 def test_a_class_with_more_than_fields_keeps_its_generated_init() -> None:
@@ -71,3 +75,34 @@ def test_a_class_with_more_than_fields_keeps_its_generated_init() -> None:
     with pytest.raises(ValueError, match="negative"):
         Checked(-1)
     assert Checked(1).seen == [] and Checked(1).seen is not Checked(1).seen
+
+
+def test_a_class_the_quick_init_cannot_stand_for_keeps_its_own() -> None:
+    """An init-only field, a field of a slotted base class, an ``__init__`` written by hand."""
+
+    @shared_value
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class WithInitVar:
+        value: int
+        extra: dataclasses.InitVar[int] = 0
+
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class Base:
+        a: int
+
+    @shared_value
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class Derived(Base):
+        b: int = 2
+
+    @shared_value
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class OwnInit:
+        a: int
+
+        def __init__(self, a: str) -> None:
+            object.__setattr__(self, "a", int(a))
+
+    assert WithInitVar(1, extra=5).value == 1
+    assert Derived(1) == Derived(1, 2) and Derived(1).a == 1
+    assert OwnInit("5").a == 5
