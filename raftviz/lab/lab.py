@@ -18,7 +18,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 
-from raftviz.core.messages import SESSION_EXPIRED, Address, ClientReply, ClientRequest, Message
+from raftviz.core.messages import (
+    SESSION_EXPIRED,
+    Address,
+    ClientReply,
+    ClientRequest,
+    InstallSnapshot,
+    Message,
+)
 from raftviz.core.reasons import Reason
 from raftviz.lab.backend import Backend, DecodedMessages, make_backend
 from raftviz.lab.clients import Client, Request
@@ -590,7 +597,13 @@ class Lab:
             record = self._record("lost", f"#{flight.id} {flight.src}->{dst} lost: node {dst} is down")
         else:
             record = self._node_input(
-                dst, "deliver", f"deliver #{flight.id}", self.backend.deliver, flight.payload, publish=False
+                dst,
+                "deliver",
+                f"deliver #{flight.id}",
+                self.backend.deliver,
+                flight.payload,
+                publish=False,
+                flight=flight,
             )
             # No message carries a term above the highest any node has had: only a node
             # behind that needs its message decoded (so a steady cluster decodes nothing here).
@@ -611,9 +624,14 @@ class Lab:
         call: Callable[..., Report],
         *args: object,
         publish: bool = True,
+        flight: Flight | None = None,
     ) -> StepRecord:
-        """Hand ``node`` one input, ``call(node, *args, now)`` (``now`` on its clock); take in its report."""
+        """Hand ``node`` one input, ``call(node, *args, now)`` (``now`` on its clock); take in its report.
+
+        ``flight`` is the message delivered, if the input is one (the record holds it).
+        """
         record = self._record(kind, text)
+        record.flight = flight
         try:
             report = call(node, *args, self.local_time(node))
         except NodeStopped as exc:
@@ -654,7 +672,11 @@ class Lab:
             synced = bool(report.log_from or report.snapshot) or hard_state_changed
             delay = parse_fault(report.disk).ms if synced else 0
         previous_violations = view.violations
-        view.absorb(report)
+        # A snapshot the node installed from a leader, not one it took of its own state.
+        flight = record.flight
+        view.absorb(
+            report, bool(report.snapshot) and flight is not None and isinstance(flight.msg, InstallSnapshot)
+        )
         if report.violations != previous_violations or not alive:
             counted = dict(previous_violations) if alive else {}
             record.protocol = [kind for kind, count in report.violations if count > counted.get(kind, 0)]

@@ -141,11 +141,15 @@ class NodeView:
         term = self.log.term_at(index)
         return term if term is not None and index > 0 else 0
 
-    def absorb(self, report: Report) -> None:
-        """Take in a report: mirror the log change, apply what the node applied."""
+    def absorb(self, report: Report, installed: bool = False) -> None:
+        """Take in a report: mirror the log change, apply what the node applied.
+
+        ``installed``: the report's snapshot came from a leader (an InstallSnapshot), so it
+        replaces the state machine, whatever the view's log holds.
+        """
         log = self.log  # compacted and truncated in place, never replaced
         if report.snapshot:
-            if not self._reaches(report):
+            if installed or not self._reaches(report):
                 # The snapshot's state replaces whatever the mirror had still to apply.
                 snapshot, restored = _restored(report.snapshot, self.expiry)
                 self.mirror, self.pending = copy.deepcopy(restored), b""
@@ -214,9 +218,10 @@ class NodeView:
     def _reaches(self, report: Report) -> bool:
         """Whether the snapshot in ``report`` is of state this view's mirror reaches by itself.
 
-        So it is when the node compacted its own applied log (its usual snapshot):
-        the entry the snapshot ends at, with its term, is one the view holds (or
-        this report brings), and the node has applied it. The mirror then applies
+        So it is when the node compacted its own applied log (its usual snapshot, not
+        one installed from a leader: with a planted bug, the entries before it may
+        not be the leader's): the entry the snapshot ends at, with its term, is one
+        the view holds (or this report brings), and the node has applied it. The mirror then applies
         the log up to there and compacts (below), which gives the snapshot's state
         (State Machine Safety) without decoding it: decoding and copying the whole
         state machine, for every node at every snapshot, grew with the state to a

@@ -8,6 +8,8 @@ its clock and every client session (a snapshot carries them all).
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from raftviz.lab.lab import Lab, LabOptions
@@ -85,5 +87,44 @@ def test_a_view_read_now_and_then_agrees_with_one_read_every_step() -> None:
                         assert view.kv.snapshot_state() == node_state(lab, node), f"node {node}"
 
         drive(lab, 3000, sometimes)
+    finally:
+        lab.close()
+
+
+def test_a_snapshot_installed_from_a_leader_replaces_the_mirror_even_where_the_log_matches() -> None:
+    """With skip-prev-check a follower's entries before a matching one may not be the leader's:
+    the InstallSnapshot the leader sends then replaces a state machine the follower's own log
+    does not give, and a view read at every step must show the installed one, not replay its log."""
+    lab = Lab(LabOptions(nodes=5, seed=23, backend="inprocess", snapshot=15, bugs=("skip-prev-check",)))
+    rng = random.Random("skip-prev-check/23")  # the faults that brought it about, found by a fuzzer
+    try:
+        for n in range(1, 11):
+            lab.submit("put", f"k{n}", "0", client_id=f"c{n}")
+        for i in range(1300):
+            r = rng.random()
+            if r < 0.004:
+                live = [v.id for v in lab.views.values() if v.alive]
+                if len(live) > 3:
+                    lab.crash(rng.choice(live))
+            elif r < 0.010:
+                dead = [v.id for v in lab.views.values() if not v.alive]
+                if dead:
+                    lab.restart(rng.choice(dead))
+            elif r < 0.014:
+                ids = list(lab.views)
+                rng.shuffle(ids)
+                lab.network.partition([frozenset(ids[:2]), frozenset(ids[2:])])
+            elif r < 0.020:
+                lab.network.heal()
+            elif r < 0.04 and lab.flights:
+                lab.duplicate(rng.choice(list(lab.flights)))
+            record = lab.step()
+            assert record is not None
+            for request in record.answers:
+                op = rng.choice(["put", "append", "delete"])
+                lab.submit(op, f"k{rng.randint(1, 30)}", f"{i};", client_id=request.client)
+            for node, view in lab.views.items():
+                if view.alive:
+                    assert view.kv.snapshot_state() == node_state(lab, node), f"node {node} at step {i}"
     finally:
         lab.close()
