@@ -149,15 +149,15 @@ class NodeView:
         """
         log = self.log  # compacted and truncated in place, never replaced
         if report.snapshot:
-            if installed or not self._reaches(report):
+            if not self.watched and (installed or self._reaches(report)):
+                self._keep_snapshot(report)
+            elif installed or not self._reaches(report):
                 # The snapshot's state replaces whatever the mirror had still to apply.
                 snapshot, restored = _restored(report.snapshot, self.expiry)
                 self.mirror, self.pending = copy.deepcopy(restored), b""
                 if snapshot.index > log.start_index:
                     log.compact(snapshot.index, snapshot.term)
                 self.applied = self.mirrored = snapshot.index
-            elif not self.watched:
-                self._keep_snapshot(report)
             self.watched = False
         if report.log_from:
             if report.log_from <= self.applied:
@@ -203,13 +203,17 @@ class NodeView:
             self.reasons = report.reasons
 
     def _keep_snapshot(self, report: Report) -> None:
-        """Take the node's own snapshot (``_reaches``) as the mirror's state at its index, undecoded.
+        """Take the node's snapshot as the mirror's state at its index, undecoded.
 
+        The node's own (``_reaches``) or one it installed from a leader: either
+        way its log starts at the snapshot's index now (``report.start_index``).
         Nobody read the mirror since the node's last snapshot, so nobody may ever
-        read it: applying the entries up to the snapshot would be work for nothing,
-        as applying them on every node's view was a tenth of a long run. The stale
-        mirror goes (a view holds no copy of a state machine nobody reads); the
-        entries after the snapshot are applied on top of it when ``kv`` is read.
+        read it: applying the entries up to the snapshot, or decoding one sent,
+        would be work for nothing, as applying them on every node's view was a
+        tenth of a long run. The stale mirror goes (a view holds no copy of a
+        state machine nobody reads); the entries after the snapshot are applied
+        on top of it when ``kv`` is read. The log is compacted below, as for
+        any report.
         """
         self.pending = report.snapshot
         self.mirror = KVStore(self.expiry)
