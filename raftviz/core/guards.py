@@ -160,12 +160,7 @@ def _plainly_well_formed(msg: PeerMessage) -> bool:
             return False
         if msg.prev_log_index + len(msg.entries) > _BOUND:
             return False
-        previous = msg.prev_log_term
-        for entry in msg.entries:
-            if entry.term < previous:
-                return False
-            previous = entry.term
-        return previous <= msg.term
+        return _entry_terms_backwards(msg) is None
     if kind is AppendEntriesReply:
         if max(msg.term, msg.match_index, msg.conflict_index) > _BOUND:
             return False

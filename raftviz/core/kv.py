@@ -276,7 +276,7 @@ class KVStore:
 
     def _data_json(self) -> str:
         data, encoded, keys = self.data, self._encoded, self._keys
-        if keys is None or len(keys) != len(encoded):
+        if keys is None:
             keys = sorted(data)
             encoded.clear()
             encoded.update(zip(keys, map(_pair_json, keys, map(data.__getitem__, keys)), strict=True))

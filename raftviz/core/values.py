@@ -41,7 +41,7 @@ def _quick_init(cls: type) -> None:
     base class, an ``__init__`` of its own) keeps the one it has.
     """
     params = getattr(cls, "__dataclass_params__", None)
-    if params is None or not params.frozen or not params.init or hasattr(cls, "__post_init__"):
+    if params is None or not params.frozen or hasattr(cls, "__post_init__"):
         return
     original = cls.__init__
     code = getattr(original, "__code__", None)
@@ -51,8 +51,10 @@ def _quick_init(cls: type) -> None:
         or code.co_filename != "<string>"
         or code.co_varnames[1 : code.co_argcount] != tuple(f.name for f in fields)
     ):
-        return  # not the plain generated __init__ (an InitVar, a keyword-only field, one of its own)
-    if any(f.default_factory is not dataclasses.MISSING or not f.init for f in fields):
+        # Not the plain generated __init__ of every field: none (init=False), one of its
+        # own, or one with an InitVar, a keyword-only field or a field left out of it.
+        return
+    if any(f.default_factory is not dataclasses.MISSING for f in fields):
         return
     slots = [cls.__dict__.get(f.name) for f in fields]
     if not all(hasattr(slot, "__set__") for slot in slots):

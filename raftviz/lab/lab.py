@@ -684,7 +684,6 @@ class Lab:
             record.protocol = []  # no count grew
         if view.role == "leader" and not (was_leader and term == view.term):
             view.leader_since = self.now
-        log = view.log
         if (
             not alive
             or view.role != role

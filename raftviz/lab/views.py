@@ -149,9 +149,10 @@ class NodeView:
         """
         log = self.log  # compacted and truncated in place, never replaced
         if report.snapshot:
-            if not self.watched and (installed or self._reaches(report)):
+            own = not installed and self._reaches(report)
+            if not self.watched and (installed or own):
                 self._keep_snapshot(report)
-            elif installed or not self._reaches(report):
+            elif not own:
                 # The snapshot's state replaces whatever the mirror had still to apply.
                 snapshot, restored = _restored(report.snapshot, self.expiry)
                 self.mirror, self.pending = copy.deepcopy(restored), b""
@@ -220,17 +221,17 @@ class NodeView:
         self.mirrored = report.start_index
 
     def _reaches(self, report: Report) -> bool:
-        """Whether the snapshot in ``report`` is of state this view's mirror reaches by itself.
+        """Whether the snapshot in ``report``, one the node took of its own state (not
+        installed from a leader: with a planted bug, the entries before it may not be the
+        leader's), is of state this view's mirror reaches by itself.
 
-        So it is when the node compacted its own applied log (its usual snapshot, not
-        one installed from a leader: with a planted bug, the entries before it may
-        not be the leader's): the entry the snapshot ends at, with its term, is one
-        the view holds (or this report brings), and the node has applied it. The mirror then applies
-        the log up to there and compacts (below), which gives the snapshot's state
-        (State Machine Safety) without decoding it: decoding and copying the whole
-        state machine, for every node at every snapshot, grew with the state to a
-        fifth of a long run's time. Anything else (a snapshot installed from a
-        leader, a node whose mirror ran ahead) takes the snapshot's state as before.
+        So it is when the entry the snapshot ends at, with its term, is one the view
+        holds (or this report brings), and the node has applied it. The mirror then
+        applies the log up to there and compacts (below), which gives the snapshot's
+        state (State Machine Safety) without decoding it: decoding and copying the
+        whole state machine, for every node at every snapshot, grew with the state to
+        a fifth of a long run's time. Otherwise (a node whose mirror ran ahead, a
+        restart) the view takes the snapshot's state.
         """
         index, term = report.start_index, report.start_term
         log = self.log

@@ -426,7 +426,7 @@ class NodeDriver:
             sent = [(m.dst, m) for m in messages]
         return self._report(ready, sent, refused)
 
-    def _report(self, ready: Ready, sent: list[tuple[Address, bytes]], refused: str) -> Report:
+    def _report(self, ready: Ready, sent: list[tuple[Address, bytes | Message]], refused: str) -> Report:
         """The report of the latest input: the core's state now, and what ``ready`` held.
 
         Built for every input of every node, so it is built cheaply: Report's
